@@ -1,0 +1,567 @@
+//! Fields: the template's ids and kinds, and borrowed values.
+
+use core::fmt;
+
+use super::{DecodeError, EncodeError, VarintUse, varint};
+
+/// A field id of the cluster template (spec 3.1). Ids outside 1–15 are never emitted and make
+/// the decoder reject the frame ([`DecodeError::UnknownField`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum FieldId {
+    /// 1, varint: message type.
+    Type = 1,
+    /// 2, varint: channel number.
+    Channel = 2,
+    /// 3, string: hardware id of the sender.
+    Hid = 3,
+    /// 4, string: service id of the sender.
+    Sid = 4,
+    /// 5, varint: number of services the sender knows.
+    Known = 5,
+    /// 6, varint: never sent by the reference.
+    Timestamp = 6,
+    /// 7, list: the sender's protocols in priority order.
+    Protocols = 7,
+    /// 8, string: request id.
+    Ruid = 8,
+    /// 9, string: never sent by the reference.
+    Op = 9,
+    /// 10, string: the payload.
+    Data = 10,
+    /// 11, raw: opaque bytes.
+    Raw = 11,
+    /// 12, list: the sender's tags.
+    Tags = 12,
+    /// 13, boolean: keepalive flag of queries.
+    Keepalive = 13,
+    /// 14, list: receiver filter.
+    Filter = 14,
+    /// 15, string: error text of a query response.
+    Error = 15,
+}
+
+impl FieldId {
+    /// Every field id, in id order.
+    pub const ALL: [Self; 15] = [
+        Self::Type,
+        Self::Channel,
+        Self::Hid,
+        Self::Sid,
+        Self::Known,
+        Self::Timestamp,
+        Self::Protocols,
+        Self::Ruid,
+        Self::Op,
+        Self::Data,
+        Self::Raw,
+        Self::Tags,
+        Self::Keepalive,
+        Self::Filter,
+        Self::Error,
+    ];
+
+    /// The field with this id, if the template has one.
+    #[must_use]
+    pub fn from_id(id: u64) -> Option<Self> {
+        let index = usize::try_from(id).ok()?.checked_sub(1)?;
+        Self::ALL.get(index).copied()
+    }
+
+    /// The numeric id (1–15).
+    #[must_use]
+    pub const fn id(self) -> u8 {
+        self as u8
+    }
+
+    /// The template's value kind for this field.
+    #[must_use]
+    pub const fn kind(self) -> FieldKind {
+        match self {
+            Self::Type | Self::Channel | Self::Known | Self::Timestamp => FieldKind::Varint,
+            Self::Hid | Self::Sid | Self::Ruid | Self::Op | Self::Data | Self::Error => {
+                FieldKind::String
+            }
+            Self::Raw => FieldKind::Raw,
+            Self::Keepalive => FieldKind::Boolean,
+            Self::Protocols | Self::Tags | Self::Filter => FieldKind::List,
+        }
+    }
+
+    /// The spec's name of the field, e.g. `"protocols"`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Type => "type",
+            Self::Channel => "channel",
+            Self::Hid => "hid",
+            Self::Sid => "sid",
+            Self::Known => "known",
+            Self::Timestamp => "timestamp",
+            Self::Protocols => "protocols",
+            Self::Ruid => "ruid",
+            Self::Op => "op",
+            Self::Data => "data",
+            Self::Raw => "raw",
+            Self::Tags => "tags",
+            Self::Keepalive => "keepalive",
+            Self::Filter => "filter",
+            Self::Error => "error",
+        }
+    }
+
+    /// The field with this spec name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|id| id.name() == name)
+    }
+}
+
+impl fmt::Display for FieldId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a field's value is encoded (spec 2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Unsigned LEB128.
+    Varint,
+    /// Length-prefixed UTF-8 text (kept as bytes on receipt, see [`Str`]).
+    String,
+    /// Length-prefixed bytes.
+    Raw,
+    /// One byte; any non-zero byte reads as true.
+    Boolean,
+    /// Element count, then length-prefixed elements.
+    List,
+}
+
+impl FieldKind {
+    /// A lowercase name of the kind.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Varint => "varint",
+            Self::String => "string",
+            Self::Raw => "raw",
+            Self::Boolean => "boolean",
+            Self::List => "list",
+        }
+    }
+}
+
+/// A string value borrowed from a frame or from the caller.
+///
+/// Peers do not guarantee UTF-8 (the reference re-sends received bytes undecoded), so the
+/// bytes are kept as they arrived and [`to_str`](Self::to_str) is fallible.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Str<'a>(&'a [u8]);
+
+impl<'a> Str<'a> {
+    /// Wraps raw bytes.
+    #[must_use]
+    pub const fn from_bytes(bytes: &'a [u8]) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes as they are on the wire.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The text, when it is valid UTF-8.
+    ///
+    /// # Errors
+    ///
+    /// The UTF-8 error when the bytes are not valid UTF-8.
+    pub fn to_str(&self) -> Result<&'a str, core::str::Utf8Error> {
+        core::str::from_utf8(self.0)
+    }
+
+    /// Byte length.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when empty.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> From<&'a str> for Str<'a> {
+    fn from(text: &'a str) -> Self {
+        Self(text.as_bytes())
+    }
+}
+
+impl<'a> From<&'a [u8]> for Str<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl PartialEq<str> for Str<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Str<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl fmt::Debug for Str<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_str() {
+            Ok(text) => fmt::Debug::fmt(text, f),
+            Err(_) => write!(f, "b\"{}\"", self.0.escape_ascii()),
+        }
+    }
+}
+
+impl fmt::Display for Str<'_> {
+    /// Writes the text, with invalid UTF-8 replaced by U+FFFD.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A list value: either a view of a list as it sits in a decoded frame, or a slice of items
+/// the caller wants to send. Both iterate as byte strings.
+#[derive(Clone, Copy)]
+pub struct List<'a>(ListRepr<'a>);
+
+#[derive(Clone, Copy)]
+enum ListRepr<'a> {
+    /// `count` elements encoded in `bytes` (already validated by the decoder).
+    Wire { count: usize, bytes: &'a [u8] },
+    /// Items supplied by the caller.
+    Items(&'a [&'a str]),
+}
+
+impl<'a> List<'a> {
+    /// A list of the given items, for encoding.
+    #[must_use]
+    pub const fn from_items(items: &'a [&'a str]) -> Self {
+        Self(ListRepr::Items(items))
+    }
+
+    /// The empty list (encoded as the single byte `00`).
+    #[must_use]
+    pub const fn empty() -> Self {
+        Self(ListRepr::Items(&[]))
+    }
+
+    /// Number of elements.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        match self.0 {
+            ListRepr::Wire { count, .. } => count,
+            ListRepr::Items(items) => items.len(),
+        }
+    }
+
+    /// True when the list has no elements.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements, in order.
+    #[must_use]
+    pub fn iter(&self) -> ListIter<'a> {
+        ListIter(match self.0 {
+            ListRepr::Wire { count, bytes } => IterRepr::Wire { left: count, bytes },
+            ListRepr::Items(items) => IterRepr::Items(items.iter()),
+        })
+    }
+
+    /// True when some element equals `item` byte for byte.
+    #[must_use]
+    pub fn contains(&self, item: &[u8]) -> bool {
+        self.iter().any(|element| element == item)
+    }
+
+    /// Encoded size of the value (count, then each element's length and bytes).
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.iter()
+            .fold(varint::encoded_len(self.len() as u64), |sum, element| {
+                sum.saturating_add(varint::encoded_len(element.len() as u64))
+                    .saturating_add(element.len())
+            })
+    }
+}
+
+impl fmt::Debug for List<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(Str)).finish()
+    }
+}
+
+impl PartialEq for List<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for List<'_> {}
+
+impl<'a> IntoIterator for List<'a> {
+    type Item = &'a [u8];
+    type IntoIter = ListIter<'a>;
+    fn into_iter(self) -> ListIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the elements of a [`List`], as byte strings.
+#[derive(Debug, Clone)]
+pub struct ListIter<'a>(IterRepr<'a>);
+
+#[derive(Debug, Clone)]
+enum IterRepr<'a> {
+    Wire { left: usize, bytes: &'a [u8] },
+    Items(core::slice::Iter<'a, &'a str>),
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.0 {
+            IterRepr::Items(items) => items.next().map(|item| item.as_bytes()),
+            IterRepr::Wire { left, bytes } => {
+                *left = left.checked_sub(1)?;
+                // The decoder validated the list, so these steps cannot fail; a malformed
+                // view would simply end the iteration.
+                let (len, used) = varint::decode(bytes).ok()?;
+                let rest = bytes.get(used..)?;
+                let (element, rest) = rest.split_at_checked(usize::try_from(len).ok()?)?;
+                *bytes = rest;
+                Some(element)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            IterRepr::Items(items) => items.size_hint(),
+            IterRepr::Wire { left, .. } => (0, Some(*left)),
+        }
+    }
+}
+
+/// A field's value, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// A varint.
+    Varint(u64),
+    /// A string.
+    Str(Str<'a>),
+    /// Raw bytes.
+    Raw(&'a [u8]),
+    /// A boolean.
+    Bool(bool),
+    /// A list of strings.
+    List(List<'a>),
+}
+
+impl Value<'_> {
+    /// The kind of this value.
+    #[must_use]
+    pub const fn kind(&self) -> FieldKind {
+        match self {
+            Self::Varint(_) => FieldKind::Varint,
+            Self::Str(_) => FieldKind::String,
+            Self::Raw(_) => FieldKind::Raw,
+            Self::Bool(_) => FieldKind::Boolean,
+            Self::List(_) => FieldKind::List,
+        }
+    }
+}
+
+/// One field: an id and a value of the id's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    /// Which field.
+    pub id: FieldId,
+    /// Its value.
+    pub value: Value<'a>,
+}
+
+impl<'a> Field<'a> {
+    /// A field, checked against the template: the value's kind must be the id's kind.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError::WrongKind`] when it is not.
+    pub fn new(id: FieldId, value: Value<'a>) -> Result<Self, EncodeError> {
+        if value.kind() == id.kind() {
+            Ok(Self { id, value })
+        } else {
+            Err(EncodeError::WrongKind(id))
+        }
+    }
+
+    /// Reads one field from the start of `body`, returning it and the bytes it took.
+    pub(crate) fn read(body: &'a [u8]) -> Result<(Self, usize), DecodeError> {
+        let mut reader = Reader { rest: body };
+        let raw_id = reader.varint()?;
+        let id = FieldId::from_id(raw_id).ok_or(DecodeError::UnknownField(raw_id))?;
+        let value = match id.kind() {
+            FieldKind::Varint => Value::Varint(reader.varint()?),
+            FieldKind::String => Value::Str(Str(reader.prefixed(id)?)),
+            FieldKind::Raw => Value::Raw(reader.prefixed(id)?),
+            FieldKind::Boolean => Value::Bool(reader.byte(id)? != 0),
+            FieldKind::List => {
+                let count = reader.varint()?;
+                let counted = reader.rest;
+                // Each element takes at least one byte, so this loop ends within the body.
+                let mut seen: usize = 0;
+                while (seen as u64) < count {
+                    reader.prefixed(id)?;
+                    seen = seen.saturating_add(1);
+                }
+                let used = counted.len().saturating_sub(reader.rest.len());
+                let bytes = counted.get(..used).unwrap_or_default();
+                Value::List(List(ListRepr::Wire { count: seen, bytes }))
+            }
+        };
+        Ok((
+            Self { id, value },
+            body.len().saturating_sub(reader.rest.len()),
+        ))
+    }
+
+    /// Encoded size of the field: id, then value.
+    pub(crate) fn encoded_len(&self) -> usize {
+        let value = match self.value {
+            Value::Varint(v) => varint::encoded_len(v),
+            Value::Str(s) => prefixed_len(s.len()),
+            Value::Raw(r) => prefixed_len(r.len()),
+            Value::Bool(_) => 1,
+            Value::List(list) => list.encoded_len(),
+        };
+        value.saturating_add(1)
+    }
+
+    /// Checks every varint of the field against the reserved `C0 8D` prefix.
+    pub(crate) fn check_reserved(&self) -> Result<(), EncodeError> {
+        let id = self.id;
+        let check = |what, value: u64| {
+            if varint::is_reserved_prefix(value) {
+                Err(EncodeError::ReservedVarintPrefix { what, value })
+            } else {
+                Ok(())
+            }
+        };
+        match self.value {
+            Value::Varint(v) => check(VarintUse::Value(id), v),
+            Value::Str(s) => check(VarintUse::Length(id), s.len() as u64),
+            Value::Raw(r) => check(VarintUse::Length(id), r.len() as u64),
+            Value::Bool(_) => Ok(()),
+            Value::List(list) => {
+                check(VarintUse::ListCount(id), list.len() as u64)?;
+                list.iter()
+                    .try_for_each(|e| check(VarintUse::ElementLength(id), e.len() as u64))
+            }
+        }
+    }
+
+    /// Writes the field into `out`, which must hold [`encoded_len`](Self::encoded_len) bytes;
+    /// returns the bytes written or `None` when `out` is too short.
+    pub(crate) fn write(&self, out: &mut [u8]) -> Option<usize> {
+        let mut writer = Writer { out, at: 0 };
+        writer.varint(u64::from(self.id.id()))?;
+        match self.value {
+            Value::Varint(v) => writer.varint(v)?,
+            Value::Str(s) => writer.prefixed(s.as_bytes())?,
+            Value::Raw(r) => writer.prefixed(r)?,
+            Value::Bool(b) => writer.bytes(&[u8::from(b)])?,
+            Value::List(list) => {
+                writer.varint(list.len() as u64)?;
+                for element in list.iter() {
+                    writer.prefixed(element)?;
+                }
+            }
+        }
+        Some(writer.at)
+    }
+}
+
+fn prefixed_len(len: usize) -> usize {
+    varint::encoded_len(len as u64).saturating_add(len)
+}
+
+/// A cursor over a body being decoded.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let (value, used) = varint::decode(self.rest)?;
+        self.rest = self.rest.get(used..).unwrap_or_default();
+        Ok(value)
+    }
+
+    fn prefixed(&mut self, id: FieldId) -> Result<&'a [u8], DecodeError> {
+        let len = self.varint()?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::LengthOverrun(id))?;
+        let (value, rest) = self
+            .rest
+            .split_at_checked(len)
+            .ok_or(DecodeError::LengthOverrun(id))?;
+        self.rest = rest;
+        Ok(value)
+    }
+
+    fn byte(&mut self, id: FieldId) -> Result<u8, DecodeError> {
+        let (&byte, rest) = self
+            .rest
+            .split_first()
+            .ok_or(DecodeError::LengthOverrun(id))?;
+        self.rest = rest;
+        Ok(byte)
+    }
+}
+
+/// A cursor over an output buffer.
+struct Writer<'o> {
+    out: &'o mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn varint(&mut self, value: u64) -> Option<()> {
+        let used = varint::encode(value, self.out.get_mut(self.at..)?)?;
+        self.at = self.at.checked_add(used)?;
+        Some(())
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(bytes.len())?;
+        self.out.get_mut(self.at..end)?.copy_from_slice(bytes);
+        self.at = end;
+        Some(())
+    }
+
+    fn prefixed(&mut self, bytes: &[u8]) -> Option<()> {
+        self.varint(bytes.len() as u64)?;
+        self.bytes(bytes)
+    }
+}

@@ -1,0 +1,419 @@
+//! The typed view of a frame and the reference's field order for each kind of message.
+
+use core::fmt;
+
+use super::{
+    Compat, DecodeError, EncodeError, Field, FieldId, Frame, List, Str, Value, encode_fields,
+    encoded_len_of_fields,
+};
+
+/// The message type carried in field 1 (spec 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// 0: the sender leaves.
+    Disconnect,
+    /// 1: heartbeat (beacon).
+    Heartbeat,
+    /// 2: discovery request.
+    Discovery,
+    /// 3: ping (services request).
+    Ping,
+    /// 4: query.
+    Query,
+    /// 5: query response.
+    Response,
+    /// 6: event.
+    Event,
+    /// 7: flush (replace props).
+    Flush,
+    /// 8: protocol failure report.
+    Failed,
+    /// Any other value; such frames are ignored by a node.
+    Unknown(u64),
+}
+
+impl MessageKind {
+    /// The kind of a type value.
+    #[must_use]
+    pub const fn from_type(value: u64) -> Self {
+        match value {
+            0 => Self::Disconnect,
+            1 => Self::Heartbeat,
+            2 => Self::Discovery,
+            3 => Self::Ping,
+            4 => Self::Query,
+            5 => Self::Response,
+            6 => Self::Event,
+            7 => Self::Flush,
+            8 => Self::Failed,
+            other => Self::Unknown(other),
+        }
+    }
+
+    /// The type value on the wire.
+    #[must_use]
+    pub const fn to_type(self) -> u64 {
+        match self {
+            Self::Disconnect => 0,
+            Self::Heartbeat => 1,
+            Self::Discovery => 2,
+            Self::Ping => 3,
+            Self::Query => 4,
+            Self::Response => 5,
+            Self::Event => 6,
+            Self::Flush => 7,
+            Self::Failed => 8,
+            Self::Unknown(other) => other,
+        }
+    }
+
+    /// A lowercase name: `"heartbeat"`, `"query"`, ... (`"unknown"` for other values).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Disconnect => "disconnect",
+            Self::Heartbeat => "heartbeat",
+            Self::Discovery => "discovery",
+            Self::Ping => "ping",
+            Self::Query => "query",
+            Self::Response => "response",
+            Self::Event => "event",
+            Self::Flush => "flush",
+            Self::Failed => "failed",
+            Self::Unknown(_) => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(value) => write!(f, "unknown({value})"),
+            known => f.write_str(known.name()),
+        }
+    }
+}
+
+/// Where `filter` goes when a message is encoded (spec 3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FilterPlacement {
+    /// First: broadcasts and queries, so that receivers not named stop decoding early.
+    First,
+    /// Last: direct sends to one service, where the filter is appended to the payload.
+    #[default]
+    Last,
+}
+
+/// The typed view of one frame: each template field, when present. Strings, lists and raw
+/// bytes borrow from the frame (or, when building a message to send, from the caller).
+///
+/// When a frame repeats a field, the last occurrence wins, as in the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Message<'a> {
+    /// Field 1, `type`.
+    pub kind: Option<MessageKind>,
+    /// Field 2, `channel`.
+    pub channel: Option<u64>,
+    /// Field 3, `hid`.
+    pub hid: Option<Str<'a>>,
+    /// Field 4, `sid`.
+    pub sid: Option<Str<'a>>,
+    /// Field 5, `known`.
+    pub known: Option<u64>,
+    /// Field 6, `timestamp`.
+    pub timestamp: Option<u64>,
+    /// Field 7, `protocols`.
+    pub protocols: Option<List<'a>>,
+    /// Field 8, `ruid`.
+    pub ruid: Option<Str<'a>>,
+    /// Field 9, `op`.
+    pub op: Option<Str<'a>>,
+    /// Field 10, `data`.
+    pub data: Option<Str<'a>>,
+    /// Field 11, `raw`.
+    pub raw: Option<&'a [u8]>,
+    /// Field 12, `tags`.
+    pub tags: Option<List<'a>>,
+    /// Field 13, `keepalive`.
+    pub keepalive: Option<bool>,
+    /// Field 14, `filter`.
+    pub filter: Option<List<'a>>,
+    /// Field 15, `error`.
+    pub error: Option<Str<'a>>,
+}
+
+/// The reference's order of the fields after the base and before any trailing filter, for
+/// every kind but queries (spec 3.4): `ruid keepalive data|error known tags`. The fields the
+/// reference never sends (`op`, `raw`, `timestamp`) go after `data`, where an application
+/// would add them.
+const ORDER: [FieldId; 14] = [
+    FieldId::Sid,
+    FieldId::Hid,
+    FieldId::Type,
+    FieldId::Channel,
+    FieldId::Protocols,
+    FieldId::Ruid,
+    FieldId::Keepalive,
+    FieldId::Data,
+    FieldId::Error,
+    FieldId::Op,
+    FieldId::Raw,
+    FieldId::Timestamp,
+    FieldId::Known,
+    FieldId::Tags,
+];
+
+/// Queries put `keepalive` after `data`: `ruid data keepalive` (spec 3.4).
+const QUERY_ORDER: [FieldId; 14] = [
+    FieldId::Sid,
+    FieldId::Hid,
+    FieldId::Type,
+    FieldId::Channel,
+    FieldId::Protocols,
+    FieldId::Ruid,
+    FieldId::Data,
+    FieldId::Keepalive,
+    FieldId::Error,
+    FieldId::Op,
+    FieldId::Raw,
+    FieldId::Timestamp,
+    FieldId::Known,
+    FieldId::Tags,
+];
+
+impl<'a> Message<'a> {
+    /// Parses and validates one frame at the start of `input` (see [`Frame::parse`]).
+    ///
+    /// # Errors
+    ///
+    /// Any [`DecodeError`] of [`Frame::parse`].
+    pub fn parse(input: &'a [u8]) -> Result<(Self, usize), DecodeError> {
+        let (frame, used) = Frame::parse(input)?;
+        Ok((Self::from_frame(&frame), used))
+    }
+
+    /// The typed view of a validated frame; the last of duplicate fields wins.
+    #[must_use]
+    pub fn from_frame(frame: &Frame<'a>) -> Self {
+        let mut message = Self::default();
+        for field in frame.fields() {
+            message.set(field);
+        }
+        message
+    }
+
+    /// Stores one field, replacing an earlier value of the same id. A value of the wrong kind
+    /// is ignored (frames decoded by this crate never carry one).
+    pub fn set(&mut self, field: Field<'a>) {
+        match (field.id, field.value) {
+            (FieldId::Type, Value::Varint(v)) => self.kind = Some(MessageKind::from_type(v)),
+            (FieldId::Channel, Value::Varint(v)) => self.channel = Some(v),
+            (FieldId::Hid, Value::Str(s)) => self.hid = Some(s),
+            (FieldId::Sid, Value::Str(s)) => self.sid = Some(s),
+            (FieldId::Known, Value::Varint(v)) => self.known = Some(v),
+            (FieldId::Timestamp, Value::Varint(v)) => self.timestamp = Some(v),
+            (FieldId::Protocols, Value::List(l)) => self.protocols = Some(l),
+            (FieldId::Ruid, Value::Str(s)) => self.ruid = Some(s),
+            (FieldId::Op, Value::Str(s)) => self.op = Some(s),
+            (FieldId::Data, Value::Str(s)) => self.data = Some(s),
+            (FieldId::Raw, Value::Raw(r)) => self.raw = Some(r),
+            (FieldId::Tags, Value::List(l)) => self.tags = Some(l),
+            (FieldId::Keepalive, Value::Bool(b)) => self.keepalive = Some(b),
+            (FieldId::Filter, Value::List(l)) => self.filter = Some(l),
+            (FieldId::Error, Value::Str(s)) => self.error = Some(s),
+            _ => {}
+        }
+    }
+
+    /// The value of one field, when present.
+    #[must_use]
+    pub fn get(&self, id: FieldId) -> Option<Value<'a>> {
+        match id {
+            FieldId::Type => self.kind.map(|k| Value::Varint(k.to_type())),
+            FieldId::Channel => self.channel.map(Value::Varint),
+            FieldId::Hid => self.hid.map(Value::Str),
+            FieldId::Sid => self.sid.map(Value::Str),
+            FieldId::Known => self.known.map(Value::Varint),
+            FieldId::Timestamp => self.timestamp.map(Value::Varint),
+            FieldId::Protocols => self.protocols.map(Value::List),
+            FieldId::Ruid => self.ruid.map(Value::Str),
+            FieldId::Op => self.op.map(Value::Str),
+            FieldId::Data => self.data.map(Value::Str),
+            FieldId::Raw => self.raw.map(Value::Raw),
+            FieldId::Tags => self.tags.map(Value::List),
+            FieldId::Keepalive => self.keepalive.map(Value::Bool),
+            FieldId::Filter => self.filter.map(Value::List),
+            FieldId::Error => self.error.map(Value::Str),
+        }
+    }
+
+    /// The present fields in the order the reference emits them for this message's kind
+    /// (spec 3.4), with `filter` first or last as `placement` says. Queries always carry
+    /// their filter first, whatever `placement` is.
+    pub fn fields(&self, placement: FilterPlacement) -> impl Iterator<Item = Field<'a>> + Clone {
+        let order: &'static [FieldId; 14] = if self.kind == Some(MessageKind::Query) {
+            &QUERY_ORDER
+        } else {
+            &ORDER
+        };
+        let first = self.kind == Some(MessageKind::Query) || placement == FilterPlacement::First;
+        let filter = self.filter.map(|list| Field {
+            id: FieldId::Filter,
+            value: Value::List(list),
+        });
+        let (lead, tail) = if first {
+            (filter, None)
+        } else {
+            (None, filter)
+        };
+        let this = *self;
+        lead.into_iter()
+            .chain(
+                order
+                    .iter()
+                    .filter_map(move |&id| this.get(id).map(|value| Field { id, value })),
+            )
+            .chain(tail)
+    }
+
+    /// The exact size of [`encode`](Self::encode)'s frame.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Self::encode), except [`EncodeError::BufferTooSmall`].
+    pub fn encoded_len(&self, placement: FilterPlacement) -> Result<usize, EncodeError> {
+        encoded_len_of_fields(self.fields(placement), Compat::Reference)
+    }
+
+    /// Encodes the message into `out` in the reference's field order (see
+    /// [`fields`](Self::fields)), refusing varints the reference cannot read.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError::BufferTooSmall`] with the exact size when `out` is too short;
+    /// [`EncodeError::ReservedVarintPrefix`] when a value or length would encode starting
+    /// `C0 8D`.
+    pub fn encode(&self, placement: FilterPlacement, out: &mut [u8]) -> Result<usize, EncodeError> {
+        self.encode_with(placement, Compat::Reference, out)
+    }
+
+    /// As [`encode`](Self::encode), with an explicit [`Compat`] mode.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Self::encode).
+    pub fn encode_with(
+        &self,
+        placement: FilterPlacement,
+        compat: Compat,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        encode_fields(self.fields(placement), compat, out)
+    }
+
+    /// Encodes into a new vector.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError::ReservedVarintPrefix`] as [`encode`](Self::encode).
+    #[cfg(feature = "alloc")]
+    pub fn encode_to_vec(
+        &self,
+        placement: FilterPlacement,
+    ) -> Result<alloc::vec::Vec<u8>, EncodeError> {
+        let mut out = alloc::vec![0; self.encoded_len(placement)?];
+        self.encode(placement, &mut out)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HID: &str = "00:11:22:33:44:55";
+    const TC: [&str; 2] = ["t", "c"];
+
+    fn hex(bytes: &[u8]) -> std::string::String {
+        bytes.iter().map(|b| std::format!("{b:02x}")).collect()
+    }
+
+    fn encode(message: &Message<'_>, placement: FilterPlacement) -> std::string::String {
+        let mut out = [0u8; 512];
+        let len = message.encode(placement, &mut out).unwrap();
+        assert_eq!(message.encoded_len(placement), Ok(len));
+        hex(&out[..len])
+    }
+
+    fn base(kind: MessageKind) -> Message<'static> {
+        Message {
+            sid: Some("AbCd1234".into()),
+            hid: Some(HID.into()),
+            kind: Some(kind),
+            channel: Some(0),
+            protocols: Some(List::from_items(&TC)),
+            ..Message::default()
+        }
+    }
+
+    #[test]
+    fn periodic_heartbeat_is_e1() {
+        let message = Message {
+            known: Some(3),
+            ..base(MessageKind::Heartbeat)
+        };
+        assert_eq!(
+            encode(&message, FilterPlacement::Last),
+            "c08d2904084162436431323334031130303a31313a32323a33333a34343a35350101020007020174016305030000"
+        );
+    }
+
+    #[test]
+    fn query_puts_filter_first_and_keepalive_after_data_like_e3() {
+        let filter = ["Zz998877"];
+        let message = Message {
+            ruid: Some("qAC#4".into()),
+            data: Some("status".into()),
+            keepalive: Some(true),
+            filter: Some(List::from_items(&filter)),
+            channel: Some(0),
+            ..base(MessageKind::Query)
+        };
+        // Queries take their filter first even when asked for `Last`.
+        assert_eq!(
+            encode(&message, FilterPlacement::Last),
+            "c08d430e01085a7a3939383837370408416243643132333403113030\
+3a31313a32323a33333a34343a3535010402000702017401630805714143233\
+40a067374617475730d010000"
+        );
+    }
+
+    #[test]
+    fn error_response_puts_error_after_keepalive_and_filter_last_like_e7() {
+        let filter = ["AbCd1234"];
+        let message = Message {
+            sid: Some("Zz998877".into()),
+            ruid: Some("qAC#4".into()),
+            keepalive: Some(true),
+            error: Some("denied".into()),
+            filter: Some(List::from_items(&filter)),
+            ..base(MessageKind::Response)
+        };
+        assert_eq!(
+            encode(&message, FilterPlacement::Last),
+            "c08d4304085a7a393938383737031130303a31313a32323a33333a34343a3535010502000702017401630805714143233\
+40d010f0664656e6965640e01084162436431323334\
+0000"
+        );
+    }
+
+    #[test]
+    fn decoded_message_keeps_the_last_duplicate() {
+        let bytes = [
+            0xC0, 0x8D, 0x06, 0x0A, 0x01, b'a', 0x0A, 0x01, b'b', 0x00, 0x00,
+        ];
+        let (message, used) = Message::parse(&bytes).unwrap();
+        assert_eq!(used, bytes.len());
+        assert_eq!(message.data, Some(Str::from("b")));
+    }
+}

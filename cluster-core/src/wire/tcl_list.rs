@@ -1,0 +1,1 @@
+//! Tcl list and dict syntax inside `data` (spec 3.6).

@@ -1,0 +1,1 @@
+//! Hex frames to JSON and back, for `cluster decode` and `cluster encode`.
