@@ -22,4 +22,31 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+mod config;
+mod error;
+mod event;
+mod identity;
+mod node;
+mod policy;
+mod protocol;
+mod rng;
+mod stats;
+mod time;
+mod transmit;
 pub mod wire;
+
+pub use config::{Config, ConfigError, MAX_CHANNELS};
+pub use error::{DatagramError, QueryError, SendError};
+pub use event::{Event, LostReason, Payload, QueryEvent, QueryId, Ruid};
+pub use identity::{Hid, InlineStr, MAX_TAGS, Sid, Tag, TagList, is_mac_hid};
+pub use node::{
+    Node, QueryRequest, ResolveError, Resolver, ResolverSet, SendRequest, ServerNode, Service,
+    TagError, TagOp, Targets, UnixPath, glob_match,
+};
+pub use policy::{
+    DefaultPolicy, Outgoing, PayloadFull, PayloadMut, Policy, Refusal, Reply, Verdict,
+};
+pub use protocol::{Protocol, ProtocolList};
+pub use stats::Stats;
+pub use time::Instant;
+pub use transmit::{ConnId, Destination, Endpoint, SendId, Source, Transmit};

@@ -55,7 +55,7 @@ pub use error::{DecodeError, EncodeError, VarintUse};
 pub use field::{Field, FieldId, FieldKind, List, ListIter, Str, Value};
 pub use frame::{Compat, Fields, Frame, datagram_chunks, encode_fields, encoded_len_of_fields};
 pub use message::{FilterPlacement, Message, MessageKind};
-pub use stream::{Reassembler, StreamItem};
+pub use stream::{Reassembler, ReassemblerStats, StreamItem, StreamTable, StreamTableStats};
 pub use varint::{
     decode as decode_varint, encode as encode_varint, encoded_len as varint_len, is_reserved_prefix,
 };

@@ -260,6 +260,13 @@ impl<'a> List<'a> {
         Self(ListRepr::Items(items))
     }
 
+    /// A view of `count` elements already encoded as the wire writes them (each a varint
+    /// length and the bytes). Only for bytes this crate wrote: the iterator stops early on
+    /// malformed input instead of failing.
+    pub(crate) const fn from_encoded(count: usize, bytes: &'a [u8]) -> Self {
+        Self(ListRepr::Wire { count, bytes })
+    }
+
     /// The empty list (encoded as the single byte `00`).
     #[must_use]
     pub const fn empty() -> Self {

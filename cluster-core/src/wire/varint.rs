@@ -21,9 +21,10 @@ pub fn decode(input: &[u8]) -> Result<(u64, usize), DecodeError> {
         if index == MAX_LEN - 1 && bits > 1 {
             return Err(DecodeError::VarintOverflow);
         }
-        value |= bits << (7 * index as u32);
+        // `index` is below 10, so the shift is below 64.
+        value |= bits.wrapping_shl(7u32.wrapping_mul(index as u32));
         if byte & 0x80 == 0 {
-            return Ok((value, index + 1));
+            return Ok((value, index.wrapping_add(1)));
         }
     }
     if input.len() >= MAX_LEN {
@@ -36,7 +37,8 @@ pub fn decode(input: &[u8]) -> Result<(u64, usize), DecodeError> {
 /// The number of bytes `value` takes as a varint (1 to 10).
 #[must_use]
 pub const fn encoded_len(value: u64) -> usize {
-    let bits = 64 - (value | 1).leading_zeros() as usize;
+    // At least one bit, at most 64.
+    let bits = 64usize.wrapping_sub((value | 1).leading_zeros() as usize);
     bits.div_ceil(7)
 }
 

@@ -19,7 +19,7 @@ pub fn load(file: &str) -> Json {
 /// Hex text (whitespace ignored) to bytes.
 pub fn unhex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd hex length in {text}");
+    assert!(digits.len().is_multiple_of(2), "odd hex length in {text}");
     digits
         .chunks(2)
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
@@ -64,7 +64,10 @@ pub fn field_from_json(pair: &Json) -> Field<'static> {
         FieldKind::Varint => Value::Varint(value.as_u64().expect("varint value")),
         FieldKind::String => Value::Str(Str::from_bytes(string_bytes(value))),
         FieldKind::Raw => Value::Raw(leak_bytes(unhex(value.as_str().expect("raw hex")))),
-        FieldKind::Boolean => Value::Bool(value.as_u64().expect("boolean 0/1") != 0),
+        FieldKind::Boolean => Value::Bool(match value {
+            Json::Bool(b) => *b,
+            other => other.as_u64().expect("boolean 0/1") != 0,
+        }),
         FieldKind::List => {
             let items: Vec<&'static str> = value
                 .as_array()
@@ -104,6 +107,21 @@ pub fn field_to_json(field: &Field<'_>) -> Json {
         Value::List(list) => Json::Array(list.iter().map(str_json).collect()),
     };
     json!([field.id.name(), value])
+}
+
+/// A vector's `fields_in_wire_order` with booleans written as 0/1 (most vectors use 0/1, a few
+/// use JSON `true`/`false`), for comparison with [`fields_to_json`].
+pub fn normalized(fields: &Json) -> Json {
+    let pairs = fields.as_array().expect("fields_in_wire_order");
+    Json::Array(
+        pairs
+            .iter()
+            .map(|pair| match &pair[1] {
+                Json::Bool(b) => json!([pair[0], u8::from(*b)]),
+                _ => pair.clone(),
+            })
+            .collect(),
+    )
 }
 
 /// Decoded fields as a vector's `fields_in_wire_order`.

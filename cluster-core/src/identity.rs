@@ -1,0 +1,170 @@
+//! Identities: service ids ([`Sid`]), hardware ids ([`Hid`]) and tags ([`Tag`]).
+//!
+//! All three are inline, `Copy`-able byte strings: a node never allocates to store them.
+
+use core::fmt;
+
+use crate::rng::Rng;
+
+/// A short inline byte string of at most `N` bytes, compared bytewise.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InlineStr<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> InlineStr<N> {
+    /// The longest value, in bytes.
+    pub const MAX_LEN: usize = N;
+
+    /// Copies `bytes`, or `None` when they are longer than `N` (or than 255).
+    #[must_use]
+    pub fn new(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len()).ok()?;
+        let mut out = [0; N];
+        out.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Self { len, bytes: out })
+    }
+
+    /// The bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The text, when the bytes are UTF-8.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        core::str::from_utf8(self.as_bytes()).ok()
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True when empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<const N: usize> Default for InlineStr<N> {
+    /// The empty string.
+    fn default() -> Self {
+        Self {
+            len: 0,
+            bytes: [0; N],
+        }
+    }
+}
+
+impl<const N: usize> fmt::Debug for InlineStr<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&crate::wire::Str::from_bytes(self.as_bytes()), f)
+    }
+}
+
+impl<const N: usize> fmt::Display for InlineStr<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&crate::wire::Str::from_bytes(self.as_bytes()), f)
+    }
+}
+
+impl<const N: usize> PartialEq<str> for InlineStr<N> {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl<const N: usize> PartialEq<&str> for InlineStr<N> {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<const N: usize> serde::Serialize for InlineStr<N> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.as_str() {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.serialize_bytes(self.as_bytes()),
+        }
+    }
+}
+
+/// A service id: 8 random characters of `[0-9A-Za-z]` for the nodes of this project; a peer's
+/// sid is treated as opaque bytes of at most [`Sid::MAX_LEN`] and compared bytewise.
+pub type Sid = InlineStr<16>;
+
+/// A hardware id: normally the host's MAC address, 17 lowercase characters such as
+/// `02:fc:00:00:00:01`. Supplied by the caller; the core never reads interfaces.
+pub type Hid = InlineStr<32>;
+
+/// One tag of a node or service. Tags are kept ASCII by convention (spec 7.2 Q16).
+pub type Tag = InlineStr<32>;
+
+/// The most tags a node or a known service holds; a frame with more is dropped (`oversized`).
+pub const MAX_TAGS: usize = 8;
+
+/// A node's or a service's tags, in their stored order.
+pub type TagList = heapless::Vec<Tag, MAX_TAGS>;
+
+const SID_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Draws a fresh 8-character sid from the node's generator.
+pub(crate) fn generate_sid(rng: &mut Rng) -> Sid {
+    let mut bytes = [0u8; 8];
+    for byte in &mut bytes {
+        let index = rng.below(SID_ALPHABET.len() as u64) as usize;
+        *byte = SID_ALPHABET.get(index).copied().unwrap_or(b'0');
+    }
+    // Eight bytes always fit.
+    Sid::new(&bytes).unwrap_or_default()
+}
+
+/// True when `hid` looks like a MAC address as the reference writes it: six lowercase hex
+/// pairs separated by colons.
+#[must_use]
+pub fn is_mac_hid(hid: &str) -> bool {
+    let bytes = hid.as_bytes();
+    bytes.len() == 17
+        && bytes.iter().enumerate().all(|(i, &b)| {
+            if i % 3 == 2 {
+                b == b':'
+            } else {
+                b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_sids_are_eight_alphanumerics_and_differ() {
+        let mut rng = Rng::new(3);
+        let a = generate_sid(&mut rng);
+        let b = generate_sid(&mut rng);
+        assert_eq!(a.len(), 8);
+        assert!(a.as_bytes().iter().all(u8::is_ascii_alphanumeric));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn inline_strings_refuse_what_does_not_fit() {
+        assert!(Sid::new(&[b'x'; 16]).is_some());
+        assert!(Sid::new(&[b'x'; 17]).is_none());
+        assert_eq!(Hid::new(b"02:fc:00:00:00:01").unwrap(), "02:fc:00:00:00:01");
+    }
+
+    #[test]
+    fn mac_hids_are_recognised() {
+        assert!(is_mac_hid("02:fc:00:00:00:01"));
+        assert!(!is_mac_hid("02:FC:00:00:00:01"));
+        assert!(!is_mac_hid("02:fc:00:00:00"));
+    }
+}

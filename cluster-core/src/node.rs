@@ -1,0 +1,750 @@
+//! The sans-IO node: the whole protocol as a state machine over bytes, time and commands.
+//!
+//! `node.rs` holds the public entry points; each delegates to one concern in `node/*`. The
+//! concerns share the node's state through `impl` blocks on [`Node`] rather than by passing
+//! each piece separately: the receive pipeline touches the registry, the queues, the query
+//! table and the ping batch for every frame, and threading six `&mut` arguments through it
+//! would obscure more than it isolates. Pure pieces (the registry, props, resolver, tags, the
+//! TTL rule) stay free functions or small types with their own tests.
+
+mod heartbeat;
+mod ping;
+mod props;
+mod query;
+mod receive;
+mod registry;
+mod request;
+mod resolve;
+mod send;
+mod tags;
+
+use core::time::Duration;
+
+use crate::config::{Config, ConfigError};
+use crate::error::{DatagramError, QueryError, SendError};
+use crate::event::{Event, LostReason, QueryId};
+use crate::identity::{Hid, Sid, TagList, generate_sid};
+use crate::policy::{DefaultPolicy, Policy};
+use crate::protocol::{Protocol, ProtocolList};
+use crate::rng::Rng;
+use crate::stats::{Stats, bump};
+use crate::time::{Instant, millis_ceil};
+use crate::transmit::{ConnId, SendId, Source, Transmit};
+use crate::wire::{StreamItem, StreamTable};
+
+pub use registry::{Service, UnixPath};
+pub use request::{QueryRequest, SendRequest, Targets};
+pub use resolve::{ResolveError, Resolver, ResolverSet, glob_match};
+pub use tags::{TagError, TagOp};
+
+use props::{OwnProps, PROPS_TEXT_LEN};
+use query::QueryTable;
+use registry::{Registry, Ttl};
+use send::{Outbox, PayloadPool};
+
+/// Reassembly buffers: this many senders may have a partial frame pending at once.
+const STREAM_SENDERS: usize = 2;
+/// Events held until [`Node::poll_event`] drains them.
+const EVENT_QUEUE: usize = 4;
+
+/// The key of a sender's reassembly buffer: its protocol, address and connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StreamKey {
+    via: Protocol,
+    addr: Option<core::net::SocketAddr>,
+    conn: Option<ConnId>,
+}
+
+/// One cluster member, as a sans-IO state machine.
+///
+/// `SERVICES` bounds the registry (and the outbound queue of direct sends); `DATA` bounds an
+/// application payload (`data` plus `raw`) and each reassembly buffer. Memory is fixed at
+/// construction: see the crate docs for the size of the default node.
+///
+/// # Driving contract
+///
+/// 1. Make exactly one input ([`handle_datagram`](Self::handle_datagram),
+///    [`handle_timeout`](Self::handle_timeout), [`transport_ok`](Self::transport_ok),
+///    [`transport_failed`](Self::transport_failed)) or command call.
+/// 2. Drain [`poll_transmit`](Self::poll_transmit) until `None`, sending each frame and
+///    reporting every direct send's outcome; then drain [`poll_event`](Self::poll_event).
+/// 3. Wait for the first of: the [`poll_timeout`](Self::poll_timeout) deadline, incoming
+///    bytes, a transport outcome, or a command.
+/// 4. `now` never goes backwards; if it does, the node clamps it and counts the regression.
+pub struct Node<P: Policy = DefaultPolicy, const SERVICES: usize = 32, const DATA: usize = 512> {
+    core: Core<P, SERVICES, DATA>,
+    /// Kept apart from [`Core`] so that frames borrowed from a buffer can be handed to the
+    /// core while the table is borrowed.
+    streams: StreamTable<StreamKey, STREAM_SENDERS, DATA>,
+}
+
+/// Everything of a node but its reassembly buffers.
+struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
+    config: Config,
+    protocols: ProtocolList,
+    protocol_letters: heapless::Vec<&'static str, 3>,
+    hid: Hid,
+    sid: Sid,
+    policy: P,
+    rng: Rng,
+    now: Instant,
+    left: bool,
+    tags: TagList,
+    props: OwnProps,
+    props_text: heapless::String<PROPS_TEXT_LEN>,
+    /// Props or tags queued for the next full heartbeat (spec 5.4).
+    queued_props: bool,
+    queued_tags: bool,
+    heartbeat_ms: u64,
+    heartbeat_at: Option<Instant>,
+    /// The ping-answer heartbeat owed after a random stagger.
+    ping_answer_at: Option<Instant>,
+    expiry_check_at: Option<Instant>,
+    last_discovery: Option<Instant>,
+    registry: Registry<SERVICES>,
+    ping: ping::PingBatch,
+    queries: QueryTable,
+    outbox: Outbox<SERVICES>,
+    payloads: PayloadPool<DATA>,
+    events: heapless::Deque<Event<DATA>, EVENT_QUEUE>,
+    events_dropped: u32,
+    stats: Stats,
+}
+
+/// A node sized for servers: 16,384 services and 64 KiB payloads. It is megabytes: keep it on
+/// the heap.
+pub type ServerNode<P = DefaultPolicy> = Node<P, 16_384, 65_536>;
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize> core::fmt::Debug
+    for Node<P, SERVICES, DATA>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("sid", &self.core.sid)
+            .field("hid", &self.core.hid)
+            .field("services", &self.core.registry.len())
+            .field("left", &self.core.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA> {
+    /// A buffer of this many bytes always holds the largest frame this node sends plus the
+    /// room it uses to prepare list fields: give [`poll_transmit`](Self::poll_transmit) at
+    /// least this much. Frames that do not fit a smaller buffer are dropped and counted
+    /// (`transmit_buffer_too_small`).
+    pub const TRANSMIT_BUF: usize = send::transmit_buf_len(SERVICES, DATA);
+
+    /// Creates a node and queues its join: a heartbeat with props and tags, then a discovery
+    /// (spec 5.3). Props set with [`set_tcp_port`](Self::set_tcp_port) before the first
+    /// [`poll_transmit`](Self::poll_transmit) ride the join frames.
+    ///
+    /// Draws, in order, the heartbeat interval and the sid from `seed`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration is invalid or the hid empty or too long.
+    pub fn new(
+        config: Config,
+        hid: &str,
+        policy: P,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        Self::build(config, hid, None, policy, seed, now)
+    }
+
+    /// As [`new`](Self::new), with a given sid instead of a drawn one: for replaying captures
+    /// and for tests. A sid must be new at every join, so normal use draws it.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), and [`ConfigError::BadSid`] for an empty or too long sid.
+    pub fn with_sid(
+        config: Config,
+        hid: &str,
+        sid: &str,
+        policy: P,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        let sid = Sid::new(sid.as_bytes())
+            .filter(|s| !s.is_empty())
+            .ok_or(ConfigError::BadSid)?;
+        Self::build(config, hid, Some(sid), policy, seed, now)
+    }
+
+    fn build(
+        config: Config,
+        hid: &str,
+        sid: Option<Sid>,
+        policy: P,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        const { assert!(SERVICES >= 1 && DATA >= 64) };
+        config.validate()?;
+        let hid = Hid::new(hid.as_bytes())
+            .filter(|h| !h.is_empty())
+            .ok_or(ConfigError::BadHid)?;
+        let mut rng = Rng::new(seed);
+        let heartbeat_ms = rng.inclusive(
+            millis_ceil(config.heartbeat_min),
+            millis_ceil(config.heartbeat_max),
+        );
+        let drawn = generate_sid(&mut rng);
+        let sid = sid.unwrap_or(drawn);
+        let mut streams = StreamTable::new();
+        streams.set_max_frame_len(config.max_frame_len);
+        streams.set_idle_ms(millis_ceil(config.stream_idle));
+        let mut core = Core {
+            protocols: config.effective_protocols(),
+            protocol_letters: config.effective_protocols().letters(),
+            tags: config.tags.clone(),
+            config,
+            hid,
+            sid,
+            policy,
+            rng,
+            now,
+            left: false,
+            props: OwnProps::default(),
+            props_text: heapless::String::new(),
+            queued_props: true,
+            queued_tags: true,
+            heartbeat_ms,
+            heartbeat_at: None,
+            ping_answer_at: None,
+            expiry_check_at: None,
+            last_discovery: None,
+            registry: Registry::new(),
+            ping: ping::PingBatch::new(),
+            queries: QueryTable::new(),
+            outbox: Outbox::new(),
+            payloads: PayloadPool::new(),
+            events: heapless::Deque::new(),
+            events_dropped: 0,
+            stats: Stats::default(),
+        };
+        core.refresh_props_text();
+        core.full_heartbeat(now);
+        core.queue_discovery(now);
+        Ok(Self { core, streams })
+    }
+
+    // ----- inputs -----
+
+    /// Input: bytes received from `source` (part of a frame, one frame, or several).
+    ///
+    /// Frames are reassembled per sender (protocol, address and connection) and each complete
+    /// frame goes through the receive pipeline (spec 5.6).
+    ///
+    /// # Errors
+    ///
+    /// The last error among the frames these bytes completed; every dropped frame is also
+    /// counted in [`stats`](Self::stats). Own echoes and filter misses are not errors.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: Source,
+        bytes: &[u8],
+    ) -> Result<(), DatagramError> {
+        let now = self.core.advance(now);
+        if self.core.left {
+            return Ok(());
+        }
+        let key = StreamKey {
+            via: source.via,
+            addr: source.addr,
+            conn: source.conn,
+        };
+        let core = &mut self.core;
+        let mut result = Ok(());
+        self.streams.push(now.as_millis(), key, bytes, |item| {
+            let outcome = match item {
+                StreamItem::Frame(frame) => core.handle_frame(now, &source, &frame),
+                StreamItem::Error(e) => {
+                    bump(&mut core.stats.decode_errors);
+                    Err(DatagramError::Decode(e))
+                }
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(e) => {
+                    bump(&mut core.stats.frames_dropped);
+                    result = Err(e);
+                }
+            }
+        });
+        self.sync_stream_stats();
+        result
+    }
+
+    /// Input: a deadline passed. Runs every timer due at `now`; early or repeated calls do
+    /// nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.core.advance(now);
+        if self.core.left {
+            return;
+        }
+        self.streams.expire(now.as_millis());
+        self.sync_stream_stats();
+        self.core.handle_timeout(now);
+    }
+
+    /// Input: the direct send `id` (from a [`Transmit`]) was delivered.
+    pub fn transport_ok(&mut self, now: Instant, id: SendId) {
+        let now = self.core.advance(now);
+        self.core.send_succeeded(now, id);
+    }
+
+    /// Input: the direct send `id` failed (connection refused, reset, write error, ...). The
+    /// node tries the target's next protocol, and starts the ping logic when none is left.
+    pub fn transport_failed(&mut self, now: Instant, id: SendId) {
+        let now = self.core.advance(now);
+        self.core.send_failed(now, id);
+    }
+
+    /// Input: the adapter closed or lost the connection of `source` (as given to
+    /// [`handle_datagram`](Self::handle_datagram)): its reassembly buffer is dropped and no
+    /// service keeps it as its send connection.
+    pub fn connection_closed(&mut self, now: Instant, source: Source) {
+        self.core.advance(now);
+        let Some(conn) = source.conn else {
+            return;
+        };
+        for service in self.core.registry.iter_mut() {
+            if service.tcp_conn == Some(conn) {
+                service.tcp_conn = None;
+            }
+            if service.unix_conn == Some(conn) {
+                service.unix_conn = None;
+            }
+        }
+        self.streams.remove(&StreamKey {
+            via: source.via,
+            addr: source.addr,
+            conn: source.conn,
+        });
+    }
+
+    // ----- commands -----
+
+    /// Command: sends an event (type 6) to the services `request` selects (spec 5.13).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`]; nothing was queued.
+    pub fn send(&mut self, now: Instant, request: &SendRequest<'_>) -> Result<(), SendError> {
+        let now = self.core.advance(now);
+        self.core.send_event(now, request)
+    }
+
+    /// Command: starts a query (spec 5.12); replies arrive as [`Event::Query`].
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError`]; no query was created.
+    pub fn query(
+        &mut self,
+        now: Instant,
+        request: &QueryRequest<'_>,
+    ) -> Result<QueryId, QueryError> {
+        let now = self.core.advance(now);
+        self.core.start_query(now, request)
+    }
+
+    /// Command: ends a query early; a [`QueryEvent::Done`](crate::QueryEvent) follows.
+    /// Returns false when no live query has this id.
+    pub fn cancel_query(&mut self, now: Instant, id: &str) -> bool {
+        let now = self.core.advance(now);
+        self.core.finish_query_by_id(now, id.as_bytes())
+    }
+
+    /// Command: edits this node's tags (spec 5.15). Any call schedules a full heartbeat now,
+    /// which carries the tags when they changed. Returns whether they changed.
+    ///
+    /// # Errors
+    ///
+    /// [`TagError`]; the tags are unchanged.
+    pub fn update_tags(&mut self, now: Instant, ops: &[TagOp<'_>]) -> Result<bool, TagError> {
+        let now = self.core.advance(now);
+        let changed = tags::apply(&mut self.core.tags, ops)?;
+        if changed {
+            self.core.queued_tags = true;
+        }
+        if !self.core.left {
+            self.core.heartbeat_at = Some(now);
+        }
+        Ok(changed)
+    }
+
+    /// Command: sets (or clears) the TCP port this node advertises as `t {port N}`; a full
+    /// heartbeat with the new props follows at once.
+    pub fn set_tcp_port(&mut self, now: Instant, port: Option<u16>) {
+        let now = self.core.advance(now);
+        if self.core.props.tcp_port != port {
+            self.core.props.tcp_port = port;
+            self.core.props_changed(now);
+        }
+    }
+
+    /// Command: sets (or clears) the unix-socket path this node advertises as `u {path P}`.
+    /// Returns false, changing nothing, when the path is longer than [`UnixPath::MAX_LEN`].
+    pub fn set_unix_path(&mut self, now: Instant, path: Option<&str>) -> bool {
+        let now = self.core.advance(now);
+        let path = match path {
+            Some(p) => match UnixPath::new(p.as_bytes()) {
+                Some(p) => Some(p),
+                None => return false,
+            },
+            None => None,
+        };
+        if self.core.props.unix_path != path {
+            self.core.props.unix_path = path;
+            self.core.props_changed(now);
+        }
+        true
+    }
+
+    /// Command: subscribes to a channel. Returns false when the channel table is full.
+    pub fn subscribe(&mut self, channel: u64) -> bool {
+        self.core.config.add_channel(channel).is_ok()
+    }
+
+    /// Command: leaves a channel (channels 0, 1 and 2 cannot be left).
+    pub fn unsubscribe(&mut self, channel: u64) {
+        self.core.config.channels.retain(|c| *c != channel);
+    }
+
+    /// Command: broadcasts a discovery, unless the last one was at most `discover_interval`
+    /// ago (compared in whole seconds under the reference profile, spec 5.5). Returns whether
+    /// one was queued.
+    pub fn discover(&mut self, now: Instant) -> bool {
+        let now = self.core.advance(now);
+        self.core.discover(now)
+    }
+
+    /// Command: sends a full heartbeat now.
+    pub fn heartbeat(&mut self, now: Instant) {
+        let now = self.core.advance(now);
+        if !self.core.left {
+            self.core.full_heartbeat(now);
+        }
+    }
+
+    /// Command: moves the next full heartbeat to `delay` from now.
+    pub fn heartbeat_after(&mut self, now: Instant, delay: Duration) {
+        let now = self.core.advance(now);
+        if !self.core.left {
+            self.core.heartbeat_at = Some(now.checked_add(delay).unwrap_or(now));
+        }
+    }
+
+    /// Command: leaves `sid` `within` to live unless it was heard from within the
+    /// recently-seen guard or is already expected (spec 5.10 `expected`). Returns whether it
+    /// did.
+    pub fn expected(&mut self, now: Instant, sid: &[u8], within: Duration) -> bool {
+        let now = self.core.advance(now);
+        self.core.mark_expected(now, sid, millis_ceil(within))
+    }
+
+    /// Command: leaves the cluster. Queues one disconnect (type 0, spec 7.2 Q1), forgets every
+    /// service (each with [`Event::Lost`] and reason `Left`) and ends every query. Later
+    /// inputs and commands are ignored.
+    pub fn leave(&mut self, now: Instant) {
+        let now = self.core.advance(now);
+        self.core.leave(now);
+        self.streams.clear();
+    }
+
+    // ----- outputs -----
+
+    /// Output: the next frame to send, written at the start of `buf`, or `None`.
+    ///
+    /// Changes after: any input or command that queues frames (join, heartbeats, discovery
+    /// answers, query responses, sends, queries, pings, failed reports, leave).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let now = self.core.advance(now);
+        self.core.next_transmit(now, buf)
+    }
+
+    /// Output: the next event, or `None`.
+    ///
+    /// Changes after: inputs (received frames, timeouts) and the commands `leave` and
+    /// `cancel_query`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event<DATA>> {
+        self.core.pop_event()
+    }
+
+    /// Output: the earliest deadline at which [`handle_timeout`](Self::handle_timeout) has
+    /// work, or `None`.
+    ///
+    /// Changes after: every input and command.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let streams = self.streams.next_expiry().map(Instant::from_millis);
+        match (self.core.next_deadline(), streams) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- getters -----
+
+    /// This node's sid (new at every join).
+    #[must_use]
+    pub fn sid(&self) -> &Sid {
+        &self.core.sid
+    }
+
+    /// This node's hid.
+    #[must_use]
+    pub fn hid(&self) -> &Hid {
+        &self.core.hid
+    }
+
+    /// This node's tags.
+    #[must_use]
+    pub fn tags(&self) -> &TagList {
+        &self.core.tags
+    }
+
+    /// This node's configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The protocols this node runs, in priority order (`c` always included).
+    #[must_use]
+    pub fn protocols(&self) -> ProtocolList {
+        self.core.protocols
+    }
+
+    /// The heartbeat interval drawn at creation.
+    #[must_use]
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.core.heartbeat_ms)
+    }
+
+    /// Known services, in the order they were first heard from.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.core.registry.iter()
+    }
+
+    /// Number of known services (the `known` field of this node's frames).
+    #[must_use]
+    pub fn known(&self) -> usize {
+        self.core.registry.len()
+    }
+
+    /// One known service.
+    #[must_use]
+    pub fn service(&self, sid: &[u8]) -> Option<&Service> {
+        self.core.registry.get(sid)
+    }
+
+    /// The known services `resolver` matches.
+    pub fn resolve<'r>(
+        &'r self,
+        resolver: &'r Resolver<'r>,
+    ) -> impl Iterator<Item = &'r Service> + 'r {
+        self.core
+            .registry
+            .iter()
+            .filter(move |s| resolver.matches(&s.resolver_set()))
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.core.stats
+    }
+
+    /// True after [`leave`](Self::leave).
+    #[must_use]
+    pub fn has_left(&self) -> bool {
+        self.core.left
+    }
+
+    /// The policy (hooks).
+    pub fn policy_mut(&mut self) -> &mut P {
+        &mut self.core.policy
+    }
+
+    fn sync_stream_stats(&mut self) {
+        self.core.stats.stream_overflows = self.streams.stats().dropped_partials();
+    }
+}
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+    /// Clamps `now` so that it never goes backwards.
+    fn advance(&mut self, now: Instant) -> Instant {
+        if now < self.now {
+            bump(&mut self.stats.clock_regressions);
+        } else {
+            self.now = now;
+        }
+        self.now
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.deliver_discovered(now);
+        let ping_answer_due = self.ping_answer_at.is_some_and(|t| t <= now);
+        if ping_answer_due {
+            self.queued_props = true;
+            self.queued_tags = true;
+        }
+        if ping_answer_due || self.heartbeat_at.is_some_and(|t| t <= now) {
+            self.full_heartbeat(now);
+        }
+        let check_due = self.expiry_check_at.is_some_and(|t| t <= now);
+        if check_due || self.ttl_checked_continuously() {
+            if check_due {
+                self.expiry_check_at = None;
+            }
+            self.expire_services(now);
+        }
+        if self.ping.due(now) {
+            self.send_ping(now);
+        }
+        self.expire_queries(now);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        if self.left {
+            return None;
+        }
+        let service_expiry = if self.ttl_checked_continuously() {
+            self.registry.next_expiry(self.ttl())
+        } else {
+            None
+        };
+        [
+            self.heartbeat_at,
+            self.ping_answer_at,
+            self.expiry_check_at,
+            self.ping.deadline(),
+            self.queries.next_deadline(),
+            self.registry.iter().filter_map(|s| s.discover_at).min(),
+            service_expiry,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn ttl(&self) -> Ttl {
+        Ttl {
+            ms: millis_ceil(self.config.ttl),
+            whole_seconds: self.config.ttl_whole_seconds,
+        }
+    }
+
+    /// The reference checks expiry only at full heartbeats and after pings (spec 5.9); the
+    /// millisecond-precision profiles also wake at each service's exact expiry, which is what
+    /// bounds crash detection to the ttl.
+    fn ttl_checked_continuously(&self) -> bool {
+        !self.config.ttl_whole_seconds
+    }
+
+    fn push_event(&mut self, event: Event<DATA>) {
+        if self.events.push_back(event).is_err() {
+            self.events_dropped = self.events_dropped.saturating_add(1);
+            bump(&mut self.stats.events_dropped);
+        }
+    }
+
+    fn pop_event(&mut self) -> Option<Event<DATA>> {
+        let event = self.events.pop_front();
+        if event.is_none() && self.events_dropped > 0 {
+            let count = core::mem::take(&mut self.events_dropped);
+            return Some(Event::Dropped { count });
+        }
+        event
+    }
+
+    /// Delivers `Discovered` for services whose delay has passed.
+    fn deliver_discovered(&mut self, now: Instant) {
+        for index in 0..self.registry.len() {
+            let Some(service) = self.registry.at_mut(index) else {
+                break;
+            };
+            if service.discover_at.is_some_and(|t| t <= now) {
+                service.discover_at = None;
+                let sid = service.sid;
+                if let Some(service) = self.registry.at(index) {
+                    self.policy.on_discovered(service);
+                }
+                self.push_event(Event::Discovered { sid });
+            }
+        }
+    }
+
+    /// Removes every service whose age is over its ttl (spec 5.9).
+    fn expire_services(&mut self, now: Instant) {
+        let ttl = self.ttl();
+        while let Some(index) = self.registry.first_expired(now, ttl) {
+            if let Some(service) = self.registry.remove_at(index) {
+                self.service_removed(now, &service, LostReason::Expired);
+            }
+        }
+    }
+
+    /// Bookkeeping after a service left the registry: its ping entry, its queued sends, its
+    /// part in queries, and the `Lost` event (never for a service not yet announced, Q11).
+    fn service_removed(&mut self, now: Instant, service: &Service, reason: LostReason) {
+        self.ping.remove(service.sid.as_bytes());
+        self.outbox.forget(&service.sid, &mut self.payloads);
+        self.query_target_lost(now, service);
+        if service.discover_at.is_none() {
+            self.policy.on_lost(&service.sid, reason);
+            self.push_event(Event::Lost {
+                sid: service.sid,
+                reason,
+            });
+        }
+    }
+
+    fn props_changed(&mut self, now: Instant) {
+        self.refresh_props_text();
+        // A heartbeat with props still queued (the join's) will carry the new ones: props are
+        // written when the frame is encoded.
+        if self.outbox.props_heartbeat_queued() {
+            return;
+        }
+        self.queued_props = true;
+        if !self.left {
+            self.heartbeat_at = Some(now);
+        }
+    }
+
+    fn refresh_props_text(&mut self) {
+        if props::write_props(&self.props, self.protocols, &mut self.props_text).is_err() {
+            self.props_text.clear();
+        }
+    }
+
+    fn subscribed(&self, channel: u64) -> bool {
+        channel <= 2 || self.config.channels.contains(&channel)
+    }
+
+    fn leave(&mut self, now: Instant) {
+        if self.left {
+            return;
+        }
+        self.outbox.clear(&mut self.payloads);
+        self.queue_disconnect();
+        while let Some(service) = self.registry.remove_at(0) {
+            self.service_removed(now, &service, LostReason::Left);
+        }
+        self.finish_all_queries(now);
+        self.left = true;
+        self.heartbeat_at = None;
+        self.ping_answer_at = None;
+        self.expiry_check_at = None;
+        self.ping.clear();
+    }
+}

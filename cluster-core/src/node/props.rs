@@ -1,0 +1,203 @@
+//! Protocol props carried in `data`: `t {port 41241} u {path /run/app/x.sock}` (spec 3.5).
+
+use core::fmt::Write as _;
+
+use super::registry::{Service, UnixPath};
+use crate::protocol::{Protocol, ProtocolList};
+use crate::wire::tcl_list::{self, ListWriter};
+
+/// This node's own props: what it advertises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct OwnProps {
+    pub(crate) tcp_port: Option<u16>,
+    pub(crate) unix_path: Option<UnixPath>,
+}
+
+/// The most bytes the props text takes: `t {port 65535} u {path {<104 bytes escaped>}}`.
+pub(crate) const PROPS_TEXT_LEN: usize = 256;
+
+/// The props dict as text, in the node's protocol priority order; protocols with no props
+/// (`c`) are left out (spec 3.5).
+pub(crate) fn write_props(
+    props: &OwnProps,
+    order: ProtocolList,
+    out: &mut heapless::String<PROPS_TEXT_LEN>,
+) -> core::fmt::Result {
+    out.clear();
+    let mut list = ListWriter::new(out);
+    for protocol in order.iter() {
+        match protocol {
+            Protocol::Tcp => {
+                if let Some(port) = props.tcp_port {
+                    list.push("t")?;
+                    list.push_list(|inner| {
+                        inner.push("port")?;
+                        inner.push_display(&port)
+                    })?;
+                }
+            }
+            Protocol::Unix => {
+                if let Some(path) = props.unix_path.as_ref().and_then(UnixPath::as_str) {
+                    list.push("u")?;
+                    list.push_list(|inner| inner.push_dict_pair("path", path))?;
+                }
+            }
+            Protocol::Multicast => {}
+        }
+    }
+    Ok(())
+}
+
+/// Props read from a received `data` dict, for the protocols this project uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ReceivedProps {
+    /// `Some(value)` when the dict names `t`: the port, when its props carry a valid one.
+    pub(crate) tcp: Option<Option<u16>>,
+    /// `Some(value)` when the dict names `u`.
+    pub(crate) unix: Option<Option<UnixPath>>,
+}
+
+/// Reads a props dict. Unknown protocols are ignored; an invalid dict is an error (the frame
+/// is then dropped, spec 7.3).
+pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError> {
+    let mut props = ReceivedProps::default();
+    for pair in tcl_list::dict_pairs(data) {
+        let (key, value) = pair?;
+        let mut inner = heapless::String::<160>::new();
+        // A value that does not fit is treated as props we cannot use.
+        let value_text = match value.as_str() {
+            Some(text) => Some(text),
+            None => value.write_to(&mut inner).ok().map(|()| inner.as_str()),
+        };
+        if key.eq_str("t") {
+            let port = value_text
+                .and_then(|v| tcl_list::dict_get(v, "port").ok().flatten())
+                .and_then(|port| {
+                    let mut digits = heapless::String::<8>::new();
+                    port.write_to(&mut digits).ok()?;
+                    digits.parse::<u16>().ok()
+                });
+            props.tcp = Some(port);
+        } else if key.eq_str("u") {
+            let path = value_text
+                .and_then(|v| tcl_list::dict_get(v, "path").ok().flatten())
+                .and_then(|path| {
+                    let mut text = heapless::String::<104>::new();
+                    path.write_to(&mut text).ok()?;
+                    UnixPath::new(text.as_bytes())
+                });
+            props.unix = Some(path);
+        }
+    }
+    Ok(props)
+}
+
+impl ReceivedProps {
+    /// Shallow merge into a service's props (types 1 and 2): a protocol named here is replaced
+    /// as a whole, the others are kept.
+    pub(crate) fn merge_into(self, service: &mut Service) {
+        if let Some(port) = self.tcp {
+            service.tcp_port = port;
+        }
+        if let Some(path) = self.unix {
+            service.unix_path = path;
+        }
+    }
+
+    /// Replace a service's props (type 7, flush).
+    pub(crate) fn replace_in(self, service: &mut Service) {
+        service.tcp_port = self.tcp.flatten();
+        service.unix_path = self.unix.flatten();
+    }
+}
+
+/// The `data` of a failed report: `protocols t` or `protocols {t u}`.
+pub(crate) fn write_failed(
+    protocols: impl Iterator<Item = Protocol>,
+    out: &mut heapless::String<32>,
+) -> core::fmt::Result {
+    let mut inner = heapless::String::<16>::new();
+    let mut list = ListWriter::new(&mut inner);
+    for protocol in protocols {
+        list.push(protocol.letter())?;
+    }
+    out.clear();
+    let mut outer = ListWriter::new(out);
+    outer.push_dict_pair("protocols", &inner)
+}
+
+/// The protocols named by a failed report's `data` (`protocols <list>`).
+pub(crate) fn read_failed(data: &str) -> Result<ProtocolList, tcl_list::TclError> {
+    let mut list = ProtocolList::EMPTY;
+    if let Some(value) = tcl_list::dict_get(data, "protocols")? {
+        let mut text = heapless::String::<32>::new();
+        if value.write_to(&mut text).is_ok() {
+            for element in tcl_list::elements(&text).flatten() {
+                let mut letter = heapless::String::<4>::new();
+                if write!(letter, "{element}").is_ok()
+                    && let Some(p) = Protocol::from_letter(letter.as_bytes())
+                {
+                    list.push(p);
+                }
+            }
+        }
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own(port: Option<u16>, path: Option<&str>) -> OwnProps {
+        OwnProps {
+            tcp_port: port,
+            unix_path: path.and_then(|p| UnixPath::new(p.as_bytes())),
+        }
+    }
+
+    #[test]
+    fn props_are_written_as_the_reference_writes_them() {
+        let mut out = heapless::String::new();
+        let tcu = ProtocolList::new(&[Protocol::Tcp, Protocol::Multicast, Protocol::Unix]);
+        write_props(&own(Some(41241), None), tcu, &mut out).unwrap();
+        assert_eq!(out, "t {port 41241}");
+        write_props(
+            &own(Some(41241), Some("/run/app/x-Zbdc22e7.sock")),
+            tcu,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, "t {port 41241} u {path /run/app/x-Zbdc22e7.sock}");
+        write_props(
+            &own(Some(41241), Some("/run/my app/x-Zbdc22e7.sock")),
+            tcu,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, "t {port 41241} u {path {/run/my app/x-Zbdc22e7.sock}}");
+        write_props(&own(None, None), tcu, &mut out).unwrap();
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn props_read_back() {
+        let props = read_props("t {port 41241} u {path {/run/my app/x.sock}}").unwrap();
+        assert_eq!(props.tcp, Some(Some(41241)));
+        assert_eq!(props.unix.unwrap().unwrap(), "/run/my app/x.sock");
+        assert_eq!(read_props("").unwrap(), ReceivedProps::default());
+        assert!(read_props("t").is_err());
+        assert_eq!(read_props("x {y z}").unwrap(), ReceivedProps::default());
+    }
+
+    #[test]
+    fn failed_reports_round_trip() {
+        let mut out = heapless::String::new();
+        write_failed([Protocol::Tcp].into_iter(), &mut out).unwrap();
+        assert_eq!(out, "protocols t");
+        write_failed([Protocol::Tcp, Protocol::Unix].into_iter(), &mut out).unwrap();
+        assert_eq!(out, "protocols {t u}");
+        let list = read_failed("protocols {t u}").unwrap();
+        assert_eq!(list.letters().as_slice(), ["t", "u"]);
+    }
+}

@@ -1,0 +1,356 @@
+//! The query table: ids, targets, collected replies, timeouts (spec 5.12, 7.2 Q3).
+//!
+//! A query's targets are marked in the services themselves (one bit per query slot), so the
+//! table costs a few bytes per query whatever the number of targets.
+
+use core::fmt::Write as _;
+
+use super::send::{Broadcast, Direct, DirectBody, with_payload_mut};
+use super::{Core, Service};
+use crate::error::{QueryError, SendError};
+use crate::event::{Event, Payload, QueryEvent, QueryId};
+use crate::identity::Sid;
+use crate::policy::{Outgoing, Policy, Verdict};
+use crate::stats::bump;
+use crate::time::{Instant, millis_ceil};
+use crate::wire::{Message, MessageKind};
+
+/// Queries that may run at once (one bit per slot in each service).
+pub(crate) const QUERY_SLOTS: usize = 8;
+
+/// One live query.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryRecord {
+    pub(crate) id: QueryId,
+    pub(crate) channel: u64,
+    pub(crate) deadline: Instant,
+    pub(crate) targets: u32,
+    pub(crate) answered: u32,
+    pub(crate) missing: u32,
+}
+
+/// The live queries.
+#[derive(Debug)]
+pub(crate) struct QueryTable {
+    slots: [Option<QueryRecord>; QUERY_SLOTS],
+    counter: u64,
+}
+
+impl QueryTable {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: [const { None }; QUERY_SLOTS],
+            counter: 0,
+        }
+    }
+
+    pub(crate) fn get(&self, slot: u8) -> Option<&QueryRecord> {
+        self.slots.get(usize::from(slot)).and_then(Option::as_ref)
+    }
+
+    fn find(&self, id: &[u8]) -> Option<u8> {
+        let index = self
+            .slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|q| q.id.as_bytes() == id))?;
+        u8::try_from(index).ok()
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.slots.iter().flatten().map(|q| q.deadline).min()
+    }
+}
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+    /// Starts a query (spec 5.12 with the fixes of 7.2 Q3 and Q6).
+    pub(super) fn start_query(
+        &mut self,
+        now: Instant,
+        request: &super::QueryRequest<'_>,
+    ) -> Result<QueryId, QueryError> {
+        if self.left {
+            return Err(QueryError::Send(SendError::Left));
+        }
+        let targets = self
+            .registry
+            .iter()
+            .filter(|s| request.targets.selects(s))
+            .count();
+        if targets == 0 {
+            return Err(QueryError::NoTargets);
+        }
+        let id = self.query_id(request.id)?;
+        let slot = self
+            .queries
+            .slots
+            .iter()
+            .position(Option::is_none)
+            .ok_or(QueryError::Full)?;
+        let bit = u8::try_from(slot).map_err(|_| QueryError::Full)?;
+        let mut payload = Payload::<DATA>::new(request.data.or(Some(b"")), request.raw)
+            .ok_or(QueryError::Send(SendError::PayloadTooLarge))?;
+        let verdict = with_payload_mut(&mut payload, |p| {
+            self.policy.on_send(&mut Outgoing {
+                kind: MessageKind::Query,
+                channel: request.channel,
+                broadcast: request.broadcast,
+                payload: p,
+            })
+        });
+        if verdict == Verdict::Reject {
+            return Err(QueryError::Send(SendError::Rejected));
+        }
+        let copies = if request.broadcast { 1 } else { targets };
+        if !request.broadcast && self.outbox.direct_room() < targets {
+            bump(&mut self.stats.sends_rejected);
+            return Err(QueryError::Send(SendError::Full));
+        }
+        let refs = u32::try_from(copies).unwrap_or(u32::MAX);
+        let Some(payload_slot) = self.payloads.alloc(payload, refs) else {
+            bump(&mut self.stats.sends_rejected);
+            return Err(QueryError::Send(SendError::Full));
+        };
+        let timeout = millis_ceil(request.timeout.unwrap_or(self.config.query_timeout));
+        let record = QueryRecord {
+            id,
+            channel: request.channel,
+            deadline: now.saturating_add_millis(timeout),
+            targets: u32::try_from(targets).unwrap_or(u32::MAX),
+            answered: 0,
+            missing: 0,
+        };
+        if let Some(entry) = self.queries.slots.get_mut(slot) {
+            *entry = Some(record);
+        }
+        for service in self.registry.iter_mut() {
+            service.query_answered &= !(1 << bit);
+            if request.targets.selects(service) {
+                service.query_targets |= 1 << bit;
+            } else {
+                service.query_targets &= !(1 << bit);
+            }
+        }
+        if request.broadcast {
+            let queued = self.outbox.push_broadcast(Broadcast::Query {
+                slot: bit,
+                payload: payload_slot,
+            });
+            if !queued {
+                self.payloads.release(payload_slot);
+                self.abandon_query(bit);
+                bump(&mut self.stats.sends_rejected);
+                return Err(QueryError::Send(SendError::Full));
+            }
+        } else {
+            let allow = self.config.multicast_fallback;
+            let sids: heapless::Vec<Sid, SERVICES> = self
+                .registry
+                .iter()
+                .filter(|s| s.query_targets & (1 << bit) != 0)
+                .map(|s| s.sid)
+                .collect();
+            for sid in sids {
+                let mut direct = Direct::new(sid, DirectBody::Query { slot: bit }, allow);
+                direct.channel = request.channel;
+                direct.payload = Some(payload_slot);
+                direct.order = request.protocols;
+                let _ = self.queue_direct(direct);
+            }
+        }
+        Ok(id)
+    }
+
+    /// The caller's id (refused when live, Q3) or a fresh `q<s0><s2>#<slast>.<n>`.
+    fn query_id(&mut self, requested: Option<&str>) -> Result<QueryId, QueryError> {
+        if let Some(id) = requested {
+            let id = QueryId::new(id.as_bytes())
+                .filter(|i| !i.is_empty())
+                .ok_or(QueryError::BadId)?;
+            if self.queries.find(id.as_bytes()).is_some() {
+                return Err(QueryError::DuplicateId);
+            }
+            return Ok(id);
+        }
+        loop {
+            self.queries.counter = self.queries.counter.wrapping_add(1);
+            let sid = self.sid.as_bytes();
+            let pick = |i: usize| char::from(sid.get(i).copied().unwrap_or(b'x'));
+            let mut text = heapless::String::<48>::new();
+            let last = sid.len().saturating_sub(1);
+            let _ = write!(
+                text,
+                "q{}{}#{}.{}",
+                pick(0),
+                pick(2),
+                pick(last),
+                self.queries.counter
+            );
+            if let Some(id) = QueryId::new(text.as_bytes())
+                && self.queries.find(id.as_bytes()).is_none()
+            {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// A response (type 5) from `from`: hands it to the live query its `ruid` names.
+    pub(super) fn handle_response(&mut self, now: Instant, from: &Sid, msg: &Message<'_>) {
+        let Some(ruid) = msg.ruid else {
+            return;
+        };
+        let Some(slot) = self.queries.find(ruid.as_bytes()) else {
+            return;
+        };
+        let bit = 1u8 << slot;
+        let Some(service) = self.registry.get_mut(from.as_bytes()) else {
+            return;
+        };
+        // Only targets answer, and only once (spec 7.3: a second response is ignored).
+        if service.query_targets & bit == 0 || service.query_answered & bit != 0 {
+            return;
+        }
+        service.query_answered |= bit;
+        let Some(record) = self
+            .queries
+            .slots
+            .get_mut(usize::from(slot))
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        record.answered = record.answered.saturating_add(1);
+        let id = record.id;
+        let event = if let Some(error) = msg.error {
+            let error = Payload::new(Some(error.as_bytes()), None).unwrap_or_default();
+            QueryEvent::Error {
+                id,
+                sid: *from,
+                error,
+            }
+        } else {
+            let data = msg.data.map(|d| d.as_bytes());
+            let payload = Payload::new(data, msg.raw).unwrap_or_else(|| {
+                bump(&mut self.stats.oversized);
+                Payload::default()
+            });
+            QueryEvent::Response {
+                id,
+                sid: *from,
+                payload,
+            }
+        };
+        self.push_event(Event::Query(event));
+        self.finish_query_if_complete(now, slot);
+    }
+
+    fn finish_query_if_complete(&mut self, now: Instant, slot: u8) {
+        let complete = self
+            .queries
+            .get(slot)
+            .is_some_and(|q| q.answered.saturating_add(q.missing) >= q.targets);
+        if complete {
+            self.finish_query(now, slot, false);
+        }
+    }
+
+    /// Ends query `slot`: `Missing` for each target that did not answer, then `Done`.
+    fn finish_query(&mut self, now: Instant, slot: u8, timed_out: bool) {
+        let _ = now;
+        let bit = 1u8 << slot;
+        let Some(mut record) = self
+            .queries
+            .slots
+            .get_mut(usize::from(slot))
+            .and_then(Option::take)
+        else {
+            return;
+        };
+        for index in 0..self.registry.len() {
+            let Some(service) = self.registry.at_mut(index) else {
+                break;
+            };
+            let missing = service.query_targets & bit != 0 && service.query_answered & bit == 0;
+            service.query_targets &= !bit;
+            service.query_answered &= !bit;
+            if missing {
+                record.missing = record.missing.saturating_add(1);
+                let sid = service.sid;
+                self.push_event(Event::Query(QueryEvent::Missing { id: record.id, sid }));
+            }
+        }
+        self.outbox.forget_query(slot, &mut self.payloads);
+        self.push_event(Event::Query(QueryEvent::Done {
+            id: record.id,
+            answered: record.answered,
+            missing: record.missing,
+            timed_out,
+        }));
+    }
+
+    /// Frees a slot whose query never started.
+    fn abandon_query(&mut self, slot: u8) {
+        let bit = 1u8 << slot;
+        if let Some(entry) = self.queries.slots.get_mut(usize::from(slot)) {
+            *entry = None;
+        }
+        for service in self.registry.iter_mut() {
+            service.query_targets &= !bit;
+            service.query_answered &= !bit;
+        }
+    }
+
+    /// Ends the queries whose timeout passed.
+    pub(super) fn expire_queries(&mut self, now: Instant) {
+        for slot in 0..QUERY_SLOTS {
+            let Ok(slot) = u8::try_from(slot) else { break };
+            if self.queries.get(slot).is_some_and(|q| q.deadline <= now) {
+                self.finish_query(now, slot, true);
+            }
+        }
+    }
+
+    /// Ends the query `id` early; false when no live query has it.
+    pub(super) fn finish_query_by_id(&mut self, now: Instant, id: &[u8]) -> bool {
+        match self.queries.find(id) {
+            Some(slot) => {
+                self.finish_query(now, slot, false);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn finish_all_queries(&mut self, now: Instant) {
+        for slot in 0..QUERY_SLOTS {
+            if let Ok(slot) = u8::try_from(slot) {
+                self.finish_query(now, slot, false);
+            }
+        }
+    }
+
+    /// A target left the registry: it counts as missing for every query it had not answered.
+    pub(super) fn query_target_lost(&mut self, now: Instant, service: &Service) {
+        for slot in 0..QUERY_SLOTS {
+            let Ok(slot) = u8::try_from(slot) else { break };
+            let bit = 1u8 << slot;
+            if service.query_targets & bit == 0 || service.query_answered & bit != 0 {
+                continue;
+            }
+            let Some(record) = self
+                .queries
+                .slots
+                .get_mut(usize::from(slot))
+                .and_then(Option::as_mut)
+            else {
+                continue;
+            };
+            record.missing = record.missing.saturating_add(1);
+            let id = record.id;
+            self.push_event(Event::Query(QueryEvent::Missing {
+                id,
+                sid: service.sid,
+            }));
+            self.finish_query_if_complete(now, slot);
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The receive pipeline (spec 5.6), in the reference's order, with this project's decisions.
+
+use super::props::{self, ReceivedProps};
+use super::send::{Direct, DirectBody, with_payload_mut};
+use super::{Core, Service};
+use crate::error::DatagramError;
+use crate::event::{Event, LostReason, Payload, Ruid};
+use crate::identity::{Hid, Sid, Tag, TagList};
+use crate::policy::{Policy, Reply, Verdict};
+use crate::protocol::{Protocol, ProtocolList};
+use crate::stats::bump;
+use crate::time::{Instant, millis_ceil};
+use crate::transmit::Source;
+use crate::wire::{Frame, List, Message, MessageKind, Str};
+
+/// What a frame's `data` means for its kind, parsed before any state changes.
+enum Parsed<'m> {
+    None,
+    Props(ReceivedProps),
+    Ping(&'m str),
+    Failed(ProtocolList),
+}
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+    /// One complete frame from `source`.
+    pub(super) fn handle_frame(
+        &mut self,
+        now: Instant,
+        source: &Source,
+        frame: &Frame<'_>,
+    ) -> Result<(), DatagramError> {
+        // Step 2: the local-only rule.
+        if !self.config.remote && !source.local {
+            return Err(DatagramError::NonLocalSource);
+        }
+        let msg = Message::from_frame(frame);
+        // Step 3: own echoes and filter misses stop decoding early in the reference.
+        if msg.sid.is_some_and(|s| s.as_bytes() == self.sid.as_bytes()) {
+            bump(&mut self.stats.own_echoes);
+            return Ok(());
+        }
+        if let Some(filter) = msg.filter
+            && !self.filter_matches(filter)
+        {
+            bump(&mut self.stats.filtered_out);
+            return Ok(());
+        }
+        // Step 4: the channel.
+        let channel = msg.channel.ok_or(DatagramError::Invalid)?;
+        if !self.subscribed(channel) {
+            return Err(DatagramError::NotSubscribed(channel));
+        }
+        // Step 5: receive hooks, which may rewrite the payload.
+        let Some(mut payload) = Payload::<DATA>::new(msg.data.map(|d| d.as_bytes()), msg.raw)
+        else {
+            bump(&mut self.stats.oversized);
+            return Err(DatagramError::Oversized);
+        };
+        let original = payload.clone();
+        let verdict = with_payload_mut(&mut payload, |mut p| {
+            self.policy.on_receive(&msg, source, &mut p)
+        });
+        if verdict == Verdict::Reject {
+            return Err(DatagramError::Rejected);
+        }
+        if payload == original {
+            self.accept(now, source, &msg, channel)
+        } else {
+            let rewritten = Message {
+                data: payload.data().map(Str::from_bytes),
+                raw: payload.raw(),
+                ..msg
+            };
+            self.accept(now, source, &rewritten, channel)
+        }
+    }
+
+    /// True when `filter` names this node's sid, hid or one of its tags (spec 5.8).
+    fn filter_matches(&self, filter: List<'_>) -> bool {
+        filter.iter().any(|item| {
+            item == self.sid.as_bytes()
+                || item == self.hid.as_bytes()
+                || self.tags.iter().any(|t| t.as_bytes() == item)
+        })
+    }
+
+    /// Steps 6–8: validation, the service, and the per-type handling.
+    fn accept(
+        &mut self,
+        now: Instant,
+        source: &Source,
+        msg: &Message<'_>,
+        channel: u64,
+    ) -> Result<(), DatagramError> {
+        let kind = match msg.kind {
+            Some(MessageKind::Unknown(_)) | None => return Err(DatagramError::Invalid),
+            Some(kind) => kind,
+        };
+        let (Some(sid), Some(hid), Some(protocols)) = (msg.sid, msg.hid, msg.protocols) else {
+            return Err(DatagramError::Invalid);
+        };
+        if !protocols.contains(b"c") {
+            return Err(DatagramError::Invalid);
+        }
+        if !self.config.remote && hid.as_bytes() != self.hid.as_bytes() {
+            return Err(DatagramError::ForeignHid);
+        }
+        if (channel == 1 || channel == 2) && !source.local {
+            return Err(DatagramError::NotSubscribed(channel));
+        }
+        let oversized = |stats: &mut crate::Stats| {
+            bump(&mut stats.oversized);
+            DatagramError::Oversized
+        };
+        let Some(sid) = Sid::new(sid.as_bytes()) else {
+            return Err(oversized(&mut self.stats));
+        };
+        let Some(hid) = Hid::new(hid.as_bytes()) else {
+            return Err(oversized(&mut self.stats));
+        };
+        let tags = match msg.tags {
+            Some(list) => Some(read_tags(list).ok_or_else(|| oversized(&mut self.stats))?),
+            None => None,
+        };
+        let parsed = parse_data(kind, msg.data)?;
+        let index = self.registry.index_of(sid.as_bytes());
+        let known = index.and_then(|i| self.registry.at(i));
+        if self.policy.on_service(known, msg) == Verdict::Reject {
+            return Err(DatagramError::Rejected);
+        }
+        let tags_changed = match (known, &tags) {
+            (Some(service), Some(tags)) => service.tags != *tags,
+            _ => false,
+        };
+        if let Some(service) = known {
+            if service.hid != hid {
+                return Err(DatagramError::Invalid);
+            }
+            if tags_changed && self.policy.on_tags_changed(service, msg) == Verdict::Reject {
+                return Err(DatagramError::Rejected);
+            }
+        }
+        // Validation passed: from here on, state changes.
+        let index = match index {
+            Some(index) => index,
+            None => {
+                if self.registry.is_full() {
+                    bump(&mut self.stats.services_rejected);
+                    return Err(DatagramError::Full);
+                }
+                let mut service = Service::new(sid, hid, now);
+                let delay = millis_ceil(self.config.discovered_delay);
+                service.discover_at = Some(now.saturating_add_millis(delay));
+                self.registry.insert(service).ok_or(DatagramError::Full)?
+            }
+        };
+        let was_expected = {
+            let Some(service) = self.registry.at_mut(index) else {
+                return Err(DatagramError::Full);
+            };
+            service.protocols = ProtocolList::from_letters(protocols.iter());
+            service.local = source.local;
+            service.note_address(source.via, source.ip(), source.local);
+            if let Some(tags) = tags {
+                service.tags = tags;
+            }
+            // Q12: any accepted frame counts as seen.
+            service.last_seen = now;
+            service.heard = now;
+            match source.via {
+                Protocol::Tcp => service.tcp_conn = source.conn.or(service.tcp_conn),
+                Protocol::Unix => service.unix_conn = source.conn.or(service.unix_conn),
+                Protocol::Multicast => {}
+            }
+            core::mem::take(&mut service.expected)
+        };
+        if was_expected {
+            // Q13: recovery takes the sid out of the pending ping batch.
+            self.ping.remove(sid.as_bytes());
+        }
+        if tags_changed {
+            self.push_event(Event::TagsChanged { sid });
+        }
+        bump(&mut self.stats.frames_accepted);
+        self.dispatch(now, source, index, sid, kind, channel, msg, parsed);
+        self.deliver_discovered(now);
+        Ok(())
+    }
+
+    /// Step 8: the per-type handling (spec 5.11).
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        source: &Source,
+        index: usize,
+        sid: Sid,
+        kind: MessageKind,
+        channel: u64,
+        msg: &Message<'_>,
+        parsed: Parsed<'_>,
+    ) {
+        match (kind, parsed) {
+            (MessageKind::Disconnect, _) => {
+                if let Some(service) = self.registry.remove_at(index) {
+                    self.service_removed(now, &service, LostReason::Disconnected);
+                }
+            }
+            (MessageKind::Heartbeat, Parsed::Props(props)) => {
+                if let Some(service) = self.registry.at_mut(index) {
+                    props.merge_into(service);
+                }
+            }
+            (MessageKind::Discovery, parsed) => {
+                if let (Parsed::Props(props), Some(service)) = (parsed, self.registry.at_mut(index))
+                {
+                    props.merge_into(service);
+                }
+                self.answer_discovery(sid, msg);
+            }
+            (MessageKind::Flush, Parsed::Props(props)) => {
+                if let Some(service) = self.registry.at_mut(index) {
+                    props.replace_in(service);
+                }
+            }
+            (MessageKind::Ping, Parsed::Ping(data)) => self.handle_ping(now, data),
+            (MessageKind::Query, _) => self.answer_query(index, sid, source, channel, msg),
+            (MessageKind::Response, _) => self.handle_response(now, &sid, msg),
+            (MessageKind::Event, _) => {
+                let accepted = self
+                    .registry
+                    .at(index)
+                    .is_some_and(|s| self.policy.on_event(s, msg) == Verdict::Accept);
+                if accepted {
+                    let payload =
+                        Payload::new(msg.data.map(|d| d.as_bytes()), msg.raw).unwrap_or_default();
+                    self.push_event(Event::Message {
+                        sid,
+                        channel,
+                        ruid: msg.ruid.and_then(|r| Ruid::new(r.as_bytes())),
+                        payload,
+                    });
+                }
+            }
+            (MessageKind::Failed, Parsed::Failed(protocols)) => {
+                for protocol in protocols.iter() {
+                    if protocol != Protocol::Multicast && self.protocols.contains(protocol) {
+                        self.push_event(Event::RefreshProtocol { protocol });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A query (type 4): the policy builds the answer, which goes back through the protocol
+    /// (and connection) the query came in on, with `filter=[asker]` last.
+    fn answer_query(
+        &mut self,
+        index: usize,
+        sid: Sid,
+        source: &Source,
+        channel: u64,
+        msg: &Message<'_>,
+    ) {
+        let mut answer = Payload::<DATA>::new(Some(b""), None).unwrap_or_default();
+        let Some(service) = self.registry.at(index) else {
+            return;
+        };
+        let (bytes, data_len, has_raw) = answer.parts_mut();
+        let mut reply = Reply {
+            payload: crate::policy::PayloadMut::new(bytes.as_mut_view(), data_len, has_raw),
+        };
+        let result = self.policy.answer_query(service, msg, &mut reply);
+        let error = match result {
+            Ok(()) => false,
+            Err(refusal) => {
+                answer = Payload::new(Some(refusal.text()), None).unwrap_or_default();
+                true
+            }
+        };
+        if let Some(received) = Payload::new(msg.data.map(|d| d.as_bytes()), msg.raw) {
+            self.push_event(Event::QueryReceived {
+                sid,
+                channel,
+                ruid: msg.ruid.and_then(|r| Ruid::new(r.as_bytes())),
+                payload: received,
+            });
+        }
+        let Some(slot) = self.payloads.alloc(answer, 1) else {
+            bump(&mut self.stats.sends_rejected);
+            return;
+        };
+        let mut response = Direct::new(
+            sid,
+            DirectBody::Response { error },
+            source.via == Protocol::Multicast,
+        );
+        response.channel = channel;
+        response.ruid = msg.ruid.and_then(|r| Ruid::new(r.as_bytes()));
+        response.keepalive = msg.keepalive;
+        response.payload = Some(slot);
+        response.order = Some(ProtocolList::new(&[source.via]));
+        response.conn = source.conn;
+        let _ = self.queue_direct(response);
+    }
+}
+
+/// A received tags list, when it fits.
+fn read_tags(list: List<'_>) -> Option<TagList> {
+    let mut tags = TagList::new();
+    for item in list.iter() {
+        tags.push(Tag::new(item)?).ok()?;
+    }
+    Some(tags)
+}
+
+/// Parses what `data` must hold for `kind` (spec 3.5); an invalid value drops the frame.
+fn parse_data<'m>(kind: MessageKind, data: Option<Str<'m>>) -> Result<Parsed<'m>, DatagramError> {
+    let text = || {
+        data.map(|d| d.to_str().map_err(|_| DatagramError::Invalid))
+            .transpose()
+    };
+    Ok(match kind {
+        MessageKind::Heartbeat | MessageKind::Discovery | MessageKind::Flush => match text()? {
+            Some(t) => Parsed::Props(props::read_props(t).map_err(|_| DatagramError::Invalid)?),
+            None => Parsed::None,
+        },
+        MessageKind::Ping => match text()? {
+            Some(t) if !t.trim().is_empty() => {
+                crate::wire::tcl_list::validate_list(t).map_err(|_| DatagramError::Invalid)?;
+                Parsed::Ping(t)
+            }
+            _ => Parsed::None,
+        },
+        MessageKind::Failed => match text()? {
+            Some(t) => Parsed::Failed(props::read_failed(t).map_err(|_| DatagramError::Invalid)?),
+            None => Parsed::None,
+        },
+        _ => Parsed::None,
+    })
+}

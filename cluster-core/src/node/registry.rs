@@ -1,0 +1,301 @@
+//! Known services: the [`Service`] record, lookup by sid, last-seen and expiry.
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use crate::identity::{Hid, InlineStr, Sid, TagList};
+use crate::protocol::{Protocol, ProtocolList};
+use crate::time::Instant;
+use crate::transmit::ConnId;
+
+/// A unix-socket path advertised as `u {path P}` (at most 104 bytes, as `sun_path` allows on
+/// every common platform).
+pub type UnixPath = InlineStr<104>;
+
+/// A remote node as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub(crate) sid: Sid,
+    pub(crate) hid: Hid,
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) local: bool,
+    pub(crate) protocols: ProtocolList,
+    pub(crate) tags: TagList,
+    pub(crate) tcp_port: Option<u16>,
+    pub(crate) unix_path: Option<UnixPath>,
+    pub(crate) tcp_conn: Option<ConnId>,
+    pub(crate) unix_conn: Option<ConnId>,
+    /// The reference's LAST_HEARTBEAT: lowered by `expected`.
+    pub(crate) last_seen: Instant,
+    /// When the service was last heard from, never lowered (the recently-seen guard).
+    pub(crate) heard: Instant,
+    pub(crate) expected: bool,
+    /// `Some(at)` until the `Discovered` event is delivered at `at`.
+    pub(crate) discover_at: Option<Instant>,
+    /// Bit `i` set: the service is a target of query slot `i`.
+    pub(crate) query_targets: u8,
+    /// Bit `i` set: the service answered query slot `i`.
+    pub(crate) query_answered: u8,
+    /// Bit `i` set: the service is named in the filter of pending broadcast `i`.
+    pub(crate) broadcast_marks: u8,
+}
+
+impl Service {
+    pub(crate) fn new(sid: Sid, hid: Hid, now: Instant) -> Self {
+        Self {
+            sid,
+            hid,
+            ip: None,
+            local: false,
+            protocols: ProtocolList::EMPTY,
+            tags: TagList::new(),
+            tcp_port: None,
+            unix_path: None,
+            tcp_conn: None,
+            unix_conn: None,
+            last_seen: now,
+            heard: now,
+            expected: false,
+            discover_at: None,
+            query_targets: 0,
+            query_answered: 0,
+            broadcast_marks: 0,
+        }
+    }
+
+    /// Its service id.
+    #[must_use]
+    pub fn sid(&self) -> &Sid {
+        &self.sid
+    }
+
+    /// Its hardware id.
+    #[must_use]
+    pub fn hid(&self) -> &Hid {
+        &self.hid
+    }
+
+    /// Its address: the source of its last multicast frame, `127.0.0.1` for a local service
+    /// first met over a stream (as the reference shows it), or the stream peer's address.
+    #[must_use]
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
+
+    /// True when it runs on this host.
+    #[must_use]
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// Its protocols in its priority order.
+    #[must_use]
+    pub fn protocols(&self) -> ProtocolList {
+        self.protocols
+    }
+
+    /// Its tags.
+    #[must_use]
+    pub fn tags(&self) -> &TagList {
+        &self.tags
+    }
+
+    /// The TCP port it advertised (`t {port N}`).
+    #[must_use]
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tcp_port
+    }
+
+    /// The unix-socket path it advertised (`u {path P}`).
+    #[must_use]
+    pub fn unix_path(&self) -> Option<&UnixPath> {
+        self.unix_path.as_ref()
+    }
+
+    /// The connection last seen from it over `protocol` (`t` or `u`).
+    #[must_use]
+    pub fn conn(&self, protocol: Protocol) -> Option<ConnId> {
+        match protocol {
+            Protocol::Tcp => self.tcp_conn,
+            Protocol::Unix => self.unix_conn,
+            Protocol::Multicast => None,
+        }
+    }
+
+    /// When it was last heard from.
+    #[must_use]
+    pub fn last_heard(&self) -> Instant {
+        self.heard
+    }
+
+    /// True once its `Discovered` event was delivered.
+    #[must_use]
+    pub fn is_discovered(&self) -> bool {
+        self.discover_at.is_none()
+    }
+
+    /// True when a failed send or a ping reduced its time to live and it has not been heard
+    /// from since.
+    #[must_use]
+    pub fn is_expected(&self) -> bool {
+        self.expected
+    }
+
+    /// The resolver set view used by [`Resolver::matches`](crate::Resolver::matches).
+    #[must_use]
+    pub fn resolver_set(&self) -> super::ResolverSet<'_> {
+        super::ResolverSet {
+            tags: &self.tags,
+            hid: self.hid.as_bytes(),
+            sid: self.sid.as_bytes(),
+            ip: self.ip,
+            local: self.local,
+        }
+    }
+
+    /// Sets the address from a frame's source (spec 5.7): from `c` frames, the datagram's
+    /// source; a local service first met over a stream shows `127.0.0.1`.
+    pub(crate) fn note_address(&mut self, via: Protocol, ip: Option<IpAddr>, local: bool) {
+        match (via, ip) {
+            (Protocol::Multicast, Some(ip)) => self.ip = Some(ip),
+            _ if self.ip.is_none() => {
+                self.ip = if local {
+                    Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                } else {
+                    ip
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The table of known services, at most `N`, in arrival order (iteration never depends on
+/// hashing). Lookups are linear: with the default 32 entries a scan is faster than any hash;
+/// [`ServerNode`](crate::ServerNode) users with thousands of services pay a scan per frame,
+/// measured in `benches/`.
+#[derive(Debug)]
+pub(crate) struct Registry<const N: usize> {
+    services: heapless::Vec<Service, N>,
+}
+
+impl<const N: usize> Registry<N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            services: heapless::Vec::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.services.is_full()
+    }
+
+    pub(crate) fn index_of(&self, sid: &[u8]) -> Option<usize> {
+        self.services.iter().position(|s| s.sid.as_bytes() == sid)
+    }
+
+    pub(crate) fn get(&self, sid: &[u8]) -> Option<&Service> {
+        self.services.iter().find(|s| s.sid.as_bytes() == sid)
+    }
+
+    pub(crate) fn get_mut(&mut self, sid: &[u8]) -> Option<&mut Service> {
+        self.services.iter_mut().find(|s| s.sid.as_bytes() == sid)
+    }
+
+    pub(crate) fn at(&self, index: usize) -> Option<&Service> {
+        self.services.get(index)
+    }
+
+    pub(crate) fn at_mut(&mut self, index: usize) -> Option<&mut Service> {
+        self.services.get_mut(index)
+    }
+
+    /// Adds a service and returns its index; `None` when the table is full.
+    pub(crate) fn insert(&mut self, service: Service) -> Option<usize> {
+        self.services.push(service).ok()?;
+        Some(self.services.len() - 1)
+    }
+
+    /// Removes the service at `index`, keeping the order of the others.
+    pub(crate) fn remove_at(&mut self, index: usize) -> Option<Service> {
+        (index < self.services.len()).then(|| self.services.remove(index))
+    }
+
+    pub(crate) fn iter(&self) -> core::slice::Iter<'_, Service> {
+        self.services.iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, Service> {
+        self.services.iter_mut()
+    }
+
+    /// Index of the first service whose age is over `ttl`, as the expiry check sees it.
+    pub(crate) fn first_expired(&self, now: Instant, ttl: Ttl) -> Option<usize> {
+        self.services
+            .iter()
+            .position(|s| ttl.is_expired(now, s.last_seen))
+    }
+
+    /// The earliest instant at which some service will have expired.
+    pub(crate) fn next_expiry(&self, ttl: Ttl) -> Option<Instant> {
+        self.services
+            .iter()
+            .map(|s| ttl.expires_at(s.last_seen))
+            .min()
+    }
+}
+
+/// The expiry rule: a service expires when its age is strictly greater than the ttl, in whole
+/// seconds for the reference profile (spec 5.9) or in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ttl {
+    pub(crate) ms: u64,
+    pub(crate) whole_seconds: bool,
+}
+
+impl Ttl {
+    pub(crate) fn is_expired(self, now: Instant, last_seen: Instant) -> bool {
+        now >= self.expires_at(last_seen)
+    }
+
+    /// The first instant at which a service last seen at `last_seen` is expired.
+    pub(crate) fn expires_at(self, last_seen: Instant) -> Instant {
+        if self.whole_seconds {
+            // whole_secs(age) > ttl_secs  <=>  age >= (ttl_secs + 1) * 1000
+            let secs = crate::time::whole_secs(self.ms);
+            last_seen.saturating_add_millis(secs.saturating_add(1).saturating_mul(1000))
+        } else {
+            last_seen.saturating_add_millis(self.ms.saturating_add(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_expires_only_after_ttl_strictly_in_whole_seconds() {
+        let ttl = Ttl {
+            ms: 600_000,
+            whole_seconds: true,
+        };
+        let seen = Instant::from_millis(1_000);
+        assert!(!ttl.is_expired(Instant::from_millis(601_999), seen));
+        assert!(ttl.is_expired(Instant::from_millis(602_000), seen));
+    }
+
+    #[test]
+    fn service_expires_only_after_ttl_strictly_in_milliseconds() {
+        let ttl = Ttl {
+            ms: 2_000,
+            whole_seconds: false,
+        };
+        let seen = Instant::from_millis(1_000);
+        assert!(!ttl.is_expired(Instant::from_millis(3_000), seen));
+        assert!(ttl.is_expired(Instant::from_millis(3_001), seen));
+    }
+}

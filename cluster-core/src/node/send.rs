@@ -1,0 +1,962 @@
+//! The outbound side: queued intents, route choice, protocol failover, type-8 reports, and
+//! serialisation straight into the caller's buffer in `poll_transmit`.
+//!
+//! Queues hold small records ("heartbeat owed", "event to X, protocol 2 of 3"), never encoded
+//! frames; payloads live once in a small pool and are shared by every target of a send.
+
+use core::net::SocketAddr;
+
+use super::{Core, Service};
+use crate::error::SendError;
+use crate::event::{Payload, Ruid};
+use crate::identity::Sid;
+use crate::policy::{Outgoing, Policy, Verdict};
+use crate::protocol::{Protocol, ProtocolList, ProtocolSet};
+use crate::stats::bump;
+use crate::time::Instant;
+use crate::transmit::{ConnId, Destination, Endpoint, SendId, Transmit};
+use crate::wire::{
+    EncodeError, FilterPlacement, List, MAX_DATAGRAM, Message, MessageKind, Str, encode_varint,
+    varint_len,
+};
+
+/// Payloads that may be queued at once (each shared by all targets of one send).
+const PAYLOAD_SLOTS: usize = 8;
+/// Broadcast frames that may be queued at once.
+const BROADCAST_QUEUE: usize = 16;
+/// Filtered broadcasts that may be queued at once (one bit per service each).
+const BROADCAST_MARKS: u8 = 8;
+/// The most sids one ping names.
+pub(crate) const PING_MAX: usize = 32;
+
+/// The buffer [`Node::TRANSMIT_BUF`](crate::Node::TRANSMIT_BUF) recommends: room for the
+/// largest frame (payload, tags, a filter naming every service, the fixed fields) and, behind
+/// it, the same room to prepare its list fields.
+pub(crate) const fn transmit_buf_len(services: usize, data: usize) -> usize {
+    let lists = 2 * (services * 18 + 16) + 8 * 34 + 16;
+    let frame = data + lists + 512;
+    frame + lists
+}
+
+/// A reference-counted payload.
+#[derive(Debug)]
+struct Slot<const DATA: usize> {
+    payload: Payload<DATA>,
+    refs: u32,
+}
+
+/// Payloads shared by queued sends.
+#[derive(Debug)]
+pub(crate) struct PayloadPool<const DATA: usize> {
+    slots: [Option<Slot<DATA>>; PAYLOAD_SLOTS],
+}
+
+impl<const DATA: usize> PayloadPool<DATA> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: [const { None }; PAYLOAD_SLOTS],
+        }
+    }
+
+    /// Stores `payload` for `refs` users; `None` when every slot is taken.
+    pub(crate) fn alloc(&mut self, payload: Payload<DATA>, refs: u32) -> Option<u8> {
+        let index = self.slots.iter().position(Option::is_none)?;
+        let slot = self.slots.get_mut(index)?;
+        *slot = Some(Slot { payload, refs });
+        u8::try_from(index).ok()
+    }
+
+    pub(crate) fn get(&self, index: u8) -> Option<&Payload<DATA>> {
+        self.slots
+            .get(usize::from(index))
+            .and_then(Option::as_ref)
+            .map(|s| &s.payload)
+    }
+
+    /// Drops one reference; the slot is freed with the last.
+    pub(crate) fn release(&mut self, index: u8) {
+        if let Some(entry) = self.slots.get_mut(usize::from(index))
+            && let Some(slot) = entry
+        {
+            slot.refs = slot.refs.saturating_sub(1);
+            if slot.refs == 0 {
+                *entry = None;
+            }
+        }
+    }
+
+    fn free(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_none()).count()
+    }
+}
+
+/// A frame for the multicast group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Broadcast {
+    /// A full heartbeat, carrying props and tags when they were queued.
+    Heartbeat { props: bool, tags: bool },
+    /// A discovery request.
+    Discovery,
+    /// A ping naming the sids in [`Outbox::ping_sids`].
+    Ping,
+    /// The disconnect sent on leave.
+    Disconnect,
+    /// An event, filtered to the services carrying `mark` (or to no one in particular).
+    Event {
+        channel: u64,
+        ruid: Option<Ruid>,
+        payload: u8,
+        mark: Option<u8>,
+    },
+    /// A query, filtered to its targets.
+    Query { slot: u8, payload: u8 },
+}
+
+/// What a direct frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirectBody {
+    /// A full heartbeat answering a discovery.
+    DiscoveryAnswer,
+    /// A query response; its payload holds `data`, or the error text when `error`.
+    Response { error: bool },
+    /// An event.
+    Event,
+    /// A query of query slot `slot`.
+    Query { slot: u8 },
+    /// A report of the protocols that failed before this one worked.
+    Failed { protocols: ProtocolSet },
+}
+
+/// One service-level send with its failover state (spec 5.13).
+#[derive(Debug, Clone)]
+pub(crate) struct Direct {
+    pub(crate) to: Sid,
+    pub(crate) body: DirectBody,
+    pub(crate) channel: u64,
+    pub(crate) ruid: Option<Ruid>,
+    pub(crate) keepalive: Option<bool>,
+    pub(crate) payload: Option<u8>,
+    /// Protocols to try in this order; `None`: the target's advertised order.
+    pub(crate) order: Option<ProtocolList>,
+    pub(crate) tried: ProtocolSet,
+    pub(crate) failed: ProtocolSet,
+    pub(crate) allow_multicast: bool,
+    /// The connection to answer on (a query response goes back where the query came from).
+    pub(crate) conn: Option<ConnId>,
+    pub(crate) in_flight: Option<(SendId, Protocol)>,
+}
+
+impl Direct {
+    pub(crate) fn new(to: Sid, body: DirectBody, allow_multicast: bool) -> Self {
+        Self {
+            to,
+            body,
+            channel: 0,
+            ruid: None,
+            keepalive: None,
+            payload: None,
+            order: None,
+            tried: ProtocolSet::default(),
+            failed: ProtocolSet::default(),
+            allow_multicast,
+            conn: None,
+            in_flight: None,
+        }
+    }
+}
+
+/// Everything queued for sending.
+#[derive(Debug)]
+pub(crate) struct Outbox<const SERVICES: usize> {
+    broadcasts: heapless::Deque<Broadcast, BROADCAST_QUEUE>,
+    directs: heapless::Vec<Direct, SERVICES>,
+    pub(crate) ping_sids: heapless::Vec<Sid, PING_MAX>,
+    next_send_id: u32,
+    marks_in_use: u8,
+}
+
+impl<const SERVICES: usize> Outbox<SERVICES> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            broadcasts: heapless::Deque::new(),
+            directs: heapless::Vec::new(),
+            ping_sids: heapless::Vec::new(),
+            next_send_id: 0,
+            marks_in_use: 0,
+        }
+    }
+
+    /// Queues a broadcast; an identical one already queued absorbs it (heartbeats merge
+    /// their props and tags flags). `false` when the queue is full.
+    pub(crate) fn push_broadcast(&mut self, broadcast: Broadcast) -> bool {
+        if let Broadcast::Heartbeat { props, tags } = broadcast {
+            for queued in self.broadcasts.iter_mut() {
+                if let Broadcast::Heartbeat { props: p, tags: t } = queued {
+                    *p |= props;
+                    *t |= tags;
+                    return true;
+                }
+            }
+        } else if matches!(broadcast, Broadcast::Discovery | Broadcast::Disconnect)
+            && self.broadcasts.iter().any(|b| *b == broadcast)
+        {
+            return true;
+        }
+        self.broadcasts.push_back(broadcast).is_ok()
+    }
+
+    /// True when a heartbeat carrying props is still queued.
+    pub(crate) fn props_heartbeat_queued(&self) -> bool {
+        self.broadcasts
+            .iter()
+            .any(|b| matches!(b, Broadcast::Heartbeat { props: true, .. }))
+    }
+
+    pub(crate) fn direct_room(&self) -> usize {
+        SERVICES - self.directs.len()
+    }
+
+    pub(crate) fn push_direct(&mut self, direct: Direct) -> bool {
+        self.directs.push(direct).is_ok()
+    }
+
+    fn alloc_mark(&mut self) -> Option<u8> {
+        let bit = (0..BROADCAST_MARKS).find(|b| self.marks_in_use & (1 << b) == 0)?;
+        self.marks_in_use |= 1 << bit;
+        Some(bit)
+    }
+
+    fn next_send_id(&mut self) -> SendId {
+        self.next_send_id = self.next_send_id.wrapping_add(1);
+        SendId(self.next_send_id)
+    }
+
+    /// Drops the queued direct sends to `sid`, releasing their payloads.
+    pub(crate) fn forget<const DATA: usize>(&mut self, sid: &Sid, pool: &mut PayloadPool<DATA>) {
+        self.directs.retain(|d| {
+            let keep = d.to != *sid;
+            if !keep && let Some(p) = d.payload {
+                pool.release(p);
+            }
+            keep
+        });
+    }
+
+    /// Drops every queued frame of query slot `slot`.
+    pub(crate) fn forget_query<const DATA: usize>(
+        &mut self,
+        slot: u8,
+        pool: &mut PayloadPool<DATA>,
+    ) {
+        self.directs.retain(|d| {
+            let keep = d.body != DirectBody::Query { slot };
+            if !keep && let Some(p) = d.payload {
+                pool.release(p);
+            }
+            keep
+        });
+        let mut kept = heapless::Deque::<Broadcast, BROADCAST_QUEUE>::new();
+        while let Some(b) = self.broadcasts.pop_front() {
+            if let Broadcast::Query { slot: s, payload } = b
+                && s == slot
+            {
+                pool.release(payload);
+                continue;
+            }
+            let _ = kept.push_back(b);
+        }
+        self.broadcasts = kept;
+    }
+
+    /// Drops everything queued (on leave).
+    pub(crate) fn clear<const DATA: usize>(&mut self, pool: &mut PayloadPool<DATA>) {
+        *pool = PayloadPool::new();
+        self.broadcasts.clear();
+        self.directs.clear();
+        self.marks_in_use = 0;
+    }
+}
+
+/// Where list fields are prepared, behind the frame in the caller's buffer.
+#[derive(Debug)]
+struct ListArea<'b> {
+    area: &'b mut [u8],
+    used: usize,
+}
+
+impl<'b> ListArea<'b> {
+    /// Writes a list's elements (each a varint length and the bytes) and returns their range
+    /// and count; the encoder writes the count itself.
+    fn write<'i>(
+        &mut self,
+        items: impl Iterator<Item = &'i [u8]>,
+    ) -> Option<(usize, usize, usize)> {
+        let start = self.used;
+        let mut at = start;
+        let mut count = 0;
+        for item in items {
+            count += 1;
+            at += encode_varint(item.len() as u64, self.area.get_mut(at..)?)?;
+            self.area
+                .get_mut(at..at.checked_add(item.len())?)?
+                .copy_from_slice(item);
+            at += item.len();
+        }
+        self.used = at;
+        Some((start, at, count))
+    }
+}
+
+/// The exact size of the elements of `items` as [`ListArea::write`] writes them.
+fn list_len<'i>(items: impl Iterator<Item = &'i [u8]>) -> usize {
+    items
+        .map(|item| varint_len(item.len() as u64) + item.len())
+        .sum()
+}
+
+/// Ranges of the prepared lists of one frame.
+#[derive(Debug, Default, Clone, Copy)]
+struct Lists {
+    tags: Option<(usize, usize, usize)>,
+    filter: Option<(usize, usize, usize)>,
+}
+
+fn view(area: &[u8], range: Option<(usize, usize, usize)>) -> Option<List<'_>> {
+    let (start, end, count) = range?;
+    area.get(start..end)
+        .map(|bytes| List::from_encoded(count, bytes))
+}
+
+/// Which services a filter names.
+#[derive(Debug, Clone, Copy)]
+enum FilterOf<'s> {
+    None,
+    One(&'s Sid),
+    Mark(u8),
+    QueryTargets(u8),
+}
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+    // ----- commands -----
+
+    /// Queues an event to the services `request` selects (spec 5.13).
+    pub(super) fn send_event(
+        &mut self,
+        now: Instant,
+        request: &super::SendRequest<'_>,
+    ) -> Result<(), SendError> {
+        let _ = now;
+        if self.left {
+            return Err(SendError::Left);
+        }
+        let targets = self
+            .registry
+            .iter()
+            .filter(|s| request.targets.selects(s))
+            .count();
+        let broadcast = match request.broadcast {
+            Some(b) => b,
+            None => targets > 3,
+        };
+        if targets == 0 && !broadcast {
+            return Err(SendError::NoTargets);
+        }
+        let ruid = match request.ruid {
+            Some(r) => Some(Ruid::new(r.as_bytes()).ok_or(SendError::PayloadTooLarge)?),
+            None => None,
+        };
+        let mut payload =
+            Payload::new(request.data, request.raw).ok_or(SendError::PayloadTooLarge)?;
+        let verdict = with_payload_mut(&mut payload, |p| {
+            self.policy.on_send(&mut Outgoing {
+                kind: MessageKind::Event,
+                channel: request.channel,
+                broadcast,
+                payload: p,
+            })
+        });
+        if verdict == Verdict::Reject {
+            return Err(SendError::Rejected);
+        }
+        if broadcast {
+            let mark = if targets > 0 {
+                Some(self.outbox.alloc_mark().ok_or(SendError::Full)?)
+            } else {
+                None
+            };
+            let Some(slot) = self.payloads.alloc(payload, 1) else {
+                self.release_mark(mark);
+                return self.rejected_send();
+            };
+            if let Some(bit) = mark {
+                for service in self.registry.iter_mut() {
+                    if request.targets.selects(service) {
+                        service.broadcast_marks |= 1 << bit;
+                    }
+                }
+            }
+            let queued = self.outbox.push_broadcast(Broadcast::Event {
+                channel: request.channel,
+                ruid,
+                payload: slot,
+                mark,
+            });
+            if !queued {
+                self.payloads.release(slot);
+                self.release_mark(mark);
+                return self.rejected_send();
+            }
+            return Ok(());
+        }
+        if self.outbox.direct_room() < targets || self.payloads.free() == 0 {
+            return self.rejected_send();
+        }
+        let Some(slot) = self
+            .payloads
+            .alloc(payload, u32::try_from(targets).unwrap_or(u32::MAX))
+        else {
+            return self.rejected_send();
+        };
+        let allow = self.config.multicast_fallback;
+        for service in self.registry.iter() {
+            if request.targets.selects(service) {
+                let mut direct = Direct::new(service.sid, DirectBody::Event, allow);
+                direct.channel = request.channel;
+                direct.ruid = ruid;
+                direct.payload = Some(slot);
+                direct.order = request.protocols;
+                let _ = self.outbox.push_direct(direct);
+            }
+        }
+        Ok(())
+    }
+
+    fn rejected_send(&mut self) -> Result<(), SendError> {
+        bump(&mut self.stats.sends_rejected);
+        Err(SendError::Full)
+    }
+
+    fn release_mark(&mut self, mark: Option<u8>) {
+        if let Some(bit) = mark {
+            self.outbox.marks_in_use &= !(1 << bit);
+            for service in self.registry.iter_mut() {
+                service.broadcast_marks &= !(1 << bit);
+            }
+        }
+    }
+
+    pub(super) fn queue_disconnect(&mut self) {
+        let _ = self.outbox.push_broadcast(Broadcast::Disconnect);
+    }
+
+    /// Queues `direct`, counting a refusal when the queue is full.
+    pub(super) fn queue_direct(&mut self, direct: Direct) -> bool {
+        if self.outbox.push_direct(direct.clone()) {
+            true
+        } else {
+            if let Some(p) = direct.payload {
+                self.payloads.release(p);
+            }
+            bump(&mut self.stats.sends_rejected);
+            false
+        }
+    }
+
+    // ----- outcomes -----
+
+    pub(super) fn send_succeeded(&mut self, now: Instant, id: SendId) {
+        let _ = now;
+        let Some(index) = self.in_flight_index(id) else {
+            return;
+        };
+        let direct = self.outbox.directs.remove(index);
+        if let Some(p) = direct.payload {
+            self.payloads.release(p);
+        }
+        let Some((_, worked)) = direct.in_flight else {
+            return;
+        };
+        // Spec 5.13 step 7: report the protocols that failed, through the one that worked.
+        if !direct.failed.is_empty() && !matches!(direct.body, DirectBody::Failed { .. }) {
+            let mut report = Direct::new(
+                direct.to,
+                DirectBody::Failed {
+                    protocols: direct.failed,
+                },
+                worked == Protocol::Multicast,
+            );
+            report.order = Some(ProtocolList::new(&[worked]));
+            let _ = self.queue_direct(report);
+        }
+    }
+
+    pub(super) fn send_failed(&mut self, now: Instant, id: SendId) {
+        let _ = now;
+        let Some(index) = self.in_flight_index(id) else {
+            return;
+        };
+        if let Some(direct) = self.outbox.directs.get_mut(index)
+            && let Some((_, protocol)) = direct.in_flight.take()
+        {
+            direct.failed.insert(protocol);
+        }
+    }
+
+    fn in_flight_index(&self, id: SendId) -> Option<usize> {
+        self.outbox
+            .directs
+            .iter()
+            .position(|d| d.in_flight.is_some_and(|(i, _)| i == id))
+    }
+
+    // ----- poll_transmit -----
+
+    /// The next frame to send, encoded into `buf`.
+    pub(super) fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            if let Some(broadcast) = self.outbox.broadcasts.pop_front() {
+                if let Some(t) = self.transmit_broadcast(&broadcast, buf) {
+                    return Some(t);
+                }
+                continue;
+            }
+            let index = self
+                .outbox
+                .directs
+                .iter()
+                .position(|d| d.in_flight.is_none())?;
+            if let Some(t) = self.transmit_direct(now, index, buf) {
+                return Some(t);
+            }
+        }
+    }
+
+    fn transmit_broadcast(&mut self, broadcast: &Broadcast, buf: &mut [u8]) -> Option<Transmit> {
+        let result = self.encode_broadcast(broadcast, buf);
+        // The broadcast is done with, sent or not.
+        match broadcast {
+            Broadcast::Event { payload, mark, .. } => {
+                self.payloads.release(*payload);
+                self.release_mark(*mark);
+            }
+            Broadcast::Query { payload, .. } => self.payloads.release(*payload),
+            Broadcast::Ping => self.outbox.ping_sids.clear(),
+            Broadcast::Heartbeat { .. } | Broadcast::Discovery | Broadcast::Disconnect => {}
+        }
+        let len = self.count_encode(result)?;
+        Some(Transmit {
+            dst: Destination::Group { send: None },
+            len,
+            segment_size: MAX_DATAGRAM,
+        })
+    }
+
+    fn count_encode(&mut self, result: Result<usize, EncodeError>) -> Option<usize> {
+        match result {
+            Ok(len) => Some(len),
+            Err(EncodeError::BufferTooSmall { .. }) => {
+                bump(&mut self.stats.transmit_buffer_too_small);
+                None
+            }
+            Err(_) => {
+                bump(&mut self.stats.encode_errors);
+                None
+            }
+        }
+    }
+
+    /// Picks the next protocol of direct send `index` and encodes it, or settles the send
+    /// when no protocol is left (spec 5.13).
+    fn transmit_direct(&mut self, now: Instant, index: usize, buf: &mut [u8]) -> Option<Transmit> {
+        let direct = self.outbox.directs.get(index)?.clone();
+        let Some(service) = self.registry.get(direct.to.as_bytes()) else {
+            self.drop_direct(index);
+            return None;
+        };
+        let Some(protocol) = self.choose_protocol(&direct, service) else {
+            self.drop_direct(index);
+            if !direct.tried.is_empty() {
+                bump(&mut self.stats.sends_failed);
+                self.direct_send_exhausted(now, &direct.to);
+            }
+            return None;
+        };
+        let conn = direct.conn.or_else(|| service.conn(protocol));
+        let endpoint = match protocol {
+            Protocol::Tcp => match (service.ip, service.tcp_port) {
+                (Some(ip), Some(port)) => Endpoint::Tcp(SocketAddr::new(ip, port)),
+                _ => Endpoint::None,
+            },
+            Protocol::Unix => service.unix_path.map_or(Endpoint::None, Endpoint::Unix),
+            Protocol::Multicast => Endpoint::None,
+        };
+        let id = self.outbox.next_send_id();
+        if let Some(d) = self.outbox.directs.get_mut(index) {
+            d.tried.insert(protocol);
+        }
+        if protocol != Protocol::Multicast && conn.is_none() && endpoint == Endpoint::None {
+            // Nothing to connect to: this protocol fails without a transmit.
+            if let Some(d) = self.outbox.directs.get_mut(index) {
+                d.failed.insert(protocol);
+            }
+            return None;
+        }
+        let result = self.encode_direct(&direct, protocol, buf);
+        let Some(len) = self.count_encode(result) else {
+            self.drop_direct(index);
+            return None;
+        };
+        if let Some(d) = self.outbox.directs.get_mut(index) {
+            d.in_flight = Some((id, protocol));
+        }
+        let dst = if protocol == Protocol::Multicast {
+            Destination::Group { send: Some(id) }
+        } else {
+            Destination::Service {
+                sid: direct.to,
+                via: protocol,
+                conn,
+                endpoint,
+                send: id,
+            }
+        };
+        Some(Transmit {
+            dst,
+            len,
+            segment_size: if protocol == Protocol::Multicast {
+                MAX_DATAGRAM
+            } else {
+                len.max(1)
+            },
+        })
+    }
+
+    fn drop_direct(&mut self, index: usize) {
+        if index < self.outbox.directs.len() {
+            let direct = self.outbox.directs.remove(index);
+            if let Some(p) = direct.payload {
+                self.payloads.release(p);
+            }
+        }
+    }
+
+    /// Spec 5.13 steps 1–5: the next protocol in order that is not yet tried, that the
+    /// target advertises, that this node runs, `c` only when fallback is allowed, and `u`
+    /// only to local services.
+    fn choose_protocol(&self, direct: &Direct, service: &Service) -> Option<Protocol> {
+        let order = direct.order.unwrap_or(service.protocols);
+        order.iter().find(|&p| {
+            !direct.tried.contains(p)
+                && service.protocols.contains(p)
+                && (p != Protocol::Multicast || direct.allow_multicast)
+                && self.protocols.contains(p)
+                && (!p.is_local_only() || service.local)
+        })
+    }
+
+    // ----- encoding -----
+
+    /// Size of the filter list naming `of`.
+    fn filter_len(&self, of: FilterOf<'_>) -> usize {
+        match of {
+            FilterOf::None => 0,
+            FilterOf::One(sid) => list_len(core::iter::once(sid.as_bytes())),
+            FilterOf::Mark(bit) => list_len(self.marked(bit)),
+            FilterOf::QueryTargets(bit) => list_len(self.query_targets_of(bit)),
+        }
+    }
+
+    fn marked(&self, bit: u8) -> impl Iterator<Item = &[u8]> {
+        self.registry
+            .iter()
+            .filter(move |s| s.broadcast_marks & (1 << bit) != 0)
+            .map(|s| s.sid.as_bytes())
+    }
+
+    fn query_targets_of(&self, bit: u8) -> impl Iterator<Item = &[u8]> {
+        self.registry
+            .iter()
+            .filter(move |s| s.query_targets & (1 << bit) != 0)
+            .map(|s| s.sid.as_bytes())
+    }
+
+    fn write_filter(
+        &self,
+        area: &mut ListArea<'_>,
+        of: FilterOf<'_>,
+    ) -> Option<(usize, usize, usize)> {
+        match of {
+            FilterOf::None => None,
+            FilterOf::One(sid) => area.write(core::iter::once(sid.as_bytes())),
+            FilterOf::Mark(bit) => area.write(self.marked(bit)),
+            FilterOf::QueryTargets(bit) => area.write(self.query_targets_of(bit)),
+        }
+    }
+
+    /// Encodes one frame of `kind` into the front of `buf`: the base fields (`sid hid type
+    /// channel protocols`), the tags and filter lists prepared behind the frame, and what
+    /// `build` adds. The reference's field order for the kind comes from
+    /// [`Message::fields`].
+    #[allow(clippy::too_many_arguments)]
+    fn encode_frame<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+        kind: MessageKind,
+        channel: u64,
+        tags: bool,
+        filter: FilterOf<'_>,
+        placement: FilterPlacement,
+        build: impl FnOnce(Message<'a>) -> Message<'a>,
+    ) -> Result<usize, EncodeError> {
+        let tags_len = if tags {
+            list_len(self.tags.iter().map(|t| t.as_bytes()))
+        } else {
+            0
+        };
+        let needed = tags_len + self.filter_len(filter);
+        let split = buf
+            .len()
+            .checked_sub(needed)
+            .ok_or(EncodeError::BufferTooSmall { required: needed })?;
+        let (front, back) = buf.split_at_mut(split);
+        let mut area = ListArea {
+            area: back,
+            used: 0,
+        };
+        let mut lists = Lists::default();
+        if tags {
+            lists.tags = area.write(self.tags.iter().map(|t| t.as_bytes()));
+        }
+        lists.filter = self.write_filter(&mut area, filter);
+        let area: &'a [u8] = area.area;
+        let message = build(Message {
+            sid: Some(Str::from_bytes(self.sid.as_bytes())),
+            hid: Some(Str::from_bytes(self.hid.as_bytes())),
+            kind: Some(kind),
+            channel: Some(channel),
+            protocols: Some(List::from_items(self.protocol_letters.as_slice())),
+            tags: view(area, lists.tags),
+            filter: view(area, lists.filter),
+            ..Message::default()
+        });
+        match message.encode_with(placement, self.config.compat, front) {
+            Err(EncodeError::BufferTooSmall { required }) => Err(EncodeError::BufferTooSmall {
+                required: required + needed,
+            }),
+            other => other,
+        }
+    }
+
+    fn encode_broadcast(
+        &self,
+        broadcast: &Broadcast,
+        buf: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let known = Some(self.registry.len() as u64);
+        let props = Some(Str::from(self.props_text.as_str()));
+        let none = FilterOf::None;
+        let last = FilterPlacement::Last;
+        match broadcast {
+            Broadcast::Heartbeat { props: p, tags } => {
+                // Spec 5.4: `data` only when props are queued, "" when only tags are.
+                let data = match (p, tags) {
+                    (true, _) => props,
+                    (false, true) => Some(Str::from("")),
+                    (false, false) => None,
+                };
+                self.encode_frame(buf, MessageKind::Heartbeat, 0, *tags, none, last, |m| {
+                    Message { data, known, ..m }
+                })
+            }
+            Broadcast::Discovery => {
+                self.encode_frame(buf, MessageKind::Discovery, 0, true, none, last, |m| {
+                    Message {
+                        data: props,
+                        known,
+                        ..m
+                    }
+                })
+            }
+            Broadcast::Disconnect => {
+                self.encode_frame(buf, MessageKind::Disconnect, 0, true, none, last, |m| {
+                    Message { known, ..m }
+                })
+            }
+            Broadcast::Ping => {
+                let mut text = heapless::String::<{ PING_MAX * 17 }>::new();
+                let mut list = crate::wire::tcl_list::ListWriter::new(&mut text);
+                for sid in &self.outbox.ping_sids {
+                    if let Some(s) = sid.as_str() {
+                        let _ = list.push(s);
+                    }
+                }
+                let data = Some(Str::from(text.as_str()));
+                self.encode_frame(buf, MessageKind::Ping, 0, false, none, last, |m| Message {
+                    data,
+                    known,
+                    ..m
+                })
+            }
+            Broadcast::Event {
+                channel,
+                ruid,
+                payload,
+                mark,
+            } => {
+                let payload = self.payloads.get(*payload);
+                let filter = mark.map_or(FilterOf::None, FilterOf::Mark);
+                let first = FilterPlacement::First;
+                self.encode_frame(
+                    buf,
+                    MessageKind::Event,
+                    *channel,
+                    false,
+                    filter,
+                    first,
+                    |m| Message {
+                        ruid: ruid.as_ref().map(|r| Str::from_bytes(r.as_bytes())),
+                        data: payload.and_then(Payload::data).map(Str::from_bytes),
+                        raw: payload.and_then(Payload::raw),
+                        ..m
+                    },
+                )
+            }
+            Broadcast::Query { slot, payload } => {
+                self.encode_query(buf, *slot, *payload, FilterOf::QueryTargets(*slot))
+            }
+        }
+    }
+
+    /// A query frame: `filter sid hid type=4 channel protocols ruid data keepalive=1`.
+    fn encode_query(
+        &self,
+        buf: &mut [u8],
+        slot: u8,
+        payload: u8,
+        filter: FilterOf<'_>,
+    ) -> Result<usize, EncodeError> {
+        let payload = self.payloads.get(payload);
+        let record = self.queries.get(slot).ok_or(EncodeError::TooLarge)?;
+        let first = FilterPlacement::First;
+        self.encode_frame(
+            buf,
+            MessageKind::Query,
+            record.channel,
+            false,
+            filter,
+            first,
+            |m| Message {
+                ruid: Some(Str::from_bytes(record.id.as_bytes())),
+                data: Some(Str::from_bytes(
+                    payload.and_then(Payload::data).unwrap_or_default(),
+                )),
+                raw: payload.and_then(Payload::raw),
+                keepalive: Some(true),
+                ..m
+            },
+        )
+    }
+
+    fn encode_direct(
+        &self,
+        direct: &Direct,
+        via: Protocol,
+        buf: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let known = Some(self.registry.len() as u64);
+        let payload = direct.payload.and_then(|p| self.payloads.get(p));
+        let ruid = direct.ruid.as_ref().map(|r| Str::from_bytes(r.as_bytes()));
+        let keepalive = direct.keepalive;
+        let target = FilterOf::One(&direct.to);
+        let last = FilterPlacement::Last;
+        let channel = direct.channel;
+        match direct.body {
+            DirectBody::DiscoveryAnswer => {
+                let data = Some(Str::from(self.props_text.as_str()));
+                self.encode_frame(buf, MessageKind::Heartbeat, 0, true, target, last, |m| {
+                    Message {
+                        ruid,
+                        keepalive,
+                        data,
+                        known,
+                        ..m
+                    }
+                })
+            }
+            DirectBody::Response { error } => {
+                let text = Str::from_bytes(payload.and_then(Payload::data).unwrap_or_default());
+                let raw = payload.and_then(Payload::raw);
+                self.encode_frame(
+                    buf,
+                    MessageKind::Response,
+                    channel,
+                    false,
+                    target,
+                    last,
+                    |m| {
+                        if error {
+                            Message {
+                                ruid,
+                                keepalive,
+                                error: Some(text),
+                                ..m
+                            }
+                        } else {
+                            Message {
+                                ruid,
+                                keepalive,
+                                data: Some(text),
+                                raw,
+                                ..m
+                            }
+                        }
+                    },
+                )
+            }
+            DirectBody::Event => {
+                self.encode_frame(buf, MessageKind::Event, channel, false, target, last, |m| {
+                    Message {
+                        ruid,
+                        data: payload.and_then(Payload::data).map(Str::from_bytes),
+                        raw: payload.and_then(Payload::raw),
+                        ..m
+                    }
+                })
+            }
+            DirectBody::Query { slot } => {
+                // Direct: the cluster-level payload names every target (spec 3.4); the
+                // multicast fallback names only this one, so others do not answer twice.
+                let filter = if via == Protocol::Multicast {
+                    target
+                } else {
+                    FilterOf::QueryTargets(slot)
+                };
+                let payload = direct.payload.ok_or(EncodeError::TooLarge)?;
+                self.encode_query(buf, slot, payload, filter)
+            }
+            DirectBody::Failed { protocols } => {
+                let mut text = heapless::String::<32>::new();
+                if super::props::write_failed(protocols.iter(), &mut text).is_err() {
+                    return Err(EncodeError::TooLarge);
+                }
+                let data = Some(Str::from(text.as_str()));
+                self.encode_frame(buf, MessageKind::Failed, 0, false, target, last, |m| {
+                    Message { data, ..m }
+                })
+            }
+        }
+    }
+}
+
+/// Runs `f` on a mutable view of `payload`.
+pub(crate) fn with_payload_mut<const DATA: usize, R>(
+    payload: &mut Payload<DATA>,
+    f: impl FnOnce(crate::policy::PayloadMut<'_>) -> R,
+) -> R {
+    let (bytes, data_len, has_raw) = payload.parts_mut();
+    f(crate::policy::PayloadMut::new(
+        bytes.as_mut_view(),
+        data_len,
+        has_raw,
+    ))
+}

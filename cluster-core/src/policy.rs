@@ -1,0 +1,338 @@
+//! Hooks: the [`Policy`] trait, called synchronously at each hook point of the reference.
+//!
+//! | reference hook | here |
+//! | --- | --- |
+//! | `broadcast`, `channel <N> send` | [`Policy::on_send`] |
+//! | `evaluate receive`, `channel <N> receive` | [`Policy::on_receive`] |
+//! | `evaluate service`, `service validate` | [`Policy::on_service`] |
+//! | `tags changed` | [`Policy::on_tags_changed`] (and [`Event::TagsChanged`](crate::Event)) |
+//! | `query` | [`Policy::answer_query`]; a [`Refusal`] becomes the response's `error` |
+//! | `event` | [`Policy::on_event`] (and [`Event::Message`](crate::Event)) |
+//! | `service discovered`, `service lost` | [`Policy::on_discovered`], [`Policy::on_lost`] (and the events) |
+//!
+//! Every method has a default that reproduces the reference with no hook set: accept
+//! everything and answer every query with an empty `data`.
+
+use core::fmt;
+
+use heapless::vec::VecView;
+
+use crate::event::LostReason;
+use crate::identity::{InlineStr, Sid};
+use crate::node::Service;
+use crate::transmit::Source;
+use crate::wire::{Message, MessageKind};
+
+/// A hook's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verdict {
+    /// Go on.
+    #[default]
+    Accept,
+    /// Drop the frame (receive side) or cancel the send (send side).
+    Reject,
+}
+
+/// The application payload of a frame being sent or received, which a hook may rewrite
+/// (for example to encrypt `data` into `raw` and back, as in the reference README's
+/// channel-5 example). Writes are bounded by the node's `DATA` capacity.
+#[derive(Debug)]
+pub struct PayloadMut<'p> {
+    bytes: &'p mut VecView<u8>,
+    data_len: &'p mut Option<usize>,
+    has_raw: &'p mut bool,
+}
+
+/// The payload did not fit in the node's `DATA` capacity; it was left unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadFull;
+
+impl fmt::Display for PayloadFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("payload larger than the node's capacity")
+    }
+}
+
+impl core::error::Error for PayloadFull {}
+
+impl<'p> PayloadMut<'p> {
+    pub(crate) fn new(
+        bytes: &'p mut VecView<u8>,
+        data_len: &'p mut Option<usize>,
+        has_raw: &'p mut bool,
+    ) -> Self {
+        Self {
+            bytes,
+            data_len,
+            has_raw,
+        }
+    }
+
+    /// The `data` field, when present.
+    #[must_use]
+    pub fn data(&self) -> Option<&[u8]> {
+        self.data_len.and_then(|len| self.bytes.get(..len))
+    }
+
+    /// The `raw` field, when present.
+    #[must_use]
+    pub fn raw(&self) -> Option<&[u8]> {
+        if *self.has_raw {
+            self.bytes.get(self.data_len.unwrap_or(0)..)
+        } else {
+            None
+        }
+    }
+
+    /// Replaces both fields at once (`None` removes a field).
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadFull`] when they do not fit; the payload is then unchanged.
+    pub fn set(&mut self, data: Option<&[u8]>, raw: Option<&[u8]>) -> Result<(), PayloadFull> {
+        let total = data.map_or(0, <[u8]>::len) + raw.map_or(0, <[u8]>::len);
+        if total > self.bytes.capacity() {
+            return Err(PayloadFull);
+        }
+        self.bytes.clear();
+        for part in [data, raw].into_iter().flatten() {
+            self.bytes
+                .extend_from_slice(part)
+                .map_err(|_| PayloadFull)?;
+        }
+        *self.data_len = data.map(<[u8]>::len);
+        *self.has_raw = raw.is_some();
+        Ok(())
+    }
+
+    /// Replaces `data`, keeping `raw`.
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadFull`], leaving the payload unchanged.
+    pub fn set_data(&mut self, data: Option<&[u8]>) -> Result<(), PayloadFull> {
+        let raw_len = self.raw().map_or(0, <[u8]>::len);
+        let old_data = self.data_len.unwrap_or(0);
+        let new_data = data.map_or(0, <[u8]>::len);
+        if raw_len + new_data > self.bytes.capacity() {
+            return Err(PayloadFull);
+        }
+        // Drop the old data, keeping raw at the front, then put the new data before it.
+        let len = self.bytes.len();
+        self.bytes.rotate_left(old_data.min(len));
+        self.bytes.truncate(raw_len);
+        self.bytes
+            .extend_from_slice(data.unwrap_or_default())
+            .map_err(|_| PayloadFull)?;
+        self.bytes.rotate_right(new_data);
+        *self.data_len = data.map(<[u8]>::len);
+        Ok(())
+    }
+
+    /// Replaces `raw`, keeping `data`.
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadFull`], leaving the payload unchanged.
+    pub fn set_raw(&mut self, raw: Option<&[u8]>) -> Result<(), PayloadFull> {
+        let data_len = self.data_len.unwrap_or(0);
+        if data_len + raw.map_or(0, <[u8]>::len) > self.bytes.capacity() {
+            return Err(PayloadFull);
+        }
+        self.bytes.truncate(data_len);
+        self.bytes
+            .extend_from_slice(raw.unwrap_or_default())
+            .map_err(|_| PayloadFull)?;
+        *self.has_raw = raw.is_some();
+        Ok(())
+    }
+}
+
+/// A frame this node is about to send, as [`Policy::on_send`] sees it.
+#[derive(Debug)]
+pub struct Outgoing<'p> {
+    /// Its kind (event, query, ...).
+    pub kind: MessageKind,
+    /// Its channel.
+    pub channel: u64,
+    /// True for a multicast broadcast, false for direct sends to services.
+    pub broadcast: bool,
+    /// Its payload, which the hook may rewrite.
+    pub payload: PayloadMut<'p>,
+}
+
+/// The answer to a query being built by [`Policy::answer_query`]: starts with an empty
+/// `data`, as the reference answers with no query hook.
+#[derive(Debug)]
+pub struct Reply<'p> {
+    pub(crate) payload: PayloadMut<'p>,
+}
+
+impl<'p> Reply<'p> {
+    /// Sets the answer's `data` (and clears nothing else).
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadFull`] when it does not fit.
+    pub fn set_data(&mut self, data: &[u8]) -> Result<(), PayloadFull> {
+        self.payload.set_data(Some(data))
+    }
+
+    /// Sets the answer's `raw` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`PayloadFull`] when they do not fit.
+    pub fn set_raw(&mut self, raw: &[u8]) -> Result<(), PayloadFull> {
+        self.payload.set_raw(Some(raw))
+    }
+
+    /// The payload being built.
+    pub fn payload(&mut self) -> &mut PayloadMut<'p> {
+        &mut self.payload
+    }
+}
+
+impl fmt::Write for Reply<'_> {
+    /// Appends text to `data`.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let current = self.payload.data().map_or(0, <[u8]>::len);
+        let raw_len = self.payload.raw().map_or(0, <[u8]>::len);
+        if raw_len != 0 || current + s.len() > self.payload.bytes.capacity() {
+            return Err(fmt::Error);
+        }
+        self.payload
+            .bytes
+            .extend_from_slice(s.as_bytes())
+            .map_err(|_| fmt::Error)?;
+        *self.payload.data_len = Some(current + s.len());
+        Ok(())
+    }
+}
+
+/// A refused query: the text becomes the response's `error` field (at most 96 bytes; longer
+/// text is cut at a character boundary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal(InlineStr<96>);
+
+impl Refusal {
+    /// A refusal with this error text.
+    #[must_use]
+    pub fn new(text: &str) -> Self {
+        let mut end = text.len().min(96);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self(InlineStr::new(text.as_bytes().get(..end).unwrap_or_default()).unwrap_or_default())
+    }
+
+    /// The error text.
+    #[must_use]
+    pub fn text(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// Hooks, one method per hook point. All methods have defaults that behave as the reference
+/// does when no hook is registered.
+pub trait Policy {
+    /// Before a frame with an application payload (event, query, response) is sent.
+    /// [`Verdict::Reject`] cancels the send.
+    fn on_send(&mut self, out: &mut Outgoing<'_>) -> Verdict {
+        let _ = out;
+        Verdict::Accept
+    }
+
+    /// Every decoded frame on a subscribed channel, before any state changes. `payload` holds
+    /// the frame's `data` and `raw`; rewriting it changes what the rest of the pipeline sees.
+    fn on_receive(
+        &mut self,
+        msg: &Message<'_>,
+        source: &Source,
+        payload: &mut PayloadMut<'_>,
+    ) -> Verdict {
+        let _ = (msg, source, payload);
+        Verdict::Accept
+    }
+
+    /// Before the sender's service is looked up (`known` is `None` for a new service).
+    fn on_service(&mut self, known: Option<&Service>, msg: &Message<'_>) -> Verdict {
+        let _ = (known, msg);
+        Verdict::Accept
+    }
+
+    /// A known service's tags are about to change. Reject to drop the frame.
+    fn on_tags_changed(&mut self, service: &Service, msg: &Message<'_>) -> Verdict {
+        let _ = (service, msg);
+        Verdict::Accept
+    }
+
+    /// Answer a query from `from`. The default answers with an empty `data`.
+    ///
+    /// # Errors
+    ///
+    /// A [`Refusal`], whose text the response carries as `error`.
+    fn answer_query(
+        &mut self,
+        from: &Service,
+        query: &Message<'_>,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Refusal> {
+        let _ = (from, query, reply);
+        Ok(())
+    }
+
+    /// An event (type 6) from `from`. Reject to suppress its [`Event::Message`](crate::Event).
+    fn on_event(&mut self, from: &Service, msg: &Message<'_>) -> Verdict {
+        let _ = (from, msg);
+        Verdict::Accept
+    }
+
+    /// A service was discovered (same moment as [`Event::Discovered`](crate::Event)).
+    fn on_discovered(&mut self, service: &Service) {
+        let _ = service;
+    }
+
+    /// A service was removed (same moment as [`Event::Lost`](crate::Event)).
+    fn on_lost(&mut self, sid: &Sid, reason: LostReason) {
+        let _ = (sid, reason);
+    }
+}
+
+/// The policy of a node with no hooks: the reference's behaviour.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultPolicy;
+
+impl Policy for DefaultPolicy {}
+
+impl<P: Policy + ?Sized> Policy for &mut P {
+    fn on_send(&mut self, out: &mut Outgoing<'_>) -> Verdict {
+        (**self).on_send(out)
+    }
+    fn on_receive(&mut self, m: &Message<'_>, s: &Source, p: &mut PayloadMut<'_>) -> Verdict {
+        (**self).on_receive(m, s, p)
+    }
+    fn on_service(&mut self, known: Option<&Service>, msg: &Message<'_>) -> Verdict {
+        (**self).on_service(known, msg)
+    }
+    fn on_tags_changed(&mut self, service: &Service, msg: &Message<'_>) -> Verdict {
+        (**self).on_tags_changed(service, msg)
+    }
+    fn answer_query(
+        &mut self,
+        from: &Service,
+        query: &Message<'_>,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Refusal> {
+        (**self).answer_query(from, query, reply)
+    }
+    fn on_event(&mut self, from: &Service, msg: &Message<'_>) -> Verdict {
+        (**self).on_event(from, msg)
+    }
+    fn on_discovered(&mut self, service: &Service) {
+        (**self).on_discovered(service);
+    }
+    fn on_lost(&mut self, sid: &Sid, reason: LostReason) {
+        (**self).on_lost(sid, reason);
+    }
+}

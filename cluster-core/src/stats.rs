@@ -1,0 +1,43 @@
+//! Counters: every bounded container and every dropped input has one.
+
+/// Counters of a node, read with [`Node::stats`](crate::Node::stats). They only grow
+/// (saturating).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Frames that passed the receive pipeline.
+    pub frames_accepted: u64,
+    /// Frames dropped for any reason (the reasons below included).
+    pub frames_dropped: u64,
+    /// Frames that failed to decode.
+    pub decode_errors: u64,
+    /// Own multicast echoes dropped (normal).
+    pub own_echoes: u64,
+    /// Frames whose filter did not name this node (normal).
+    pub filtered_out: u64,
+    /// New services refused because the registry was full.
+    pub services_rejected: u64,
+    /// Frames with values larger than this node stores.
+    pub oversized: u64,
+    /// Commands refused because the outbound queue was full.
+    pub sends_rejected: u64,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+    /// Partial frames dropped by the reassembly buffers (overflow, eviction or idle).
+    pub stream_overflows: u64,
+    /// Frames not sent because the caller's transmit buffer was too small.
+    pub transmit_buffer_too_small: u64,
+    /// Frames not sent because they could not be encoded.
+    pub encode_errors: u64,
+    /// Times `now` went backwards and was clamped.
+    pub clock_regressions: u64,
+    /// Direct sends that failed on every protocol.
+    pub sends_failed: u64,
+    /// Pings broadcast.
+    pub pings_sent: u64,
+}
+
+/// Adds one, saturating.
+pub(crate) fn bump(counter: &mut u64) {
+    *counter = counter.saturating_add(1);
+}
