@@ -4,11 +4,11 @@
 use crate::identity::{InlineStr, Sid};
 use crate::protocol::Protocol;
 
-/// A request id (`ruid`) as received: opaque, at most 48 bytes.
-pub type Ruid = InlineStr<48>;
+/// A request id (`ruid`) as received: opaque, at most 32 bytes.
+pub type Ruid = InlineStr<32>;
 
 /// The id of one of this node's queries.
-pub type QueryId = InlineStr<48>;
+pub type QueryId = InlineStr<32>;
 
 /// The application part of a frame: `data` and `raw`, copied into one bounded buffer of
 /// `DATA` bytes.

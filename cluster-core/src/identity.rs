@@ -104,7 +104,7 @@ pub type Sid = InlineStr<16>;
 pub type Hid = InlineStr<32>;
 
 /// One tag of a node or service. Tags are kept ASCII by convention (spec 7.2 Q16).
-pub type Tag = InlineStr<32>;
+pub type Tag = InlineStr<24>;
 
 /// The most tags a node or a known service holds; a frame with more is dropped (`oversized`).
 pub const MAX_TAGS: usize = 8;

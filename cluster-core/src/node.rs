@@ -546,6 +546,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         self.core.registry.get(sid)
     }
 
+    /// The unix-socket path a known service advertised (`u {path P}`).
+    #[must_use]
+    pub fn unix_path_of(&self, sid: &[u8]) -> Option<&UnixPath> {
+        self.core.registry.unix_path(sid)
+    }
+
     /// The known services `resolver` matches.
     pub fn resolve<'r>(
         &'r self,

@@ -8,7 +8,7 @@ use crate::protocol::Protocol;
 
 /// An adapter's name for one stream connection (`t` or `u`), unique while it is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
+pub struct ConnId(pub u32);
 
 /// Where received bytes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,7 +2,7 @@
 
 use core::fmt::Write as _;
 
-use super::registry::{Service, UnixPath};
+use super::registry::{Registry, UnixPath};
 use crate::protocol::{Protocol, ProtocolList};
 use crate::wire::tcl_list::{self, ListWriter};
 
@@ -93,21 +93,26 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
 }
 
 impl ReceivedProps {
-    /// Shallow merge into a service's props (types 1 and 2): a protocol named here is replaced
-    /// as a whole, the others are kept.
-    pub(crate) fn merge_into(self, service: &mut Service) {
-        if let Some(port) = self.tcp {
-            service.tcp_port = port;
+    /// Applies the props to the service at `index`: a shallow merge for types 1 and 2 (a
+    /// protocol named here is replaced as a whole, the others are kept), a replacement of all
+    /// props for type 7 (flush). False when a unix path could not be stored.
+    pub(crate) fn apply<const N: usize>(
+        self,
+        registry: &mut Registry<N>,
+        index: usize,
+        replace: bool,
+    ) -> bool {
+        let Some(service) = registry.at_mut(index) else {
+            return true;
+        };
+        let sid = service.sid;
+        if replace || self.tcp.is_some() {
+            service.tcp_port = self.tcp.flatten();
         }
-        if let Some(path) = self.unix {
-            service.unix_path = path;
+        if replace || self.unix.is_some() {
+            return registry.set_unix_path(&sid, self.unix.flatten());
         }
-    }
-
-    /// Replace a service's props (type 7, flush).
-    pub(crate) fn replace_in(self, service: &mut Service) {
-        service.tcp_port = self.tcp.flatten();
-        service.unix_path = self.unix.flatten();
+        true
     }
 }
 

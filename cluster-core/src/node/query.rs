@@ -175,7 +175,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             self.queries.counter = self.queries.counter.wrapping_add(1);
             let sid = self.sid.as_bytes();
             let pick = |i: usize| char::from(sid.get(i).copied().unwrap_or(b'x'));
-            let mut text = heapless::String::<48>::new();
+            let mut text = heapless::String::<32>::new();
             let last = sid.len().saturating_sub(1);
             let _ = write!(
                 text,

@@ -206,23 +206,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     self.service_removed(now, &service, LostReason::Disconnected);
                 }
             }
-            (MessageKind::Heartbeat, Parsed::Props(props)) => {
-                if let Some(service) = self.registry.at_mut(index) {
-                    props.merge_into(service);
-                }
-            }
+            (MessageKind::Heartbeat, Parsed::Props(props)) => self.apply_props(index, props, false),
             (MessageKind::Discovery, parsed) => {
-                if let (Parsed::Props(props), Some(service)) = (parsed, self.registry.at_mut(index))
-                {
-                    props.merge_into(service);
+                if let Parsed::Props(props) = parsed {
+                    self.apply_props(index, props, false);
                 }
                 self.answer_discovery(sid, msg);
             }
-            (MessageKind::Flush, Parsed::Props(props)) => {
-                if let Some(service) = self.registry.at_mut(index) {
-                    props.replace_in(service);
-                }
-            }
+            (MessageKind::Flush, Parsed::Props(props)) => self.apply_props(index, props, true),
             (MessageKind::Ping, Parsed::Ping(data)) => self.handle_ping(now, data),
             (MessageKind::Query, _) => self.answer_query(index, sid, source, channel, msg),
             (MessageKind::Response, _) => self.handle_response(now, &sid, msg),
@@ -250,6 +241,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 }
             }
             _ => {}
+        }
+    }
+
+    fn apply_props(&mut self, index: usize, props: ReceivedProps, replace: bool) {
+        if !props.apply(&mut self.registry, index, replace) {
+            bump(&mut self.stats.oversized);
         }
     }
 

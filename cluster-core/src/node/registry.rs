@@ -21,7 +21,6 @@ pub struct Service {
     pub(crate) protocols: ProtocolList,
     pub(crate) tags: TagList,
     pub(crate) tcp_port: Option<u16>,
-    pub(crate) unix_path: Option<UnixPath>,
     pub(crate) tcp_conn: Option<ConnId>,
     pub(crate) unix_conn: Option<ConnId>,
     /// The reference's LAST_HEARTBEAT: lowered by `expected`.
@@ -49,7 +48,6 @@ impl Service {
             protocols: ProtocolList::EMPTY,
             tags: TagList::new(),
             tcp_port: None,
-            unix_path: None,
             tcp_conn: None,
             unix_conn: None,
             last_seen: now,
@@ -103,12 +101,6 @@ impl Service {
     #[must_use]
     pub fn tcp_port(&self) -> Option<u16> {
         self.tcp_port
-    }
-
-    /// The unix-socket path it advertised (`u {path P}`).
-    #[must_use]
-    pub fn unix_path(&self) -> Option<&UnixPath> {
-        self.unix_path.as_ref()
     }
 
     /// The connection last seen from it over `protocol` (`t` or `u`).
@@ -173,15 +165,42 @@ impl Service {
 /// hashing). Lookups are linear: with the default 32 entries a scan is faster than any hash;
 /// [`ServerNode`](crate::ServerNode) users with thousands of services pay a scan per frame,
 /// measured in `benches/`.
+///
+/// Unix-socket paths are kept apart, in a table of [`UNIX_PATHS`] entries: only services on
+/// this host that run `u` have one, and keeping 104 bytes in every record would cost more than
+/// the rest of it. When the table is full a path is not stored and `u` is not used for that
+/// service (counted in `oversized`).
 #[derive(Debug)]
 pub(crate) struct Registry<const N: usize> {
     services: heapless::Vec<Service, N>,
+    unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
 }
+
+/// Services whose unix-socket path is kept.
+pub(crate) const UNIX_PATHS: usize = 4;
 
 impl<const N: usize> Registry<N> {
     pub(crate) const fn new() -> Self {
         Self {
             services: heapless::Vec::new(),
+            unix_paths: heapless::Vec::new(),
+        }
+    }
+
+    /// The unix-socket path `sid` advertised.
+    pub(crate) fn unix_path(&self, sid: &[u8]) -> Option<&UnixPath> {
+        self.unix_paths
+            .iter()
+            .find(|(s, _)| s.as_bytes() == sid)
+            .map(|(_, p)| p)
+    }
+
+    /// Sets or clears `sid`'s unix-socket path; false when the table is full.
+    pub(crate) fn set_unix_path(&mut self, sid: &Sid, path: Option<UnixPath>) -> bool {
+        self.unix_paths.retain(|(s, _)| s != sid);
+        match path {
+            Some(path) => self.unix_paths.push((*sid, path)).is_ok(),
+            None => true,
         }
     }
 
@@ -221,7 +240,9 @@ impl<const N: usize> Registry<N> {
 
     /// Removes the service at `index`, keeping the order of the others.
     pub(crate) fn remove_at(&mut self, index: usize) -> Option<Service> {
-        (index < self.services.len()).then(|| self.services.remove(index))
+        let service = (index < self.services.len()).then(|| self.services.remove(index))?;
+        self.unix_paths.retain(|(s, _)| *s != service.sid);
+        Some(service)
     }
 
     pub(crate) fn iter(&self) -> core::slice::Iter<'_, Service> {

@@ -21,13 +21,13 @@ use crate::wire::{
 };
 
 /// Payloads that may be queued at once (each shared by all targets of one send).
-const PAYLOAD_SLOTS: usize = 8;
+const PAYLOAD_SLOTS: usize = 4;
 /// Broadcast frames that may be queued at once.
 const BROADCAST_QUEUE: usize = 16;
 /// Filtered broadcasts that may be queued at once (one bit per service each).
 const BROADCAST_MARKS: u8 = 8;
 /// The most sids one ping names.
-pub(crate) const PING_MAX: usize = 32;
+pub(crate) const PING_MAX: usize = 16;
 
 /// The buffer [`Node::TRANSMIT_BUF`](crate::Node::TRANSMIT_BUF) recommends: room for the
 /// largest frame (payload, tags, a filter naming every service, the fixed fields) and, behind
@@ -587,7 +587,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 (Some(ip), Some(port)) => Endpoint::Tcp(SocketAddr::new(ip, port)),
                 _ => Endpoint::None,
             },
-            Protocol::Unix => service.unix_path.map_or(Endpoint::None, Endpoint::Unix),
+            Protocol::Unix => self
+                .registry
+                .unix_path(direct.to.as_bytes())
+                .map_or(Endpoint::None, |p| Endpoint::Unix(*p)),
             Protocol::Multicast => Endpoint::None,
         };
         let id = self.outbox.next_send_id();
