@@ -1,9 +1,129 @@
-//! `cluster-core`: the sans-IO core of the `cluster` protocol.
+//! `cluster-core`: the sans-IO core of `cluster`, a zero-configuration LAN discovery and
+//! messaging protocol, wire-compatible with the Tcl package "cluster" (reference: cluster 1.1.8
+//! with the bpacket 1.3.2 codec).
 //!
-//! This crate holds the bpacket codec ([`wire`]) used by the Tcl package "cluster" (reference:
-//! cluster 1.1.8 with bpacket 1.3.2), byte-for-byte compatible with it. It never performs I/O,
-//! never reads a clock, never draws entropy and never allocates: decoding borrows from the
-//! caller's bytes and encoding writes into the caller's buffer.
+//! It holds the bpacket codec ([`wire`]) and the protocol state machine ([`Node`]): heartbeats,
+//! discovery, service expiry, ping-driven TTL reduction, protocol failover, channels, tags,
+//! resolve/resolver, queries and hooks ([`Policy`]).
+//!
+//! What it is not: it performs no I/O, reads no clock, draws no entropy and never allocates.
+//! Adapters (`cluster-tokio`, `cluster-smol`, `cluster-embedded`) own the sockets and feed the
+//! node bytes, time and transport outcomes; the node gives back frames to send and events.
+//! It never panics on input and its memory is fixed when it is created.
+//!
+//! # Driving a node
+//!
+//! Methods come in four kinds, and each method's docs name its kind:
+//!
+//! | kind | methods |
+//! | --- | --- |
+//! | inputs | [`Node::handle_datagram`], [`Node::handle_timeout`], [`Node::transport_ok`], [`Node::transport_failed`], [`Node::connection_closed`] |
+//! | commands | [`Node::send`], [`Node::query`], [`Node::update_tags`], [`Node::set_tcp_port`], [`Node::discover`], [`Node::heartbeat`], [`Node::leave`], ... |
+//! | outputs | [`Node::poll_transmit`], [`Node::poll_event`], [`Node::poll_timeout`] |
+//! | getters | [`Node::sid`], [`Node::services`], [`Node::service`], [`Node::resolve`], [`Node::stats`], ... |
+//!
+//! The driving contract:
+//! 1. Make exactly one input or command call.
+//! 2. Drain [`Node::poll_transmit`] until `None`: send each frame (to the multicast group, or
+//!    to a service over `t`/`u`) and report every direct send's outcome with
+//!    [`Node::transport_ok`] or [`Node::transport_failed`]. Then drain [`Node::poll_event`].
+//! 3. Wait for the first of: the [`Node::poll_timeout`] deadline, incoming bytes, a transport
+//!    outcome, or a command.
+//! 4. `now` never goes backwards; if it does, the node clamps it and counts the regression.
+//!
+//! Two nodes on one host, wired by hand, until each has discovered the other:
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use cluster_core::{Config, ConnId, DefaultPolicy, Destination, Event, Instant, Node, Source};
+//!
+//! let hid = "02:fc:00:00:00:01"; // nodes on one host share the host's MAC
+//! let start = Instant::ZERO;
+//! let mut nodes = [
+//!     Node::<DefaultPolicy>::new(Config::lan_fast(), hid, DefaultPolicy, 1, start)?,
+//!     Node::<DefaultPolicy>::new(Config::lan_fast(), hid, DefaultPolicy, 2, start)?,
+//! ];
+//! nodes[0].set_tcp_port(start, Some(40001));
+//! nodes[1].set_tcp_port(start, Some(40002));
+//! let host: SocketAddr = "127.0.0.1:23000".parse().unwrap();
+//! let mut buf = vec![0u8; Node::<DefaultPolicy>::TRANSMIT_BUF];
+//! let mut now = start;
+//! let mut discovered = [false, false];
+//! for _ in 0..100 {
+//!     for from in 0..2 {
+//!         let to = 1 - from;
+//!         // 2. Drain the transmits: here every frame reaches the other node.
+//!         while let Some(transmit) = nodes[from].poll_transmit(now, &mut buf) {
+//!             let frame = buf[..transmit.len].to_vec();
+//!             let source = match transmit.dst {
+//!                 Destination::Group { .. } => Source::multicast(host, true),
+//!                 Destination::Service { .. } => Source::tcp(ConnId(from as u32), host, true),
+//!             };
+//!             if let Some(id) = transmit.dst.send_id() {
+//!                 nodes[from].transport_ok(now, id);
+//!             }
+//!             // 1. One input call on the receiver.
+//!             nodes[to].handle_datagram(now, source, &frame)?;
+//!         }
+//!         // ... then drain the events.
+//!         while let Some(event) = nodes[from].poll_event() {
+//!             if let Event::Discovered { sid } = event {
+//!                 println!("node {from} discovered {sid}");
+//!                 discovered[from] = true;
+//!             }
+//!         }
+//!     }
+//!     if discovered == [true, true] {
+//!         break;
+//!     }
+//!     // 3. Wait for the earliest deadline (virtual time here: jump to it).
+//!     now = nodes.iter().filter_map(Node::poll_timeout).min().unwrap_or(now);
+//!     for node in &mut nodes {
+//!         node.handle_timeout(now);
+//!     }
+//! }
+//! assert_eq!(discovered, [true, true]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Time, randomness and capacity
+//!
+//! * Time is an [`Instant`] in milliseconds from an epoch the caller picks, passed to every
+//!   input. Deadlines are absolute; [`Node::poll_timeout`] returns the earliest.
+//! * Randomness comes from the `seed` given to [`Node::new`] (the heartbeat interval, the
+//!   sid, the ping-answer stagger): a run is reproduced exactly from its seed. Adapters seed
+//!   from the OS; firmware passes a seed that differs at every boot.
+//! * Capacity is fixed by const generics: `Node<P, SERVICES = 32, DATA = 512>` knows at most
+//!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
+//!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts a
+//!   known service. The default node takes **23,448 bytes** on 64-bit targets (pinned by the
+//!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
+//!   megabytes: keep it on the heap.
+//!
+//! # Profiles
+//!
+//! [`Config::reference`] has the reference's timers (heartbeat every 110–140 s, services
+//! expire 600 s unseen, checked at heartbeats) for networks shared with Tcl nodes;
+//! [`Config::lan_fast`] works in seconds (see its docs for the reasoning behind each value).
+//!
+//! # Compatibility with the Tcl reference
+//!
+//! Every frame this crate emits is one a reference node accepts, byte for byte what the
+//! reference would send for the same payload (golden vectors: `tests/frame_vectors.rs`,
+//! `tests/node_pipeline.rs`). Where the reference misbehaves, this crate deliberately differs
+//! (spec section 7), each backed by a test:
+//!
+//! | reference | here | test |
+//! | --- | --- | --- |
+//! | never sends its disconnect (Q1) | [`Node::leave`] broadcasts a type-0 frame | `leave_sends_the_reference_disconnect_layout` |
+//! | every query of a node has the same id (Q3) | ids `q<s0><s2>#<slast>.<n>` are unique; a live id is refused | `query_ids_are_unique_and_a_live_id_is_refused` |
+//! | hangs on a truncated varint, mis-reads varints starting `C0 8D` (Q5) | typed errors; the encoder refuses such varints | `invalid_frame_cases_give_their_outcome`, `encoder_cases_refuse_reserved_varints_and_accept_the_rest` |
+//! | cluster-level sends never fall back to multicast (Q6) | they do, with `filter=[target]` and a type-8 report | `cluster_send_falls_back_to_multicast_and_reports_the_failure` |
+//! | one shared, unbounded UDP reassembly buffer (Q7) | one bounded buffer per sender | `stream_vectors` |
+//! | a service never discovered is reported lost (Q11) | it is not | `every_pipeline_case_is_dropped_rejected_or_accepted_as_listed` |
+//! | only types 1, 2, 5 refresh last-seen (Q12) | any accepted frame does | `any_accepted_frame_counts_as_seen` |
+//! | the ping batch is cancelled only when it held one sid (Q13) | a service heard from leaves the batch | `a_service_heard_again_leaves_the_ping_batch` |
+//! | resolver modifiers reset the operation, `-exact` unimplemented (Q9) | fixed | `node::resolve` unit tests |
 //!
 //! # Features
 //!
@@ -12,6 +132,9 @@
 //! | *(default)* | nothing: `no_std`, no allocator |
 //! | `alloc` | conveniences that allocate, such as [`wire::Message::encode_to_vec`] |
 //! | `std` | `alloc` |
+//! | `serde` | `Serialize` on ids and [`Instant`] |
+//!
+//! The minimum supported Rust version is 1.91 (smoltcp's), edition 2024.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

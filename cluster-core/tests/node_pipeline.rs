@@ -7,50 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cluster_core::wire::{FieldId, Frame, Message, MessageKind};
 use cluster_core::{
-    Config, ConnId, DatagramError, DefaultPolicy, Destination, Event, Instant, LostReason, Node,
-    Source,
+    Config, ConnId, DatagramError, DefaultPolicy, Destination, Event, LostReason, Source,
 };
+use common::node::*;
 use common::{fields_to_json, hex, load, unhex};
-
-type TestNode = Node<DefaultPolicy, 32, 512>;
-
-const HID: &str = "02:fc:00:00:00:01";
-
-fn at(ms: u64) -> Instant {
-    Instant::from_millis(ms)
-}
-
-fn lan(ip: [u8; 4]) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), 23000)
-}
-
-fn multicast_from(local: bool) -> Source {
-    Source::multicast(lan([192, 0, 2, 2]), local)
-}
-
-/// Drains every transmit, decoding each into its kind and wire fields (as JSON).
-fn drain(node: &mut TestNode, now: Instant) -> Vec<(Destination, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; TestNode::TRANSMIT_BUF];
-    while let Some(t) = node.poll_transmit(now, &mut buf) {
-        out.push((t.dst, buf[..t.len].to_vec()));
-    }
-    out
-}
-
-fn events(node: &mut TestNode) -> Vec<Event<512>> {
-    std::iter::from_fn(|| node.poll_event()).collect()
-}
-
-fn kind_of(frame: &[u8]) -> MessageKind {
-    let (m, _) = Message::parse(frame).unwrap();
-    m.kind.unwrap()
-}
-
-fn field_names(frame: &[u8]) -> Vec<&'static str> {
-    let (f, _) = Frame::parse(frame).unwrap();
-    f.fields().map(|f| f.id.name()).collect()
-}
 
 fn receiver(case: &serde_json::Value) -> TestNode {
     let r = &case["receiver"];
@@ -131,12 +91,6 @@ fn every_pipeline_case_is_dropped_rejected_or_accepted_as_listed() {
     }
 }
 
-fn fresh(seed: u64) -> TestNode {
-    let mut config = Config::reference();
-    config.add_tag("ONE").unwrap();
-    TestNode::new(config, HID, DefaultPolicy, seed, at(0)).unwrap()
-}
-
 #[test]
 fn join_sends_heartbeat_then_discovery_with_props_known_and_tags() {
     let mut node = fresh(7);
@@ -205,34 +159,6 @@ fn periodic_heartbeat_is_sid_hid_type_channel_protocols_known() {
         field_names(&frames[0].1),
         ["sid", "hid", "type", "channel", "protocols", "known"]
     );
-}
-
-/// A peer's join heartbeat: sid `PEER0001`, tags [TWO], t port 40000.
-fn peer_heartbeat(kind: u64, sid: &str) -> Vec<u8> {
-    let line = serde_json::json!([
-        ["sid", sid],
-        ["hid", HID],
-        ["type", kind],
-        ["channel", 0],
-        ["protocols", ["t", "c"]],
-        ["data", "t {port 40000}"],
-        ["known", 0],
-        ["tags", ["TWO"]]
-    ]);
-    encode_json(&line)
-}
-
-fn encode_json(fields: &serde_json::Value) -> Vec<u8> {
-    let fields = common::fields_from_json(fields);
-    let mut out = vec![0u8; 4096];
-    let len = cluster_core::wire::encode_fields(
-        fields.iter().copied(),
-        cluster_core::wire::Compat::Reference,
-        &mut out,
-    )
-    .unwrap();
-    out.truncate(len);
-    out
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! fields to and from the vectors' JSON form (`[[name, value], ...]`).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod node;
+
 use cluster_core::wire::{Field, FieldId, FieldKind, List, Str, Value};
 use serde_json::{Value as Json, json};
 

@@ -1,0 +1,342 @@
+//! The deliberate differences from the reference (spec 7.2), one test each, plus hooks.
+
+mod common;
+
+use cluster_core::wire::{Message, MessageKind};
+use cluster_core::{
+    ConnId, Destination, Event, Policy, QueryError, QueryEvent, QueryRequest, Refusal, Reply,
+    SendRequest, Service, Sid, Source, Targets, Verdict,
+};
+use common::node::*;
+
+const PEER: &str = "PEER0001";
+
+fn peer_sid() -> Sid {
+    Sid::new(PEER.as_bytes()).unwrap()
+}
+
+/// A node that knows PEER0001 (heard at t = 10 ms).
+fn node_with_peer(seed: u64) -> TestNode {
+    let mut node = fresh(seed);
+    drain(&mut node, at(0));
+    node.handle_datagram(at(10), multicast_from(true), &peer_heartbeat(1, PEER))
+        .unwrap();
+    node.handle_timeout(at(1010));
+    events(&mut node);
+    node
+}
+
+#[test]
+fn query_ids_are_unique_and_a_live_id_is_refused() {
+    let mut node = node_with_peer(1);
+    let peers = [peer_sid()];
+    let request = QueryRequest::new(Targets::services(&peers), b"status");
+    let first = node.query(at(2000), &request).unwrap();
+    let second = node.query(at(2000), &request).unwrap();
+    assert_ne!(first, second);
+    let sid = node.sid().as_str().unwrap().to_owned();
+    let prefix = format!("q{}{}#{}.", &sid[0..1], &sid[2..3], &sid[7..8]);
+    assert!(first.as_str().unwrap().starts_with(&prefix), "{first}");
+    let explicit = QueryRequest {
+        id: Some(first.as_str().unwrap()),
+        ..request
+    };
+    assert_eq!(
+        node.query(at(2000), &explicit),
+        Err(QueryError::DuplicateId)
+    );
+}
+
+#[test]
+fn cluster_send_falls_back_to_multicast_and_reports_the_failure() {
+    let mut node = node_with_peer(2);
+    let peers = [peer_sid()];
+    node.send(
+        at(2000),
+        &SendRequest::new(Targets::services(&peers), b"hi"),
+    )
+    .unwrap();
+    let frames = drain(&mut node, at(2000));
+    let Destination::Service { send, .. } = frames[0].0 else {
+        panic!("{:?}", frames[0].0)
+    };
+    let direct_fields = field_names(&frames[0].1);
+    node.transport_failed(at(2001), send);
+    let frames = drain(&mut node, at(2001));
+    let Destination::Group { send: Some(send) } = frames[0].0 else {
+        panic!("{:?}", frames[0].0)
+    };
+    // Same layout as the direct send: filter=[target] last.
+    assert_eq!(field_names(&frames[0].1), direct_fields);
+    assert_eq!(
+        field_names(&frames[0].1),
+        [
+            "sid",
+            "hid",
+            "type",
+            "channel",
+            "protocols",
+            "data",
+            "filter"
+        ]
+    );
+    node.transport_ok(at(2002), send);
+    let frames = drain(&mut node, at(2002));
+    assert_eq!(kind_of(&frames[0].1), MessageKind::Failed);
+    assert!(matches!(frames[0].0, Destination::Group { .. }));
+}
+
+#[test]
+fn without_fallback_a_failed_send_goes_to_the_ping_logic() {
+    let mut node = node_with_peer(3);
+    let peers = [peer_sid()];
+    let request = SendRequest {
+        broadcast: Some(false),
+        ..SendRequest::new(Targets::services(&peers), b"hi")
+    };
+    // Allowed only on t: the failure exhausts the protocols.
+    let request = SendRequest {
+        protocols: Some(cluster_core::ProtocolList::new(&[
+            cluster_core::Protocol::Tcp,
+        ])),
+        ..request
+    };
+    node.send(at(4000), &request).unwrap();
+    let frames = drain(&mut node, at(4000));
+    let Destination::Service { send, .. } = frames[0].0 else {
+        panic!()
+    };
+    node.transport_failed(at(4001), send);
+    assert!(drain(&mut node, at(4001)).is_empty());
+    assert!(node.service(PEER.as_bytes()).unwrap().is_expected());
+    // The ping leaves after the 5 s batch window.
+    assert_eq!(node.poll_timeout(), Some(at(9001)));
+    node.handle_timeout(at(9001));
+    let frames = drain(&mut node, at(9001));
+    let (m, _) = Message::parse(&frames[0].1).unwrap();
+    assert_eq!(m.kind, Some(MessageKind::Ping));
+    assert_eq!(m.data.unwrap().to_str().unwrap(), PEER);
+}
+
+#[test]
+fn a_service_heard_again_leaves_the_ping_batch() {
+    let mut node = node_with_peer(4);
+    assert!(node.expected(
+        at(4000),
+        PEER.as_bytes(),
+        core::time::Duration::from_secs(30)
+    ));
+    // `expected` alone does not ping; a failed send does.
+    assert_ne!(node.poll_timeout(), Some(at(9000)));
+    let peers = [peer_sid()];
+    let request = SendRequest {
+        protocols: Some(cluster_core::ProtocolList::new(&[
+            cluster_core::Protocol::Tcp,
+        ])),
+        ..SendRequest::new(Targets::services(&peers), b"hi")
+    };
+    let mut other = node_with_peer(5);
+    other.send(at(4000), &request).unwrap();
+    let frames = drain(&mut other, at(4000));
+    let Destination::Service { send, .. } = frames[0].0 else {
+        panic!()
+    };
+    other.transport_failed(at(4001), send);
+    drain(&mut other, at(4001));
+    assert_eq!(other.poll_timeout(), Some(at(9001)));
+    // The peer is heard from again before the ping leaves: the batch is cancelled (Q13).
+    other
+        .handle_datagram(at(6000), multicast_from(true), &peer_heartbeat(1, PEER))
+        .unwrap();
+    assert!(!other.service(PEER.as_bytes()).unwrap().is_expected());
+    other.handle_timeout(at(9001));
+    assert!(
+        drain(&mut other, at(9001)).is_empty(),
+        "no ping after recovery"
+    );
+    assert_ne!(other.poll_timeout(), Some(at(9001)));
+}
+
+#[test]
+fn any_accepted_frame_counts_as_seen() {
+    let mut node = node_with_peer(6);
+    let event = encode_json(&serde_json::json!([
+        ["sid", PEER],
+        ["hid", HID],
+        ["type", 6],
+        ["channel", 0],
+        ["protocols", ["t", "c"]],
+        ["data", "tick"]
+    ]));
+    node.handle_datagram(at(500_000), multicast_from(true), &event)
+        .unwrap();
+    assert!(matches!(events(&mut node)[..], [Event::Message { .. }]));
+    // Counted from its heartbeat at 10 ms, the peer would expire at the first full heartbeat
+    // after 601 s (by 741 s at the latest); counted from the event, not before 1,101 s.
+    loop {
+        let now = node.poll_timeout().unwrap().as_millis();
+        if now > 1_050_000 {
+            break;
+        }
+        node.handle_timeout(at(now));
+        drain(&mut node, at(now));
+        assert_eq!(node.known(), 1, "the peer expired at {now} ms");
+    }
+}
+
+/// A policy in the style of the reference README: answers `echo:<data>`, refuses `secret`,
+/// and drops everything on channel 5 that is not from a tagged service.
+#[derive(Debug, Default)]
+struct Echo {
+    rejected: u32,
+}
+
+impl Policy for Echo {
+    fn answer_query(
+        &mut self,
+        _from: &Service,
+        query: &Message<'_>,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Refusal> {
+        let data = query.data.map(|d| d.as_bytes()).unwrap_or_default();
+        if data == b"secret" {
+            return Err(Refusal::new("denied"));
+        }
+        use core::fmt::Write;
+        write!(reply, "echo:").map_err(|_| Refusal::new("too long"))?;
+        let mut text = std::string::String::from_utf8_lossy(data).into_owned();
+        text.truncate(100);
+        write!(reply, "{text}").map_err(|_| Refusal::new("too long"))
+    }
+
+    fn on_receive(
+        &mut self,
+        msg: &Message<'_>,
+        _source: &Source,
+        _payload: &mut cluster_core::PayloadMut<'_>,
+    ) -> Verdict {
+        if msg.channel == Some(5) {
+            self.rejected += 1;
+            Verdict::Reject
+        } else {
+            Verdict::Accept
+        }
+    }
+}
+
+#[test]
+fn hooks_answer_queries_refuse_with_an_error_and_filter_a_channel() {
+    let mut config = cluster_core::Config::reference();
+    config.add_channel(5).unwrap();
+    let mut node =
+        cluster_core::Node::<Echo, 32, 512>::new(config, HID, Echo::default(), 7, at(0)).unwrap();
+    let mut buf = vec![0u8; 8192];
+    while node.poll_transmit(at(0), &mut buf).is_some() {}
+    node.handle_datagram(at(10), multicast_from(true), &peer_heartbeat(1, PEER))
+        .unwrap();
+    let query = |data: &str| {
+        encode_json(&serde_json::json!([
+            ["filter", ["ONE", HID]],
+            ["sid", PEER],
+            ["hid", HID],
+            ["type", 4],
+            ["channel", 0],
+            ["protocols", ["t", "c"]],
+            ["ruid", "r1"],
+            ["data", data],
+            ["keepalive", 1]
+        ]))
+    };
+    let source = Source::tcp(ConnId(1), lan([127, 0, 0, 1]), true);
+    node.handle_datagram(at(20), source, &query("ping"))
+        .unwrap();
+    let t = node.poll_transmit(at(20), &mut buf).unwrap();
+    let (m, _) = Message::parse(&buf[..t.len]).unwrap();
+    assert_eq!(m.data.unwrap().to_str().unwrap(), "echo:ping");
+    node.handle_datagram(at(30), source, &query("secret"))
+        .unwrap();
+    let t = node.poll_transmit(at(30), &mut buf).unwrap();
+    let (m, _) = Message::parse(&buf[..t.len]).unwrap();
+    assert_eq!(m.error.unwrap().to_str().unwrap(), "denied");
+    assert_eq!(m.data, None);
+    let on5 = encode_json(&serde_json::json!([
+        ["sid", PEER],
+        ["hid", HID],
+        ["type", 6],
+        ["channel", 5],
+        ["protocols", ["c"]],
+        ["data", "x"]
+    ]));
+    assert_eq!(
+        node.handle_datagram(at(40), multicast_from(true), &on5),
+        Err(cluster_core::DatagramError::Rejected)
+    );
+    assert_eq!(node.policy_mut().rejected, 1);
+}
+
+#[test]
+fn query_collects_responses_and_reports_missing_targets_at_timeout() {
+    let mut node = node_with_peer(8);
+    node.handle_datagram(
+        at(1020),
+        multicast_from(true),
+        &peer_heartbeat(1, "PEER0002"),
+    )
+    .unwrap();
+    node.handle_timeout(at(2020));
+    events(&mut node);
+    let resolver = cluster_core::Resolver::resolve(&["TWO"]);
+    let id = node
+        .query(
+            at(2030),
+            &QueryRequest::new(Targets::resolve(&resolver), b"q"),
+        )
+        .unwrap();
+    let frames = drain(&mut node, at(2000));
+    assert_eq!(frames.len(), 2, "one direct query per target");
+    for (dst, _) in &frames {
+        if let Some(send) = dst.send_id() {
+            node.transport_ok(at(2001), send);
+        }
+    }
+    let response = encode_json(&serde_json::json!([
+        ["sid", PEER],
+        ["hid", HID],
+        ["type", 5],
+        ["channel", 0],
+        ["protocols", ["t", "c"]],
+        ["ruid", id.as_str().unwrap()],
+        ["keepalive", 1],
+        ["data", "ok"],
+        ["filter", [node.sid().as_str().unwrap()]]
+    ]));
+    node.handle_datagram(at(2100), multicast_from(true), &response)
+        .unwrap();
+    // A second answer from the same target is ignored.
+    node.handle_datagram(at(2101), multicast_from(true), &response)
+        .unwrap();
+    let evs = events(&mut node);
+    assert!(
+        matches!(&evs[..], [Event::Query(QueryEvent::Response { .. })]),
+        "{evs:?}"
+    );
+    node.handle_timeout(at(32_029));
+    assert!(events(&mut node).is_empty(), "not before the 30 s timeout");
+    node.handle_timeout(at(32_030));
+    let evs = events(&mut node);
+    assert!(
+        matches!(
+            &evs[..],
+            [
+                Event::Query(QueryEvent::Missing { .. }),
+                Event::Query(QueryEvent::Done {
+                    answered: 1,
+                    missing: 1,
+                    timed_out: true,
+                    ..
+                })
+            ]
+        ),
+        "{evs:?}"
+    );
+}
