@@ -204,7 +204,7 @@ impl Policy for Echo {
         }
         use core::fmt::Write;
         write!(reply, "echo:").map_err(|_| Refusal::new("too long"))?;
-        let mut text = std::string::String::from_utf8_lossy(data).into_owned();
+        let mut text = String::from_utf8_lossy(data).into_owned();
         text.truncate(100);
         write!(reply, "{text}").map_err(|_| Refusal::new("too long"))
     }

@@ -1,2 +1,156 @@
 //! The `cluster` command.
-fn main() {}
+//!
+//! Today: the packet tools `cluster decode` and `cluster encode` ([`cluster_tokio::packet`]).
+//! Each subcommand is one [`Command`] variant with its own argument struct and one arm in
+//! [`run`]; every failure is a [`CliError`], turned into the exit status by [`exit_code`].
+
+use std::io::{self, ErrorKind};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use cluster_core::wire::Compat;
+use cluster_tokio::packet::{self, DecodeFormat, StreamReport};
+
+/// Exit statuses, documented in `--help`.
+const EXIT_BAD_LINES: u8 = 1;
+const EXIT_IO: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cluster",
+    version,
+    about = "Tools for the cluster LAN discovery and messaging protocol (wire-compatible with the Tcl package)",
+    after_help = "Exit status: 0 success; 1 some input lines were bad (each is reported, the run carries on); \
+                  2 usage error; 3 I/O error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode hex frames (one per line on stdin) to JSON or readable summaries.
+    Decode(DecodeArgs),
+    /// Encode JSON objects of fields (one per line on stdin) to hex frames.
+    Encode(EncodeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Decode hex frames, one per line on stdin, to one line each on stdout.
+
+Whitespace inside a line is ignored and blank lines are skipped. A line must hold exactly one \
+complete frame (c0 8d, length, fields, 00 00); bytes after the footer make it a bad line.",
+    after_long_help = r#"Readable output (default), e.g.:
+  heartbeat sid=AbCd1234 hid=00:11:22:33:44:55 ch=0 protocols=[t c] known=3
+  error: truncated_varint: varint cut by the end of the frame
+
+JSON output (--json): one object per frame, e.g.
+  {"kind":"heartbeat","sid":"AbCd1234","hid":"00:11:22:33:44:55","type":1,"channel":0,"protocols":["t","c"],"known":3}
+  - "kind" comes first: the message type's name (heartbeat, query, ..., "unknown" outside 0-8),
+    or null when the frame has no type field.
+  - Then the fields in wire order, named as in the spec: type channel hid sid known timestamp
+    protocols ruid op data raw tags keepalive filter error. Varints are numbers, strings are
+    strings ({"bytes_hex":"..."} when not UTF-8), lists are arrays, raw is hex, keepalive is 0/1.
+  - A frame repeating a field keeps the LAST value at the FIRST position (as the reference's
+    dict does) and gets a final "duplicates" key listing the repeated field names.
+
+A bad line (bad hex, a decode error, trailing bytes) prints
+  {"error":"<message>","error_kind":"<kind>"}
+and the run carries on; the exit status is then 1. error_kind is the golden vectors' class
+(bad_header, truncated_varint, varint_overflow, length_overrun, unknown_field, truncated_frame,
+bad_footer) or bad_hex / trailing_bytes. Field 15 is also called "error": a query response
+carrying an error decodes to {"kind":"response",...,"error":"denied"}. A decoded frame always
+has "kind" and never "error_kind"; a bad line never has "kind"."#
+)]
+struct DecodeArgs {
+    /// Print one JSON object per frame instead of a readable summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Encode JSON objects of fields, one per line on stdin, to lowercase hex \
+frames, one per line on stdout. Fields are written in the object's key order.",
+    after_long_help = r#"Input: the objects `cluster decode --json` prints, e.g.
+  {"sid":"AbCd1234","hid":"00:11:22:33:44:55","type":1,"channel":0,"protocols":["t","c"],"known":3}
+Values: numbers for type channel known timestamp; strings (or {"bytes_hex":"..."}) for hid sid
+ruid op data error; arrays of strings for protocols tags filter; a hex string for raw; 0/1 or
+true/false for keepalive. "kind", when present, must agree with "type" (null without a type);
+"duplicates" is ignored; a key given twice is refused. Blank lines are skipped.
+
+A bad line writes "line <n>: <error_kind>: <message>" to stderr (lines counted from 1) and
+nothing to stdout; the run carries on and the exit status is then 1."#
+)]
+struct EncodeArgs {
+    /// Skip the compatibility check that refuses any varint starting c0 8d, which reference
+    /// (Tcl) nodes mis-read. Only for clusters without reference nodes.
+    #[arg(long)]
+    unchecked: bool,
+}
+
+/// Why a run did not succeed.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// Some input lines were bad; each was reported already.
+    #[error("{0} bad line(s)")]
+    BadLines(usize),
+    /// Reading stdin or writing stdout or stderr failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Turns a stream's report into the run's result.
+fn lines_result(report: StreamReport) -> Result<(), CliError> {
+    if report.bad == 0 {
+        Ok(())
+    } else {
+        Err(CliError::BadLines(report.bad))
+    }
+}
+
+fn run(command: Command) -> Result<(), CliError> {
+    let stdin = io::stdin().lock();
+    let stdout = io::stdout().lock();
+    match command {
+        Command::Decode(args) => {
+            let format = if args.json {
+                DecodeFormat::Json
+            } else {
+                DecodeFormat::Summary
+            };
+            lines_result(packet::decode_stream(stdin, stdout, format)?)
+        }
+        Command::Encode(args) => {
+            let compat = if args.unchecked {
+                Compat::Unchecked
+            } else {
+                Compat::Reference
+            };
+            let stderr = io::stderr().lock();
+            lines_result(packet::encode_stream(stdin, stdout, stderr, compat)?)
+        }
+    }
+}
+
+/// The one place where errors become exit statuses (and messages on stderr).
+///
+/// A closed stdout (`cluster decode | head`) ends the run quietly with status 0.
+fn exit_code(result: &Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::BadLines(_)) => ExitCode::from(EXIT_BAD_LINES),
+        Err(CliError::Io(error)) if error.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error @ CliError::Io(_)) => {
+            eprintln!("cluster: {error}");
+            ExitCode::from(EXIT_IO)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    exit_code(&run(cli.command))
+}
