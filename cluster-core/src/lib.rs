@@ -132,7 +132,7 @@
 //! | *(default)* | nothing: `no_std`, no allocator |
 //! | `alloc` | conveniences that allocate, such as [`wire::Message::encode_to_vec`] |
 //! | `std` | `alloc` |
-//! | `serde` | `Serialize` on ids and [`Instant`] |
+//! | `serde` | typed payloads (module `typed`: any `T: Serialize` in the `raw` field, postcard-encoded, no allocator), and `Serialize` on ids and [`Instant`] |
 //!
 //! The minimum supported Rust version is 1.91 (smoltcp's), edition 2024.
 #![no_std]
@@ -156,6 +156,9 @@ mod rng;
 mod stats;
 mod time;
 mod transmit;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod typed;
 pub mod wire;
 
 pub use config::{Config, ConfigError, MAX_CHANNELS};

@@ -129,6 +129,16 @@ impl<'p> PayloadMut<'p> {
         Ok(())
     }
 
+    /// The buffer with `raw` removed (only `data` left) and the raw flag, for appending a new
+    /// `raw` in place.
+    #[cfg(feature = "serde")]
+    pub(crate) fn raw_parts(&mut self) -> (&mut VecView<u8>, &mut bool) {
+        let data_len = self.data_len.unwrap_or(0);
+        self.bytes.truncate(data_len);
+        *self.has_raw = false;
+        (self.bytes, self.has_raw)
+    }
+
     /// Replaces `raw`, keeping `data`.
     ///
     /// # Errors

@@ -340,3 +340,57 @@ fn query_collects_responses_and_reports_missing_targets_at_timeout() {
         "{evs:?}"
     );
 }
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+struct Reading<'a> {
+    sensor: &'a str,
+    celsius: i32,
+    samples: [u16; 3],
+}
+
+#[test]
+fn a_typed_payload_travels_postcard_encoded_in_raw() {
+    let mut a = fresh(21);
+    let mut b = fresh(22);
+    let a_join = drain(&mut a, at(0));
+    drain(&mut b, at(0));
+    for (_, frame) in &a_join {
+        b.handle_datagram(at(5), multicast_from(true), frame)
+            .unwrap();
+    }
+    for (_, frame) in drain(&mut b, at(5)) {
+        // b's answer to a's discovery, delivered as if it came over multicast.
+        a.handle_datagram(at(6), multicast_from(true), &frame)
+            .unwrap();
+    }
+    let reading = Reading {
+        sensor: "boiler",
+        celsius: -4,
+        samples: [1, 2, 65_535],
+    };
+    let mut buf = [0u8; 64];
+    let raw = cluster_core::typed::encode(&reading, &mut buf).unwrap();
+    let to = [*b.sid()];
+    let request = SendRequest {
+        raw: Some(raw),
+        data: None,
+        ..SendRequest::new(Targets::services(&to), b"")
+    };
+    a.send(at(10), &request).unwrap();
+    let frames = drain(&mut a, at(10));
+    b.handle_datagram(
+        at(11),
+        Source::tcp(ConnId(3), lan([127, 0, 0, 1]), true),
+        &frames[0].1,
+    )
+    .unwrap();
+    let message = events(&mut b)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Message { payload, .. } => Some(payload),
+            _ => None,
+        })
+        .expect("the event");
+    assert_eq!(message.typed::<Reading<'_>>().unwrap(), reading);
+    assert_eq!(message.data(), None);
+}
