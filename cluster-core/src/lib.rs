@@ -153,6 +153,8 @@ mod node;
 mod policy;
 mod protocol;
 mod rng;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod stats;
 mod time;
 mod transmit;

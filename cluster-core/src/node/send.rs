@@ -99,8 +99,9 @@ pub(crate) enum Broadcast {
     Discovery,
     /// A ping naming the sids in [`Outbox::ping_sids`].
     Ping,
-    /// The disconnect sent on leave.
-    Disconnect,
+    /// The disconnect sent on leave, with the number of services known when leaving (the
+    /// registry is emptied before the frame is encoded).
+    Disconnect { known: u64 },
     /// An event, filtered to the services carrying `mark` (or to no one in particular).
     Event {
         channel: u64,
@@ -197,8 +198,10 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
                     return true;
                 }
             }
-        } else if matches!(broadcast, Broadcast::Discovery | Broadcast::Disconnect)
-            && self.broadcasts.iter().any(|b| *b == broadcast)
+        } else if matches!(
+            broadcast,
+            Broadcast::Discovery | Broadcast::Disconnect { .. }
+        ) && self.broadcasts.iter().any(|b| *b == broadcast)
         {
             return true;
         }
@@ -446,7 +449,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     pub(super) fn queue_disconnect(&mut self) {
-        let _ = self.outbox.push_broadcast(Broadcast::Disconnect);
+        let known = self.registry.len() as u64;
+        let _ = self.outbox.push_broadcast(Broadcast::Disconnect { known });
     }
 
     /// Queues `direct`, counting a refusal when the queue is full.
@@ -541,7 +545,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
             Broadcast::Query { payload, .. } => self.payloads.release(*payload),
             Broadcast::Ping => self.outbox.ping_sids.clear(),
-            Broadcast::Heartbeat { .. } | Broadcast::Discovery | Broadcast::Disconnect => {}
+            Broadcast::Heartbeat { .. } | Broadcast::Discovery | Broadcast::Disconnect { .. } => {}
         }
         let len = self.count_encode(result)?;
         Some(Transmit {
@@ -780,7 +784,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     }
                 })
             }
-            Broadcast::Disconnect => {
+            Broadcast::Disconnect { known } => {
+                let known = Some(*known);
                 self.encode_frame(buf, MessageKind::Disconnect, 0, true, none, last, |m| {
                     Message { known, ..m }
                 })

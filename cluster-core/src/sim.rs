@@ -1,0 +1,3 @@
+//! The deterministic simulator (being written).
+#![allow(missing_docs)]
+mod rng;
