@@ -105,9 +105,10 @@ impl Config {
     ///
     /// The values follow from the goals measured in the simulator on a loss-free LAN of 64
     /// nodes:
-    /// * heartbeat every 400–600 ms and `ttl` 2 s (counted in milliseconds): a silent crash
-    ///   is noticed within `ttl` plus one heartbeat, 2.6 s at most, and a healthy node is
-    ///   dropped only if four heartbeats in a row are lost (10⁻⁸ at 1% loss);
+    /// * heartbeat every 400–600 ms and `ttl` 2 s (counted in milliseconds, checked at every
+    ///   full heartbeat as the reference does): a silent crash is noticed within `ttl` plus one
+    ///   heartbeat, 2.6 s at most, and a healthy node is dropped only if four heartbeats in a
+    ///   row are lost (10⁻⁸ at 1% loss);
     /// * `Discovered` at once (no 1 s delay) and discovery answered directly, so a joining
     ///   node knows everyone within a few network round trips;
     /// * failed sends ping after 50 ms and leave the target 1 s, so a crash seen by a sender is

@@ -97,6 +97,8 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     queued_tags: bool,
     heartbeat_ms: u64,
     heartbeat_at: Option<Instant>,
+    /// Services whose `Discovered` event is still to come.
+    discover_pending: u32,
     /// The ping-answer heartbeat owed after a random stagger.
     ping_answer_at: Option<Instant>,
     expiry_check_at: Option<Instant>,
@@ -214,6 +216,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
             queued_tags: true,
             heartbeat_ms,
             heartbeat_at: None,
+            discover_pending: 0,
             ping_answer_at: None,
             expiry_check_at: None,
             last_discovery: None,
@@ -606,11 +609,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if ping_answer_due || self.heartbeat_at.is_some_and(|t| t <= now) {
             self.full_heartbeat(now);
         }
-        let check_due = self.expiry_check_at.is_some_and(|t| t <= now);
-        if check_due || self.ttl_checked_continuously() {
-            if check_due {
-                self.expiry_check_at = None;
-            }
+        if self.expiry_check_at.is_some_and(|t| t <= now) {
+            self.expiry_check_at = None;
             self.expire_services(now);
         }
         if self.ping.due(now) {
@@ -623,8 +623,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if self.left {
             return None;
         }
-        let service_expiry = if self.ttl_checked_continuously() {
-            self.registry.next_expiry(self.ttl())
+        let discoveries = if self.discover_pending > 0 {
+            self.registry.iter().filter_map(|s| s.discover_at).min()
         } else {
             None
         };
@@ -634,8 +634,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             self.expiry_check_at,
             self.ping.deadline(),
             self.queries.next_deadline(),
-            self.registry.iter().filter_map(|s| s.discover_at).min(),
-            service_expiry,
+            discoveries,
         ]
         .into_iter()
         .flatten()
@@ -647,13 +646,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             ms: millis_ceil(self.config.ttl),
             whole_seconds: self.config.ttl_whole_seconds,
         }
-    }
-
-    /// The reference checks expiry only at full heartbeats and after pings (spec 5.9); the
-    /// millisecond-precision profiles also wake at each service's exact expiry, which is what
-    /// bounds crash detection to the ttl.
-    fn ttl_checked_continuously(&self) -> bool {
-        !self.config.ttl_whole_seconds
     }
 
     fn push_event(&mut self, event: Event<DATA>) {
@@ -674,12 +666,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Delivers `Discovered` for services whose delay has passed.
     fn deliver_discovered(&mut self, now: Instant) {
+        if self.discover_pending == 0 {
+            return;
+        }
         for index in 0..self.registry.len() {
             let Some(service) = self.registry.at_mut(index) else {
                 break;
             };
             if service.discover_at.is_some_and(|t| t <= now) {
                 service.discover_at = None;
+                self.discover_pending = self.discover_pending.saturating_sub(1);
                 let sid = service.sid;
                 if let Some(service) = self.registry.at(index) {
                     self.policy.on_discovered(service);
@@ -705,7 +701,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.ping.remove(service.sid.as_bytes());
         self.outbox.forget(&service.sid, &mut self.payloads);
         self.query_target_lost(now, service);
-        if service.discover_at.is_none() {
+        if service.discover_at.is_some() {
+            self.discover_pending = self.discover_pending.saturating_sub(1);
+        } else {
             self.policy.on_lost(&service.sid, reason);
             self.push_event(Event::Lost {
                 sid: service.sid,

@@ -151,6 +151,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 let mut service = Service::new(sid, hid, now);
                 let delay = millis_ceil(self.config.discovered_delay);
                 service.discover_at = Some(now.saturating_add_millis(delay));
+                self.discover_pending = self.discover_pending.saturating_add(1);
                 self.registry.insert(service).ok_or(DatagramError::Full)?
             }
         };

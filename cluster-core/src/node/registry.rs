@@ -162,9 +162,10 @@ impl Service {
 }
 
 /// The table of known services, at most `N`, in arrival order (iteration never depends on
-/// hashing). Lookups are linear: with the default 32 entries a scan is faster than any hash;
-/// [`ServerNode`](crate::ServerNode) users with thousands of services pay a scan per frame,
-/// measured in `benches/`.
+/// hashing). A second array keeps `(sid, index)` sorted by sid, so a frame's service is found
+/// by binary search: O(log n) per frame whatever the size, for 3 bytes more per service than
+/// the record itself (measured in `benches/`). Adding and removing a service shift the arrays
+/// (O(n)), which happens only when services come and go.
 ///
 /// Unix-socket paths are kept apart, in a table of [`UNIX_PATHS`] entries: only services on
 /// this host that run `u` have one, and keeping 104 bytes in every record would cost more than
@@ -173,6 +174,8 @@ impl Service {
 #[derive(Debug)]
 pub(crate) struct Registry<const N: usize> {
     services: heapless::Vec<Service, N>,
+    /// `(sid, index into services)`, sorted by sid.
+    by_sid: heapless::Vec<(Sid, u16), N>,
     unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
 }
 
@@ -181,10 +184,17 @@ pub(crate) const UNIX_PATHS: usize = 4;
 
 impl<const N: usize> Registry<N> {
     pub(crate) const fn new() -> Self {
+        const { assert!(N <= u16::MAX as usize, "at most 65,535 services") };
         Self {
             services: heapless::Vec::new(),
+            by_sid: heapless::Vec::new(),
             unix_paths: heapless::Vec::new(),
         }
+    }
+
+    /// Position of `sid` in `by_sid`, or where it would go.
+    fn search(&self, sid: &[u8]) -> Result<usize, usize> {
+        self.by_sid.binary_search_by(|(s, _)| s.as_bytes().cmp(sid))
     }
 
     /// The unix-socket path `sid` advertised.
@@ -213,15 +223,17 @@ impl<const N: usize> Registry<N> {
     }
 
     pub(crate) fn index_of(&self, sid: &[u8]) -> Option<usize> {
-        self.services.iter().position(|s| s.sid.as_bytes() == sid)
+        let found = self.search(sid).ok()?;
+        self.by_sid.get(found).map(|(_, index)| usize::from(*index))
     }
 
     pub(crate) fn get(&self, sid: &[u8]) -> Option<&Service> {
-        self.services.iter().find(|s| s.sid.as_bytes() == sid)
+        self.services.get(self.index_of(sid)?)
     }
 
     pub(crate) fn get_mut(&mut self, sid: &[u8]) -> Option<&mut Service> {
-        self.services.iter_mut().find(|s| s.sid.as_bytes() == sid)
+        let index = self.index_of(sid)?;
+        self.services.get_mut(index)
     }
 
     pub(crate) fn at(&self, index: usize) -> Option<&Service> {
@@ -232,15 +244,31 @@ impl<const N: usize> Registry<N> {
         self.services.get_mut(index)
     }
 
-    /// Adds a service and returns its index; `None` when the table is full.
+    /// Adds a service (whose sid is not known yet) and returns its index; `None` when the
+    /// table is full.
     pub(crate) fn insert(&mut self, service: Service) -> Option<usize> {
+        let at = self.search(service.sid.as_bytes()).err()?;
+        let index = self.services.len();
+        let sid = service.sid;
         self.services.push(service).ok()?;
-        Some(self.services.len() - 1)
+        // Cannot fail: both arrays have the same capacity and length.
+        self.by_sid
+            .insert(at, (sid, u16::try_from(index).ok()?))
+            .ok()?;
+        Some(index)
     }
 
     /// Removes the service at `index`, keeping the order of the others.
     pub(crate) fn remove_at(&mut self, index: usize) -> Option<Service> {
         let service = (index < self.services.len()).then(|| self.services.remove(index))?;
+        if let Ok(at) = self.search(service.sid.as_bytes()) {
+            self.by_sid.remove(at);
+        }
+        for (_, i) in &mut self.by_sid {
+            if usize::from(*i) > index {
+                *i -= 1;
+            }
+        }
         self.unix_paths.retain(|(s, _)| *s != service.sid);
         Some(service)
     }
@@ -249,6 +277,7 @@ impl<const N: usize> Registry<N> {
         self.services.iter()
     }
 
+    /// Mutable access to every service; callers never change a sid.
     pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, Service> {
         self.services.iter_mut()
     }
@@ -258,14 +287,6 @@ impl<const N: usize> Registry<N> {
         self.services
             .iter()
             .position(|s| ttl.is_expired(now, s.last_seen))
-    }
-
-    /// The earliest instant at which some service will have expired.
-    pub(crate) fn next_expiry(&self, ttl: Ttl) -> Option<Instant> {
-        self.services
-            .iter()
-            .map(|s| ttl.expires_at(s.last_seen))
-            .min()
     }
 }
 
@@ -307,6 +328,37 @@ mod tests {
         let seen = Instant::from_millis(1_000);
         assert!(!ttl.is_expired(Instant::from_millis(601_999), seen));
         assert!(ttl.is_expired(Instant::from_millis(602_000), seen));
+    }
+
+    fn sid(text: &str) -> Sid {
+        Sid::new(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn lookups_follow_inserts_and_removals_in_arrival_order() {
+        let mut registry = Registry::<8>::new();
+        let hid = Hid::new(b"02:fc:00:00:00:01").unwrap();
+        for name in ["m", "c", "x", "a", "q"] {
+            registry
+                .insert(Service::new(sid(name), hid, Instant::ZERO))
+                .unwrap();
+        }
+        assert!(
+            registry
+                .insert(Service::new(sid("c"), hid, Instant::ZERO))
+                .is_none()
+        );
+        let order: std::vec::Vec<_> = registry.iter().map(|s| s.sid).collect();
+        assert_eq!(order, ["m", "c", "x", "a", "q"].map(sid));
+        registry.remove_at(1).unwrap();
+        for name in ["m", "x", "a", "q"] {
+            let found = registry.get(name.as_bytes()).unwrap();
+            assert_eq!(found.sid, sid(name));
+        }
+        assert!(registry.get(b"c").is_none());
+        while registry.remove_at(0).is_some() {}
+        assert_eq!(registry.len(), 0);
+        assert!(registry.get(b"q").is_none());
     }
 
     #[test]
