@@ -59,6 +59,23 @@ impl<const DATA: usize> Payload<DATA> {
         }
     }
 
+    /// Replaces the contents with `data` and `raw`; false (and emptied) when they do not fit.
+    pub(crate) fn refill(&mut self, data: Option<&[u8]>, raw: Option<&[u8]>) -> bool {
+        self.bytes.clear();
+        self.data_len = data.map(<[u8]>::len);
+        self.has_raw = raw.is_some();
+        let fits = [data, raw]
+            .into_iter()
+            .flatten()
+            .all(|part| self.bytes.extend_from_slice(part).is_ok());
+        if !fits {
+            self.bytes.clear();
+            self.data_len = None;
+            self.has_raw = false;
+        }
+        fits
+    }
+
     /// The parts, for a mutable view.
     pub(crate) fn parts_mut(
         &mut self,

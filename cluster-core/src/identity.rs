@@ -110,7 +110,7 @@ pub type Tag = InlineStr<24>;
 pub const MAX_TAGS: usize = 8;
 
 /// A node's or a service's tags, in their stored order.
-pub type TagList = heapless::Vec<Tag, MAX_TAGS>;
+pub type TagList = heapless::Vec<Tag, MAX_TAGS, u8>;
 
 const SID_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

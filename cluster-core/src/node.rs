@@ -22,7 +22,7 @@ use core::time::Duration;
 
 use crate::config::{Config, ConfigError};
 use crate::error::{DatagramError, QueryError, SendError};
-use crate::event::{Event, LostReason, QueryId};
+use crate::event::{Event, LostReason, Payload, QueryId};
 use crate::identity::{Hid, Sid, TagList, generate_sid};
 use crate::policy::{DefaultPolicy, Policy};
 use crate::protocol::{Protocol, ProtocolList};
@@ -110,6 +110,8 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     payloads: PayloadPool<DATA>,
     events: heapless::Deque<Event<DATA>, EVENT_QUEUE>,
     events_dropped: u32,
+    /// The payload of the frame being received, for the receive hook.
+    scratch: Payload<DATA>,
     stats: Stats,
 }
 
@@ -227,6 +229,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
             payloads: PayloadPool::new(),
             events: heapless::Deque::new(),
             events_dropped: 0,
+            scratch: Payload::default(),
             stats: Stats::default(),
         };
         core.refresh_props_text();

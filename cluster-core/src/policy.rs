@@ -41,6 +41,7 @@ pub struct PayloadMut<'p> {
     bytes: &'p mut VecView<u8>,
     data_len: &'p mut Option<usize>,
     has_raw: &'p mut bool,
+    changed: bool,
 }
 
 /// The payload did not fit in the node's `DATA` capacity; it was left unchanged.
@@ -65,7 +66,13 @@ impl<'p> PayloadMut<'p> {
             bytes,
             data_len,
             has_raw,
+            changed: false,
         }
+    }
+
+    /// True once any setter ran.
+    pub(crate) fn changed(&self) -> bool {
+        self.changed
     }
 
     /// The `data` field, when present.
@@ -94,6 +101,7 @@ impl<'p> PayloadMut<'p> {
         if total > self.bytes.capacity() {
             return Err(PayloadFull);
         }
+        self.changed = true;
         self.bytes.clear();
         for part in [data, raw].into_iter().flatten() {
             self.bytes
@@ -117,6 +125,7 @@ impl<'p> PayloadMut<'p> {
         if raw_len + new_data > self.bytes.capacity() {
             return Err(PayloadFull);
         }
+        self.changed = true;
         // Drop the old data, keeping raw at the front, then put the new data before it.
         let len = self.bytes.len();
         self.bytes.rotate_left(old_data.min(len));
@@ -136,6 +145,7 @@ impl<'p> PayloadMut<'p> {
         let data_len = self.data_len.unwrap_or(0);
         self.bytes.truncate(data_len);
         *self.has_raw = false;
+        self.changed = true;
         (self.bytes, self.has_raw)
     }
 
@@ -149,6 +159,7 @@ impl<'p> PayloadMut<'p> {
         if data_len + raw.map_or(0, <[u8]>::len) > self.bytes.capacity() {
             return Err(PayloadFull);
         }
+        self.changed = true;
         self.bytes.truncate(data_len);
         self.bytes
             .extend_from_slice(raw.unwrap_or_default())
@@ -215,6 +226,7 @@ impl fmt::Write for Reply<'_> {
             .bytes
             .extend_from_slice(s.as_bytes())
             .map_err(|_| fmt::Error)?;
+        self.payload.changed = true;
         *self.payload.data_len = Some(current + s.len());
         Ok(())
     }

@@ -50,29 +50,32 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if !self.subscribed(channel) {
             return Err(DatagramError::NotSubscribed(channel));
         }
-        // Step 5: receive hooks, which may rewrite the payload.
-        let Some(mut payload) = Payload::<DATA>::new(msg.data.map(|d| d.as_bytes()), msg.raw)
-        else {
+        // Step 5: receive hooks, which may rewrite the payload. The payload is copied into a
+        // scratch buffer owned by the node; the frame is re-read from it only when a hook
+        // changed it.
+        if !self.scratch.refill(msg.data.map(|d| d.as_bytes()), msg.raw) {
             bump(&mut self.stats.oversized);
             return Err(DatagramError::Oversized);
-        };
-        let original = payload.clone();
-        let verdict = with_payload_mut(&mut payload, |mut p| {
-            self.policy.on_receive(&msg, source, &mut p)
+        }
+        let (verdict, changed) = with_payload_mut(&mut self.scratch, |mut p| {
+            let verdict = self.policy.on_receive(&msg, source, &mut p);
+            (verdict, p.changed())
         });
         if verdict == Verdict::Reject {
             return Err(DatagramError::Rejected);
         }
-        if payload == original {
-            self.accept(now, source, &msg, channel)
-        } else {
-            let rewritten = Message {
-                data: payload.data().map(Str::from_bytes),
-                raw: payload.raw(),
-                ..msg
-            };
-            self.accept(now, source, &rewritten, channel)
+        if !changed {
+            return self.accept(now, source, &msg, channel);
         }
+        let payload = core::mem::take(&mut self.scratch);
+        let rewritten = Message {
+            data: payload.data().map(Str::from_bytes),
+            raw: payload.raw(),
+            ..msg
+        };
+        let result = self.accept(now, source, &rewritten, channel);
+        self.scratch = payload;
+        result
     }
 
     /// True when `filter` names this node's sid, hid or one of its tags (spec 5.8).

@@ -163,8 +163,8 @@ impl Service {
 
 /// The table of known services, at most `N`, in arrival order (iteration never depends on
 /// hashing). A second array keeps `(sid, index)` sorted by sid, so a frame's service is found
-/// by binary search: O(log n) per frame whatever the size, for 3 bytes more per service than
-/// the record itself (measured in `benches/`). Adding and removing a service shift the arrays
+/// by binary search: O(log n) per frame whatever the size, for 24 bytes per service beside the
+/// record itself (measured in `benches/`). Adding and removing a service shift the arrays
 /// (O(n)), which happens only when services come and go.
 ///
 /// Unix-socket paths are kept apart, in a table of [`UNIX_PATHS`] entries: only services on
@@ -174,8 +174,8 @@ impl Service {
 #[derive(Debug)]
 pub(crate) struct Registry<const N: usize> {
     services: heapless::Vec<Service, N>,
-    /// `(sid, index into services)`, sorted by sid.
-    by_sid: heapless::Vec<(Sid, u16), N>,
+    /// `(sid key, index into services)`, sorted by key.
+    by_sid: heapless::Vec<(SidKey, u16), N>,
     unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
 }
 
@@ -193,8 +193,12 @@ impl<const N: usize> Registry<N> {
     }
 
     /// Position of `sid` in `by_sid`, or where it would go.
+    ///
+    /// The order is that of [`sid_key`], not lexicographic: any consistent total order serves
+    /// a binary search, and this one compares two integers instead of calling `memcmp`.
     fn search(&self, sid: &[u8]) -> Result<usize, usize> {
-        self.by_sid.binary_search_by(|(s, _)| s.as_bytes().cmp(sid))
+        let key = SidKey::of(sid);
+        self.by_sid.binary_search_by(|(k, _)| k.cmp(&key))
     }
 
     /// The unix-socket path `sid` advertised.
@@ -252,8 +256,9 @@ impl<const N: usize> Registry<N> {
         let sid = service.sid;
         self.services.push(service).ok()?;
         // Cannot fail: both arrays have the same capacity and length.
+        let key = SidKey::of(sid.as_bytes());
         self.by_sid
-            .insert(at, (sid, u16::try_from(index).ok()?))
+            .insert(at, (key, u16::try_from(index).ok()?))
             .ok()?;
         Some(index)
     }
@@ -287,6 +292,26 @@ impl<const N: usize> Registry<N> {
         self.services
             .iter()
             .position(|s| ttl.is_expired(now, s.last_seen))
+    }
+}
+
+/// A sid as integers: its zero-padded bytes, big-endian, and its length, so that comparing
+/// two sids compares three integers. Equal keys mean equal sids (sids are at most 16 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SidKey(u64, u64, u8);
+
+impl SidKey {
+    fn of(sid: &[u8]) -> Self {
+        let mut bytes = [0u8; 16];
+        let len = sid.len().min(16);
+        if let (Some(dst), Some(src)) = (bytes.get_mut(..len), sid.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+        let (hi, lo) = bytes.split_at(8);
+        let word = |half: &[u8]| u64::from_be_bytes(half.try_into().unwrap_or_default());
+        // A sid longer than 16 bytes is never stored; its key sorts after all others.
+        let len = if sid.len() > 16 { u8::MAX } else { len as u8 };
+        Self(word(hi), word(lo), len)
     }
 }
 

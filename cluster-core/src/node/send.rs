@@ -23,7 +23,7 @@ use crate::wire::{
 /// Payloads that may be queued at once (each shared by all targets of one send).
 const PAYLOAD_SLOTS: usize = 4;
 /// Broadcast frames that may be queued at once.
-const BROADCAST_QUEUE: usize = 16;
+const BROADCAST_QUEUE: usize = 8;
 /// Filtered broadcasts that may be queued at once (one bit per service each).
 const BROADCAST_MARKS: u8 = 8;
 /// The most sids one ping names.

@@ -13,7 +13,18 @@ pub(crate) const MAX_LEN: usize = 10;
 ///
 /// [`DecodeError::TruncatedVarint`] when `input` ends before a byte without the continuation
 /// bit, and [`DecodeError::VarintOverflow`] when the value does not fit in 64 bits.
+#[inline]
 pub fn decode(input: &[u8]) -> Result<(u64, usize), DecodeError> {
+    // Most varints of a frame (ids, types, short lengths) take one byte.
+    if let Some(&byte) = input.first()
+        && byte < 0x80
+    {
+        return Ok((u64::from(byte), 1));
+    }
+    decode_long(input)
+}
+
+fn decode_long(input: &[u8]) -> Result<(u64, usize), DecodeError> {
     let mut value: u64 = 0;
     for (index, &byte) in input.iter().enumerate().take(MAX_LEN) {
         let bits = u64::from(byte & 0x7F);
