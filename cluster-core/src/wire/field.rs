@@ -489,24 +489,15 @@ impl<'a> Field<'a> {
         }
     }
 
-    /// Writes the field into `out`, which must hold [`encoded_len`](Self::encoded_len) bytes;
-    /// returns the bytes written or `None` when `out` is too short.
-    pub(crate) fn write(&self, out: &mut [u8]) -> Option<usize> {
-        let mut writer = Writer { out, at: 0 };
-        writer.varint(u64::from(self.id.id()))?;
+    /// Writes the field through `w`, checking reserved varints on the way.
+    pub(crate) fn write_to(&self, w: &mut CheckedWriter<'_>) -> Result<(), WriteError> {
         match self.value {
-            Value::Varint(v) => writer.varint(v)?,
-            Value::Str(s) => writer.prefixed(s.as_bytes())?,
-            Value::Raw(r) => writer.prefixed(r)?,
-            Value::Bool(b) => writer.bytes(&[u8::from(b)])?,
-            Value::List(list) => {
-                writer.varint(list.len() as u64)?;
-                for element in list.iter() {
-                    writer.prefixed(element)?;
-                }
-            }
+            Value::Varint(v) => w.varint_field(self.id, v),
+            Value::Str(s) => w.bytes_field(self.id, s.as_bytes()),
+            Value::Raw(r) => w.bytes_field(self.id, r),
+            Value::Bool(b) => w.bool_field(self.id, b),
+            Value::List(list) => w.list_field(self.id, list),
         }
-        Some(writer.at)
     }
 }
 
@@ -547,28 +538,92 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A cursor over an output buffer.
-struct Writer<'o> {
-    out: &'o mut [u8],
-    at: usize,
+/// Why [`Field::write_checked`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteError {
+    /// The output is too short.
+    Full,
+    /// A varint would start `C0 8D`.
+    Reserved(VarintUse, u64),
 }
 
-impl Writer<'_> {
-    fn varint(&mut self, value: u64) -> Option<()> {
-        let used = varint::encode(value, self.out.get_mut(self.at..)?)?;
-        self.at = self.at.checked_add(used)?;
-        Some(())
+/// A cursor over an output buffer that checks reserved varints as it writes them.
+#[derive(Debug)]
+pub(crate) struct CheckedWriter<'o> {
+    out: &'o mut [u8],
+    at: usize,
+    compat: bool,
+}
+
+impl<'o> CheckedWriter<'o> {
+    pub(crate) fn new(out: &'o mut [u8], compat: bool) -> Self {
+        Self { out, at: 0, compat }
     }
 
-    fn bytes(&mut self, bytes: &[u8]) -> Option<()> {
-        let end = self.at.checked_add(bytes.len())?;
-        self.out.get_mut(self.at..end)?.copy_from_slice(bytes);
+    /// Bytes written so far.
+    pub(crate) fn written(&self) -> usize {
+        self.at
+    }
+
+    #[inline]
+    pub(crate) fn varint_field(&mut self, id: FieldId, value: u64) -> Result<(), WriteError> {
+        self.varint(u64::from(id.id()), VarintUse::Value(id))?;
+        self.varint(value, VarintUse::Value(id))
+    }
+
+    #[inline]
+    pub(crate) fn bytes_field(&mut self, id: FieldId, bytes: &[u8]) -> Result<(), WriteError> {
+        self.varint(u64::from(id.id()), VarintUse::Value(id))?;
+        self.prefixed(bytes, VarintUse::Length(id))
+    }
+
+    #[inline]
+    pub(crate) fn bool_field(&mut self, id: FieldId, value: bool) -> Result<(), WriteError> {
+        self.varint(u64::from(id.id()), VarintUse::Value(id))?;
+        self.bytes(&[u8::from(value)])
+    }
+
+    pub(crate) fn list_field(&mut self, id: FieldId, list: List<'_>) -> Result<(), WriteError> {
+        self.varint(u64::from(id.id()), VarintUse::Value(id))?;
+        self.varint(list.len() as u64, VarintUse::ListCount(id))?;
+        for element in list.iter() {
+            self.prefixed(element, VarintUse::ElementLength(id))?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn varint(&mut self, value: u64, what: VarintUse) -> Result<(), WriteError> {
+        if value < 0x80 {
+            let slot = self.out.get_mut(self.at).ok_or(WriteError::Full)?;
+            *slot = value as u8;
+            self.at = self.at.saturating_add(1);
+            return Ok(());
+        }
+        // Reserved values are at least 16384: shorter varints need no check.
+        if self.compat && value >= 1 << 14 && varint::is_reserved_prefix(value) {
+            return Err(WriteError::Reserved(what, value));
+        }
+        let rest = self.out.get_mut(self.at..).ok_or(WriteError::Full)?;
+        let used = varint::encode(value, rest).ok_or(WriteError::Full)?;
+        self.at = self.at.saturating_add(used);
+        Ok(())
+    }
+
+    #[inline]
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let end = self.at.checked_add(bytes.len()).ok_or(WriteError::Full)?;
+        self.out
+            .get_mut(self.at..end)
+            .ok_or(WriteError::Full)?
+            .copy_from_slice(bytes);
         self.at = end;
-        Some(())
+        Ok(())
     }
 
-    fn prefixed(&mut self, bytes: &[u8]) -> Option<()> {
-        self.varint(bytes.len() as u64)?;
+    #[inline]
+    fn prefixed(&mut self, bytes: &[u8], what: VarintUse) -> Result<(), WriteError> {
+        self.varint(bytes.len() as u64, what)?;
         self.bytes(bytes)
     }
 }

@@ -1,5 +1,6 @@
 //! Frames: header, body length, body of fields, footer.
 
+use super::field::{CheckedWriter, WriteError};
 use super::{DecodeError, EncodeError, FOOTER, Field, HEADER, MAX_DATAGRAM, VarintUse, varint};
 
 /// A complete, validated frame borrowed from the input.
@@ -163,21 +164,92 @@ where
     I::IntoIter: Clone,
 {
     let fields = fields.into_iter();
-    let body = body_len(fields.clone(), compat)?;
-    let required = frame_len(body, compat)?;
-    let too_small = EncodeError::BufferTooSmall { required };
-    let out = out.get_mut(..required).ok_or(too_small)?;
+    match encode_in_one_pass(fields.clone(), compat, out) {
+        Ok(len) => Ok(len),
+        Err(OnePass::Refused(e)) => Err(e),
+        Err(OnePass::Full) => {
+            // The sizing pass reports an error of a field the first pass did not reach, or
+            // else the exact size.
+            let required = encoded_len_of_fields(fields, compat)?;
+            Err(EncodeError::BufferTooSmall { required })
+        }
+    }
+}
+
+/// Why a one-pass encoding stopped.
+pub(crate) enum OnePass {
+    Full,
+    Refused(EncodeError),
+}
+
+impl From<WriteError> for OnePass {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Full => Self::Full,
+            WriteError::Reserved(what, value) => {
+                Self::Refused(EncodeError::ReservedVarintPrefix { what, value })
+            }
+        }
+    }
+}
+
+/// Writes the body where a one-byte length leaves it, then the header, length and footer
+/// around it, moving the body when its length takes more than one byte. One pass over the
+/// fields instead of a sizing pass and a writing pass.
+fn encode_in_one_pass<'f>(
+    fields: impl Iterator<Item = Field<'f>>,
+    compat: Compat,
+    out: &mut [u8],
+) -> Result<usize, OnePass> {
+    encode_body(compat, out, |w| {
+        for field in fields {
+            if field.value.kind() != field.id.kind() {
+                return Err(OnePass::Refused(EncodeError::WrongKind(field.id)));
+            }
+            field.write_to(w)?;
+        }
+        Ok(())
+    })
+}
+
+/// Frames the body `write` produces: the body goes where a one-byte length leaves it, then
+/// the header, length and footer are written around it (the body moves when its length takes
+/// more than one byte).
+pub(crate) fn encode_body(
+    compat: Compat,
+    out: &mut [u8],
+    write: impl FnOnce(&mut CheckedWriter<'_>) -> Result<(), OnePass>,
+) -> Result<usize, OnePass> {
+    const BODY_AT: usize = HEADER.len() + 1;
+    let checked = compat == Compat::Reference;
+    let area = out.get_mut(BODY_AT..).ok_or(OnePass::Full)?;
+    let mut writer = CheckedWriter::new(area, checked);
+    write(&mut writer)?;
+    let body = writer.written();
+    let declared = body as u64;
+    if checked && varint::is_reserved_prefix(declared) {
+        return Err(OnePass::Refused(EncodeError::ReservedVarintPrefix {
+            what: VarintUse::BodyLength,
+            value: declared,
+        }));
+    }
+    let len_bytes = varint::encoded_len(declared);
+    let body_start = HEADER.len().saturating_add(len_bytes);
+    let body_end = body_start.saturating_add(body);
+    let total = body_end.saturating_add(FOOTER.len());
+    if total > out.len() {
+        return Err(OnePass::Full);
+    }
+    if body_start != BODY_AT {
+        out.copy_within(BODY_AT..BODY_AT.saturating_add(body), body_start);
+    }
     let (header, rest) = out.split_at_mut(HEADER.len());
     header.copy_from_slice(&HEADER);
-    let used = varint::encode(body as u64, rest).ok_or(too_small)?;
-    let mut at = rest.get_mut(used..).ok_or(too_small)?;
-    for field in fields {
-        let written = field.write(at).ok_or(too_small)?;
-        at = at.get_mut(written..).ok_or(too_small)?;
-    }
-    // What is left is exactly the footer.
-    at.copy_from_slice(&FOOTER);
-    Ok(required)
+    varint::encode(declared, rest).ok_or(OnePass::Full)?;
+    out.get_mut(body_end..total)
+        .ok_or(OnePass::Full)?
+        .copy_from_slice(&FOOTER);
+    Ok(total)
 }
 
 /// Splits an encoded frame into the datagrams the reference sends: consecutive chunks of

@@ -2,8 +2,10 @@
 
 use core::fmt;
 
+use super::field::CheckedWriter;
+use super::frame::{OnePass, encode_body};
 use super::{
-    Compat, DecodeError, EncodeError, Field, FieldId, Frame, List, Str, Value, encode_fields,
+    Compat, DecodeError, EncodeError, Field, FieldId, Frame, List, Str, Value,
     encoded_len_of_fields,
 };
 
@@ -250,13 +252,36 @@ impl<'a> Message<'a> {
     /// The present fields in the order the reference emits them for this message's kind
     /// (spec 3.4), with `filter` first or last as `placement` says. Queries always carry
     /// their filter first, whatever `placement` is.
-    pub fn fields(&self, placement: FilterPlacement) -> impl Iterator<Item = Field<'a>> + Clone {
-        let order: &'static [FieldId; 14] = if self.kind == Some(MessageKind::Query) {
-            &QUERY_ORDER
-        } else {
-            &ORDER
-        };
-        let first = self.kind == Some(MessageKind::Query) || placement == FilterPlacement::First;
+    pub fn fields(&self, placement: FilterPlacement) -> heapless::Vec<Field<'a>, 15> {
+        let query = self.kind == Some(MessageKind::Query);
+        let order: &'static [FieldId; 14] = if query { &QUERY_ORDER } else { &ORDER };
+        let first = query || placement == FilterPlacement::First;
+        let filter = self.filter.map(|list| Field {
+            id: FieldId::Filter,
+            value: Value::List(list),
+        });
+        let mut fields = heapless::Vec::new();
+        // 15 slots hold every field once: pushes cannot fail.
+        if first && let Some(filter) = filter {
+            let _ = fields.push(filter);
+        }
+        for &id in order {
+            if let Some(value) = self.get(id) {
+                let _ = fields.push(Field { id, value });
+            }
+        }
+        if !first && let Some(filter) = filter {
+            let _ = fields.push(filter);
+        }
+        fields
+    }
+
+    /// [`fields`](Self::fields) as a borrowing iterator, cheap to clone (the encoder walks it
+    /// once, and a second time only to size a buffer that was too small).
+    fn wire_order(&self, placement: FilterPlacement) -> impl Iterator<Item = Field<'a>> + Clone {
+        let query = self.kind == Some(MessageKind::Query);
+        let order: &'static [FieldId; 14] = if query { &QUERY_ORDER } else { &ORDER };
+        let first = query || placement == FilterPlacement::First;
         let filter = self.filter.map(|list| Field {
             id: FieldId::Filter,
             value: Value::List(list),
@@ -266,12 +291,11 @@ impl<'a> Message<'a> {
         } else {
             (None, filter)
         };
-        let this = *self;
         lead.into_iter()
             .chain(
                 order
                     .iter()
-                    .filter_map(move |&id| this.get(id).map(|value| Field { id, value })),
+                    .filter_map(move |&id| self.get(id).map(|value| Field { id, value })),
             )
             .chain(tail)
     }
@@ -282,7 +306,7 @@ impl<'a> Message<'a> {
     ///
     /// As [`encode`](Self::encode), except [`EncodeError::BufferTooSmall`].
     pub fn encoded_len(&self, placement: FilterPlacement) -> Result<usize, EncodeError> {
-        encoded_len_of_fields(self.fields(placement), Compat::Reference)
+        encoded_len_of_fields(self.wire_order(placement), Compat::Reference)
     }
 
     /// Encodes the message into `out` in the reference's field order (see
@@ -308,7 +332,70 @@ impl<'a> Message<'a> {
         compat: Compat,
         out: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        encode_fields(self.fields(placement), compat, out)
+        match encode_body(compat, out, |w| self.write_body(placement, w)) {
+            Ok(len) => Ok(len),
+            Err(OnePass::Refused(e)) => Err(e),
+            Err(OnePass::Full) => {
+                let required = encoded_len_of_fields(self.wire_order(placement), compat)?;
+                Err(EncodeError::BufferTooSmall { required })
+            }
+        }
+    }
+
+    /// Writes the fields straight from the message, in the order of [`ORDER`] (or
+    /// [`QUERY_ORDER`]): the same order as [`fields`](Self::fields) (a test checks it),
+    /// without building field values first.
+    fn write_body(
+        &self,
+        placement: FilterPlacement,
+        w: &mut CheckedWriter<'_>,
+    ) -> Result<(), OnePass> {
+        let query = self.kind == Some(MessageKind::Query);
+        let first = query || placement == FilterPlacement::First;
+        let str_field = |w: &mut CheckedWriter<'_>, id, value: Option<Str<'_>>| match value {
+            Some(s) => w.bytes_field(id, s.as_bytes()),
+            None => Ok(()),
+        };
+        let varint_field = |w: &mut CheckedWriter<'_>, id, value: Option<u64>| match value {
+            Some(v) => w.varint_field(id, v),
+            None => Ok(()),
+        };
+        let list_field = |w: &mut CheckedWriter<'_>, id, value: Option<List<'_>>| match value {
+            Some(l) => w.list_field(id, l),
+            None => Ok(()),
+        };
+        let keepalive = |w: &mut CheckedWriter<'_>| match self.keepalive {
+            Some(b) => w.bool_field(FieldId::Keepalive, b),
+            None => Ok(()),
+        };
+        if first {
+            list_field(w, FieldId::Filter, self.filter)?;
+        }
+        str_field(w, FieldId::Sid, self.sid)?;
+        str_field(w, FieldId::Hid, self.hid)?;
+        varint_field(w, FieldId::Type, self.kind.map(MessageKind::to_type))?;
+        varint_field(w, FieldId::Channel, self.channel)?;
+        list_field(w, FieldId::Protocols, self.protocols)?;
+        str_field(w, FieldId::Ruid, self.ruid)?;
+        if !query {
+            keepalive(w)?;
+        }
+        str_field(w, FieldId::Data, self.data)?;
+        if query {
+            keepalive(w)?;
+        }
+        str_field(w, FieldId::Error, self.error)?;
+        str_field(w, FieldId::Op, self.op)?;
+        if let Some(raw) = self.raw {
+            w.bytes_field(FieldId::Raw, raw)?;
+        }
+        varint_field(w, FieldId::Timestamp, self.timestamp)?;
+        varint_field(w, FieldId::Known, self.known)?;
+        list_field(w, FieldId::Tags, self.tags)?;
+        if !first {
+            list_field(w, FieldId::Filter, self.filter)?;
+        }
+        Ok(())
     }
 
     /// Encodes into a new vector.
@@ -405,6 +492,43 @@ mod tests {
 40d010f0664656e6965640e01084162436431323334\
 0000"
         );
+    }
+
+    #[test]
+    fn direct_writer_follows_the_order_table_for_every_kind_and_placement() {
+        let list = ["x", "y"];
+        for kind in 0..10 {
+            for placement in [FilterPlacement::First, FilterPlacement::Last] {
+                let message = Message {
+                    kind: Some(MessageKind::from_type(kind)),
+                    channel: Some(3),
+                    hid: Some("h".into()),
+                    sid: Some("s".into()),
+                    known: Some(4),
+                    timestamp: Some(5),
+                    protocols: Some(List::from_items(&list)),
+                    ruid: Some("r".into()),
+                    op: Some("o".into()),
+                    data: Some("d".into()),
+                    raw: Some(b"raw"),
+                    tags: Some(List::from_items(&list)),
+                    keepalive: Some(true),
+                    filter: Some(List::from_items(&list)),
+                    error: Some("e".into()),
+                };
+                let mut direct = [0u8; 256];
+                let len = message.encode(placement, &mut direct).unwrap();
+                let mut table = [0u8; 256];
+                let fields = message.fields(placement);
+                let len2 = crate::wire::encode_fields(
+                    fields.iter().copied(),
+                    Compat::Reference,
+                    &mut table,
+                )
+                .unwrap();
+                assert_eq!(&direct[..len], &table[..len2], "kind {kind} {placement:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,199 @@
+//! Real nodes on loopback (tokio adapter, real sockets) side by side with a bare tokio UDP
+//! socket pair, the physical baseline, in one run:
+//!
+//! * `round_trip/udp_echo` vs `round_trip/query`: one 64-byte datagram echoed, vs one query
+//!   to one service answered over TCP (after discovery, so the connection is reused);
+//! * `one_way/udp` vs `one_way/broadcast_event`: a batch of datagrams received, vs a batch of
+//!   broadcast events (one datagram each) delivered as `Event::Message`.
+//!
+//! Before criterion runs, p50 and p99 of 2,000 round trips of each kind are printed.
+//!
+//! `cargo bench -p cluster-benches --bench loopback`
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use cluster_tokio::{
+    Answer, Cluster, Event, Events, Handle, Options, QuerySpec, Selector, SendSpec,
+};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tokio::net::UdpSocket;
+use tokio::runtime::Runtime;
+
+const BATCH: u64 = 200;
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn options() -> Options {
+    Options::default()
+        .interface(Ipv4Addr::LOCALHOST)
+        .port(23_200 + (std::process::id() % 500) as u16)
+        .hid("02:00:00:00:00:be")
+}
+
+/// Two nodes that know each other; the second answers queries with "pong".
+struct Pair {
+    asker: Handle,
+    answerer: Handle,
+    answerer_events: Events,
+}
+
+async fn pair() -> Pair {
+    let answerer = Cluster::join_with(options().channel(7).expect("channel"), Answer::new("pong"))
+        .await
+        .expect("join");
+    let answerer_events = answerer.events();
+    let asker = Cluster::join(options()).await.expect("join");
+    let mut events = asker.events();
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(event) = events.next().await {
+            if matches!(event, Event::Discovered(ref s) if s.sid == answerer.sid()) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("discovery");
+    Pair {
+        asker,
+        answerer,
+        answerer_events,
+    }
+}
+
+async fn query_once(pair: &Pair) {
+    let outcome = pair
+        .asker
+        .query(QuerySpec::new(
+            Selector::service(pair.answerer.sid()),
+            "ping",
+        ))
+        .await
+        .expect("query")
+        .collect()
+        .await;
+    assert_eq!(outcome.responses.len(), 1, "answered");
+}
+
+/// A bare UDP echo on loopback.
+async fn udp_echo() -> (UdpSocket, std::net::SocketAddr) {
+    let echo = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let echo_addr = echo.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+            let _ = echo.send_to(&buf[..n], from).await;
+        }
+    });
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    (client, echo_addr)
+}
+
+async fn echo_once(client: &UdpSocket, to: std::net::SocketAddr) {
+    let mut buf = [0u8; 2048];
+    client.send_to(&[7u8; 64], to).await.expect("send");
+    client.recv_from(&mut buf).await.expect("recv");
+}
+
+fn percentiles(name: &str, mut samples: Vec<Duration>) {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "{name}: p50 {:?}, p99 {:?} ({} samples)",
+        at(0.50),
+        at(0.99),
+        samples.len()
+    );
+}
+
+fn round_trip(c: &mut Criterion) {
+    let rt = runtime();
+    let pair = rt.block_on(pair());
+    let (client, echo) = rt.block_on(udp_echo());
+    let sample = |f: &dyn Fn()| {
+        (0..2000)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect::<Vec<_>>()
+    };
+    percentiles(
+        "round_trip/udp_echo",
+        sample(&|| rt.block_on(echo_once(&client, echo))),
+    );
+    percentiles(
+        "round_trip/query",
+        sample(&|| rt.block_on(query_once(&pair))),
+    );
+    let mut group = c.benchmark_group("round_trip");
+    group.bench_function("udp_echo", |b| {
+        b.iter(|| rt.block_on(echo_once(&client, echo)));
+    });
+    group.bench_function("query", |b| b.iter(|| rt.block_on(query_once(&pair))));
+    group.finish();
+    rt.block_on(async {
+        pair.asker.leave().await.expect("leave");
+        pair.answerer.leave().await.expect("leave");
+    });
+}
+
+fn one_way(c: &mut Criterion) {
+    let rt = runtime();
+    let mut pair = rt.block_on(pair());
+    let (sender, receiver) = rt.block_on(async {
+        let receiver = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let sender = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        (sender, receiver)
+    });
+    let to = receiver.local_addr().expect("addr");
+    let mut group = c.benchmark_group("one_way");
+    group.throughput(Throughput::Elements(BATCH));
+    group.bench_function("udp", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut buf = [0u8; 2048];
+                for _ in 0..BATCH {
+                    sender.send_to(&[7u8; 64], to).await.expect("send");
+                    receiver.recv_from(&mut buf).await.expect("recv");
+                }
+            });
+        });
+    });
+    group.bench_function("broadcast_event", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for _ in 0..BATCH {
+                    let spec = SendSpec::new(Selector::none(), "event")
+                        .channel(7)
+                        .broadcast(true);
+                    pair.asker.send(spec).await.expect("send");
+                }
+                let mut got = 0;
+                tokio::time::timeout(PATIENCE, async {
+                    while got < BATCH {
+                        match pair.answerer_events.next().await {
+                            Some(Event::Message { .. }) => got += 1,
+                            Some(Event::Dropped { count }) => got += count,
+                            Some(_) => {}
+                            None => break,
+                        }
+                    }
+                })
+                .await
+                .expect("events delivered");
+            });
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, round_trip, one_way);
+criterion_main!(benches);
