@@ -1,6 +1,6 @@
 //! [`SimNet`]: a sans-IO virtual network of hosts, multicast groups and TCP connections.
 
-use core::cmp::{Ordering, Reverse};
+use core::cmp::Reverse;
 use core::time::Duration;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -102,6 +102,9 @@ pub struct NetConfig {
     /// Probability that a stream write is read by the receiver in two chunks (exercises
     /// reassembly; the bytes stay in order).
     pub stream_split: f64,
+    /// Largest extra delay of the second chunk of a split write (0: both chunks are read at
+    /// the same instant).
+    pub stream_split_delay: Duration,
 }
 
 impl Default for NetConfig {
@@ -112,6 +115,7 @@ impl Default for NetConfig {
             connect_timeout: Duration::from_millis(1000),
             multicast_port: 23000,
             stream_split: 0.0,
+            stream_split_delay: Duration::ZERO,
         }
     }
 }
@@ -188,6 +192,24 @@ impl Trace {
         }
     }
 
+    /// The bytes of a sent frame.
+    #[must_use]
+    pub fn frame(&self) -> Option<&[u8]> {
+        match self {
+            Self::Sent { frame, .. } => Some(frame),
+            Self::Outcome { .. } => None,
+        }
+    }
+
+    /// True for a sent frame whose `filter` names `item`.
+    #[must_use]
+    pub fn filter_names(&self, item: &[u8]) -> bool {
+        self.frame()
+            .and_then(|f| Message::parse(f).ok())
+            .and_then(|(m, _)| m.filter)
+            .is_some_and(|filter| filter.contains(item))
+    }
+
     /// When it happened.
     #[must_use]
     pub const fn at(&self) -> Instant {
@@ -262,8 +284,10 @@ struct Conn {
     last_at: [Instant; 2],
 }
 
+/// The id of end `end` of connection `conn` (ids are unique across the whole network).
 fn conn_id(conn: usize, end: usize) -> ConnId {
-    ConnId(((conn as u64) << 1) | (end as u64 & 1))
+    let conn = u32::try_from(conn).expect("sim: more than 2^31 connections");
+    ConnId((conn << 1) | u32::from(end == 1))
 }
 
 #[derive(Debug)]
@@ -294,32 +318,9 @@ enum ItemKind {
     },
 }
 
-#[derive(Debug)]
-struct Item {
-    at: Instant,
-    seq: u64,
-    kind: ItemKind,
-}
-
-impl PartialEq for Item {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl Eq for Item {}
-
-impl PartialOrd for Item {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Item {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
+/// A queue entry: its time, its sequence number (ties keep sending order) and the slot of
+/// its item. Items live in a slab so that the heap moves 24 bytes, not whole items.
+type Entry = Reverse<(Instant, u64, u32)>;
 
 /// A deterministic, sans-IO virtual network.
 ///
@@ -344,7 +345,9 @@ pub struct SimNet {
     rng: SimRng,
     now: Instant,
     seq: u64,
-    queue: BinaryHeap<Reverse<Item>>,
+    queue: BinaryHeap<Entry>,
+    items: Vec<Option<ItemKind>>,
+    free: Vec<u32>,
     hosts: Vec<Host>,
     host_by_ip: HashMap<Ipv4Addr, usize>,
     eps: Vec<Ep>,
@@ -364,6 +367,8 @@ impl SimNet {
             now: Instant::ZERO,
             seq: 0,
             queue: BinaryHeap::new(),
+            items: Vec::new(),
+            free: Vec::new(),
             hosts: Vec::new(),
             host_by_ip: HashMap::new(),
             eps: Vec::new(),
@@ -552,7 +557,7 @@ impl SimNet {
     /// The earliest pending delivery.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse(item)| item.at)
+        self.queue.peek().map(|Reverse((at, _, _))| *at)
     }
 
     /// Number of items in flight.
@@ -565,12 +570,20 @@ impl SimNet {
     /// down (or restarted) since they were sent are discarded.
     pub fn poll_delivery(&mut self, now: Instant) -> Option<Delivery> {
         self.advance(now);
-        while self.queue.peek().is_some_and(|Reverse(i)| i.at <= now) {
-            let Reverse(item) = self.queue.pop()?;
+        while self
+            .queue
+            .peek()
+            .is_some_and(|Reverse((at, _, _))| *at <= now)
+        {
+            let Reverse((_, _, slot)) = self.queue.pop()?;
+            let Some(kind) = self.items.get_mut(slot as usize).and_then(Option::take) else {
+                continue;
+            };
+            self.free.push(slot);
             let alive = |net: &Self, to: usize, incarnation: u32| {
                 net.eps[to].up && net.eps[to].incarnation == incarnation
             };
-            match item.kind {
+            match kind {
                 ItemKind::Datagram {
                     to,
                     incarnation,
@@ -694,11 +707,14 @@ impl SimNet {
 
     fn push(&mut self, at: Instant, kind: ItemKind) {
         self.seq += 1;
-        self.queue.push(Reverse(Item {
-            at,
-            seq: self.seq,
-            kind,
-        }));
+        let slot = if let Some(slot) = self.free.pop() {
+            self.items[slot as usize] = Some(kind);
+            slot
+        } else {
+            self.items.push(Some(kind));
+            u32::try_from(self.items.len() - 1).expect("sim: more than 2^32 items in flight")
+        };
+        self.queue.push(Reverse((at, self.seq, slot)));
     }
 
     fn link(&self, a: usize, b: usize) -> LinkModel {
@@ -924,9 +940,17 @@ impl SimNet {
             bytes.len()
         };
         let (first, rest) = bytes.split_at(split);
-        for part in [first, rest] {
+        let mut at = at;
+        for (index, part) in [first, rest].into_iter().enumerate() {
             if part.is_empty() {
                 continue;
+            }
+            if index == 1 {
+                let extra = self
+                    .rng
+                    .inclusive(0, millis_ceil(self.config.stream_split_delay));
+                at = at.saturating_add_millis(extra);
+                self.conns[conn].last_at[to_end] = at;
             }
             self.push(
                 at,
@@ -1006,5 +1030,175 @@ impl SimNet {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sid;
+
+    fn group(len: usize) -> Transmit {
+        Transmit {
+            dst: Destination::Group { send: None },
+            len,
+            segment_size: 4096,
+        }
+    }
+
+    fn tcp(addr: SocketAddrV4, send: u32, len: usize) -> Transmit {
+        Transmit {
+            dst: Destination::Service {
+                sid: Sid::new(b"target").unwrap(),
+                via: Protocol::Tcp,
+                conn: None,
+                endpoint: Endpoint::Tcp(SocketAddr::V4(addr)),
+                send: SendId(send),
+            },
+            len,
+            segment_size: len,
+        }
+    }
+
+    fn drain(net: &mut SimNet, until: u64) -> Vec<(u64, Delivery)> {
+        let mut out = Vec::new();
+        while let Some(at) = net.poll_timeout().filter(|t| t.as_millis() <= until) {
+            if let Some(d) = net.poll_delivery(at) {
+                out.push((at.as_millis(), d));
+            }
+        }
+        out
+    }
+
+    /// Two hosts of one LAN, two endpoints on the first, one on the second.
+    fn net() -> (SimNet, [EndpointId; 3], [Ipv4Addr; 2]) {
+        let mut net = SimNet::new(1, NetConfig::default());
+        let ips = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
+        let h1 = net.add_host("02:00:00:00:00:01", &ips[..1], 0);
+        let h2 = net.add_host("02:00:00:00:00:02", &ips[1..], 0);
+        let eps = [
+            net.add_endpoint(h1),
+            net.add_endpoint(h1),
+            net.add_endpoint(h2),
+        ];
+        (net, eps, ips)
+    }
+
+    fn receivers(out: &[(u64, Delivery)]) -> Vec<usize> {
+        let mut to: Vec<usize> = out
+            .iter()
+            .filter_map(|(_, d)| match d {
+                Delivery::Bytes { to, .. } => Some(to.0),
+                _ => None,
+            })
+            .collect();
+        to.sort_unstable();
+        to
+    }
+
+    #[test]
+    fn multicast_with_ttl_0_stays_on_its_host_and_ttl_1_reaches_the_lan() {
+        let (mut net, [a, b, c], _) = net();
+        net.start(a, false);
+        net.start(b, false);
+        net.start(c, true);
+        net.send(Instant::ZERO, a, &group(3), b"abc");
+        // Loopback included: the sender hears its own datagram.
+        assert_eq!(receivers(&drain(&mut net, 100)), [0, 1]);
+        net.send(Instant::from_millis(100), c, &group(3), b"abc");
+        let out = drain(&mut net, 200);
+        assert_eq!(receivers(&out), [0, 1, 2]);
+        for (at, d) in &out {
+            if let Delivery::Bytes { to, source, .. } = d {
+                assert_eq!(source.local, to.0 == 2);
+                assert_eq!(source.ip(), Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))));
+                assert!((100..=102).contains(at) || to.0 == 2);
+            }
+        }
+        net.partition(&[&[HostId(0)], &[HostId(1)]]);
+        net.send(Instant::from_millis(200), c, &group(3), b"abc");
+        assert_eq!(receivers(&drain(&mut net, 300)), [2]);
+    }
+
+    #[test]
+    fn tcp_connects_to_listeners_refuses_closed_ports_and_times_out_when_unreachable() {
+        let (mut net, [a, _, c], ips) = net();
+        net.start(a, true);
+        net.start(c, true);
+        let port = net.listen(c);
+        let at = Instant::ZERO;
+        net.send(at, a, &tcp(SocketAddrV4::new(ips[1], port), 1, 2), b"hi");
+        net.send(
+            at,
+            a,
+            &tcp(SocketAddrV4::new(ips[1], port + 1), 2, 2),
+            b"hi",
+        );
+        let out = drain(&mut net, 100);
+        let ok = out
+            .iter()
+            .any(|(_, d)| matches!(d, Delivery::TransportOk { send, .. } if send.0 == 1));
+        let refused = out
+            .iter()
+            .find(|(_, d)| matches!(d, Delivery::TransportFailed { send, .. } if send.0 == 2));
+        assert!(ok);
+        assert!(refused.is_some_and(|(t, _)| *t <= 4), "{out:?}");
+        let bytes = out.iter().find_map(|(_, d)| match d {
+            Delivery::Bytes { to, source, bytes } if to.0 == 2 => Some((*source, bytes.clone())),
+            _ => None,
+        });
+        let (source, bytes) = bytes.expect("delivered");
+        assert_eq!(&*bytes, b"hi");
+        assert_eq!(source.via, Protocol::Tcp);
+        assert!(!source.local);
+        net.partition(&[&[HostId(1)]]);
+        net.send(
+            Instant::from_millis(100),
+            a,
+            &tcp(SocketAddrV4::new(ips[1], port), 3, 2),
+            b"hi",
+        );
+        let out = drain(&mut net, 2000);
+        let failed = out
+            .iter()
+            .find(|(_, d)| matches!(d, Delivery::TransportFailed { send, .. } if send.0 == 3));
+        assert_eq!(failed.map(|(t, _)| *t), Some(1100), "{out:?}");
+    }
+
+    #[test]
+    fn a_stream_stays_in_order_despite_jitter() {
+        let mut config = NetConfig::default();
+        config.lan.jitter = Duration::from_millis(20);
+        config.stream_split = 0.5;
+        let mut net = SimNet::new(3, config);
+        let ips = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
+        let h1 = net.add_host("h1", &ips[..1], 0);
+        let h2 = net.add_host("h2", &ips[1..], 0);
+        let (a, c) = (net.add_endpoint(h1), net.add_endpoint(h2));
+        net.start(a, true);
+        net.start(c, true);
+        let port = net.listen(c);
+        let addr = SocketAddrV4::new(ips[1], port);
+        let mut expected = Vec::new();
+        for i in 0..50u8 {
+            let bytes = [i; 8];
+            expected.extend_from_slice(&bytes);
+            net.send(
+                Instant::from_millis(u64::from(i)),
+                a,
+                &tcp(addr, u32::from(i), 8),
+                &bytes,
+            );
+        }
+        let received: Vec<u8> = drain(&mut net, 10_000)
+            .into_iter()
+            .filter_map(|(_, d)| match d {
+                Delivery::Bytes { bytes, .. } => Some(bytes.to_vec()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(received, expected);
+        assert_eq!(net.stats().connections_opened, 1);
     }
 }
