@@ -2,6 +2,7 @@
 //! (spec 5.10, 7.2 Q13).
 
 use super::Core;
+use super::registry::Seen;
 use super::send::{Broadcast, PING_MAX};
 use crate::identity::Sid;
 use crate::policy::Policy;
@@ -70,9 +71,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return false;
         }
         service.expected = true;
-        let lowered = now
-            .saturating_sub_millis(ttl)
-            .saturating_add_millis(within_ms);
+        let lowered = Seen::at(now).lowered(ttl, within_ms);
         service.last_seen = service.last_seen.min(lowered);
         true
     }

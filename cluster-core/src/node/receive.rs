@@ -1,6 +1,7 @@
 //! The receive pipeline (spec 5.6), in the reference's order, with this project's decisions.
 
 use super::props::{self, ReceivedProps};
+use super::registry::Seen;
 use super::send::{Direct, DirectBody, with_payload_mut};
 use super::{Core, Service};
 use crate::error::DatagramError;
@@ -169,7 +170,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 service.tags = tags;
             }
             // Q12: any accepted frame counts as seen.
-            service.last_seen = now;
+            service.last_seen = Seen::at(now);
             service.heard = now;
             match source.via {
                 Protocol::Tcp => service.tcp_conn = source.conn.or(service.tcp_conn),

@@ -23,8 +23,9 @@ pub struct Service {
     pub(crate) tcp_port: Option<u16>,
     pub(crate) tcp_conn: Option<ConnId>,
     pub(crate) unix_conn: Option<ConnId>,
-    /// The reference's LAST_HEARTBEAT: lowered by `expected`.
-    pub(crate) last_seen: Instant,
+    /// The reference's LAST_HEARTBEAT, lowered by `expected`; kept on the [`Seen`] scale so
+    /// that lowering it never clamps at the epoch.
+    pub(crate) last_seen: Seen,
     /// When the service was last heard from, never lowered (the recently-seen guard).
     pub(crate) heard: Instant,
     pub(crate) expected: bool,
@@ -50,7 +51,7 @@ impl Service {
             tcp_port: None,
             tcp_conn: None,
             unix_conn: None,
-            last_seen: now,
+            last_seen: Seen::at(now),
             heard: now,
             expected: false,
             discover_at: None,
@@ -291,7 +292,7 @@ impl<const N: usize> Registry<N> {
     pub(crate) fn first_expired(&self, now: Instant, ttl: Ttl) -> Option<usize> {
         self.services
             .iter()
-            .position(|s| ttl.is_expired(now, s.last_seen))
+            .position(|s| ttl.is_expired(Seen::at(now), s.last_seen))
     }
 }
 
@@ -324,19 +325,40 @@ pub(crate) struct Ttl {
 }
 
 impl Ttl {
-    pub(crate) fn is_expired(self, now: Instant, last_seen: Instant) -> bool {
-        now >= self.expires_at(last_seen)
+    pub(crate) fn is_expired(self, now: Seen, last_seen: Seen) -> bool {
+        now.0 >= self.expires_at(last_seen).0
     }
 
     /// The first instant at which a service last seen at `last_seen` is expired.
-    pub(crate) fn expires_at(self, last_seen: Instant) -> Instant {
-        if self.whole_seconds {
+    pub(crate) fn expires_at(self, last_seen: Seen) -> Seen {
+        let after = if self.whole_seconds {
             // whole_secs(age) > ttl_secs  <=>  age >= (ttl_secs + 1) * 1000
             let secs = crate::time::whole_secs(self.ms);
-            last_seen.saturating_add_millis(secs.saturating_add(1).saturating_mul(1000))
+            secs.saturating_add(1).saturating_mul(1000)
         } else {
-            last_seen.saturating_add_millis(self.ms.saturating_add(1))
-        }
+            self.ms.saturating_add(1)
+        };
+        Seen(last_seen.0.saturating_add(after))
+    }
+}
+
+/// An instant shifted forward by [`Seen::BIAS`], for last-seen times that `expected` lowers
+/// below `now - ttl`: on this scale `now - ttl + within` never clamps at the epoch, even in
+/// the first `ttl` after a node starts (adapters count time from their start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Seen(u64);
+
+impl Seen {
+    /// 2^42 ms, about 139 years: more than any ttl worth configuring.
+    const BIAS: u64 = 1 << 42;
+
+    pub(crate) const fn at(now: Instant) -> Self {
+        Self(now.as_millis().saturating_add(Self::BIAS))
+    }
+
+    /// `self - ms + within`, the reduced last-seen time of `expected(within)`.
+    pub(crate) const fn lowered(self, ttl_ms: u64, within_ms: u64) -> Self {
+        Self(self.0.saturating_sub(ttl_ms).saturating_add(within_ms))
     }
 }
 
@@ -350,9 +372,9 @@ mod tests {
             ms: 600_000,
             whole_seconds: true,
         };
-        let seen = Instant::from_millis(1_000);
-        assert!(!ttl.is_expired(Instant::from_millis(601_999), seen));
-        assert!(ttl.is_expired(Instant::from_millis(602_000), seen));
+        let seen = Seen::at(Instant::from_millis(1_000));
+        assert!(!ttl.is_expired(Seen::at(Instant::from_millis(601_999)), seen));
+        assert!(ttl.is_expired(Seen::at(Instant::from_millis(602_000)), seen));
     }
 
     fn sid(text: &str) -> Sid {
@@ -392,8 +414,8 @@ mod tests {
             ms: 2_000,
             whole_seconds: false,
         };
-        let seen = Instant::from_millis(1_000);
-        assert!(!ttl.is_expired(Instant::from_millis(3_000), seen));
-        assert!(ttl.is_expired(Instant::from_millis(3_001), seen));
+        let seen = Seen::at(Instant::from_millis(1_000));
+        assert!(!ttl.is_expired(Seen::at(Instant::from_millis(3_000)), seen));
+        assert!(ttl.is_expired(Seen::at(Instant::from_millis(3_001)), seen));
     }
 }

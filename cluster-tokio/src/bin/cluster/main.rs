@@ -1,8 +1,12 @@
 //! The `cluster` command.
 //!
-//! Today: the packet tools `cluster decode` and `cluster encode` ([`cluster_tokio::packet`]).
-//! Each subcommand is one [`Command`] variant with its own argument struct and one arm in
-//! [`run`]; every failure is a [`CliError`], turned into the exit status by [`exit_code`].
+//! Node commands (`join`, `services`, `query`, `send`, in [`node`]) and the packet tools
+//! (`decode`, `encode`, [`cluster_tokio::packet`]). Each subcommand is one [`Command`]
+//! variant with its own argument struct and one arm in [`run`]; every failure is a
+//! [`CliError`], turned into the exit status by [`exit_code`].
+
+mod node;
+mod output;
 
 use std::io::{self, ErrorKind};
 use std::process::ExitCode;
@@ -13,15 +17,21 @@ use cluster_tokio::packet::{self, DecodeFormat, StreamReport};
 
 /// Exit statuses, documented in `--help`.
 const EXIT_BAD_LINES: u8 = 1;
+const EXIT_NOTHING_MATCHED: u8 = 2;
 const EXIT_IO: u8 = 3;
+const EXIT_MISSING: u8 = 3;
+const EXIT_JOIN: u8 = 4;
+const EXIT_NODE: u8 = 5;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "cluster",
     version,
     about = "Tools for the cluster LAN discovery and messaging protocol (wire-compatible with the Tcl package)",
-    after_help = "Exit status: 0 success; 1 some input lines were bad (each is reported, the run carries on); \
-                  2 usage error; 3 I/O error."
+    after_help = "Exit status: 0 success; 1 (decode, encode) some input lines were bad (each is reported, \
+                  the run carries on); 2 usage error, or (query, send) no service matched; 3 I/O error, or \
+                  (query) the timeout passed with targets missing; 4 could not join (hid, sockets, options); \
+                  5 the node refused a command."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,6 +40,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Join the cluster and print events until SIGINT or SIGTERM, then leave (send the
+    /// disconnect) and exit 0.
+    Join(node::JoinArgs),
+    /// Join, listen for a while (--wait, default 2s), print the known services, leave.
+    Services(node::ServicesArgs),
+    /// Join, wait for targets, query them, print each answer and a summary. Exit 0 when every
+    /// target answered, 3 on timeout with targets missing, 2 when nothing matched.
+    Query(node::QueryArgs),
+    /// Join, wait for targets, send them an event, leave. Exit 2 when nothing matched.
+    Send(node::SendArgs),
     /// Decode hex frames (one per line on stdin) to JSON or readable summaries.
     Decode(DecodeArgs),
     /// Encode JSON objects of fields (one per line on stdin) to hex frames.
@@ -94,6 +114,18 @@ struct EncodeArgs {
 /// Why a run did not succeed.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
+    /// No service matched the query's or send's selection.
+    #[error("no service matched")]
+    NothingMatched,
+    /// The query timed out with this many targets missing.
+    #[error("{0} target(s) did not answer")]
+    Missing(u32),
+    /// Joining failed.
+    #[error("cannot join: {0}")]
+    Join(#[from] cluster_tokio::JoinError),
+    /// The node refused a command or stopped.
+    #[error("{0}")]
+    Node(#[from] cluster_tokio::CommandError),
     /// Some input lines were bad; each was reported already.
     #[error("{0} bad line(s)")]
     BadLines(usize),
@@ -111,7 +143,22 @@ fn lines_result(report: StreamReport) -> Result<(), CliError> {
     }
 }
 
+/// Runs a node command on a single-threaded tokio runtime.
+fn on_runtime<F: Future<Output = Result<(), CliError>>>(command: F) -> Result<(), CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
+}
+
 fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Join(args) => return on_runtime(node::join(args)),
+        Command::Services(args) => return on_runtime(node::services(args)),
+        Command::Query(args) => return on_runtime(node::query(args)),
+        Command::Send(args) => return on_runtime(node::send(args)),
+        Command::Decode(_) | Command::Encode(_) => {}
+    }
     let stdin = io::stdin().lock();
     let stdout = io::stdout().lock();
     match command {
@@ -132,6 +179,7 @@ fn run(command: Command) -> Result<(), CliError> {
             let stderr = io::stderr().lock();
             lines_result(packet::encode_stream(stdin, stdout, stderr, compat)?)
         }
+        Command::Join(_) | Command::Services(_) | Command::Query(_) | Command::Send(_) => Ok(()),
     }
 }
 
@@ -142,6 +190,16 @@ fn exit_code(result: &Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::BadLines(_)) => ExitCode::from(EXIT_BAD_LINES),
+        Err(CliError::NothingMatched) => ExitCode::from(EXIT_NOTHING_MATCHED),
+        Err(CliError::Missing(_)) => ExitCode::from(EXIT_MISSING),
+        Err(error @ CliError::Join(_)) => {
+            eprintln!("cluster: {error}");
+            ExitCode::from(EXIT_JOIN)
+        }
+        Err(error @ CliError::Node(_)) => {
+            eprintln!("cluster: {error}");
+            ExitCode::from(EXIT_NODE)
+        }
         Err(CliError::Io(error)) if error.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error @ CliError::Io(_)) => {
             eprintln!("cluster: {error}");

@@ -1,0 +1,390 @@
+//! Join options shared by the adapters and the command line: the node's [`Config`] plus what
+//! only an adapter knows (group, port, interface, hid, unix-socket path, timeouts).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use cluster_core::{Config, ConfigError, Protocol, ProtocolList};
+
+/// The multicast group of the reference (spec 1.1).
+pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(230, 230, 230, 230);
+/// The UDP port of the reference, bound and sent to (spec 1.1).
+pub const DEFAULT_PORT: u16 = 23000;
+/// Idle TCP and unix connections are closed after this long (spec 7.2 Q10).
+pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an outgoing connection may take before the send counts as failed.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the list of local addresses is read again (spec 7.2 Q14).
+pub const DEFAULT_ADDRS_REFRESH: Duration = Duration::from_secs(30);
+
+/// The timer profile a node starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// [`Config::reference`]: the Tcl reference's timers (heartbeat 110–140 s, ttl 600 s).
+    /// Use it on networks shared with Tcl nodes, which heartbeat only every two minutes.
+    Reference,
+    /// [`Config::lan_fast`]: heartbeat 400–600 ms, ttl 2 s, queries time out after 2 s. The
+    /// default: a node started by hand is seen, and its crash noticed, within seconds.
+    #[default]
+    LanFast,
+}
+
+impl Profile {
+    /// The profile's node configuration.
+    #[must_use]
+    pub fn config(self) -> Config {
+        match self {
+            Self::Reference => Config::reference(),
+            Self::LanFast => Config::lan_fast(),
+        }
+    }
+
+    /// Its command-line name: `reference` or `lan-fast`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Reference => "reference",
+            Self::LanFast => "lan-fast",
+        }
+    }
+}
+
+impl FromStr for Profile {
+    type Err = OptionsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reference" => Ok(Self::Reference),
+            "lan-fast" | "lan_fast" => Ok(Self::LanFast),
+            other => Err(OptionsError::UnknownProfile(other.to_owned())),
+        }
+    }
+}
+
+/// Why options were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// The node configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(ConfigError),
+    /// A profile name other than `reference` and `lan-fast`.
+    #[error("unknown profile {0:?} (use reference or lan-fast)")]
+    UnknownProfile(String),
+    /// A protocol letter other than `c`, `t` and `u` (the reference raises an error too).
+    #[error("unknown protocol {0:?} (use c, t or u)")]
+    UnknownProtocol(String),
+    /// A channel that is not a number.
+    #[error("bad channel {0:?}")]
+    BadChannel(String),
+    /// `u` is configured without a unix-socket path.
+    #[error("protocol u needs a unix-socket path")]
+    UnixPathMissing,
+    /// The unix-socket path is not valid UTF-8 or too long to advertise.
+    #[error("unix-socket path {0:?} is not UTF-8 or longer than 104 bytes once the sid is added")]
+    BadUnixPath(PathBuf),
+}
+
+impl From<ConfigError> for OptionsError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+/// Everything needed to join: the node's [`Config`] and the adapter's settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use cluster_host::{Options, Profile};
+/// let options = Options::new(Profile::LanFast)
+///     .port(23001)
+///     .heartbeat(Duration::from_millis(200))
+///     .tag("web")?;
+/// assert_eq!(options.config.tags.len(), 1);
+/// # Ok::<(), cluster_host::OptionsError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The node's configuration: timers, `remote`, protocols, channels, tags.
+    pub config: Config,
+    /// The multicast group (`230.230.230.230`).
+    pub group: Ipv4Addr,
+    /// The UDP port, bound and sent to (`23000`).
+    pub port: u16,
+    /// The interface whose address joins the group and sends multicast. `None` (the default):
+    /// the default interface, as the reference does, or the loopback interface on a host
+    /// with no multicast route (see [`crate::socket`]).
+    pub interface: Option<Ipv4Addr>,
+    /// The hid; `None` reads the host's MAC ([`crate::hid::host_hid`]).
+    pub hid: Option<String>,
+    /// The unix-socket path `/dir/name.ext` for `u`; the node listens on
+    /// `/dir/name-<sid>.ext` ([`unix_socket_path`]).
+    pub unix_path: Option<PathBuf>,
+    /// Close a stream connection after this long without a frame either way (120 s).
+    pub tcp_idle_timeout: Duration,
+    /// Give up an outgoing connection after this long (2 s); the send fails over.
+    pub connect_timeout: Duration,
+    /// Read the host's addresses again this often (30 s).
+    pub addrs_refresh: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self::new(Profile::default())
+    }
+}
+
+impl Options {
+    /// The defaults of `profile`, on the reference's group and port.
+    #[must_use]
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            config: profile.config(),
+            group: DEFAULT_GROUP,
+            port: DEFAULT_PORT,
+            interface: None,
+            hid: None,
+            unix_path: None,
+            tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            addrs_refresh: DEFAULT_ADDRS_REFRESH,
+        }
+    }
+
+    /// Accept and reach services on other hosts (multicast TTL 1).
+    #[must_use]
+    pub fn remote(mut self, remote: bool) -> Self {
+        self.config.remote = remote;
+        self
+    }
+
+    /// A fixed heartbeat interval instead of the profile's range.
+    #[must_use]
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_min = interval;
+        self.config.heartbeat_max = interval;
+        self
+    }
+
+    /// How long a service may go unseen before it is removed.
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.config.ttl = ttl;
+        self
+    }
+
+    /// The protocols in priority order (`c` is always added).
+    #[must_use]
+    pub fn protocols(mut self, protocols: &[Protocol]) -> Self {
+        self.config.protocols = ProtocolList::new(protocols);
+        self
+    }
+
+    /// The multicast group.
+    #[must_use]
+    pub fn group(mut self, group: Ipv4Addr) -> Self {
+        self.group = group;
+        self
+    }
+
+    /// The UDP port.
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// The multicast interface, by its IPv4 address (`127.0.0.1` keeps traffic on loopback).
+    #[must_use]
+    pub fn interface(mut self, address: Ipv4Addr) -> Self {
+        self.interface = Some(address);
+        self
+    }
+
+    /// The hid, instead of the host's MAC.
+    #[must_use]
+    pub fn hid(mut self, hid: impl Into<String>) -> Self {
+        self.hid = Some(hid.into());
+        self
+    }
+
+    /// Runs `u` with sockets derived from `path`, and puts `u` first in the protocols.
+    #[must_use]
+    pub fn unix_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_path = Some(path.into());
+        if !self.config.protocols.contains(Protocol::Unix) {
+            let mut list = ProtocolList::new(&[Protocol::Unix]);
+            for p in self.config.protocols.iter() {
+                list.push(p);
+            }
+            self.config.protocols = list;
+        }
+        self
+    }
+
+    /// The idle timeout of stream connections.
+    #[must_use]
+    pub fn tcp_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.tcp_idle_timeout = timeout;
+        self
+    }
+
+    /// Adds a tag.
+    ///
+    /// # Errors
+    ///
+    /// [`OptionsError::Config`] when the tag is too long or there are too many.
+    pub fn tag(mut self, tag: &str) -> Result<Self, OptionsError> {
+        self.config.add_tag(tag)?;
+        Ok(self)
+    }
+
+    /// Subscribes to a channel.
+    ///
+    /// # Errors
+    ///
+    /// [`OptionsError::Config`] when there are too many channels.
+    pub fn channel(mut self, channel: u64) -> Result<Self, OptionsError> {
+        self.config.add_channel(channel)?;
+        Ok(self)
+    }
+
+    /// Checks everything that can be checked before sockets are opened.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        self.config.validate()?;
+        let runs_unix = self.config.protocols.contains(Protocol::Unix);
+        match (&self.unix_path, runs_unix) {
+            (None, true) => return Err(OptionsError::UnixPathMissing),
+            (Some(path), true) => {
+                let longest = unix_socket_path(path, "XXXXXXXXXXXXXXXX");
+                match longest.to_str() {
+                    Some(s) if s.len() <= cluster_core::UnixPath::MAX_LEN => {}
+                    _ => return Err(OptionsError::BadUnixPath(path.clone())),
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The socket a node with `sid` listens on for `u`: `/dir/name.ext` becomes
+/// `/dir/name-<sid>.ext` (spec 1.3); a path without an extension gets `-<sid>` at the end.
+///
+/// ```
+/// use std::path::Path;
+/// use cluster_host::unix_socket_path;
+/// assert_eq!(
+///     unix_socket_path(Path::new("/run/app/c.sock"), "AbCd1234"),
+///     Path::new("/run/app/c-AbCd1234.sock")
+/// );
+/// ```
+#[must_use]
+pub fn unix_socket_path(base: &Path, sid: &str) -> PathBuf {
+    let stem = base.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = match (stem, base.extension()) {
+        (Some(stem), Some(ext)) => format!("{stem}-{sid}.{}", ext.to_string_lossy()),
+        (Some(stem), None) => format!("{stem}-{sid}"),
+        (None, _) => format!("cluster-{sid}"),
+    };
+    base.with_file_name(name)
+}
+
+/// Splits a list given on the command line: words separated by spaces or commas.
+///
+/// ```
+/// assert_eq!(cluster_host::split_list("web, db  cache"), ["web", "db", "cache"]);
+/// ```
+#[must_use]
+pub fn split_list(text: &str) -> Vec<&str> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Reads protocol letters in priority order (`"t c"`, `"u,t"`).
+///
+/// # Errors
+///
+/// [`OptionsError::UnknownProtocol`] for anything but `c`, `t` and `u`.
+pub fn parse_protocols(text: &str) -> Result<ProtocolList, OptionsError> {
+    let mut list = ProtocolList::EMPTY;
+    for word in split_list(text) {
+        let protocol = Protocol::from_letter(word.as_bytes())
+            .ok_or_else(|| OptionsError::UnknownProtocol(word.to_owned()))?;
+        list.push(protocol);
+    }
+    Ok(list)
+}
+
+/// Reads channel numbers (`"5 7"`).
+///
+/// # Errors
+///
+/// [`OptionsError::BadChannel`] for a word that is not a number.
+pub fn parse_channels(text: &str) -> Result<Vec<u64>, OptionsError> {
+    split_list(text)
+        .into_iter()
+        .map(|w| {
+            w.parse()
+                .map_err(|_| OptionsError::BadChannel(w.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_paths_get_the_sid_before_the_extension() {
+        let p = |base: &str| unix_socket_path(Path::new(base), "s1");
+        assert_eq!(p("/tmp/c.sock"), Path::new("/tmp/c-s1.sock"));
+        assert_eq!(p("/tmp/c"), Path::new("/tmp/c-s1"));
+        assert_eq!(p("rel.x.y"), Path::new("rel.x-s1.y"));
+    }
+
+    #[test]
+    fn protocols_and_channels_parse_like_the_reference_options() {
+        let list = parse_protocols("u t").unwrap();
+        assert_eq!(list.letters().as_slice(), ["u", "t"]);
+        assert_eq!(
+            parse_protocols("t x"),
+            Err(OptionsError::UnknownProtocol("x".into()))
+        );
+        assert_eq!(parse_channels("5,7"), Ok(vec![5, 7]));
+        assert!(parse_channels("five").is_err());
+    }
+
+    #[test]
+    fn unix_needs_a_path_that_fits() {
+        let mut options = Options::default().protocols(&[Protocol::Unix]);
+        assert_eq!(options.validate(), Err(OptionsError::UnixPathMissing));
+        options.unix_path = Some(PathBuf::from(format!("/{}.sock", "x".repeat(100))));
+        assert!(matches!(
+            options.validate(),
+            Err(OptionsError::BadUnixPath(_))
+        ));
+        let options = Options::default().unix_path("/tmp/c.sock");
+        assert_eq!(
+            options.config.protocols.letters().as_slice(),
+            ["u", "t", "c"]
+        );
+        assert_eq!(options.validate(), Ok(()));
+    }
+
+    #[test]
+    fn profiles_are_named_on_the_command_line() {
+        assert_eq!("reference".parse(), Ok(Profile::Reference));
+        assert_eq!("lan-fast".parse(), Ok(Profile::LanFast));
+        assert!("fast".parse::<Profile>().is_err());
+        assert_eq!(Profile::default().name(), "lan-fast");
+    }
+}

@@ -1,0 +1,140 @@
+//! Everything a join needs before the runtime takes over: the hid, the sockets and the node.
+
+use std::net::{TcpListener, UdpSocket};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+
+use cluster_core::{Instant, Policy, Protocol};
+
+use crate::HostNode;
+use crate::addrs::LocalAddrs;
+use crate::error::JoinError;
+use crate::hid::host_hid;
+use crate::options::{Options, OptionsError, unix_socket_path};
+use crate::seed::os_seed;
+use crate::socket::{self, MulticastSetup};
+
+/// Stack of the thread that builds a [`HostNode`]: the node is built by value before it is
+/// boxed, and debug builds copy it a few times.
+const BUILD_STACK: usize = 32 << 20;
+
+/// A joined node and its open sockets, all non-blocking, at time zero of the adapter's clock.
+#[derive(Debug)]
+pub struct Setup<P: Policy> {
+    /// The node, with its TCP port and unix path already set (they ride the join frames).
+    pub node: Box<HostNode<P>>,
+    /// The multicast socket.
+    pub udp: UdpSocket,
+    /// How it was set up.
+    pub multicast: MulticastSetup,
+    /// The `t` listener, when `t` runs.
+    pub tcp: Option<TcpListener>,
+    /// The `u` listener and its path, when `u` runs.
+    #[cfg(unix)]
+    pub unix: Option<(UnixListener, PathBuf)>,
+    /// The host's addresses, read at time zero.
+    pub addrs: LocalAddrs,
+    /// The options joined with.
+    pub options: Options,
+}
+
+/// Validates `options`, finds the hid, opens the sockets and builds the node (spec 5.3: the
+/// join heartbeat and discovery are queued, carrying the TCP port and unix path).
+///
+/// Blocks for as long as it takes to spawn and join one thread (the node is built on a
+/// thread with a large stack).
+///
+/// # Errors
+///
+/// [`JoinError`]; nothing is left open.
+pub fn setup<P: Policy + Send + 'static>(
+    options: Options,
+    policy: P,
+) -> Result<Setup<P>, JoinError> {
+    options.validate()?;
+    let hid = match &options.hid {
+        Some(hid) => hid.clone(),
+        None => host_hid()?,
+    };
+    let (udp, multicast) = socket::multicast_socket(
+        options.group,
+        options.port,
+        options.config.remote,
+        options.interface,
+    )
+    .map_err(|source| JoinError::Io {
+        what: "multicast socket",
+        source,
+    })?;
+    let runs = |p| options.config.protocols.contains(p);
+    let tcp = if runs(Protocol::Tcp) {
+        Some(socket::tcp_listener().map_err(|source| JoinError::Io {
+            what: "TCP listener",
+            source,
+        })?)
+    } else {
+        None
+    };
+    let mut node = build_node(&options, hid, policy)?;
+    let zero = Instant::ZERO;
+    if let Some(listener) = &tcp {
+        let port = listener.local_addr().map_err(|source| JoinError::Io {
+            what: "TCP listener",
+            source,
+        })?;
+        node.set_tcp_port(zero, Some(port.port()));
+    }
+    #[cfg(unix)]
+    let unix = match (&options.unix_path, runs(Protocol::Unix)) {
+        (Some(base), true) => {
+            let sid = String::from_utf8_lossy(node.sid().as_bytes()).into_owned();
+            let path = unix_socket_path(base, &sid);
+            let listener = socket::unix_listener(&path).map_err(|source| JoinError::Io {
+                what: "unix listener",
+                source,
+            })?;
+            let text = path.to_str().unwrap_or_default();
+            if !node.set_unix_path(zero, Some(text)) {
+                let _ = socket::remove_unix_socket(&path);
+                return Err(OptionsError::BadUnixPath(path).into());
+            }
+            Some((listener, path))
+        }
+        _ => None,
+    };
+    let addrs = LocalAddrs::new(options.addrs_refresh, 0);
+    Ok(Setup {
+        node,
+        udp,
+        multicast,
+        tcp,
+        #[cfg(unix)]
+        unix,
+        addrs,
+        options,
+    })
+}
+
+/// Builds the node on a thread with a large stack and boxes it.
+fn build_node<P: Policy + Send + 'static>(
+    options: &Options,
+    hid: String,
+    policy: P,
+) -> Result<Box<HostNode<P>>, JoinError> {
+    let config = options.config.clone();
+    let seed = os_seed();
+    let spawned = std::thread::Builder::new()
+        .name("cluster-node-build".into())
+        .stack_size(BUILD_STACK)
+        .spawn(move || HostNode::new(config, &hid, policy, seed, Instant::ZERO).map(Box::new))
+        .map_err(|source| JoinError::Io {
+            what: "node build thread",
+            source,
+        })?;
+    match spawned.join() {
+        Ok(node) => Ok(node?),
+        // A panic in `Node::new` is a bug of the core: pass it on unchanged.
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}

@@ -1,0 +1,322 @@
+//! Stream-connection bookkeeping for `t` and `u`, shared by the adapters: [`ConnId`]
+//! allocation, the connection table, which connection carries a send to a service (newest
+//! wins), and idle timeouts (spec 1.2, 7.2 Q10).
+//!
+//! The table is generic over `W`, the adapter's handle to a connection (typically the
+//! sender of the connection's write queue). Times are milliseconds on the adapter's clock.
+//!
+//! **Newest connection wins.** A service may be reachable over several connections at once:
+//! the one it opened to us, the one we opened to it, a newer one after it reconnected. A send
+//! to a service goes over the newest open connection known for that service and protocol (ids
+//! grow, so the highest id is the newest). Older ones are *superseded*: never chosen again,
+//! and closed once idle for [`SUPERSEDED_IDLE`] rather than the full idle timeout. They are not
+//! closed at once, because the peer may be writing on one of them at that very moment (both
+//! sides open a connection when they discover each other at the same time), and a close that
+//! races a write loses the write.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cluster_core::{ConnId, Protocol, Sid, Source};
+
+/// What an adapter counts about its transports (the node counts the rest, in
+/// [`cluster_core::Stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransportStats {
+    /// Multicast datagrams sent.
+    pub datagrams_sent: u64,
+    /// Multicast datagrams received (own echoes included).
+    pub datagrams_received: u64,
+    /// Multicast sends that failed.
+    pub datagrams_failed: u64,
+    /// Outgoing stream connections attempted.
+    pub connects: u64,
+    /// Incoming stream connections accepted.
+    pub accepts: u64,
+    /// Direct sends written on a stream connection.
+    pub writes_ok: u64,
+    /// Direct sends that could not be written (refused, reset, timed out, queue full, no
+    /// endpoint): each was reported to the node as failed.
+    pub writes_failed: u64,
+    /// Connections closed for idleness.
+    pub idle_closes: u64,
+}
+
+/// A superseded connection is closed after this long without traffic.
+pub const SUPERSEDED_IDLE: Duration = Duration::from_secs(10);
+
+/// One open (or opening) stream connection.
+#[derive(Debug)]
+pub struct Conn<W> {
+    /// `t` or `u`.
+    pub protocol: Protocol,
+    /// The peer's address (`t` only), IPv4-mapped addresses made IPv4.
+    pub peer: Option<SocketAddr>,
+    /// Whether the peer is on this host.
+    pub local: bool,
+    /// True when this node opened it.
+    pub outgoing: bool,
+    /// The service on the other end, once known.
+    pub sid: Option<Sid>,
+    /// Last frame sent or bytes received.
+    pub last_active: u64,
+    /// A newer connection to the same service exists.
+    pub superseded: bool,
+    /// The adapter's handle.
+    pub writer: W,
+}
+
+impl<W> Conn<W> {
+    /// The [`Source`] to give the node for bytes read from this connection.
+    #[must_use]
+    pub fn source(&self, id: ConnId) -> Source {
+        match (self.protocol, self.peer) {
+            (Protocol::Tcp, Some(peer)) => Source::tcp(id, peer, self.local),
+            _ => Source::unix(id),
+        }
+    }
+}
+
+/// The connection table.
+#[derive(Debug)]
+pub struct Transports<W> {
+    next: u32,
+    conns: BTreeMap<ConnId, Conn<W>>,
+    idle_ms: u64,
+    superseded_ms: u64,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl<W> Transports<W> {
+    /// An empty table whose connections close after `idle_timeout` without traffic.
+    #[must_use]
+    pub fn new(idle_timeout: Duration) -> Self {
+        let idle_ms = millis(idle_timeout);
+        Self {
+            next: 0,
+            conns: BTreeMap::new(),
+            idle_ms,
+            superseded_ms: idle_ms.min(millis(SUPERSEDED_IDLE)),
+        }
+    }
+
+    /// Adds a connection and returns its new id (ids are never reused while open and grow
+    /// otherwise). `writer` makes the adapter's handle, given the id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        &mut self,
+        protocol: Protocol,
+        peer: Option<SocketAddr>,
+        local: bool,
+        outgoing: bool,
+        sid: Option<Sid>,
+        now: u64,
+        writer: impl FnOnce(ConnId) -> W,
+    ) -> ConnId {
+        let id = loop {
+            let id = ConnId(self.next);
+            self.next = self.next.wrapping_add(1);
+            if !self.conns.contains_key(&id) {
+                break id;
+            }
+        };
+        self.conns.insert(
+            id,
+            Conn {
+                protocol,
+                peer,
+                local,
+                outgoing,
+                sid: None,
+                last_active: now,
+                superseded: false,
+                writer: writer(id),
+            },
+        );
+        if let Some(sid) = sid {
+            self.note_sid(id, sid);
+        }
+        id
+    }
+
+    /// The connection `id`.
+    #[must_use]
+    pub fn get(&self, id: ConnId) -> Option<&Conn<W>> {
+        self.conns.get(&id)
+    }
+
+    /// The connection `id`, mutably.
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn<W>> {
+        self.conns.get_mut(&id)
+    }
+
+    /// Forgets connection `id` (closed, failed or timed out) and returns it.
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn<W>> {
+        self.conns.remove(&id)
+    }
+
+    /// Number of connections.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// The connections, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn<W>)> {
+        self.conns.iter().map(|(id, c)| (*id, c))
+    }
+
+    /// Records traffic on `id`.
+    pub fn touch(&mut self, id: ConnId, now: u64) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.last_active = conn.last_active.max(now);
+        }
+    }
+
+    /// Records that `id` leads to service `sid`. Of that service's connections over the same
+    /// protocol, every one but the newest is superseded.
+    pub fn note_sid(&mut self, id: ConnId, sid: Sid) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.sid == Some(sid) {
+            return;
+        }
+        conn.sid = Some(sid);
+        let protocol = conn.protocol;
+        let newest = self.newest(&sid, protocol);
+        for (other, conn) in &mut self.conns {
+            if conn.sid == Some(sid) && conn.protocol == protocol {
+                conn.superseded = Some(*other) != newest;
+            }
+        }
+    }
+
+    /// True when no service is known for `id` yet.
+    #[must_use]
+    pub fn needs_sid(&self, id: ConnId) -> bool {
+        self.conns.get(&id).is_some_and(|c| c.sid.is_none())
+    }
+
+    fn newest(&self, sid: &Sid, protocol: Protocol) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.sid.as_ref() == Some(sid) && c.protocol == protocol)
+            .map(|(id, _)| *id)
+            .max()
+    }
+
+    /// The connection a send to `sid` over `protocol` should use: the newest open one known
+    /// for that service. `hint` is the connection the node last saw from it
+    /// ([`cluster_core::Destination::Service`]'s `conn`); it is recorded against `sid` first.
+    pub fn route(&mut self, sid: &Sid, protocol: Protocol, hint: Option<ConnId>) -> Option<ConnId> {
+        if let Some(hint) = hint
+            && self
+                .conns
+                .get(&hint)
+                .is_some_and(|c| c.protocol == protocol)
+        {
+            self.note_sid(hint, *sid);
+        }
+        self.newest(sid, protocol)
+    }
+
+    /// When the next connection is due to close for idleness.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.conns.values().map(|c| self.deadline(c)).min()
+    }
+
+    /// The connections idle past their timeout at `now`, by id.
+    #[must_use]
+    pub fn expired(&self, now: u64) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| self.deadline(c) <= now)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn deadline(&self, conn: &Conn<W>) -> u64 {
+        let timeout = if conn.superseded {
+            self.superseded_ms
+        } else {
+            self.idle_ms
+        };
+        conn.last_active.saturating_add(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(s: &str) -> Sid {
+        Sid::new(s.as_bytes()).unwrap()
+    }
+
+    fn peer() -> Option<SocketAddr> {
+        Some("127.0.0.1:4000".parse().unwrap())
+    }
+
+    #[test]
+    fn ids_grow_and_sources_name_the_connection() {
+        let mut t = Transports::new(Duration::from_secs(120));
+        let a = t.open(Protocol::Tcp, peer(), true, false, None, 0, |_| ());
+        let b = t.open(Protocol::Unix, None, true, false, None, 0, |_| ());
+        assert!(b > a);
+        assert_eq!(
+            t.get(a).unwrap().source(a),
+            Source::tcp(a, peer().unwrap(), true)
+        );
+        assert_eq!(t.get(b).unwrap().source(b), Source::unix(b));
+        t.remove(a);
+        let c = t.open(Protocol::Tcp, peer(), true, false, None, 0, |_| ());
+        assert!(c > b, "ids are not reused");
+    }
+
+    #[test]
+    fn the_newest_connection_to_a_service_wins_and_older_ones_close_sooner() {
+        let mut t = Transports::new(Duration::from_secs(120));
+        let s = sid("peer0001");
+        let incoming = t.open(Protocol::Tcp, peer(), true, false, None, 0, |_| ());
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(incoming)), Some(incoming));
+        let outgoing = t.open(Protocol::Tcp, peer(), true, true, Some(s), 0, |_| ());
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(incoming)), Some(outgoing));
+        assert!(t.get(incoming).unwrap().superseded);
+        assert!(!t.get(outgoing).unwrap().superseded);
+        assert_eq!(t.next_deadline(), Some(10_000));
+        assert_eq!(t.expired(10_000), vec![incoming]);
+        t.remove(outgoing);
+        assert_eq!(t.route(&s, Protocol::Tcp, None), Some(incoming));
+        assert_eq!(t.route(&s, Protocol::Unix, None), None);
+    }
+
+    #[test]
+    fn traffic_postpones_the_idle_timeout() {
+        let mut t = Transports::new(Duration::from_secs(120));
+        let a = t.open(
+            Protocol::Tcp,
+            peer(),
+            true,
+            true,
+            Some(sid("x")),
+            1_000,
+            |_| (),
+        );
+        assert_eq!(t.next_deadline(), Some(121_000));
+        t.touch(a, 50_000);
+        assert!(t.expired(121_000).is_empty());
+        assert_eq!(t.expired(170_000), vec![a]);
+    }
+}

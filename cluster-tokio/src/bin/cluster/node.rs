@@ -1,0 +1,357 @@
+//! `cluster join | services | query | send`: the node commands.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use cluster_core::{QueryError, SendError};
+use cluster_host::{
+    Answer, DurationError, Options, OptionsError, Profile, parse_channels, parse_protocols,
+    split_list,
+};
+use cluster_tokio::{
+    Cluster, CommandError, Handle, JoinError, QueryEvent, QuerySpec, QuerySummary, Selector,
+    SendSpec,
+};
+use serde_json::json;
+
+use crate::CliError;
+use crate::output::Printer;
+
+fn duration(text: &str) -> Result<Duration, DurationError> {
+    cluster_host::parse_duration(text)
+}
+
+/// The options of every node command.
+#[derive(Debug, Args)]
+pub(crate) struct NodeArgs {
+    /// Tags of this node (repeat the option, or separate with spaces or commas).
+    #[arg(long, value_name = "TAGS")]
+    tags: Vec<String>,
+    /// Extra channels to subscribe to (0, 1 and 2 always are).
+    #[arg(long, value_name = "CHANNELS")]
+    channels: Vec<String>,
+    /// Protocols in priority order, e.g. "t c" or "u t c" (c is always added).
+    #[arg(long, value_name = "LETTERS")]
+    protocols: Option<String>,
+    /// Reach services on other hosts (multicast TTL 1); by default this host only (TTL 0).
+    #[arg(long)]
+    remote: bool,
+    /// Multicast group.
+    #[arg(long, default_value = "230.230.230.230")]
+    address: Ipv4Addr,
+    /// UDP port, bound and sent to.
+    #[arg(long, default_value_t = 23000)]
+    port: u16,
+    /// Heartbeat interval (e.g. 500ms, 2s), instead of the profile's.
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    heartbeat: Option<Duration>,
+    /// How long a service may go unseen before it is dropped (e.g. 2s).
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    ttl: Option<Duration>,
+    /// Timer profile: lan-fast (heartbeat ~0.5 s, ttl 2 s) or reference (the Tcl
+    /// package's: heartbeat 110-140 s, ttl 600 s; use it next to Tcl nodes).
+    #[arg(long, default_value = "lan-fast", value_parser = profile)]
+    profile: Profile,
+    /// Hardware id; by default the MAC of eth0 (else of the first interface with one).
+    #[arg(long)]
+    hid: Option<String>,
+    /// IPv4 address of the interface that joins the group and sends multicast (e.g.
+    /// 127.0.0.1); by default the default interface, or loopback on hosts without a
+    /// multicast route.
+    #[arg(long, value_name = "ADDR")]
+    interface: Option<Ipv4Addr>,
+    /// Unix-socket path /dir/name.ext for protocol u (the node listens on
+    /// /dir/name-SID.ext); adds u in front of the protocols.
+    #[arg(long, value_name = "PATH")]
+    unix_path: Option<PathBuf>,
+    /// Reply TEXT to every accepted query (default: an empty reply).
+    #[arg(long, value_name = "TEXT")]
+    answer: Option<String>,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn profile(text: &str) -> Result<Profile, OptionsError> {
+    text.parse()
+}
+
+impl NodeArgs {
+    fn options(&self) -> Result<Options, CliError> {
+        let mut options = Options::new(self.profile)
+            .group(self.address)
+            .port(self.port)
+            .remote(self.remote);
+        if let Some(protocols) = &self.protocols {
+            options.config.protocols = parse_protocols(protocols).map_err(JoinError::from)?;
+        }
+        if let Some(heartbeat) = self.heartbeat {
+            options = options.heartbeat(heartbeat);
+        }
+        if let Some(ttl) = self.ttl {
+            options = options.ttl(ttl);
+        }
+        if let Some(hid) = &self.hid {
+            options = options.hid(hid.clone());
+        }
+        options.interface = self.interface;
+        if let Some(path) = &self.unix_path {
+            options = options.unix_path(path.clone());
+        }
+        for tag in self.tags.iter().flat_map(|t| split_list(t)) {
+            options = options.tag(tag).map_err(JoinError::from)?;
+        }
+        for text in &self.channels {
+            for channel in parse_channels(text).map_err(JoinError::from)? {
+                options = options.channel(channel).map_err(JoinError::from)?;
+            }
+        }
+        Ok(options)
+    }
+
+    async fn join(&self) -> Result<(Handle, Printer), CliError> {
+        let answer = Answer::new(self.answer.clone().unwrap_or_default());
+        let handle = Cluster::join_with(self.options()?, answer).await?;
+        Ok((handle, Printer::new(self.json)))
+    }
+}
+
+/// `cluster join`.
+#[derive(Debug, Args)]
+pub(crate) struct JoinArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// `cluster services`.
+#[derive(Debug, Args)]
+pub(crate) struct ServicesArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// How long to listen before printing.
+    #[arg(long, value_parser = duration, default_value = "2s", value_name = "DUR")]
+    wait: Duration,
+}
+
+/// What `query` and `send` wait for before they act.
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// Select services by tag, sid, hid or address (repeat: all must match); default every
+    /// service.
+    #[arg(long, value_name = "T")]
+    resolve: Vec<String>,
+    /// Act as soon as this many services match.
+    #[arg(long, value_name = "N")]
+    expect: Option<usize>,
+    /// Wait at most this long for services to match (all of it without --expect).
+    #[arg(long, value_parser = duration, default_value = "2s", value_name = "DUR")]
+    wait: Duration,
+}
+
+impl TargetArgs {
+    fn selector(&self) -> Selector {
+        Selector::resolve(&self.resolve)
+    }
+
+    /// Waits until `--expect` services match, or `--wait` passed.
+    async fn wait_for_targets(&self, handle: &Handle) -> Result<usize, CliError> {
+        let selector = self.selector();
+        let mut events = handle.events();
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            let matching = count_matching(handle, &selector).await?;
+            if self.expect.is_some_and(|n| matching >= n) {
+                return Ok(matching);
+            }
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(CommandError::Closed.into()),
+                Err(_) => return count_matching(handle, &selector).await,
+            }
+        }
+    }
+}
+
+async fn count_matching(handle: &Handle, selector: &Selector) -> Result<usize, CliError> {
+    Ok(handle.resolve(selector.clone()).await?.len())
+}
+
+/// `cluster query`.
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    #[command(flatten)]
+    targets: TargetArgs,
+    /// How long to wait for answers (default: the profile's query timeout, 2 s for
+    /// lan-fast, 30 s for reference).
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    timeout: Option<Duration>,
+    /// The query text.
+    data: String,
+}
+
+/// `cluster send`.
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    #[command(flatten)]
+    targets: TargetArgs,
+    /// The channel to send on.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    channel: u64,
+    /// One multicast frame (to everyone without --resolve) instead of direct sends.
+    #[arg(long)]
+    broadcast: bool,
+    /// The event text.
+    data: String,
+}
+
+/// `cluster join`: prints events until SIGINT or SIGTERM, then leaves (sends the
+/// disconnect) and returns.
+pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
+    let (handle, printer) = args.node.join().await?;
+    let mut events = handle.events();
+    printer.joined(&handle.info().await?)?;
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            signal = &mut stop => {
+                signal?;
+                break;
+            }
+            event = events.next() => match event {
+                Some(event) => printer.event(&event)?,
+                None => return Err(CommandError::Closed.into()),
+            },
+        }
+    }
+    handle.leave().await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+/// `cluster services`: listens for `--wait`, prints the known services, leaves.
+pub(crate) async fn services(args: ServicesArgs) -> Result<(), CliError> {
+    let (handle, printer) = args.node.join().await?;
+    tokio::time::sleep(args.wait).await;
+    let services = handle.services().await?;
+    printer.service_table(&services)?;
+    handle.leave().await?;
+    Ok(())
+}
+
+/// `cluster query`: waits for targets, queries them, prints each answer and a summary.
+pub(crate) async fn query(args: QueryArgs) -> Result<(), CliError> {
+    let (handle, printer) = args.node.join().await?;
+    args.targets.wait_for_targets(&handle).await?;
+    let mut spec = QuerySpec::new(args.targets.selector(), args.data.as_bytes());
+    spec.timeout = args.timeout;
+    let result = match handle.query(spec).await {
+        Ok(stream) => run_query(&handle, printer, stream).await,
+        Err(CommandError::Query(QueryError::NoTargets)) => {
+            printer.done(&QuerySummary::default(), &[("targets", json!(0))])?;
+            Err(CliError::NothingMatched)
+        }
+        Err(e) => Err(e.into()),
+    };
+    handle.leave().await?;
+    result
+}
+
+async fn run_query(
+    handle: &Handle,
+    printer: Printer,
+    mut stream: cluster_tokio::QueryStream,
+) -> Result<(), CliError> {
+    let expected = stream.targets().len();
+    let mut answered = 0;
+    printer.progress(answered, expected);
+    let mut summary = QuerySummary::default();
+    while let Some(event) = stream.next().await {
+        match &event {
+            QueryEvent::Done(done) => summary = *done,
+            QueryEvent::Response { .. } | QueryEvent::Error { .. } => {
+                answered += 1;
+                printer.query_event(&event)?;
+                printer.progress(answered, expected);
+            }
+            QueryEvent::Missing { .. } => printer.query_event(&event)?,
+        }
+    }
+    let (_, transport) = handle.stats().await?;
+    printer.done(
+        &summary,
+        &[
+            ("targets", json!(expected)),
+            ("id", json!(stream.id())),
+            ("direct_writes", json!(transport.writes_ok)),
+            ("direct_failures", json!(transport.writes_failed)),
+        ],
+    )?;
+    if summary.missing == 0 {
+        Ok(())
+    } else {
+        Err(CliError::Missing(summary.missing))
+    }
+}
+
+/// `cluster send`: waits for targets, sends, waits for the writes, leaves.
+pub(crate) async fn send(args: SendArgs) -> Result<(), CliError> {
+    let (handle, printer) = args.node.join().await?;
+    let matching = args.targets.wait_for_targets(&handle).await?;
+    let to = if args.broadcast && args.targets.resolve.is_empty() {
+        Selector::none()
+    } else {
+        args.targets.selector()
+    };
+    let mut spec = SendSpec::new(to, args.data.as_bytes()).channel(args.channel);
+    if args.broadcast {
+        spec = spec.broadcast(true);
+    }
+    let result = match handle.send(spec).await {
+        Ok(()) => {
+            handle.flush().await?;
+            let (_, transport) = handle.stats().await?;
+            let line = json!({
+                "event": "sent",
+                "targets": matching,
+                "channel": args.channel,
+                "broadcast": args.broadcast,
+                "direct_writes": transport.writes_ok,
+                "direct_failures": transport.writes_failed,
+            });
+            printer.sent(
+                &line,
+                format!("sent to {matching} service(s) on channel {}", args.channel),
+            )?;
+            Ok(())
+        }
+        Err(CommandError::Send(SendError::NoTargets)) => Err(CliError::NothingMatched),
+        Err(e) => Err(e.into()),
+    };
+    handle.leave().await?;
+    result
+}

@@ -1,0 +1,206 @@
+//! `cluster join | services | query | send` as separate processes on loopback, read through
+//! their `--json` lines.
+
+mod common;
+
+use common::process::Node;
+use common::{Ghost, HID, fresh_port};
+
+/// The options every process of a test shares: its own port, loopback, fast timers.
+fn node_args(port: u16) -> Vec<String> {
+    [
+        "--json",
+        "--port",
+        &port.to_string(),
+        "--interface",
+        "127.0.0.1",
+        "--hid",
+        HID,
+        "--heartbeat",
+        "200ms",
+        "--ttl",
+        "1500ms",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+fn join(port: u16, extra: &[&str]) -> Node {
+    let mut args = vec!["join".to_owned()];
+    args.extend(node_args(port));
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Node::spawn(&[], &args)
+}
+
+/// Runs a short-lived command to its end; returns its lines and exit code.
+fn run(port: u16, command: &str, extra: &[&str]) -> (Vec<serde_json::Value>, Option<i32>) {
+    let mut args = vec![command.to_owned()];
+    args.extend(node_args(port));
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut node = Node::spawn(&[], &args);
+    let lines = node.rest();
+    let status = node.wait_exit();
+    (lines, status.code())
+}
+
+#[test]
+fn two_processes_discover_each_other_and_sigterm_sends_the_disconnect() {
+    let port = fresh_port();
+    let mut a = join(port, &["--tags", "alpha"]);
+    let a_sid = a.joined();
+    let mut b = join(port, &["--tags", "beta gamma"]);
+    let b_sid = b.joined();
+    let seen = a.wait_event("discovered", &b_sid);
+    assert_eq!(seen["tags"], serde_json::json!(["beta", "gamma"]));
+    assert_eq!(seen["hid"], HID);
+    assert_eq!(seen["local"], true);
+    assert_eq!(seen["ip"], "127.0.0.1");
+    b.wait_event("discovered", &a_sid);
+    b.signal("TERM");
+    assert_eq!(b.wait_exit().code(), Some(0), "SIGTERM: leave, then exit 0");
+    let lost = a.wait_event("lost", &b_sid);
+    assert_eq!(lost["reason"], "disconnect");
+    a.signal("INT");
+    assert_eq!(a.wait_exit().code(), Some(0), "SIGINT too");
+}
+
+#[test]
+fn a_killed_process_is_dropped_by_expiry() {
+    let port = fresh_port();
+    let mut a = join(port, &[]);
+    let a_sid = a.joined();
+    let mut b = join(port, &[]);
+    let b_sid = b.joined();
+    a.wait_event("discovered", &b_sid);
+    b.wait_event("discovered", &a_sid);
+    b.kill();
+    let lost = a.wait_event("lost", &b_sid);
+    assert_eq!(lost["reason"], "expired");
+}
+
+#[test]
+fn query_prints_each_answer_and_exits_0_when_all_answered() {
+    let port = fresh_port();
+    let mut a = join(port, &["--tags", "greeter", "--answer", "Hello"]);
+    let a_sid = a.joined();
+    let mut b = join(port, &["--tags", "greeter", "--answer", "World"]);
+    let b_sid = b.joined();
+    let (lines, code) = run(
+        port,
+        "query",
+        &[
+            "--resolve",
+            "greeter",
+            "--expect",
+            "2",
+            "--wait",
+            "5s",
+            "who?",
+        ],
+    );
+    assert_eq!(code, Some(0), "lines: {lines:#?}");
+    let answer = |sid: &str| {
+        lines
+            .iter()
+            .find(|l| l["event"] == "response" && l["sid"] == sid)
+            .map(|l| l["data"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(answer(&a_sid).as_deref(), Some("Hello"));
+    assert_eq!(answer(&b_sid).as_deref(), Some("World"));
+    let done = lines.last().unwrap();
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["responses"], 2);
+    assert_eq!(done["missing"], 0);
+    // The answering nodes saw the query.
+    let query = a.wait_line(|l| (l["event"] == "query").then(|| l.clone()));
+    assert_eq!(query["data"], "who?");
+}
+
+#[test]
+fn query_exits_2_when_nothing_matches() {
+    let port = fresh_port();
+    let (lines, code) = run(
+        port,
+        "query",
+        &["--resolve", "nobody", "--wait", "300ms", "x"],
+    );
+    assert_eq!(code, Some(2));
+    let done = lines.last().unwrap();
+    assert_eq!(
+        (done["event"].as_str(), done["responses"].as_u64()),
+        (Some("done"), Some(0))
+    );
+}
+
+#[test]
+fn query_exits_3_when_a_target_stays_silent() {
+    let port = fresh_port();
+    // A multicast-only peer that heartbeats but never answers.
+    let _ghost = Ghost::start(port, "silent01", &["c"], String::new());
+    let (lines, code) = run(
+        port,
+        "query",
+        &[
+            "--resolve",
+            "silent01",
+            "--expect",
+            "1",
+            "--timeout",
+            "500ms",
+            "hello?",
+        ],
+    );
+    let done = lines.last().unwrap();
+    assert_eq!(done["event"], "done", "lines: {lines:#?}");
+    assert_eq!(done["missing"], 1);
+    assert_eq!(done["timed_out"], true);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "missing" && l["sid"] == "silent01")
+    );
+    assert_eq!(code, Some(3));
+}
+
+#[test]
+fn send_on_a_channel_reaches_the_subscribed_node() {
+    let port = fresh_port();
+    let mut sink = join(port, &["--tags", "sink", "--channels", "5"]);
+    sink.joined();
+    let (lines, code) = run(
+        port,
+        "send",
+        &[
+            "--resolve",
+            "sink",
+            "--expect",
+            "1",
+            "--channel",
+            "5",
+            "hello on 5",
+        ],
+    );
+    assert_eq!(code, Some(0), "lines: {lines:#?}");
+    assert_eq!(lines.last().unwrap()["event"], "sent");
+    let message = sink.wait_line(|l| (l["event"] == "message").then(|| l.clone()));
+    assert_eq!(message["channel"], 5);
+    assert_eq!(message["data"], "hello on 5");
+}
+
+#[test]
+fn services_lists_the_known_nodes() {
+    let port = fresh_port();
+    let mut a = join(port, &["--tags", "listed"]);
+    let a_sid = a.joined();
+    let (lines, code) = run(port, "services", &["--wait", "1s"]);
+    assert_eq!(code, Some(0));
+    let listed = lines
+        .iter()
+        .find(|l| l["sid"] == a_sid.as_str())
+        .unwrap_or_else(|| panic!("{a_sid} not listed: {lines:#?}"));
+    assert_eq!(listed["event"], "service");
+    assert_eq!(listed["tags"], serde_json::json!(["listed"]));
+}

@@ -1,0 +1,220 @@
+//! Three hosts on one machine: network namespaces on a bridge, created and removed by the
+//! test (addresses 10.250.0.1-3/24 exist only inside them). `cluster` processes run inside
+//! with `ip netns exec` in remote mode. Needs root and iproute2; otherwise the test prints why
+//! and passes without running.
+
+mod common;
+
+use std::process::Command;
+
+use common::fresh_port;
+use common::process::Node;
+
+/// The namespaces of one test; removed (with their links) when dropped, even on failure.
+struct Lab {
+    bridge: String,
+    hosts: Vec<String>,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+impl Lab {
+    /// Three hosts `10.250.0.{1,2,3}` whose `eth0` ports sit on one bridge, each with a
+    /// route for `224.0.0.0/4`.
+    fn new(hosts: usize) -> Result<Self, String> {
+        let tag = format!("cl{}", std::process::id());
+        let mut lab = Self {
+            bridge: format!("{tag}br"),
+            hosts: Vec::new(),
+        };
+        ip(&["netns", "add", &lab.bridge])?;
+        let br = lab.bridge.clone();
+        ip(&[
+            "-n",
+            &br,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
+        ip(&["-n", &br, "link", "set", "br0", "up"])?;
+        for i in 0..hosts {
+            let ns = format!("{tag}h{i}");
+            ip(&["netns", "add", &ns])?;
+            lab.hosts.push(ns.clone());
+            let port = format!("port{i}");
+            ip(&[
+                "link", "add", "name", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
+                "netns", &br,
+            ])?;
+            ip(&["-n", &br, "link", "set", &port, "master", "br0"])?;
+            ip(&["-n", &br, "link", "set", &port, "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            let address = format!("10.250.0.{}/24", i + 1);
+            ip(&["-n", &ns, "addr", "add", &address, "dev", "eth0"])?;
+            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+            ip(&["-n", &ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
+        }
+        Ok(lab)
+    }
+
+    /// Cuts (or restores) host `i`'s cable, on the bridge side.
+    fn link(&self, i: usize, up: bool) {
+        let state = if up { "up" } else { "down" };
+        ip(&[
+            "-n",
+            &self.bridge,
+            "link",
+            "set",
+            &format!("port{i}"),
+            state,
+        ])
+        .expect("link");
+    }
+
+    /// `cluster join` on host `i`.
+    fn join(&self, i: usize, port: u16) -> Node {
+        let args = node_args(
+            port,
+            &[
+                "join",
+                "--tags",
+                &format!("host{i}"),
+                "--answer",
+                &format!("from host{i}"),
+            ],
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Node::spawn(&["ip", "netns", "exec", &self.hosts[i]], &args)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in self.hosts.iter().chain([&self.bridge]) {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+fn node_args(port: u16, head: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
+    for a in [
+        "--json",
+        "--remote",
+        "--port",
+        &port.to_string(),
+        "--heartbeat",
+        "200ms",
+        "--ttl",
+        "1500ms",
+    ] {
+        args.push(a.to_owned());
+    }
+    args
+}
+
+/// Why this machine cannot run the test, if it cannot.
+fn unavailable() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not root".into());
+    }
+    let probe = format!("clprobe{}", std::process::id());
+    match ip(&["netns", "add", &probe]) {
+        Ok(()) => {
+            let _ = ip(&["netns", "del", &probe]);
+            None
+        }
+        Err(e) => Some(format!("ip netns is unavailable ({e})")),
+    }
+}
+
+#[test]
+fn three_hosts_discover_query_over_tcp_and_notice_a_cut_cable() {
+    if let Some(reason) = unavailable() {
+        eprintln!("SKIPPED three_hosts_discover_query_over_tcp_and_notice_a_cut_cable: {reason}");
+        return;
+    }
+    let lab = Lab::new(3).unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
+    let port = fresh_port();
+    let mut nodes: Vec<Node> = (0..3).map(|i| lab.join(i, port)).collect();
+    let sids: Vec<String> = nodes.iter_mut().map(Node::joined).collect();
+
+    // Remote-mode discovery, each host with its own address.
+    for (i, node) in nodes.iter_mut().enumerate() {
+        for (j, sid) in sids.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let seen = node.wait_event("discovered", sid);
+            assert_eq!(
+                seen["ip"],
+                format!("10.250.0.{}", j + 1),
+                "host {i} sees host {j}"
+            );
+            assert_eq!(seen["local"], false);
+            assert_eq!(seen["tags"], serde_json::json!([format!("host{j}")]));
+        }
+    }
+
+    // A direct cross-host query: host 0 asks host 1, over TCP (no direct write failed, so
+    // nothing went by the multicast fallback).
+    let args = node_args(
+        port,
+        &[
+            "query",
+            "--resolve",
+            "host1",
+            "--expect",
+            "1",
+            "--wait",
+            "5s",
+            "ping?",
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut query = Node::spawn(&["ip", "netns", "exec", &lab.hosts[0]], &args);
+    let lines = query.rest();
+    assert_eq!(query.wait_exit().code(), Some(0), "lines: {lines:#?}");
+    let response = lines
+        .iter()
+        .find(|l| l["event"] == "response")
+        .expect("a response");
+    assert_eq!(response["sid"], sids[1].as_str());
+    assert_eq!(response["data"], "from host1");
+    let done = lines.last().unwrap();
+    assert_eq!(done["direct_failures"], 0, "done: {done}");
+    assert!(done["direct_writes"].as_u64() >= Some(1), "done: {done}");
+
+    // Host 2's cable is cut: the others drop it; restored: they find it again.
+    lab.link(2, false);
+    for node in nodes.iter_mut().take(2) {
+        let lost = node.wait_event("lost", &sids[2]);
+        assert_eq!(lost["reason"], "expired");
+    }
+    lab.link(2, true);
+    for node in nodes.iter_mut().take(2) {
+        let seen = node.wait_event("discovered", &sids[2]);
+        assert_eq!(seen["ip"], "10.250.0.3");
+    }
+    drop(nodes);
+    drop(lab);
+}
