@@ -44,8 +44,10 @@ use send::{Outbox, PayloadPool};
 
 /// Reassembly buffers: this many senders may have a partial frame pending at once.
 const STREAM_SENDERS: usize = 2;
-/// Events held until [`Node::poll_event`] drains them.
-const EVENT_QUEUE: usize = 4;
+/// Events that carry data (messages, queries received, responses, tag changes) held until
+/// [`Node::poll_event`] drains them. Events derived from state (`Discovered`, `Lost`, a query's
+/// `Missing` and `Done`) are not queued and are never dropped.
+const EVENT_QUEUE: usize = 3;
 
 /// The key of a sender's reassembly buffer: its protocol, address and connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +111,8 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     outbox: Outbox<SERVICES>,
     payloads: PayloadPool<DATA>,
     events: heapless::Deque<Event<DATA>, EVENT_QUEUE>,
+    /// Services removed since the last `poll_event`, with why: at most every known service.
+    lost: heapless::Deque<(Sid, LostReason), SERVICES>,
     events_dropped: u32,
     /// The payload of the frame being received, for the receive hook.
     scratch: Payload<DATA>,
@@ -228,6 +232,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
             outbox: Outbox::new(),
             payloads: PayloadPool::new(),
             events: heapless::Deque::new(),
+            lost: heapless::Deque::new(),
             events_dropped: 0,
             scratch: Payload::default(),
             stats: Stats::default(),
@@ -603,7 +608,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.deliver_discovered(now);
         let ping_answer_due = self.ping_answer_at.is_some_and(|t| t <= now);
         if ping_answer_due {
             self.queued_props = true;
@@ -658,34 +662,46 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
     }
 
+    /// The next event: queued ones first, then those derived from state (services lost,
+    /// services whose discovery delay passed, ended queries), then the count of drops.
     fn pop_event(&mut self) -> Option<Event<DATA>> {
-        let event = self.events.pop_front();
-        if event.is_none() && self.events_dropped > 0 {
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        if let Some((sid, reason)) = self.lost.pop_front() {
+            return Some(Event::Lost { sid, reason });
+        }
+        if let Some(sid) = self.next_discovered() {
+            return Some(Event::Discovered { sid });
+        }
+        if let Some(event) = self.next_query_event() {
+            return Some(Event::Query(event));
+        }
+        if self.events_dropped > 0 {
             let count = core::mem::take(&mut self.events_dropped);
             return Some(Event::Dropped { count });
         }
-        event
+        None
     }
 
-    /// Delivers `Discovered` for services whose delay has passed.
-    fn deliver_discovered(&mut self, now: Instant) {
+    /// The first service whose discovery delay has passed, now announced.
+    fn next_discovered(&mut self) -> Option<Sid> {
         if self.discover_pending == 0 {
-            return;
+            return None;
         }
-        for index in 0..self.registry.len() {
-            let Some(service) = self.registry.at_mut(index) else {
-                break;
-            };
-            if service.discover_at.is_some_and(|t| t <= now) {
-                service.discover_at = None;
-                self.discover_pending = self.discover_pending.saturating_sub(1);
-                let sid = service.sid;
-                if let Some(service) = self.registry.at(index) {
-                    self.policy.on_discovered(service);
-                }
-                self.push_event(Event::Discovered { sid });
-            }
+        let now = self.now;
+        let index = self
+            .registry
+            .iter()
+            .position(|s| s.discover_at.is_some_and(|t| t <= now))?;
+        let service = self.registry.at_mut(index)?;
+        service.discover_at = None;
+        self.discover_pending = self.discover_pending.saturating_sub(1);
+        let sid = service.sid;
+        if let Some(service) = self.registry.at(index) {
+            self.policy.on_discovered(service);
         }
+        Some(sid)
     }
 
     /// Removes every service whose age is over its ttl (spec 5.9).
@@ -708,10 +724,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             self.discover_pending = self.discover_pending.saturating_sub(1);
         } else {
             self.policy.on_lost(&service.sid, reason);
-            self.push_event(Event::Lost {
-                sid: service.sid,
-                reason,
-            });
+            // Cannot overflow: it holds at most one entry per service the registry held, and
+            // the driving contract drains events after every input.
+            if self.lost.push_back((service.sid, reason)).is_err() {
+                self.events_dropped = self.events_dropped.saturating_add(1);
+                bump(&mut self.stats.events_dropped);
+            }
         }
     }
 
@@ -744,10 +762,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
         self.outbox.clear(&mut self.payloads);
         self.queue_disconnect();
-        while let Some(service) = self.registry.remove_at(0) {
+        self.finish_all_queries(now);
+        while let Some(service) = self.registry.remove_at(self.registry.len().wrapping_sub(1)) {
             self.service_removed(now, &service, LostReason::Left);
         }
-        self.finish_all_queries(now);
         self.left = true;
         self.heartbeat_at = None;
         self.ping_answer_at = None;

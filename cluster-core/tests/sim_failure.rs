@@ -182,7 +182,6 @@ fn a_node_that_leaves_is_dropped_by_all_at_once_with_reason_disconnect() {
 /// subtraction clamps at the epoch, so the target keeps (nearly) its full ttl instead of
 /// `within`.
 #[test]
-#[ignore = "node bug: expected() loses the ttl reduction while now < ttl (saturating at the epoch)"]
 fn a_failed_send_in_the_first_ttl_after_the_epoch_still_reduces_the_ttl() {
     let mut config = Config::lan_fast();
     config.multicast_fallback = false;

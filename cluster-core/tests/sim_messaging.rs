@@ -358,7 +358,6 @@ impl cluster_core::Policy for DropsQueries {
 /// targets `Done` itself is dropped (only `Dropped { count }` is reported) and the
 /// application never learns that the query ended.
 #[test]
-#[ignore = "node bug: the 4-event queue drops a timed-out query's Done when 4+ targets are missing"]
 fn a_query_timing_out_on_many_silent_targets_still_reports_done() {
     for seed in sim::seeds(0..4) {
         let mut b = ClusterBuilder::new(seed).policy(DropsQueries);

@@ -27,6 +27,9 @@ pub(crate) struct QueryRecord {
     pub(crate) targets: u32,
     pub(crate) answered: u32,
     pub(crate) missing: u32,
+    /// `Some(timed_out)` once the query ended: its `Missing` and `Done` events are being
+    /// delivered, derived from the services' bits, and the slot is freed with `Done`.
+    pub(crate) ended: Option<bool>,
 }
 
 /// The live queries.
@@ -48,6 +51,12 @@ impl QueryTable {
         self.slots.get(usize::from(slot)).and_then(Option::as_ref)
     }
 
+    /// The live (not ended) query with this id.
+    fn find_live(&self, id: &[u8]) -> Option<u8> {
+        let slot = self.find(id)?;
+        self.get(slot).filter(|q| q.ended.is_none()).map(|_| slot)
+    }
+
     fn find(&self, id: &[u8]) -> Option<u8> {
         let index = self
             .slots
@@ -57,7 +66,12 @@ impl QueryTable {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.slots.iter().flatten().map(|q| q.deadline).min()
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|q| q.ended.is_none())
+            .map(|q| q.deadline)
+            .min()
     }
 }
 
@@ -118,6 +132,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             targets: u32::try_from(targets).unwrap_or(u32::MAX),
             answered: 0,
             missing: 0,
+            ended: None,
         };
         if let Some(entry) = self.queries.slots.get_mut(slot) {
             *entry = Some(record);
@@ -198,7 +213,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let Some(ruid) = msg.ruid else {
             return;
         };
-        let Some(slot) = self.queries.find(ruid.as_bytes()) else {
+        let Some(slot) = self.queries.find_live(ruid.as_bytes()) else {
             return;
         };
         let bit = 1u8 << slot;
@@ -244,47 +259,71 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     fn finish_query_if_complete(&mut self, now: Instant, slot: u8) {
-        let complete = self
-            .queries
-            .get(slot)
-            .is_some_and(|q| q.answered.saturating_add(q.missing) >= q.targets);
+        let complete = self.queries.get(slot).is_some_and(|q| {
+            q.ended.is_none() && q.answered.saturating_add(q.missing) >= q.targets
+        });
         if complete {
             self.finish_query(now, slot, false);
         }
     }
 
-    /// Ends query `slot`: `Missing` for each target that did not answer, then `Done`.
+    /// Ends query `slot`. Its `Missing` events (one per target that did not answer) and its
+    /// `Done` are derived from the services' bits when the application polls events, so a
+    /// query with thousands of silent targets never overflows the event queue.
     fn finish_query(&mut self, now: Instant, slot: u8, timed_out: bool) {
         let _ = now;
-        let bit = 1u8 << slot;
-        let Some(mut record) = self
+        let Some(record) = self
             .queries
             .slots
             .get_mut(usize::from(slot))
-            .and_then(Option::take)
+            .and_then(Option::as_mut)
+            .filter(|q| q.ended.is_none())
         else {
             return;
         };
-        for index in 0..self.registry.len() {
-            let Some(service) = self.registry.at_mut(index) else {
-                break;
-            };
-            let missing = service.query_targets & bit != 0 && service.query_answered & bit == 0;
-            service.query_targets &= !bit;
-            service.query_answered &= !bit;
-            if missing {
-                record.missing = record.missing.saturating_add(1);
-                let sid = service.sid;
-                self.push_event(Event::Query(QueryEvent::Missing { id: record.id, sid }));
-            }
-        }
+        record.ended = Some(timed_out);
         self.outbox.forget_query(slot, &mut self.payloads);
-        self.push_event(Event::Query(QueryEvent::Done {
-            id: record.id,
-            answered: record.answered,
-            missing: record.missing,
-            timed_out,
-        }));
+    }
+
+    /// The next event of an ended query: a `Missing` per silent target, then `Done`, which
+    /// frees the slot.
+    pub(super) fn next_query_event(&mut self) -> Option<QueryEvent<DATA>> {
+        for slot in 0..QUERY_SLOTS {
+            let Some(record) = self.queries.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let Some(timed_out) = record.ended else {
+                continue;
+            };
+            let bit = 1u8 << slot;
+            let silent = self
+                .registry
+                .iter_mut()
+                .find(|s| s.query_targets & bit != 0 && s.query_answered & bit == 0);
+            if let Some(service) = silent {
+                service.query_targets &= !bit;
+                record.missing = record.missing.saturating_add(1);
+                return Some(QueryEvent::Missing {
+                    id: record.id,
+                    sid: service.sid,
+                });
+            }
+            let done = QueryEvent::Done {
+                id: record.id,
+                answered: record.answered,
+                missing: record.missing,
+                timed_out,
+            };
+            if let Some(entry) = self.queries.slots.get_mut(slot) {
+                *entry = None;
+            }
+            for service in self.registry.iter_mut() {
+                service.query_targets &= !bit;
+                service.query_answered &= !bit;
+            }
+            return Some(done);
+        }
+        None
     }
 
     /// Frees a slot whose query never started.
@@ -303,7 +342,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     pub(super) fn expire_queries(&mut self, now: Instant) {
         for slot in 0..QUERY_SLOTS {
             let Ok(slot) = u8::try_from(slot) else { break };
-            if self.queries.get(slot).is_some_and(|q| q.deadline <= now) {
+            let due = self
+                .queries
+                .get(slot)
+                .is_some_and(|q| q.ended.is_none() && q.deadline <= now);
+            if due {
                 self.finish_query(now, slot, true);
             }
         }
@@ -311,7 +354,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Ends the query `id` early; false when no live query has it.
     pub(super) fn finish_query_by_id(&mut self, now: Instant, id: &[u8]) -> bool {
-        match self.queries.find(id) {
+        match self.queries.find_live(id) {
             Some(slot) => {
                 self.finish_query(now, slot, false);
                 true
@@ -345,12 +388,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 continue;
             };
             record.missing = record.missing.saturating_add(1);
-            let id = record.id;
-            self.push_event(Event::Query(QueryEvent::Missing {
-                id,
-                sid: service.sid,
-            }));
-            self.finish_query_if_complete(now, slot);
+            // An ended query counts the target as missing in its `Done`; a live one reports
+            // it now, as the service record is gone.
+            if record.ended.is_none() {
+                let id = record.id;
+                self.push_event(Event::Query(QueryEvent::Missing {
+                    id,
+                    sid: service.sid,
+                }));
+                self.finish_query_if_complete(now, slot);
+            }
         }
     }
 }

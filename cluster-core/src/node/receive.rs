@@ -188,7 +188,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
         bump(&mut self.stats.frames_accepted);
         self.dispatch(now, source, index, sid, kind, channel, msg, parsed);
-        self.deliver_discovered(now);
         Ok(())
     }
 
