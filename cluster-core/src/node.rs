@@ -250,6 +250,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// Frames are reassembled per sender (protocol, address and connection) and each complete
     /// frame goes through the receive pipeline (spec 5.6).
     ///
+    /// The node holds a partial frame for at most 2 senders at once (the least recently active
+    /// loses its partial frame when a third needs a buffer), which suits UDP, where frames
+    /// nearly always arrive whole. An adapter with memory to spare should reassemble stream
+    /// connections (`t`, `u`) itself, one [`wire::Reassembler`](crate::wire::Reassembler) per
+    /// connection, and pass each complete frame ([`Frame::as_bytes`](crate::wire::Frame::as_bytes)):
+    /// whole frames never take a buffer here.
+    ///
     /// # Errors
     ///
     /// The last error among the frames these bytes completed; every dropped frame is also

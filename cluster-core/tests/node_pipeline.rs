@@ -436,3 +436,42 @@ fn garbage_and_truncated_frames_are_typed_errors_and_lose_nothing() {
     );
     let _ = FieldId::Sid;
 }
+
+#[test]
+fn a_service_met_through_a_periodic_heartbeat_is_asked_for_its_props_and_tags() {
+    let mut node = fresh(19);
+    drain(&mut node, at(0));
+    let periodic = encode_json(&serde_json::json!([
+        ["sid", "PEER0009"],
+        ["hid", HID],
+        ["type", 1],
+        ["channel", 0],
+        ["protocols", ["t", "c"]],
+        ["known", 4]
+    ]));
+    node.handle_datagram(at(10), multicast_from(true), &periodic)
+        .unwrap();
+    let frames = drain(&mut node, at(10));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(kind_of(&frames[0].1), MessageKind::Discovery);
+    assert_eq!(
+        field_names(&frames[0].1),
+        [
+            "filter",
+            "sid",
+            "hid",
+            "type",
+            "channel",
+            "protocols",
+            "data",
+            "known",
+            "tags"
+        ]
+    );
+    let (m, _) = Message::parse(&frames[0].1).unwrap();
+    assert_eq!(m.filter.unwrap().iter().collect::<Vec<_>>(), [b"PEER0009"]);
+    // Known services are not asked again.
+    node.handle_datagram(at(20), multicast_from(true), &periodic)
+        .unwrap();
+    assert!(drain(&mut node, at(20)).is_empty());
+}

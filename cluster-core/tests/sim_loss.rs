@@ -115,7 +115,6 @@ fn duplicated_reordered_and_split_packets_do_not_disturb_discovery_or_queries() 
 /// answers, so those services are learned later from periodic heartbeats, without their TCP
 /// port or tags.
 #[test]
-#[ignore = "node bug: 2 reassembly buffers lose frames when >2 TCP connections have partial frames"]
 fn discovery_answers_read_in_pieces_from_many_connections_are_all_reassembled() {
     for seed in sim::seeds(0..4) {
         let mut b = ClusterBuilder::new(seed);

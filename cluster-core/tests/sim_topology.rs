@@ -137,7 +137,6 @@ fn a_partition_splits_the_cluster_and_healing_joins_it_again() {
 /// heartbeats carry neither (spec 5.4) and nothing asks for them: its tags and TCP port stay
 /// unknown until that node changes them.
 #[test]
-#[ignore = "node bug: services re-learned from periodic heartbeats never get their tags and tcp port"]
 fn after_healing_every_node_knows_the_tags_and_port_of_the_other_side() {
     for seed in sim::seeds(0..8) {
         let mut c = partitioned_lan(seed);

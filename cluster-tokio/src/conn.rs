@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cluster_core::wire::{Reassembler, StreamItem};
 use cluster_core::{ConnId, SendId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -119,6 +120,10 @@ async fn fail_all(conn: ConnId, rx: &mut mpsc::Receiver<Outbound>, io: &mpsc::Se
 ///
 /// A write that does not complete within `timeout` (a peer that stopped reading) fails, and
 /// so does every frame queued after it.
+/// The longest frame reassembled from a stream connection (the host node's payloads are at
+/// most 8 KiB; this leaves room for every other field).
+const STREAM_FRAME: usize = 64 * 1024;
+
 async fn run<S>(
     conn: ConnId,
     stream: S,
@@ -132,13 +137,23 @@ async fn run<S>(
     let read_io = io.clone();
     let reading = tokio::spawn(async move {
         let mut buf = vec![0u8; READ_CHUNK];
+        // Frames are reassembled here, one buffer per connection, and the node gets whole
+        // frames: its own reassembly buffers are few and meant for UDP senders.
+        let mut stream = Box::new(Reassembler::<STREAM_FRAME>::new());
         loop {
             match reader.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                    if read_io.send(IoEvent::Read { conn, bytes }).await.is_err() {
-                        return;
+                    let mut frames = Vec::new();
+                    stream.push(buf.get(..n).unwrap_or_default(), |item| {
+                        if let StreamItem::Frame(frame) = item {
+                            frames.push(frame.as_bytes().to_vec());
+                        }
+                    });
+                    for bytes in frames {
+                        if read_io.send(IoEvent::Read { conn, bytes }).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }

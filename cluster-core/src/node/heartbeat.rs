@@ -34,7 +34,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return false;
         }
         self.last_discovery = Some(now);
-        self.outbox.push_broadcast(Broadcast::Discovery)
+        self.outbox
+            .push_broadcast(Broadcast::Discovery { mark: None })
     }
 
     /// The `discover` command with its rate limit (spec 5.5).

@@ -145,6 +145,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
         }
         // Validation passed: from here on, state changes.
+        let created = index.is_none();
         let index = match index {
             Some(index) => index,
             None => {
@@ -185,6 +186,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
         if tags_changed {
             self.push_event(Event::TagsChanged { sid });
+        }
+        // A service first met through a frame without tags (a periodic heartbeat, an event, a
+        // query, ...) has not told its props and tags, and may not for minutes: ask it with a
+        // discovery filtered to it. Join heartbeats and discoveries carry both.
+        if created && msg.tags.is_none() && kind != MessageKind::Disconnect {
+            self.ask_for_props(&sid);
         }
         bump(&mut self.stats.frames_accepted);
         self.dispatch(now, source, index, sid, kind, channel, msg, parsed);

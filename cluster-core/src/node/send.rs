@@ -95,8 +95,10 @@ impl<const DATA: usize> PayloadPool<DATA> {
 pub(crate) enum Broadcast {
     /// A full heartbeat, carrying props and tags when they were queued.
     Heartbeat { props: bool, tags: bool },
-    /// A discovery request.
-    Discovery,
+    /// A discovery request to everyone, or, with `mark`, only to the services carrying the
+    /// mark (filter first): how a node asks services it learned of from a frame without props
+    /// or tags (a periodic heartbeat) for their props and tags.
+    Discovery { mark: Option<u8> },
     /// A ping naming the sids in [`Outbox::ping_sids`].
     Ping,
     /// The disconnect sent on leave, with the number of services known when leaving (the
@@ -200,7 +202,7 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
             }
         } else if matches!(
             broadcast,
-            Broadcast::Discovery | Broadcast::Disconnect { .. }
+            Broadcast::Discovery { mark: None } | Broadcast::Disconnect { .. }
         ) && self.broadcasts.iter().any(|b| *b == broadcast)
         {
             return true;
@@ -448,6 +450,36 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
     }
 
+    /// Asks `sid` for its props and tags with a discovery filtered to it, batched with the
+    /// other services asked before the next transmit. False when no mark is free (the service
+    /// then learns them at its next full heartbeat).
+    pub(super) fn ask_for_props(&mut self, sid: &Sid) -> bool {
+        let queued = self.outbox.broadcasts.iter().find_map(|b| match b {
+            Broadcast::Discovery { mark: Some(bit) } => Some(*bit),
+            _ => None,
+        });
+        let bit = match queued {
+            Some(bit) => bit,
+            None => {
+                let Some(bit) = self.outbox.alloc_mark() else {
+                    return false;
+                };
+                if !self
+                    .outbox
+                    .push_broadcast(Broadcast::Discovery { mark: Some(bit) })
+                {
+                    self.release_mark(Some(bit));
+                    return false;
+                }
+                bit
+            }
+        };
+        if let Some(service) = self.registry.get_mut(sid.as_bytes()) {
+            service.broadcast_marks |= 1 << bit;
+        }
+        true
+    }
+
     pub(super) fn queue_disconnect(&mut self) {
         let known = self.registry.len() as u64;
         let _ = self.outbox.push_broadcast(Broadcast::Disconnect { known });
@@ -545,7 +577,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
             Broadcast::Query { payload, .. } => self.payloads.release(*payload),
             Broadcast::Ping => self.outbox.ping_sids.clear(),
-            Broadcast::Heartbeat { .. } | Broadcast::Discovery | Broadcast::Disconnect { .. } => {}
+            Broadcast::Discovery { mark } => self.release_mark(*mark),
+            Broadcast::Heartbeat { .. } | Broadcast::Disconnect { .. } => {}
         }
         let len = self.count_encode(result)?;
         Some(Transmit {
@@ -775,14 +808,24 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     Message { data, known, ..m }
                 })
             }
-            Broadcast::Discovery => {
-                self.encode_frame(buf, MessageKind::Discovery, 0, true, none, last, |m| {
-                    Message {
+            Broadcast::Discovery { mark } => {
+                let (filter, placement) = match mark {
+                    Some(bit) => (FilterOf::Mark(*bit), FilterPlacement::First),
+                    None => (none, last),
+                };
+                self.encode_frame(
+                    buf,
+                    MessageKind::Discovery,
+                    0,
+                    true,
+                    filter,
+                    placement,
+                    |m| Message {
                         data: props,
                         known,
                         ..m
-                    }
-                })
+                    },
+                )
             }
             Broadcast::Disconnect { known } => {
                 let known = Some(*known);

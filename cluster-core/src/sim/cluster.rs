@@ -15,6 +15,7 @@ use std::vec::Vec;
 use super::net::{Delivery, EndpointId, HostId, LinkModel, NetConfig, SimNet, Trace};
 use super::rng::{SimRng, derive_seed, node_seed};
 use crate::time::millis_ceil;
+use crate::wire::{Reassembler, StreamItem};
 use crate::{Config, DatagramError, DefaultPolicy, Event, Instant, Node, Policy, Protocol, Sid};
 
 /// Steps [`Cluster::run_for`] may take before it declares a livelock.
@@ -338,6 +339,7 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
                 sids: Vec::new(),
                 counters: NodeCounters::default(),
                 errors: Vec::new(),
+                streams: HashMap::new(),
             });
         }
         Cluster {
@@ -374,7 +376,13 @@ struct Slot<P: Policy, const SERVICES: usize, const DATA: usize> {
     sids: Vec<Sid>,
     counters: NodeCounters,
     errors: Vec<(DatagramError, u64)>,
+    /// One reassembly buffer per stream connection, as an adapter with memory keeps them:
+    /// the node then only ever sees whole frames from streams.
+    streams: HashMap<crate::ConnId, Box<Reassembler<STREAM_BUFFER>>>,
 }
+
+/// The largest frame the harness reassembles from a stream connection.
+const STREAM_BUFFER: usize = 1 << 16;
 
 /// A simulated cluster: nodes on hosts of a [`SimNet`], driven on virtual time.
 ///
@@ -638,6 +646,29 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             | Delivery::TransportFailed { to, .. }
             | Delivery::ConnectionClosed { to, .. } => to.0,
         };
+        if let Delivery::Bytes { source, bytes, .. } = &delivery {
+            if let Some(conn) = source.conn {
+                // A stream: reassemble here and hand the node whole frames, one input each.
+                let slot = &mut self.slots[index];
+                let stream = slot
+                    .streams
+                    .entry(conn)
+                    .or_insert_with(|| Box::new(Reassembler::new()));
+                let mut frames = Vec::new();
+                let mut errors = Vec::new();
+                stream.push(bytes, |item| match item {
+                    StreamItem::Frame(frame) => frames.push(frame.as_bytes().to_vec()),
+                    StreamItem::Error(e) => errors.push(DatagramError::Decode(e)),
+                });
+                for e in errors {
+                    Self::count_error(slot, e);
+                }
+                for frame in frames {
+                    self.input(index, |node| node.handle_datagram(now, *source, &frame));
+                }
+                return;
+            }
+        }
         let slot = &mut self.slots[index];
         let Some(node) = slot.node.as_deref_mut() else {
             return;
@@ -645,18 +676,43 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
         match delivery {
             Delivery::Bytes { source, bytes, .. } => {
                 if let Err(e) = node.handle_datagram(now, source, &bytes) {
-                    slot.counters.datagram_errors += 1;
-                    match slot.errors.iter_mut().find(|(k, _)| *k == e) {
-                        Some((_, n)) => *n += 1,
-                        None => slot.errors.push((e, 1)),
-                    }
+                    Self::count_error(slot, e);
                 }
             }
             Delivery::TransportOk { send, .. } => node.transport_ok(now, send),
             Delivery::TransportFailed { send, .. } => node.transport_failed(now, send),
-            Delivery::ConnectionClosed { source, .. } => node.connection_closed(now, source),
+            Delivery::ConnectionClosed { source, .. } => {
+                if let Some(conn) = source.conn {
+                    slot.streams.remove(&conn);
+                }
+                node.connection_closed(now, source);
+            }
         }
         self.drive(index, false);
+    }
+
+    /// One input call on node `index`, then the rest of the driving contract.
+    fn input(
+        &mut self,
+        index: usize,
+        call: impl FnOnce(&mut Node<P, SERVICES, DATA>) -> Result<(), DatagramError>,
+    ) {
+        let slot = &mut self.slots[index];
+        let Some(node) = slot.node.as_deref_mut() else {
+            return;
+        };
+        if let Err(e) = call(node) {
+            Self::count_error(slot, e);
+        }
+        self.drive(index, false);
+    }
+
+    fn count_error(slot: &mut Slot<P, SERVICES, DATA>, e: DatagramError) {
+        slot.counters.datagram_errors += 1;
+        match slot.errors.iter_mut().find(|(k, _)| *k == e) {
+            Some((_, n)) => *n += 1,
+            None => slot.errors.push((e, 1)),
+        }
     }
 
     /// Step 2 of the driving contract for node `index`, then re-arms its deadline.
@@ -753,6 +809,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             return;
         }
         slot.node = None;
+        slot.streams.clear();
         slot.state = NodeState::Crashed;
         self.invalidate_timer(index);
         self.net.stop(self.now, EndpointId(index));
@@ -788,6 +845,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
         );
         slot.incarnation += 1;
         slot.node = None;
+        slot.streams.clear();
         self.join(index);
     }
 

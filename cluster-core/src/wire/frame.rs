@@ -9,6 +9,7 @@ use super::{DecodeError, EncodeError, FOOTER, Field, HEADER, MAX_DATAGRAM, Varin
 /// [`fields`](Self::fields) cannot fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame<'a> {
+    bytes: &'a [u8],
     body: &'a [u8],
 }
 
@@ -57,7 +58,14 @@ impl<'a> Frame<'a> {
             .saturating_add(len_bytes)
             .saturating_add(body_len)
             .saturating_add(FOOTER.len());
-        Ok((Self { body }, used))
+        let bytes = input.get(..used).unwrap_or_default();
+        Ok((Self { bytes, body }, used))
+    }
+
+    /// The whole frame, header to footer, as it was received.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// The body: the encoded fields between the length and the footer.
