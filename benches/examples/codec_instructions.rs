@@ -45,7 +45,9 @@ fn main() {
     let encode = |m: &Message<'_>, placement, buf: &mut [u8], n: u64| {
         let mut total = 0;
         for _ in 0..n {
-            total += black_box(m).encode(placement, black_box(&mut *buf)).unwrap();
+            total += black_box(m)
+                .encode(placement, black_box(&mut *buf))
+                .unwrap();
         }
         total
     };
@@ -68,7 +70,9 @@ fn main() {
         "decode-event-1k" => decode(&event, FilterPlacement::Last, n),
         "handle-heartbeat-1000" => {
             let mut node = node_knowing(1000);
-            let frames: Vec<Vec<u8>> = (0..1000).map(|i| periodic_heartbeat(&peer_sid(i))).collect();
+            let frames: Vec<Vec<u8>> = (0..1000)
+                .map(|i| periodic_heartbeat(&peer_sid(i)))
+                .collect();
             for i in 0..n {
                 let frame = &frames[(i % 1000) as usize];
                 node.handle_datagram(Instant::from_millis(10_000 + i), source(), frame)

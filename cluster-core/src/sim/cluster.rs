@@ -646,28 +646,28 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             | Delivery::TransportFailed { to, .. }
             | Delivery::ConnectionClosed { to, .. } => to.0,
         };
-        if let Delivery::Bytes { source, bytes, .. } = &delivery {
-            if let Some(conn) = source.conn {
-                // A stream: reassemble here and hand the node whole frames, one input each.
-                let slot = &mut self.slots[index];
-                let stream = slot
-                    .streams
-                    .entry(conn)
-                    .or_insert_with(|| Box::new(Reassembler::new()));
-                let mut frames = Vec::new();
-                let mut errors = Vec::new();
-                stream.push(bytes, |item| match item {
-                    StreamItem::Frame(frame) => frames.push(frame.as_bytes().to_vec()),
-                    StreamItem::Error(e) => errors.push(DatagramError::Decode(e)),
-                });
-                for e in errors {
-                    Self::count_error(slot, e);
-                }
-                for frame in frames {
-                    self.input(index, |node| node.handle_datagram(now, *source, &frame));
-                }
-                return;
+        if let Delivery::Bytes { source, bytes, .. } = &delivery
+            && let Some(conn) = source.conn
+        {
+            // A stream: reassemble here and hand the node whole frames, one input each.
+            let slot = &mut self.slots[index];
+            let stream = slot
+                .streams
+                .entry(conn)
+                .or_insert_with(|| Box::new(Reassembler::new()));
+            let mut frames = Vec::new();
+            let mut errors = Vec::new();
+            stream.push(bytes, |item| match item {
+                StreamItem::Frame(frame) => frames.push(frame.as_bytes().to_vec()),
+                StreamItem::Error(e) => errors.push(DatagramError::Decode(e)),
+            });
+            for e in errors {
+                Self::count_error(slot, e);
             }
+            for frame in frames {
+                self.input(index, |node| node.handle_datagram(now, *source, &frame));
+            }
+            return;
         }
         let slot = &mut self.slots[index];
         let Some(node) = slot.node.as_deref_mut() else {
