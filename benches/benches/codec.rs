@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use cluster_core::wire::{FilterPlacement, Frame, List, Message, MessageKind};
+use cluster_core::wire::{FilterPlacement, List, Message, MessageKind};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde::{Deserialize, Serialize};
 
@@ -205,10 +205,7 @@ fn codec(c: &mut Criterion) {
 
         let mut group = c.benchmark_group(format!("decode/{}", case.name));
         group.bench_function("cluster", |b| {
-            b.iter(|| {
-                let (frame, _) = Frame::parse(black_box(&ours)).unwrap();
-                Message::from_frame(&frame)
-            })
+            b.iter(|| Message::parse(black_box(&ours)).unwrap().0)
         });
         group.bench_function("postcard", |b| {
             b.iter(|| postcard::from_bytes::<Packet<'_>>(black_box(&post)).unwrap())

@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use cluster_benches::{node_knowing, peer_sid, periodic_heartbeat, source};
 use cluster_core::Instant;
-use cluster_core::wire::{FilterPlacement, Frame, List, Message, MessageKind};
+use cluster_core::wire::{FilterPlacement, List, Message, MessageKind};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -56,8 +56,8 @@ fn main() {
         let len = m.encode(placement, &mut frame).unwrap();
         let mut total = 0;
         for _ in 0..n {
-            let (f, _) = Frame::parse(black_box(&frame[..len])).unwrap();
-            total += usize::from(Message::from_frame(&f).channel.is_some());
+            let (m, _) = Message::parse(black_box(&frame[..len])).unwrap();
+            total += usize::from(m.channel.is_some());
         }
         total
     };

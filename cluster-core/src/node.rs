@@ -564,6 +564,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         self.core.registry.get(sid)
     }
 
+    /// The service whose last frame over `protocol` came on connection `conn`: how an
+    /// adapter learns who is behind a connection it accepted.
+    #[must_use]
+    pub fn service_by_conn(&self, protocol: Protocol, conn: ConnId) -> Option<&Service> {
+        self.core
+            .registry
+            .iter()
+            .find(|s| s.conn(protocol) == Some(conn))
+    }
+
     /// The unix-socket path a known service advertised (`u {path P}`).
     #[must_use]
     pub fn unix_path_of(&self, sid: &[u8]) -> Option<&UnixPath> {

@@ -44,7 +44,9 @@ impl<'a> Targets<'a> {
         }
     }
 
-    pub(crate) fn selects(&self, service: &super::Service) -> bool {
+    /// True when `service` is one of the targets (an explicit sid, or a resolver match).
+    #[must_use]
+    pub fn selects(&self, service: &super::Service) -> bool {
         self.services.contains(&service.sid)
             || self
                 .resolver

@@ -190,8 +190,17 @@ impl<'a> Message<'a> {
     ///
     /// Any [`DecodeError`] of [`Frame::parse`].
     pub fn parse(input: &'a [u8]) -> Result<(Self, usize), DecodeError> {
-        let (frame, used) = Frame::parse(input)?;
-        Ok((Self::from_frame(&frame), used))
+        // One pass: each field is validated as it is stored (Frame::parse then from_frame
+        // would read the body twice).
+        let (frame, used) = Frame::split(input)?;
+        let mut message = Self::default();
+        let mut rest = frame.body();
+        while !rest.is_empty() {
+            let (field, taken) = Field::read(rest)?;
+            message.set(field);
+            rest = rest.get(taken..).unwrap_or_default();
+        }
+        Ok((message, used))
     }
 
     /// The typed view of a validated frame; the last of duplicate fields wins.
