@@ -48,7 +48,7 @@ impl ResolverSet<'_> {
             return true;
         }
         if let Some(ip) = self.ip {
-            let mut text = IpText::default();
+            let mut text = heapless::String::<48>::new();
             // An address always fits (at most 45 bytes); on the impossible error the member is
             // left out rather than compared truncated.
             if write!(text, "{ip}").is_ok() && pred(text.as_bytes()) {
@@ -56,40 +56,6 @@ impl ResolverSet<'_> {
             }
         }
         self.local && pred(b"localhost")
-    }
-}
-
-/// A stack buffer for the text form of an address.
-#[derive(Debug, Clone, Copy)]
-struct IpText {
-    bytes: [u8; 48],
-    len: usize,
-}
-
-impl Default for IpText {
-    fn default() -> Self {
-        Self {
-            bytes: [0; 48],
-            len: 0,
-        }
-    }
-}
-
-impl IpText {
-    fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or_default()
-    }
-}
-
-impl fmt::Write for IpText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        self.bytes
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 

@@ -266,7 +266,7 @@ impl Operand<'_> {
             Self::Element(element) => match element.as_str() {
                 Some(text) => Tag::new(text.as_bytes()),
                 None => {
-                    let mut buf = TagBuf::default();
+                    let mut buf = heapless::String::<{ Tag::MAX_LEN }>::new();
                     element.write_to(&mut buf).ok()?;
                     Tag::new(buf.as_bytes())
                 }
@@ -281,40 +281,6 @@ impl Operand<'_> {
             return Err(TagError::LeadingDash);
         }
         Ok(tag)
-    }
-}
-
-/// A stack buffer of [`Tag::MAX_LEN`] bytes for a substituted list element.
-#[derive(Debug, Clone, Copy)]
-struct TagBuf {
-    bytes: [u8; Tag::MAX_LEN],
-    len: usize,
-}
-
-impl Default for TagBuf {
-    fn default() -> Self {
-        Self {
-            bytes: [0; Tag::MAX_LEN],
-            len: 0,
-        }
-    }
-}
-
-impl TagBuf {
-    fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or_default()
-    }
-}
-
-impl fmt::Write for TagBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        self.bytes
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 
