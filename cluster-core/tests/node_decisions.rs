@@ -394,3 +394,23 @@ fn a_typed_payload_travels_postcard_encoded_in_raw() {
     assert_eq!(message.typed::<Reading<'_>>().unwrap(), reading);
     assert_eq!(message.data(), None);
 }
+
+#[test]
+fn a_send_the_reference_could_not_read_is_refused_at_once() {
+    let mut node = node_with_peer(23);
+    let peers = [peer_sid()];
+    let on_18112 = SendRequest {
+        channel: 18_112,
+        ..SendRequest::new(Targets::services(&peers), b"x")
+    };
+    assert!(matches!(
+        node.send(at(2000), &on_18112),
+        Err(cluster_core::SendError::Encode(
+            cluster_core::wire::EncodeError::ReservedVarintPrefix { value: 18_112, .. }
+        ))
+    ));
+    let data = vec![b'x'; 18_112];
+    let long = QueryRequest::new(Targets::services(&peers), &data);
+    assert!(node.query(at(2000), &long).is_err());
+    assert!(drain(&mut node, at(2000)).is_empty(), "nothing was queued");
+}

@@ -93,6 +93,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if targets == 0 {
             return Err(QueryError::NoTargets);
         }
+        self.check_encodable(request.channel, request.data, request.raw)
+            .map_err(|e| QueryError::Send(SendError::Encode(e)))?;
         let id = self.query_id(request.id)?;
         let slot = self
             .queries

@@ -16,8 +16,8 @@ use crate::stats::bump;
 use crate::time::Instant;
 use crate::transmit::{ConnId, Destination, Endpoint, SendId, Transmit};
 use crate::wire::{
-    EncodeError, FilterPlacement, List, MAX_DATAGRAM, Message, MessageKind, Str, encode_varint,
-    varint_len,
+    EncodeError, FieldId, FilterPlacement, List, MAX_DATAGRAM, Message, MessageKind, Str,
+    VarintUse, encode_varint, varint_len,
 };
 
 /// Payloads that may be queued at once (each shared by all targets of one send).
@@ -370,6 +370,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             Some(r) => Some(Ruid::new(r.as_bytes()).ok_or(SendError::PayloadTooLarge)?),
             None => None,
         };
+        self.check_encodable(request.channel, request.data, request.raw)
+            .map_err(SendError::Encode)?;
         let mut payload =
             Payload::new(request.data, request.raw).ok_or(SendError::PayloadTooLarge)?;
         let verdict = with_payload_mut(&mut payload, |p| {
@@ -432,6 +434,35 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 direct.order = request.protocols;
                 let _ = self.outbox.push_direct(direct);
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses at command time what the encoder would refuse later (spec 7.3): a channel or
+    /// a payload length whose varint starts `C0 8D`. (A whole body of exactly such a length
+    /// can only be seen when the frame is written; it is then counted in `encode_errors`.)
+    pub(super) fn check_encodable(
+        &self,
+        channel: u64,
+        data: Option<&[u8]>,
+        raw: Option<&[u8]>,
+    ) -> Result<(), EncodeError> {
+        if self.config.compat != crate::wire::Compat::Reference {
+            return Ok(());
+        }
+        let check = |what, value: u64| {
+            if crate::wire::is_reserved_prefix(value) {
+                Err(EncodeError::ReservedVarintPrefix { what, value })
+            } else {
+                Ok(())
+            }
+        };
+        check(VarintUse::Value(FieldId::Channel), channel)?;
+        if let Some(data) = data {
+            check(VarintUse::Length(FieldId::Data), data.len() as u64)?;
+        }
+        if let Some(raw) = raw {
+            check(VarintUse::Length(FieldId::Raw), raw.len() as u64)?;
         }
         Ok(())
     }
