@@ -1,11 +1,164 @@
-//! `cluster-embedded`: will drive [`cluster_core`] on smoltcp for microcontrollers (no_std,
-//! no allocator, static memory only).
+//! `cluster-embedded`: a [`cluster_core`] node on smoltcp, for microcontrollers.
 //!
-//! Nothing is implemented yet: the driver depends on the node state machine of `cluster-core`.
-//! Until then the crate only re-exports the codec, and is built for `thumbv7em-none-eabihf`
-//! by `.ci/run` to keep it honest about `no_std`.
+//! The [`Driver`] takes over one [`Node`](cluster_core::Node) (by exclusive reference, so that
+//! the node never moves) and runs it on a smoltcp UDP socket:
+//! it joins the multicast group `230.230.230.230` through the interface (IGMP), sends and
+//! receives frames on port 23000, passes time from [`smoltcp::time::Instant`], queues the
+//! node's events for the application, and tells the caller when to poll next. It is itself
+//! poll-based and sans-executor: `no_std`, no allocator, no tasks, and all of its memory is
+//! fixed by const generics (the socket buffers are the caller's, see [`UdpBuffers`]).
+//!
+//! # The polling loop
+//!
+//! ```no_run
+//! use cluster_core::{Config, DefaultPolicy, Event, Node};
+//! use cluster_embedded::{Driver, Group, MacHid, UdpBuffers, core_instant, firmware_config};
+//! use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet, SocketStorage};
+//! use smoltcp::phy::Device;
+//! use smoltcp::time::Instant;
+//! use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
+//!
+//! fn run(device: &mut impl Device, clock: impl Fn() -> Instant, seed: u64) {
+//!     let mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
+//!     let mut iface_config = IfaceConfig::new(EthernetAddress(mac).into());
+//!     iface_config.random_seed = seed;
+//!     let mut iface = Interface::new(iface_config, device, clock());
+//!     iface.update_ip_addrs(|addrs| {
+//!         let _ = addrs.push(IpCidr::new(Ipv4Address::new(192, 168, 1, 50).into(), 24));
+//!     });
+//!
+//!     // Static in firmware (e.g. `static_cell::ConstStaticCell`); locals here.
+//!     let mut buffers: UdpBuffers = UdpBuffers::new();
+//!     let mut storage = [SocketStorage::EMPTY; 1];
+//!     let mut sockets = SocketSet::new(&mut storage[..]);
+//!     let socket = sockets.add(buffers.socket());
+//!
+//!     // A node in remote mode that runs `c` only, with tags, answering queries through
+//!     // its policy.
+//!     let mut config = firmware_config(Config::lan_fast());
+//!     config.add_tag("sensor").unwrap();
+//!     let hid = MacHid::new(mac);
+//!     // The node stays where it is created (in firmware: a `static`); the driver borrows it.
+//!     let mut node: Node =
+//!         Node::new(config, hid.as_str(), DefaultPolicy, seed, core_instant(clock()))
+//!             .expect("valid config");
+//!     let mut driver: Driver<'_> =
+//!         Driver::new(&mut node, Group::CLUSTER, &mut iface, &mut sockets, socket)
+//!             .expect("joined");
+//!
+//!     loop {
+//!         let now = clock();
+//!         iface.poll(now, device, &mut sockets); // frames in, queued datagrams out
+//!         let next = driver.poll(now, &mut iface, &mut sockets);
+//!         iface.poll(now, device, &mut sockets); // send what the node just queued
+//!         while let Some(event) = driver.poll_event() {
+//!             if let Event::Discovered { sid } = event {
+//!                 let _service = driver.node().service(sid.as_bytes());
+//!             }
+//!         }
+//!         // Sleep until the first of: `deadline`, a frame from the device, a command.
+//!         let deadline = match (next, iface.poll_at(now, &sockets)) {
+//!             (Some(a), Some(b)) => Some(a.min(b)),
+//!             (a, b) => a.or(b),
+//!         };
+//!         # let _ = deadline; break;
+//!     }
+//! }
+//! ```
+//!
+//! Commands ([`Driver::send`], [`Driver::query`], [`Driver::update_tags`],
+//! [`Driver::discover`], [`Driver::leave`], ...) queue frames in the node; they leave at the
+//! next [`Driver::poll`], so poll (and then `iface.poll`) right after a command.
+//!
+//! # What is supported
+//!
+//! * **Protocol `c` only, in remote mode.** A firmware node is alone on its host, so it runs
+//!   in remote mode (multicast TTL 1; a peer is "local" only if it is this interface's own
+//!   address) and advertises `protocols = {c}`: the driver refuses a node configured
+//!   otherwise ([`Error::LocalMode`], [`Error::UnsupportedProtocol`]); build its config with
+//!   [`firmware_config`]. Peers reach a multicast-only node by multicast with a filter:
+//!   discovery answers, query responses and this project's direct sends (spec 8, item 6). A
+//!   Tcl reference node's cluster-level *direct* events do not reach it (they never fall
+//!   back to multicast in the reference); its broadcasts do.
+//! * **No `t` (TCP) and no `u`.** The node never asks for them when it runs `c` only; should
+//!   a direct send over `t` or `u` come up anyway, the driver reports it failed at once
+//!   ([`Stats::direct_sends_refused`]) and the node falls back to multicast.
+//! * **Datagram size.** Frames go out as datagrams of at most 4096 bytes (the node chunks
+//!   larger frames). smoltcp without `proto-ipv4-fragmentation` neither sends nor reassembles
+//!   datagrams above the MTU (1472 bytes of payload on Ethernet). The default `DATA = 512`
+//!   keeps every frame this node sends below that; peers' heartbeats, discoveries and
+//!   answers are far below it. Enable smoltcp's `proto-ipv4-fragmentation` in the
+//!   application to receive larger frames from hosts.
+//! * **Own echoes.** smoltcp does not loop multicast back to the sender; the node would drop
+//!   its own frames anyway.
+//!
+//! # Events
+//!
+//! [`Driver::poll_event`] returns the core's [`Event`](cluster_core::Event). The driver holds
+//! `EVENTS` of them; beyond that they wait inside the node (see [`Driver::poll_event`] for
+//! what may be dropped then). `Discovered { sid }` carries only the sid: read the service's
+//! address, tags and protocols with `driver.node().service(sid)` before the next poll.
+//!
+//! # Memory
+//!
+//! Everything is static: the node (const generics `SERVICES`, `DATA`), the driver's frame
+//! buffer (`TX`, at least [`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF)) and event
+//! queue (`EVENTS` events of about `DATA + 80` bytes), and the socket buffers
+//! ([`UdpBuffers`]). The firmware-shaped build in `cluster-embedded/firmware/` (Cortex-M4F,
+//! `thumbv7em-none-eabihf`, 32 services, release, `opt-level = "z"`) measures them; run
+//! `cluster-embedded/firmware/measure.sh`. With rustc 1.95 and smoltcp 0.14:
+//!
+//! | | default sizes, every command | `DATA = 256`, `EVENTS = 1`, answers only |
+//! | --- | ---: | ---: |
+//! | flash (`.text + .rodata`) | 68.8 KiB | 59.4 KiB |
+//! | static RAM (node + driver + smoltcp and its buffers) | 34.7 KiB | 28.4 KiB |
+//! | of which the node, `Node<_, 32, DATA>` | 23.5 KiB | 21.0 KiB |
+//! | of which the driver (`TX` and events) | 6.4 KiB | 4.2 KiB |
+//! | stack of the main loop (estimate) | 12.1 KiB | 8.0 KiB |
+//! | stack at start-up, on the path through `Node::new` | 61.8 KiB | 53.1 KiB |
+//!
+//! `Node::new` returns the node by value and needs about twice its size of stack once; the
+//! driver itself never moves the node (it borrows it), so create the node where it stays:
+//! in firmware, store the `Result` of `Node::new` in a `static_cell::StaticCell` with
+//! `init_with`, which lets the compiler write it in place.
+//!
+//! # Features
+//!
+//! | feature | adds |
+//! | --- | --- |
+//! | *(default)* | nothing: `no_std`, no allocator |
+//! | `defmt` | `defmt::Format` on the driver's types, and its log lines through `defmt` (the core has no `defmt` support: wrap its types in `defmt::Debug2Format`) |
+//! | `tap` | host only: the `tap_node` example on a Linux TAP device (pulls `std` into smoltcp) |
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
-pub use cluster_core::wire;
+#[macro_use]
+mod log;
+
+mod buffers;
+mod driver;
+mod error;
+mod hid;
+mod time;
+
+pub use buffers::UdpBuffers;
+pub use driver::{Driver, Group, Stats};
+pub use error::Error;
+pub use hid::MacHid;
+pub use time::{core_instant, net_instant};
+
+pub use cluster_core;
+pub use smoltcp;
+
+use cluster_core::{Config, Protocol, ProtocolList};
+
+/// `config` made fit for a firmware node: remote mode (multicast TTL 1, peers on other hosts
+/// accepted) and the protocol `c` only. Everything else is kept.
+#[must_use]
+pub fn firmware_config(mut config: Config) -> Config {
+    config.remote = true;
+    config.protocols = ProtocolList::new(&[Protocol::Multicast]);
+    config
+}

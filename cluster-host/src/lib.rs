@@ -16,6 +16,9 @@
 //! | [`policy`] | [`Answer`]: reply the same text to every query |
 //! | [`json`] | the JSON lines of `cluster join --json` |
 //! | [`setup()`] | a join up to the runtime: options checked, hid found, sockets opened, node built |
+//! | [`engine`] | [`Engine`]: the driver task's logic without the waiting (inputs, commands, the drain, failover, routing, listener refresh) behind the [`Io`] trait |
+//! | [`conn`] | what connection tasks and the driver tell each other ([`IoEvent`], [`Outbound`], [`Target`]) |
+//! | [`query`] | [`QueryOutcome`]: a query's news folded into one result |
 //!
 //! Every socket is returned as a non-blocking std socket, which each runtime wraps.
 //!
@@ -31,13 +34,16 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod addrs;
+pub mod conn;
 mod duration;
+pub mod engine;
 mod error;
 pub mod event;
 pub mod hid;
 pub mod json;
 pub mod options;
 pub mod policy;
+pub mod query;
 pub mod request;
 pub mod seed;
 mod setup;
@@ -45,7 +51,9 @@ pub mod socket;
 pub mod transports;
 
 pub use addrs::LocalAddrs;
+pub use conn::{IoEvent, Outbound, Target};
 pub use duration::{DurationError, format_duration, parse_duration};
+pub use engine::{Engine, Io, Sockets, StartedQuery};
 pub use error::{CommandError, JoinError};
 pub use event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo, Translated, translate};
 pub use hid::{HidError, host_hid};
@@ -53,6 +61,7 @@ pub use options::{
     Options, OptionsError, Profile, parse_channels, parse_protocols, split_list, unix_socket_path,
 };
 pub use policy::Answer;
+pub use query::QueryOutcome;
 pub use request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
 pub use seed::os_seed;
 pub use setup::{Setup, setup};

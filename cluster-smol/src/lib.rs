@@ -1,8 +1,151 @@
-//! `cluster-smol`: will drive [`cluster_core`] on `async-io`, so that it runs under smol,
-//! async-std or any executor.
+//! `cluster-smol`: drives [`cluster_core`]'s sans-IO node on `async-io`, with real sockets, so
+//! that it runs under **smol**, **async-std**, or any executor (even
+//! `futures_lite::future::block_on` on a thread of its own). It speaks the same protocols as
+//! `cluster-tokio` (`c`, `t`, `u`), with the same handle API and the same behaviour, and
+//! the two interoperate on one host.
 //!
-//! Nothing is implemented yet: the driver depends on the node state machine of `cluster-core`
-//! and on the shared adapter pieces of `cluster-tokio`. Until then the crate only re-exports
-//! the codec so that the workspace layout is in place.
+//! # Under smol
+//!
+//! ```no_run
+//! use cluster_smol::{Cluster, Event, Options, QueryEvent, QuerySpec, Selector};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     smol::block_on(async {
+//!         let node = Cluster::join(Options::default().tag("web")?, |driver| {
+//!             smol::spawn(driver).detach()
+//!         })
+//!         .await?;
+//!         let mut events = node.events();
+//!         while let Some(event) = events.next().await {
+//!             if let Event::Discovered(service) = event {
+//!                 println!("found {} at {:?} with tags {:?}", service.sid, service.ip, service.tags);
+//!                 break;
+//!             }
+//!         }
+//!         let mut answers = node.query(QuerySpec::new(Selector::resolve(["web"]), "status")).await?;
+//!         while let Some(answer) = answers.next().await {
+//!             if let QueryEvent::Response { sid, payload } = answer {
+//!                 println!("{sid}: {}", payload.data_lossy());
+//!             }
+//!         }
+//!         node.leave().await?; // broadcasts the disconnect
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! # Under async-std
+//!
+//! ```no_run
+//! use cluster_smol::{Answer, Cluster, Options};
+//!
+//! #[async_std::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let options = Options::default().tag("status")?;
+//!     let node = Cluster::join_with(options, Answer::new("all good"), |driver| {
+//!         async_std::task::spawn(driver);
+//!     })
+//!     .await?;
+//!     // ... every query is now answered "all good" ...
+//!     node.leave().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Spawning the driver yourself
+//!
+//! [`Cluster::start`] returns the node's task as a [`Driver`] future: spawn it on any
+//! executor, await it, or drop it to stop the node without a disconnect (as a crash would).
+//!
+//! ```no_run
+//! use cluster_smol::{Answer, Cluster, Options};
+//! use futures_lite::future;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (node, driver) = future::block_on(Cluster::start(Options::default(), Answer::new("hi")))?;
+//! let thread = std::thread::spawn(|| future::block_on(driver));
+//! future::block_on(node.leave())?;
+//! thread.join().expect("the driver ends once the node left");
+//! # Ok(()) }
+//! ```
+//!
+//! # Model
+//!
+//! The [`Driver`] future **owns the node** (no mutex around the core). The [`Handle`] is
+//! cheap to clone: commands travel to the driver on a bounded channel and replies come back
+//! on one-shot channels; [`Handle::events`] is a broadcast subscription (a subscriber that
+//! falls more than 1024 events behind gets [`Event::Dropped`]); [`Handle::query`] returns a
+//! [`QueryStream`] that yields each answer as it arrives and then a summary. Hooks are a
+//! [`Policy`](cluster_core::Policy) given to [`Cluster::join_with`]. Dropping the last handle
+//! makes the node leave. Every channel is runtime-agnostic (`async-channel`,
+//! `async-broadcast`), so handles work from any executor, and from a tokio task too.
+//!
+//! The driver follows the core's driving contract: it waits for the first of a command, a
+//! datagram, bytes or a write outcome from a connection, a new connection, the multicast
+//! socket becoming writable again, or the node's deadline (compared with the clock directly;
+//! time is milliseconds since the join on the monotonic clock); makes exactly one input or
+//! command call; then drains every transmit and every event. That logic is
+//! `cluster_host::Engine`, shared with the other adapters; this crate adds the waiting
+//! (`async-io`'s reactor and timers, `futures-lite`'s `race`) and the connection tasks.
+//!
+//! Each stream connection has a task of its own, run by a private `async-executor` inside
+//! the driver future (not smol's global executor), so the driver needs nothing from the
+//! executor that polls it.
+//!
+//! # Protocols
+//!
+//! * `c`: UDP multicast on `230.230.230.230:23000`, `SO_REUSEADDR` + `SO_REUSEPORT`, TTL 0
+//!   (local) or 1 (`remote`), loopback on, joined on the default interface, with a fallback
+//!   to loopback on hosts without a multicast route ([`cluster_host::socket`]). Datagrams
+//!   are sent without waiting; one the socket cannot take yet is held back (one slot) until
+//!   the socket is writable, and nothing is sent past it meanwhile.
+//! * `t`: a TCP listener on an ephemeral port, advertised as `t {port N}`. A send to a
+//!   service reuses the newest open connection with it (accepted or opened), else connects
+//!   to its advertised port. Connections carry frames both ways and close after
+//!   [`Options::tcp_idle_timeout`] (120 s) without traffic. When a peer reports our `t` as
+//!   failing (type 8), the listener is reopened on a new port and advertised.
+//! * `u`: unix stream sockets at `/dir/name-<sid>.ext` for [`Options::unix_path`]
+//!   `/dir/name.ext`, advertised as `u {path ...}`, local services only; the file is
+//!   removed when the node leaves or its driver is dropped.
+//!
+//! Failover is the node's: a failed connect or write is reported with `transport_failed`,
+//! and the node tries the next protocol, falls back to multicast with a filter, sends the
+//! type-8 report, or starts the ping logic.
+//!
+//! # Shared pieces
+//!
+//! Sockets, addresses, the hid, the seed, connection bookkeeping, the driver's logic,
+//! options and the JSON lines live in `cluster-host`; what a user needs is re-exported here.
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
+mod cluster;
+mod conn;
+mod driver;
+mod handle;
+mod query;
+
+pub use cluster::{Cluster, Driver};
 pub use cluster_core::wire;
+pub use cluster_host::json::JoinedInfo;
+pub use cluster_host::{
+    Answer, CommandError, Event, JoinError, Options, Payload, Profile, QueryEvent, QueryOutcome,
+    QuerySpec, QuerySummary, Selector, SendSpec, ServiceInfo, TagEdit, TransportStats, json,
+    parse_duration,
+};
+pub use handle::{Events, Handle};
+pub use query::QueryStream;
+
+#[cfg(test)]
+mod tests {
+    fn send<T: Send + 'static>() {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn the_driver_and_handles_move_between_threads_and_executors() {
+        send::<crate::Driver>();
+        send_sync::<crate::Handle>();
+        send::<crate::Events>();
+        send::<crate::QueryStream>();
+    }
+}

@@ -1,0 +1,531 @@
+//! The poll-based driver: one [`Node`] on one smoltcp UDP socket.
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use cluster_core::{
+    DefaultPolicy, Destination, Event, Node, Policy, Protocol, QueryError, QueryId, QueryRequest,
+    SendError, SendRequest, Sid, Source, TagError, TagOp, Transmit,
+};
+use smoltcp::iface::{Interface, SocketHandle, SocketSet};
+use smoltcp::socket::udp;
+use smoltcp::time::Instant as NetInstant;
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use crate::error::Error;
+use crate::time::{core_instant, net_instant};
+
+/// The multicast group and port of a cluster (spec 1.1): the driver joins `addr`, binds its
+/// socket to `port` and sends every frame to `addr:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    /// The group address.
+    pub addr: Ipv4Addr,
+    /// The UDP port, bound and sent to.
+    pub port: u16,
+}
+
+impl Group {
+    /// The reference's group: `230.230.230.230:23000`.
+    pub const CLUSTER: Self = Self {
+        addr: Ipv4Addr::new(230, 230, 230, 230),
+        port: 23000,
+    };
+
+    fn endpoint(self) -> IpEndpoint {
+        IpEndpoint::new(IpAddress::from(self.addr), self.port)
+    }
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Self::CLUSTER
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Group {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let [a, b, c, d] = self.addr.octets();
+        defmt::write!(f, "{=u8}.{=u8}.{=u8}.{=u8}:{=u16}", a, b, c, d, self.port);
+    }
+}
+
+/// Counters of the driver (the node's own are in [`Node::stats`]). They only grow
+/// (saturating).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct Stats {
+    /// Datagrams read from the socket and handed to the node.
+    pub datagrams_received: u64,
+    /// Datagrams the node dropped (the reason is counted in [`Node::stats`]).
+    pub datagrams_dropped: u64,
+    /// Datagrams queued in the socket for sending.
+    pub datagrams_sent: u64,
+    /// Times the socket's transmit buffer had no room for what the node owed; the frames
+    /// left at a later [`Driver::poll`].
+    pub send_stalls: u64,
+    /// Frames given up: a datagram larger than the socket's whole transmit buffer (such a
+    /// frame can never be queued), or one smoltcp refused as unaddressable.
+    pub frames_unsendable: u64,
+    /// Direct sends over `t` or `u`, which this driver does not run, reported failed so that
+    /// the node fell back to multicast. Zero with a multicast-only node.
+    pub direct_sends_refused: u64,
+}
+
+/// Logs service changes at debug level (with `defmt`).
+fn log_event<const DATA: usize>(event: &Event<DATA>) {
+    #[cfg(feature = "defmt")]
+    match event {
+        Event::Discovered { sid } => {
+            defmt::debug!("cluster: discovered {=[u8]:a}", sid.as_bytes());
+        }
+        Event::Lost { sid, reason } => {
+            defmt::debug!(
+                "cluster: lost {=[u8]:a} ({=str})",
+                sid.as_bytes(),
+                reason.name()
+            );
+        }
+        _ => {}
+    }
+    let _ = event;
+}
+
+fn bump(counter: &mut u64) {
+    *counter = counter.saturating_add(1);
+}
+
+/// A frame being sent, possibly waiting for room in the socket.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    transmit: Transmit,
+    /// Segments (datagrams) of the frame already queued in the socket.
+    sent: usize,
+}
+
+/// A cluster node on smoltcp: drives a [`Node`] on a UDP socket of the caller's
+/// [`SocketSet`], and queues its events for the caller.
+///
+/// The driver holds the node by exclusive reference (`&'a mut Node`) rather than by value:
+/// a node is about 24 KiB, and moving one into the driver costs a stack temporary of that
+/// size at start-up on a microcontroller. Create the node where it will stay (a `static`
+/// through `static_cell::StaticCell::init_with` in firmware, a local or a `Box` on a host)
+/// and lend it to [`Driver::new`]; nothing else may touch it while the driver runs, except
+/// through [`node`](Self::node) and [`node_mut`](Self::node_mut).
+///
+/// Type parameters: the node's policy `P`, `SERVICES` and `DATA` (as on [`Node`]), the number
+/// of events held for the caller, `EVENTS` (beyond them, events wait inside the node; see
+/// [`poll_event`](Self::poll_event)), and `TX`, the frame buffer handed to
+/// [`Node::poll_transmit`]. `TX` must be at least [`Node::TRANSMIT_BUF`] (3968 bytes for the
+/// default `SERVICES = 32`, `DATA = 512`); a smaller value fails to compile.
+///
+/// The driver is sans-executor: nothing happens outside [`poll`](Self::poll) and the
+/// commands. See the crate docs for the loop.
+pub struct Driver<
+    'a,
+    P: Policy = DefaultPolicy,
+    const SERVICES: usize = 32,
+    const DATA: usize = 512,
+    const EVENTS: usize = 4,
+    const TX: usize = 3968,
+> {
+    node: &'a mut Node<P, SERVICES, DATA>,
+    socket: SocketHandle,
+    group: Group,
+    pending: Option<Pending>,
+    /// The last flush stopped because the socket had no room: the node may owe more frames.
+    stalled: bool,
+    events: heapless::Deque<Event<DATA>, EVENTS>,
+    /// Whether the group was left after the node left.
+    group_left: bool,
+    stats: Stats,
+    tx: [u8; TX],
+}
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize, const TX: usize>
+    core::fmt::Debug for Driver<'_, P, SERVICES, DATA, EVENTS, TX>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Driver")
+            .field("node", &self.node)
+            .field("group", &self.group)
+            .field("pending", &self.pending.is_some())
+            .field("events", &self.events.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize, const TX: usize>
+    defmt::Format for Driver<'_, P, SERVICES, DATA, EVENTS, TX>
+{
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Driver {{ sid: {=[u8]:a}, group: {}, services: {=usize}, left: {=bool} }}",
+            self.node.sid().as_bytes(),
+            self.group,
+            self.node.known(),
+            self.node.has_left()
+        );
+    }
+}
+
+impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize, const TX: usize>
+    Driver<'a, P, SERVICES, DATA, EVENTS, TX>
+{
+    /// Takes over `node` and runs it on the UDP socket `socket` of `sockets`: binds the
+    /// socket to the group's port, sets its TTL to 1 (remote mode, spec 1.1) and joins the
+    /// group on `iface` (smoltcp sends the IGMP report at its next poll). The node's join
+    /// frames leave at the first [`poll`](Self::poll).
+    ///
+    /// `node` must be in remote mode and run the protocol `c` only: build its
+    /// [`Config`](cluster_core::Config) with [`firmware_config`](crate::firmware_config).
+    /// Create it with [`core_instant`](crate::core_instant) of the same clock as the later
+    /// polls.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`]: the node's mode or protocols, or the socket or group setup.
+    ///
+    /// # Panics
+    ///
+    /// If `socket` is not a UDP socket of `sockets` (smoltcp's `SocketSet::get_mut`).
+    pub fn new(
+        node: &'a mut Node<P, SERVICES, DATA>,
+        group: Group,
+        iface: &mut Interface,
+        sockets: &mut SocketSet<'_>,
+        socket: SocketHandle,
+    ) -> Result<Self, Error> {
+        const {
+            assert!(
+                TX >= Node::<P, SERVICES, DATA>::TRANSMIT_BUF,
+                "TX must be at least Node::<P, SERVICES, DATA>::TRANSMIT_BUF"
+            );
+            assert!(EVENTS >= 1, "EVENTS must be at least 1");
+        };
+        if node.has_left() {
+            return Err(Error::Left);
+        }
+        if !node.config().remote {
+            return Err(Error::LocalMode);
+        }
+        if node.protocols().iter().any(|p| p != Protocol::Multicast) {
+            return Err(Error::UnsupportedProtocol);
+        }
+        let udp = sockets.get_mut::<udp::Socket<'_>>(socket);
+        udp.bind(group.port).map_err(Error::Bind)?;
+        udp.set_hop_limit(Some(1));
+        iface
+            .join_multicast_group(group.addr)
+            .map_err(Error::Join)?;
+        debug!("cluster: joined as {=[u8]:a}", node.sid().as_bytes());
+        Ok(Self {
+            node,
+            socket,
+            group,
+            pending: None,
+            stalled: false,
+            events: heapless::Deque::new(),
+            group_left: false,
+            stats: Stats::default(),
+            tx: [0; TX],
+        })
+    }
+
+    /// Runs the node: sends the frames it owes (and a frame that waited for room), hands it
+    /// every datagram the socket received, runs its timers, and queues its events for
+    /// [`poll_event`](Self::poll_event). Call it after every `iface.poll`, and after commands.
+    ///
+    /// Returns when to call it next at the latest, if nothing arrives before: the node's
+    /// earliest deadline, or `now` when the socket had no room for everything the node owes
+    /// (smoltcp makes room at its next poll). Merge it with `iface.poll_at`.
+    ///
+    /// After [`leave`](Self::leave), the poll that sends the disconnect also leaves the
+    /// multicast group.
+    ///
+    /// # Panics
+    ///
+    /// If the socket given to [`new`](Self::new) was removed from `sockets`.
+    pub fn poll(
+        &mut self,
+        now: NetInstant,
+        iface: &mut Interface,
+        sockets: &mut SocketSet<'_>,
+    ) -> Option<NetInstant> {
+        let at = core_instant(now);
+        let socket = sockets.get_mut::<udp::Socket<'_>>(self.socket);
+        self.flush(at, socket);
+        // `recv` lends the datagram from the socket's own buffer: no receive scratch buffer
+        // (of up to a datagram's size) in the driver, unlike `recv_slice`.
+        while let Ok((bytes, meta)) = socket.recv() {
+            let from = IpAddr::from(meta.endpoint.addr);
+            // Remote mode: a peer is local only when it is this interface (spec 5.6).
+            let local = iface
+                .ip_addrs()
+                .iter()
+                .any(|cidr| IpAddr::from(cidr.address()) == from);
+            let source = Source::multicast(SocketAddr::new(from, meta.endpoint.port), local);
+            bump(&mut self.stats.datagrams_received);
+            if let Err(_error) = self.node.handle_datagram(at, source, bytes) {
+                bump(&mut self.stats.datagrams_dropped);
+                trace!(
+                    "cluster: datagram dropped: {}",
+                    defmt::Debug2Format(&_error)
+                );
+            }
+            self.flush(at, socket);
+        }
+        if self
+            .node
+            .poll_timeout()
+            .is_some_and(|deadline| deadline <= at)
+        {
+            self.node.handle_timeout(at);
+            self.flush(at, socket);
+        }
+        if self.node.has_left() && self.is_idle() && !self.group_left {
+            // The disconnect is queued in the socket; stop answering IGMP queries.
+            let _ = iface.leave_multicast_group(self.group.addr);
+            self.group_left = true;
+        }
+        if !self.is_idle() {
+            return Some(now);
+        }
+        self.node.poll_timeout().map(net_instant)
+    }
+
+    /// Output: the next event, or `None`.
+    ///
+    /// Events the driver queued (at most `EVENTS`) come first, then those still inside the
+    /// node. While the driver's queue is full, events wait inside the node: those derived
+    /// from state (`Discovered`, `Lost`, a query's `Missing` and `Done`) are never lost there,
+    /// while data events (messages, queries received, responses, tag changes) beyond the
+    /// node's small queue are dropped and reported as [`Event::Dropped`] (and counted in the
+    /// node's `events_dropped`). Read events after every poll to lose none.
+    ///
+    /// Changes after: [`poll`](Self::poll) and the commands.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event<DATA>> {
+        self.events.pop_front().or_else(|| self.node.poll_event())
+    }
+
+    // ----- commands: their frames leave at the next `poll` -----
+
+    /// Command: sends an event (type 6), as [`Node::send`]. The frames leave at the next
+    /// [`poll`](Self::poll).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`]; nothing was queued.
+    pub fn send(&mut self, now: NetInstant, request: &SendRequest<'_>) -> Result<(), SendError> {
+        let result = self.node.send(core_instant(now), request);
+        self.drain_events();
+        result
+    }
+
+    /// Command: starts a query, as [`Node::query`]; replies arrive as
+    /// [`Event::Query`](cluster_core::Event::Query). The frames leave at the next
+    /// [`poll`](Self::poll).
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError`]; no query was created.
+    pub fn query(
+        &mut self,
+        now: NetInstant,
+        request: &QueryRequest<'_>,
+    ) -> Result<QueryId, QueryError> {
+        let result = self.node.query(core_instant(now), request);
+        self.drain_events();
+        result
+    }
+
+    /// Command: ends a query early, as [`Node::cancel_query`]. Returns false when no live
+    /// query has this id.
+    pub fn cancel_query(&mut self, now: NetInstant, id: &str) -> bool {
+        let found = self.node.cancel_query(core_instant(now), id);
+        self.drain_events();
+        found
+    }
+
+    /// Command: edits this node's tags, as [`Node::update_tags`]; a full heartbeat follows at
+    /// the next [`poll`](Self::poll). Returns whether they changed.
+    ///
+    /// # Errors
+    ///
+    /// [`TagError`]; the tags are unchanged.
+    pub fn update_tags(&mut self, now: NetInstant, ops: &[TagOp<'_>]) -> Result<bool, TagError> {
+        let result = self.node.update_tags(core_instant(now), ops);
+        self.drain_events();
+        result
+    }
+
+    /// Command: broadcasts a discovery unless one went out recently, as [`Node::discover`].
+    /// Returns whether one was queued.
+    pub fn discover(&mut self, now: NetInstant) -> bool {
+        let queued = self.node.discover(core_instant(now));
+        self.drain_events();
+        queued
+    }
+
+    /// Command: sends a full heartbeat at the next [`poll`](Self::poll).
+    pub fn heartbeat(&mut self, now: NetInstant) {
+        self.node.heartbeat(core_instant(now));
+        self.drain_events();
+    }
+
+    /// Command: leaves the cluster, as [`Node::leave`]: the next [`poll`](Self::poll) sends
+    /// the disconnect (type 0) and leaves the multicast group; every known service is
+    /// reported [`Lost`](cluster_core::Event::Lost) with reason `Left`. Later polls and
+    /// commands do nothing. Keep polling the interface until the socket has sent the
+    /// disconnect (`iface.poll_at` returns `None`, or the socket's `send_queue()` is 0).
+    pub fn leave(&mut self, now: NetInstant) {
+        self.node.leave(core_instant(now));
+        self.drain_events();
+    }
+
+    // ----- getters -----
+
+    /// The node (its sid, services, resolver, stats, ...).
+    #[must_use]
+    pub fn node(&self) -> &Node<P, SERVICES, DATA> {
+        self.node
+    }
+
+    /// The node, for commands the driver does not wrap ([`Node::subscribe`],
+    /// [`Node::policy_mut`], ...). Call [`poll`](Self::poll) after any input or command made
+    /// through it, so that its frames leave and its events are queued.
+    pub fn node_mut(&mut self) -> &mut Node<P, SERVICES, DATA> {
+        self.node
+    }
+
+    /// This node's sid.
+    #[must_use]
+    pub fn sid(&self) -> &Sid {
+        self.node.sid()
+    }
+
+    /// The group and port.
+    #[must_use]
+    pub fn group(&self) -> Group {
+        self.group
+    }
+
+    /// The socket the driver uses.
+    #[must_use]
+    pub fn socket(&self) -> SocketHandle {
+        self.socket
+    }
+
+    /// True after [`leave`](Self::leave).
+    #[must_use]
+    pub fn has_left(&self) -> bool {
+        self.node.has_left()
+    }
+
+    /// True when the node owes nothing the socket had no room for at the last poll.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_none() && !self.stalled
+    }
+
+    /// The driver's counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    // ----- internals -----
+
+    /// Sends every frame the node owes while the socket has room, then queues the node's
+    /// events (driving contract, step 2).
+    fn flush(&mut self, at: cluster_core::Instant, socket: &mut udp::Socket<'_>) {
+        self.stalled = false;
+        loop {
+            if !self.send_pending(at, socket) || !socket.can_send() {
+                self.stalled = true;
+                bump(&mut self.stats.send_stalls);
+                break;
+            }
+            let Some(transmit) = self.node.poll_transmit(at, &mut self.tx) else {
+                break;
+            };
+            match transmit.dst {
+                Destination::Group { .. } => {
+                    self.pending = Some(Pending { transmit, sent: 0 });
+                }
+                Destination::Service { send, via, .. } => {
+                    // No stream transport here: the node tries the target's next protocol,
+                    // which ends with `c` (spec 5.13).
+                    bump(&mut self.stats.direct_sends_refused);
+                    debug!("cluster: no transport for {}", via.letter());
+                    let _ = via;
+                    self.node.transport_failed(at, send);
+                }
+            }
+        }
+        self.drain_events();
+    }
+
+    /// Queues what is left of the pending frame in the socket, one datagram per segment.
+    /// Returns false when the socket is full (the frame stays pending); true when no frame is
+    /// pending any more.
+    fn send_pending(&mut self, at: cluster_core::Instant, socket: &mut udp::Socket<'_>) -> bool {
+        let Some(pending) = self.pending.as_mut() else {
+            return true;
+        };
+        let endpoint = self.group.endpoint();
+        let mut delivered = true;
+        for segment in pending.transmit.segments(&self.tx).skip(pending.sent) {
+            if segment.len() > socket.payload_send_capacity() {
+                warn!(
+                    "cluster: a {=usize}-byte datagram exceeds the socket's transmit buffer",
+                    segment.len()
+                );
+                delivered = false;
+                break;
+            }
+            match socket.send_slice(segment, endpoint) {
+                Ok(()) => {
+                    pending.sent += 1;
+                    bump(&mut self.stats.datagrams_sent);
+                }
+                Err(udp::SendError::BufferFull) => return false,
+                Err(udp::SendError::Unaddressable) => {
+                    delivered = false;
+                    break;
+                }
+            }
+        }
+        let dst = pending.transmit.dst;
+        self.pending = None;
+        if !delivered {
+            bump(&mut self.stats.frames_unsendable);
+        }
+        // A multicast step of a direct send (the fallback) owes the node its outcome.
+        if let Some(id) = dst.send_id() {
+            if delivered {
+                self.node.transport_ok(at, id);
+            } else {
+                self.node.transport_failed(at, id);
+            }
+        }
+        true
+    }
+
+    /// Moves the node's events into the driver's queue while it has room.
+    fn drain_events(&mut self) {
+        while !self.events.is_full() {
+            let Some(event) = self.node.poll_event() else {
+                break;
+            };
+            log_event(&event);
+            // Cannot fail: the queue is not full.
+            let _ = self.events.push_back(event);
+        }
+    }
+}

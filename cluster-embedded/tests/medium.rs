@@ -1,0 +1,692 @@
+//! Several smoltcp stacks in one process, wired by an in-memory Ethernet hub: every frame a
+//! port transmits reaches every other port, in order. Time is virtual (the loop jumps to the
+//! earliest deadline), seeds are fixed, so every run sends the same bytes. No root, no
+//! sockets of the OS.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
+
+use cluster_core::wire::Message;
+use cluster_core::{
+    Config, Event, LostReason, Node, Policy, Protocol, ProtocolList, QueryEvent, QueryRequest,
+    Refusal, Reply, SendRequest, Service, Sid, Targets,
+};
+use cluster_embedded::{Driver, Error, Group, MacHid, UdpBuffers, core_instant, firmware_config};
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, IpCidr, IpProtocol, Ipv4Packet, UdpPacket,
+};
+
+// ----- the medium -----
+
+/// Frames in flight (one queue per port) and every frame ever sent, with its sender.
+#[derive(Default)]
+struct Hub {
+    queues: Vec<VecDeque<Vec<u8>>>,
+    /// Ports whose cable is cut: they neither send nor receive.
+    cut: Vec<bool>,
+    log: Vec<(usize, Vec<u8>)>,
+}
+
+impl Hub {
+    fn deliver(&mut self, from: usize, frame: Vec<u8>) {
+        if self.cut[from] {
+            return;
+        }
+        for (to, queue) in self.queues.iter_mut().enumerate() {
+            if to != from && !self.cut[to] {
+                queue.push_back(frame.clone());
+            }
+        }
+        self.log.push((from, frame));
+    }
+
+    fn in_flight(&self) -> bool {
+        self.queues.iter().any(|q| !q.is_empty())
+    }
+}
+
+/// One port of the hub: a smoltcp Ethernet device.
+struct Port {
+    hub: Rc<RefCell<Hub>>,
+    index: usize,
+}
+
+struct Rx(Vec<u8>);
+
+struct Tx {
+    hub: Rc<RefCell<Hub>>,
+    from: usize,
+}
+
+impl phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl phy::TxToken for Tx {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        self.hub.borrow_mut().deliver(self.from, frame);
+        result
+    }
+}
+
+impl Device for Port {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx;
+
+    fn receive(&mut self, _now: Instant) -> Option<(Rx, Tx)> {
+        let frame = self.hub.borrow_mut().queues[self.index].pop_front()?;
+        Some((Rx(frame), self.tx()))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<Tx> {
+        Some(self.tx())
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
+        caps
+    }
+}
+
+impl Port {
+    fn tx(&self) -> Tx {
+        Tx {
+            hub: Rc::clone(&self.hub),
+            from: self.index,
+        }
+    }
+}
+
+// ----- the hosts -----
+
+/// Answers every query with a fixed text.
+struct Answer(&'static str);
+
+impl Policy for Answer {
+    fn answer_query(
+        &mut self,
+        _from: &Service,
+        _query: &Message<'_>,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Refusal> {
+        reply
+            .set_data(self.0.as_bytes())
+            .map_err(|_| Refusal::new("too long"))
+    }
+}
+
+type TestDriver = Driver<'static, Answer>;
+
+/// One firmware-like host: a port, an interface, one UDP socket and the driver.
+struct Host {
+    port: Port,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    driver: Box<TestDriver>,
+    ip: Ipv4Addr,
+    events: Vec<Event>,
+    deadline: Option<Instant>,
+}
+
+fn mac(index: usize) -> [u8; 6] {
+    [0x02, 0xce, 0, 0, 0, index as u8 + 1]
+}
+
+fn ip(index: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 251, 0, index as u8 + 1)
+}
+
+/// An interface on port `index` with address 10.251.0.<index+1>/24, and a socket set with one
+/// UDP socket over leaked buffers.
+fn stack(
+    hub: &Rc<RefCell<Hub>>,
+    index: usize,
+    now: Instant,
+) -> (Port, Interface, SocketSet<'static>, SocketHandle) {
+    let mut port = Port {
+        hub: Rc::clone(hub),
+        index,
+    };
+    let mut config = IfaceConfig::new(EthernetAddress(mac(index)).into());
+    config.random_seed = index as u64;
+    let mut iface = Interface::new(config, &mut port, now);
+    iface.update_ip_addrs(|addrs| {
+        addrs.push(IpCidr::new(ip(index).into(), 24)).unwrap();
+    });
+    let storage: &'static mut [SocketStorage<'static>] =
+        Box::leak(Box::new([SocketStorage::EMPTY; 1]));
+    let buffers: &'static mut UdpBuffers = Box::leak(Box::new(UdpBuffers::new()));
+    let mut sockets = SocketSet::new(storage);
+    let socket = sockets.add(buffers.socket());
+    (port, iface, sockets, socket)
+}
+
+/// A node that lives as long as the test (the driver borrows it).
+fn leak(node: Result<Node<Answer>, cluster_core::ConfigError>) -> &'static mut Node<Answer> {
+    Box::leak(Box::new(node.unwrap()))
+}
+
+fn config(tag: &str) -> Config {
+    let mut config = firmware_config(Config::lan_fast());
+    config.add_tag(tag).unwrap();
+    config
+}
+
+struct Lan {
+    hub: Rc<RefCell<Hub>>,
+    hosts: Vec<Host>,
+    now: Instant,
+}
+
+impl Lan {
+    /// `answers.len()` hosts, host `i` tagged `host<i>` and answering queries `answers[i]`.
+    fn new(answers: &[&'static str]) -> Self {
+        let hub = Rc::new(RefCell::new(Hub::default()));
+        let now = Instant::from_millis(1_000);
+        let mut lan = Self {
+            hub,
+            hosts: Vec::new(),
+            now,
+        };
+        for (index, answer) in answers.iter().enumerate() {
+            {
+                let mut hub = lan.hub.borrow_mut();
+                hub.queues.push(VecDeque::new());
+                hub.cut.push(false);
+            }
+            let (port, mut iface, mut sockets, socket) = stack(&lan.hub, index, now);
+            let hid = MacHid::new(mac(index));
+            let node = leak(Node::new(
+                config(&format!("host{index}")),
+                hid.as_str(),
+                Answer(answer),
+                0x5eed_0000 + index as u64,
+                core_instant(now),
+            ));
+            let driver = Box::new(
+                TestDriver::new(node, Group::CLUSTER, &mut iface, &mut sockets, socket).unwrap(),
+            );
+            lan.hosts.push(Host {
+                port,
+                iface,
+                sockets,
+                driver,
+                ip: ip(index),
+                events: Vec::new(),
+                deadline: Some(now),
+            });
+        }
+        lan
+    }
+
+    fn sid(&self, host: usize) -> Sid {
+        *self.hosts[host].driver.sid()
+    }
+
+    /// Polls every host once at the current time: interface in, driver, interface out.
+    fn poll_all(&mut self) {
+        let now = self.now;
+        for host in &mut self.hosts {
+            host.iface.poll(now, &mut host.port, &mut host.sockets);
+            let next = host.driver.poll(now, &mut host.iface, &mut host.sockets);
+            host.iface.poll(now, &mut host.port, &mut host.sockets);
+            while let Some(event) = host.driver.poll_event() {
+                host.events.push(event);
+            }
+            host.deadline = match (next, host.iface.poll_at(now, &host.sockets)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+
+    /// One step: poll everyone; if no frame is in flight, jump to the earliest deadline.
+    fn step(&mut self) {
+        self.poll_all();
+        if self.hub.borrow().in_flight() {
+            return;
+        }
+        let next = self.hosts.iter().filter_map(|h| h.deadline).min();
+        self.now = match next {
+            Some(at) if at > self.now => at,
+            _ => self.now + Duration::from_millis(1),
+        };
+    }
+
+    /// Steps until `done` holds, at most `limit` of virtual time.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) {
+        let end = self.now + limit;
+        while !done(self) {
+            assert!(
+                self.now < end,
+                "not done after {limit} of virtual time (now {})",
+                self.now
+            );
+            self.step();
+        }
+    }
+
+    fn runs_for(&mut self, time: Duration) {
+        let end = self.now + time;
+        while self.now < end {
+            self.step();
+        }
+    }
+
+    fn knows(&self, host: usize, sid: &Sid) -> bool {
+        self.hosts[host]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Discovered { sid: s } if s == sid))
+    }
+
+    fn all_know_each_other(&self) -> bool {
+        (0..self.hosts.len())
+            .all(|a| (0..self.hosts.len()).all(|b| a == b || self.knows(a, &self.sid(b))))
+    }
+
+    fn lost(&self, host: usize, sid: &Sid) -> Option<LostReason> {
+        self.hosts[host].events.iter().find_map(|e| match e {
+            Event::Lost { sid: s, reason } if s == sid => Some(*reason),
+            _ => None,
+        })
+    }
+}
+
+/// The UDP datagrams on the medium to the cluster group: (sender port, IPv4 TTL, source
+/// address, source port, payload).
+fn cluster_datagrams(log: &[(usize, Vec<u8>)]) -> Vec<(usize, u8, Ipv4Addr, u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (from, frame) in log {
+        let eth = EthernetFrame::new_checked(&frame[..]).unwrap();
+        if eth.ethertype() != EthernetProtocol::Ipv4 {
+            continue;
+        }
+        let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+        if ip.next_header() != IpProtocol::Udp {
+            continue;
+        }
+        let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+        if ip.dst_addr() == Group::CLUSTER.addr && udp.dst_port() == Group::CLUSTER.port {
+            assert_eq!(
+                eth.dst_addr(),
+                EthernetAddress([0x01, 0x00, 0x5e, 0x66, 0xe6, 0xe6]),
+                "multicast MAC of the group"
+            );
+            out.push((
+                *from,
+                ip.hop_limit(),
+                ip.src_addr(),
+                udp.src_port(),
+                udp.payload().to_vec(),
+            ));
+        }
+    }
+    out
+}
+
+// ----- the tests -----
+
+#[test]
+fn three_stacks_discover_each_other_with_addresses_tags_and_protocols() {
+    let mut lan = Lan::new(&["a", "b", "c"]);
+    lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+    for a in 0..3 {
+        for b in (0..3).filter(|b| *b != a) {
+            let sid = lan.sid(b);
+            let service = lan.hosts[a].driver.node().service(sid.as_bytes()).unwrap();
+            assert_eq!(service.ip(), Some(IpAddr::V4(lan.hosts[b].ip)));
+            assert!(
+                !service.is_local(),
+                "remote mode: another address is not local"
+            );
+            assert_eq!(
+                service.protocols(),
+                ProtocolList::new(&[Protocol::Multicast])
+            );
+            assert_eq!(service.tags().as_slice(), [format!("host{b}").as_str()]);
+            assert_eq!(service.hid(), MacHid::new(mac(b)).as_str());
+        }
+    }
+    // Discovery took a handful of frames, not a heartbeat period: everyone joined at once.
+    assert!(
+        lan.now < Instant::from_millis(1_000 + 600),
+        "now {}",
+        lan.now
+    );
+}
+
+#[test]
+fn a_query_gets_the_answer_of_the_queried_node() {
+    let mut lan = Lan::new(&["temperature 21.5", "b", "c"]);
+    lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+    let target = [lan.sid(0)];
+    let now = lan.now;
+    let id = lan.hosts[1]
+        .driver
+        .query(
+            now,
+            &QueryRequest::new(Targets::services(&target), b"status?"),
+        )
+        .unwrap();
+    lan.run_until(Duration::from_secs(3), |lan| {
+        lan.hosts[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Query(QueryEvent::Done { .. })))
+    });
+    let events = &lan.hosts[1].events;
+    let response = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Query(QueryEvent::Response {
+                id: i,
+                sid,
+                payload,
+            }) if *i == id => Some((*sid, payload.data_str().map(str::to_owned))),
+            _ => None,
+        })
+        .expect("a response");
+    assert_eq!(response, (lan.sid(0), Some("temperature 21.5".to_owned())));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Query(QueryEvent::Done {
+            answered: 1,
+            missing: 0,
+            timed_out: false,
+            ..
+        })
+    )));
+    // The queried node saw the query, and only it answered (the query went by multicast
+    // with a filter naming it).
+    let asker = lan.sid(1);
+    assert!(lan.hosts[0].events.iter().any(|e| matches!(
+        e,
+        Event::QueryReceived { sid, payload, .. }
+            if *sid == asker && payload.data() == Some(&b"status?"[..])
+    )));
+    assert!(
+        !lan.hosts[2]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::QueryReceived { .. }))
+    );
+    // Both sides ran without giving up a frame or refusing a direct send.
+    for host in &lan.hosts {
+        let stats = host.driver.stats();
+        assert_eq!(stats.frames_unsendable, 0);
+        assert_eq!(
+            stats.direct_sends_refused, 0,
+            "a c-only node never asks for t"
+        );
+    }
+}
+
+#[test]
+fn an_event_reaches_its_target_only() {
+    let mut lan = Lan::new(&["a", "b", "c"]);
+    lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+    let target = [lan.sid(2)];
+    let now = lan.now;
+    lan.hosts[0]
+        .driver
+        .send(
+            now,
+            &SendRequest::new(Targets::services(&target), b"hello c"),
+        )
+        .unwrap();
+    let from = lan.sid(0);
+    lan.run_until(Duration::from_secs(1), |lan| {
+        lan.hosts[2].events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Message { sid, payload, .. }
+                    if *sid == from && payload.data() == Some(&b"hello c"[..])
+            )
+        })
+    });
+    assert!(
+        !lan.hosts[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Message { .. }))
+    );
+}
+
+#[test]
+fn a_node_that_leaves_is_lost_with_reason_disconnect() {
+    let mut lan = Lan::new(&["a", "b", "c"]);
+    lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+    let now = lan.now;
+    lan.hosts[2].driver.leave(now);
+    let gone = lan.sid(2);
+    lan.run_until(Duration::from_millis(100), |lan| {
+        lan.lost(0, &gone).is_some() && lan.lost(1, &gone).is_some()
+    });
+    assert_eq!(lan.lost(0, &gone), Some(LostReason::Disconnected));
+    assert_eq!(lan.lost(1, &gone), Some(LostReason::Disconnected));
+    // The leaver forgot everyone, and left the group.
+    for other in [lan.sid(0), lan.sid(1)] {
+        assert_eq!(lan.lost(2, &other), Some(LostReason::Left));
+    }
+    assert!(lan.hosts[2].driver.has_left());
+    assert!(!lan.hosts[2].iface.has_multicast_group(Group::CLUSTER.addr));
+    // It stays quiet afterwards, while the others carry on.
+    let sent = lan.hosts[2].driver.stats().datagrams_sent;
+    lan.runs_for(Duration::from_secs(3));
+    assert_eq!(lan.hosts[2].driver.stats().datagrams_sent, sent);
+    let now = lan.now;
+    let leaver = &mut lan.hosts[2];
+    let next = leaver
+        .driver
+        .poll(now, &mut leaver.iface, &mut leaver.sockets);
+    assert_eq!(next, None, "no deadline after leaving");
+    assert!(lan.lost(0, &lan.sid(1)).is_none());
+}
+
+#[test]
+fn a_silent_node_expires_after_its_ttl() {
+    let mut lan = Lan::new(&["a", "b"]);
+    lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+    lan.hub.borrow_mut().cut[1] = true;
+    let gone = lan.sid(1);
+    let cut_at = lan.now;
+    lan.run_until(Duration::from_secs(5), |lan| lan.lost(0, &gone).is_some());
+    assert_eq!(lan.lost(0, &gone), Some(LostReason::Expired));
+    // lan_fast: ttl 2 s, checked at each heartbeat (at most 0.6 s apart).
+    let after = lan.now - cut_at;
+    assert!(
+        after <= Duration::from_millis(2_700),
+        "expired after {after}"
+    );
+}
+
+#[test]
+fn frames_leave_from_the_cluster_port_with_ttl_1_and_igmp_joins_the_group() {
+    let mut lan = Lan::new(&["a", "b"]);
+    lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+    let hub = lan.hub.borrow();
+    let datagrams = cluster_datagrams(&hub.log);
+    assert!(
+        datagrams.len() >= 4,
+        "join heartbeat and discovery from each"
+    );
+    for (from, ttl, src, src_port, payload) in &datagrams {
+        assert_eq!(*ttl, 1, "remote mode: multicast TTL 1 (spec 1.1)");
+        assert_eq!(*src, ip(*from));
+        assert_eq!(*src_port, 23000, "sent from the bound socket (spec 1.1)");
+        // Each datagram is one whole frame that decodes, advertising `c` only.
+        let (message, used) = Message::parse(payload).unwrap();
+        assert_eq!(used, payload.len());
+        let protocols: Vec<&[u8]> = message.protocols.unwrap().iter().collect();
+        assert_eq!(protocols, [b"c"]);
+    }
+    // The first cluster frames of a host are its join heartbeat then its discovery (5.3).
+    for host in 0..2 {
+        let kinds: Vec<_> = datagrams
+            .iter()
+            .filter(|d| d.0 == host)
+            .take(2)
+            .map(|d| Message::parse(&d.4).unwrap().0.kind.unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                cluster_core::wire::MessageKind::Heartbeat,
+                cluster_core::wire::MessageKind::Discovery
+            ]
+        );
+    }
+    // Each host announced its membership with IGMP.
+    for host in 0..2 {
+        assert!(
+            hub.log.iter().any(|(from, frame)| {
+                let eth = EthernetFrame::new_checked(&frame[..]).unwrap();
+                *from == host
+                    && eth.ethertype() == EthernetProtocol::Ipv4
+                    && Ipv4Packet::new_checked(eth.payload())
+                        .unwrap()
+                        .next_header()
+                        == IpProtocol::Igmp
+            }),
+            "IGMP report from host {host}"
+        );
+    }
+}
+
+#[test]
+fn the_same_seeds_send_the_same_bytes() {
+    let run = || {
+        let mut lan = Lan::new(&["a", "b", "c"]);
+        lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+        lan.runs_for(Duration::from_secs(2));
+        let log = lan.hub.borrow().log.clone();
+        (lan.now, log)
+    };
+    let (first_end, first) = run();
+    let (second_end, second) = run();
+    assert_eq!(first_end, second_end);
+    assert!(first == second, "the medium is deterministic");
+}
+
+#[test]
+fn a_full_transmit_buffer_delays_frames_without_losing_them() {
+    // One datagram of room: the join heartbeat fits, the discovery waits for the next poll.
+    let hub = Rc::new(RefCell::new(Hub::default()));
+    let now = Instant::from_millis(0);
+    let mut hosts = Vec::new();
+    for index in 0..2 {
+        hub.borrow_mut().queues.push(VecDeque::new());
+        hub.borrow_mut().cut.push(false);
+        let mut port = Port {
+            hub: Rc::clone(&hub),
+            index,
+        };
+        let mut iface = Interface::new(
+            IfaceConfig::new(EthernetAddress(mac(index)).into()),
+            &mut port,
+            now,
+        );
+        iface.update_ip_addrs(|addrs| addrs.push(IpCidr::new(ip(index).into(), 24)).unwrap());
+        let storage: &'static mut [SocketStorage<'static>] =
+            Box::leak(Box::new([SocketStorage::EMPTY; 1]));
+        let buffers: &'static mut UdpBuffers<1, 2048, 1024> =
+            Box::leak(Box::new(UdpBuffers::new()));
+        let mut sockets = SocketSet::new(storage);
+        let socket = sockets.add(buffers.socket());
+        let node = leak(Node::new(
+            config("tiny"),
+            MacHid::new(mac(index)).as_str(),
+            Answer("x"),
+            index as u64,
+            core_instant(now),
+        ));
+        let driver = Box::new(
+            TestDriver::new(node, Group::CLUSTER, &mut iface, &mut sockets, socket).unwrap(),
+        );
+        hosts.push((port, iface, sockets, driver, Vec::new()));
+    }
+    let (_, iface, sockets, driver, _) = &mut hosts[0];
+    let first = driver.poll(now, iface, sockets);
+    assert_eq!(
+        first,
+        Some(now),
+        "a frame waits for room: poll again at once"
+    );
+    assert!(!driver.is_idle());
+    let mut now = now;
+    for _ in 0..200 {
+        for (port, iface, sockets, driver, events) in &mut hosts {
+            iface.poll(now, port, sockets);
+            driver.poll(now, iface, sockets);
+            iface.poll(now, port, sockets);
+            while let Some(event) = driver.poll_event() {
+                events.push(event);
+            }
+        }
+        now += Duration::from_millis(10);
+    }
+    for (_, _, _, driver, events) in &hosts {
+        assert!(driver.stats().send_stalls > 0);
+        assert_eq!(driver.stats().frames_unsendable, 0);
+        assert!(events.iter().any(|e| matches!(e, Event::Discovered { .. })));
+    }
+}
+
+#[test]
+fn nodes_in_local_mode_or_advertising_tcp_are_refused() {
+    let hub = Rc::new(RefCell::new(Hub::default()));
+    hub.borrow_mut().queues.push(VecDeque::new());
+    hub.borrow_mut().cut.push(false);
+    let now = Instant::from_millis(0);
+    let (_port, mut iface, mut sockets, socket) = stack(&hub, 0, now);
+    let hid = MacHid::new(mac(0));
+    let make = |config: Config| -> &'static mut Node<Answer> {
+        leak(Node::new(
+            config,
+            hid.as_str(),
+            Answer("x"),
+            1,
+            core_instant(now),
+        ))
+    };
+
+    let mut local = firmware_config(Config::lan_fast());
+    local.remote = false;
+    let refused = TestDriver::new(
+        make(local),
+        Group::CLUSTER,
+        &mut iface,
+        &mut sockets,
+        socket,
+    );
+    assert_eq!(refused.unwrap_err(), Error::LocalMode);
+
+    let mut tcp = firmware_config(Config::lan_fast());
+    tcp.protocols = ProtocolList::new(&[Protocol::Tcp, Protocol::Multicast]);
+    let refused = TestDriver::new(make(tcp), Group::CLUSTER, &mut iface, &mut sockets, socket);
+    assert_eq!(refused.unwrap_err(), Error::UnsupportedProtocol);
+
+    // Neither touched the socket or the interface: a valid node still starts.
+    assert!(!iface.has_multicast_group(Group::CLUSTER.addr));
+    let ok = TestDriver::new(
+        make(firmware_config(Config::lan_fast())),
+        Group::CLUSTER,
+        &mut iface,
+        &mut sockets,
+        socket,
+    );
+    assert!(ok.is_ok());
+    assert!(iface.has_multicast_group(Group::CLUSTER.addr));
+}

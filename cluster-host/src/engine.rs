@@ -1,0 +1,865 @@
+//! [`Engine`]: the runtime-independent half of an adapter's driver task.
+//!
+//! A hosted adapter's driver owns the node in one task and loops: wait for the first of a
+//! command, a datagram, a connection event, a new connection, the multicast socket becoming
+//! writable again, or the deadline; make exactly one input or command call; drain the node's
+//! outputs. Everything in that loop except the waiting is the same on every runtime, and is
+//! here, once:
+//!
+//! * the node (boxed), the connection table ([`Transports`], newest connection wins, idle
+//!   timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//! * one input per call ([`handle_datagram`](Engine::handle_datagram),
+//!   [`handle_io`](Engine::handle_io), [`handle_timers`](Engine::handle_timers),
+//!   [`accepted`](Engine::accepted)) and the commands of a handle ([`send`](Engine::send),
+//!   [`query`](Engine::query), [`update_tags`](Engine::update_tags), ...), each followed by
+//!   the drain of the driving contract;
+//! * the drain itself: multicast datagrams go out through [`Io::send_datagram`] (non-blocking;
+//!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
+//!   transmits stops until the adapter saw the socket writable and called
+//!   [`resume`](Engine::resume)); direct sends are routed to the newest open connection or a
+//!   new one ([`Io::connect`]) and queued without waiting ([`Io::write`]), a send that cannot
+//!   be queued failing over at once; events are translated ([`translate`]) and published
+//!   ([`Io::event`]), query news goes to its query's sink ([`Io::query_event`]; a dropped
+//!   stream cancels its query in the node), and a type-8 report about our own protocol
+//!   reopens its listener ([`Io::reopen_tcp`], [`Io::reopen_unix`]) and advertises it.
+//!
+//! Times are milliseconds on the adapter's clock, from the join. What stays in the adapter:
+//! the sockets and the waiting, the connection tasks, the channels of its handle, and the
+//! replies to `flush` (ready when [`in_flight`](Engine::in_flight) is zero) and `leave`.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
+#[cfg(unix)]
+use std::path::PathBuf;
+
+use cluster_core::{
+    ConnId, Destination, Endpoint, Instant, Policy, Protocol, SendId, Sid, Source, Stats,
+};
+
+use crate::conn::{IoEvent, Outbound, Target};
+use crate::error::CommandError;
+use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
+use crate::json::JoinedInfo;
+use crate::options::Options;
+use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
+use crate::setup::Setup;
+use crate::socket::{MulticastSetup, canonical};
+use crate::transports::{TransportStats, Transports};
+use crate::{HostNode, LocalAddrs};
+
+/// What the engine asks of the adapter. Every method returns at once: nothing here waits.
+pub trait Io {
+    /// The adapter's handle on one connection's task (typically the sender of its write
+    /// queue). Dropping it closes the connection once the frames queued on it are written.
+    type Conn;
+    /// The adapter's sink for one query's news (typically the sender half of the channel
+    /// its query stream reads).
+    type Query;
+
+    /// Sends one datagram to the multicast group `to` without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::WouldBlock`] when the socket cannot take it now: the engine keeps
+    /// the datagram and sends nothing more until [`Engine::resume`]. Any other error counts
+    /// the datagram as failed.
+    fn send_datagram(&mut self, bytes: &[u8], to: SocketAddrV4) -> io::Result<()>;
+
+    /// Starts the task of an outgoing connection `id` to `target`. Frames may be queued
+    /// before it is connected; a failed connect fails every frame queued on it (each
+    /// reported as [`IoEvent::Written`] with `ok` false) and then reports
+    /// [`IoEvent::Closed`].
+    fn connect(&mut self, id: ConnId, target: Target) -> Self::Conn;
+
+    /// Queues a frame on a connection without waiting; false when its queue is full or
+    /// closed (the send then fails over at once). Once queued, its outcome must come back as
+    /// [`IoEvent::Written`].
+    fn write(&mut self, conn: &Self::Conn, frame: Outbound) -> bool;
+
+    /// Publishes an event to the handle's subscribers.
+    fn event(&mut self, event: Event);
+
+    /// Delivers one piece of news to a query's stream; false when the stream was dropped
+    /// (the engine then cancels the query in the node).
+    fn query_event(&mut self, query: &Self::Query, event: QueryEvent) -> bool;
+
+    /// Replaces the `t` listener with a new one on a fresh ephemeral port (a peer reported
+    /// our `t` as failing) and returns that port.
+    ///
+    /// # Errors
+    ///
+    /// The listener could not be opened; the old one is kept.
+    fn reopen_tcp(&mut self) -> io::Result<u16>;
+
+    /// Re-creates the `u` listener at its path (a peer reported our `u` as failing).
+    ///
+    /// # Errors
+    ///
+    /// The listener could not be re-created; the node has no `u` listener any more.
+    fn reopen_unix(&mut self) -> io::Result<()>;
+}
+
+/// The sockets of a [`Setup`] that the adapter wraps in its runtime's types, and the options
+/// joined with. See [`Engine::from_setup`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Sockets {
+    /// The multicast socket, non-blocking.
+    pub udp: UdpSocket,
+    /// How it was set up (its [`MulticastSetup::destination`] is where datagrams go).
+    pub multicast: MulticastSetup,
+    /// The `t` listener, when `t` runs.
+    pub tcp: Option<TcpListener>,
+    /// The `u` listener and its path, when `u` runs.
+    #[cfg(unix)]
+    pub unix: Option<(UnixListener, PathBuf)>,
+    /// The options joined with (timeouts for the connection tasks).
+    pub options: Options,
+}
+
+/// A query the node started: its id and the services asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedQuery {
+    /// The query id (the `ruid` the targets echo).
+    pub id: String,
+    /// The services asked, as the node selected them.
+    pub targets: Vec<Sid>,
+}
+
+#[derive(Debug)]
+enum Followup {
+    CancelQuery(String),
+    Refresh(Protocol),
+}
+
+/// The multicast datagrams of one transmit that the socket could not take yet.
+#[derive(Debug)]
+struct Blocked {
+    segments: VecDeque<Vec<u8>>,
+    send: Option<SendId>,
+    ok: bool,
+}
+
+/// The runtime-independent state and logic of a driver task (see the module docs).
+pub struct Engine<P: Policy, I: Io> {
+    node: Box<HostNode<P>>,
+    transports: Transports<I::Conn>,
+    counters: TransportStats,
+    addrs: LocalAddrs,
+    group: SocketAddrV4,
+    tcp_port: Option<u16>,
+    unix_path: Option<String>,
+    queries: HashMap<String, I::Query>,
+    /// Follow-up commands found while draining events (cancelled queries, refreshes).
+    followups: Vec<Followup>,
+    /// Direct sends handed to a connection whose outcome is not known yet.
+    in_flight: usize,
+    blocked: Option<Blocked>,
+    buf: Vec<u8>,
+}
+
+impl<P: Policy, I: Io> std::fmt::Debug for Engine<P, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("node", &self.node)
+            .field("connections", &self.transports.len())
+            .field("queries", &self.queries.len())
+            .field("in_flight", &self.in_flight)
+            .field("blocked", &self.blocked.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+impl<P: Policy, I: Io> Engine<P, I> {
+    /// Takes the node of a [`Setup`] and hands back its sockets, for the adapter to wrap.
+    /// The engine's clock starts at 0 with the setup's (the node was built at time zero).
+    #[must_use]
+    pub fn from_setup(setup: Setup<P>) -> (Self, Sockets) {
+        let tcp_port = setup
+            .tcp
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port());
+        #[cfg(unix)]
+        let unix_path = setup
+            .unix
+            .as_ref()
+            .map(|(_, p)| p.to_string_lossy().into_owned());
+        #[cfg(not(unix))]
+        let unix_path = None;
+        let engine = Self {
+            node: setup.node,
+            transports: Transports::new(setup.options.tcp_idle_timeout),
+            counters: TransportStats::default(),
+            addrs: setup.addrs,
+            group: setup.multicast.destination,
+            tcp_port,
+            unix_path,
+            queries: HashMap::new(),
+            followups: Vec::new(),
+            in_flight: 0,
+            blocked: None,
+            buf: vec![0; HostNode::<P>::TRANSMIT_BUF],
+        };
+        let sockets = Sockets {
+            udp: setup.udp,
+            multicast: setup.multicast,
+            tcp: setup.tcp,
+            #[cfg(unix)]
+            unix: setup.unix,
+            options: setup.options,
+        };
+        (engine, sockets)
+    }
+
+    /// The node (getters only: every input goes through the engine).
+    #[must_use]
+    pub fn node(&self) -> &HostNode<P> {
+        &self.node
+    }
+
+    /// Sends what the node queued at its creation (the join heartbeat and discovery). Call
+    /// it once, first.
+    pub fn start(&mut self, now: u64, io: &mut I) {
+        self.drain(now, io);
+    }
+
+    /// The earliest time at which [`handle_timers`](Self::handle_timers) has work: the
+    /// node's deadline, a connection's idle timeout, or the periodic read of the host's
+    /// addresses.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<u64> {
+        [
+            self.node.poll_timeout().map(Instant::as_millis),
+            self.transports.next_deadline(),
+            Some(self.addrs.next_refresh()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs what is due at `now`, compared with the clock directly: the node's timers, idle
+    /// connections (closed, the node told), the read of the host's addresses. Call it at
+    /// every turn of the loop, before waiting.
+    pub fn handle_timers(&mut self, now: u64, io: &mut I) {
+        if self
+            .node
+            .poll_timeout()
+            .is_some_and(|d| d.as_millis() <= now)
+        {
+            self.node.handle_timeout(at(now));
+            self.drain(now, io);
+        }
+        if self.transports.next_deadline().is_some_and(|d| d <= now) {
+            for id in self.transports.expired(now) {
+                self.counters.idle_closes += 1;
+                self.close_conn(now, id);
+                self.drain(now, io);
+            }
+        }
+        self.addrs.refresh_if_due(now);
+    }
+
+    /// True while a multicast datagram waits for the socket to become writable: the
+    /// adapter then also waits for writability and calls [`resume`](Self::resume).
+    #[must_use]
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.is_some()
+    }
+
+    /// The multicast socket may be writable again: sends what was held back, then goes on
+    /// draining.
+    pub fn resume(&mut self, now: u64, io: &mut I) {
+        self.drain(now, io);
+    }
+
+    /// Input: a multicast datagram of `bytes` from `from`.
+    pub fn handle_datagram(&mut self, now: u64, from: SocketAddr, bytes: &[u8], io: &mut I) {
+        self.counters.datagrams_received += 1;
+        let from = canonical(from);
+        let local = self.addrs.is_local(from.ip(), now);
+        // Errors are counted in the node's stats; nothing else to do.
+        let _ = self
+            .node
+            .handle_datagram(at(now), Source::multicast(from, local), bytes);
+        self.drain(now, io);
+    }
+
+    /// A stream connection was accepted on the `t` (with its peer) or `u` listener:
+    /// records it and returns its id, with which `conn` makes the adapter's handle (and
+    /// starts its task).
+    pub fn accepted(
+        &mut self,
+        now: u64,
+        protocol: Protocol,
+        peer: Option<SocketAddr>,
+        conn: impl FnOnce(ConnId) -> I::Conn,
+    ) -> ConnId {
+        self.counters.accepts += 1;
+        let (peer, local) = match peer {
+            Some(peer) => {
+                let peer = canonical(peer);
+                (Some(peer), self.addrs.is_local(peer.ip(), now))
+            }
+            None => (None, true),
+        };
+        self.transports
+            .open(protocol, peer, local, false, None, now, conn)
+    }
+
+    /// Input: what a connection task reported.
+    pub fn handle_io(&mut self, now: u64, event: IoEvent, io: &mut I) {
+        match event {
+            IoEvent::Read { conn, bytes } => {
+                let Some(entry) = self.transports.get(conn) else {
+                    return; // closed by us meanwhile
+                };
+                let source = entry.source(conn);
+                let protocol = entry.protocol;
+                self.transports.touch(conn, now);
+                let _ = self.node.handle_datagram(at(now), source, &bytes);
+                if self.transports.needs_sid(conn) {
+                    let sid = self
+                        .node
+                        .services()
+                        .find(|s| s.conn(protocol) == Some(conn))
+                        .map(|s| *s.sid());
+                    if let Some(sid) = sid {
+                        self.transports.note_sid(conn, sid);
+                    }
+                }
+            }
+            IoEvent::Closed { conn } => {
+                if let Some(entry) = self.transports.remove(conn) {
+                    self.node.connection_closed(at(now), entry.source(conn));
+                }
+            }
+            IoEvent::Written { conn, send, ok } => {
+                if ok {
+                    self.counters.writes_ok += 1;
+                    self.transports.touch(conn, now);
+                } else {
+                    self.counters.writes_failed += 1;
+                }
+                if let Some(send) = send {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.report(now, send, ok);
+                }
+            }
+        }
+        self.drain(now, io);
+    }
+
+    /// Command: sends an event (type 6) to the selected services.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Send`] or [`CommandError::Resolve`]; nothing was queued.
+    pub fn send(&mut self, now: u64, spec: &SendSpec, io: &mut I) -> Result<(), CommandError> {
+        let result = spec
+            .with_request(|request| self.node.send(at(now), request))
+            .map_err(CommandError::from)
+            .and_then(|r| r.map_err(CommandError::from));
+        self.drain(now, io);
+        result
+    }
+
+    /// Command: starts a query whose news goes to `sink` until its
+    /// [`QueryEvent::Done`].
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Query`] or [`CommandError::Resolve`]; no query was created and
+    /// `sink` was dropped.
+    pub fn query(
+        &mut self,
+        now: u64,
+        spec: &QuerySpec,
+        sink: I::Query,
+        io: &mut I,
+    ) -> Result<StartedQuery, CommandError> {
+        let result = self.start_query(now, spec);
+        if let Ok(started) = &result {
+            self.queries.insert(started.id.clone(), sink);
+        }
+        self.drain(now, io);
+        result
+    }
+
+    fn start_query(&mut self, now: u64, spec: &QuerySpec) -> Result<StartedQuery, CommandError> {
+        let targets = spec.to.matching(&self.node)?;
+        let id = spec.with_request(|request| self.node.query(at(now), request))??;
+        Ok(StartedQuery {
+            id: String::from_utf8_lossy(id.as_bytes()).into_owned(),
+            targets,
+        })
+    }
+
+    /// Command: edits this node's tags; returns whether they changed.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Tags`]; the tags are unchanged.
+    pub fn update_tags(
+        &mut self,
+        now: u64,
+        edits: &[TagEdit],
+        io: &mut I,
+    ) -> Result<bool, CommandError> {
+        let result = with_tag_ops(edits, |ops| self.node.update_tags(at(now), ops))
+            .and_then(|r| r)
+            .map_err(CommandError::from);
+        self.drain(now, io);
+        result
+    }
+
+    /// Command: broadcasts a discovery unless one went out too recently.
+    pub fn discover(&mut self, now: u64, io: &mut I) -> bool {
+        let queued = self.node.discover(at(now));
+        self.drain(now, io);
+        queued
+    }
+
+    /// Command: sends a full heartbeat now.
+    pub fn heartbeat(&mut self, now: u64, io: &mut I) {
+        self.node.heartbeat(at(now));
+        self.drain(now, io);
+    }
+
+    /// Command: subscribes to a channel; false when the channel table is full.
+    pub fn subscribe(&mut self, channel: u64) -> bool {
+        self.node.subscribe(channel)
+    }
+
+    /// Command: leaves. The disconnect goes out and every service is reported lost; later
+    /// inputs are ignored by the node.
+    pub fn leave(&mut self, now: u64, io: &mut I) {
+        self.node.leave(at(now));
+        self.drain(now, io);
+    }
+
+    /// Forgets every connection (their tasks write what is queued, then close) and every
+    /// query (their streams end): the driver is stopping.
+    pub fn close_all(&mut self) {
+        let ids: Vec<ConnId> = self.transports.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.transports.remove(id);
+        }
+        self.queries.clear();
+    }
+
+    /// This node's tags.
+    #[must_use]
+    pub fn tags(&self) -> Vec<String> {
+        self.node
+            .tags()
+            .iter()
+            .map(|t| String::from_utf8_lossy(t.as_bytes()).into_owned())
+            .collect()
+    }
+
+    /// A snapshot of the known services.
+    #[must_use]
+    pub fn services(&self) -> Vec<ServiceInfo> {
+        ServiceInfo::all(&self.node)
+    }
+
+    /// The sids of the known services `selector` selects.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Resolve`] for invalid resolver arguments.
+    pub fn resolve(&self, selector: &Selector) -> Result<Vec<Sid>, CommandError> {
+        selector.matching(&self.node).map_err(CommandError::from)
+    }
+
+    /// What this node advertises.
+    #[must_use]
+    pub fn info(&self) -> JoinedInfo {
+        JoinedInfo {
+            sid: *self.node.sid(),
+            hid: *self.node.hid(),
+            group: self.group,
+            protocols: self.node.protocols(),
+            tcp_port: self.tcp_port,
+            unix_path: self.unix_path.clone(),
+        }
+    }
+
+    /// The node's counters and the transport counters.
+    #[must_use]
+    pub fn stats(&self) -> (Stats, TransportStats) {
+        (self.node.stats(), self.counters)
+    }
+
+    /// Direct sends queued on a connection whose outcome is not known yet: a `flush` is
+    /// answered when this is zero.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn report(&mut self, now: u64, send: SendId, ok: bool) {
+        if ok {
+            self.node.transport_ok(at(now), send);
+        } else {
+            self.node.transport_failed(at(now), send);
+        }
+    }
+
+    /// Closes a connection on our side (idle) and tells the node.
+    fn close_conn(&mut self, now: u64, id: ConnId) {
+        if let Some(entry) = self.transports.remove(id) {
+            let source = entry.source(id);
+            drop(entry);
+            self.node.connection_closed(at(now), source);
+        }
+    }
+
+    /// Step 2 of the contract: every transmit, then every event; then the follow-up
+    /// commands found on the way, each followed by its own drain.
+    fn drain(&mut self, now: u64, io: &mut I) {
+        loop {
+            self.drain_transmits(now, io);
+            self.drain_events(io);
+            let Some(followup) = self.followups.pop() else {
+                break;
+            };
+            match followup {
+                Followup::CancelQuery(id) => {
+                    self.node.cancel_query(at(now), &id);
+                }
+                Followup::Refresh(protocol) => self.refresh(now, protocol, io),
+            }
+        }
+    }
+
+    /// Sends the held-back datagrams; false while the socket still cannot take them.
+    fn send_blocked(&mut self, now: u64, io: &mut I) -> bool {
+        let Some(blocked) = &mut self.blocked else {
+            return true;
+        };
+        while let Some(segment) = blocked.segments.front() {
+            match io.send_datagram(segment, self.group) {
+                Ok(()) => {
+                    self.counters.datagrams_sent += 1;
+                    blocked.segments.pop_front();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(_) => {
+                    self.counters.datagrams_failed += 1;
+                    blocked.ok = false;
+                    blocked.segments.clear();
+                }
+            }
+        }
+        if let Some(Blocked {
+            send: Some(send),
+            ok,
+            ..
+        }) = self.blocked.take()
+        {
+            self.report(now, send, ok);
+        }
+        true
+    }
+
+    fn drain_transmits(&mut self, now: u64, io: &mut I) {
+        if !self.send_blocked(now, io) {
+            return;
+        }
+        while let Some(transmit) = self.node.poll_transmit(at(now), &mut self.buf) {
+            match transmit.dst {
+                Destination::Group { send } => {
+                    let frame = self.buf.get(..transmit.len).unwrap_or_default();
+                    let size = transmit.segment_size.max(1);
+                    let mut ok = true;
+                    for (i, segment) in frame.chunks(size).enumerate() {
+                        match io.send_datagram(segment, self.group) {
+                            Ok(()) => self.counters.datagrams_sent += 1,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                self.blocked = Some(Blocked {
+                                    segments: frame
+                                        .chunks(size)
+                                        .skip(i)
+                                        .map(<[u8]>::to_vec)
+                                        .collect(),
+                                    send,
+                                    ok,
+                                });
+                                return;
+                            }
+                            Err(_) => {
+                                self.counters.datagrams_failed += 1;
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(send) = send {
+                        self.report(now, send, ok);
+                    }
+                }
+                Destination::Service {
+                    sid,
+                    via,
+                    conn,
+                    endpoint,
+                    send,
+                } => {
+                    let bytes = self.buf.get(..transmit.len).unwrap_or_default().to_vec();
+                    let queued = self.queue_direct(now, sid, via, conn, endpoint, bytes, send, io);
+                    if !queued {
+                        self.counters.writes_failed += 1;
+                        self.report(now, send, false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues a direct send on the connection to `sid` (newest wins), connecting when there
+    /// is none. False when it cannot even be queued (no endpoint, queue full): a failure.
+    #[allow(clippy::too_many_arguments)]
+    fn queue_direct(
+        &mut self,
+        now: u64,
+        sid: Sid,
+        via: Protocol,
+        hint: Option<ConnId>,
+        endpoint: Endpoint,
+        bytes: Vec<u8>,
+        send: SendId,
+        io: &mut I,
+    ) -> bool {
+        let id = match self.transports.route(&sid, via, hint) {
+            Some(id) => id,
+            None => {
+                let (target, peer, local) = match endpoint {
+                    Endpoint::Tcp(addr) => {
+                        let local = self.addrs.is_local(addr.ip(), now);
+                        (Target::Tcp(addr), Some(addr), local)
+                    }
+                    #[cfg(unix)]
+                    Endpoint::Unix(path) => {
+                        let Some(path) = path.as_str() else {
+                            return false;
+                        };
+                        (Target::Unix(PathBuf::from(path)), None, true)
+                    }
+                    _ => return false,
+                };
+                self.counters.connects += 1;
+                self.transports
+                    .open(via, peer, local, true, Some(sid), now, |id| {
+                        io.connect(id, target)
+                    })
+            }
+        };
+        let Some(entry) = self.transports.get(id) else {
+            return false;
+        };
+        let queued = io.write(
+            &entry.writer,
+            Outbound {
+                bytes,
+                send: Some(send),
+            },
+        );
+        if queued {
+            self.in_flight += 1;
+            self.transports.touch(id, now);
+        }
+        queued
+    }
+
+    fn drain_events(&mut self, io: &mut I) {
+        while let Some(event) = self.node.poll_event() {
+            match translate(&self.node, &event) {
+                Some(Translated::Event(event)) => io.event(event),
+                Some(Translated::Query { id, event }) => {
+                    let done = matches!(event, QueryEvent::Done(_));
+                    let delivered = self
+                        .queries
+                        .get(&id)
+                        .is_some_and(|sink| io.query_event(sink, event));
+                    if done {
+                        self.queries.remove(&id);
+                    } else if !delivered && self.queries.remove(&id).is_some() {
+                        // The caller dropped its stream: free the node's query slot.
+                        self.followups.push(Followup::CancelQuery(id));
+                    }
+                }
+                Some(Translated::Refresh(protocol)) => {
+                    self.followups.push(Followup::Refresh(protocol));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// A peer reported our `protocol` failing (type 8): reopen its listener (spec 5.11).
+    fn refresh(&mut self, now: u64, protocol: Protocol, io: &mut I) {
+        match protocol {
+            Protocol::Tcp if self.tcp_port.is_some() => {
+                if let Ok(port) = io.reopen_tcp() {
+                    self.tcp_port = Some(port);
+                    self.node.set_tcp_port(at(now), Some(port));
+                    io.event(Event::ProtocolRefreshed { protocol });
+                }
+            }
+            Protocol::Unix if self.unix_path.is_some() => match io.reopen_unix() {
+                Ok(()) => io.event(Event::ProtocolRefreshed { protocol }),
+                Err(_) => self.unix_path = None,
+            },
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use cluster_core::{Config, DefaultPolicy};
+
+    /// Records what the engine asks; the multicast socket takes `room` datagrams, then
+    /// blocks.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        datagrams: Vec<Vec<u8>>,
+        room: usize,
+        events: Vec<Event>,
+        connects: Vec<Target>,
+    }
+
+    impl Io for Recorder {
+        type Conn = ();
+        type Query = ();
+
+        fn send_datagram(&mut self, bytes: &[u8], _: SocketAddrV4) -> io::Result<()> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.room -= 1;
+            self.datagrams.push(bytes.to_vec());
+            Ok(())
+        }
+        fn connect(&mut self, _: ConnId, target: Target) {
+            self.connects.push(target);
+        }
+        fn write(&mut self, (): &(), _: Outbound) -> bool {
+            true
+        }
+        fn event(&mut self, event: Event) {
+            self.events.push(event);
+        }
+        fn query_event(&mut self, (): &(), _: QueryEvent) -> bool {
+            true
+        }
+        fn reopen_tcp(&mut self) -> io::Result<u16> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn reopen_unix(&mut self) -> io::Result<()> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
+    fn engine(seed: u64) -> Engine<DefaultPolicy, Recorder> {
+        let config = Config::lan_fast();
+        let node = HostNode::new(
+            config,
+            "02:00:00:00:00:01",
+            DefaultPolicy,
+            seed,
+            Instant::ZERO,
+        )
+        .map(Box::new);
+        let node = node.expect("node");
+        Engine {
+            node,
+            transports: Transports::new(Duration::from_secs(120)),
+            counters: TransportStats::default(),
+            addrs: LocalAddrs::fixed(vec![]),
+            group: SocketAddrV4::new(Ipv4Addr::new(230, 230, 230, 230), 23000),
+            tcp_port: None,
+            unix_path: None,
+            queries: HashMap::new(),
+            followups: Vec::new(),
+            in_flight: 0,
+            blocked: None,
+            buf: vec![0; HostNode::<DefaultPolicy>::TRANSMIT_BUF],
+        }
+    }
+
+    fn with_big_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(32 << 20)
+            .spawn(f)
+            .expect("thread")
+            .join()
+            .expect("no panic");
+    }
+
+    #[test]
+    fn a_blocked_socket_holds_the_datagram_until_resume_and_loses_nothing() {
+        with_big_stack(|| {
+            let mut free = Recorder {
+                room: usize::MAX,
+                ..Recorder::default()
+            };
+            let mut reference = engine(7);
+            reference.start(0, &mut free);
+            let join_frames = free.datagrams.len();
+            assert!(join_frames >= 2, "the join heartbeat and the discovery");
+
+            let mut io = Recorder::default();
+            let mut engine = engine(7);
+            engine.start(0, &mut io);
+            assert!(engine.is_blocked());
+            assert!(io.datagrams.is_empty());
+            io.room = 1;
+            engine.resume(0, &mut io);
+            assert!(engine.is_blocked(), "one went out, the next is held");
+            io.room = usize::MAX;
+            engine.resume(0, &mut io);
+            assert!(!engine.is_blocked());
+            assert_eq!(io.datagrams, free.datagrams, "same frames, same order");
+            assert_eq!(engine.stats().1.datagrams_sent, join_frames as u64);
+        });
+    }
+
+    #[test]
+    fn own_datagrams_are_dropped_and_the_deadline_is_the_nodes() {
+        with_big_stack(|| {
+            let mut io = Recorder {
+                room: usize::MAX,
+                ..Recorder::default()
+            };
+            let mut engine = engine(9);
+            engine.start(0, &mut io);
+            let deadline = engine.next_deadline().expect("a heartbeat is due");
+            assert!(deadline <= engine.addrs.next_refresh());
+            let echo = io.datagrams[0].clone();
+            let from: SocketAddr = "127.0.0.1:23000".parse().unwrap();
+            engine.handle_datagram(1, from, &echo, &mut io);
+            assert!(io.events.is_empty(), "its own frame is no service");
+            assert_eq!(engine.stats().1.datagrams_received, 1);
+            let before = io.datagrams.len();
+            engine.handle_timers(deadline, &mut io);
+            assert!(io.datagrams.len() > before, "the heartbeat went out");
+            engine.leave(deadline, &mut io);
+            assert!(engine.node().has_left());
+        });
+    }
+}

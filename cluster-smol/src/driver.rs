@@ -1,0 +1,436 @@
+//! The task that owns the node: it waits for the first of a command, a datagram, a
+//! connection event, a new connection, the multicast socket becoming writable again, or the
+//! deadline; then hands that one input to the [`Engine`] (which makes the call and drains the
+//! node's outputs). Only the waiting and the sockets are here; the rest is `cluster-host`'s.
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+#[cfg(unix)]
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+use async_executor::{Executor, Task};
+use async_io::{Async, Timer};
+use async_net::TcpListener;
+#[cfg(unix)]
+use async_net::unix::UnixListener;
+use cluster_core::{ConnId, Policy, Protocol};
+use cluster_host::conn::{IoEvent, Outbound, Target};
+use cluster_host::socket;
+use cluster_host::{Engine, Event, Io, QueryEvent};
+use futures_lite::FutureExt;
+
+use crate::conn::{self, ConnHandle, Stream};
+use crate::handle::Command;
+use crate::query::QueryStream;
+
+/// Largest datagram read (spec 7.4: no truncation at 4096).
+const DATAGRAM_BUFFER: usize = 65_535;
+
+/// The clock: milliseconds since the join, on the monotonic clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock(pub(crate) Instant);
+
+impl Clock {
+    fn ms(self) -> u64 {
+        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn at(self, ms: u64) -> Instant {
+        self.0 + Duration::from_millis(ms)
+    }
+}
+
+/// The sockets, the subscribers' channel and the connection tasks: what the engine asks
+/// things of ([`Io`]).
+pub(crate) struct SmolIo {
+    pub(crate) udp: Async<UdpSocket>,
+    pub(crate) tcp: Option<TcpListener>,
+    #[cfg(unix)]
+    pub(crate) unix: Option<(UnixListener, PathBuf)>,
+    pub(crate) events: async_broadcast::Sender<Event>,
+    pub(crate) io_tx: Sender<IoEvent>,
+    pub(crate) executor: Arc<Executor<'static>>,
+    /// The connection tasks not known to have finished (dropping one cancels it).
+    pub(crate) tasks: Vec<Task<()>>,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for SmolIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmolIo")
+            .field("udp", &self.udp)
+            .field("tasks", &self.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmolIo {
+    fn keep(&mut self, task: Task<()>) {
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push(task);
+    }
+
+    /// Starts the task of an accepted connection.
+    fn accepted<S: Stream>(&mut self, id: ConnId, stream: S) -> ConnHandle {
+        let (handle, task) = conn::accepted(
+            &self.executor,
+            id,
+            stream,
+            self.connect_timeout,
+            self.io_tx.clone(),
+        );
+        self.keep(task);
+        handle
+    }
+
+    fn remove_unix_file(&mut self) {
+        #[cfg(unix)]
+        if let Some((_, path)) = self.unix.take() {
+            drop(socket::remove_unix_socket(&path));
+        }
+    }
+}
+
+impl Drop for SmolIo {
+    /// A driver dropped without leaving (a crash, or a cancelled task) still removes its
+    /// socket file.
+    fn drop(&mut self) {
+        self.remove_unix_file();
+    }
+}
+
+impl Io for SmolIo {
+    type Conn = ConnHandle;
+    type Query = Sender<QueryEvent>;
+
+    fn send_datagram(&mut self, bytes: &[u8], to: SocketAddrV4) -> io::Result<()> {
+        // The socket is non-blocking: `WouldBlock` makes the driver wait for writability.
+        self.udp.get_ref().send_to(bytes, to).map(drop)
+    }
+
+    fn connect(&mut self, id: ConnId, target: Target) -> ConnHandle {
+        let (handle, task) = conn::connect(
+            &self.executor,
+            id,
+            target,
+            self.connect_timeout,
+            self.io_tx.clone(),
+        );
+        self.keep(task);
+        handle
+    }
+
+    fn write(&mut self, conn: &ConnHandle, frame: Outbound) -> bool {
+        conn.try_queue(frame)
+    }
+
+    fn event(&mut self, event: Event) {
+        // Overflow is on: a full buffer drops the oldest event (the subscriber is told);
+        // with no subscriber the event has nowhere to go.
+        let _ = self.events.try_broadcast(event);
+    }
+
+    fn query_event(&mut self, query: &Sender<QueryEvent>, event: QueryEvent) -> bool {
+        query.try_send(event).is_ok()
+    }
+
+    fn reopen_tcp(&mut self) -> io::Result<u16> {
+        let listener = socket::tcp_listener()?;
+        let port = listener.local_addr()?.port();
+        self.tcp = Some(TcpListener::try_from(listener)?);
+        Ok(port)
+    }
+
+    #[cfg(unix)]
+    fn reopen_unix(&mut self) -> io::Result<()> {
+        let Some((old, path)) = self.unix.take() else {
+            return Err(io::ErrorKind::NotFound.into());
+        };
+        drop(old);
+        drop(socket::remove_unix_socket(&path));
+        let listener = UnixListener::try_from(socket::unix_listener(&path)?)?;
+        self.unix = Some((listener, path));
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn reopen_unix(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// Why the loop woke.
+enum Wake {
+    Command(Option<Command>),
+    Io(IoEvent),
+    Datagram(io::Result<(usize, SocketAddr)>),
+    TcpAccept(io::Result<(async_net::TcpStream, SocketAddr)>),
+    #[cfg(unix)]
+    UnixAccept(io::Result<async_net::unix::UnixStream>),
+    Writable,
+    Timer,
+}
+
+/// The task's state.
+pub(crate) struct Driver<P: Policy> {
+    engine: Engine<P, SmolIo>,
+    io: SmolIo,
+    clock: Clock,
+    commands: Receiver<Command>,
+    io_rx: Receiver<IoEvent>,
+    leave_waiters: Vec<Sender<()>>,
+    flush_waiters: Vec<Sender<()>>,
+    datagram: Vec<u8>,
+}
+
+impl<P: Policy> std::fmt::Debug for Driver<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("engine", &self.engine)
+            .field("io", &self.io)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Never ready: a source that is not there.
+async fn never<T>() -> T {
+    std::future::pending().await
+}
+
+impl<P: Policy> Driver<P> {
+    pub(crate) fn new(
+        engine: Engine<P, SmolIo>,
+        io: SmolIo,
+        clock: Clock,
+        commands: Receiver<Command>,
+        io_rx: Receiver<IoEvent>,
+    ) -> Self {
+        Self {
+            engine,
+            io,
+            clock,
+            commands,
+            io_rx,
+            leave_waiters: Vec::new(),
+            flush_waiters: Vec::new(),
+            datagram: vec![0; DATAGRAM_BUFFER],
+        }
+    }
+
+    /// Runs until the node leaves (a `Leave` command, or every handle dropped).
+    pub(crate) async fn run(mut self) {
+        // The join frames were queued by `Node::new`.
+        self.engine.start(self.clock.ms(), &mut self.io);
+        loop {
+            // Deadlines first, compared with the clock directly, so timers never starve.
+            self.engine.handle_timers(self.clock.ms(), &mut self.io);
+            self.answer_flushes();
+            let deadline = self.engine.next_deadline();
+            let wake = self.wait(deadline).await;
+            if !self.handle(wake) {
+                break;
+            }
+            self.answer_flushes();
+        }
+        self.shutdown().await;
+    }
+
+    async fn wait(&mut self, deadline: Option<u64>) -> Wake {
+        let Self {
+            engine,
+            io,
+            clock,
+            commands,
+            io_rx,
+            datagram,
+            ..
+        } = self;
+        let blocked = engine.is_blocked();
+        let clock = *clock;
+        let udp = &io.udp;
+        let command = async { Wake::Command(commands.recv().await.ok()) };
+        let connection = async {
+            match io_rx.recv().await {
+                Ok(event) => Wake::Io(event),
+                Err(_) => never().await,
+            }
+        };
+        let received = async { Wake::Datagram(udp.recv_from(datagram).await) };
+        let writable = async {
+            if blocked {
+                // An error shows at the next send; the engine counts it.
+                let _ = udp.writable().await;
+                Wake::Writable
+            } else {
+                never().await
+            }
+        };
+        let tcp = async {
+            match &io.tcp {
+                Some(listener) => Wake::TcpAccept(listener.accept().await),
+                None => never().await,
+            }
+        };
+        #[cfg(unix)]
+        let unix = async {
+            match &io.unix {
+                Some((listener, _)) => Wake::UnixAccept(listener.accept().await.map(|(s, _)| s)),
+                None => never().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let unix = never::<Wake>();
+        let timer = async {
+            match deadline {
+                Some(ms) => {
+                    Timer::at(clock.at(ms)).await;
+                    Wake::Timer
+                }
+                None => never().await,
+            }
+        };
+        // `race` picks among ready sources at random, so that none starves the others.
+        command
+            .race(connection)
+            .race(received)
+            .race(writable)
+            .race(tcp)
+            .race(unix)
+            .race(timer)
+            .await
+    }
+
+    /// One input or command (the engine drains after it). Returns false when the node left.
+    fn handle(&mut self, wake: Wake) -> bool {
+        let now = self.clock.ms();
+        let io = &mut self.io;
+        match wake {
+            Wake::Timer | Wake::Datagram(Err(_)) | Wake::TcpAccept(Err(_)) => {}
+            #[cfg(unix)]
+            Wake::UnixAccept(Err(_)) => {}
+            Wake::Writable => self.engine.resume(now, io),
+            Wake::Command(None) => {
+                self.engine.leave(now, io);
+                return false;
+            }
+            Wake::Command(Some(Command::Leave(reply))) => {
+                self.leave_waiters.push(reply);
+                self.engine.leave(now, io);
+                return false;
+            }
+            Wake::Command(Some(command)) => self.command(now, command),
+            Wake::Io(event) => self.engine.handle_io(now, event, io),
+            Wake::Datagram(Ok((len, from))) => {
+                let bytes = self.datagram.get(..len).unwrap_or_default();
+                self.engine.handle_datagram(now, from, bytes, io);
+            }
+            Wake::TcpAccept(Ok((stream, peer))) => {
+                let _ = stream.set_nodelay(true);
+                self.engine
+                    .accepted(now, Protocol::Tcp, Some(peer), |id| io.accepted(id, stream));
+            }
+            #[cfg(unix)]
+            Wake::UnixAccept(Ok(stream)) => {
+                self.engine
+                    .accepted(now, Protocol::Unix, None, |id| io.accepted(id, stream));
+            }
+        }
+        true
+    }
+
+    fn command(&mut self, now: u64, command: Command) {
+        let engine = &mut self.engine;
+        let io = &mut self.io;
+        // A reply whose asker went away has nobody to tell.
+        match command {
+            Command::Send(spec, reply) => {
+                let _ = reply.try_send(engine.send(now, &spec, io));
+            }
+            Command::Query(spec, reply) => {
+                let (tx, rx) = async_channel::unbounded();
+                let result = engine
+                    .query(now, &spec, tx, io)
+                    .map(|started| QueryStream::new(started.id, started.targets, rx));
+                let _ = reply.try_send(result);
+            }
+            Command::Tags(edits, reply) => {
+                let _ = reply.try_send(engine.update_tags(now, &edits, io));
+            }
+            Command::OwnTags(reply) => {
+                let _ = reply.try_send(engine.tags());
+            }
+            Command::Discover(reply) => {
+                let _ = reply.try_send(engine.discover(now, io));
+            }
+            Command::Heartbeat(reply) => {
+                engine.heartbeat(now, io);
+                let _ = reply.try_send(());
+            }
+            Command::Services(reply) => {
+                let _ = reply.try_send(engine.services());
+            }
+            Command::Resolve(selector, reply) => {
+                let _ = reply.try_send(engine.resolve(&selector));
+            }
+            Command::Info(reply) => {
+                let _ = reply.try_send(engine.info());
+            }
+            Command::Stats(reply) => {
+                let _ = reply.try_send(engine.stats());
+            }
+            Command::Subscribe(channel, reply) => {
+                let _ = reply.try_send(engine.subscribe(channel));
+            }
+            Command::Flush(reply) => self.flush_waiters.push(reply),
+            // Handled by `handle`.
+            Command::Leave(reply) => self.leave_waiters.push(reply),
+        }
+    }
+
+    fn answer_flushes(&mut self) {
+        if self.engine.in_flight() == 0 {
+            for waiter in self.flush_waiters.drain(..) {
+                let _ = waiter.try_send(());
+            }
+        }
+    }
+
+    /// After the leave: the disconnect goes out (waiting for the socket if it was full),
+    /// handles are closed, connections are closed once their queued frames are written, and
+    /// the unix socket file is removed. Waits at most the connect timeout.
+    async fn shutdown(mut self) {
+        let deadline = Instant::now() + self.io.connect_timeout;
+        let expired = || async {
+            Timer::at(deadline).await;
+            false
+        };
+        while self.engine.is_blocked() {
+            let writable = async { self.io.udp.writable().await.is_ok() };
+            if !writable.or(expired()).await {
+                break;
+            }
+            self.engine.resume(self.clock.ms(), &mut self.io);
+        }
+        self.commands.close();
+        self.engine.close_all();
+        self.io.remove_unix_file();
+        for waiter in self.leave_waiters.drain(..) {
+            let _ = waiter.try_send(());
+        }
+        self.flush_waiters.clear();
+        // Connection tasks report to nobody now; let them finish their writes.
+        self.io_rx.close();
+        for task in std::mem::take(&mut self.io.tasks) {
+            let finished = async {
+                task.await;
+                true
+            };
+            if !finished.or(expired()).await {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! [`Handle`]: how the application talks to the task that owns the node, and [`Events`].
+
+use std::sync::{Arc, Mutex};
+
+use async_broadcast::{InactiveReceiver, RecvError, TryRecvError};
+use async_channel::Sender;
+use cluster_core::{Hid, Sid, Stats};
+use cluster_host::json::JoinedInfo;
+use cluster_host::{
+    CommandError, Event, QuerySpec, Selector, SendSpec, ServiceInfo, TagEdit, TransportStats,
+};
+
+use crate::query::QueryStream;
+
+/// Commands queued towards the driver before senders wait (backpressure).
+pub(crate) const COMMAND_QUEUE: usize = 64;
+/// Events kept for a subscriber that does not keep up; beyond that it gets
+/// [`Event::Dropped`].
+pub(crate) const EVENT_BUFFER: usize = 1024;
+
+/// A one-shot reply: a channel of capacity one, used once.
+pub(crate) type Reply<T> = Sender<T>;
+
+/// What a handle asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(SendSpec, Reply<Result<(), CommandError>>),
+    Query(QuerySpec, Reply<Result<QueryStream, CommandError>>),
+    Tags(Vec<TagEdit>, Reply<Result<bool, CommandError>>),
+    OwnTags(Reply<Vec<String>>),
+    Discover(Reply<bool>),
+    Heartbeat(Reply<()>),
+    Services(Reply<Vec<ServiceInfo>>),
+    Resolve(Selector, Reply<Result<Vec<Sid>, CommandError>>),
+    Info(Reply<JoinedInfo>),
+    Stats(Reply<(Stats, TransportStats)>),
+    Subscribe(u64, Reply<bool>),
+    Flush(Reply<()>),
+    Leave(Reply<()>),
+}
+
+/// What every clone of a handle shares.
+#[derive(Debug)]
+struct Shared {
+    sid: Sid,
+    hid: Hid,
+    /// All events since the join, for the first call to [`Handle::events`].
+    first: Mutex<Option<async_broadcast::Receiver<Event>>>,
+    /// Holds no events: the source of later subscriptions.
+    template: InactiveReceiver<Event>,
+}
+
+/// A cheap-to-clone handle on a running node. Commands go to the task that owns the node
+/// over a bounded channel; replies come back on one-shot channels. Its futures run on any
+/// executor.
+///
+/// Dropping the last handle makes the node leave (it sends its disconnect), exactly as
+/// [`leave`](Self::leave) does. Event subscriptions and query streams do not keep it alive.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    commands: Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    pub(crate) fn new(
+        commands: Sender<Command>,
+        sid: Sid,
+        hid: Hid,
+        events: async_broadcast::Receiver<Event>,
+    ) -> Self {
+        let template = events.clone().deactivate();
+        Self {
+            commands,
+            shared: Arc::new(Shared {
+                sid,
+                hid,
+                first: Mutex::new(Some(events)),
+                template,
+            }),
+        }
+    }
+
+    /// This node's sid (new at every join).
+    #[must_use]
+    pub fn sid(&self) -> Sid {
+        self.shared.sid
+    }
+
+    /// This node's hid.
+    #[must_use]
+    pub fn hid(&self) -> Hid {
+        self.shared.hid
+    }
+
+    /// The stream of events. The first call gets every event since the join (up to 1024
+    /// unread ones); later calls get the events from then on.
+    #[must_use]
+    pub fn events(&self) -> Events {
+        let first = self
+            .shared
+            .first
+            .lock()
+            .ok()
+            .and_then(|mut first| first.take());
+        Events {
+            rx: first.unwrap_or_else(|| self.shared.template.activate_cloned()),
+        }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, CommandError> {
+        let (tx, rx) = async_channel::bounded(1);
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| CommandError::Closed)?;
+        rx.recv().await.map_err(|_| CommandError::Closed)
+    }
+
+    /// A snapshot of the known services, in the order first heard from.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`] when the node is no longer running.
+    pub async fn services(&self) -> Result<Vec<ServiceInfo>, CommandError> {
+        self.ask(Command::Services).await
+    }
+
+    /// The sids of the known services `selector` selects, in table order.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Resolve`] for invalid resolver arguments; [`CommandError::Closed`].
+    pub async fn resolve(&self, selector: Selector) -> Result<Vec<Sid>, CommandError> {
+        self.ask(|r| Command::Resolve(selector, r)).await?
+    }
+
+    /// Sends an event (type 6) to the selected services (spec 5.13).
+    ///
+    /// Returns once the node has queued it; each direct send then fails over on its own
+    /// (`t`, then `c` with a filter, then the ping logic).
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Send`] (for example no service matched) or
+    /// [`CommandError::Resolve`]; [`CommandError::Closed`].
+    pub async fn send(&self, spec: SendSpec) -> Result<(), CommandError> {
+        self.ask(|r| Command::Send(spec, r)).await?
+    }
+
+    /// Starts a query; its answers arrive on the returned [`QueryStream`].
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Query`] (for example no service matched) or
+    /// [`CommandError::Resolve`]; [`CommandError::Closed`].
+    pub async fn query(&self, spec: QuerySpec) -> Result<QueryStream, CommandError> {
+        self.ask(|r| Command::Query(spec, r)).await?
+    }
+
+    /// Edits this node's tags; a full heartbeat follows. Returns whether they changed.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Tags`]; the tags are unchanged. [`CommandError::Closed`].
+    pub async fn update_tags(
+        &self,
+        edits: impl IntoIterator<Item = TagEdit>,
+    ) -> Result<bool, CommandError> {
+        let edits = edits.into_iter().collect();
+        self.ask(|r| Command::Tags(edits, r)).await?
+    }
+
+    /// This node's tags.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn tags(&self) -> Result<Vec<String>, CommandError> {
+        self.ask(Command::OwnTags).await
+    }
+
+    /// Broadcasts a discovery unless one went out too recently; returns whether one did.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn discover(&self) -> Result<bool, CommandError> {
+        self.ask(Command::Discover).await
+    }
+
+    /// Sends a full heartbeat now.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn heartbeat(&self) -> Result<(), CommandError> {
+        self.ask(Command::Heartbeat).await
+    }
+
+    /// Subscribes to a channel; false when the channel table is full.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn subscribe(&self, channel: u64) -> Result<bool, CommandError> {
+        self.ask(|r| Command::Subscribe(channel, r)).await
+    }
+
+    /// What this node advertises: sid, hid, group, protocols, TCP port, unix path.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn info(&self) -> Result<JoinedInfo, CommandError> {
+        self.ask(Command::Info).await
+    }
+
+    /// The node's counters and the adapter's transport counters.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn stats(&self) -> Result<(Stats, TransportStats), CommandError> {
+        self.ask(Command::Stats).await
+    }
+
+    /// Waits until every direct send queued so far has been written (or has failed and
+    /// been failed over): call it before [`leave`](Self::leave) so that a send just made is
+    /// not cut short. Sends queued later, and the ping logic, are not waited for.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn flush(&self) -> Result<(), CommandError> {
+        self.ask(Command::Flush).await
+    }
+
+    /// Leaves: broadcasts the disconnect (spec 7.2 Q1), reports every service lost with
+    /// reason `left`, closes the sockets and removes the unix socket file. Returns once the
+    /// disconnect was sent. Every clone of the handle is then closed.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`] when the node had already stopped.
+    pub async fn leave(&self) -> Result<(), CommandError> {
+        self.ask(Command::Leave).await
+    }
+
+    /// True once the node stopped (left, or its driver ended or was dropped).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+}
+
+/// A subscription to a node's [`Event`]s.
+#[derive(Debug)]
+pub struct Events {
+    rx: async_broadcast::Receiver<Event>,
+}
+
+impl Events {
+    /// The next event, or `None` once the node stopped and every event was read. A
+    /// subscriber that fell more than 1024 events behind gets [`Event::Dropped`] first.
+    pub async fn next(&mut self) -> Option<Event> {
+        match self.rx.recv_direct().await {
+            Ok(event) => Some(event),
+            Err(RecvError::Overflowed(count)) => Some(Event::Dropped { count }),
+            Err(RecvError::Closed) => None,
+        }
+    }
+
+    /// An event already waiting, without waiting.
+    pub fn try_next(&mut self) -> Option<Event> {
+        match self.rx.try_recv() {
+            Ok(event) => Some(event),
+            Err(TryRecvError::Overflowed(count)) => Some(Event::Dropped { count }),
+            Err(_) => None,
+        }
+    }
+}
