@@ -209,7 +209,7 @@ fn encode_in_one_pass<'f>(
     compat: Compat,
     out: &mut [u8],
 ) -> Result<usize, OnePass> {
-    encode_body(compat, out, |w| {
+    encode_body(compat, out, 1, |w| {
         for field in fields {
             if field.value.kind() != field.id.kind() {
                 return Err(OnePass::Refused(EncodeError::WrongKind(field.id)));
@@ -223,14 +223,18 @@ fn encode_in_one_pass<'f>(
 /// Frames the body `write` produces: the body goes where a one-byte length leaves it, then
 /// the header, length and footer are written around it (the body moves when its length takes
 /// more than one byte).
+///
+/// `length_bytes` is the caller's guess of the length varint's size: the body is written
+/// after that many bytes, so a right guess means no move.
 pub(crate) fn encode_body(
     compat: Compat,
     out: &mut [u8],
+    length_bytes: usize,
     write: impl FnOnce(&mut CheckedWriter<'_>) -> Result<(), OnePass>,
 ) -> Result<usize, OnePass> {
-    const BODY_AT: usize = HEADER.len() + 1;
+    let body_at = HEADER.len().saturating_add(length_bytes.clamp(1, 10));
     let checked = compat == Compat::Reference;
-    let area = out.get_mut(BODY_AT..).ok_or(OnePass::Full)?;
+    let area = out.get_mut(body_at..).ok_or(OnePass::Full)?;
     let mut writer = CheckedWriter::new(area, checked);
     write(&mut writer)?;
     let body = writer.written();
@@ -248,8 +252,8 @@ pub(crate) fn encode_body(
     if total > out.len() {
         return Err(OnePass::Full);
     }
-    if body_start != BODY_AT {
-        out.copy_within(BODY_AT..BODY_AT.saturating_add(body), body_start);
+    if body_start != body_at {
+        out.copy_within(body_at..body_at.saturating_add(body), body_start);
     }
     let (header, rest) = out.split_at_mut(HEADER.len());
     header.copy_from_slice(&HEADER);

@@ -341,7 +341,8 @@ impl<'a> Message<'a> {
         compat: Compat,
         out: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        match encode_body(compat, out, |w| self.write_body(placement, w)) {
+        let length_bytes = super::varint::encoded_len(self.body_len_estimate());
+        match encode_body(compat, out, length_bytes, |w| self.write_body(placement, w)) {
             Ok(len) => Ok(len),
             Err(OnePass::Refused(e)) => Err(e),
             Err(OnePass::Full) => {
@@ -349,6 +350,30 @@ impl<'a> Message<'a> {
                 Err(EncodeError::BufferTooSmall { required })
             }
         }
+    }
+
+    /// Roughly the body's length (byte payloads plus a few bytes per field), to reserve the
+    /// right number of bytes for the length varint; exact within a few bytes, which only
+    /// matters within a few bytes of 128 or 16,384.
+    fn body_len_estimate(&self) -> u64 {
+        let text = |s: Option<Str<'_>>| s.map_or(0, |s| s.len().saturating_add(3));
+        let list = |l: Option<List<'_>>| l.map_or(0, |l| l.encoded_len().saturating_add(1));
+        let bytes = [
+            text(self.sid),
+            text(self.hid),
+            text(self.ruid),
+            text(self.op),
+            text(self.data),
+            text(self.error),
+            self.raw.map_or(0, |r| r.len().saturating_add(3)),
+            list(self.protocols),
+            list(self.tags),
+            list(self.filter),
+            12,
+        ];
+        bytes
+            .iter()
+            .fold(0u64, |sum, n| sum.saturating_add(*n as u64))
     }
 
     /// Writes the fields straight from the message, in the order of [`ORDER`] (or
