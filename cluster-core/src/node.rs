@@ -202,45 +202,49 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         );
         let drawn = generate_sid(&mut rng);
         let sid = sid.unwrap_or(drawn);
-        let mut streams = StreamTable::new();
-        streams.set_max_frame_len(config.max_frame_len);
-        streams.set_idle_ms(millis_ceil(config.stream_idle));
-        let mut core = Core {
-            protocols: config.effective_protocols(),
-            protocol_letters: config.effective_protocols().letters(),
-            tags: config.tags.clone(),
-            config,
-            hid,
-            sid,
-            policy,
-            rng,
-            now,
-            left: false,
-            props: OwnProps::default(),
-            props_text: heapless::String::new(),
-            queued_props: true,
-            queued_tags: true,
-            heartbeat_ms,
-            heartbeat_at: None,
-            discover_pending: 0,
-            ping_answer_at: None,
-            expiry_check_at: None,
-            last_discovery: None,
-            registry: Registry::new(),
-            ping: ping::PingBatch::new(),
-            queries: QueryTable::new(),
-            outbox: Outbox::new(),
-            payloads: PayloadPool::new(),
-            events: heapless::Deque::new(),
-            lost: heapless::Deque::new(),
-            events_dropped: 0,
-            scratch: Payload::default(),
-            stats: Stats::default(),
+        let max_frame_len = config.max_frame_len;
+        let stream_idle = millis_ceil(config.stream_idle);
+        let mut node = Self {
+            streams: StreamTable::new(),
+            core: Core {
+                protocols: config.effective_protocols(),
+                protocol_letters: config.effective_protocols().letters(),
+                tags: config.tags.clone(),
+                config,
+                hid,
+                sid,
+                policy,
+                rng,
+                now,
+                left: false,
+                props: OwnProps::default(),
+                props_text: heapless::String::new(),
+                queued_props: true,
+                queued_tags: true,
+                heartbeat_ms,
+                heartbeat_at: None,
+                discover_pending: 0,
+                ping_answer_at: None,
+                expiry_check_at: None,
+                last_discovery: None,
+                registry: Registry::new(),
+                ping: ping::PingBatch::new(),
+                queries: QueryTable::new(),
+                outbox: Outbox::new(),
+                payloads: PayloadPool::new(),
+                events: heapless::Deque::new(),
+                lost: heapless::Deque::new(),
+                events_dropped: 0,
+                scratch: Payload::default(),
+                stats: Stats::default(),
+            },
         };
-        core.refresh_props_text();
-        core.full_heartbeat(now);
-        core.queue_discovery(now);
-        Ok(Self { core, streams })
+        node.streams.set_max_frame_len(max_frame_len);
+        node.streams.set_idle_ms(stream_idle);
+        node.core.refresh_props_text();
+        node.core.full_heartbeat(now);
+        node.core.queue_discovery(now);
+        Ok(node)
     }
 
     // ----- inputs -----
