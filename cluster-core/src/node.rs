@@ -73,6 +73,13 @@ struct StreamKey {
 /// 3. Wait for the first of: the [`poll_timeout`](Self::poll_timeout) deadline, incoming
 ///    bytes, a transport outcome, or a command.
 /// 4. `now` never goes backwards; if it does, the node clamps it and counts the regression.
+///
+/// # Ordering
+///
+/// Frames that travel over different protocols are not ordered with each other, as in the
+/// reference: a discovery answer sent over TCP just before a tags change may arrive after the
+/// multicast heartbeat that carries the new tags, and then set the old ones again until the
+/// next change. Applications that change tags right after a peer joins should expect it.
 pub struct Node<P: Policy = DefaultPolicy, const SERVICES: usize = 32, const DATA: usize = 512> {
     core: Core<P, SERVICES, DATA>,
     /// Kept apart from [`Core`] so that frames borrowed from a buffer can be handed to the

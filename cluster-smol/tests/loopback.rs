@@ -198,7 +198,17 @@ async fn tag_edits_reach_the_other_nodes(rt: Rt) {
     let a = rt.join(options(port).tag("old").unwrap()).await;
     let b = rt.join(options(port)).await;
     let mut b_events = b.events();
-    discovered(&mut b_events, a.sid()).await;
+    // Wait until b holds a's first tags: a answers b's discovery over TCP, and an answer
+    // still on its way could otherwise overwrite the newer tags below (frames over TCP and
+    // multicast are not ordered with each other).
+    let first = discovered(&mut b_events, a.sid()).await;
+    if first.tags != ["old"] {
+        wait_for(&mut b_events, |e| match e {
+            Event::TagsChanged { sid, tags } if *sid == a.sid() && tags == &["old"] => Some(()),
+            _ => None,
+        })
+        .await;
+    }
     let changed = a
         .update_tags([TagEdit::Append("new".into()), TagEdit::Remove("old".into())])
         .await

@@ -214,7 +214,18 @@ async fn tag_edits_reach_the_other_nodes() {
         .unwrap();
     let b = Cluster::join(options(port)).await.unwrap();
     let mut b_events = b.events();
-    discovered(&mut b_events, &a).await;
+    // Wait until b holds a's first tags: a answers b's discovery over TCP, and an answer
+    // still on its way could otherwise overwrite the newer tags below (frames over TCP and
+    // multicast are not ordered with each other).
+    let first = discovered(&mut b_events, &a).await;
+    if first.tags != ["old"] {
+        let a_sid = a.sid();
+        wait_for(&mut b_events, |e| match e {
+            Event::TagsChanged { sid, tags } if *sid == a_sid && tags == &["old"] => Some(()),
+            _ => None,
+        })
+        .await;
+    }
     let changed = a
         .update_tags([TagEdit::Append("new".into()), TagEdit::Remove("old".into())])
         .await
