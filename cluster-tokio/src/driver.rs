@@ -258,13 +258,13 @@ impl<P: Policy> Driver<P> {
                 self.counters.accepts += 1;
                 let peer = canonical(peer);
                 let local = self.addrs.is_local(peer.ip(), now.as_millis());
-                self.open_accepted(Protocol::Tcp, Some(peer), local, stream);
+                self.open_accepted(Protocol::Tcp, Some(peer), local, conn::Stream::Tcp(stream));
                 return true;
             }
             #[cfg(unix)]
             Wake::UnixAccept(Ok(stream)) => {
                 self.counters.accepts += 1;
-                self.open_accepted(Protocol::Unix, None, true, stream);
+                self.open_accepted(Protocol::Unix, None, true, conn::Stream::Unix(stream));
                 return true;
             }
             #[cfg(unix)]
@@ -276,15 +276,13 @@ impl<P: Policy> Driver<P> {
         true
     }
 
-    fn open_accepted<S>(
+    fn open_accepted(
         &mut self,
         protocol: Protocol,
         peer: Option<SocketAddr>,
         local: bool,
-        stream: S,
-    ) where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
-    {
+        stream: conn::Stream,
+    ) {
         let now = self.clock.ms();
         let io = self.io_tx.clone();
         let timeout = self.connect_timeout;
@@ -413,7 +411,15 @@ impl<P: Policy> Driver<P> {
                     self.node.connection_closed(now, entry.source(conn));
                 }
             }
+            IoEvent::Connected { conn, writer } => {
+                if let Some(entry) = self.transports.get_mut(conn) {
+                    entry.writer.direct = Some(writer);
+                }
+            }
             IoEvent::Written { conn, send, ok } => {
+                if let Some(entry) = self.transports.get_mut(conn) {
+                    entry.writer.pending = entry.writer.pending.saturating_sub(1);
+                }
                 if ok {
                     self.counters.writes_ok += 1;
                     self.transports.touch(conn, now.as_millis());
@@ -497,8 +503,10 @@ impl<P: Policy> Driver<P> {
                     endpoint,
                     send,
                 } => {
-                    let bytes = self.buf.get(..transmit.len).unwrap_or_default().to_vec();
-                    let queued = self.queue_direct(sid, via, conn, endpoint, bytes, send);
+                    let buf = std::mem::take(&mut self.buf);
+                    let frame = buf.get(..transmit.len).unwrap_or_default();
+                    let queued = self.queue_direct(sid, via, conn, endpoint, frame, send);
+                    self.buf = buf;
                     if !queued {
                         self.counters.writes_failed += 1;
                         self.report(now, send, false);
@@ -508,15 +516,17 @@ impl<P: Policy> Driver<P> {
         }
     }
 
-    /// Queues a direct send on the connection to `sid` (newest wins), connecting when there
-    /// is none. False when it cannot even be queued (no endpoint, queue full): a failure.
+    /// Writes a direct send on the connection to `sid` (newest wins), at once when nothing is
+    /// queued on it and the socket takes the whole frame, else through the connection's task,
+    /// connecting when there is none. False when it cannot even be queued (no endpoint,
+    /// queue full): a failure.
     fn queue_direct(
         &mut self,
         sid: cluster_core::Sid,
         via: Protocol,
         hint: Option<ConnId>,
         endpoint: Endpoint,
-        bytes: Vec<u8>,
+        frame: &[u8],
         send: SendId,
     ) -> bool {
         let now = self.clock.ms();
@@ -546,18 +556,36 @@ impl<P: Policy> Driver<P> {
                     })
             }
         };
-        let Some(entry) = self.transports.get(id) else {
+        let Some(entry) = self.transports.get_mut(id) else {
             return false;
         };
-        let queued = entry
-            .writer
+        let handle = &mut entry.writer;
+        let mut written = 0;
+        if handle.pending == 0
+            && let Some(direct) = &handle.direct
+        {
+            // Errors other than a full socket are left to the task, which reports them and
+            // closes the connection.
+            if let Ok(n) = direct.try_write(frame) {
+                written = n;
+            }
+            if written >= frame.len() {
+                self.counters.writes_ok += 1;
+                self.transports.touch(id, now);
+                self.report(self.clock.now(), send, true);
+                return true;
+            }
+        }
+        let rest = frame.get(written..).unwrap_or_default();
+        let queued = handle
             .queue
             .try_send(Outbound {
-                bytes,
+                bytes: rest.to_vec(),
                 send: Some(send),
             })
             .is_ok();
         if queued {
+            handle.pending += 1;
             self.in_flight += 1;
             self.transports.touch(id, now);
         }
