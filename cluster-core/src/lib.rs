@@ -130,9 +130,10 @@
 //! | feature | adds |
 //! | --- | --- |
 //! | *(default)* | nothing: `no_std`, no allocator |
-//! | `alloc` | conveniences that allocate, such as [`wire::Message::encode_to_vec`] |
+//! | `alloc` | conveniences that allocate, such as `wire::Message::encode_to_vec` |
 //! | `std` | `alloc` |
 //! | `serde` | typed payloads (module `typed`: any `T: Serialize` in the `raw` field, postcard-encoded, no allocator), and `Serialize` on ids and [`Instant`] |
+//! | `sim` | `std`, plus `sim`: a deterministic virtual-time network and the `Cluster` harness the scenario tests use |
 //!
 //! The minimum supported Rust version is 1.91 (smoltcp's), edition 2024.
 #![no_std]
