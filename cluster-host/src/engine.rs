@@ -17,8 +17,9 @@
 //!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
 //!   transmits stops until the adapter saw the socket writable and called
 //!   [`resume`](Engine::resume)); direct sends are routed to the newest open connection or a
-//!   new one ([`Io::connect`]) and queued without waiting ([`Io::write`]), a send that cannot
-//!   be queued failing over at once; events are translated ([`translate`]) and published
+//!   new one ([`Io::connect`]) and handed over without waiting ([`Io::write`]: queued, or
+//!   written at once by an adapter that can), a send that cannot be queued failing over at
+//!   once; events are translated ([`translate`]) and published
 //!   ([`Io::event`]), query news goes to its query's sink ([`Io::query_event`]; a dropped
 //!   stream cancels its query in the node), and a type-8 report about our own protocol
 //!   reopens its listener ([`Io::reopen_tcp`], [`Io::reopen_unix`]) and advertises it.
@@ -39,7 +40,7 @@ use cluster_core::{
     ConnId, Destination, Endpoint, Instant, Policy, Protocol, SendId, Sid, Source, Stats,
 };
 
-use crate::conn::{IoEvent, Outbound, Target};
+use crate::conn::{IoEvent, Target};
 use crate::error::CommandError;
 use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
 use crate::json::JoinedInfo;
@@ -74,10 +75,18 @@ pub trait Io {
     /// [`IoEvent::Closed`].
     fn connect(&mut self, id: ConnId, target: Target) -> Self::Conn;
 
-    /// Queues a frame on a connection without waiting; false when its queue is full or
-    /// closed (the send then fails over at once). Once queued, its outcome must come back as
-    /// [`IoEvent::Written`].
-    fn write(&mut self, conn: &Self::Conn, frame: Outbound) -> bool;
+    /// Hands the frame `bytes` of the direct send `send` to a connection without waiting:
+    /// [`Write::Queued`] on its write queue (its outcome must then come back as
+    /// [`IoEvent::Written`]), [`Write::Written`] when the adapter wrote all of it at once
+    /// (a fast path: the engine reports the send as done, no [`IoEvent::Written`] follows), or
+    /// [`Write::Refused`] when its queue is full or closed (the send then fails over at once).
+    fn write(&mut self, conn: &mut Self::Conn, bytes: &[u8], send: SendId) -> Write;
+
+    /// A frame queued on `conn` was reported [`IoEvent::Written`] (called before the engine
+    /// handles that outcome). Nothing by default.
+    fn written(&mut self, conn: &mut Self::Conn) {
+        let _ = conn;
+    }
 
     /// Publishes an event to the handle's subscribers.
     fn event(&mut self, event: Event);
@@ -100,6 +109,17 @@ pub trait Io {
     ///
     /// The listener could not be re-created; the node has no `u` listener any more.
     fn reopen_unix(&mut self) -> io::Result<()>;
+}
+
+/// What [`Io::write`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Queued for the connection's task; its outcome comes back as [`IoEvent::Written`].
+    Queued,
+    /// Written whole at once: the send succeeded.
+    Written,
+    /// Not taken (queue full or closed): the send fails.
+    Refused,
 }
 
 /// The sockets of a [`Setup`] that the adapter wraps in its runtime's types, and the options
@@ -343,6 +363,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 }
             }
             IoEvent::Written { conn, send, ok } => {
+                if let Some(entry) = self.transports.get_mut(conn) {
+                    io.written(&mut entry.writer);
+                }
                 if ok {
                     self.counters.writes_ok += 1;
                     self.transports.touch(conn, now);
@@ -615,8 +638,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     endpoint,
                     send,
                 } => {
-                    let bytes = self.buf.get(..transmit.len).unwrap_or_default().to_vec();
-                    let queued = self.queue_direct(now, sid, via, conn, endpoint, bytes, send, io);
+                    let buf = std::mem::take(&mut self.buf);
+                    let frame = buf.get(..transmit.len).unwrap_or_default();
+                    let queued = self.queue_direct(now, sid, via, conn, endpoint, frame, send, io);
+                    self.buf = buf;
                     if !queued {
                         self.counters.writes_failed += 1;
                         self.report(now, send, false);
@@ -636,7 +661,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         via: Protocol,
         hint: Option<ConnId>,
         endpoint: Endpoint,
-        bytes: Vec<u8>,
+        frame: &[u8],
         send: SendId,
         io: &mut I,
     ) -> bool {
@@ -664,21 +689,23 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     })
             }
         };
-        let Some(entry) = self.transports.get(id) else {
+        let Some(entry) = self.transports.get_mut(id) else {
             return false;
         };
-        let queued = io.write(
-            &entry.writer,
-            Outbound {
-                bytes,
-                send: Some(send),
-            },
-        );
-        if queued {
-            self.in_flight += 1;
-            self.transports.touch(id, now);
+        match io.write(&mut entry.writer, frame, send) {
+            Write::Written => {
+                self.counters.writes_ok += 1;
+                self.transports.touch(id, now);
+                self.report(now, send, true);
+                true
+            }
+            Write::Queued => {
+                self.in_flight += 1;
+                self.transports.touch(id, now);
+                true
+            }
+            Write::Refused => false,
         }
-        queued
     }
 
     fn drain_events(&mut self, io: &mut I) {
@@ -758,8 +785,8 @@ mod tests {
         fn connect(&mut self, _: ConnId, target: Target) {
             self.connects.push(target);
         }
-        fn write(&mut self, (): &(), _: Outbound) -> bool {
-            true
+        fn write(&mut self, (): &mut (), _: &[u8], _: SendId) -> Write {
+            Write::Queued
         }
         fn event(&mut self, event: Event) {
             self.events.push(event);

@@ -53,7 +53,7 @@ pub mod transports;
 pub use addrs::LocalAddrs;
 pub use conn::{IoEvent, Outbound, Target};
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use engine::{Engine, Io, Sockets, StartedQuery};
+pub use engine::{Engine, Io, Sockets, StartedQuery, Write};
 pub use error::{CommandError, JoinError};
 pub use event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo, Translated, translate};
 pub use hid::{HidError, host_hid};

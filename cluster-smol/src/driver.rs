@@ -16,8 +16,9 @@ use async_io::{Async, Timer};
 use async_net::TcpListener;
 #[cfg(unix)]
 use async_net::unix::UnixListener;
-use cluster_core::{ConnId, Policy, Protocol};
+use cluster_core::{ConnId, Policy, Protocol, SendId};
 use cluster_host::conn::{IoEvent, Outbound, Target};
+use cluster_host::engine::Write;
 use cluster_host::socket;
 use cluster_host::{Engine, Event, Io, QueryEvent};
 use futures_lite::FutureExt;
@@ -123,8 +124,16 @@ impl Io for SmolIo {
         handle
     }
 
-    fn write(&mut self, conn: &ConnHandle, frame: Outbound) -> bool {
-        conn.try_queue(frame)
+    fn write(&mut self, conn: &mut ConnHandle, bytes: &[u8], send: SendId) -> Write {
+        let frame = Outbound {
+            bytes: bytes.to_vec(),
+            send: Some(send),
+        };
+        if conn.try_queue(frame) {
+            Write::Queued
+        } else {
+            Write::Refused
+        }
     }
 
     fn event(&mut self, event: Event) {

@@ -1,16 +1,16 @@
 //! [`Cluster`]: joining, on tokio.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use cluster_core::{DefaultPolicy, Policy};
-use cluster_host::{JoinError, Options, setup};
+use cluster_host::conn::IO_QUEUE;
+use cluster_host::{Engine, JoinError, Options, setup};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::driver::{Driver as Inner, Parts};
+use crate::driver::{Clock, Driver as Inner, TokioIo};
 use crate::handle::{COMMAND_QUEUE, EVENT_BUFFER, Handle};
 
 /// Joins clusters on tokio. See the crate docs for an example.
@@ -77,15 +77,16 @@ impl Cluster {
     {
         let clock_start = tokio::time::Instant::now();
         let setup = setup(options, policy)?;
+        let (engine, sockets) = Engine::from_setup(setup);
         let io = |what| move |source| JoinError::Io { what, source };
-        let udp = UdpSocket::from_std(setup.udp).map_err(io("multicast socket"))?;
-        let tcp = setup
+        let udp = UdpSocket::from_std(sockets.udp).map_err(io("multicast socket"))?;
+        let tcp = sockets
             .tcp
             .map(TcpListener::from_std)
             .transpose()
             .map_err(io("TCP listener"))?;
         #[cfg(unix)]
-        let unix = match setup.unix {
+        let unix = match sockets.unix {
             Some((listener, path)) => Some((
                 tokio::net::UnixListener::from_std(listener).map_err(io("unix listener"))?,
                 path,
@@ -94,22 +95,23 @@ impl Cluster {
         };
         let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
         let (events, first) = broadcast::channel(EVENT_BUFFER);
-        let handle = Handle::new(commands_tx, *setup.node.sid(), *setup.node.hid(), first);
-        let parts = Parts {
-            node: setup.node,
-            clock_start,
+        let handle = Handle::new(
+            commands_tx,
+            *engine.node().sid(),
+            *engine.node().hid(),
+            first,
+        );
+        let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
+        let io = TokioIo {
             udp,
-            group: SocketAddr::V4(setup.multicast.destination),
             tcp,
             #[cfg(unix)]
             unix,
-            addrs: setup.addrs,
-            idle_timeout: setup.options.tcp_idle_timeout,
-            connect_timeout: setup.options.connect_timeout,
-            commands,
             events,
+            io_tx,
+            connect_timeout: sockets.options.connect_timeout,
         };
-        let driver = Inner::new(parts);
+        let driver = Inner::new(engine, io, Clock(clock_start), commands, io_rx);
         Ok((
             handle,
             Driver {

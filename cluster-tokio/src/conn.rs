@@ -7,50 +7,18 @@
 //! at once is queued for the task, behind which ordering is kept.
 
 use std::io;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cluster_core::wire::{Reassembler, StreamItem};
 use cluster_core::{ConnId, SendId};
+use cluster_host::conn::{IoEvent, Outbound, READ_CHUNK, Target, WRITE_QUEUE};
+use cluster_host::engine::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, tcp};
 #[cfg(unix)]
 use tokio::net::{UnixStream, unix};
 use tokio::sync::mpsc;
-
-/// Frames queued on one connection before a send counts as failed (backpressure).
-pub(crate) const WRITE_QUEUE: usize = 64;
-/// Read chunk size.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// What connection tasks tell the driver.
-#[derive(Debug)]
-pub(crate) enum IoEvent {
-    /// Bytes read.
-    Read { conn: ConnId, bytes: Vec<u8> },
-    /// The connection ended (end of file, error, or a failed connect).
-    Closed { conn: ConnId },
-    /// A queued frame was written (or not).
-    Written {
-        conn: ConnId,
-        send: Option<SendId>,
-        ok: bool,
-    },
-    /// An outgoing connection is established: the driver may write on it directly.
-    Connected {
-        conn: ConnId,
-        writer: Arc<WriteHalf>,
-    },
-}
-
-/// A frame to write, and the send it belongs to.
-#[derive(Debug)]
-pub(crate) struct Outbound {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) send: Option<SendId>,
-}
 
 /// A connected stream.
 #[derive(Debug)]
@@ -145,20 +113,59 @@ impl WriteHalf {
 /// reading.
 #[derive(Debug)]
 pub(crate) struct ConnHandle {
-    pub(crate) queue: mpsc::Sender<Outbound>,
+    queue: mpsc::Sender<Outbound>,
     /// The stream, once connected, for direct writes.
-    pub(crate) direct: Option<Arc<WriteHalf>>,
+    direct: Option<Arc<WriteHalf>>,
+    /// Where an outgoing connection's task leaves its stream once connected.
+    connected: Option<Arc<OnceLock<Arc<WriteHalf>>>>,
     /// Frames handed to the task whose outcome is not known yet: while there are any,
     /// direct writes would overtake them.
-    pub(crate) pending: usize,
+    pending: usize,
 }
 
-/// Where an outgoing connection goes.
-#[derive(Debug, Clone)]
-pub(crate) enum Target {
-    Tcp(SocketAddr),
-    #[cfg(unix)]
-    Unix(PathBuf),
+impl ConnHandle {
+    /// Writes a direct send at once when nothing is queued on the connection and the socket
+    /// takes the whole frame, else queues (the rest of) it for the task, without waiting.
+    pub(crate) fn write(&mut self, frame: &[u8], send: SendId) -> Write {
+        if self.direct.is_none()
+            && let Some(writer) = self.connected.as_ref().and_then(|c| c.get())
+        {
+            self.direct = Some(Arc::clone(writer));
+            self.connected = None;
+        }
+        let mut written = 0;
+        if self.pending == 0
+            && let Some(direct) = &self.direct
+        {
+            // Errors other than a full socket are left to the task, which reports them and
+            // closes the connection.
+            if let Ok(n) = direct.try_write(frame) {
+                written = n;
+            }
+            if written >= frame.len() {
+                return Write::Written;
+            }
+        }
+        let rest = frame.get(written..).unwrap_or_default();
+        let queued = self
+            .queue
+            .try_send(Outbound {
+                bytes: rest.to_vec(),
+                send: Some(send),
+            })
+            .is_ok();
+        if queued {
+            self.pending += 1;
+            Write::Queued
+        } else {
+            Write::Refused
+        }
+    }
+
+    /// The task reported the outcome of a queued frame.
+    pub(crate) fn written(&mut self) {
+        self.pending = self.pending.saturating_sub(1);
+    }
 }
 
 /// Starts the task of an accepted connection.
@@ -175,6 +182,7 @@ pub(crate) fn accepted(
     ConnHandle {
         queue,
         direct: Some(writer),
+        connected: None,
         pending: 0,
     }
 }
@@ -187,6 +195,8 @@ pub(crate) fn connect(
     io: mpsc::Sender<IoEvent>,
 ) -> ConnHandle {
     let (queue, mut rx) = mpsc::channel(WRITE_QUEUE);
+    let connected = Arc::new(OnceLock::new());
+    let cell = Arc::clone(&connected);
     tokio::spawn(async move {
         let stream = match target {
             Target::Tcp(addr) => {
@@ -205,18 +215,17 @@ pub(crate) fn connect(
                     _ => None,
                 }
             }
+            // A target this build cannot reach (`u` off unix).
+            _ => None,
         };
         match stream {
             Some(stream) => {
                 let (reader, writer) = stream.split();
                 let writer = Arc::new(writer);
-                let connected = IoEvent::Connected {
-                    conn,
-                    writer: Arc::clone(&writer),
-                };
-                if io.send(connected).await.is_ok() {
-                    run(conn, reader, writer, timeout, rx, io).await;
-                }
+                // The driver may write on it directly from now on.
+                let _ = cell.set(Arc::clone(&writer));
+                drop(cell);
+                run(conn, reader, writer, timeout, rx, io).await;
             }
             None => fail_all(conn, &mut rx, &io).await,
         }
@@ -224,6 +233,7 @@ pub(crate) fn connect(
     ConnHandle {
         queue,
         direct: None,
+        connected: Some(connected),
         pending: 0,
     }
 }

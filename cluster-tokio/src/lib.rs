@@ -77,7 +77,10 @@
 //! # Shared pieces
 //!
 //! Sockets, addresses, the hid, the seed, connection bookkeeping, options and the JSON lines
-//! live in `cluster-host` and are re-exported here.
+//! live in `cluster-host` and are re-exported here, and so does the runtime-independent half
+//! of the driver ([`cluster_host::Engine`]: inputs, commands, the drain, failover, connection
+//! reuse, query cancellation, listener refresh); this crate adds the waiting, the sockets and
+//! the connection tasks.
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
@@ -91,8 +94,9 @@ mod query;
 pub use cluster::{Cluster, Driver};
 pub use cluster_host::json::JoinedInfo;
 pub use cluster_host::{
-    Answer, CommandError, Event, JoinError, Options, Payload, Profile, QueryEvent, QuerySpec,
-    QuerySummary, Selector, SendSpec, ServiceInfo, TagEdit, TransportStats, json, parse_duration,
+    Answer, CommandError, Event, JoinError, Options, Payload, Profile, QueryEvent, QueryOutcome,
+    QuerySpec, QuerySummary, Selector, SendSpec, ServiceInfo, TagEdit, TransportStats, json,
+    parse_duration,
 };
 pub use handle::{Events, Handle};
-pub use query::{QueryOutcome, QueryStream};
+pub use query::QueryStream;

@@ -1,7 +1,7 @@
 //! [`QueryStream`]: the answers to one query, as they come, then a summary.
 
 use cluster_core::Sid;
-use cluster_host::{Payload, QueryEvent, QuerySummary};
+use cluster_host::{QueryEvent, QueryOutcome, QuerySummary};
 use tokio::sync::mpsc;
 
 /// The answers to one query. [`next`](Self::next) yields each [`QueryEvent`] as it arrives
@@ -16,20 +16,6 @@ pub struct QueryStream {
     // else for a query.
     events: mpsc::UnboundedReceiver<QueryEvent>,
     done: Option<QuerySummary>,
-}
-
-/// Everything a query gathered.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct QueryOutcome {
-    /// The answers, in arrival order.
-    pub responses: Vec<(Sid, Payload)>,
-    /// The refusals (`error` replies), in arrival order.
-    pub errors: Vec<(Sid, String)>,
-    /// Targets that had not answered at the timeout.
-    pub missing: Vec<Sid>,
-    /// How it ended. A query whose node stopped before the end reports every unanswered
-    /// target as missing and `timed_out` false.
-    pub summary: QuerySummary,
 }
 
 impl QueryStream {
@@ -76,35 +62,15 @@ impl QueryStream {
         Some(event)
     }
 
-    /// Waits for the end and returns everything gathered.
+    /// Waits for the end and returns everything gathered. A query whose node stopped
+    /// before the end reports every unanswered target as missing.
     pub async fn collect(mut self) -> QueryOutcome {
         let mut outcome = QueryOutcome::default();
         while let Some(event) = self.next().await {
-            match event {
-                QueryEvent::Response { sid, payload } => outcome.responses.push((sid, payload)),
-                QueryEvent::Error { sid, error } => outcome.errors.push((sid, error)),
-                QueryEvent::Missing { sid } => outcome.missing.push(sid),
-                QueryEvent::Done(summary) => outcome.summary = summary,
-            }
+            outcome.push(event);
         }
         if self.done.is_none() {
-            let answered: Vec<Sid> = outcome
-                .responses
-                .iter()
-                .map(|(s, _)| *s)
-                .chain(outcome.errors.iter().map(|(s, _)| *s))
-                .collect();
-            outcome.missing = self
-                .targets
-                .iter()
-                .filter(|t| !answered.contains(t))
-                .copied()
-                .collect();
-            outcome.summary = QuerySummary {
-                answered: u32::try_from(answered.len()).unwrap_or(u32::MAX),
-                missing: u32::try_from(outcome.missing.len()).unwrap_or(u32::MAX),
-                timed_out: false,
-            };
+            outcome.finish_without_done(&self.targets);
         }
         outcome
     }
