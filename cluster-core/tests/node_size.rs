@@ -12,7 +12,10 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
     eprintln!("size_of::<Node>() = {size} bytes");
     eprintln!("size_of::<Service>() = {}", size_of::<Service>());
     eprintln!("size_of::<Event>() = {}", size_of::<Event>());
-    assert!(size <= 24 * 1024, "Node is {size} bytes, over the 24 KiB goal");
+    assert!(
+        size <= 24 * 1024,
+        "Node is {size} bytes, over the 24 KiB goal"
+    );
     if cfg!(target_pointer_width = "64") {
         assert_eq!(size, DOCUMENTED, "update the crate docs and BENCHMARKS.md");
     }
