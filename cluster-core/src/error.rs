@@ -27,6 +27,15 @@ pub enum DatagramError {
     Oversized,
     /// The service registry is full: the new service was not created. No state changed.
     Full,
+    /// This node requires sealed frames and the frame is not sealed. No state changed.
+    Unsealed,
+    /// A sealed frame did not authenticate (wrong key, altered bytes, malformed envelope).
+    /// No state changed.
+    Forged,
+    /// A sealed frame names a key id this node's ring does not hold. No state changed.
+    UnknownKey(u8),
+    /// A sealed frame accepted before, or older than the replay window. No state changed.
+    Replayed,
 }
 
 impl fmt::Display for DatagramError {
@@ -40,6 +49,10 @@ impl fmt::Display for DatagramError {
             Self::Invalid => f.write_str("frame failed validation"),
             Self::Oversized => f.write_str("frame carries more than this node stores"),
             Self::Full => f.write_str("service registry full"),
+            Self::Unsealed => f.write_str("frame not sealed, and this node requires sealed frames"),
+            Self::Forged => f.write_str("sealed frame did not authenticate"),
+            Self::UnknownKey(id) => write!(f, "sealed frame with key id {id}, not in the key ring"),
+            Self::Replayed => f.write_str("sealed frame replayed"),
         }
     }
 }

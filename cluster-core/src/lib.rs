@@ -96,7 +96,7 @@
 //! * Capacity is fixed by const generics: `Node<P, SERVICES = 32, DATA = 512>` knows at most
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts a
-//!   known service. The default node takes **24,296 bytes** on 64-bit targets (pinned by the
+//!   known service. The default node takes **24,336 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
 //!
@@ -154,6 +154,9 @@ mod node;
 mod policy;
 mod protocol;
 mod rng;
+#[cfg(feature = "seal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "seal")))]
+pub mod seal;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
@@ -176,6 +179,8 @@ pub use policy::{
     DefaultPolicy, Outgoing, PayloadFull, PayloadMut, Policy, Refusal, Reply, Verdict,
 };
 pub use protocol::{Protocol, ProtocolList};
+#[cfg(feature = "seal")]
+pub use seal::{Key, KeyRing, KeyRingError};
 pub use stats::Stats;
 pub use time::Instant;
 pub use transmit::{ConnId, Destination, Endpoint, SendId, Source, Transmit};

@@ -85,6 +85,9 @@ pub struct Node<P: Policy = DefaultPolicy, const SERVICES: usize = 32, const DAT
     /// Kept apart from [`Core`] so that frames borrowed from a buffer can be handed to the
     /// core while the table is borrowed.
     streams: StreamTable<StreamKey, STREAM_SENDERS, DATA>,
+    /// Kept apart from [`Core`] for the same reason: opened frames borrow its buffer.
+    #[cfg(feature = "seal")]
+    seal: crate::seal::Sealer<SERVICES, DATA>,
 }
 
 /// Everything of a node but its reassembly buffers.
@@ -148,7 +151,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// room it uses to prepare list fields: give [`poll_transmit`](Self::poll_transmit) at
     /// least this much. Frames that do not fit a smaller buffer are dropped and counted
     /// (`transmit_buffer_too_small`).
+    #[cfg(not(feature = "seal"))]
     pub const TRANSMIT_BUF: usize = send::transmit_buf_len(SERVICES, DATA);
+
+    /// A buffer of this many bytes always holds the largest frame this node sends, sealed or
+    /// not, plus the room it uses to prepare list fields: give
+    /// [`poll_transmit`](Self::poll_transmit) at least this much. Frames that do not fit a
+    /// smaller buffer are dropped and counted (`transmit_buffer_too_small`).
+    #[cfg(feature = "seal")]
+    pub const TRANSMIT_BUF: usize =
+        crate::seal::transmit_buf_len(send::transmit_buf_len(SERVICES, DATA));
 
     /// Creates a node and queues its join: a heartbeat with props and tags, then a discovery
     /// (spec 5.3). Props set with [`set_tcp_port`](Self::set_tcp_port) before the first
@@ -213,6 +225,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         let stream_idle = millis_ceil(config.stream_idle);
         let mut node = Self {
             streams: StreamTable::new(),
+            #[cfg(feature = "seal")]
+            seal: crate::seal::Sealer::new(seed),
             core: Core {
                 protocols: config.effective_protocols(),
                 protocol_letters: config.effective_protocols().letters(),
@@ -288,9 +302,18 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
             conn: source.conn,
         };
         let core = &mut self.core;
+        #[cfg(feature = "seal")]
+        let seal = &mut self.seal;
         let mut result = Ok(());
         self.streams.push(now.as_millis(), key, bytes, |item| {
             let outcome = match item {
+                #[cfg(feature = "seal")]
+                StreamItem::Frame(frame) => match seal.admit(now, frame, &mut core.stats) {
+                    crate::seal::Admit::Frame(frame) => core.handle_frame(now, &source, &frame),
+                    crate::seal::Admit::OwnEcho => Ok(()),
+                    crate::seal::Admit::Drop(e) => Err(e),
+                },
+                #[cfg(not(feature = "seal"))]
                 StreamItem::Frame(frame) => core.handle_frame(now, &source, &frame),
                 StreamItem::Error(e) => {
                     bump(&mut core.stats.decode_errors);
@@ -495,7 +518,61 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// answers, query responses, sends, queries, pings, failed reports, leave).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let now = self.core.advance(now);
+        #[cfg(feature = "seal")]
+        if self.seal.is_on() {
+            return self.next_sealed_transmit(now, buf);
+        }
         self.core.next_transmit(now, buf)
+    }
+
+    /// The next frame, sealed: encoded in the middle of `buf`, then sealed in place. A frame
+    /// that cannot be sealed is counted and skipped (a direct send's is reported failed, so
+    /// the node moves on to the next protocol).
+    #[cfg(feature = "seal")]
+    fn next_sealed_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let range = crate::seal::inner_range(buf.len()).unwrap_or(0..0);
+        loop {
+            let inner = buf.get_mut(range.clone()).unwrap_or_default();
+            let transmit = self.core.next_transmit(now, inner)?;
+            let compat = self.core.config.compat;
+            match self.seal.seal(buf, transmit.len, compat) {
+                Ok(len) => {
+                    let segment_size = match transmit.dst {
+                        crate::Destination::Group { .. } => transmit.segment_size,
+                        crate::Destination::Service { .. } => len.max(1),
+                    };
+                    return Some(Transmit {
+                        len,
+                        segment_size,
+                        ..transmit
+                    });
+                }
+                Err(failure) => {
+                    crate::seal::count_seal_failure(failure, &mut self.core.stats);
+                    if let Some(id) = transmit.dst.send_id() {
+                        self.core.send_failed(now, id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Command: seals every frame sent from now on with `keys`' send key and accepts only
+    /// frames sealed with one of its keys (feature `seal`); `None` turns sealing off. Set the
+    /// keys before the first [`poll_transmit`](Self::poll_transmit) so that the join frames
+    /// are sealed too. Changing the ring takes effect at once: that is how keys rotate.
+    #[cfg(feature = "seal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "seal")))]
+    pub fn set_keys(&mut self, keys: Option<crate::seal::KeyRing>) {
+        self.seal.set_keys(keys);
+    }
+
+    /// The key ring, when sealing is on (feature `seal`).
+    #[cfg(feature = "seal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "seal")))]
+    #[must_use]
+    pub fn keys(&self) -> Option<&crate::seal::KeyRing> {
+        self.seal.ring()
     }
 
     /// Output: the next event, or `None`.

@@ -35,6 +35,19 @@ pub struct Stats {
     pub sends_failed: u64,
     /// Pings broadcast.
     pub pings_sent: u64,
+    /// Frames dropped because they were not sealed while this node requires sealed frames
+    /// (feature `seal`).
+    pub unsealed: u64,
+    /// Sealed frames dropped because no key of the ring has their key id.
+    pub unknown_key: u64,
+    /// Sealed frames dropped because they did not authenticate (wrong key, altered bytes, a
+    /// malformed envelope).
+    pub forged: u64,
+    /// Sealed frames dropped because they were accepted before (or are older than the replay
+    /// window).
+    pub replayed: u64,
+    /// Senders forgotten by the replay table to make room for a new one.
+    pub replay_evictions: u64,
 }
 
 /// Adds one, saturating.

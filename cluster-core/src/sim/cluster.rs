@@ -138,6 +138,8 @@ struct NodeSpec<P> {
     config: Config,
     policy: P,
     join_at: Option<Instant>,
+    #[cfg(feature = "seal")]
+    keys: Option<crate::seal::KeyRing>,
 }
 
 /// Builds a [`Cluster`] with a custom layout: hosts, nodes on hosts, join times, network.
@@ -272,6 +274,8 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
             config,
             policy,
             join_at: None,
+            #[cfg(feature = "seal")]
+            keys: None,
         });
         self.nodes.len() - 1
     }
@@ -303,6 +307,14 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
         self
     }
 
+    /// Node `node` seals its frames with `keys` from its join on, and at its restarts
+    /// (feature `seal`).
+    #[cfg(feature = "seal")]
+    pub fn keys(&mut self, node: usize, keys: crate::seal::KeyRing) -> &mut Self {
+        self.nodes[node].keys = Some(keys);
+        self
+    }
+
     /// The cluster. Nothing runs yet: nodes join as the first steps are taken.
     #[must_use]
     pub fn build<const SERVICES: usize, const DATA: usize>(self) -> Cluster<P, SERVICES, DATA> {
@@ -330,6 +342,8 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
                 host: spec.host,
                 config: spec.config,
                 policy: spec.policy,
+                #[cfg(feature = "seal")]
+                keys: spec.keys,
                 incarnation: 0,
                 joined_at: None,
                 timer: None,
@@ -365,6 +379,8 @@ struct Slot<P: Policy, const SERVICES: usize, const DATA: usize> {
     host: usize,
     config: Config,
     policy: P,
+    #[cfg(feature = "seal")]
+    keys: Option<crate::seal::KeyRing>,
     incarnation: u32,
     joined_at: Option<Instant>,
     timer: Option<Instant>,
@@ -632,6 +648,8 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
         if port.is_some() {
             node.set_tcp_port(now, port);
         }
+        #[cfg(feature = "seal")]
+        node.set_keys(slot.keys.clone());
         slot.sids.push(*node.sid());
         slot.node = Some(node);
         slot.state = NodeState::Up;
