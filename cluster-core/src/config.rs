@@ -42,6 +42,11 @@ pub struct Config {
     pub tags: TagList,
     /// Delay between a new service's first frame and its `Discovered` event (reference: 1 s).
     pub discovered_delay: Duration,
+    /// How long a new service stays on probation: until it is heard from again at least this
+    /// long after its first frame (or a direct send to it over `t` or `u` is delivered), it
+    /// may be evicted to make room for another newcomer. Established services are never
+    /// evicted (see [`Node`](crate::Node), "Capacity and floods"). 1 s in both profiles.
+    pub probation: Duration,
     /// `discover` is refused when the last discovery was at most this long ago (reference:
     /// 30 s, compared in whole seconds).
     pub discover_interval: Duration,
@@ -85,6 +90,7 @@ impl Config {
             channels: heapless::Vec::new(),
             tags: TagList::new(),
             discovered_delay: Duration::from_millis(1000),
+            probation: Duration::from_millis(1000),
             discover_interval: Duration::from_secs(30),
             ping_batch_window: Duration::from_millis(5000),
             expected_after_failure: Duration::from_secs(30),

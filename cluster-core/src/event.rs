@@ -119,16 +119,20 @@ pub enum LostReason {
     Disconnected,
     /// This node left, forgetting every service.
     Left,
+    /// Still on probation, it made room for a newcomer while the registry (or its share for
+    /// newcomers) was full: see [`Node`](crate::Node), "Capacity and floods".
+    Evicted,
 }
 
 impl LostReason {
-    /// A lowercase name: `expired`, `disconnect`, `left`.
+    /// A lowercase name: `expired`, `disconnect`, `left`, `evicted`.
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
             Self::Expired => "expired",
             Self::Disconnected => "disconnect",
             Self::Left => "left",
+            Self::Evicted => "evicted",
         }
     }
 }

@@ -74,6 +74,32 @@ struct StreamKey {
 ///    bytes, a transport outcome, or a command.
 /// 4. `now` never goes backwards; if it does, the node clamps it and counts the regression.
 ///
+/// # Capacity and floods
+///
+/// Anyone on the LAN can invent services (unless the cluster is sealed, feature `seal`). So
+/// that a flood of invented sids can neither push out the services this node relies on nor
+/// keep real newcomers out for long, the registry tells newcomers from established services:
+///
+/// * A new service is **on probation** until it is heard from again at least
+///   [`Config::probation`] (1 s) after its first frame, or until a direct send to it over `t`
+///   or `u` is delivered (it accepted a connection at the address and port it advertised).
+///   Then it is **established** ([`Service::is_established`]).
+/// * While the registry has room, every newcomer gets in (a whole LAN may start at once).
+/// * When it is full, a newcomer evicts the weakest service on probation: the one heard from
+///   least, the earliest among equals; a newcomer from a non-local address that already
+///   has `SERVICES / 16` (at least 2) services on probation evicts the weakest of those
+///   instead. The evicted service is reported [`Event::Lost`] with [`LostReason::Evicted`]
+///   and counted (`services_evicted`); if it is real, it comes back with its next frame.
+/// * Established services are never evicted: when they fill the registry, a newcomer's
+///   frames are dropped and counted (`services_rejected`) until one expires or leaves.
+///
+/// A flood from one address therefore fills the free slots, then churns only its own
+/// entries; services from other addresses keep theirs, and a real newcomer (whose join sends
+/// a heartbeat and a discovery, and who answers the discovery this node sends it) is heard
+/// more often than an invented sid and stays until its probation ends. A flood that forges
+/// many source addresses and repeats its sids can keep newcomers out while it lasts, but
+/// never removes an established service; sealing is the answer to that attacker.
+///
 /// # Ordering
 ///
 /// Frames that travel over different protocols are not ordered with each other, as in the

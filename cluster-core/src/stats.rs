@@ -15,8 +15,10 @@ pub struct Stats {
     pub own_echoes: u64,
     /// Frames whose filter did not name this node (normal).
     pub filtered_out: u64,
-    /// New services refused because the registry was full.
+    /// New services refused because the registry was full of established services.
     pub services_rejected: u64,
+    /// Services on probation evicted to make room for a newcomer.
+    pub services_evicted: u64,
     /// Frames with values larger than this node stores.
     pub oversized: u64,
     /// Commands refused because the outbound queue was full.

@@ -149,9 +149,19 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let index = match index {
             Some(index) => index,
             None => {
-                if self.registry.is_full() {
-                    bump(&mut self.stats.services_rejected);
-                    return Err(DatagramError::Full);
+                let addr = source.ip().filter(|_| !source.local);
+                match self.registry.room_for(addr) {
+                    Ok(None) => {}
+                    Ok(Some(victim)) => {
+                        if let Some(evicted) = self.registry.remove_at(victim) {
+                            bump(&mut self.stats.services_evicted);
+                            self.service_removed(now, &evicted, LostReason::Evicted);
+                        }
+                    }
+                    Err(_) => {
+                        bump(&mut self.stats.services_rejected);
+                        return Err(DatagramError::Full);
+                    }
                 }
                 let mut service = Service::new(sid, hid, now);
                 let delay = millis_ceil(self.config.discovered_delay);
@@ -173,6 +183,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             // Q12: any accepted frame counts as seen.
             service.last_seen = Seen::at(now);
             service.heard = now;
+            service.note_frame(now, millis_ceil(self.config.probation));
             match source.via {
                 Protocol::Tcp => service.tcp_conn = source.conn.or(service.tcp_conn),
                 Protocol::Unix => service.unix_conn = source.conn.or(service.unix_conn),

@@ -37,6 +37,13 @@ pub struct Service {
     pub(crate) query_answered: u8,
     /// Bit `i` set: the service is named in the filter of pending broadcast `i`.
     pub(crate) broadcast_marks: u8,
+    /// Frames accepted from it (saturating).
+    pub(crate) frames: u8,
+    /// Off probation: never evicted for a newcomer.
+    pub(crate) established: bool,
+    /// When its first frame was accepted, in milliseconds modulo 2^32: probation is decided
+    /// while the service lives, within its ttl, far below the 49 days that wrap this.
+    pub(crate) first_heard: u32,
 }
 
 impl Service {
@@ -58,6 +65,20 @@ impl Service {
             query_targets: 0,
             query_answered: 0,
             broadcast_marks: 0,
+            frames: 0,
+            established: false,
+            first_heard: now.as_millis() as u32,
+        }
+    }
+
+    /// Notes an accepted frame; ends its probation when it was heard again at least
+    /// `probation_ms` after its first frame.
+    pub(crate) fn note_frame(&mut self, now: Instant, probation_ms: u64) {
+        self.frames = self.frames.saturating_add(1);
+        let elapsed = (now.as_millis() as u32).wrapping_sub(self.first_heard);
+        let old_enough = u64::from(elapsed) >= probation_ms;
+        if self.frames >= 2 && old_enough {
+            self.established = true;
         }
     }
 
@@ -126,6 +147,16 @@ impl Service {
         self.discover_at.is_none()
     }
 
+    /// True once off probation: heard from again at least [`Config::probation`] after its
+    /// first frame, or reached by a direct send over `t` or `u`. Only services on probation
+    /// make room for newcomers.
+    ///
+    /// [`Config::probation`]: crate::Config::probation
+    #[must_use]
+    pub fn is_established(&self) -> bool {
+        self.established
+    }
+
     /// True when a failed send or a ping reduced its time to live and it has not been heard
     /// from since.
     #[must_use]
@@ -182,6 +213,19 @@ pub(crate) struct Registry<const N: usize> {
 
 /// Services whose unix-socket path is kept.
 pub(crate) const UNIX_PATHS: usize = 4;
+
+/// The registry is full of established services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full;
+
+/// Services on probation of one non-local address that a full registry keeps when a
+/// newcomer from that address arrives: a sixteenth of the capacity, at least 2 (at most the
+/// capacity).
+pub(crate) const fn per_address_slots(capacity: usize) -> usize {
+    let share = capacity / 16;
+    let share = if share < 2 { 2 } else { share };
+    if share > capacity { capacity } else { share }
+}
 
 impl<const N: usize> Registry<N> {
     pub(crate) const fn new() -> Self {
@@ -286,6 +330,52 @@ impl<const N: usize> Registry<N> {
     /// Mutable access to every service; callers never change a sid.
     pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, Service> {
         self.services.iter_mut()
+    }
+
+    /// Whether a new service from `addr` (`None` for a local sender) finds room, and which
+    /// service on probation it replaces (the policy is documented on [`Node`](crate::Node),
+    /// "Capacity and floods"):
+    ///
+    /// * while the registry has room, every newcomer gets in;
+    /// * when it is full, a newcomer from a non-local address that already has
+    ///   [`per_address_slots`] services on probation replaces the weakest of them; any other
+    ///   newcomer replaces the weakest service on probation: the one heard from least, the
+    ///   earliest first among equals;
+    /// * established services are never replaced: when they fill the registry the newcomer
+    ///   is refused (`Err`).
+    pub(crate) fn room_for(&self, addr: Option<IpAddr>) -> Result<Option<usize>, Full> {
+        if !self.is_full() {
+            return Ok(None);
+        }
+        let from_addr = addr.map_or(0, |_| {
+            self.services
+                .iter()
+                .filter(|s| !s.established && s.ip == addr)
+                .count()
+        });
+        let victim = if addr.is_some() && from_addr >= per_address_slots(N) {
+            self.weakest(|s| s.ip == addr)
+        } else {
+            self.weakest(|_| true)
+        };
+        victim.map(Some).ok_or(Full)
+    }
+
+    /// The service on probation among `among` to evict first: the fewest frames, then the
+    /// earliest first frame. Oldest first, so that a newcomer arriving during a flood of
+    /// one-frame sids outlives the flood entries already there long enough to be heard again
+    /// (a join sends a heartbeat and a discovery back to back).
+    fn weakest(&self, among: impl Fn(&Service) -> bool) -> Option<usize> {
+        self.services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.established && among(s))
+            .min_by(|(_, a), (_, b)| {
+                a.frames
+                    .cmp(&b.frames)
+                    .then(a.first_heard.cmp(&b.first_heard))
+            })
+            .map(|(index, _)| index)
     }
 
     /// Index of the first service whose age is over `ttl`, as the expiry check sees it.
@@ -406,6 +496,97 @@ mod tests {
         while registry.remove_at(0).is_some() {}
         assert_eq!(registry.len(), 0);
         assert!(registry.get(b"q").is_none());
+    }
+
+    fn newcomer(registry: &mut Registry<16>, name: &str, ip: [u8; 4], at: u64, frames: u8) {
+        let hid = Hid::new(b"02:fc:00:00:00:01").unwrap();
+        let mut service = Service::new(sid(name), hid, Instant::from_millis(at));
+        service.ip = Some(IpAddr::V4(Ipv4Addr::from(ip)));
+        service.frames = frames;
+        registry.insert(service).unwrap();
+    }
+
+    fn established(registry: &mut Registry<16>, name: &str) {
+        registry.get_mut(name.as_bytes()).unwrap().established = true;
+    }
+
+    #[test]
+    fn address_shares_follow_the_capacity() {
+        assert_eq!(per_address_slots(1), 1);
+        assert_eq!(per_address_slots(16), 2);
+        assert_eq!(per_address_slots(128), 8);
+        assert_eq!(per_address_slots(1024), 64);
+    }
+
+    #[test]
+    fn newcomers_replace_nobody_while_there_is_room() {
+        let mut registry = Registry::<16>::new();
+        for i in 0..15u8 {
+            newcomer(
+                &mut registry,
+                &std::format!("s{i}"),
+                [10, 0, 0, 66],
+                u64::from(i),
+                1,
+            );
+        }
+        let flood = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 66)));
+        assert_eq!(registry.room_for(flood), Ok(None));
+    }
+
+    #[test]
+    fn a_newcomer_over_its_address_share_replaces_the_weakest_from_that_address() {
+        let mut registry = Registry::<16>::new();
+        let flood = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 66)));
+        newcomer(&mut registry, "a", [10, 0, 0, 66], 0, 3);
+        newcomer(&mut registry, "b", [10, 0, 0, 66], 5, 2);
+        for i in 0..14u8 {
+            // Weaker than a and b, but from other addresses.
+            newcomer(&mut registry, &std::format!("o{i}"), [10, 0, 1, i], 9, 1);
+        }
+        // Two from .66 already: the third replaces b (heard less than a).
+        assert_eq!(registry.room_for(flood), Ok(registry.index_of(b"b")));
+        // Another address replaces the weakest of all: the earliest one-frame service.
+        let other = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 8)));
+        assert_eq!(registry.room_for(other), Ok(registry.index_of(b"o0")));
+    }
+
+    #[test]
+    fn a_full_registry_replaces_the_earliest_of_the_least_heard() {
+        let mut registry = Registry::<16>::new();
+        for i in 0..16u8 {
+            let name = std::format!("s{i}");
+            newcomer(&mut registry, &name, [10, 0, 0, i], u64::from(i), 1 + i % 2);
+            if i < 8 {
+                established(&mut registry, &name);
+            }
+        }
+        // s8 is the earliest of those heard once and still on probation.
+        assert_eq!(registry.room_for(None), Ok(registry.index_of(b"s8")));
+    }
+
+    #[test]
+    fn established_services_are_never_replaced() {
+        let mut registry = Registry::<16>::new();
+        for i in 0..16u8 {
+            let name = std::format!("s{i}");
+            newcomer(&mut registry, &name, [10, 0, 0, i], u64::from(i), 1);
+            established(&mut registry, &name);
+        }
+        assert_eq!(registry.room_for(None), Err(Full));
+        let flood = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)));
+        assert_eq!(registry.room_for(flood), Err(Full));
+    }
+
+    #[test]
+    fn probation_ends_on_a_second_frame_after_the_probation_time() {
+        let hid = Hid::new(b"02:fc:00:00:00:01").unwrap();
+        let mut service = Service::new(sid("x"), hid, Instant::from_millis(1_000));
+        service.note_frame(Instant::from_millis(1_000), 1_000);
+        service.note_frame(Instant::from_millis(1_999), 1_000);
+        assert!(!service.is_established());
+        service.note_frame(Instant::from_millis(2_000), 1_000);
+        assert!(service.is_established());
     }
 
     #[test]

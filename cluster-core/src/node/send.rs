@@ -543,6 +543,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let Some((_, worked)) = direct.in_flight else {
             return;
         };
+        // A stream peer took the frame at the address and port it advertised: off probation.
+        if worked != Protocol::Multicast
+            && let Some(service) = self.registry.get_mut(direct.to.as_bytes())
+        {
+            service.established = true;
+        }
         // Spec 5.13 step 7: report the protocols that failed, through the one that worked.
         if !direct.failed.is_empty() && !matches!(direct.body, DirectBody::Failed { .. }) {
             let mut report = Direct::new(
