@@ -96,9 +96,30 @@
 //! * Capacity is fixed by const generics: `Node<P, SERVICES = 32, DATA = 512>` knows at most
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
-//!   established service (see [`Node`], "Capacity and floods"). The default node takes **24,616 bytes** on 64-bit targets (pinned by the
+//!   established service (see [`Node`], "Capacity and floods"). The default node takes **24,632 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
+//!
+//! # Limits
+//!
+//! Every bounded container, what happens when it is full, and the [`Stats`] counter that
+//! shows it:
+//!
+//! | container | bound | when full | counter |
+//! | --- | --- | --- | --- |
+//! | service registry | `SERVICES` | a newcomer evicts a service still on probation, never an established one; otherwise its frames are dropped (see [`Node`], "Capacity and floods") | `services_evicted`, `services_rejected` |
+//! | reassembly buffers (`c`) | 2 senders of `DATA` bytes, 5 s idle | the least recent partial frame is dropped | `stream_overflows` |
+//! | frame length | [`Config::max_frame_len`] (1 MiB) | the header is skipped and the stream resyncs | `stream_overflows` |
+//! | outbound queue | one direct send per service, 8 broadcasts, 4 payloads | the command returns `Full` | `sends_rejected` |
+//! | query table | 8 queries | [`Node::query`] returns [`QueryError::Full`] | `queries_rejected` |
+//! | ping batch | 16 sids per ping | the service is not pinged (it still expires) | `ping_batch_full` |
+//! | event queue | 3 events with data; derived events are never dropped | the event is dropped, [`Event::Dropped`] follows | `events_dropped` |
+//! | payload, tags, props, sids | `DATA`, 8 tags, 104-byte unix paths (4 kept) | the frame (or the path) is dropped | `oversized` |
+//! | replay table (`seal`) | `SERVICES` senders | the least recent sender is forgotten | `replay_evictions` |
+//! | sealed-frame opening buffer (`seal`) | 2 × `DATA` | the frame is dropped | `oversized` |
+//!
+//! Adapters add their own bounds (connections, per-connection buffers, idle times) with
+//! counters of their own.
 //!
 //! # Profiles
 //!
@@ -134,6 +155,7 @@
 //! | `std` | `alloc` |
 //! | `serde` | typed payloads (module `typed`: any `T: Serialize` in the `raw` field, postcard-encoded, no allocator), and `Serialize` on ids and [`Instant`] |
 //! | `sim` | `std`, plus `sim`: a deterministic virtual-time network and the `Cluster` harness the scenario tests use |
+//! | `seal` | [`seal`]: every frame sealed (XChaCha20-Poly1305) under a pre-shared key ring, with replay protection; no allocator |
 //!
 //! The minimum supported Rust version is 1.91 (smoltcp's), edition 2024.
 #![no_std]

@@ -6,7 +6,7 @@
 //! [`KeyRing`] ([`Node::set_keys`](crate::Node::set_keys)) seals every frame it sends and
 //! drops, before they touch any state, every frame that is not sealed with a key of its ring,
 //! that fails to authenticate, or that it has accepted before. Each drop is counted in
-//! [`Stats`](crate::Stats) (`unsealed`, `unknown_key`, `forged`, `replayed`).
+//! [`Stats`] (`unsealed`, `unknown_key`, `forged`, `replayed`).
 //!
 //! # What a sealed frame is
 //!

@@ -23,6 +23,10 @@ pub struct Stats {
     pub oversized: u64,
     /// Commands refused because the outbound queue was full.
     pub sends_rejected: u64,
+    /// Queries refused because the query table was full.
+    pub queries_rejected: u64,
+    /// Failed services not pinged because the ping batch was full (they still expire).
+    pub ping_batch_full: u64,
     /// Events dropped because the event queue was full.
     pub events_dropped: u64,
     /// Partial frames dropped by the reassembly buffers (overflow, eviction or idle).

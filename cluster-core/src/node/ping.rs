@@ -83,7 +83,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if self.mark_expected(now, sid.as_bytes(), within) {
             let window = millis_ceil(self.config.ping_batch_window);
             if !self.ping.add(*sid, now, window) {
-                bump(&mut self.stats.sends_rejected);
+                bump(&mut self.stats.ping_batch_full);
             }
         }
     }

@@ -96,12 +96,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.check_encodable(request.channel, request.data, request.raw)
             .map_err(|e| QueryError::Send(SendError::Encode(e)))?;
         let id = self.query_id(request.id)?;
-        let slot = self
-            .queries
-            .slots
-            .iter()
-            .position(Option::is_none)
-            .ok_or(QueryError::Full)?;
+        let Some(slot) = self.queries.slots.iter().position(Option::is_none) else {
+            bump(&mut self.stats.queries_rejected);
+            return Err(QueryError::Full);
+        };
         let bit = u8::try_from(slot).map_err(|_| QueryError::Full)?;
         let mut payload = Payload::<DATA>::new(request.data.or(Some(b"")), request.raw)
             .ok_or(QueryError::Send(SendError::PayloadTooLarge))?;
