@@ -58,7 +58,8 @@ pub use error::{CommandError, JoinError};
 pub use event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo, Translated, translate};
 pub use hid::{HidError, host_hid};
 pub use options::{
-    Options, OptionsError, Profile, parse_channels, parse_protocols, split_list, unix_socket_path,
+    Options, OptionsError, Profile, parse_channels, parse_protocols, read_key_file, split_list,
+    unix_socket_path,
 };
 pub use policy::Answer;
 pub use query::QueryOutcome;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use cluster_core::{Config, ConfigError, Protocol, ProtocolList};
+use cluster_core::{Config, ConfigError, KeyRing, KeyRingError, Protocol, ProtocolList};
 
 /// The multicast group of the reference (spec 1.1).
 pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(230, 230, 230, 230);
@@ -85,6 +85,22 @@ pub enum OptionsError {
     /// The unix-socket path is not valid UTF-8 or too long to advertise.
     #[error("unix-socket path {0:?} is not UTF-8 or longer than 104 bytes once the sid is added")]
     BadUnixPath(PathBuf),
+    /// The key file could not be read.
+    #[error("key file {path:?}: {message}")]
+    KeyFileUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        message: String,
+    },
+    /// The key file is not a valid key ring.
+    #[error("key file {path:?}: {error}")]
+    BadKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        error: KeyRingError,
+    },
 }
 
 impl From<ConfigError> for OptionsError {
@@ -129,6 +145,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Read the host's addresses again this often (30 s).
     pub addrs_refresh: Duration,
+    /// Seal every frame with this key ring and accept only frames sealed with one of its keys
+    /// (`cluster_core::seal`). `None` (the default): plain frames, as the reference sends.
+    pub keys: Option<KeyRing>,
 }
 
 impl Default for Options {
@@ -151,6 +170,7 @@ impl Options {
             tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             addrs_refresh: DEFAULT_ADDRS_REFRESH,
+            keys: None,
         }
     }
 
@@ -232,6 +252,22 @@ impl Options {
         self
     }
 
+    /// Seals every frame with `keys` (see [`Options::keys`](Self#structfield.keys)).
+    #[must_use]
+    pub fn keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Seals every frame with the key ring read from `path` ([`read_key_file`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_key_file`].
+    pub fn key_file(self, path: impl AsRef<Path>) -> Result<Self, OptionsError> {
+        Ok(self.keys(read_key_file(path.as_ref())?))
+    }
+
     /// Adds a tag.
     ///
     /// # Errors
@@ -295,6 +331,24 @@ pub fn unix_socket_path(base: &Path, sid: &str) -> PathBuf {
         (None, _) => format!("cluster-{sid}"),
     };
     base.with_file_name(name)
+}
+
+/// Reads a key ring from a key file: one key per line, `ID HEX` (an id from 0 to 255 and 64
+/// hex digits), the key to send with marked `*ID HEX`; `#` starts a comment line (format of
+/// [`KeyRing::parse`]).
+///
+/// # Errors
+///
+/// [`OptionsError::KeyFileUnreadable`] or [`OptionsError::BadKeyFile`].
+pub fn read_key_file(path: &Path) -> Result<KeyRing, OptionsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| OptionsError::KeyFileUnreadable {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    KeyRing::parse(&text).map_err(|error| OptionsError::BadKeyFile {
+        path: path.to_owned(),
+        error,
+    })
 }
 
 /// Splits a list given on the command line: words separated by spaces or commas.
@@ -378,6 +432,30 @@ mod tests {
             ["u", "t", "c"]
         );
         assert_eq!(options.validate(), Ok(()));
+    }
+
+    #[test]
+    fn key_files_are_read_or_refused_with_their_path() {
+        let dir = std::env::temp_dir().join(format!("cluster-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good");
+        std::fs::write(&good, format!("# ring\n*4 {}\n", "ab".repeat(32))).unwrap();
+        let options = Options::default().key_file(&good).unwrap();
+        assert_eq!(options.keys.unwrap().send_key().id(), 4);
+        let bad = dir.join("bad");
+        std::fs::write(&bad, "4 00\n").unwrap();
+        assert!(matches!(
+            Options::default().key_file(&bad),
+            Err(OptionsError::BadKeyFile {
+                error: KeyRingError::Syntax { line: 1 },
+                ..
+            })
+        ));
+        assert!(matches!(
+            Options::default().key_file(dir.join("missing")),
+            Err(OptionsError::KeyFileUnreadable { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub fn setup<P: Policy + Send + 'static>(
         None
     };
     let mut node = build_node(&options, hid, policy)?;
+    // Before the first transmit, so that the join frames are sealed too.
+    node.set_keys(options.keys.clone());
     let zero = Instant::ZERO;
     if let Some(listener) = &tcp {
         let port = listener.local_addr().map_err(|source| JoinError::Io {

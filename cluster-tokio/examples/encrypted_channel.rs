@@ -116,9 +116,7 @@ pub struct Outcome {
 }
 
 fn options(port: u16) -> Options {
-    Options::default()
-        .interface(Ipv4Addr::LOCALHOST)
-        .port(port)
+    Options::default().interface(Ipv4Addr::LOCALHOST).port(port)
 }
 
 async fn next_message(handle: &Handle) -> Result<Payload, Box<dyn std::error::Error>> {

@@ -66,6 +66,11 @@ pub(crate) struct NodeArgs {
     /// /dir/name-SID.ext); adds u in front of the protocols.
     #[arg(long, value_name = "PATH")]
     unix_path: Option<PathBuf>,
+    /// Seal every frame with the keys of FILE and accept only frames sealed with one of
+    /// them: one key per line, "ID HEX" (id 0-255, 64 hex digits), the key to send with
+    /// written "*ID HEX". `cluster join` reads the file again on SIGHUP (key rotation).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
     /// Reply TEXT to every accepted query (default: an empty reply).
     #[arg(long, value_name = "TEXT")]
     answer: Option<String>,
@@ -97,6 +102,9 @@ impl NodeArgs {
             options = options.hid(hid.clone());
         }
         options.interface = self.interface;
+        if let Some(path) = &self.key_file {
+            options = options.key_file(path).map_err(JoinError::from)?;
+        }
         if let Some(path) = &self.unix_path {
             options = options.unix_path(path.clone());
         }
