@@ -12,7 +12,7 @@
 set -euo pipefail
 
 seconds="${1:-30}"
-targets=(decode stream tcl_list node)
+targets=(decode stream tcl_list node sealed)
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$fuzz_dir"
 

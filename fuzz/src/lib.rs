@@ -12,6 +12,7 @@
 //! | [`stream()`] | chunks (see [`stream::read_chunks`]) | no panic; pending bytes never exceed `N`; counters grow and count what was reported; with a buffer larger than the stream, chunking and interleaving senders change nothing; valid frames between garbage without `c0 8d` are all found |
 //! | [`tcl_list()`] | any bytes | reading any text ends, never panics, and its readers agree; writing elements with `ListWriter` then reading gives them back (also nested and as a dict); `element_len` and `LenCounter` are exact |
 //! | [`node()`] | a [`node::Script`] | see below |
+//! | [`sealed()`] | steps (see `sealed.rs`) | a node that requires sealed frames, fed garbage, forged, altered, cut and replayed frames around a peer's authentic ones: no panic; only sealed frames leave it; nothing but an authentic frame is accepted, and each at most once; it never knows a service but the peer |
 //!
 //! The `node` target drives one [`node::FuzzNode`] by its driving contract: after every input
 //! or command it drains `poll_transmit` (into `TRANSMIT_BUF` bytes) and `poll_event`, and when
@@ -28,6 +29,7 @@ pub mod bytes;
 mod decode;
 pub mod frames;
 pub mod node;
+mod sealed;
 pub mod stream;
 mod tcl;
 
@@ -56,6 +58,11 @@ pub fn node(data: &[u8]) {
     node::run(&script);
 }
 
+/// Target `sealed`: forged, altered and replayed frames at a node that requires sealing.
+pub fn sealed(data: &[u8]) {
+    sealed::run(data);
+}
+
 /// Runs a `node` input and tells what it did (for looking at seeds and crashes).
 pub fn node_report(data: &[u8]) -> node::Report {
     let script = node::Script::arbitrary_take_rest(Unstructured::new(data)).unwrap_or_else(|_| {
@@ -71,9 +78,10 @@ pub fn node_report(data: &[u8]) -> node::Report {
 pub type Target = fn(&[u8]);
 
 /// The targets by name, for the replay test.
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("decode", decode),
     ("stream", stream),
     ("tcl_list", tcl_list),
     ("node", node),
+    ("sealed", sealed),
 ];

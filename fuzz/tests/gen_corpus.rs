@@ -384,6 +384,36 @@ fn generate() -> Seeds {
     for (name, script) in hand_written_scripts() {
         add(&mut seeds, "node", name, checked(&script));
     }
+    // `sealed`: steps (tag byte, operands) over the peer's authentic frames.
+    let sealed_seeds: [(&str, Vec<u8>); 6] = [
+        (
+            "authentic-then-replayed",
+            vec![1, 0, 1, 1, 1, 0, 1, 1, 5, 0xE8, 0x03, 1, 2],
+        ),
+        (
+            "one-flipped-byte-each",
+            (0..8).flat_map(|k| [2, k, 20 * k, 0, 0x80]).collect(),
+        ),
+        (
+            "cut-and-lengthened",
+            vec![3, 0, 40, 0, 3, 1, 0x58, 0x02, 3, 2, 5, 0],
+        ),
+        (
+            "other-key-and-impostor",
+            (0..8).flat_map(|k| [4, k]).collect(),
+        ),
+        (
+            "garbage-then-authentic",
+            vec![0, 6, 0xC0, 0x8D, 0x05, 0x0E, 0x00, 0x0B, 1, 3],
+        ),
+        (
+            "timers-and-expiry",
+            vec![1, 0, 5, 0xFF, 0x1F, 1, 1, 5, 0xFF, 0xFF, 1, 2],
+        ),
+    ];
+    for (name, bytes) in sealed_seeds {
+        add(&mut seeds, "sealed", name, bytes);
+    }
     seeds
 }
 

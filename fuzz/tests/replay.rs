@@ -90,3 +90,8 @@ fn tcl_list_corpus_replays() {
 fn node_corpus_replays() {
     replay("node");
 }
+
+#[test]
+fn sealed_corpus_replays() {
+    replay("sealed");
+}
