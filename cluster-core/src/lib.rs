@@ -157,6 +157,7 @@ mod rng;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
+mod text;
 mod time;
 mod transmit;
 #[cfg(feature = "serde")]

@@ -1,9 +1,8 @@
 //! Protocol props carried in `data`: `t {port 41241} u {path /run/app/x.sock}` (spec 3.5).
 
-use core::fmt::Write as _;
-
 use super::registry::{Registry, UnixPath};
 use crate::protocol::{Protocol, ProtocolList};
+use crate::text::push_decimal;
 use crate::wire::tcl_list::{self, ListWriter};
 
 /// This node's own props: what it advertises.
@@ -25,25 +24,32 @@ pub(crate) fn write_props(
 ) -> core::fmt::Result {
     out.clear();
     let mut list = ListWriter::new(out);
+    // Each protocol's props are written as a nested list into `inner`, then pushed as one
+    // element (quoted as needed), without `core::fmt`'s formatting machinery.
+    let mut inner = heapless::String::<PROPS_TEXT_LEN>::new();
     for protocol in order.iter() {
+        inner.clear();
+        let mut nested = ListWriter::new(&mut inner);
         match protocol {
             Protocol::Tcp => {
-                if let Some(port) = props.tcp_port {
-                    list.push("t")?;
-                    list.push_list(|inner| {
-                        inner.push("port")?;
-                        inner.push_display(&port)
-                    })?;
-                }
+                let Some(port) = props.tcp_port else {
+                    continue;
+                };
+                let mut digits = heapless::String::<5>::new();
+                push_decimal(&mut digits, u64::from(port)).map_err(|_| core::fmt::Error)?;
+                nested.push_dict_pair("port", &digits)?;
+                list.push("t")?;
             }
             Protocol::Unix => {
-                if let Some(path) = props.unix_path.as_ref().and_then(UnixPath::as_str) {
-                    list.push("u")?;
-                    list.push_list(|inner| inner.push_dict_pair("path", path))?;
-                }
+                let Some(path) = props.unix_path.as_ref().and_then(UnixPath::as_str) else {
+                    continue;
+                };
+                nested.push_dict_pair("path", path)?;
+                list.push("u")?;
             }
-            Protocol::Multicast => {}
+            Protocol::Multicast => continue,
         }
+        list.push(&inner)?;
     }
     Ok(())
 }
@@ -139,7 +145,7 @@ pub(crate) fn read_failed(data: &str) -> Result<ProtocolList, tcl_list::TclError
         if value.write_to(&mut text).is_ok() {
             for element in tcl_list::elements(&text).flatten() {
                 let mut letter = heapless::String::<4>::new();
-                if write!(letter, "{element}").is_ok()
+                if element.write_to(&mut letter).is_ok()
                     && let Some(p) = Protocol::from_letter(letter.as_bytes())
                 {
                     list.push(p);

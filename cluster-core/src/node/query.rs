@@ -3,8 +3,6 @@
 //! A query's targets are marked in the services themselves (one bit per query slot), so the
 //! table costs a few bytes per query whatever the number of targets.
 
-use core::fmt::Write as _;
-
 use super::send::{Broadcast, Direct, DirectBody, with_payload_mut};
 use super::{Core, Service};
 use crate::error::{QueryError, SendError};
@@ -12,6 +10,7 @@ use crate::event::{Event, Payload, QueryEvent, QueryId};
 use crate::identity::Sid;
 use crate::policy::{Outgoing, Policy, Verdict};
 use crate::stats::bump;
+use crate::text::push_decimal;
 use crate::time::{Instant, millis_ceil};
 use crate::wire::{Message, MessageKind};
 
@@ -192,16 +191,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             self.queries.counter = self.queries.counter.wrapping_add(1);
             let sid = self.sid.as_bytes();
             let pick = |i: usize| char::from(sid.get(i).copied().unwrap_or(b'x'));
-            let mut text = heapless::String::<32>::new();
             let last = sid.len().saturating_sub(1);
-            let _ = write!(
-                text,
-                "q{}{}#{}.{}",
-                pick(0),
-                pick(2),
-                pick(last),
-                self.queries.counter
-            );
+            // `q<s0><s2>#<slast>.<n>`: at most 4 + 2 + 20 bytes (a sid is ASCII).
+            let mut text = heapless::String::<32>::new();
+            for c in ['q', pick(0), pick(2), '#', pick(last), '.'] {
+                let _ = text.push(c);
+            }
+            let _ = push_decimal(&mut text, self.queries.counter);
             if let Some(id) = QueryId::new(text.as_bytes())
                 && self.queries.find(id.as_bytes()).is_none()
             {
