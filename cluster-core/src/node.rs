@@ -144,9 +144,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> core::fmt::Debug
 }
 
 impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA> {
-    /// A buffer of this many bytes always holds the largest frame this node sends plus the
-    /// room it uses to prepare list fields: give [`poll_transmit`](Self::poll_transmit) at
-    /// least this much. Frames that do not fit a smaller buffer are dropped and counted
+    /// A buffer of this many bytes always holds the largest frame this node sends (1401
+    /// bytes for the default node): give [`poll_transmit`](Self::poll_transmit) at least this
+    /// much. Frames that do not fit a smaller buffer are dropped and counted
     /// (`transmit_buffer_too_small`).
     pub const TRANSMIT_BUF: usize = send::transmit_buf_len(SERVICES, DATA);
 

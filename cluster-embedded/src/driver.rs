@@ -117,8 +117,9 @@ struct Pending {
 /// Type parameters: the node's policy `P`, `SERVICES` and `DATA` (as on [`Node`]), the number
 /// of events held for the caller, `EVENTS` (beyond them, events wait inside the node; see
 /// [`poll_event`](Self::poll_event)), and `TX`, the frame buffer handed to
-/// [`Node::poll_transmit`]. `TX` must be at least [`Node::TRANSMIT_BUF`] (3968 bytes for the
-/// default `SERVICES = 32`, `DATA = 512`); a smaller value fails to compile.
+/// [`Node::poll_transmit`]. `TX` must be at least [`Node::TRANSMIT_BUF`] (1401 bytes for the
+/// default `SERVICES = 32`, `DATA = 512`, the default of `TX`); a smaller value fails to
+/// compile.
 ///
 /// The driver is sans-executor: nothing happens outside [`poll`](Self::poll) and the
 /// commands. See the crate docs for the loop.
@@ -128,7 +129,7 @@ pub struct Driver<
     const SERVICES: usize = 32,
     const DATA: usize = 512,
     const EVENTS: usize = 4,
-    const TX: usize = 3968,
+    const TX: usize = { Node::<DefaultPolicy, 32, 512>::TRANSMIT_BUF },
 > {
     node: &'a mut Node<P, SERVICES, DATA>,
     socket: SocketHandle,

@@ -283,6 +283,11 @@ impl<const N: usize> Registry<N> {
         self.services.iter()
     }
 
+    /// Every service, in arrival order.
+    pub(crate) fn as_slice(&self) -> &[Service] {
+        &self.services
+    }
+
     /// Mutable access to every service; callers never change a sid.
     pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, Service> {
         self.services.iter_mut()
