@@ -17,6 +17,12 @@ impl<const N: usize> InlineStr<N> {
     /// The longest value, in bytes.
     pub const MAX_LEN: usize = N;
 
+    /// The empty string (as [`Default`], in `const` contexts).
+    pub const EMPTY: Self = Self {
+        len: 0,
+        bytes: [0; N],
+    };
+
     /// Copies `bytes`, or `None` when they are longer than `N` (or than 255).
     #[must_use]
     pub fn new(bytes: &[u8]) -> Option<Self> {

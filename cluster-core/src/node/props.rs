@@ -12,6 +12,14 @@ pub(crate) struct OwnProps {
     pub(crate) unix_path: Option<UnixPath>,
 }
 
+impl OwnProps {
+    /// No port, no path.
+    pub(crate) const NONE: Self = Self {
+        tcp_port: None,
+        unix_path: None,
+    };
+}
+
 /// The most bytes the props text takes: `t {port 65535} u {path {<104 bytes escaped>}}`.
 pub(crate) const PROPS_TEXT_LEN: usize = 256;
 

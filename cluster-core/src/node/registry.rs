@@ -223,6 +223,13 @@ impl<const N: usize> Registry<N> {
         self.services.len()
     }
 
+    /// Forgets every service.
+    pub(crate) fn clear(&mut self) {
+        self.services.clear();
+        self.by_sid.clear();
+        self.unix_paths.clear();
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.services.is_full()
     }

@@ -77,7 +77,7 @@ pub(crate) const fn transmit_buf_len(services: usize, data: usize) -> usize {
     HEADER.len() + varint_len(body as u64) + body + FOOTER.len()
 }
 
-/// A reference-counted payload.
+/// A reference-counted payload; free while `refs` is 0.
 #[derive(Debug)]
 struct Slot<const DATA: usize> {
     payload: Payload<DATA>,
@@ -87,45 +87,53 @@ struct Slot<const DATA: usize> {
 /// Payloads shared by queued sends.
 #[derive(Debug)]
 pub(crate) struct PayloadPool<const DATA: usize> {
-    slots: [Option<Slot<DATA>>; PAYLOAD_SLOTS],
+    slots: [Slot<DATA>; PAYLOAD_SLOTS],
 }
 
 impl<const DATA: usize> PayloadPool<DATA> {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [const { None }; PAYLOAD_SLOTS],
+            slots: [const {
+                Slot {
+                    payload: Payload::new_empty(),
+                    refs: 0,
+                }
+            }; PAYLOAD_SLOTS],
         }
     }
 
     /// Stores `payload` for `refs` users; `None` when every slot is taken.
     pub(crate) fn alloc(&mut self, payload: Payload<DATA>, refs: u32) -> Option<u8> {
-        let index = self.slots.iter().position(Option::is_none)?;
+        let index = self.slots.iter().position(|s| s.refs == 0)?;
         let slot = self.slots.get_mut(index)?;
-        *slot = Some(Slot { payload, refs });
+        slot.payload = payload;
+        slot.refs = refs;
         u8::try_from(index).ok()
     }
 
     pub(crate) fn get(&self, index: u8) -> Option<&Payload<DATA>> {
         self.slots
             .get(usize::from(index))
-            .and_then(Option::as_ref)
+            .filter(|s| s.refs > 0)
             .map(|s| &s.payload)
     }
 
     /// Drops one reference; the slot is freed with the last.
     pub(crate) fn release(&mut self, index: u8) {
-        if let Some(entry) = self.slots.get_mut(usize::from(index))
-            && let Some(slot) = entry
-        {
+        if let Some(slot) = self.slots.get_mut(usize::from(index)) {
             slot.refs = slot.refs.saturating_sub(1);
-            if slot.refs == 0 {
-                *entry = None;
-            }
+        }
+    }
+
+    /// Frees every slot.
+    pub(crate) fn clear(&mut self) {
+        for slot in &mut self.slots {
+            slot.refs = 0;
         }
     }
 
     fn free(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_none()).count()
+        self.slots.iter().filter(|s| s.refs == 0).count()
     }
 }
 
@@ -314,9 +322,10 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
 
     /// Drops everything queued (on leave).
     pub(crate) fn clear<const DATA: usize>(&mut self, pool: &mut PayloadPool<DATA>) {
-        *pool = PayloadPool::new();
+        pool.clear();
         self.broadcasts.clear();
         self.directs.clear();
+        self.ping_sids.clear();
         self.marks_in_use = 0;
     }
 }
@@ -395,8 +404,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         request: &super::SendRequest<'_>,
     ) -> Result<(), SendError> {
         let _ = now;
-        if self.left {
-            return Err(SendError::Left);
+        if !self.joined() {
+            return Err(self.not_joined());
         }
         let targets = self
             .registry
