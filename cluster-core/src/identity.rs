@@ -38,6 +38,11 @@ impl<const N: usize> InlineStr<N> {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 
+    /// The bytes, zero-padded to `N`.
+    pub(crate) fn padded(&self) -> &[u8; N] {
+        &self.bytes
+    }
+
     /// The text, when the bytes are UTF-8.
     #[must_use]
     pub fn as_str(&self) -> Option<&str> {
