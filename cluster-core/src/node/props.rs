@@ -1,5 +1,7 @@
 //! Protocol props carried in `data`: `t {port 41241} u {path /run/app/x.sock}` (spec 3.5).
 
+use core::fmt::Write;
+
 use super::registry::{Registry, UnixPath};
 use crate::protocol::{Protocol, ProtocolList};
 use crate::text::push_decimal;
@@ -31,13 +33,13 @@ pub(crate) fn write_props(
     out: &mut heapless::String<PROPS_TEXT_LEN>,
 ) -> core::fmt::Result {
     out.clear();
-    let mut list = ListWriter::new(out);
+    let mut list = ListWriter::new(out as &mut dyn Write);
     // Each protocol's props are written as a nested list into `inner`, then pushed as one
     // element (quoted as needed), without `core::fmt`'s formatting machinery.
     let mut inner = heapless::String::<PROPS_TEXT_LEN>::new();
     for protocol in order.iter() {
         inner.clear();
-        let mut nested = ListWriter::new(&mut inner);
+        let mut nested = ListWriter::new(&mut inner as &mut dyn Write);
         match protocol {
             Protocol::Tcp => {
                 let Some(port) = props.tcp_port else {
@@ -136,12 +138,12 @@ pub(crate) fn write_failed(
     out: &mut heapless::String<32>,
 ) -> core::fmt::Result {
     let mut inner = heapless::String::<16>::new();
-    let mut list = ListWriter::new(&mut inner);
+    let mut list = ListWriter::new(&mut inner as &mut dyn Write);
     for protocol in protocols {
         list.push(protocol.letter())?;
     }
     out.clear();
-    let mut outer = ListWriter::new(out);
+    let mut outer = ListWriter::new(out as &mut dyn Write);
     outer.push_dict_pair("protocols", &inner)
 }
 
