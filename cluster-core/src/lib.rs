@@ -96,7 +96,7 @@
 //! * Capacity is fixed by const generics: `Node<P, SERVICES = 32, DATA = 512>` knows at most
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts a
-//!   known service. The default node takes **23,656 bytes** on 64-bit targets (pinned by the
+//!   known service. The default node takes **23,144 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
 //!

@@ -111,14 +111,12 @@ struct Identity {
 struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     config: Config,
     protocols: ProtocolList,
-    protocol_letters: heapless::Vec<&'static str, 3>,
     hid: Hid,
     sid: Sid,
     policy: P,
     rng: Rng,
     now: Instant,
     phase: Phase,
-    tags: TagList,
     props: OwnProps,
     props_text: heapless::String<PROPS_TEXT_LEN>,
     /// Props or tags queued for the next full heartbeat (spec 5.4).
@@ -246,14 +244,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
             core: Core {
                 config: Config::unset(),
                 protocols: ProtocolList::EMPTY,
-                protocol_letters: heapless::Vec::new(),
                 hid: Hid::EMPTY,
                 sid: Sid::EMPTY,
                 policy,
                 rng: Rng::unseeded(),
                 now: Instant::ZERO,
                 phase: Phase::Empty,
-                tags: TagList::new(),
                 props: OwnProps::NONE,
                 props_text: heapless::String::new(),
                 queued_props: false,
@@ -483,7 +479,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// [`TagError`]; the tags are unchanged.
     pub fn update_tags(&mut self, now: Instant, ops: &[TagOp<'_>]) -> Result<bool, TagError> {
         let now = self.core.advance(now);
-        let changed = tags::apply(&mut self.core.tags, ops)?;
+        let changed = tags::apply(&mut self.core.config.tags, ops)?;
         if changed {
             self.core.queued_tags = true;
         }
@@ -622,10 +618,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// This node's tags.
     #[must_use]
     pub fn tags(&self) -> &TagList {
-        &self.core.tags
+        &self.core.config.tags
     }
 
-    /// This node's configuration.
+    /// This node's configuration, as it runs: its tags are the current ones (see
+    /// [`update_tags`](Self::update_tags)) and its channels include those
+    /// [subscribed](Self::subscribe) since.
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.core.config
@@ -733,14 +731,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let Self {
             config,
             protocols,
-            protocol_letters,
             hid,
             sid,
             policy: _,
             rng,
             now: _,
             phase,
-            tags,
             props,
             props_text,
             queued_props,
@@ -763,8 +759,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             stats: _,
         } = self;
         *protocols = identity.config.effective_protocols();
-        *protocol_letters = protocols.letters();
-        tags.clone_from(&identity.config.tags);
         *config = identity.config;
         *hid = identity.hid;
         *sid = identity.sid;
@@ -824,7 +818,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return None;
         }
         let discoveries = if self.discover_pending > 0 {
-            self.registry.iter().filter_map(|s| s.discover_at).min()
+            self.registry.iter().filter_map(Service::discover_at).min()
         } else {
             None
         };
@@ -886,9 +880,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let index = self
             .registry
             .iter()
-            .position(|s| s.discover_at.is_some_and(|t| t <= now))?;
+            .position(|s| s.discover_at().is_some_and(|t| t <= now))?;
         let service = self.registry.at_mut(index)?;
-        service.discover_at = None;
+        service.set_announced();
         self.discover_pending = self.discover_pending.saturating_sub(1);
         let sid = service.sid;
         if let Some(service) = self.registry.at(index) {
@@ -913,7 +907,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.ping.remove(service.sid.as_bytes());
         self.outbox.forget(&service.sid, &mut self.payloads);
         self.query_target_lost(now, service);
-        if service.discover_at.is_some() {
+        if service.discover_at().is_some() {
             self.discover_pending = self.discover_pending.saturating_sub(1);
         } else {
             self.policy.on_lost(&service.sid, reason);

@@ -381,6 +381,19 @@ impl ListSource for Filter<'_> {
     }
 }
 
+/// The node's protocols, as their letters, read in place when a frame is encoded.
+impl ListSource for ProtocolList {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn next_item(&self, at: &mut usize) -> Option<&[u8]> {
+        let protocol = self.iter().nth(*at)?;
+        *at = at.saturating_add(1);
+        Some(protocol.letter().as_bytes())
+    }
+}
+
 /// The node's tags, read in place when a frame carrying them is encoded.
 impl ListSource for TagList {
     fn count(&self) -> usize {
@@ -800,7 +813,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             hid: Some(Str::from_bytes(self.hid.as_bytes())),
             kind: Some(kind),
             channel: Some(channel),
-            protocols: Some(List::from_items(self.protocol_letters.as_slice())),
+            protocols: Some(List::from_source(&self.protocols)),
             ..Message::default()
         });
         let filter = Filter {
@@ -808,7 +821,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             services: self.registry.as_slice(),
         };
         let message = Message {
-            tags: tags.then(|| List::from_source(&self.tags)),
+            tags: tags.then(|| List::from_source(&self.config.tags)),
             filter: (!matches!(filter.of, FilterOf::None)).then(|| List::from_source(&filter)),
             ..message
         };
