@@ -4,7 +4,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cluster_core::{
     DefaultPolicy, Destination, Event, Node, Policy, Protocol, QueryError, QueryId, QueryRequest,
-    SendError, SendRequest, Sid, Source, TagError, TagOp, Transmit,
+    SendError, SendId, SendRequest, Sid, Source, TagError, TagOp,
 };
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
@@ -96,10 +96,16 @@ fn bump(counter: &mut u64) {
     *counter = counter.saturating_add(1);
 }
 
-/// A frame being sent, possibly waiting for room in the socket.
+/// A frame for the group in `tx`, being sent, possibly waiting for room in the socket (only
+/// what sending it needs of its [`Transmit`](cluster_core::Transmit)).
 #[derive(Debug, Clone, Copy)]
 struct Pending {
-    transmit: Transmit,
+    /// The frame's length in `tx`.
+    len: usize,
+    /// The most bytes per datagram.
+    segment_size: usize,
+    /// The outcome owed to the node: the multicast step of a direct send.
+    send: Option<SendId>,
     /// Segments (datagrams) of the frame already queued in the socket.
     sent: usize,
 }
@@ -456,8 +462,13 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
                 break;
             };
             match transmit.dst {
-                Destination::Group { .. } => {
-                    self.pending = Some(Pending { transmit, sent: 0 });
+                Destination::Group { send } => {
+                    self.pending = Some(Pending {
+                        len: transmit.len,
+                        segment_size: transmit.segment_size,
+                        send,
+                        sent: 0,
+                    });
                 }
                 Destination::Service { send, via, .. } => {
                     // No stream transport here: the node tries the target's next protocol,
@@ -481,7 +492,8 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
         };
         let endpoint = self.group.endpoint();
         let mut delivered = true;
-        for segment in pending.transmit.segments(&self.tx).skip(pending.sent) {
+        let frame = self.tx.get(..pending.len).unwrap_or(&self.tx);
+        for segment in frame.chunks(pending.segment_size.max(1)).skip(pending.sent) {
             if segment.len() > socket.payload_send_capacity() {
                 warn!(
                     "cluster: a {=usize}-byte datagram exceeds the socket's transmit buffer",
@@ -502,13 +514,13 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
                 }
             }
         }
-        let dst = pending.transmit.dst;
+        let send = pending.send;
         self.pending = None;
         if !delivered {
             bump(&mut self.stats.frames_unsendable);
         }
         // A multicast step of a direct send (the fallback) owes the node its outcome.
-        if let Some(id) = dst.send_id() {
+        if let Some(id) = send {
             if delivered {
                 self.node.transport_ok(at, id);
             } else {
