@@ -99,6 +99,10 @@
 //!   known service. The default node takes **23,144 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
+//! * [`Node::new`] returns the node by value. To build one in place, as firmware does in a
+//!   `static`, start from [`Node::empty`] (a `const`, all zero bits but the policy, so it
+//!   lands in `.bss`) and call [`Node::start`] on it: no node-sized temporary is made. (A
+//!   heap node is still built by value first: safe Rust has no placement into a `Box`.)
 //!
 //! # Profiles
 //!

@@ -114,11 +114,11 @@ struct Pending {
 /// [`SocketSet`], and queues its events for the caller.
 ///
 /// The driver holds the node by exclusive reference (`&'a mut Node`) rather than by value:
-/// a node is about 24 KiB, and moving one into the driver costs a stack temporary of that
-/// size at start-up on a microcontroller. Create the node where it will stay (a `static`
-/// through `static_cell::StaticCell::init_with` in firmware, a local or a `Box` on a host)
-/// and lend it to [`Driver::new`]; nothing else may touch it while the driver runs, except
-/// through [`node`](Self::node) and [`node_mut`](Self::node_mut).
+/// a node is about 23 KiB, and moving one into the driver costs a stack temporary of that
+/// size at start-up on a microcontroller. Create the node where it will stay (in firmware a
+/// `static` holding [`Node::empty`] and started in place with [`Node::start`]; a local or a
+/// `Box` on a host) and lend it to [`Driver::new`]; nothing else may touch it while the
+/// driver runs, except through [`node`](Self::node) and [`node_mut`](Self::node_mut).
 ///
 /// Type parameters: the node's policy `P`, `SERVICES` and `DATA` (as on [`Node`]), the number
 /// of events held for the caller, `EVENTS` (beyond them, events wait inside the node; see
