@@ -70,6 +70,11 @@ measure() {
   printf '  flash  .text + .rodata      %7d B  %s   (goal 64 KiB: %s)\n' "$flash" "$(KIB "$flash")" \
     "$([ "$flash" -le 65536 ] && echo met || echo 'not met')"
   printf '         + vector table, .data image  %d B in all\n' "$((flash + vectors + data))"
+  if [ "$data" -gt 0 ]; then
+    # The node (Node::empty) and the other statics start as zero bits and belong in .bss; a
+    # static with non-zero initial bytes also takes its size in flash.
+    printf '         note: .data is %d B, so that much is copied from flash at start-up\n' "$data"
+  fi
   printf '  RAM    .data + .bss          %7d B  %s\n' "$statics" "$(KIB "$statics")"
   printf '         without the loopback device'"'"'s frame buffers (%d B): %d B  %s   (goal 32 KiB: %s)\n' \
     "$device" "$((statics - device))" "$(KIB $((statics - device)))" \
