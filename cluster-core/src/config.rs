@@ -76,6 +76,35 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every duration zero, no protocols, channels or tags: the configuration of an empty
+    /// node ([`Node::empty`](crate::Node::empty)) until it starts. All zero bits. Not valid.
+    pub(crate) const fn unset() -> Self {
+        Self {
+            ttl: Duration::ZERO,
+            ttl_whole_seconds: false,
+            heartbeat_min: Duration::ZERO,
+            heartbeat_max: Duration::ZERO,
+            remote: false,
+            protocols: ProtocolList::EMPTY,
+            channels: heapless::Vec::new(),
+            tags: TagList::new(),
+            discovered_delay: Duration::ZERO,
+            probation: Duration::ZERO,
+            discover_interval: Duration::ZERO,
+            ping_batch_window: Duration::ZERO,
+            expected_after_failure: Duration::ZERO,
+            expected_when_pinged: Duration::ZERO,
+            recently_seen_guard: Duration::ZERO,
+            ping_answer_stagger: Duration::ZERO,
+            expiry_check_after_ping: Duration::ZERO,
+            query_timeout: Duration::ZERO,
+            multicast_fallback: false,
+            compat: Compat::Reference,
+            stream_idle: Duration::ZERO,
+            max_frame_len: 0,
+        }
+    }
+
     /// The reference's defaults (spec 5.17, 7.4), for networks shared with Tcl nodes:
     /// heartbeat every 110–140 s, services expire after 600 s unseen, pings after 5 s.
     #[must_use]

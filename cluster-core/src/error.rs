@@ -81,6 +81,9 @@ pub enum SendError {
     Rejected,
     /// The node has left.
     Left,
+    /// The node was built [`empty`](crate::Node::empty) and has not
+    /// [started](crate::Node::start).
+    NotStarted,
 }
 
 impl fmt::Display for SendError {
@@ -92,6 +95,7 @@ impl fmt::Display for SendError {
             Self::Encode(e) => write!(f, "cannot encode: {e}"),
             Self::Rejected => f.write_str("rejected by policy"),
             Self::Left => f.write_str("node has left"),
+            Self::NotStarted => f.write_str("node has not started"),
         }
     }
 }

@@ -20,6 +20,15 @@ pub struct Payload<const DATA: usize> {
 }
 
 impl<const DATA: usize> Payload<DATA> {
+    /// No `data`, no `raw` (the default), in `const` contexts.
+    pub(crate) const fn new_empty() -> Self {
+        Self {
+            bytes: heapless::Vec::new(),
+            data_len: None,
+            has_raw: false,
+        }
+    }
+
     /// A payload of `data` and `raw`, or `None` when together they exceed `DATA` bytes.
     #[must_use]
     pub fn new(data: Option<&[u8]>, raw: Option<&[u8]>) -> Option<Self> {

@@ -17,6 +17,12 @@ impl<const N: usize> InlineStr<N> {
     /// The longest value, in bytes.
     pub const MAX_LEN: usize = N;
 
+    /// The empty string (as [`Default`], in `const` contexts).
+    pub const EMPTY: Self = Self {
+        len: 0,
+        bytes: [0; N],
+    };
+
     /// Copies `bytes`, or `None` when they are longer than `N` (or than 255).
     #[must_use]
     pub fn new(bytes: &[u8]) -> Option<Self> {
@@ -30,6 +36,11 @@ impl<const N: usize> InlineStr<N> {
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The bytes, zero-padded to `N`.
+    pub(crate) fn padded(&self) -> &[u8; N] {
+        &self.bytes
     }
 
     /// The text, when the bytes are UTF-8.

@@ -96,9 +96,14 @@
 //! * Capacity is fixed by const generics: `Node<P, SERVICES = 32, DATA = 512>` knows at most
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
-//!   established service (see [`Node`], "Capacity and floods"). The default node takes **24,632 bytes** on 64-bit targets (pinned by the
+//!   established service (see [`Node`], "Capacity and floods"). The default node takes
+//!   **23,480 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
+//! * [`Node::new`] returns the node by value. To build one in place, as firmware does in a
+//!   `static`, start from [`Node::empty`] (a `const`, all zero bits but the policy, so it
+//!   lands in `.bss`) and call [`Node::start`] on it: no node-sized temporary is made. (A
+//!   heap node is still built by value first: safe Rust has no placement into a `Box`.)
 //!
 //! # Limits
 //!
@@ -182,6 +187,7 @@ pub mod seal;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
+mod text;
 mod time;
 mod transmit;
 #[cfg(feature = "serde")]

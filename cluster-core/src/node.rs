@@ -116,18 +116,36 @@ pub struct Node<P: Policy = DefaultPolicy, const SERVICES: usize = 32, const DAT
     seal: crate::seal::Sealer<SERVICES, DATA>,
 }
 
+/// Where a node is in its life. `Empty` is zero, as the rest of an empty node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Built by [`Node::empty`], not started: every input and command does nothing.
+    Empty,
+    /// Started: a cluster member.
+    Joined,
+    /// After [`Node::leave`]: every input and command does nothing.
+    Left,
+}
+
+/// What [`Node::start`] sets up: the configuration and what is drawn from the seed.
+struct Identity {
+    config: Config,
+    hid: Hid,
+    sid: Sid,
+    rng: Rng,
+    heartbeat_ms: u64,
+}
+
 /// Everything of a node but its reassembly buffers.
 struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     config: Config,
     protocols: ProtocolList,
-    protocol_letters: heapless::Vec<&'static str, 3>,
     hid: Hid,
     sid: Sid,
     policy: P,
     rng: Rng,
     now: Instant,
-    left: bool,
-    tags: TagList,
+    phase: Phase,
     props: OwnProps,
     props_text: heapless::String<PROPS_TEXT_LEN>,
     /// Props or tags queued for the next full heartbeat (spec 5.4).
@@ -167,15 +185,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> core::fmt::Debug
             .field("sid", &self.core.sid)
             .field("hid", &self.core.hid)
             .field("services", &self.core.registry.len())
-            .field("left", &self.core.left)
+            .field("phase", &self.core.phase)
             .finish_non_exhaustive()
     }
 }
 
 impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA> {
-    /// A buffer of this many bytes always holds the largest frame this node sends plus the
-    /// room it uses to prepare list fields: give [`poll_transmit`](Self::poll_transmit) at
-    /// least this much. Frames that do not fit a smaller buffer are dropped and counted
+    /// A buffer of this many bytes always holds the largest frame this node sends (1401
+    /// bytes for the default node): give [`poll_transmit`](Self::poll_transmit) at least this
+    /// much. Frames that do not fit a smaller buffer are dropped and counted
     /// (`transmit_buffer_too_small`).
     #[cfg(not(feature = "seal"))]
     pub const TRANSMIT_BUF: usize = send::transmit_buf_len(SERVICES, DATA);
@@ -235,40 +253,48 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         seed: u64,
         now: Instant,
     ) -> Result<Self, ConfigError> {
+        let mut node = Self::empty(policy);
+        node.start_as(config, hid, sid, seed, now)?;
+        Ok(node)
+    }
+
+    /// A node that has not joined yet: no configuration, no identity, nothing queued. Every
+    /// input and output does nothing until [`start`](Self::start).
+    ///
+    /// It is `const` and, apart from `policy`, all zero bits, so that a firmware keeps its
+    /// node in a `static` that takes no flash image (`.bss`) and builds it there, in place,
+    /// with `start`: the node never passes through the stack.
+    ///
+    /// ```
+    /// use cluster_core::{Config, DefaultPolicy, Instant, Node};
+    ///
+    /// let mut node = Node::<DefaultPolicy, 8, 256>::empty(DefaultPolicy);
+    /// assert!(node.poll_timeout().is_none());
+    /// node.start(Config::lan_fast(), "02:fc:00:00:00:01", 7, Instant::ZERO)?;
+    /// assert!(node.poll_timeout().is_some());
+    /// # Ok::<(), cluster_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub const fn empty(policy: P) -> Self {
         const { assert!(SERVICES >= 1 && DATA >= 64) };
-        config.validate()?;
-        let hid = Hid::new(hid.as_bytes())
-            .filter(|h| !h.is_empty())
-            .ok_or(ConfigError::BadHid)?;
-        let mut rng = Rng::new(seed);
-        let heartbeat_ms = rng.inclusive(
-            millis_ceil(config.heartbeat_min),
-            millis_ceil(config.heartbeat_max),
-        );
-        let drawn = generate_sid(&mut rng);
-        let sid = sid.unwrap_or(drawn);
-        let max_frame_len = config.max_frame_len;
-        let stream_idle = millis_ceil(config.stream_idle);
-        let mut node = Self {
-            streams: StreamTable::new(),
+        Self {
+            streams: StreamTable::unconfigured(),
             #[cfg(feature = "seal")]
-            seal: crate::seal::Sealer::new(seed),
+            seal: crate::seal::Sealer::empty(),
             core: Core {
-                protocols: config.effective_protocols(),
-                protocol_letters: config.effective_protocols().letters(),
-                tags: config.tags.clone(),
-                config,
-                hid,
-                sid,
+                config: Config::unset(),
+                protocols: ProtocolList::EMPTY,
+                hid: Hid::EMPTY,
+                sid: Sid::EMPTY,
                 policy,
-                rng,
-                now,
-                left: false,
-                props: OwnProps::default(),
+                rng: Rng::unseeded(),
+                now: Instant::ZERO,
+                phase: Phase::Empty,
+                props: OwnProps::NONE,
                 props_text: heapless::String::new(),
-                queued_props: true,
-                queued_tags: true,
-                heartbeat_ms,
+                queued_props: false,
+                queued_tags: false,
+                heartbeat_ms: 0,
                 heartbeat_at: None,
                 discover_pending: 0,
                 ping_answer_at: None,
@@ -282,16 +308,74 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
                 events: heapless::Deque::new(),
                 lost: heapless::Deque::new(),
                 events_dropped: 0,
-                scratch: Payload::default(),
-                stats: Stats::default(),
+                scratch: Payload::new_empty(),
+                stats: Stats::ZERO,
             },
-        };
-        node.streams.set_max_frame_len(max_frame_len);
-        node.streams.set_idle_ms(stream_idle);
-        node.core.refresh_props_text();
-        node.core.full_heartbeat(now);
-        node.core.queue_discovery(now);
-        Ok(node)
+        }
+    }
+
+    /// Command: joins with `config`, filling the node in place, as [`new`](Self::new) does
+    /// for a node it returns: validates the configuration, draws the heartbeat interval and
+    /// the sid from `seed`, and queues the join (a heartbeat with props and tags, then a
+    /// discovery, spec 5.3). The policy stays.
+    ///
+    /// Use it on an [`empty`](Self::empty) node, or to join again after
+    /// [`leave`](Self::leave) (with a new sid, as the protocol wants at every join). Whatever
+    /// the node held is dropped first, without a disconnect or events: known services,
+    /// queries, queued frames and unread events, props set with
+    /// [`set_tcp_port`](Self::set_tcp_port) or [`set_unix_path`](Self::set_unix_path) and
+    /// channels subscribed since. The counters ([`stats`](Self::stats)) go on.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the configuration is invalid or the hid empty or too long; the
+    /// node is then unchanged.
+    pub fn start(
+        &mut self,
+        config: Config,
+        hid: &str,
+        seed: u64,
+        now: Instant,
+    ) -> Result<(), ConfigError> {
+        self.start_as(config, hid, None, seed, now)
+    }
+
+    fn start_as(
+        &mut self,
+        config: Config,
+        hid: &str,
+        sid: Option<Sid>,
+        seed: u64,
+        now: Instant,
+    ) -> Result<(), ConfigError> {
+        config.validate()?;
+        let hid = Hid::new(hid.as_bytes())
+            .filter(|h| !h.is_empty())
+            .ok_or(ConfigError::BadHid)?;
+        let now = self.core.advance(now);
+        let mut rng = Rng::new(seed);
+        let heartbeat_ms = rng.inclusive(
+            millis_ceil(config.heartbeat_min),
+            millis_ceil(config.heartbeat_max),
+        );
+        let drawn = generate_sid(&mut rng);
+        self.streams.clear();
+        self.streams.set_max_frame_len(config.max_frame_len);
+        self.streams.set_idle_ms(millis_ceil(config.stream_idle));
+        // A new salt and replay table at every start; the keys stay.
+        #[cfg(feature = "seal")]
+        self.seal.start(seed);
+        self.core.reset(Identity {
+            config,
+            hid,
+            sid: sid.unwrap_or(drawn),
+            rng,
+            heartbeat_ms,
+        });
+        self.core.refresh_props_text();
+        self.core.full_heartbeat(now);
+        self.core.queue_discovery(now);
+        Ok(())
     }
 
     // ----- inputs -----
@@ -319,7 +403,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         bytes: &[u8],
     ) -> Result<(), DatagramError> {
         let now = self.core.advance(now);
-        if self.core.left {
+        if !self.core.joined() {
             return Ok(());
         }
         let key = StreamKey {
@@ -362,7 +446,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.core.advance(now);
-        if self.core.left {
+        if !self.core.joined() {
             return;
         }
         self.streams.expire(now.as_millis());
@@ -447,11 +531,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// [`TagError`]; the tags are unchanged.
     pub fn update_tags(&mut self, now: Instant, ops: &[TagOp<'_>]) -> Result<bool, TagError> {
         let now = self.core.advance(now);
-        let changed = tags::apply(&mut self.core.tags, ops)?;
+        let changed = tags::apply(&mut self.core.config.tags, ops)?;
         if changed {
             self.core.queued_tags = true;
         }
-        if !self.core.left {
+        if self.core.joined() {
             self.core.heartbeat_at = Some(now);
         }
         Ok(changed)
@@ -506,7 +590,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// Command: sends a full heartbeat now.
     pub fn heartbeat(&mut self, now: Instant) {
         let now = self.core.advance(now);
-        if !self.core.left {
+        if self.core.joined() {
             self.core.full_heartbeat(now);
         }
     }
@@ -514,7 +598,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// Command: moves the next full heartbeat to `delay` from now.
     pub fn heartbeat_after(&mut self, now: Instant, delay: Duration) {
         let now = self.core.advance(now);
-        if !self.core.left {
+        if self.core.joined() {
             self.core.heartbeat_at = Some(now.checked_add(delay).unwrap_or(now));
         }
     }
@@ -640,10 +724,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// This node's tags.
     #[must_use]
     pub fn tags(&self) -> &TagList {
-        &self.core.tags
+        &self.core.config.tags
     }
 
-    /// This node's configuration.
+    /// This node's configuration, as it runs: its tags are the current ones (see
+    /// [`update_tags`](Self::update_tags)) and its channels include those
+    /// [subscribed](Self::subscribe) since.
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.core.config
@@ -714,7 +800,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     /// True after [`leave`](Self::leave).
     #[must_use]
     pub fn has_left(&self) -> bool {
-        self.core.left
+        self.core.phase == Phase::Left
     }
 
     /// The policy (hooks).
@@ -728,6 +814,82 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
 }
 
 impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+    /// True between [`Node::start`] and [`Node::leave`].
+    fn joined(&self) -> bool {
+        self.phase == Phase::Joined
+    }
+
+    /// Why a send cannot be made when not [`joined`](Self::joined).
+    fn not_joined(&self) -> SendError {
+        if self.phase == Phase::Left {
+            SendError::Left
+        } else {
+            SendError::NotStarted
+        }
+    }
+
+    /// Drops everything the node held and takes `identity`, in place (no node-sized
+    /// temporary): the state of a node just created, before its join is queued. The policy,
+    /// the clock and the counters stay; so does the send id counter, so that an outcome
+    /// reported late for a send of the previous join never matches a new send.
+    fn reset(&mut self, identity: Identity) {
+        // Every field is named, so that a new field cannot be forgotten here.
+        let Self {
+            config,
+            protocols,
+            hid,
+            sid,
+            policy: _,
+            rng,
+            now: _,
+            phase,
+            props,
+            props_text,
+            queued_props,
+            queued_tags,
+            heartbeat_ms,
+            heartbeat_at,
+            discover_pending,
+            ping_answer_at,
+            expiry_check_at,
+            last_discovery,
+            registry,
+            ping,
+            queries,
+            outbox,
+            payloads,
+            events,
+            lost,
+            events_dropped,
+            scratch,
+            stats: _,
+        } = self;
+        *protocols = identity.config.effective_protocols();
+        *config = identity.config;
+        *hid = identity.hid;
+        *sid = identity.sid;
+        *rng = identity.rng;
+        *phase = Phase::Joined;
+        *props = OwnProps::NONE;
+        props_text.clear();
+        *queued_props = true;
+        *queued_tags = true;
+        *heartbeat_ms = identity.heartbeat_ms;
+        *heartbeat_at = None;
+        *discover_pending = 0;
+        *ping_answer_at = None;
+        *expiry_check_at = None;
+        *last_discovery = None;
+        registry.clear();
+        ping.clear();
+        queries.clear();
+        outbox.clear(payloads);
+        events.clear();
+        lost.clear();
+        *events_dropped = 0;
+        scratch.refill(None, None);
+    }
+
     /// Clamps `now` so that it never goes backwards.
     fn advance(&mut self, now: Instant) -> Instant {
         if now < self.now {
@@ -758,11 +920,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        if self.left {
+        if !self.joined() {
             return None;
         }
         let discoveries = if self.discover_pending > 0 {
-            self.registry.iter().filter_map(|s| s.discover_at).min()
+            self.registry.iter().filter_map(Service::discover_at).min()
         } else {
             None
         };
@@ -824,9 +986,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let index = self
             .registry
             .iter()
-            .position(|s| s.discover_at.is_some_and(|t| t <= now))?;
+            .position(|s| s.discover_at().is_some_and(|t| t <= now))?;
         let service = self.registry.at_mut(index)?;
-        service.discover_at = None;
+        service.set_announced();
         self.discover_pending = self.discover_pending.saturating_sub(1);
         let sid = service.sid;
         if let Some(service) = self.registry.at(index) {
@@ -851,7 +1013,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.ping.remove(service.sid.as_bytes());
         self.outbox.forget(&service.sid, &mut self.payloads);
         self.query_target_lost(now, service);
-        if service.discover_at.is_some() {
+        if service.discover_at().is_some() {
             self.discover_pending = self.discover_pending.saturating_sub(1);
         } else {
             self.policy.on_lost(&service.sid, reason);
@@ -872,7 +1034,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return;
         }
         self.queued_props = true;
-        if !self.left {
+        if self.joined() {
             self.heartbeat_at = Some(now);
         }
     }
@@ -888,7 +1050,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     fn leave(&mut self, now: Instant) {
-        if self.left {
+        if !self.joined() {
             return;
         }
         self.outbox.clear(&mut self.payloads);
@@ -897,7 +1059,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         while let Some(service) = self.registry.remove_at(self.registry.len().wrapping_sub(1)) {
             self.service_removed(now, &service, LostReason::Left);
         }
-        self.left = true;
+        self.phase = Phase::Left;
         self.heartbeat_at = None;
         self.ping_answer_at = None;
         self.expiry_check_at = None;

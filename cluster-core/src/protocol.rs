@@ -52,6 +52,15 @@ impl Protocol {
             Self::Unix => 4,
         }
     }
+
+    const fn from_bit(bit: u8) -> Option<Self> {
+        match bit {
+            1 => Some(Self::Multicast),
+            2 => Some(Self::Tcp),
+            4 => Some(Self::Unix),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Protocol {
@@ -63,12 +72,14 @@ impl fmt::Display for Protocol {
 /// An ordered list of distinct protocols: a priority order, as in the `protocols` field.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct ProtocolList {
-    order: [Option<Protocol>; 3],
+    /// Each protocol's bit, in order; 0 for the empty slots at the end (so that the empty
+    /// list is all zero bits, like the rest of an empty node).
+    order: [u8; 3],
 }
 
 impl ProtocolList {
     /// The empty list.
-    pub const EMPTY: Self = Self { order: [None; 3] };
+    pub const EMPTY: Self = Self { order: [0; 3] };
 
     /// The list of the given protocols in order; duplicates after the first are ignored.
     #[must_use]
@@ -95,20 +106,20 @@ impl ProtocolList {
         if self.contains(protocol) {
             return;
         }
-        if let Some(slot) = self.order.iter_mut().find(|slot| slot.is_none()) {
-            *slot = Some(protocol);
+        if let Some(slot) = self.order.iter_mut().find(|slot| **slot == 0) {
+            *slot = protocol.bit();
         }
     }
 
     /// True when `protocol` is listed.
     #[must_use]
     pub fn contains(&self, protocol: Protocol) -> bool {
-        self.order.contains(&Some(protocol))
+        self.order.contains(&protocol.bit())
     }
 
     /// The protocols in order.
     pub fn iter(&self) -> impl Iterator<Item = Protocol> + '_ {
-        self.order.iter().flatten().copied()
+        self.order.iter().map_while(|&bit| Protocol::from_bit(bit))
     }
 
     /// Number of protocols.
@@ -120,7 +131,7 @@ impl ProtocolList {
     /// True when empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.order[0].is_none()
+        self.order[0] == 0
     }
 
     /// The letters in order, for the `protocols` field.

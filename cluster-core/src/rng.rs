@@ -11,6 +11,11 @@ pub(crate) struct Rng {
 }
 
 impl Rng {
+    /// A generator of an empty node, seeded when it starts (all zero bits).
+    pub(crate) const fn unseeded() -> Self {
+        Self { state: [0; 4] }
+    }
+
     /// A generator whose whole sequence is determined by `seed`.
     pub(crate) fn new(seed: u64) -> Self {
         let mut split = seed;

@@ -97,19 +97,33 @@ pub(crate) enum Admit<'a> {
 }
 
 impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
-    pub(crate) fn new(seed: u64) -> Self {
-        let mut rng = Rng::new(seed ^ SALT_STREAM);
-        let mut salt = [0u8; 16];
-        let (high, low) = salt.split_at_mut(8);
-        high.copy_from_slice(&rng.next_u64().to_be_bytes());
-        low.copy_from_slice(&rng.next_u64().to_be_bytes());
+    /// No keys, no salt: the state of a node not started yet (all zero bits).
+    pub(crate) const fn empty() -> Self {
         Self {
             ring: None,
-            salt,
+            salt: [0; 16],
             counter: 0,
             replay: ReplayTable::new(),
             open: [[0; DATA]; 2],
         }
+    }
+
+    /// A node (re)starts: a salt drawn from `seed`, counters from zero, no sender known. The
+    /// keys stay.
+    pub(crate) fn start(&mut self, seed: u64) {
+        let mut rng = Rng::new(seed ^ SALT_STREAM);
+        let (high, low) = self.salt.split_at_mut(8);
+        high.copy_from_slice(&rng.next_u64().to_be_bytes());
+        low.copy_from_slice(&rng.next_u64().to_be_bytes());
+        self.counter = 0;
+        self.replay.clear();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn new(seed: u64) -> Self {
+        let mut sealer = Self::empty();
+        sealer.start(seed);
+        sealer
     }
 
     pub(crate) fn is_on(&self) -> bool {

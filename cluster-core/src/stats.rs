@@ -56,6 +56,35 @@ pub struct Stats {
     pub replay_evictions: u64,
 }
 
+impl Stats {
+    /// Every counter at zero, in `const` contexts.
+    pub(crate) const ZERO: Self = Self {
+        frames_accepted: 0,
+        frames_dropped: 0,
+        decode_errors: 0,
+        own_echoes: 0,
+        filtered_out: 0,
+        services_rejected: 0,
+        oversized: 0,
+        sends_rejected: 0,
+        events_dropped: 0,
+        stream_overflows: 0,
+        transmit_buffer_too_small: 0,
+        encode_errors: 0,
+        clock_regressions: 0,
+        sends_failed: 0,
+        pings_sent: 0,
+        services_evicted: 0,
+        queries_rejected: 0,
+        ping_batch_full: 0,
+        unsealed: 0,
+        unknown_key: 0,
+        forged: 0,
+        replayed: 0,
+        replay_evictions: 0,
+    };
+}
+
 /// Adds one, saturating.
 pub(crate) fn bump(counter: &mut u64) {
     *counter = counter.saturating_add(1);

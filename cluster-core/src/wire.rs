@@ -52,6 +52,7 @@ pub mod tcl_list;
 mod varint;
 
 pub use error::{DecodeError, EncodeError, VarintUse};
+pub(crate) use field::ListSource;
 pub use field::{Field, FieldId, FieldKind, List, ListIter, Str, Value};
 pub use frame::{Compat, Fields, Frame, datagram_chunks, encode_fields, encoded_len_of_fields};
 pub use message::{FilterPlacement, Message, MessageKind};

@@ -4,7 +4,8 @@
 #   flash = .text + .rodata (what the issue's goal counts; the vector table and the .data
 #           image are printed beside it)
 #   RAM   = .data + .bss (every static, per symbol) + a stack estimate from the disassembly
-#           (stack.py: the deepest call path, for the main loop and for start-up apart)
+#           (stack.py: the deepest call path of the main loop, and of start-up: the paths
+#           through cluster_firmware::start, which starts the node in place)
 # Goals (issue 6): flash <= 64 KiB, static RAM <= 32 KiB including smoltcp's buffers. They are
 # reported, not enforced: the script fails only when a build or a tool fails.
 #
@@ -63,20 +64,25 @@ measure() {
   disasm=$("$OBJDUMP" -d --no-show-raw-insn -C "$ELF")
   local loop_stack init_stack
   loop_stack=$(echo "$disasm" | python3 stack.py main cluster_firmware::start | awk 'NR == 1 { print $(NF - 1) }')
-  init_stack=$(echo "$disasm" | python3 stack.py main | awk 'NR == 1 { print $(NF - 1) }')
+  init_stack=$(echo "$disasm" | python3 stack.py main --through=cluster_firmware::start | awk 'NR == 1 { print $(NF - 1) }')
 
   echo "== $label"
   printf '  flash  .text + .rodata      %7d B  %s   (goal 64 KiB: %s)\n' "$flash" "$(KIB "$flash")" \
     "$([ "$flash" -le 65536 ] && echo met || echo 'not met')"
   printf '         + vector table, .data image  %d B in all\n' "$((flash + vectors + data))"
+  if [ "$data" -gt 0 ]; then
+    # The node (Node::empty) and the other statics start as zero bits and belong in .bss; a
+    # static with non-zero initial bytes also takes its size in flash.
+    printf '         note: .data is %d B, so that much is copied from flash at start-up\n' "$data"
+  fi
   printf '  RAM    .data + .bss          %7d B  %s\n' "$statics" "$(KIB "$statics")"
   printf '         without the loopback device'"'"'s frame buffers (%d B): %d B  %s   (goal 32 KiB: %s)\n' \
     "$device" "$((statics - device))" "$(KIB $((statics - device)))" \
     "$([ $((statics - device)) -le 32768 ] && echo met || echo 'not met')"
-  printf '         stack, main loop      %7d B   (start-up, through Node::new: %d B)\n' "$loop_stack" "$init_stack"
-  printf '         static + main-loop stack: %d B  %s; peak at start-up: %d B  %s\n' \
-    "$((statics - device + loop_stack))" "$(KIB $((statics - device + loop_stack)))" \
-    "$((statics - device + init_stack))" "$(KIB $((statics - device + init_stack)))"
+  printf '         stack, main loop      %7d B   (start-up, through Node::start: %d B)\n' "$loop_stack" "$init_stack"
+  local peak=$((loop_stack > init_stack ? loop_stack : init_stack))
+  printf '         static + deepest stack (main loop or start-up): %d B  %s\n' \
+    "$((statics - device + peak))" "$(KIB $((statics - device + peak)))"
   if [ -n "$NM" ]; then
     echo "  statics:"
     "$NM" -S -C "$ELF" | python3 -c '

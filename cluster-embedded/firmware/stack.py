@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Worst-case stack estimate of a Thumb-2 ELF, from its disassembly.
 
-Usage: llvm-objdump -d --no-show-raw-insn -C ELF | stack.py [ENTRY [SKIP]]
+Usage: llvm-objdump -d --no-show-raw-insn -C ELF | stack.py [ENTRY [SKIP]] [--through=NAME]
 
 Each function's frame is what its prologue reserves: `push` (4 bytes a register), `vpush`
 (8 bytes a double register) and `sub sp` (immediate, or a register loaded with `movw`). The
 call graph comes from `bl`/`blx` to a label and from tail calls (`b`/`b.w` to another
 function's first instruction). The estimate is the deepest path from ENTRY (default `main`),
 the sum of the frames along it; calls to functions whose name contains SKIP are left out
-(to separate start-up from the main loop). Interrupt handlers' frames come on top.
-Indirect calls (`blx rN`) cannot be followed: they are counted; with panic=abort and no trait
-objects in the driver they are core::fmt paths (formatting into tag and props text).
+(the main loop: everything but start-up), and with --through only the paths through a
+function whose name contains NAME count (start-up: the paths through it). Interrupt handlers'
+frames come on top. Indirect calls (`blx rN`) cannot be followed: they are counted; with
+panic=abort they are the few trait objects of the core's encoder (list items read in place,
+Tcl list text written into a `dyn fmt::Write`), small leaf functions.
 
 Prints the estimate, the path, and the largest frames.
 """
@@ -39,8 +41,15 @@ def reg_count(text):
 
 
 def main():
-    entry = sys.argv[1] if len(sys.argv) > 1 else "main"
-    skip = sys.argv[2] if len(sys.argv) > 2 else None
+    through = None
+    args = []
+    for arg in sys.argv[1:]:
+        if arg.startswith("--through="):
+            through = arg.split("=", 1)[1]
+        else:
+            args.append(arg)
+    entry = args[0] if args else "main"
+    skip = args[1] if len(args) > 1 else None
     funcs = {}  # name -> dict(addr, frame, calls, indirect)
     starts = {}  # address -> name
     order = []
@@ -127,12 +136,48 @@ def main():
         memo[name] = own
         return own
 
+    memo_through = {}
+
+    def depth_through(name):
+        """The deepest path from `name` that passes through a function named like `through`,
+        or None when no path does."""
+        if through in name:
+            return depth(name)
+        if name in memo_through:
+            return memo_through[name]
+        f = funcs.get(name)
+        memo_through[name] = None  # recursion: no path through here
+        if f is None:
+            return None
+        best = None
+        for callee in f["calls"]:
+            if skip and skip in callee:
+                continue
+            sub = depth_through(callee)
+            if sub is not None and (best is None or f["frame"] + sub[0] > best[0]):
+                best = (f["frame"] + sub[0], [name] + sub[1])
+        for callee in f["tail"]:
+            if skip and skip in callee:
+                continue
+            sub = depth_through(callee)
+            if sub is not None and (best is None or sub[0] > best[0]):
+                best = (sub[0], [name + " (tail)"] + sub[1])
+        memo_through[name] = best
+        return best
+
     roots = [n for n in funcs if n == entry or n.endswith("::" + entry) or n.startswith(entry + "::")]
     if not roots:
         sys.exit(f"no function named {entry}")
-    total, path = max((depth(r) for r in roots), key=lambda x: x[0])
+    if through:
+        found = [d for d in (depth_through(r) for r in roots) if d is not None]
+        if not found:
+            sys.exit(f"no path from {entry} through {through}")
+        total, path = max(found, key=lambda x: x[0])
+    else:
+        total, path = max((depth(r) for r in roots), key=lambda x: x[0])
     without = f" without {skip}" if skip else ""
-    print(f"stack estimate from {entry}{without}: {total} bytes")
+    via = f" through {through}" if through else ""
+    print(f"stack estimate from {entry}{via}{without}: {total} bytes")
     print("deepest path:")
     for n in path:
         f = funcs.get(n.split(" (")[0])

@@ -4,7 +4,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cluster_core::{
     DefaultPolicy, Destination, Event, Node, Policy, Protocol, QueryError, QueryId, QueryRequest,
-    SendError, SendRequest, Sid, Source, TagError, TagOp, Transmit,
+    SendError, SendId, SendRequest, Sid, Source, TagError, TagOp,
 };
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
@@ -96,10 +96,16 @@ fn bump(counter: &mut u64) {
     *counter = counter.saturating_add(1);
 }
 
-/// A frame being sent, possibly waiting for room in the socket.
+/// A frame for the group in `tx`, being sent, possibly waiting for room in the socket (only
+/// what sending it needs of its [`Transmit`](cluster_core::Transmit)).
 #[derive(Debug, Clone, Copy)]
 struct Pending {
-    transmit: Transmit,
+    /// The frame's length in `tx`.
+    len: usize,
+    /// The most bytes per datagram.
+    segment_size: usize,
+    /// The outcome owed to the node: the multicast step of a direct send.
+    send: Option<SendId>,
     /// Segments (datagrams) of the frame already queued in the socket.
     sent: usize,
 }
@@ -108,17 +114,18 @@ struct Pending {
 /// [`SocketSet`], and queues its events for the caller.
 ///
 /// The driver holds the node by exclusive reference (`&'a mut Node`) rather than by value:
-/// a node is about 24 KiB, and moving one into the driver costs a stack temporary of that
-/// size at start-up on a microcontroller. Create the node where it will stay (a `static`
-/// through `static_cell::StaticCell::init_with` in firmware, a local or a `Box` on a host)
-/// and lend it to [`Driver::new`]; nothing else may touch it while the driver runs, except
-/// through [`node`](Self::node) and [`node_mut`](Self::node_mut).
+/// a node is about 23 KiB, and moving one into the driver costs a stack temporary of that
+/// size at start-up on a microcontroller. Create the node where it will stay (in firmware a
+/// `static` holding [`Node::empty`] and started in place with [`Node::start`]; a local or a
+/// `Box` on a host) and lend it to [`Driver::new`]; nothing else may touch it while the
+/// driver runs, except through [`node`](Self::node) and [`node_mut`](Self::node_mut).
 ///
 /// Type parameters: the node's policy `P`, `SERVICES` and `DATA` (as on [`Node`]), the number
 /// of events held for the caller, `EVENTS` (beyond them, events wait inside the node; see
 /// [`poll_event`](Self::poll_event)), and `TX`, the frame buffer handed to
-/// [`Node::poll_transmit`]. `TX` must be at least [`Node::TRANSMIT_BUF`] (3968 bytes for the
-/// default `SERVICES = 32`, `DATA = 512`); a smaller value fails to compile.
+/// [`Node::poll_transmit`]. `TX` must be at least [`Node::TRANSMIT_BUF`] (1401 bytes for the
+/// default `SERVICES = 32`, `DATA = 512`, the default of `TX`); a smaller value fails to
+/// compile.
 ///
 /// The driver is sans-executor: nothing happens outside [`poll`](Self::poll) and the
 /// commands. See the crate docs for the loop.
@@ -128,7 +135,7 @@ pub struct Driver<
     const SERVICES: usize = 32,
     const DATA: usize = 512,
     const EVENTS: usize = 4,
-    const TX: usize = 3968,
+    const TX: usize = { Node::<DefaultPolicy, 32, 512>::TRANSMIT_BUF },
 > {
     node: &'a mut Node<P, SERVICES, DATA>,
     socket: SocketHandle,
@@ -455,8 +462,13 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
                 break;
             };
             match transmit.dst {
-                Destination::Group { .. } => {
-                    self.pending = Some(Pending { transmit, sent: 0 });
+                Destination::Group { send } => {
+                    self.pending = Some(Pending {
+                        len: transmit.len,
+                        segment_size: transmit.segment_size,
+                        send,
+                        sent: 0,
+                    });
                 }
                 Destination::Service { send, via, .. } => {
                     // No stream transport here: the node tries the target's next protocol,
@@ -480,7 +492,8 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
         };
         let endpoint = self.group.endpoint();
         let mut delivered = true;
-        for segment in pending.transmit.segments(&self.tx).skip(pending.sent) {
+        let frame = self.tx.get(..pending.len).unwrap_or(&self.tx);
+        for segment in frame.chunks(pending.segment_size.max(1)).skip(pending.sent) {
             if segment.len() > socket.payload_send_capacity() {
                 warn!(
                     "cluster: a {=usize}-byte datagram exceeds the socket's transmit buffer",
@@ -501,13 +514,13 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
                 }
             }
         }
-        let dst = pending.transmit.dst;
+        let send = pending.send;
         self.pending = None;
         if !delivered {
             bump(&mut self.stats.frames_unsendable);
         }
         // A multicast step of a direct send (the fallback) owes the node its outcome.
-        if let Some(id) = dst.send_id() {
+        if let Some(id) = send {
             if delivered {
                 self.node.transport_ok(at, id);
             } else {

@@ -3,7 +3,8 @@
 use core::fmt;
 
 /// A MAC address written as a hid: 17 lowercase characters such as `02:fc:00:00:00:01`
-/// (spec 5.2). Pass [`as_str`](Self::as_str) to [`Node::new`](cluster_core::Node::new).
+/// (spec 5.2). Pass [`as_str`](Self::as_str) to [`Node::start`](cluster_core::Node::start)
+/// or [`Node::new`](cluster_core::Node::new).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MacHid([u8; 17]);
 

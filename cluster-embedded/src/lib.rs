@@ -38,10 +38,11 @@
 //!     let mut config = firmware_config(Config::lan_fast());
 //!     config.add_tag("sensor").unwrap();
 //!     let hid = MacHid::new(mac);
-//!     // The node stays where it is created (in firmware: a `static`); the driver borrows it.
-//!     let mut node: Node =
-//!         Node::new(config, hid.as_str(), DefaultPolicy, seed, core_instant(clock()))
-//!             .expect("valid config");
+//!     // The node stays where it is created and the driver borrows it. In firmware it is a
+//!     // `static` holding `Node::empty(policy)` (a `const`, in `.bss`), started in place.
+//!     let mut node: Node = Node::empty(DefaultPolicy);
+//!     node.start(config, hid.as_str(), seed, core_instant(clock()))
+//!         .expect("valid config");
 //!     let mut driver: Driver<'_> =
 //!         Driver::new(&mut node, Group::CLUSTER, &mut iface, &mut sockets, socket)
 //!             .expect("joined");
@@ -110,17 +111,19 @@
 //!
 //! | | default sizes, every command | `DATA = 256`, `EVENTS = 1`, answers only |
 //! | --- | ---: | ---: |
-//! | flash (`.text + .rodata`) | 68.8 KiB | 59.4 KiB |
-//! | static RAM (node + driver + smoltcp and its buffers) | 34.7 KiB | 28.4 KiB |
-//! | of which the node, `Node<_, 32, DATA>` | 23.5 KiB | 21.0 KiB |
-//! | of which the driver (`TX` and events) | 6.4 KiB | 4.2 KiB |
-//! | stack of the main loop (estimate) | 12.1 KiB | 8.0 KiB |
-//! | stack at start-up, on the path through `Node::new` | 61.8 KiB | 53.1 KiB |
+//! | flash (`.text + .rodata`) | 61.6 KiB | 51.8 KiB |
+//! | static RAM (node + driver + smoltcp and its buffers) | 31.0 KiB | 24.6 KiB |
+//! | of which the node, `Node<_, 32, DATA>` | 22.4 KiB | 19.9 KiB |
+//! | of which the driver (`TX` and events) | 3.8 KiB | 1.6 KiB |
+//! | stack of the main loop (estimate) | 11.3 KiB | 7.2 KiB |
+//! | stack at start-up, on the path through `Node::start` | 9.4 KiB | 6.3 KiB |
 //!
-//! `Node::new` returns the node by value and needs about twice its size of stack once; the
-//! driver itself never moves the node (it borrows it), so create the node where it stays:
-//! in firmware, store the `Result` of `Node::new` in a `static_cell::StaticCell` with
-//! `init_with`, which lets the compiler write it in place.
+//! The driver never moves the node (it borrows it), so create the node where it stays and
+//! start it there: in firmware, a `static_cell::ConstStaticCell` holding
+//! [`Node::empty`](cluster_core::Node::empty) (a `const` that is all zero bits but the
+//! policy, so it takes no flash image) and [`Node::start`](cluster_core::Node::start) on it,
+//! which joins in place. [`Node::new`](cluster_core::Node::new) returns the node by value and
+//! needs about twice its size of stack once.
 //!
 //! # Features
 //!

@@ -30,7 +30,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Queues a discovery; true when queued.
     pub(super) fn queue_discovery(&mut self, now: Instant) -> bool {
-        if self.left {
+        if !self.joined() {
             return false;
         }
         self.last_discovery = Some(now);

@@ -1,9 +1,10 @@
 //! Protocol props carried in `data`: `t {port 41241} u {path /run/app/x.sock}` (spec 3.5).
 
-use core::fmt::Write as _;
+use core::fmt::Write;
 
 use super::registry::{Registry, UnixPath};
 use crate::protocol::{Protocol, ProtocolList};
+use crate::text::push_decimal;
 use crate::wire::tcl_list::{self, ListWriter};
 
 /// This node's own props: what it advertises.
@@ -11,6 +12,14 @@ use crate::wire::tcl_list::{self, ListWriter};
 pub(crate) struct OwnProps {
     pub(crate) tcp_port: Option<u16>,
     pub(crate) unix_path: Option<UnixPath>,
+}
+
+impl OwnProps {
+    /// No port, no path.
+    pub(crate) const NONE: Self = Self {
+        tcp_port: None,
+        unix_path: None,
+    };
 }
 
 /// The most bytes the props text takes: `t {port 65535} u {path {<104 bytes escaped>}}`.
@@ -24,26 +33,33 @@ pub(crate) fn write_props(
     out: &mut heapless::String<PROPS_TEXT_LEN>,
 ) -> core::fmt::Result {
     out.clear();
-    let mut list = ListWriter::new(out);
+    let mut list = ListWriter::new(out as &mut dyn Write);
+    // Each protocol's props are written as a nested list into `inner`, then pushed as one
+    // element (quoted as needed), without `core::fmt`'s formatting machinery.
+    let mut inner = heapless::String::<PROPS_TEXT_LEN>::new();
     for protocol in order.iter() {
+        inner.clear();
+        let mut nested = ListWriter::new(&mut inner as &mut dyn Write);
         match protocol {
             Protocol::Tcp => {
-                if let Some(port) = props.tcp_port {
-                    list.push("t")?;
-                    list.push_list(|inner| {
-                        inner.push("port")?;
-                        inner.push_display(&port)
-                    })?;
-                }
+                let Some(port) = props.tcp_port else {
+                    continue;
+                };
+                let mut digits = heapless::String::<5>::new();
+                push_decimal(&mut digits, u64::from(port)).map_err(|_| core::fmt::Error)?;
+                nested.push_dict_pair("port", &digits)?;
+                list.push("t")?;
             }
             Protocol::Unix => {
-                if let Some(path) = props.unix_path.as_ref().and_then(UnixPath::as_str) {
-                    list.push("u")?;
-                    list.push_list(|inner| inner.push_dict_pair("path", path))?;
-                }
+                let Some(path) = props.unix_path.as_ref().and_then(UnixPath::as_str) else {
+                    continue;
+                };
+                nested.push_dict_pair("path", path)?;
+                list.push("u")?;
             }
-            Protocol::Multicast => {}
+            Protocol::Multicast => continue,
         }
+        list.push(&inner)?;
     }
     Ok(())
 }
@@ -122,12 +138,12 @@ pub(crate) fn write_failed(
     out: &mut heapless::String<32>,
 ) -> core::fmt::Result {
     let mut inner = heapless::String::<16>::new();
-    let mut list = ListWriter::new(&mut inner);
+    let mut list = ListWriter::new(&mut inner as &mut dyn Write);
     for protocol in protocols {
         list.push(protocol.letter())?;
     }
     out.clear();
-    let mut outer = ListWriter::new(out);
+    let mut outer = ListWriter::new(out as &mut dyn Write);
     outer.push_dict_pair("protocols", &inner)
 }
 
@@ -139,7 +155,7 @@ pub(crate) fn read_failed(data: &str) -> Result<ProtocolList, tcl_list::TclError
         if value.write_to(&mut text).is_ok() {
             for element in tcl_list::elements(&text).flatten() {
                 let mut letter = heapless::String::<4>::new();
-                if write!(letter, "{element}").is_ok()
+                if element.write_to(&mut letter).is_ok()
                     && let Some(p) = Protocol::from_letter(letter.as_bytes())
                 {
                     list.push(p);

@@ -3,8 +3,6 @@
 //! A query's targets are marked in the services themselves (one bit per query slot), so the
 //! table costs a few bytes per query whatever the number of targets.
 
-use core::fmt::Write as _;
-
 use super::send::{Broadcast, Direct, DirectBody, with_payload_mut};
 use super::{Core, Service};
 use crate::error::{QueryError, SendError};
@@ -12,6 +10,7 @@ use crate::event::{Event, Payload, QueryEvent, QueryId};
 use crate::identity::Sid;
 use crate::policy::{Outgoing, Policy, Verdict};
 use crate::stats::bump;
+use crate::text::push_decimal;
 use crate::time::{Instant, millis_ceil};
 use crate::wire::{Message, MessageKind};
 
@@ -27,49 +26,111 @@ pub(crate) struct QueryRecord {
     pub(crate) targets: u32,
     pub(crate) answered: u32,
     pub(crate) missing: u32,
-    /// `Some(timed_out)` once the query ended: its `Missing` and `Done` events are being
-    /// delivered, derived from the services' bits, and the slot is freed with `Done`.
-    pub(crate) ended: Option<bool>,
+    /// [`FREE`](Self::FREE) for a free slot, [`LIVE`](Self::LIVE), then [`ENDED`](Self::ENDED)
+    /// (in time) or `ENDED + 1` (timed out) once the query ended: its `Missing` and `Done`
+    /// events are being delivered, derived from the services' bits, and the slot is freed
+    /// with `Done`. A byte rather than an `Option` around the record, so that the table of an
+    /// empty node is all zero bits and costs no tag per slot.
+    state: u8,
+}
+
+impl QueryRecord {
+    const FREE: u8 = 0;
+    const LIVE: u8 = 1;
+    const ENDED: u8 = 2;
+
+    /// A free slot.
+    const EMPTY: Self = Self {
+        id: QueryId::EMPTY,
+        channel: 0,
+        deadline: Instant::ZERO,
+        targets: 0,
+        answered: 0,
+        missing: 0,
+        state: Self::FREE,
+    };
+
+    /// True until the query ended.
+    pub(crate) fn is_live(&self) -> bool {
+        self.state == Self::LIVE
+    }
+
+    /// `Some(timed_out)` once the query ended.
+    pub(crate) fn ended(&self) -> Option<bool> {
+        match self.state {
+            Self::FREE | Self::LIVE => None,
+            Self::ENDED => Some(false),
+            _ => Some(true),
+        }
+    }
+
+    fn end(&mut self, timed_out: bool) {
+        self.state = Self::ENDED + u8::from(timed_out);
+    }
+
+    fn in_use(&self) -> bool {
+        self.state != Self::FREE
+    }
 }
 
 /// The live queries.
 #[derive(Debug)]
 pub(crate) struct QueryTable {
-    slots: [Option<QueryRecord>; QUERY_SLOTS],
+    slots: [QueryRecord; QUERY_SLOTS],
     counter: u64,
 }
 
 impl QueryTable {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [const { None }; QUERY_SLOTS],
+            slots: [QueryRecord::EMPTY; QUERY_SLOTS],
             counter: 0,
         }
     }
 
+    /// Frees every slot (the id counter goes on).
+    pub(crate) fn clear(&mut self) {
+        for slot in 0..QUERY_SLOTS {
+            self.release(slot);
+        }
+    }
+
     pub(crate) fn get(&self, slot: u8) -> Option<&QueryRecord> {
-        self.slots.get(usize::from(slot)).and_then(Option::as_ref)
+        self.slots.get(usize::from(slot)).filter(|q| q.in_use())
+    }
+
+    fn get_mut(&mut self, slot: usize) -> Option<&mut QueryRecord> {
+        self.slots.get_mut(slot).filter(|q| q.in_use())
+    }
+
+    fn free_slot(&self) -> Option<usize> {
+        self.slots.iter().position(|q| !q.in_use())
+    }
+
+    fn release(&mut self, slot: usize) {
+        if let Some(record) = self.slots.get_mut(slot) {
+            record.state = QueryRecord::FREE;
+        }
     }
 
     /// The live (not ended) query with this id.
     fn find_live(&self, id: &[u8]) -> Option<u8> {
         let slot = self.find(id)?;
-        self.get(slot).filter(|q| q.ended.is_none()).map(|_| slot)
+        self.get(slot).filter(|q| q.is_live()).map(|_| slot)
     }
 
     fn find(&self, id: &[u8]) -> Option<u8> {
         let index = self
             .slots
             .iter()
-            .position(|s| s.as_ref().is_some_and(|q| q.id.as_bytes() == id))?;
+            .position(|q| q.in_use() && q.id.as_bytes() == id)?;
         u8::try_from(index).ok()
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.slots
             .iter()
-            .flatten()
-            .filter(|q| q.ended.is_none())
+            .filter(|q| q.is_live())
             .map(|q| q.deadline)
             .min()
     }
@@ -82,8 +143,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         now: Instant,
         request: &super::QueryRequest<'_>,
     ) -> Result<QueryId, QueryError> {
-        if self.left {
-            return Err(QueryError::Send(SendError::Left));
+        if !self.joined() {
+            return Err(QueryError::Send(self.not_joined()));
         }
         let targets = self
             .registry
@@ -96,7 +157,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.check_encodable(request.channel, request.data, request.raw)
             .map_err(|e| QueryError::Send(SendError::Encode(e)))?;
         let id = self.query_id(request.id)?;
-        let Some(slot) = self.queries.slots.iter().position(Option::is_none) else {
+        let Some(slot) = self.queries.free_slot() else {
             bump(&mut self.stats.queries_rejected);
             return Err(QueryError::Full);
         };
@@ -132,10 +193,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             targets: u32::try_from(targets).unwrap_or(u32::MAX),
             answered: 0,
             missing: 0,
-            ended: None,
+            state: QueryRecord::LIVE,
         };
         if let Some(entry) = self.queries.slots.get_mut(slot) {
-            *entry = Some(record);
+            *entry = record;
         }
         for service in self.registry.iter_mut() {
             service.query_answered &= !(1 << bit);
@@ -190,16 +251,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             self.queries.counter = self.queries.counter.wrapping_add(1);
             let sid = self.sid.as_bytes();
             let pick = |i: usize| char::from(sid.get(i).copied().unwrap_or(b'x'));
-            let mut text = heapless::String::<32>::new();
             let last = sid.len().saturating_sub(1);
-            let _ = write!(
-                text,
-                "q{}{}#{}.{}",
-                pick(0),
-                pick(2),
-                pick(last),
-                self.queries.counter
-            );
+            // `q<s0><s2>#<slast>.<n>`: at most 4 + 2 + 20 bytes (a sid is ASCII).
+            let mut text = heapless::String::<32>::new();
+            for c in ['q', pick(0), pick(2), '#', pick(last), '.'] {
+                let _ = text.push(c);
+            }
+            let _ = push_decimal(&mut text, self.queries.counter);
             if let Some(id) = QueryId::new(text.as_bytes())
                 && self.queries.find(id.as_bytes()).is_none()
             {
@@ -225,12 +283,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return;
         }
         service.query_answered |= bit;
-        let Some(record) = self
-            .queries
-            .slots
-            .get_mut(usize::from(slot))
-            .and_then(Option::as_mut)
-        else {
+        let Some(record) = self.queries.get_mut(usize::from(slot)) else {
             return;
         };
         record.answered = record.answered.saturating_add(1);
@@ -259,9 +312,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     fn finish_query_if_complete(&mut self, now: Instant, slot: u8) {
-        let complete = self.queries.get(slot).is_some_and(|q| {
-            q.ended.is_none() && q.answered.saturating_add(q.missing) >= q.targets
-        });
+        let complete = self
+            .queries
+            .get(slot)
+            .is_some_and(|q| q.is_live() && q.answered.saturating_add(q.missing) >= q.targets);
         if complete {
             self.finish_query(now, slot, false);
         }
@@ -274,14 +328,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let _ = now;
         let Some(record) = self
             .queries
-            .slots
             .get_mut(usize::from(slot))
-            .and_then(Option::as_mut)
-            .filter(|q| q.ended.is_none())
+            .filter(|q| q.is_live())
         else {
             return;
         };
-        record.ended = Some(timed_out);
+        record.end(timed_out);
         self.outbox.forget_query(slot, &mut self.payloads);
     }
 
@@ -289,10 +341,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// frees the slot.
     pub(super) fn next_query_event(&mut self) -> Option<QueryEvent<DATA>> {
         for slot in 0..QUERY_SLOTS {
-            let Some(record) = self.queries.slots.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(record) = self.queries.get_mut(slot) else {
                 continue;
             };
-            let Some(timed_out) = record.ended else {
+            let Some(timed_out) = record.ended() else {
                 continue;
             };
             let bit = 1u8 << slot;
@@ -314,9 +366,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 missing: record.missing,
                 timed_out,
             };
-            if let Some(entry) = self.queries.slots.get_mut(slot) {
-                *entry = None;
-            }
+            self.queries.release(slot);
             for service in self.registry.iter_mut() {
                 service.query_targets &= !bit;
                 service.query_answered &= !bit;
@@ -329,9 +379,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Frees a slot whose query never started.
     fn abandon_query(&mut self, slot: u8) {
         let bit = 1u8 << slot;
-        if let Some(entry) = self.queries.slots.get_mut(usize::from(slot)) {
-            *entry = None;
-        }
+        self.queries.release(usize::from(slot));
         for service in self.registry.iter_mut() {
             service.query_targets &= !bit;
             service.query_answered &= !bit;
@@ -345,7 +393,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             let due = self
                 .queries
                 .get(slot)
-                .is_some_and(|q| q.ended.is_none() && q.deadline <= now);
+                .is_some_and(|q| q.is_live() && q.deadline <= now);
             if due {
                 self.finish_query(now, slot, true);
             }
@@ -379,18 +427,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             if service.query_targets & bit == 0 || service.query_answered & bit != 0 {
                 continue;
             }
-            let Some(record) = self
-                .queries
-                .slots
-                .get_mut(usize::from(slot))
-                .and_then(Option::as_mut)
-            else {
+            let Some(record) = self.queries.get_mut(usize::from(slot)) else {
                 continue;
             };
             record.missing = record.missing.saturating_add(1);
             // An ended query counts the target as missing in its `Done`; a live one reports
             // it now, as the service record is gone.
-            if record.ended.is_none() {
+            if record.is_live() {
                 let id = record.id;
                 self.push_event(Event::Query(QueryEvent::Missing {
                     id,

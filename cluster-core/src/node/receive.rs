@@ -84,7 +84,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         filter.iter().any(|item| {
             item == self.sid.as_bytes()
                 || item == self.hid.as_bytes()
-                || self.tags.iter().any(|t| t.as_bytes() == item)
+                || self.config.tags.iter().any(|t| t.as_bytes() == item)
         })
     }
 
@@ -165,7 +165,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 }
                 let mut service = Service::new(sid, hid, now);
                 let delay = millis_ceil(self.config.discovered_delay);
-                service.discover_at = Some(now.saturating_add_millis(delay));
+                service.announce_at(now.saturating_add_millis(delay));
                 self.discover_pending = self.discover_pending.saturating_add(1);
                 self.registry.insert(service).ok_or(DatagramError::Full)?
             }

@@ -29,8 +29,10 @@ pub struct Service {
     /// When the service was last heard from, never lowered (the recently-seen guard).
     pub(crate) heard: Instant,
     pub(crate) expected: bool,
-    /// `Some(at)` until the `Discovered` event is delivered at `at`.
-    pub(crate) discover_at: Option<Instant>,
+    /// When the `Discovered` event is due, until it is delivered; [`Service::ANNOUNCED`]
+    /// after (a sentinel rather than an `Option`: 8 bytes less per service). Read it with
+    /// [`discover_at`](Service::discover_at).
+    discover_time: Instant,
     /// Bit `i` set: the service is a target of query slot `i`.
     pub(crate) query_targets: u8,
     /// Bit `i` set: the service answered query slot `i`.
@@ -47,6 +49,24 @@ pub struct Service {
 }
 
 impl Service {
+    /// The `discover_time` of a service whose `Discovered` event was delivered.
+    const ANNOUNCED: Instant = Instant::from_millis(u64::MAX);
+
+    /// `Some(at)` until the `Discovered` event, due at `at`, is delivered.
+    pub(crate) fn discover_at(&self) -> Option<Instant> {
+        (self.discover_time != Self::ANNOUNCED).then_some(self.discover_time)
+    }
+
+    /// Sets when the `Discovered` event is due (the last millisecond of time at the latest).
+    pub(crate) fn announce_at(&mut self, at: Instant) {
+        self.discover_time = at.min(Instant::from_millis(u64::MAX - 1));
+    }
+
+    /// Notes that the `Discovered` event was delivered.
+    pub(crate) fn set_announced(&mut self) {
+        self.discover_time = Self::ANNOUNCED;
+    }
+
     pub(crate) fn new(sid: Sid, hid: Hid, now: Instant) -> Self {
         Self {
             sid,
@@ -61,7 +81,7 @@ impl Service {
             last_seen: Seen::at(now),
             heard: now,
             expected: false,
-            discover_at: None,
+            discover_time: Self::ANNOUNCED,
             query_targets: 0,
             query_answered: 0,
             broadcast_marks: 0,
@@ -144,7 +164,7 @@ impl Service {
     /// True once its `Discovered` event was delivered.
     #[must_use]
     pub fn is_discovered(&self) -> bool {
-        self.discover_at.is_none()
+        self.discover_at().is_none()
     }
 
     /// True once off probation: heard from again at least [`Config::probation`] after its
@@ -194,10 +214,11 @@ impl Service {
 }
 
 /// The table of known services, at most `N`, in arrival order (iteration never depends on
-/// hashing). A second array keeps `(sid, index)` sorted by sid, so a frame's service is found
-/// by binary search: O(log n) per frame whatever the size, for 24 bytes per service beside the
-/// record itself (measured in `benches/`). Adding and removing a service shift the arrays
-/// (O(n)), which happens only when services come and go.
+/// hashing). A second array keeps the services' indices sorted by sid, each with the sid's
+/// first eight bytes (all of a sid this project draws), so a frame's service is found by
+/// binary search over that compact array, reading records only where those bytes are equal:
+/// O(log n) per frame whatever the size, for 12 bytes per service beside the record itself. Adding and removing a service
+/// shift the arrays (O(n)), which happens only when services come and go.
 ///
 /// Unix-socket paths are kept apart, in a table of [`UNIX_PATHS`] entries: only services on
 /// this host that run `u` have one, and keeping 104 bytes in every record would cost more than
@@ -206,8 +227,8 @@ impl Service {
 #[derive(Debug)]
 pub(crate) struct Registry<const N: usize> {
     services: heapless::Vec<Service, N>,
-    /// `(sid key, index into services)`, sorted by key.
-    by_sid: heapless::Vec<(SidKey, u16), N>,
+    /// Indices into `services`, sorted by the [`SidKey`] of their sids.
+    by_sid: heapless::Vec<SidEntry, N>,
     unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
 }
 
@@ -239,11 +260,26 @@ impl<const N: usize> Registry<N> {
 
     /// Position of `sid` in `by_sid`, or where it would go.
     ///
-    /// The order is that of [`sid_key`], not lexicographic: any consistent total order serves
-    /// a binary search, and this one compares two integers instead of calling `memcmp`.
+    /// The order is that of [`SidKey`], not lexicographic: any consistent total order serves
+    /// a binary search, and this one compares integers instead of calling `memcmp`. The
+    /// search runs over the prefixes alone (a branch-free binary search); only the entries
+    /// with an equal prefix, normally none or the one sought, are compared in full.
     fn search(&self, sid: &[u8]) -> Result<usize, usize> {
         let key = SidKey::of(sid);
-        self.by_sid.binary_search_by(|(k, _)| k.cmp(&key))
+        let prefix = key.0;
+        let mut at = self.by_sid.partition_point(|entry| entry.prefix() < prefix);
+        while let Some(entry) = self.by_sid.get(at).filter(|e| e.prefix() == prefix) {
+            let stored = self
+                .services
+                .get(usize::from(entry.index))
+                .map(|s| SidKey::of_sid(&s.sid));
+            match stored.map(|k| k.cmp(&key)) {
+                Some(core::cmp::Ordering::Equal) => return Ok(at),
+                Some(core::cmp::Ordering::Greater) => break,
+                _ => at += 1,
+            }
+        }
+        Err(at)
     }
 
     /// The unix-socket path `sid` advertised.
@@ -267,13 +303,20 @@ impl<const N: usize> Registry<N> {
         self.services.len()
     }
 
+    /// Forgets every service.
+    pub(crate) fn clear(&mut self) {
+        self.services.clear();
+        self.by_sid.clear();
+        self.unix_paths.clear();
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.services.is_full()
     }
 
     pub(crate) fn index_of(&self, sid: &[u8]) -> Option<usize> {
         let found = self.search(sid).ok()?;
-        self.by_sid.get(found).map(|(_, index)| usize::from(*index))
+        self.by_sid.get(found).map(|entry| usize::from(entry.index))
     }
 
     pub(crate) fn get(&self, sid: &[u8]) -> Option<&Service> {
@@ -298,25 +341,24 @@ impl<const N: usize> Registry<N> {
     pub(crate) fn insert(&mut self, service: Service) -> Option<usize> {
         let at = self.search(service.sid.as_bytes()).err()?;
         let index = self.services.len();
-        let sid = service.sid;
+        let entry = SidEntry::new(SidKey::of_sid(&service.sid), u16::try_from(index).ok()?);
         self.services.push(service).ok()?;
         // Cannot fail: both arrays have the same capacity and length.
-        let key = SidKey::of(sid.as_bytes());
-        self.by_sid
-            .insert(at, (key, u16::try_from(index).ok()?))
-            .ok()?;
+        self.by_sid.insert(at, entry).ok()?;
         Some(index)
     }
 
     /// Removes the service at `index`, keeping the order of the others.
     pub(crate) fn remove_at(&mut self, index: usize) -> Option<Service> {
-        let service = (index < self.services.len()).then(|| self.services.remove(index))?;
-        if let Ok(at) = self.search(service.sid.as_bytes()) {
+        // Found while every index still points at its service.
+        let sid = self.services.get(index)?.sid;
+        if let Ok(at) = self.search(sid.as_bytes()) {
             self.by_sid.remove(at);
         }
-        for (_, i) in &mut self.by_sid {
-            if usize::from(*i) > index {
-                *i -= 1;
+        let service = self.services.remove(index);
+        for entry in &mut self.by_sid {
+            if usize::from(entry.index) > index {
+                entry.index -= 1;
             }
         }
         self.unix_paths.retain(|(s, _)| *s != service.sid);
@@ -325,6 +367,11 @@ impl<const N: usize> Registry<N> {
 
     pub(crate) fn iter(&self) -> core::slice::Iter<'_, Service> {
         self.services.iter()
+    }
+
+    /// Every service, in arrival order.
+    pub(crate) fn as_slice(&self) -> &[Service] {
+        &self.services
     }
 
     /// Mutable access to every service; callers never change a sid.
@@ -386,6 +433,30 @@ impl<const N: usize> Registry<N> {
     }
 }
 
+/// A service in the sorted index: the first eight bytes of its sid's [`SidKey`] (as two
+/// words, so that an entry is 12 bytes on 32-bit targets) and its index.
+#[derive(Debug, Clone, Copy)]
+struct SidEntry {
+    prefix_hi: u32,
+    prefix_lo: u32,
+    index: u16,
+}
+
+impl SidEntry {
+    fn new(key: SidKey, index: u16) -> Self {
+        Self {
+            prefix_hi: (key.0 >> 32) as u32,
+            prefix_lo: key.0 as u32,
+            index,
+        }
+    }
+
+    /// The first eight bytes of the sid's key ([`SidKey`]'s first word).
+    fn prefix(&self) -> u64 {
+        (u64::from(self.prefix_hi) << 32) | u64::from(self.prefix_lo)
+    }
+}
+
 /// A sid as integers: its zero-padded bytes, big-endian, and its length, so that comparing
 /// two sids compares three integers. Equal keys mean equal sids (sids are at most 16 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -403,6 +474,15 @@ impl SidKey {
         // A sid longer than 16 bytes is never stored; its key sorts after all others.
         let len = if sid.len() > 16 { u8::MAX } else { len as u8 };
         Self(word(hi), word(lo), len)
+    }
+
+    /// The key of a stored sid (the same as [`of`](Self::of) its bytes), from its
+    /// zero-padded array without copying.
+    fn of_sid(sid: &Sid) -> Self {
+        let (hi, lo) = sid.padded().split_at(8);
+        let word = |half: &[u8]| u64::from_be_bytes(half.try_into().unwrap_or_default());
+        // At most 16 bytes: the length fits.
+        Self(word(hi), word(lo), sid.len() as u8)
     }
 }
 
@@ -587,6 +667,54 @@ mod tests {
         assert!(!service.is_established());
         service.note_frame(Instant::from_millis(2_000), 1_000);
         assert!(service.is_established());
+    }
+
+    #[test]
+    fn the_key_of_a_stored_sid_is_the_key_of_its_bytes() {
+        for text in ["", "a", "AbCd1234", "0123456789abcdef", "\u{0}x"] {
+            let stored = sid(text);
+            assert_eq!(
+                SidKey::of_sid(&stored),
+                SidKey::of(text.as_bytes()),
+                "{text:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lookups_match_a_list_model_through_inserts_and_removals(
+            ops in proptest::collection::vec(
+                (proptest::bool::weighted(0.7), proptest::collection::vec(0u8..4, 1..=16)),
+                0..200,
+            )
+        ) {
+            let hid = Hid::new(b"02:fc:00:00:00:01").unwrap();
+            let mut registry = Registry::<16>::new();
+            let mut model: std::vec::Vec<Sid> = std::vec::Vec::new();
+            for (insert, bytes) in ops {
+                let sid = Sid::new(&bytes).unwrap();
+                if insert {
+                    let added = registry.insert(Service::new(sid, hid, Instant::ZERO));
+                    if model.contains(&sid) || model.len() == 16 {
+                        proptest::prop_assert!(added.is_none());
+                    } else {
+                        proptest::prop_assert_eq!(added, Some(model.len()));
+                        model.push(sid);
+                    }
+                } else if let Some(at) = model.iter().position(|s| *s == sid) {
+                    let removed = registry.remove_at(at).unwrap();
+                    proptest::prop_assert_eq!(removed.sid, sid);
+                    model.remove(at);
+                }
+                let order: std::vec::Vec<Sid> = registry.iter().map(|s| s.sid).collect();
+                proptest::prop_assert_eq!(&order, &model);
+                for (at, sid) in model.iter().enumerate() {
+                    proptest::prop_assert_eq!(registry.index_of(sid.as_bytes()), Some(at));
+                }
+                proptest::prop_assert!(registry.get(&bytes).map(|s| s.sid) == model.iter().copied().find(|s| *s == sid));
+            }
+        }
     }
 
     #[test]

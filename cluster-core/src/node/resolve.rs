@@ -9,10 +9,11 @@
 //! Nothing here allocates: a resolver borrows the caller's arguments, splits list arguments
 //! lazily with [`tcl_list::elements`], and formats the address into a small stack buffer.
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 use core::net::IpAddr;
 
 use crate::identity::Tag;
+use crate::text::{IP_TEXT_LEN, push_ip};
 use crate::wire::tcl_list::{self, Element, TclError};
 
 /// What a service is matched against (spec 5.7): its tags, hid, sid and address, plus the
@@ -48,10 +49,10 @@ impl ResolverSet<'_> {
             return true;
         }
         if let Some(ip) = self.ip {
-            let mut text = heapless::String::<48>::new();
-            // An address always fits (at most 45 bytes); on the impossible error the member is
-            // left out rather than compared truncated.
-            if write!(text, "{ip}").is_ok() && pred(text.as_bytes()) {
+            let mut text = heapless::String::<IP_TEXT_LEN>::new();
+            // An address always fits; on the impossible error the member is left out rather
+            // than compared truncated.
+            if push_ip(&mut text, ip).is_ok() && pred(text.as_bytes()) {
                 return true;
             }
         }

@@ -6,18 +6,19 @@
 
 use core::net::SocketAddr;
 
+use super::props::PROPS_TEXT_LEN;
 use super::{Core, Service};
 use crate::error::SendError;
 use crate::event::{Payload, Ruid};
-use crate::identity::Sid;
+use crate::identity::{Hid, MAX_TAGS, Sid, Tag, TagList};
 use crate::policy::{Outgoing, Policy, Verdict};
 use crate::protocol::{Protocol, ProtocolList, ProtocolSet};
 use crate::stats::bump;
 use crate::time::Instant;
 use crate::transmit::{ConnId, Destination, Endpoint, SendId, Transmit};
 use crate::wire::{
-    EncodeError, FieldId, FilterPlacement, List, MAX_DATAGRAM, Message, MessageKind, Str,
-    VarintUse, encode_varint, varint_len,
+    EncodeError, FOOTER, FieldId, FilterPlacement, HEADER, List, ListSource, MAX_DATAGRAM, Message,
+    MessageKind, Str, VarintUse, varint_len,
 };
 
 /// Payloads that may be queued at once (each shared by all targets of one send).
@@ -29,16 +30,54 @@ const BROADCAST_MARKS: u8 = 8;
 /// The most sids one ping names.
 pub(crate) const PING_MAX: usize = 16;
 
-/// The buffer [`Node::TRANSMIT_BUF`](crate::Node::TRANSMIT_BUF) recommends: room for the
-/// largest frame (payload, tags, a filter naming every service, the fixed fields) and, behind
-/// it, the same room to prepare its list fields.
+/// The largest `data` text besides an application payload: the props (join heartbeats,
+/// discovery answers), a ping's sid list, a failed report.
+const CONTROL_TEXT_LEN: usize = {
+    let ping = PING_MAX * 17;
+    if ping > PROPS_TEXT_LEN {
+        ping
+    } else {
+        PROPS_TEXT_LEN
+    }
+};
+
+/// The buffer [`Node::TRANSMIT_BUF`](crate::Node::TRANSMIT_BUF) recommends: the largest frame
+/// this node encodes, bounded by every field it may write, each at its largest at once. The
+/// lists (tags, filter) are encoded in place from the node's tables, so the buffer holds the
+/// frame only. `tests/transmit_buf.rs` fills a node to every limit and checks that each frame
+/// fits.
 pub(crate) const fn transmit_buf_len(services: usize, data: usize) -> usize {
-    let lists = 2 * (services * 18 + 16) + 8 * 34 + 16;
-    let frame = data + lists + 512;
-    frame + lists
+    /// A string field of at most `len` bytes: the id, the length varint, the bytes.
+    const fn string(len: usize) -> usize {
+        1 + varint_len(len as u64) + len
+    }
+    /// A list field of at most `count` items of at most `len` bytes each.
+    const fn list(count: usize, len: usize) -> usize {
+        1 + varint_len(count as u64) + count * (varint_len(len as u64) + len)
+    }
+    /// A varint field (the id, then at most ten bytes).
+    const VARINT: usize = 1 + 10;
+    // `data` and `raw` share the payload (`data` + `raw` <= DATA); `error` replaces `data`.
+    let text = if data > CONTROL_TEXT_LEN {
+        data
+    } else {
+        CONTROL_TEXT_LEN
+    };
+    let body = list(if services > 1 { services } else { 1 }, Sid::MAX_LEN) // filter
+        + string(Sid::MAX_LEN)
+        + string(Hid::MAX_LEN)
+        + VARINT // type
+        + VARINT // channel
+        + list(3, 1) // protocols
+        + string(Ruid::MAX_LEN)
+        + 2 // keepalive
+        + 2 * (1 + varint_len(text as u64)) + text // data (or error) and raw
+        + VARINT // known
+        + list(MAX_TAGS, Tag::MAX_LEN);
+    HEADER.len() + varint_len(body as u64) + body + FOOTER.len()
 }
 
-/// A reference-counted payload.
+/// A reference-counted payload; free while `refs` is 0.
 #[derive(Debug)]
 struct Slot<const DATA: usize> {
     payload: Payload<DATA>,
@@ -48,45 +87,53 @@ struct Slot<const DATA: usize> {
 /// Payloads shared by queued sends.
 #[derive(Debug)]
 pub(crate) struct PayloadPool<const DATA: usize> {
-    slots: [Option<Slot<DATA>>; PAYLOAD_SLOTS],
+    slots: [Slot<DATA>; PAYLOAD_SLOTS],
 }
 
 impl<const DATA: usize> PayloadPool<DATA> {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [const { None }; PAYLOAD_SLOTS],
+            slots: [const {
+                Slot {
+                    payload: Payload::new_empty(),
+                    refs: 0,
+                }
+            }; PAYLOAD_SLOTS],
         }
     }
 
     /// Stores `payload` for `refs` users; `None` when every slot is taken.
     pub(crate) fn alloc(&mut self, payload: Payload<DATA>, refs: u32) -> Option<u8> {
-        let index = self.slots.iter().position(Option::is_none)?;
+        let index = self.slots.iter().position(|s| s.refs == 0)?;
         let slot = self.slots.get_mut(index)?;
-        *slot = Some(Slot { payload, refs });
+        slot.payload = payload;
+        slot.refs = refs;
         u8::try_from(index).ok()
     }
 
     pub(crate) fn get(&self, index: u8) -> Option<&Payload<DATA>> {
         self.slots
             .get(usize::from(index))
-            .and_then(Option::as_ref)
+            .filter(|s| s.refs > 0)
             .map(|s| &s.payload)
     }
 
     /// Drops one reference; the slot is freed with the last.
     pub(crate) fn release(&mut self, index: u8) {
-        if let Some(entry) = self.slots.get_mut(usize::from(index))
-            && let Some(slot) = entry
-        {
+        if let Some(slot) = self.slots.get_mut(usize::from(index)) {
             slot.refs = slot.refs.saturating_sub(1);
-            if slot.refs == 0 {
-                *entry = None;
-            }
+        }
+    }
+
+    /// Frees every slot.
+    pub(crate) fn clear(&mut self) {
+        for slot in &mut self.slots {
+            slot.refs = 0;
         }
     }
 
     fn free(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_none()).count()
+        self.slots.iter().filter(|s| s.refs == 0).count()
     }
 }
 
@@ -275,61 +322,12 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
 
     /// Drops everything queued (on leave).
     pub(crate) fn clear<const DATA: usize>(&mut self, pool: &mut PayloadPool<DATA>) {
-        *pool = PayloadPool::new();
+        pool.clear();
         self.broadcasts.clear();
         self.directs.clear();
+        self.ping_sids.clear();
         self.marks_in_use = 0;
     }
-}
-
-/// Where list fields are prepared, behind the frame in the caller's buffer.
-#[derive(Debug)]
-struct ListArea<'b> {
-    area: &'b mut [u8],
-    used: usize,
-}
-
-impl<'b> ListArea<'b> {
-    /// Writes a list's elements (each a varint length and the bytes) and returns their range
-    /// and count; the encoder writes the count itself.
-    fn write<'i>(
-        &mut self,
-        items: impl Iterator<Item = &'i [u8]>,
-    ) -> Option<(usize, usize, usize)> {
-        let start = self.used;
-        let mut at = start;
-        let mut count = 0;
-        for item in items {
-            count += 1;
-            at += encode_varint(item.len() as u64, self.area.get_mut(at..)?)?;
-            self.area
-                .get_mut(at..at.checked_add(item.len())?)?
-                .copy_from_slice(item);
-            at += item.len();
-        }
-        self.used = at;
-        Some((start, at, count))
-    }
-}
-
-/// The exact size of the elements of `items` as [`ListArea::write`] writes them.
-fn list_len<'i>(items: impl Iterator<Item = &'i [u8]>) -> usize {
-    items
-        .map(|item| varint_len(item.len() as u64) + item.len())
-        .sum()
-}
-
-/// Ranges of the prepared lists of one frame.
-#[derive(Debug, Default, Clone, Copy)]
-struct Lists {
-    tags: Option<(usize, usize, usize)>,
-    filter: Option<(usize, usize, usize)>,
-}
-
-fn view(area: &[u8], range: Option<(usize, usize, usize)>) -> Option<List<'_>> {
-    let (start, end, count) = range?;
-    area.get(start..end)
-        .map(|bytes| List::from_encoded(count, bytes))
 }
 
 /// Which services a filter names.
@@ -339,6 +337,74 @@ enum FilterOf<'s> {
     One(&'s Sid),
     Mark(u8),
     QueryTargets(u8),
+}
+
+/// A filter's sids, read in place from the registry when the frame is encoded.
+#[derive(Debug, Clone, Copy)]
+struct Filter<'s> {
+    of: FilterOf<'s>,
+    services: &'s [Service],
+}
+
+impl Filter<'_> {
+    /// Whether the filter names `service` (for the filters that name marked services).
+    fn names(&self, service: &Service) -> bool {
+        match self.of {
+            FilterOf::Mark(bit) => service.broadcast_marks & (1 << bit) != 0,
+            FilterOf::QueryTargets(bit) => service.query_targets & (1 << bit) != 0,
+            FilterOf::None | FilterOf::One(_) => false,
+        }
+    }
+}
+
+impl ListSource for Filter<'_> {
+    fn count(&self) -> usize {
+        match self.of {
+            FilterOf::None => 0,
+            FilterOf::One(_) => 1,
+            FilterOf::Mark(_) | FilterOf::QueryTargets(_) => {
+                self.services.iter().filter(|s| self.names(s)).count()
+            }
+        }
+    }
+
+    fn next_item(&self, at: &mut usize) -> Option<&[u8]> {
+        if let FilterOf::One(sid) = self.of {
+            let first = *at == 0;
+            *at = 1;
+            return first.then(|| sid.as_bytes());
+        }
+        let rest = self.services.get(*at..)?;
+        let found = rest.iter().position(|s| self.names(s))?;
+        *at = at.saturating_add(found).saturating_add(1);
+        rest.get(found).map(|s| s.sid.as_bytes())
+    }
+}
+
+/// The node's protocols, as their letters, read in place when a frame is encoded.
+impl ListSource for ProtocolList {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn next_item(&self, at: &mut usize) -> Option<&[u8]> {
+        let protocol = self.iter().nth(*at)?;
+        *at = at.saturating_add(1);
+        Some(protocol.letter().as_bytes())
+    }
+}
+
+/// The node's tags, read in place when a frame carrying them is encoded.
+impl ListSource for TagList {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn next_item(&self, at: &mut usize) -> Option<&[u8]> {
+        let tag = self.get(*at)?;
+        *at = at.saturating_add(1);
+        Some(tag.as_bytes())
+    }
 }
 
 impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
@@ -351,8 +417,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         request: &super::SendRequest<'_>,
     ) -> Result<(), SendError> {
         let _ = now;
-        if self.left {
-            return Err(SendError::Left);
+        if !self.joined() {
+            return Err(self.not_joined());
         }
         let targets = self
             .registry
@@ -733,95 +799,39 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     // ----- encoding -----
 
-    /// Size of the filter list naming `of`.
-    fn filter_len(&self, of: FilterOf<'_>) -> usize {
-        match of {
-            FilterOf::None => 0,
-            FilterOf::One(sid) => list_len(core::iter::once(sid.as_bytes())),
-            FilterOf::Mark(bit) => list_len(self.marked(bit)),
-            FilterOf::QueryTargets(bit) => list_len(self.query_targets_of(bit)),
-        }
-    }
-
-    fn marked(&self, bit: u8) -> impl Iterator<Item = &[u8]> {
-        self.registry
-            .iter()
-            .filter(move |s| s.broadcast_marks & (1 << bit) != 0)
-            .map(|s| s.sid.as_bytes())
-    }
-
-    fn query_targets_of(&self, bit: u8) -> impl Iterator<Item = &[u8]> {
-        self.registry
-            .iter()
-            .filter(move |s| s.query_targets & (1 << bit) != 0)
-            .map(|s| s.sid.as_bytes())
-    }
-
-    fn write_filter(
-        &self,
-        area: &mut ListArea<'_>,
-        of: FilterOf<'_>,
-    ) -> Option<(usize, usize, usize)> {
-        match of {
-            FilterOf::None => None,
-            FilterOf::One(sid) => area.write(core::iter::once(sid.as_bytes())),
-            FilterOf::Mark(bit) => area.write(self.marked(bit)),
-            FilterOf::QueryTargets(bit) => area.write(self.query_targets_of(bit)),
-        }
-    }
-
-    /// Encodes one frame of `kind` into the front of `buf`: the base fields (`sid hid type
-    /// channel protocols`), the tags and filter lists prepared behind the frame, and what
-    /// `build` adds. The reference's field order for the kind comes from
+    /// Encodes one frame of `kind` into `buf`: the base fields (`sid hid type channel
+    /// protocols`), what `build` adds, and the tags and filter lists, which are read in place
+    /// from the node's tables. The reference's field order for the kind comes from
     /// [`Message::fields`].
     #[allow(clippy::too_many_arguments)]
     fn encode_frame<'a>(
         &'a self,
-        buf: &'a mut [u8],
+        buf: &mut [u8],
         kind: MessageKind,
         channel: u64,
         tags: bool,
-        filter: FilterOf<'_>,
+        filter: FilterOf<'a>,
         placement: FilterPlacement,
         build: impl FnOnce(Message<'a>) -> Message<'a>,
     ) -> Result<usize, EncodeError> {
-        let tags_len = if tags {
-            list_len(self.tags.iter().map(|t| t.as_bytes()))
-        } else {
-            0
-        };
-        let needed = tags_len + self.filter_len(filter);
-        let split = buf
-            .len()
-            .checked_sub(needed)
-            .ok_or(EncodeError::BufferTooSmall { required: needed })?;
-        let (front, back) = buf.split_at_mut(split);
-        let mut area = ListArea {
-            area: back,
-            used: 0,
-        };
-        let mut lists = Lists::default();
-        if tags {
-            lists.tags = area.write(self.tags.iter().map(|t| t.as_bytes()));
-        }
-        lists.filter = self.write_filter(&mut area, filter);
-        let area: &'a [u8] = area.area;
         let message = build(Message {
             sid: Some(Str::from_bytes(self.sid.as_bytes())),
             hid: Some(Str::from_bytes(self.hid.as_bytes())),
             kind: Some(kind),
             channel: Some(channel),
-            protocols: Some(List::from_items(self.protocol_letters.as_slice())),
-            tags: view(area, lists.tags),
-            filter: view(area, lists.filter),
+            protocols: Some(List::from_source(&self.protocols)),
             ..Message::default()
         });
-        match message.encode_with(placement, self.config.compat, front) {
-            Err(EncodeError::BufferTooSmall { required }) => Err(EncodeError::BufferTooSmall {
-                required: required + needed,
-            }),
-            other => other,
-        }
+        let filter = Filter {
+            of: filter,
+            services: self.registry.as_slice(),
+        };
+        let message = Message {
+            tags: tags.then(|| List::from_source(&self.config.tags)),
+            filter: (!matches!(filter.of, FilterOf::None)).then(|| List::from_source(&filter)),
+            ..message
+        };
+        message.encode_with(placement, self.config.compat, buf)
     }
 
     fn encode_broadcast(
@@ -872,7 +882,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
             Broadcast::Ping => {
                 let mut text = heapless::String::<{ PING_MAX * 17 }>::new();
-                let mut list = crate::wire::tcl_list::ListWriter::new(&mut text);
+                // One `ListWriter` instantiation for the crate's writers (`dyn Write`): less code.
+                let mut list =
+                    crate::wire::tcl_list::ListWriter::new(&mut text as &mut dyn core::fmt::Write);
                 for sid in &self.outbox.ping_sids {
                     if let Some(s) = sid.as_str() {
                         let _ = list.push(s);

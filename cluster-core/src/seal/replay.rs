@@ -51,6 +51,10 @@ impl<const N: usize> ReplayTable<N> {
         }
     }
 
+    pub(crate) fn clear(&mut self) {
+        self.senders.clear();
+    }
+
     fn search(&self, salt: u128) -> Result<usize, usize> {
         self.senders.binary_search_by(|s| s.salt.cmp(&salt))
     }

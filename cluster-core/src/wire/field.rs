@@ -251,6 +251,21 @@ enum ListRepr<'a> {
     Wire { count: usize, bytes: &'a [u8] },
     /// Items supplied by the caller.
     Items(&'a [&'a str]),
+    /// Items read in place from the node's state (its tags, the sids of some services), so
+    /// that a frame's lists are encoded without being prepared in a buffer first.
+    Source {
+        count: usize,
+        source: &'a dyn ListSource,
+    },
+}
+
+/// Items of a list that live elsewhere in the crate, read where they are: the node encodes
+/// its tags and filters from its own tables through this.
+pub(crate) trait ListSource {
+    /// Number of items.
+    fn count(&self) -> usize;
+    /// The next item at or after position `*at`; moves `*at` past it.
+    fn next_item(&self, at: &mut usize) -> Option<&[u8]>;
 }
 
 impl<'a> List<'a> {
@@ -260,11 +275,12 @@ impl<'a> List<'a> {
         Self(ListRepr::Items(items))
     }
 
-    /// A view of `count` elements already encoded as the wire writes them (each a varint
-    /// length and the bytes). Only for bytes this crate wrote: the iterator stops early on
-    /// malformed input instead of failing.
-    pub(crate) const fn from_encoded(count: usize, bytes: &'a [u8]) -> Self {
-        Self(ListRepr::Wire { count, bytes })
+    /// A list of the items `source` yields, read in place when the list is encoded.
+    pub(crate) fn from_source(source: &'a dyn ListSource) -> Self {
+        Self(ListRepr::Source {
+            count: source.count(),
+            source,
+        })
     }
 
     /// The empty list (encoded as the single byte `00`).
@@ -277,7 +293,7 @@ impl<'a> List<'a> {
     #[must_use]
     pub const fn len(&self) -> usize {
         match self.0 {
-            ListRepr::Wire { count, .. } => count,
+            ListRepr::Wire { count, .. } | ListRepr::Source { count, .. } => count,
             ListRepr::Items(items) => items.len(),
         }
     }
@@ -294,6 +310,11 @@ impl<'a> List<'a> {
         ListIter(match self.0 {
             ListRepr::Wire { count, bytes } => IterRepr::Wire { left: count, bytes },
             ListRepr::Items(items) => IterRepr::Items(items.iter()),
+            ListRepr::Source { count, source } => IterRepr::Source(SourceIter {
+                source,
+                at: 0,
+                left: count,
+            }),
         })
     }
 
@@ -343,6 +364,24 @@ pub struct ListIter<'a>(IterRepr<'a>);
 enum IterRepr<'a> {
     Wire { left: usize, bytes: &'a [u8] },
     Items(core::slice::Iter<'a, &'a str>),
+    Source(SourceIter<'a>),
+}
+
+/// The position in a [`ListSource`].
+#[derive(Clone, Copy)]
+struct SourceIter<'a> {
+    source: &'a dyn ListSource,
+    at: usize,
+    /// Items left: never more than the list's count, whatever the source yields.
+    left: usize,
+}
+
+impl fmt::Debug for SourceIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceIter")
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Iterator for ListIter<'a> {
@@ -351,6 +390,10 @@ impl<'a> Iterator for ListIter<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         match &mut self.0 {
             IterRepr::Items(items) => items.next().map(|item| item.as_bytes()),
+            IterRepr::Source(SourceIter { source, at, left }) => {
+                *left = left.checked_sub(1)?;
+                source.next_item(at)
+            }
             IterRepr::Wire { left, bytes } => {
                 *left = left.checked_sub(1)?;
                 // The decoder validated the list, so these steps cannot fail; a malformed
@@ -368,6 +411,7 @@ impl<'a> Iterator for ListIter<'a> {
         match &self.0 {
             IterRepr::Items(items) => items.size_hint(),
             IterRepr::Wire { left, .. } => (0, Some(*left)),
+            IterRepr::Source(SourceIter { left, .. }) => (0, Some(*left)),
         }
     }
 }

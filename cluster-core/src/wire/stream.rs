@@ -307,11 +307,20 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
                 "a StreamTable needs buffers of at least 12 bytes"
             );
         }
+        let mut table = Self::unconfigured();
+        table.max_frame_len = MAX_FRAME_LEN;
+        table.idle_ms = Self::DEFAULT_IDLE_MS;
+        table
+    }
+
+    /// An empty table with a zero maximum frame length and idle time (all zero bits), for an
+    /// empty node that configures it when it starts.
+    pub(crate) const fn unconfigured() -> Self {
         Self {
             entries: Vec::new(),
             buffers: [const { Vec::new() }; SENDERS],
-            max_frame_len: MAX_FRAME_LEN,
-            idle_ms: Self::DEFAULT_IDLE_MS,
+            max_frame_len: 0,
+            idle_ms: 0,
             stats: StreamTableStats {
                 reassembly: ReassemblerStats {
                     frames: 0,

@@ -12,7 +12,7 @@
 #![no_main]
 
 use cluster_embedded::cluster_core::wire::Message;
-use cluster_embedded::cluster_core::{Config, ConfigError, Node, Policy, Refusal, Reply, Service};
+use cluster_embedded::cluster_core::{Config, Node, Policy, Refusal, Reply, Service};
 use cluster_embedded::smoltcp::iface::{
     Config as IfaceConfig, Interface, SocketSet, SocketStorage,
 };
@@ -150,10 +150,12 @@ static DEVICE: ConstStaticCell<Loopback> = ConstStaticCell::new(Loopback {
 static UDP: StaticCell<Udp> = StaticCell::new();
 static SOCKETS: StaticCell<[SocketStorage<'static>; 1]> = StaticCell::new();
 static IFACE: StaticCell<Interface> = StaticCell::new();
-// The node is stored with the `Result` of `Node::new`, so that `new` writes it in place
-// (a `StaticCell<FirmwareNode>` would cost a second node-sized stack temporary to unwrap).
-static NODE: StaticCell<Result<FirmwareNode, ConfigError>> = StaticCell::new();
-static DRIVER: StaticCell<FirmwareDriver> = StaticCell::new();
+// The node starts empty: `Node::empty` is `const` and all zero bits, so it takes no flash
+// image (.bss) and `Node::start` fills it in place, without a node-sized stack temporary.
+static NODE: ConstStaticCell<FirmwareNode> = ConstStaticCell::new(FirmwareNode::empty(Sensor));
+// The driver is stored with the `Result` of `Driver::new`, so that `new` writes it in place
+// (unwrapping it first would cost a driver-sized stack temporary).
+static DRIVER: StaticCell<Result<FirmwareDriver, cluster_embedded::Error>> = StaticCell::new();
 
 const MAC: [u8; 6] = [0x02, 0xc1, 0x05, 0x7e, 0x00, 0x01];
 
@@ -269,8 +271,8 @@ impl App {
     }
 }
 
-/// Creates the node in place in `NODE` and the driver that runs it in `DRIVER`. Kept out of
-/// `main` so that its stack frame (the node's construction) is not part of the main loop's.
+/// Starts the node in place in `NODE` and creates the driver that runs it in `DRIVER`. Kept
+/// out of `main` so that its stack frame (the node's start) is not part of the main loop's.
 #[inline(never)]
 fn start(
     iface: &mut Interface,
@@ -280,23 +282,13 @@ fn start(
     config: Config,
     seed: u64,
 ) -> Option<&'static mut FirmwareDriver> {
-    let node = NODE
-        .init_with(|| {
-            Node::new(
-                config,
-                hid.as_str(),
-                Sensor,
-                seed,
-                core_instant(Instant::ZERO),
-            )
-        })
-        .as_mut()
+    let node = NODE.take();
+    node.start(config, hid.as_str(), seed, core_instant(Instant::ZERO))
         .ok()?;
-    let driver = match FirmwareDriver::new(node, Group::CLUSTER, iface, sockets, socket) {
-        Ok(driver) => driver,
-        Err(_) => return None,
-    };
-    Some(DRIVER.init(driver))
+    DRIVER
+        .init_with(|| FirmwareDriver::new(node, Group::CLUSTER, iface, sockets, socket))
+        .as_mut()
+        .ok()
 }
 
 fn halt() -> ! {
