@@ -92,6 +92,17 @@
 //!   application to receive larger frames from hosts.
 //! * **Own echoes.** smoltcp does not loop multicast back to the sender; the node would drop
 //!   its own frames anyway.
+//! * **Sealed frames** (feature `seal`). Give the driver a `cluster_core::KeyRing` with
+//!   `Driver::set_keys` before its first poll, and the node seals every frame with
+//!   XChaCha20-Poly1305 and drops, before they touch its state, frames that are unsealed,
+//!   sealed with a key it does not hold, forged or replayed (see `cluster_core::seal`).
+//!   Calling it again later rotates the keys. Such a node and the host nodes of
+//!   `cluster join --key-file FILE` with the same keys form one cluster; nodes without the
+//!   keys (this project's or the Tcl reference's) neither see it nor are seen by it. The seal
+//!   adds about 60 bytes to a frame: the default node's frames, sealed, take at most 1470
+//!   bytes, so each still leaves as one Ethernet datagram. In firmware, read the keys from
+//!   the device's provisioning storage; `KeyRing::parse` reads the key-file format of
+//!   `cluster --key-file` (`[*]ID HEX`).
 //!
 //! # Events
 //!
@@ -102,8 +113,11 @@
 //!
 //! # Memory
 //!
-//! Everything is static: the node (const generics `SERVICES`, `DATA`), the driver's frame
-//! buffer (`TX`, at least [`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF)) and event
+//! Everything is static: the node (const generics `SERVICES`, `DATA`; with `seal` also a
+//! replay table of `SERVICES` senders and a `2 × DATA` buffer that sealed frames are opened
+//! in), the driver's frame buffer (`TX`, at least
+//! [`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF), which includes the seal's room
+//! with `seal`) and event
 //! queue (`EVENTS` events of about `DATA + 80` bytes), and the socket buffers
 //! ([`UdpBuffers`]). The firmware-shaped build in `cluster-embedded/firmware/` (Cortex-M4F,
 //! `thumbv7em-none-eabihf`, 32 services, release, `opt-level = "z"`) measures them; run
@@ -131,8 +145,10 @@
 //! | --- | --- |
 //! | *(default)* | nothing: `no_std`, no allocator |
 //! | `defmt` | `defmt::Format` on the driver's types, and its log lines through `defmt` (the core has no `defmt` support: wrap its types in `defmt::Debug2Format`) |
+//! | `seal` | sealed frames: `Driver::set_keys` and `Driver::keys`, and `cluster-core/seal` (XChaCha20-Poly1305 under a pre-shared key ring, replay protection; no allocator) |
 //! | `tap` | host only: the `tap_node` example on a Linux TAP device (pulls `std` into smoltcp) |
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
