@@ -146,7 +146,7 @@
 //! | *(default)* | nothing: `no_std`, no allocator |
 //! | `defmt` | `defmt::Format` on the driver's types, and its log lines through `defmt` (the core has no `defmt` support: wrap its types in `defmt::Debug2Format`) |
 //! | `seal` | sealed frames: `Driver::set_keys` and `Driver::keys`, and `cluster-core/seal` (XChaCha20-Poly1305 under a pre-shared key ring, replay protection; no allocator) |
-//! | `tap` | host only: the `tap_node` example on a Linux TAP device (pulls `std` into smoltcp) |
+//! | `tap` | host only: the `tap_node` example on a Linux TAP device, with `--key-file` (pulls `std` into smoltcp; turns on `seal`) |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
