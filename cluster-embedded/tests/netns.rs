@@ -3,7 +3,8 @@
 //! remote mode, on one bridge. Each discovers the other, `cluster query` gets the firmware's
 //! answer, and the firmware's disconnect reaches the tokio node when it stops. Sealed: with
 //! the same `--key-file` on both the same holds, while an unkeyed `cluster` node on the
-//! same bridge sees neither of them and is not seen.
+//! same bridge sees neither of them and is not seen; and the firmware rotates its send key
+//! on SIGHUP without losing the tokio node.
 //!
 //! Needs root, iproute2 and /dev/net/tun; run it with
 //! `cargo test -p cluster-embedded --test netns -- --ignored` (it builds the `cluster`
@@ -232,8 +233,12 @@ impl Proc {
 
     /// SIGTERM: the process leaves the cluster and exits.
     fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    fn signal(&self, name: &str) {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status();
     }
 }
@@ -296,10 +301,15 @@ fn binaries() -> &'static Binaries {
 struct KeyFile(PathBuf);
 
 impl KeyFile {
-    fn new(text: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("cluster-netns-{}.keys", std::process::id()));
-        std::fs::write(&path, text).expect("key file");
-        Self(path)
+    fn new(name: &str, text: &str) -> Self {
+        let file = format!("cluster-netns-{}-{name}.keys", std::process::id());
+        let key_file = Self(std::env::temp_dir().join(file));
+        key_file.write(text);
+        key_file
+    }
+
+    fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).expect("key file");
     }
 
     fn path(&self) -> &str {
@@ -400,10 +410,12 @@ fn sealed_firmware_and_tokio_nodes_form_a_cluster_an_unkeyed_node_does_not_see()
     }
     binaries();
     let lab = Lab::new("s").unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
-    let keys = KeyFile::new(&format!(
-        "# the netns test's cluster key\n*3 {}\n",
-        "5eb1ed0c".repeat(8)
-    ));
+    // Key 3 seals; key 4 is accepted too, ready for the rotation at the end.
+    let (key3, key4) = ("5eb1ed0c".repeat(8), "0c7a4e11".repeat(8));
+    let keys = KeyFile::new(
+        "ring",
+        &format!("# the netns test's keys\n*3 {key3}\n4 {key4}\n"),
+    );
     let sealed = ["--key-file", keys.path()];
     let mut firmware = lab.firmware(&[
         "--tags",
@@ -508,7 +520,30 @@ fn sealed_firmware_and_tokio_nodes_form_a_cluster_an_unkeyed_node_does_not_see()
         "the firmware was asked by the sealed query only"
     );
 
-    // The firmware's sealed disconnect reaches the sealed node only.
+    // Key rotation in the firmware: on SIGHUP it reads its key file again and hands the driver
+    // the new ring, whose send key is 4. A node that holds key 3 only loses it (its frames no
+    // longer open there); the tokio node, which holds both keys, keeps it.
+    let old_keys = KeyFile::new("old", &format!("*3 {key3}\n"));
+    let mut old = lab.cluster(
+        "cluster join with key 3 only",
+        "join",
+        &["--tags", "old", "--key-file", old_keys.path()],
+        &[],
+    );
+    old.wait_event("discovered", &fw_sid);
+    keys.write(&format!("3 {key3}\n*4 {key4}\n"));
+    firmware.signal("HUP");
+    let lost = old.wait_event("lost", &fw_sid);
+    assert_eq!(lost["reason"], "expired");
+    assert!(
+        !tokio
+            .lines()
+            .iter()
+            .any(|v| v["event"] == "lost" && v["sid"] == fw_sid.as_str()),
+        "the tokio node lost the firmware in the rotation"
+    );
+
+    // The firmware's sealed disconnect (key 4) reaches the sealed node only.
     firmware.terminate();
     assert!(
         firmware.wait_exit().success(),
