@@ -14,7 +14,16 @@
 //! line, as `cluster join --json`). Its hid is the MAC it gives the stack (`--mac`, by
 //! default `02:c1` followed by the four bytes of `--ip`). SIGINT or SIGTERM makes it leave:
 //! it sends its disconnect, then exits.
+//!
+//! With `--key-file FILE` it seals every frame with the keys of FILE (the format of
+//! `cluster join --key-file`: one key per line, `ID HEX`, the send key marked `*ID HEX`) and
+//! accepts only frames sealed with one of them, so it joins a sealed cluster of
+//! `cluster join --key-file FILE` nodes. The file is read with `std` here; the driver gets
+//! the parsed `KeyRing` (`Driver::set_keys`) before its first poll, as firmware would from
+//! its provisioning storage. SIGHUP reads the file again and hands the driver the new ring
+//! (key rotation).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +33,9 @@ use clap::Parser;
 use cluster_core::{Config, Event, Node, ProtocolList};
 use cluster_embedded::{Driver, Group, MacHid, UdpBuffers, core_instant, firmware_config};
 use cluster_host::json::{JoinedInfo, event_json, joined_json};
-use cluster_host::{Answer, Translated, os_seed, parse_duration, split_list, translate};
+use cluster_host::{
+    Answer, Translated, os_seed, parse_duration, read_key_file, split_list, translate,
+};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet, SocketStorage};
 use smoltcp::phy::{Medium, TunTapInterface, wait};
 use smoltcp::time::{Duration, Instant};
@@ -59,6 +70,11 @@ struct Args {
     /// UDP port, bound and sent to.
     #[arg(long, default_value_t = 23000)]
     port: u16,
+    /// Seal every frame with the keys of FILE and accept only frames sealed with one of
+    /// them: one key per line, "ID HEX" (id 0-255, 64 hex digits), the key to send with
+    /// written "*ID HEX". SIGHUP reads the file again (key rotation).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
     /// Print one JSON object per line, as `cluster join --json`.
     #[arg(long)]
     json: bool,
@@ -142,6 +158,18 @@ fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
     }
     let config = config(args)?;
+    // Read before anything is opened: a bad key file stops the node before it joins.
+    let keys = args
+        .key_file
+        .as_deref()
+        .map(read_key_file)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let reload = Arc::new(AtomicBool::new(false));
+    if keys.is_some() {
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+            .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    }
     let mut device = TunTapInterface::new(&args.tap, Medium::Ethernet)
         .map_err(|e| format!("cannot open TAP device {}: {e}", args.tap))?;
     let clock = Clock(std::time::Instant::now());
@@ -182,6 +210,10 @@ fn run(args: &Args) -> Result<(), String> {
     let mut driver: Driver<'_, Answer> =
         Driver::new(&mut node, group, &mut iface, &mut sockets, socket)
             .map_err(|e| format!("cannot join: {e}"))?;
+    // Before the first poll, so that the join frames are sealed too.
+    if keys.is_some() {
+        driver.set_keys(keys);
+    }
     let out = Printer { json: args.json };
     out.joined(&driver, group);
 
@@ -189,6 +221,15 @@ fn run(args: &Args) -> Result<(), String> {
         let now = clock.now();
         if stop.load(Ordering::Relaxed) && !driver.has_left() {
             driver.leave(now);
+        }
+        if reload.swap(false, Ordering::Relaxed)
+            && let Some(path) = &args.key_file
+        {
+            // Takes effect at once: the next frame is sealed with the new send key.
+            match read_key_file(path) {
+                Ok(ring) => driver.set_keys(Some(ring)),
+                Err(e) => eprintln!("tap_node: {e}; the keys in use stay"),
+            }
         }
         iface.poll(now, &mut device, &mut sockets);
         let next = driver.poll(now, &mut iface, &mut sockets);

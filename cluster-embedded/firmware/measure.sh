@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Builds the firmware-shaped binary (thumbv7em-none-eabihf, release) in its two variants and
-# prints its flash and RAM figures:
+# Builds the firmware-shaped binary (thumbv7em-none-eabihf, release) in its variants (default,
+# small, sealed, and small with sealed) and prints its flash and RAM figures:
 #   flash = .text + .rodata (what the issue's goal counts; the vector table and the .data
 #           image are printed beside it)
 #   RAM   = .data + .bss (every static, per symbol) + a stack estimate from the disassembly
 #           (stack.py: the deepest call path of the main loop, and of start-up: the paths
 #           through cluster_firmware::start, which starts the node in place)
-# Goals (issue 6): flash <= 64 KiB, static RAM <= 32 KiB including smoltcp's buffers. They are
-# reported, not enforced: the script fails only when a build or a tool fails.
+#   .text by source: the bytes of the AEAD's crates (RustCrypto's XChaCha20-Poly1305) and of
+#           cluster_core::seal, inlined code included (by_source.py, from the debug info;
+#           needs llvm-symbolizer). Zero in the variants without `sealed`.
+# Goals (issue 6): flash <= 64 KiB, static RAM <= 32 KiB including smoltcp's buffers, for the
+# default variant (the sealed one is reported against them too). They are reported, not
+# enforced: the script fails only when a build or a tool fails.
 #
 # Usage: cluster-embedded/firmware/measure.sh        (from anywhere)
 set -euo pipefail
@@ -41,6 +45,7 @@ fi
 SIZE=$(find_tool llvm-size) || { echo "llvm-size not found" >&2; exit 1; }
 OBJDUMP=$(find_tool llvm-objdump) || { echo "llvm-objdump not found" >&2; exit 1; }
 NM=$(find_tool llvm-nm) || NM=""
+SYMBOLIZER=$(find_tool llvm-symbolizer) || SYMBOLIZER=""
 
 ELF="target/$TARGET/release/cluster-firmware"
 KIB() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
@@ -70,6 +75,12 @@ measure() {
   printf '  flash  .text + .rodata      %7d B  %s   (goal 64 KiB: %s)\n' "$flash" "$(KIB "$flash")" \
     "$([ "$flash" -le 65536 ] && echo met || echo 'not met')"
   printf '         + vector table, .data image  %d B in all\n' "$((flash + vectors + data))"
+  if [ -n "$SYMBOLIZER" ]; then
+    local aead seal
+    read -r _ aead _ seal < <(echo "$disasm" | python3 by_source.py "$SYMBOLIZER" "$ELF" | tail -n 1)
+    printf '         of .text: the AEAD (XChaCha20-Poly1305 crates) %d B, cluster_core::seal %d B\n' \
+      "$aead" "$seal"
+  fi
   if [ "$data" -gt 0 ]; then
     # The node (Node::empty) and the other statics start as zero bits and belong in .bss; a
     # static with non-zero initial bytes also takes its size in flash.
@@ -100,3 +111,5 @@ for size, name in sorted(rows, reverse=True):
 
 measure "default (cargo build --release): every command, DATA = 512, EVENTS = 4, UDP 8 x 2048/2048 B"
 measure "small (--features small): answers queries only, DATA = 256, EVENTS = 1, UDP 4 x 1536/1024 B" --features small
+measure "sealed (--features sealed): the default with a key ring set before start (XChaCha20-Poly1305, replay table of 32 senders)" --features sealed
+measure "small, sealed (--features small,sealed): the small variant with the key ring" --features small,sealed

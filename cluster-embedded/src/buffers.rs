@@ -13,8 +13,8 @@ use smoltcp::socket::udp::{PacketBuffer, PacketMetadata, Socket};
 /// that arrive (or are queued) between two polls. Without smoltcp's
 /// `proto-ipv4-fragmentation` no datagram exceeds the MTU (1472 bytes of UDP payload on
 /// Ethernet); a node heartbeats about 80–200 bytes, and `DATA = 512` keeps every frame the
-/// driver sends under 1472 bytes. The defaults (8 datagrams, 2 KiB each way) suit 32 peers
-/// polled every few milliseconds.
+/// driver sends under 1472 bytes, sealed or not. The defaults (8 datagrams, 2 KiB each way)
+/// suit 32 peers polled every few milliseconds.
 pub struct UdpBuffers<const PACKETS: usize = 8, const RX: usize = 2048, const TX: usize = 2048> {
     rx_meta: [PacketMetadata; PACKETS],
     rx: [u8; RX],

@@ -124,8 +124,10 @@ struct Pending {
 /// of events held for the caller, `EVENTS` (beyond them, events wait inside the node; see
 /// [`poll_event`](Self::poll_event)), and `TX`, the frame buffer handed to
 /// [`Node::poll_transmit`]. `TX` must be at least [`Node::TRANSMIT_BUF`] (1401 bytes for the
-/// default `SERVICES = 32`, `DATA = 512`, the default of `TX`); a smaller value fails to
-/// compile.
+/// default `SERVICES = 32`, `DATA = 512`, the default of `TX`; 1470 bytes with the feature
+/// `seal`, whose frames carry the seal); a smaller value fails to compile. Each frame leaves
+/// whole, as one datagram, unless it is longer than the node's segment size (4096 bytes on
+/// `c`).
 ///
 /// The driver is sans-executor: nothing happens outside [`poll`](Self::poll) and the
 /// commands. See the crate docs for the loop.
@@ -395,7 +397,37 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
         self.drain_events();
     }
 
+    /// Command: seals every frame from now on with the send key of `keys`, and accepts only
+    /// frames sealed with one of its keys, as [`Node::set_keys`]; `None` turns sealing off
+    /// (feature `seal`).
+    ///
+    /// Call it before the first [`poll`](Self::poll), so that the join frames are sealed too
+    /// (or set the keys on the node before [`new`](Self::new): they stay across
+    /// [`Node::start`]). Called later, it rotates the keys at once: the next frame the node
+    /// encodes is sealed with the new send key, and received frames are opened with the new
+    /// ring. A frame already sealed (one waiting for room in the socket, and the datagrams
+    /// queued in it) leaves as it is; peers that follow the rotation steps of
+    /// [`KeyRing`](cluster_core::KeyRing) still accept it.
+    ///
+    /// Unsealed, forged and replayed frames are dropped before they touch the node's state:
+    /// [`Stats::datagrams_dropped`] counts them, and the node's stats (`unsealed`,
+    /// `unknown_key`, `forged`, `replayed`) say why.
+    #[cfg(feature = "seal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "seal")))]
+    pub fn set_keys(&mut self, keys: Option<cluster_core::KeyRing>) {
+        self.node.set_keys(keys);
+    }
+
     // ----- getters -----
+
+    /// The key ring the node seals and opens frames with, when sealing is on (feature
+    /// `seal`).
+    #[cfg(feature = "seal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "seal")))]
+    #[must_use]
+    pub fn keys(&self) -> Option<&cluster_core::KeyRing> {
+        self.node.keys()
+    }
 
     /// The node (its sid, services, resolver, stats, ...).
     #[must_use]

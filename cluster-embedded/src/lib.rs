@@ -92,6 +92,17 @@
 //!   application to receive larger frames from hosts.
 //! * **Own echoes.** smoltcp does not loop multicast back to the sender; the node would drop
 //!   its own frames anyway.
+//! * **Sealed frames** (feature `seal`). Give the driver a `cluster_core::KeyRing` with
+//!   `Driver::set_keys` before its first poll, and the node seals every frame with
+//!   XChaCha20-Poly1305 and drops, before they touch its state, frames that are unsealed,
+//!   sealed with a key it does not hold, forged or replayed (see `cluster_core::seal`).
+//!   Calling it again later rotates the keys. Such a node and the host nodes of
+//!   `cluster join --key-file FILE` with the same keys form one cluster; nodes without the
+//!   keys (this project's or the Tcl reference's) neither see it nor are seen by it. The seal
+//!   adds about 60 bytes to a frame: the default node's frames, sealed, take at most 1470
+//!   bytes, so each still leaves as one Ethernet datagram. In firmware, read the keys from
+//!   the device's provisioning storage; `KeyRing::parse` reads the key-file format of
+//!   `cluster --key-file` (`[*]ID HEX`).
 //!
 //! # Events
 //!
@@ -102,21 +113,29 @@
 //!
 //! # Memory
 //!
-//! Everything is static: the node (const generics `SERVICES`, `DATA`), the driver's frame
-//! buffer (`TX`, at least [`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF)) and event
+//! Everything is static: the node (const generics `SERVICES`, `DATA`; with `seal` also a
+//! replay table of `SERVICES` senders and a `2 × DATA` buffer that sealed frames are opened
+//! in), the driver's frame buffer (`TX`, at least
+//! [`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF), which includes the seal's room
+//! with `seal`) and event
 //! queue (`EVENTS` events of about `DATA + 80` bytes), and the socket buffers
 //! ([`UdpBuffers`]). The firmware-shaped build in `cluster-embedded/firmware/` (Cortex-M4F,
 //! `thumbv7em-none-eabihf`, 32 services, release, `opt-level = "z"`) measures them; run
 //! `cluster-embedded/firmware/measure.sh`. With rustc 1.95 and smoltcp 0.14:
 //!
-//! | | default sizes, every command | `DATA = 256`, `EVENTS = 1`, answers only |
-//! | --- | ---: | ---: |
-//! | flash (`.text + .rodata`) | 61.6 KiB | 51.8 KiB |
-//! | static RAM (node + driver + smoltcp and its buffers) | 31.0 KiB | 24.6 KiB |
-//! | of which the node, `Node<_, 32, DATA>` | 22.4 KiB | 19.9 KiB |
-//! | of which the driver (`TX` and events) | 3.8 KiB | 1.6 KiB |
-//! | stack of the main loop (estimate) | 11.3 KiB | 7.2 KiB |
-//! | stack at start-up, on the path through `Node::start` | 9.4 KiB | 6.3 KiB |
+//! | | default sizes, every command | `DATA = 256`, `EVENTS = 1`, answers only | default sizes, `seal` |
+//! | --- | ---: | ---: | ---: |
+//! | flash (`.text + .rodata`) | 62.5 KiB | 52.7 KiB | 70.1 KiB |
+//! | static RAM (node + driver + smoltcp and its buffers) | 31.3 KiB | 25.0 KiB | 34.1 KiB |
+//! | of which the node, `Node<_, 32, DATA>` | 22.7 KiB | 20.2 KiB | 25.4 KiB |
+//! | of which the driver (`TX` and events) | 3.8 KiB | 1.6 KiB | 3.9 KiB |
+//! | stack of the main loop (estimate) | 11.3 KiB | 7.3 KiB | 11.3 KiB |
+//! | stack at start-up, on the path through `Node::start` | 9.5 KiB | 6.3 KiB | 9.5 KiB |
+//!
+//! Of the sealed build's extra 7.6 KiB of flash, 3.0 KiB are the AEAD (RustCrypto's
+//! XChaCha20-Poly1305) and 2.6 KiB the core's `seal` module; its extra RAM is the node's
+//! opening buffer (`2 × DATA`) and replay table (32 senders). With `DATA = 256` a sealed
+//! node takes 60.2 KiB of flash and 27.2 KiB of static RAM.
 //!
 //! The driver never moves the node (it borrows it), so create the node where it stays and
 //! start it there: in firmware, a `static_cell::ConstStaticCell` holding
@@ -131,8 +150,10 @@
 //! | --- | --- |
 //! | *(default)* | nothing: `no_std`, no allocator |
 //! | `defmt` | `defmt::Format` on the driver's types, and its log lines through `defmt` (the core has no `defmt` support: wrap its types in `defmt::Debug2Format`) |
-//! | `tap` | host only: the `tap_node` example on a Linux TAP device (pulls `std` into smoltcp) |
+//! | `seal` | sealed frames: `Driver::set_keys` and `Driver::keys`, and `cluster-core/seal` (XChaCha20-Poly1305 under a pre-shared key ring, replay protection; no allocator) |
+//! | `tap` | host only: the `tap_node` example on a Linux TAP device, with `--key-file` (pulls `std` into smoltcp; turns on `seal`) |
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]

@@ -7,7 +7,8 @@
 //! leaves when told to, so that the binary links every part of the driver an application
 //! uses, with the driver's default sizes (`DATA = 512`, `EVENTS = 4`). With the feature
 //! `small` it only answers (and reads events), with `DATA = 256`, `EVENTS = 1` and smaller
-//! socket buffers. `measure.sh` builds both and prints their flash and RAM figures.
+//! socket buffers. With the feature `sealed` it seals every frame under a key ring set before
+//! the node starts. `measure.sh` builds the variants and prints their flash and RAM figures.
 #![no_std]
 #![no_main]
 
@@ -159,6 +160,11 @@ static DRIVER: StaticCell<Result<FirmwareDriver, cluster_embedded::Error>> = Sta
 
 const MAC: [u8; 6] = [0x02, 0xc1, 0x05, 0x7e, 0x00, 0x01];
 
+/// The cluster's key (id 1). A constant stands in for the device's provisioning storage, where
+/// a real firmware keeps it (never in the image).
+#[cfg(feature = "sealed")]
+const KEY: [u8; 32] = *b"stand-in key: provision per site";
+
 #[entry]
 fn main() -> ! {
     let Some(mut core) = cortex_m::Peripherals::take() else {
@@ -283,6 +289,12 @@ fn start(
     seed: u64,
 ) -> Option<&'static mut FirmwareDriver> {
     let node = NODE.take();
+    // The keys stay across `start`: set before it, they seal the join frames too.
+    #[cfg(feature = "sealed")]
+    {
+        use cluster_embedded::cluster_core::{Key, KeyRing};
+        node.set_keys(Some(KeyRing::new(Key::new(1, KEY))));
+    }
     node.start(config, hid.as_str(), seed, core_instant(Instant::ZERO))
         .ok()?;
     DRIVER
