@@ -150,6 +150,7 @@
 //! | only types 1, 2, 5 refresh last-seen (Q12) | any accepted frame does | `any_accepted_frame_counts_as_seen` |
 //! | the ping batch is cancelled only when it held one sid (Q13) | a service heard from leaves the batch | `a_service_heard_again_leaves_the_ping_batch` |
 //! | resolver modifiers reset the operation, `-exact` unimplemented (Q9) | fixed | `node::resolve` unit tests |
+//! | a tags change is sent once, so a discovery answer with the old tags that arrives late (over TCP) leaves peers with the old tags | the heartbeat after the change carries the tags again | `a_tags_change_is_repeated_so_a_late_frame_with_the_old_tags_is_corrected` |
 //!
 //! # Features
 //!

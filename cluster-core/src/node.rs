@@ -151,6 +151,10 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     /// Props or tags queued for the next full heartbeat (spec 5.4).
     queued_props: bool,
     queued_tags: bool,
+    /// Tags changed: the heartbeat after the one that carries them carries them again, so a
+    /// frame with the old tags still on its way (a discovery answer over TCP is not ordered
+    /// with multicast) cannot leave peers with the old tags for good.
+    repeat_tags: bool,
     heartbeat_ms: u64,
     heartbeat_at: Option<Instant>,
     /// Services whose `Discovered` event is still to come.
@@ -294,6 +298,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
                 props_text: heapless::String::new(),
                 queued_props: false,
                 queued_tags: false,
+                repeat_tags: false,
                 heartbeat_ms: 0,
                 heartbeat_at: None,
                 discover_pending: 0,
@@ -524,7 +529,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     }
 
     /// Command: edits this node's tags (spec 5.15). Any call schedules a full heartbeat now,
-    /// which carries the tags when they changed. Returns whether they changed.
+    /// which carries the tags when they changed; so does the next full heartbeat after it
+    /// (a deliberate difference from the reference: a discovery answer with the old tags,
+    /// sent over TCP before the change, may reach a peer after the multicast heartbeat with
+    /// the new ones, and would otherwise leave it with the old tags until the next change).
+    /// Returns whether they changed.
     ///
     /// # Errors
     ///
@@ -534,6 +543,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         let changed = tags::apply(&mut self.core.config.tags, ops)?;
         if changed {
             self.core.queued_tags = true;
+            self.core.repeat_tags = true;
         }
         if self.core.joined() {
             self.core.heartbeat_at = Some(now);
@@ -847,6 +857,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             props_text,
             queued_props,
             queued_tags,
+            repeat_tags,
             heartbeat_ms,
             heartbeat_at,
             discover_pending,
@@ -874,6 +885,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         props_text.clear();
         *queued_props = true;
         *queued_tags = true;
+        *repeat_tags = false;
         *heartbeat_ms = identity.heartbeat_ms;
         *heartbeat_at = None;
         *discover_pending = 0;

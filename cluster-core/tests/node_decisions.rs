@@ -414,3 +414,76 @@ fn a_send_the_reference_could_not_read_is_refused_at_once() {
     assert!(node.query(at(2000), &long).is_err());
     assert!(drain(&mut node, at(2000)).is_empty(), "nothing was queued");
 }
+
+/// A tags change reaches peers even when a frame with the old tags, sent before the change
+/// over TCP, arrives after the heartbeat with the new ones: the next heartbeat carries the
+/// tags again (spec: frames over TCP and multicast are not ordered with each other).
+#[test]
+fn a_tags_change_is_repeated_so_a_late_frame_with_the_old_tags_is_corrected() {
+    use cluster_core::{Config, DefaultPolicy, Instant, Resolver, TagOp};
+    use std::net::SocketAddr;
+
+    type Small = cluster_core::Node<DefaultPolicy, 8, 512>;
+    let hid = "02:fc:00:00:00:01";
+    let host: SocketAddr = "127.0.0.1:23000".parse().unwrap();
+    let mut config = Config::lan_fast();
+    config.add_tag("old").unwrap();
+    let mut now = Instant::from_millis(1_000);
+    let mut a = Small::new(config, hid, DefaultPolicy, 1, now).unwrap();
+    a.set_tcp_port(now, Some(40_001));
+    let mut b = Small::new(Config::lan_fast(), hid, DefaultPolicy, 2, now).unwrap();
+    b.set_tcp_port(now, Some(40_002));
+    let mut buf = vec![0u8; Small::TRANSMIT_BUF];
+    // Drains `from`; multicast frames reach `to` at once, direct ones are returned.
+    let mut exchange = |from: &mut Small, to: &mut Small, now: Instant| -> Vec<Vec<u8>> {
+        let mut held = Vec::new();
+        while let Some(t) = from.poll_transmit(now, &mut buf) {
+            let frame = buf[..t.len].to_vec();
+            if let Some(id) = t.dst.send_id() {
+                from.transport_ok(now, id);
+            }
+            match t.dst {
+                Destination::Group { .. } => {
+                    let _ = to.handle_datagram(now, Source::multicast(host, true), &frame);
+                }
+                Destination::Service { .. } => held.push(frame),
+            }
+        }
+        while from.poll_event().is_some() {}
+        while to.poll_event().is_some() {}
+        held
+    };
+    let _ = exchange(&mut a, &mut b, now);
+    let _ = exchange(&mut b, &mut a, now);
+    // a answers b's discovery over TCP, with the old tags: held back on the way.
+    let late = exchange(&mut a, &mut b, now);
+    assert!(!late.is_empty(), "a discovery answer");
+    let sid_a = *a.sid();
+    let tagged = |b: &Small, tag: &str| {
+        let filter = [tag];
+        let resolver = Resolver::resolve(&filter);
+        b.resolve(&resolver).any(|s| *s.sid() == sid_a)
+    };
+    assert!(tagged(&b, "old"));
+    now = Instant::from_millis(1_100);
+    a.update_tags(now, &[TagOp::Replace(&["new"])]).unwrap();
+    a.handle_timeout(now);
+    let _ = exchange(&mut a, &mut b, now);
+    assert!(tagged(&b, "new"));
+    // The old answer arrives now and sets the old tags again.
+    for frame in &late {
+        let _ = b.handle_datagram(now, Source::tcp(ConnId(1), host, true), frame);
+    }
+    assert!(tagged(&b, "old"));
+    // a's next heartbeat (400-600 ms later in lan_fast) carries the tags once more.
+    let until = Instant::from_millis(1_100 + 600);
+    while let Some(next) = a.poll_timeout().filter(|t| *t > now && *t <= until) {
+        now = next;
+        a.handle_timeout(now);
+        let _ = exchange(&mut a, &mut b, now);
+    }
+    assert!(
+        tagged(&b, "new"),
+        "the repeated tags corrected the late frame"
+    );
+}

@@ -238,10 +238,16 @@ async fn tag_edits_reach_the_other_nodes() {
     })
     .await;
     assert_eq!(tags, ["new"]);
-    assert_eq!(
-        b.resolve(Selector::resolve(["new"])).await.unwrap(),
-        [a.sid()]
-    );
+    // A discovery answer with the old tags may still reach b after the heartbeat with the
+    // new ones (frames over TCP and multicast are not ordered with each other); a's next
+    // heartbeat repeats the tags, so b ends with the new ones.
+    while b.resolve(Selector::resolve(["new"])).await.unwrap() != [a.sid()] {
+        wait_for(&mut b_events, |e| match e {
+            Event::TagsChanged { sid, tags } if *sid == a.sid() && tags == &["new"] => Some(()),
+            _ => None,
+        })
+        .await;
+    }
     assert!(
         a.update_tags([TagEdit::Append("-bad".into())])
             .await

@@ -15,7 +15,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.heartbeat_at = Some(now.saturating_add_millis(self.heartbeat_ms));
         self.ping_answer_at = None;
         let props = core::mem::take(&mut self.queued_props);
-        let tags = core::mem::take(&mut self.queued_tags);
+        let mut tags = core::mem::take(&mut self.queued_tags);
+        if !tags && self.repeat_tags {
+            self.repeat_tags = false;
+            tags = true;
+        }
         self.expire_services(now);
         if !self
             .outbox
