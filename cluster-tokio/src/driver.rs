@@ -1,13 +1,16 @@
-//! The task that owns the node: it waits for the first of a command, a datagram, a
-//! connection event, a new connection, the multicast socket becoming writable again, or the
-//! deadline; then hands that one input to the [`Engine`] (which makes the call and drains the
-//! node's outputs, the driving contract of `cluster_core`). Only the waiting and the sockets
-//! are here; the rest is `cluster-host`'s.
+//! The task that owns the node. Each turn it asks every source in a fixed order for at most
+//! one input (a command, a connection event, a datagram, a new connection, the multicast
+//! socket becoming writable again) and hands each to the [`Engine`], which makes the call
+//! and drains the node's outputs (the driving contract of `cluster_core`); when no source has
+//! anything it sleeps until one wakes it or the deadline passes. Only the waiting and the
+//! sockets are here; the rest is `cluster-host`'s.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 #[cfg(unix)]
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cluster_core::{ConnId, Policy, Protocol, SendId};
@@ -15,10 +18,12 @@ use cluster_host::conn::{IoEvent, Target};
 use cluster_host::engine::Write;
 use cluster_host::socket;
 use cluster_host::{Engine, Event, Io, QueryEvent};
+use tokio::io::ReadBuf;
 #[cfg(unix)]
 use tokio::net::UnixListener;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Sleep;
 
 use crate::conn::{self, ConnHandle};
 use crate::handle::Command;
@@ -40,6 +45,11 @@ impl Clock {
     fn at(self, ms: u64) -> tokio::time::Instant {
         self.0 + Duration::from_millis(ms)
     }
+}
+
+/// A time no deadline reaches (tokio's timer takes about 30 years as "never").
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
 /// The sockets, the subscribers' channel and the connection tasks: what the engine asks
@@ -132,16 +142,18 @@ impl Io for TokioIo {
     }
 }
 
-/// Why the loop woke.
-enum Wake {
-    Command(Option<Command>),
-    Io(IoEvent),
-    Datagram(io::Result<(usize, SocketAddr)>),
-    TcpAccept(io::Result<(tokio::net::TcpStream, SocketAddr)>),
-    #[cfg(unix)]
-    UnixAccept(io::Result<tokio::net::UnixStream>),
-    Writable,
-    Timer,
+/// Inputs handled in one poll of the driver before it yields to the runtime, so that the
+/// other tasks of a busy runtime get their turn.
+const BUDGET: usize = 64;
+
+/// What one source had for the driver in a round.
+enum Polled {
+    /// Nothing now (the source will wake the task).
+    Idle,
+    /// One input was handled.
+    Handled,
+    /// The node left: the loop ends.
+    Stop,
 }
 
 /// The task's state.
@@ -154,6 +166,12 @@ pub(crate) struct Driver<P: Policy> {
     leave_waiters: Vec<oneshot::Sender<()>>,
     flush_waiters: Vec<oneshot::Sender<()>>,
     datagram: Vec<u8>,
+    /// The wake-up for the engine's deadline, kept across turns (re-armed only when the
+    /// deadline moves).
+    sleep: Pin<Box<Sleep>>,
+    /// The deadline `sleep` is set to: when [`Engine::handle_timers`] is next due (`None`
+    /// before the first turn).
+    armed: Option<u64>,
 }
 
 impl<P: Policy> std::fmt::Debug for Driver<P> {
@@ -182,6 +200,8 @@ impl<P: Policy> Driver<P> {
             leave_waiters: Vec::new(),
             flush_waiters: Vec::new(),
             datagram: vec![0; DATAGRAM_BUFFER],
+            sleep: Box::pin(tokio::time::sleep_until(clock.0)),
+            armed: None,
         }
     }
 
@@ -189,111 +209,171 @@ impl<P: Policy> Driver<P> {
     pub(crate) async fn run(mut self) {
         // The join frames were queued by `Node::new`.
         self.engine.start(self.clock.ms(), &mut self.io);
-        loop {
-            // Deadlines first, compared with the clock directly, so timers never starve.
-            self.engine.handle_timers(self.clock.ms(), &mut self.io);
-            self.answer_flushes();
-            let deadline = self.engine.next_deadline();
-            let wake = self.wait(deadline).await;
-            if !self.handle(wake) {
-                break;
-            }
-            self.answer_flushes();
-        }
+        std::future::poll_fn(|cx| self.poll_run(cx)).await;
         self.shutdown().await;
     }
 
-    async fn wait(&mut self, deadline: Option<u64>) -> Wake {
-        let Self {
-            engine,
-            io,
-            clock,
-            commands,
-            io_rx,
-            datagram,
-            ..
-        } = self;
-        let blocked = engine.is_blocked();
-        let clock = *clock;
-        let io = &*io;
-        let sleep = async {
-            match deadline {
-                Some(ms) => tokio::time::sleep_until(clock.at(ms)).await,
-                None => std::future::pending().await,
+    /// The loop, as one poll: rounds in which every source is asked for at most one input
+    /// (commands, connection news, datagrams, new connections, writability, in that order),
+    /// each handed to the engine (which drains after it) with the clock read once per round,
+    /// until no source has anything (the task then sleeps until one wakes it or the deadline
+    /// passes) or the budget is spent (it yields). The clock is compared with the deadline
+    /// directly at the start of every round, so timers never starve; the deadline is read
+    /// again after the timers ran, before sleeping and before yielding, so one an input
+    /// moved earlier is seen within a budget of inputs.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut budget = BUDGET;
+        loop {
+            let now = self.clock.ms();
+            if self.armed.is_none_or(|due| due <= now) {
+                self.engine.handle_timers(now, &mut self.io);
+                self.arm();
             }
-        };
-        let tcp = async {
-            match &io.tcp {
-                Some(listener) => listener.accept().await,
-                None => std::future::pending().await,
+            self.answer_flushes();
+            let mut handled = 0;
+            for source in 0..6 {
+                let polled = match source {
+                    0 => self.poll_command(cx, now),
+                    1 => self.poll_io(cx, now),
+                    2 => self.poll_datagram(cx, now),
+                    3 => self.poll_tcp_accept(cx, now),
+                    4 => self.poll_unix_accept(cx, now),
+                    _ => self.poll_writable(cx, now),
+                };
+                match polled {
+                    Polled::Idle => {}
+                    Polled::Handled => handled += 1,
+                    Polled::Stop => return Poll::Ready(()),
+                }
             }
-        };
-        #[cfg(unix)]
-        let unix = async {
-            match &io.unix {
-                Some((listener, _)) => listener.accept().await.map(|(s, _)| s),
-                None => std::future::pending().await,
+            self.answer_flushes();
+            if handled == 0 {
+                self.arm();
+                if self.sleep.as_mut().poll(cx).is_ready() {
+                    continue;
+                }
+                return Poll::Pending;
             }
-        };
-        #[cfg(not(unix))]
-        let unix = std::future::pending::<()>();
-        tokio::select! {
-            command = commands.recv() => Wake::Command(command),
-            Some(event) = io_rx.recv() => Wake::Io(event),
-            received = io.udp.recv_from(datagram) => Wake::Datagram(received),
-            // An error shows at the next send; the engine counts it.
-            _ = io.udp.writable(), if blocked => Wake::Writable,
-            accepted = tcp => Wake::TcpAccept(accepted),
-            accepted = unix => {
-                #[cfg(unix)]
-                { Wake::UnixAccept(accepted) }
-                #[cfg(not(unix))]
-                { let () = accepted; Wake::Timer }
+            budget = budget.saturating_sub(handled);
+            if budget == 0 {
+                self.arm();
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
-            () = sleep => Wake::Timer,
         }
     }
 
-    /// One input or command (the engine drains after it). Returns false when the node left.
-    fn handle(&mut self, wake: Wake) -> bool {
-        let now = self.clock.ms();
+    /// Sets the sleep to the engine's deadline, when it moved.
+    fn arm(&mut self) {
+        let deadline = self.engine.next_deadline();
+        if deadline != self.armed {
+            let at = deadline.map_or_else(far_future, |ms| self.clock.at(ms));
+            self.sleep.as_mut().reset(at);
+            self.armed = deadline;
+        }
+    }
+
+    fn poll_command(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let Poll::Ready(command) = self.commands.poll_recv(cx) else {
+            return Polled::Idle;
+        };
         let io = &mut self.io;
-        match wake {
-            Wake::Timer | Wake::Datagram(Err(_)) | Wake::TcpAccept(Err(_)) => {}
-            #[cfg(unix)]
-            Wake::UnixAccept(Err(_)) => {}
-            Wake::Writable => self.engine.resume(now, io),
-            Wake::Command(None) => {
+        match command {
+            None => {
                 self.engine.leave(now, io);
-                return false;
+                Polled::Stop
             }
-            Wake::Command(Some(Command::Leave(reply))) => {
+            Some(Command::Leave(reply)) => {
                 self.leave_waiters.push(reply);
                 self.engine.leave(now, io);
-                return false;
+                Polled::Stop
             }
-            Wake::Command(Some(command)) => self.command(now, command),
-            Wake::Io(event) => self.engine.handle_io(now, event, io),
-            Wake::Datagram(Ok((len, from))) => {
-                let bytes = self.datagram.get(..len).unwrap_or_default();
-                self.engine.handle_datagram(now, from, bytes, io);
+            Some(command) => {
+                self.command(now, command);
+                Polled::Handled
             }
-            Wake::TcpAccept(Ok((stream, peer))) => {
+        }
+    }
+
+    fn poll_io(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        match self.io_rx.poll_recv(cx) {
+            Poll::Ready(Some(event)) => {
+                self.engine.handle_io(now, event, &mut self.io);
+                Polled::Handled
+            }
+            // The driver holds a sender: the channel never closes.
+            Poll::Ready(None) | Poll::Pending => Polled::Idle,
+        }
+    }
+
+    fn poll_datagram(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let mut buf = ReadBuf::new(&mut self.datagram);
+        match self.io.udp.poll_recv_from(cx, &mut buf) {
+            Poll::Ready(Ok(from)) => {
+                let bytes = buf.filled();
+                self.engine.handle_datagram(now, from, bytes, &mut self.io);
+                Polled::Handled
+            }
+            // An error shows again at the next read; nothing to hand the node.
+            Poll::Ready(Err(_)) => Polled::Handled,
+            Poll::Pending => Polled::Idle,
+        }
+    }
+
+    fn poll_tcp_accept(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let Some(listener) = &self.io.tcp else {
+            return Polled::Idle;
+        };
+        match listener.poll_accept(cx) {
+            Poll::Ready(Ok((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
-                let (timeout, tx) = (io.connect_timeout, io.io_tx.clone());
+                let (timeout, tx) = (self.io.connect_timeout, self.io.io_tx.clone());
                 self.engine.accepted(now, Protocol::Tcp, Some(peer), |id| {
                     conn::accepted(id, conn::Stream::Tcp(stream), timeout, tx)
                 });
+                Polled::Handled
             }
-            #[cfg(unix)]
-            Wake::UnixAccept(Ok(stream)) => {
-                let (timeout, tx) = (io.connect_timeout, io.io_tx.clone());
+            Poll::Ready(Err(_)) => Polled::Handled,
+            Poll::Pending => Polled::Idle,
+        }
+    }
+
+    #[cfg(unix)]
+    fn poll_unix_accept(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let Some((listener, _)) = &self.io.unix else {
+            return Polled::Idle;
+        };
+        match listener.poll_accept(cx) {
+            Poll::Ready(Ok((stream, _))) => {
+                let (timeout, tx) = (self.io.connect_timeout, self.io.io_tx.clone());
                 self.engine.accepted(now, Protocol::Unix, None, |id| {
                     conn::accepted(id, conn::Stream::Unix(stream), timeout, tx)
                 });
+                Polled::Handled
             }
+            Poll::Ready(Err(_)) => Polled::Handled,
+            Poll::Pending => Polled::Idle,
         }
-        true
+    }
+
+    #[cfg(not(unix))]
+    fn poll_unix_accept(&mut self, _: &mut Context<'_>, _: u64) -> Polled {
+        Polled::Idle
+    }
+
+    /// While a datagram is held back, waits for the multicast socket to take it.
+    fn poll_writable(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        if !self.engine.is_blocked() {
+            return Polled::Idle;
+        }
+        match self.io.udp.poll_send_ready(cx) {
+            // An error shows at the next send; the engine counts it.
+            Poll::Ready(_) => {
+                self.engine.resume(now, &mut self.io);
+                Polled::Handled
+            }
+            Poll::Pending => Polled::Idle,
+        }
     }
 
     fn command(&mut self, now: u64, command: Command) {
