@@ -110,6 +110,7 @@ impl Cluster {
             events,
             io_tx,
             connect_timeout: sockets.options.connect_timeout,
+            reopened: false,
         };
         let driver = Inner::new(engine, io, Clock(clock_start), commands, io_rx);
         Ok((

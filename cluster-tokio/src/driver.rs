@@ -63,6 +63,8 @@ pub(crate) struct TokioIo {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) io_tx: mpsc::Sender<IoEvent>,
     pub(crate) connect_timeout: Duration,
+    /// A listener was replaced: the driver must ask the new one for connections.
+    pub(crate) reopened: bool,
 }
 
 impl TokioIo {
@@ -121,6 +123,7 @@ impl Io for TokioIo {
         let listener = socket::tcp_listener().and_then(TcpListener::from_std)?;
         let port = listener.local_addr()?.port();
         self.tcp = Some(listener);
+        self.reopened = true;
         Ok(port)
     }
 
@@ -133,6 +136,7 @@ impl Io for TokioIo {
         drop(socket::remove_unix_socket(&path));
         let listener = socket::unix_listener(&path).and_then(UnixListener::from_std)?;
         self.unix = Some((listener, path));
+        self.reopened = true;
         Ok(())
     }
 
@@ -145,6 +149,13 @@ impl Io for TokioIo {
 /// Inputs handled in one poll of the driver before it yields to the runtime, so that the
 /// other tasks of a busy runtime get their turn.
 const BUDGET: usize = 64;
+
+/// The driver's sources of input, in the order a round asks them.
+const SOURCES: u8 = 6;
+/// The multicast socket's writability, the last source.
+const WRITABLE: u8 = 5;
+/// The two listeners' sources.
+const ACCEPTS: u8 = (1 << 3) | (1 << 4);
 
 /// What one source had for the driver in a round.
 enum Polled {
@@ -213,16 +224,20 @@ impl<P: Policy> Driver<P> {
         self.shutdown().await;
     }
 
-    /// The loop, as one poll: rounds in which every source is asked for at most one input
-    /// (commands, connection news, datagrams, new connections, writability, in that order),
-    /// each handed to the engine (which drains after it) with the clock read once per round,
-    /// until no source has anything (the task then sleeps until one wakes it or the deadline
-    /// passes) or the budget is spent (it yields). The clock is compared with the deadline
-    /// directly at the start of every round, so timers never starve; the deadline is read
-    /// again after the timers ran, before sleeping and before yielding, so one an input
-    /// moved earlier is seen within a budget of inputs.
+    /// The loop, as one poll: rounds in which every source that may have something is
+    /// asked for at most one input (commands, connection news, datagrams, new connections,
+    /// writability, in that order), each handed to the engine (which drains after it) with
+    /// the clock read once per round. A source that has nothing registered the task's waker
+    /// and is not asked again in this poll (it wakes the task when it has something); once
+    /// none is left the task sleeps until one wakes it or the deadline passes. After a
+    /// budget of inputs it yields. The clock is compared with the deadline directly at the
+    /// start of every round, so timers never starve; the deadline is read again after the
+    /// timers ran, before sleeping and before yielding, so one an input moved earlier is
+    /// seen within a budget of inputs.
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut budget = BUDGET;
+        // One bit per source that may have an input.
+        let mut live: u8 = (1 << SOURCES) - 1;
         loop {
             let now = self.clock.ms();
             if self.armed.is_none_or(|due| due <= now) {
@@ -230,8 +245,19 @@ impl<P: Policy> Driver<P> {
                 self.arm();
             }
             self.answer_flushes();
+            // A datagram held back by any call: wait for writability too. A listener
+            // reopened by any call: ask the new one.
+            if self.engine.is_blocked() {
+                live |= 1 << WRITABLE;
+            }
+            if std::mem::take(&mut self.io.reopened) {
+                live |= ACCEPTS;
+            }
             let mut handled = 0;
-            for source in 0..6 {
+            for source in 0..SOURCES {
+                if live & (1 << source) == 0 {
+                    continue;
+                }
                 let polled = match source {
                     0 => self.poll_command(cx, now),
                     1 => self.poll_io(cx, now),
@@ -241,13 +267,13 @@ impl<P: Policy> Driver<P> {
                     _ => self.poll_writable(cx, now),
                 };
                 match polled {
-                    Polled::Idle => {}
+                    Polled::Idle => live &= !(1 << source),
                     Polled::Handled => handled += 1,
                     Polled::Stop => return Poll::Ready(()),
                 }
             }
             self.answer_flushes();
-            if handled == 0 {
+            if live == 0 {
                 self.arm();
                 if self.sleep.as_mut().poll(cx).is_ready() {
                     continue;
