@@ -709,8 +709,14 @@ impl<P: Policy, I: Io> Engine<P, I> {
     }
 
     fn drain_events(&mut self, io: &mut I) {
-        while let Some(event) = self.node.poll_event() {
-            match translate(&self.node, &event) {
+        loop {
+            // Borrowed where it was returned: a core event holds a payload of up to `DATA`
+            // bytes inline, and moving it out of the `Option` would copy all of them.
+            let next = self.node.poll_event();
+            let Some(event) = &next else {
+                break;
+            };
+            match translate(&self.node, event) {
                 Some(Translated::Event(event)) => io.event(event),
                 Some(Translated::Query { id, event }) => {
                     let done = matches!(event, QueryEvent::Done(_));
