@@ -111,6 +111,7 @@ impl Cluster {
             io_tx,
             connect_timeout: sockets.options.connect_timeout,
             reopened: false,
+            ready: std::sync::Arc::default(),
         };
         let driver = Inner::new(engine, io, Clock(clock_start), commands, io_rx);
         Ok((

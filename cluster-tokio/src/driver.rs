@@ -10,6 +10,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 #[cfg(unix)]
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Sleep;
 
-use crate::conn::{self, ConnHandle};
+use crate::conn::{self, ConnHandle, Read, Ready};
 use crate::handle::Command;
 use crate::query::QueryStream;
 
@@ -65,6 +66,8 @@ pub(crate) struct TokioIo {
     pub(crate) connect_timeout: Duration,
     /// A listener was replaced: the driver must ask the new one for connections.
     pub(crate) reopened: bool,
+    /// The connections with bytes to read.
+    pub(crate) ready: Arc<Ready>,
 }
 
 impl TokioIo {
@@ -93,7 +96,13 @@ impl Io for TokioIo {
     }
 
     fn connect(&mut self, id: ConnId, target: Target) -> ConnHandle {
-        conn::connect(id, target, self.connect_timeout, self.io_tx.clone())
+        conn::connect(
+            id,
+            target,
+            self.connect_timeout,
+            self.io_tx.clone(),
+            &self.ready,
+        )
     }
 
     /// Writes straight to the connection's socket when nothing is queued on it (skipping
@@ -151,11 +160,13 @@ impl Io for TokioIo {
 const BUDGET: usize = 64;
 
 /// The driver's sources of input, in the order a round asks them.
-const SOURCES: u8 = 6;
+const SOURCES: u8 = 7;
 /// The multicast socket's writability, the last source.
-const WRITABLE: u8 = 5;
+const WRITABLE: u8 = 6;
 /// The two listeners' sources.
-const ACCEPTS: u8 = (1 << 3) | (1 << 4);
+const ACCEPTS: u8 = (1 << 4) | (1 << 5);
+/// Reads of one connection in a round before the others get their turn.
+const READS: usize = 4;
 
 /// What one source had for the driver in a round.
 enum Polled {
@@ -176,7 +187,10 @@ pub(crate) struct Driver<P: Policy> {
     io_rx: mpsc::Receiver<IoEvent>,
     leave_waiters: Vec<oneshot::Sender<()>>,
     flush_waiters: Vec<oneshot::Sender<()>>,
+    /// The read buffer, of datagrams and of stream connections.
     datagram: Vec<u8>,
+    /// The connections to read this round (kept for its allocation).
+    readable: Vec<ConnId>,
     /// The wake-up for the engine's deadline, kept across turns (re-armed only when the
     /// deadline moves).
     sleep: Pin<Box<Sleep>>,
@@ -211,6 +225,7 @@ impl<P: Policy> Driver<P> {
             leave_waiters: Vec::new(),
             flush_waiters: Vec::new(),
             datagram: vec![0; DATAGRAM_BUFFER],
+            readable: Vec::new(),
             sleep: Box::pin(tokio::time::sleep_until(clock.0)),
             armed: None,
         }
@@ -225,8 +240,8 @@ impl<P: Policy> Driver<P> {
     }
 
     /// The loop, as one poll: rounds in which every source that may have something is
-    /// asked for at most one input (commands, connection news, datagrams, new connections,
-    /// writability, in that order), each handed to the engine (which drains after it) with
+    /// asked for at most one input (commands, write outcomes, bytes from every connection
+    /// that has some, datagrams, new connections, writability, in that order), each handed to the engine (which drains after it) with
     /// the clock read once per round. A source that has nothing registered the task's waker
     /// and is not asked again in this poll (it wakes the task when it has something); once
     /// none is left the task sleeps until one wakes it or the deadline passes. After a
@@ -261,9 +276,10 @@ impl<P: Policy> Driver<P> {
                 let polled = match source {
                     0 => self.poll_command(cx, now),
                     1 => self.poll_io(cx, now),
-                    2 => self.poll_datagram(cx, now),
-                    3 => self.poll_tcp_accept(cx, now),
-                    4 => self.poll_unix_accept(cx, now),
+                    2 => self.poll_connections(cx, now),
+                    3 => self.poll_datagram(cx, now),
+                    4 => self.poll_tcp_accept(cx, now),
+                    5 => self.poll_unix_accept(cx, now),
                     _ => self.poll_writable(cx, now),
                 };
                 match polled {
@@ -332,6 +348,66 @@ impl<P: Policy> Driver<P> {
         }
     }
 
+    /// Reads every connection listed as having bytes (each up to [`READS`] times) and hands
+    /// each whole frame to the engine.
+    fn poll_connections(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let mut readable = std::mem::take(&mut self.readable);
+        self.io.ready.take(&mut readable, cx.waker());
+        let polled = if readable.is_empty() {
+            Polled::Idle
+        } else {
+            for &id in &readable {
+                self.read_connection(now, id);
+            }
+            Polled::Handled
+        };
+        self.readable = readable;
+        polled
+    }
+
+    fn read_connection(&mut self, now: u64, id: ConnId) {
+        // Out of its handle while the engine, which keeps the handle, takes the frames.
+        let Some(mut reader) = self
+            .engine
+            .connection_mut(id)
+            .and_then(ConnHandle::take_reader)
+        else {
+            return; // closed meanwhile, or not connected yet (its task lists it then)
+        };
+        let mut pending = false;
+        for _ in 0..READS {
+            match reader.read(&mut self.datagram) {
+                Read::Pending => {
+                    pending = true;
+                    break;
+                }
+                Read::Closed => {
+                    self.engine
+                        .handle_io(now, IoEvent::Closed { conn: id }, &mut self.io);
+                    return;
+                }
+                Read::Bytes(n) => {
+                    let Self {
+                        engine,
+                        io,
+                        datagram,
+                        ..
+                    } = self;
+                    let bytes = datagram.get(..n).unwrap_or_default();
+                    reader.frames(bytes, |frame| engine.handle_read(now, id, frame, io));
+                }
+            }
+        }
+        if let Some(conn) = self.engine.connection_mut(id) {
+            conn.put_reader(reader);
+            // Still readable after its share of reads: its turn comes again next round.
+            // After a `Pending` its waker lists it when it has bytes.
+            if !pending {
+                self.io.ready.relist(id);
+            }
+        }
+    }
+
     fn poll_datagram(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
         let mut buf = ReadBuf::new(&mut self.datagram);
         match self.io.udp.poll_recv_from(cx, &mut buf) {
@@ -353,9 +429,13 @@ impl<P: Policy> Driver<P> {
         match listener.poll_accept(cx) {
             Poll::Ready(Ok((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
-                let (timeout, tx) = (self.io.connect_timeout, self.io.io_tx.clone());
+                let (timeout, tx, ready) = (
+                    self.io.connect_timeout,
+                    self.io.io_tx.clone(),
+                    &self.io.ready,
+                );
                 self.engine.accepted(now, Protocol::Tcp, Some(peer), |id| {
-                    conn::accepted(id, conn::Stream::Tcp(stream), timeout, tx)
+                    conn::accepted(id, conn::Stream::Tcp(stream), timeout, tx, ready)
                 });
                 Polled::Handled
             }
@@ -371,9 +451,13 @@ impl<P: Policy> Driver<P> {
         };
         match listener.poll_accept(cx) {
             Poll::Ready(Ok((stream, _))) => {
-                let (timeout, tx) = (self.io.connect_timeout, self.io.io_tx.clone());
+                let (timeout, tx, ready) = (
+                    self.io.connect_timeout,
+                    self.io.io_tx.clone(),
+                    &self.io.ready,
+                );
                 self.engine.accepted(now, Protocol::Unix, None, |id| {
-                    conn::accepted(id, conn::Stream::Unix(stream), timeout, tx)
+                    conn::accepted(id, conn::Stream::Unix(stream), timeout, tx, ready)
                 });
                 Polled::Handled
             }
