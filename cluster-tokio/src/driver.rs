@@ -428,7 +428,7 @@ impl<P: Policy> Driver<P> {
         };
         match listener.poll_accept(cx) {
             Poll::Ready(Ok((stream, peer))) => {
-                let _ = stream.set_nodelay(true);
+                conn::tune(&stream);
                 let (timeout, tx, ready) = (
                     self.io.connect_timeout,
                     self.io.io_tx.clone(),
