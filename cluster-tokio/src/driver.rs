@@ -10,8 +10,9 @@ use std::net::{SocketAddr, SocketAddrV4};
 #[cfg(unix)]
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use cluster_core::{ConnId, Policy, Protocol, SendId};
@@ -178,6 +179,66 @@ enum Polled {
     Stop,
 }
 
+/// Which sources woke the driver task since it last looked, and the task's waker.
+#[derive(Debug)]
+struct Wakeups {
+    /// One bit per source; every source at first.
+    sources: AtomicU8,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Default for Wakeups {
+    fn default() -> Self {
+        Self {
+            sources: AtomicU8::new((1 << SOURCES) - 1),
+            task: Mutex::new(None),
+        }
+    }
+}
+
+impl Wakeups {
+    /// Notes `sources` (bits) for the next poll.
+    fn note(&self, sources: u8) {
+        self.sources.fetch_or(sources, Ordering::AcqRel);
+    }
+
+    /// Remembers `task` as the task's waker and takes the sources noted since last time.
+    fn take(&self, task: &Waker) -> u8 {
+        {
+            let mut current = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+            if !current.as_ref().is_some_and(|w| w.will_wake(task)) {
+                *current = Some(task.clone());
+            }
+        }
+        self.sources.swap(0, Ordering::AcqRel)
+    }
+}
+
+/// The waker one source is polled with: it notes the source, then wakes the task.
+#[derive(Debug)]
+struct SourceWaker {
+    bit: u8,
+    wakeups: Arc<Wakeups>,
+}
+
+impl Wake for SourceWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakeups.note(self.bit);
+        let task = self
+            .wakeups
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(task) = &*task {
+            task.wake_by_ref();
+        }
+    }
+}
+
 /// The task's state.
 pub(crate) struct Driver<P: Policy> {
     engine: Engine<P, TokioIo>,
@@ -194,6 +255,10 @@ pub(crate) struct Driver<P: Policy> {
     /// The wake-up for the engine's deadline, kept across turns (re-armed only when the
     /// deadline moves).
     sleep: Pin<Box<Sleep>>,
+    /// Which sources woke the task.
+    wakeups: Arc<Wakeups>,
+    /// Each source's waker, in the order of the sources.
+    wakers: Arc<[Waker]>,
     /// The deadline `sleep` is set to: when [`Engine::handle_timers`] is next due (`None`
     /// before the first turn).
     armed: Option<u64>,
@@ -216,6 +281,15 @@ impl<P: Policy> Driver<P> {
         commands: mpsc::Receiver<Command>,
         io_rx: mpsc::Receiver<IoEvent>,
     ) -> Self {
+        let wakeups = Arc::new(Wakeups::default());
+        let wakers = (0..SOURCES)
+            .map(|source| {
+                Waker::from(Arc::new(SourceWaker {
+                    bit: 1 << source,
+                    wakeups: Arc::clone(&wakeups),
+                }))
+            })
+            .collect();
         Self {
             engine,
             io,
@@ -228,6 +302,8 @@ impl<P: Policy> Driver<P> {
             readable: Vec::new(),
             sleep: Box::pin(tokio::time::sleep_until(clock.0)),
             armed: None,
+            wakeups,
+            wakers,
         }
     }
 
@@ -239,20 +315,23 @@ impl<P: Policy> Driver<P> {
         self.shutdown().await;
     }
 
-    /// The loop, as one poll: rounds in which every source that may have something is
-    /// asked for at most one input (commands, write outcomes, bytes from every connection
-    /// that has some, datagrams, new connections, writability, in that order), each handed to the engine (which drains after it) with
-    /// the clock read once per round. A source that has nothing registered the task's waker
-    /// and is not asked again in this poll (it wakes the task when it has something); once
-    /// none is left the task sleeps until one wakes it or the deadline passes. After a
-    /// budget of inputs it yields. The clock is compared with the deadline directly at the
-    /// start of every round, so timers never starve; the deadline is read again after the
-    /// timers ran, before sleeping and before yielding, so one an input moved earlier is
-    /// seen within a budget of inputs.
+    /// The loop, as one poll. Each source is polled with a waker of its own, which notes
+    /// the source in [`Wakeups`] before waking the task, so a poll asks only the sources that
+    /// woke it (every source on the first poll). Then rounds: each source that may have
+    /// something is asked for at most one input (commands, write outcomes, bytes from every
+    /// connection that has some, datagrams, new connections, writability, in that order),
+    /// handed to the engine (which drains after it) with the clock read once per round; a
+    /// source that has nothing registered its waker and is left until it wakes the task.
+    /// Once none is left the task sleeps until one wakes it or the deadline passes; after a
+    /// budget of inputs it yields, noting the sources it did not finish. The clock is
+    /// compared with the deadline directly at the start of every round, so timers never
+    /// starve; the deadline is read again after the timers ran, before sleeping and before
+    /// yielding, so one an input moved earlier is seen within a budget of inputs.
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut budget = BUDGET;
         // One bit per source that may have an input.
-        let mut live: u8 = (1 << SOURCES) - 1;
+        let mut live = self.wakeups.take(cx.waker());
+        let wakers = Arc::clone(&self.wakers);
         loop {
             let now = self.clock.ms();
             if self.armed.is_none_or(|due| due <= now) {
@@ -269,10 +348,11 @@ impl<P: Policy> Driver<P> {
                 live |= ACCEPTS;
             }
             let mut handled = 0;
-            for source in 0..SOURCES {
+            for (source, waker) in (0..SOURCES).zip(wakers.iter()) {
                 if live & (1 << source) == 0 {
                     continue;
                 }
+                let cx = &mut Context::from_waker(waker);
                 let polled = match source {
                     0 => self.poll_command(cx, now),
                     1 => self.poll_io(cx, now),
@@ -299,6 +379,8 @@ impl<P: Policy> Driver<P> {
             budget = budget.saturating_sub(handled);
             if budget == 0 {
                 self.arm();
+                // The sources not finished are asked first at the next poll.
+                self.wakeups.note(live);
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
