@@ -77,9 +77,6 @@ pub fn setup<P: Policy + Send + 'static>(
         None
     };
     let mut node = build_node(&options, hid, policy)?;
-    // The node ignores its own multicast echoes (spec 2.4); where the kernel can drop them
-    // first, they never wake the driver. Without the filter nothing changes but the cost.
-    let _ = socket::drop_own_echoes(&udp, node.sid().as_bytes());
     let zero = Instant::ZERO;
     if let Some(listener) = &tcp {
         let port = listener.local_addr().map_err(|source| JoinError::Io {
@@ -106,6 +103,9 @@ pub fn setup<P: Policy + Send + 'static>(
         }
         _ => None,
     };
+    // The node ignores its own multicast echoes (spec 2.4); where the kernel can drop them
+    // first, they never wake the driver. Without the filter nothing changes but the cost.
+    let _ = socket::drop_own_echoes(&udp, node.sid().as_bytes());
     let addrs = LocalAddrs::new(options.addrs_refresh, 0);
     Ok(Setup {
         node,
