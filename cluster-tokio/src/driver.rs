@@ -1,9 +1,10 @@
-//! The task that owns the node. Each turn it asks every source in a fixed order for at most
-//! one input (a command, a connection event, a datagram, a new connection, the multicast
-//! socket becoming writable again) and hands each to the [`Engine`], which makes the call
-//! and drains the node's outputs (the driving contract of `cluster_core`); when no source has
-//! anything it sleeps until one wakes it or the deadline passes. Only the waiting and the
-//! sockets are here; the rest is `cluster-host`'s.
+//! The task that owns the node. Each source of input (commands, write outcomes from the
+//! connections' tasks, bytes on the `t` and `u` connections, which the task reads itself,
+//! datagrams, new connections, the multicast socket becoming writable again) is polled with
+//! a waker of its own, so a wake-up asks only the sources that have news; each input goes to
+//! the [`Engine`], which makes the call and drains the node's outputs (the driving contract
+//! of `cluster_core`). When no source has anything the task sleeps until one wakes it or the
+//! deadline passes. Only the waiting and the sockets are here; the rest is `cluster-host`'s.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
