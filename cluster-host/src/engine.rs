@@ -335,28 +335,43 @@ impl<P: Policy, I: Io> Engine<P, I> {
             .open(protocol, peer, local, false, None, now, conn)
     }
 
+    /// The adapter's handle on connection `id`, while the engine keeps it (an adapter that
+    /// reads its connections in the driver keeps the read half there).
+    pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut I::Conn> {
+        self.transports.get_mut(id).map(|entry| &mut entry.writer)
+    }
+
+    /// Input: `bytes` read from connection `conn` (part of a frame, one frame or several),
+    /// as [`IoEvent::Read`] but borrowed, for an adapter that reads in the driver.
+    pub fn handle_read(&mut self, now: u64, conn: ConnId, bytes: &[u8], io: &mut I) {
+        self.read(now, conn, bytes);
+        self.drain(now, io);
+    }
+
+    fn read(&mut self, now: u64, conn: ConnId, bytes: &[u8]) {
+        let Some(entry) = self.transports.get(conn) else {
+            return; // closed by us meanwhile
+        };
+        let source = entry.source(conn);
+        let protocol = entry.protocol;
+        self.transports.touch(conn, now);
+        let _ = self.node.handle_datagram(at(now), source, bytes);
+        if self.transports.needs_sid(conn) {
+            let sid = self
+                .node
+                .services()
+                .find(|s| s.conn(protocol) == Some(conn))
+                .map(|s| *s.sid());
+            if let Some(sid) = sid {
+                self.transports.note_sid(conn, sid);
+            }
+        }
+    }
+
     /// Input: what a connection task reported.
     pub fn handle_io(&mut self, now: u64, event: IoEvent, io: &mut I) {
         match event {
-            IoEvent::Read { conn, bytes } => {
-                let Some(entry) = self.transports.get(conn) else {
-                    return; // closed by us meanwhile
-                };
-                let source = entry.source(conn);
-                let protocol = entry.protocol;
-                self.transports.touch(conn, now);
-                let _ = self.node.handle_datagram(at(now), source, &bytes);
-                if self.transports.needs_sid(conn) {
-                    let sid = self
-                        .node
-                        .services()
-                        .find(|s| s.conn(protocol) == Some(conn))
-                        .map(|s| *s.sid());
-                    if let Some(sid) = sid {
-                        self.transports.note_sid(conn, sid);
-                    }
-                }
-            }
+            IoEvent::Read { conn, bytes } => self.read(now, conn, &bytes),
             IoEvent::Closed { conn } => {
                 if let Some(entry) = self.transports.remove(conn) {
                     self.node.connection_closed(at(now), entry.source(conn));
@@ -709,8 +724,14 @@ impl<P: Policy, I: Io> Engine<P, I> {
     }
 
     fn drain_events(&mut self, io: &mut I) {
-        while let Some(event) = self.node.poll_event() {
-            match translate(&self.node, &event) {
+        loop {
+            // Borrowed where it was returned: a core event holds a payload of up to `DATA`
+            // bytes inline, and moving it out of the `Option` would copy all of them.
+            let next = self.node.poll_event();
+            let Some(event) = &next else {
+                break;
+            };
+            match translate(&self.node, event) {
                 Some(Translated::Event(event)) => io.event(event),
                 Some(Translated::Query { id, event }) => {
                     let done = matches!(event, QueryEvent::Done(_));

@@ -105,6 +105,9 @@ pub fn setup<P: Policy + Send + 'static>(
         }
         _ => None,
     };
+    // The node ignores its own multicast echoes (spec 2.4); where the kernel can drop them
+    // first, they never wake the driver. Without the filter nothing changes but the cost.
+    let _ = socket::drop_own_echoes(&udp, node.sid().as_bytes());
     let addrs = LocalAddrs::new(options.addrs_refresh, 0);
     Ok(Setup {
         node,

@@ -8,7 +8,9 @@
 //!   `SO_REUSEPORT`, and a socket without it cannot bind next to a reference node;
 //! * multicast TTL 0 in local mode (the datagrams never leave the host) and 1 with `remote`;
 //! * multicast loopback on, so that the other nodes of the host (and the node itself, which
-//!   drops its own frames by sid) receive every datagram;
+//!   drops its own frames by sid) receive every datagram; on Linux a socket filter
+//!   ([`drop_own_echoes`]) lets the kernel drop the node's own frames instead, once the node
+//!   (and so its sid) exists;
 //! * the same socket sends and receives, so datagrams leave with source port = the port.
 //!
 //! **Which interface.** With no interface configured the group is joined on the default
@@ -137,6 +139,196 @@ pub fn multicast_socket(
     Ok((socket.into(), setup))
 }
 
+/// Asks the kernel to drop this node's own multicast echoes before they reach the socket
+/// (Linux; elsewhere it does nothing and says so).
+///
+/// Multicast loopback stays on (spec 1.1): the other nodes of the host receive every
+/// datagram. The node would drop its own frames by sid anyway (spec 2.4, own sid early
+/// stop); with this socket filter the kernel drops them instead, so a node's own sends no
+/// longer wake it, cost it a read each, nor fill its receive buffer. The filter drops a
+/// datagram only when it holds exactly one whole frame of the layout our encoder writes
+/// (`C0 8D`, a one- or two-byte body length matching the datagram's size, `00 00` at the
+/// end) whose first field is `sid` and equals `sid`: exactly frames the node would ignore.
+/// Anything else passes: frames whose first field is `filter`, datagrams holding part of a
+/// frame or several frames, and every other sender's frames.
+///
+/// # Errors
+///
+/// The filter could not be attached ([`io::ErrorKind::Unsupported`] off Linux, or when
+/// `sid` is not 8 bytes long as ours are); the node still drops its echoes itself.
+pub fn drop_own_echoes(socket: &UdpSocket, sid: &[u8]) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let program = echo_filter::program(sid).ok_or(io::ErrorKind::Unsupported)?;
+        socket2::SockRef::from(socket)
+            .attach_filter(&program)
+            .map_err(|e| step("attach the own-echo filter", e))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (socket, sid);
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// The classic BPF program of [`drop_own_echoes`]. A socket filter on a UDP socket sees the
+/// datagram from its UDP header on, and returns how many bytes to keep: 0 drops it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod echo_filter {
+    use socket2::SockFilter;
+
+    // Classes, sizes, modes and operations of classic BPF (`linux/filter.h`).
+    const LD: u16 = 0x00;
+    const LDX: u16 = 0x01;
+    const ST: u16 = 0x02;
+    const ALU: u16 = 0x04;
+    const JMP: u16 = 0x05;
+    const RET: u16 = 0x06;
+    const MISC: u16 = 0x07;
+    const W: u16 = 0x00;
+    const H: u16 = 0x08;
+    const B: u16 = 0x10;
+    const IMM: u16 = 0x00;
+    const ABS: u16 = 0x20;
+    const IND: u16 = 0x40;
+    const MEM: u16 = 0x60;
+    const LEN: u16 = 0x80;
+    const ADD: u16 = 0x00;
+    const SUB: u16 = 0x10;
+    const AND: u16 = 0x50;
+    const LSH: u16 = 0x60;
+    const JA: u16 = 0x00;
+    const JEQ: u16 = 0x10;
+    const JSET: u16 = 0x40;
+    const K: u16 = 0x00;
+    const X: u16 = 0x08;
+    const TAX: u16 = 0x00;
+
+    /// The UDP header, before the datagram's bytes.
+    const UDP: u32 = 8;
+
+    /// Where a jump goes.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum To {
+        Next,
+        TwoLengthBytes,
+        Check,
+        Drop,
+        Accept,
+    }
+
+    /// An instruction, a conditional jump (taken, not taken), an unconditional one, or a
+    /// place jumps go to.
+    enum Item {
+        Op(u16, u32),
+        Jump(u16, u32, To, To),
+        Goto(To),
+        Here(To),
+    }
+    use Item::{Goto, Here, Jump, Op};
+
+    /// The program for our `sid`, or `None` unless it is 8 bytes long.
+    pub(super) fn program(sid: &[u8]) -> Option<Vec<SockFilter>> {
+        let sid: [u8; 8] = sid.try_into().ok()?;
+        let [a, b, c, d, e, f, g, h] = sid;
+        let (first, second) = (
+            u32::from_be_bytes([a, b, c, d]),
+            u32::from_be_bytes([e, f, g, h]),
+        );
+        let items = [
+            // The header `C0 8D`.
+            Op(LD | B | ABS, UDP),
+            Jump(JMP | JEQ | K, 0xC0, To::Next, To::Accept),
+            Op(LD | B | ABS, UDP + 1),
+            Jump(JMP | JEQ | K, 0x8D, To::Next, To::Accept),
+            // The body length L, a varint of one byte: M[0] = L, A = where the fields start.
+            Op(LD | B | ABS, UDP + 2),
+            Jump(JMP | JSET | K, 0x80, To::TwoLengthBytes, To::Next),
+            Op(ST, 0),
+            Op(LD | IMM, UDP + 3),
+            Goto(To::Check),
+            // Or of two bytes (a longer one cannot fit in a datagram of ours).
+            Here(To::TwoLengthBytes),
+            Op(ALU | AND | K, 0x7F),
+            Op(ST, 0),
+            Op(LD | B | ABS, UDP + 3),
+            Jump(JMP | JSET | K, 0x80, To::Accept, To::Next),
+            Op(ALU | LSH | K, 7),
+            Op(LDX | MEM, 0),
+            Op(ALU | ADD | X, 0),
+            Op(ST, 0),
+            Op(LD | IMM, UDP + 4),
+            // M[1] = where the fields start.
+            Here(To::Check),
+            Op(ST, 1),
+            // The datagram is exactly one frame: its length is fields' start + L + footer.
+            Op(LDX | MEM, 0),
+            Op(ALU | ADD | X, 0),
+            Op(ALU | ADD | K, 2),
+            Op(MISC | TAX, 0),
+            Op(LD | W | LEN, 0),
+            Jump(JMP | JEQ | X, 0, To::Next, To::Accept),
+            // It ends with the footer `00 00`.
+            Op(ALU | SUB | K, 2),
+            Op(MISC | TAX, 0),
+            Op(LD | H | IND, 0),
+            Jump(JMP | JEQ | K, 0, To::Next, To::Accept),
+            // Its first field is `sid` (id 4), 8 bytes long, and ours.
+            Op(LDX | MEM, 1),
+            Op(LD | B | IND, 0),
+            Jump(JMP | JEQ | K, 4, To::Next, To::Accept),
+            Op(LD | B | IND, 1),
+            Jump(JMP | JEQ | K, 8, To::Next, To::Accept),
+            Op(LD | W | IND, 2),
+            Jump(JMP | JEQ | K, first, To::Next, To::Accept),
+            Op(LD | W | IND, 6),
+            Jump(JMP | JEQ | K, second, To::Drop, To::Accept),
+            Here(To::Drop),
+            Op(RET | K, 0),
+            Here(To::Accept),
+            Op(RET | K, u32::MAX),
+        ];
+        assemble(&items)
+    }
+
+    /// Lays the program out: jumps become forward offsets.
+    fn assemble(items: &[Item]) -> Option<Vec<SockFilter>> {
+        let mut places = Vec::new();
+        let mut count = 0usize;
+        for item in items {
+            match item {
+                Here(place) => places.push((*place, count)),
+                _ => count += 1,
+            }
+        }
+        let offset = |from: usize, to: To| -> Option<usize> {
+            if to == To::Next {
+                return Some(0);
+            }
+            let (_, at) = places.iter().find(|(place, _)| *place == to)?;
+            at.checked_sub(from + 1)
+        };
+        let mut program = Vec::with_capacity(count);
+        for item in items {
+            let index = program.len();
+            match *item {
+                Here(_) => {}
+                Op(code, k) => program.push(SockFilter::new(code, 0, 0, k)),
+                Goto(to) => {
+                    let k = u32::try_from(offset(index, to)?).ok()?;
+                    program.push(SockFilter::new(JMP | JA, 0, 0, k));
+                }
+                Jump(code, k, yes, no) => {
+                    let yes = u8::try_from(offset(index, yes)?).ok()?;
+                    let no = u8::try_from(offset(index, no)?).ok()?;
+                    program.push(SockFilter::new(code, yes, no, k));
+                }
+            }
+        }
+        Some(program)
+    }
+}
+
 /// Joins `group` on the interface of `address` and sends from it.
 fn join_on(socket: &Socket, group: Ipv4Addr, address: Ipv4Addr) -> io::Result<()> {
     socket
@@ -255,6 +447,72 @@ mod tests {
         assert_eq!(&buf[..n], b"hello");
         assert_eq!(from.ip(), std::net::IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(from.port(), port, "datagrams leave from the bound port");
+    }
+
+    /// A frame as our encoder writes it: `filter` (when given) first, then `sid`.
+    fn frame(sid: &str, data: &str, filter: Option<&str>) -> Vec<u8> {
+        use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str};
+        let named = filter.map(|who| [who]);
+        let filter = named.as_ref().map(|who| List::from_items(who));
+        let message = Message {
+            kind: Some(MessageKind::Event),
+            channel: Some(0),
+            hid: Some(Str::from("02:00:00:00:00:01")),
+            sid: Some(Str::from(sid)),
+            data: Some(Str::from(data)),
+            filter,
+            ..Message::default()
+        };
+        let mut out = vec![0u8; 8192];
+        let n = message
+            .encode(FilterPlacement::First, &mut out)
+            .expect("encode");
+        out.truncate(n);
+        out
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_kernel_drops_our_own_whole_frames_and_passes_everything_else() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        drop_own_echoes(&receiver, b"ownSid01").expect("attach");
+        let to = receiver.local_addr().unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let short = frame("ownSid01", "x", None);
+        let long = frame("ownSid01", &"y".repeat(300), None);
+        assert!(
+            short[2] < 0x80 && long[2] >= 0x80,
+            "one and two length bytes"
+        );
+        let foreign = frame("another1", "x", None);
+        let mut two_frames = short.clone();
+        two_frames.extend_from_slice(&foreign);
+        let filtered = frame("ownSid01", "x", Some("someone"));
+        let mut bad_footer = short.clone();
+        *bad_footer.last_mut().unwrap() = 1;
+        let passing: [&[u8]; 6] = [
+            &foreign,
+            &two_frames,
+            &long[..200], // the first chunk of a longer frame
+            &filtered,
+            &bad_footer,
+            b"not a frame",
+        ];
+        for bytes in [&short[..], &long[..]] {
+            sender.send_to(bytes, to).expect("send");
+        }
+        for bytes in passing {
+            sender.send_to(bytes, to).expect("send");
+        }
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        for expected in passing {
+            let n = receiver.recv(&mut buf).expect("receive");
+            assert_eq!(&buf[..n], expected);
+        }
+        assert!(drop_own_echoes(&receiver, b"short").is_err());
     }
 
     #[test]

@@ -110,6 +110,8 @@ impl Cluster {
             events,
             io_tx,
             connect_timeout: sockets.options.connect_timeout,
+            reopened: false,
+            ready: std::sync::Arc::default(),
         };
         let driver = Inner::new(engine, io, Clock(clock_start), commands, io_rx);
         Ok((

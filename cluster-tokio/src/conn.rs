@@ -1,24 +1,37 @@
-//! One task per stream connection (`t` or `u`): it connects (for outgoing connections),
-//! writes the frames the driver queues and reports each write's outcome, and forwards what
-//! it reads. Everything goes back to the driver as an [`IoEvent`].
+//! Stream connections (`t` and `u`).
 //!
-//! The driver also writes directly on a connected stream (`try_write`) when nothing is
-//! queued for it, which saves the hop to the writer task and back; whatever does not go out
-//! at once is queued for the task, behind which ordering is kept.
+//! The driver reads every connection itself: each connection's read half and frame
+//! reassembler live in its [`ConnHandle`] (which the engine keeps while the connection is
+//! open), and a per-connection waker puts the connection on the driver's [`Ready`] list when
+//! the socket has bytes, so the driver reads only the connections that have some and hands
+//! each whole frame to the engine without a hop through another task or a copy into a
+//! message.
+//!
+//! One task per connection connects (outgoing connections) and writes the frames the driver
+//! queues, reporting each outcome as an [`IoEvent`]. The driver also writes directly on a
+//! connected stream (`try_write`) when nothing is queued for it, which saves the hop to the
+//! writer task and back; whatever does not go out at once is queued for the task, behind
+//! which ordering is kept.
 
 use std::io;
-use std::sync::{Arc, OnceLock};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use cluster_core::wire::{Reassembler, StreamItem};
 use cluster_core::{ConnId, SendId};
-use cluster_host::conn::{IoEvent, Outbound, READ_CHUNK, Target, WRITE_QUEUE};
+use cluster_host::conn::{IoEvent, Outbound, Target, WRITE_QUEUE};
 use cluster_host::engine::Write;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, tcp};
 #[cfg(unix)]
 use tokio::net::{UnixStream, unix};
 use tokio::sync::mpsc;
+
+/// The longest frame reassembled from a stream connection (the host node's payloads are at
+/// most 8 KiB; this leaves room for every other field).
+const STREAM_FRAME: usize = 64 * 1024;
 
 /// A connected stream.
 #[derive(Debug)]
@@ -44,6 +57,8 @@ impl Stream {
     }
 }
 
+/// The read half of a stream, read by the driver.
+#[derive(Debug)]
 enum ReadHalf {
     Tcp(tcp::OwnedReadHalf),
     #[cfg(unix)]
@@ -51,12 +66,15 @@ enum ReadHalf {
 }
 
 impl ReadHalf {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(r) => r.read(buf).await,
+    /// Reads what the socket has into `buf`; `Ok(0)` at the end of the stream.
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
+        let polled = match self {
+            Self::Tcp(r) => Pin::new(r).poll_read(cx, &mut buf),
             #[cfg(unix)]
-            Self::Unix(r) => r.read(buf).await,
-        }
+            Self::Unix(r) => Pin::new(r).poll_read(cx, &mut buf),
+        };
+        polled.map_ok(|()| buf.filled().len())
     }
 }
 
@@ -108,30 +126,177 @@ impl WriteHalf {
     }
 }
 
-/// The driver's handle on a connection task. Dropping it closes the write queue: the task
-/// writes what is queued (reporting each outcome), shuts the connection down and stops
-/// reading.
+/// The connections that have bytes to read, as their wakers report them, and the driver's
+/// waker. Shared by the driver and every connection's waker.
+#[derive(Debug, Default)]
+pub(crate) struct Ready {
+    ids: Mutex<Vec<ConnId>>,
+    driver: Mutex<Option<Waker>>,
+}
+
+impl Ready {
+    /// Puts `id` on the list and wakes the driver.
+    fn push(&self, id: ConnId) {
+        self.ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
+        if let Some(driver) = &*self.driver.lock().unwrap_or_else(PoisonError::into_inner) {
+            driver.wake_by_ref();
+        }
+    }
+
+    /// Puts `id` back on the list without waking anyone: the driver, which stopped
+    /// reading it with bytes left, looks at the list again in its next round.
+    pub(crate) fn relist(&self, id: ConnId) {
+        self.ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
+    }
+
+    /// Swaps the listed connections into `into` (emptied first) and remembers `waker` as the
+    /// driver's, for the next push.
+    pub(crate) fn take(&self, into: &mut Vec<ConnId>, waker: &Waker) {
+        {
+            let mut driver = self.driver.lock().unwrap_or_else(PoisonError::into_inner);
+            if !driver.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                *driver = Some(waker.clone());
+            }
+        }
+        into.clear();
+        std::mem::swap(
+            &mut *self.ids.lock().unwrap_or_else(PoisonError::into_inner),
+            into,
+        );
+    }
+}
+
+/// The waker a connection's read half is polled with: it lists the connection as ready.
+#[derive(Debug)]
+struct ConnWaker {
+    id: ConnId,
+    ready: Arc<Ready>,
+}
+
+impl Wake for ConnWaker {
+    fn wake(self: Arc<Self>) {
+        self.ready.push(self.id);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.push(self.id);
+    }
+}
+
+/// What the driver reads a connection with: its read half, its reassembler and its waker.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    half: ReadHalf,
+    // Frames are reassembled per connection and the node gets whole frames: its own
+    // reassembly buffers are few and meant for UDP senders.
+    frames: Box<Reassembler<STREAM_FRAME>>,
+    waker: Waker,
+}
+
+/// What one read of a connection gave.
+pub(crate) enum Read {
+    /// Nothing now: the connection's waker lists it again when it has bytes.
+    Pending,
+    /// The stream ended (end of file or an error).
+    Closed,
+    /// These many bytes, now in the buffer.
+    Bytes(usize),
+}
+
+impl Reader {
+    fn new(half: ReadHalf, id: ConnId, ready: &Arc<Ready>) -> Self {
+        Self {
+            half,
+            frames: Box::new(Reassembler::new()),
+            waker: Waker::from(Arc::new(ConnWaker {
+                id,
+                ready: Arc::clone(ready),
+            })),
+        }
+    }
+
+    /// Reads what the connection has into `buf`, without waiting.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Read {
+        let mut cx = Context::from_waker(&self.waker);
+        match self.half.poll_read(&mut cx, buf) {
+            Poll::Pending => Read::Pending,
+            Poll::Ready(Ok(0) | Err(_)) => Read::Closed,
+            Poll::Ready(Ok(n)) => Read::Bytes(n),
+        }
+    }
+
+    /// Hands every whole frame of `bytes` (with what earlier reads left) to `frame`.
+    pub(crate) fn frames(&mut self, bytes: &[u8], mut frame: impl FnMut(&[u8])) {
+        self.frames.push(bytes, |item| {
+            if let StreamItem::Frame(f) = item {
+                frame(f.as_bytes());
+            }
+        });
+    }
+}
+
+/// The halves an outgoing connection's task leaves for the driver once connected.
+#[derive(Debug)]
+struct Connected {
+    writer: Arc<WriteHalf>,
+    reader: ReadHalf,
+}
+
+/// The driver's handle on a connection. Dropping it closes the write queue: the task writes
+/// what is queued (reporting each outcome) and shuts the connection down; the read half goes
+/// with the handle.
 #[derive(Debug)]
 pub(crate) struct ConnHandle {
+    id: ConnId,
     queue: mpsc::Sender<Outbound>,
+    ready: Arc<Ready>,
     /// The stream, once connected, for direct writes.
     direct: Option<Arc<WriteHalf>>,
-    /// Where an outgoing connection's task leaves its stream once connected.
-    connected: Option<Arc<OnceLock<Arc<WriteHalf>>>>,
+    /// The read half, once connected (taken by the driver while it reads).
+    reader: Option<Reader>,
+    /// Where an outgoing connection's task leaves its halves once connected.
+    connected: Option<Arc<Mutex<Option<Connected>>>>,
     /// Frames handed to the task whose outcome is not known yet: while there are any,
     /// direct writes would overtake them.
     pending: usize,
 }
 
 impl ConnHandle {
+    /// Takes over the halves an outgoing connection's task left, once connected.
+    fn adopt(&mut self) {
+        let Some(cell) = &self.connected else {
+            return;
+        };
+        let Some(connected) = cell.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return;
+        };
+        self.direct = Some(connected.writer);
+        self.reader = Some(Reader::new(connected.reader, self.id, &self.ready));
+        self.connected = None;
+    }
+
+    /// The read half, for the driver to read with; `None` before the connection is up.
+    pub(crate) fn take_reader(&mut self) -> Option<Reader> {
+        self.adopt();
+        self.reader.take()
+    }
+
+    /// Gives the read half back after a read.
+    pub(crate) fn put_reader(&mut self, reader: Reader) {
+        self.reader = Some(reader);
+    }
+
     /// Writes a direct send at once when nothing is queued on the connection and the socket
     /// takes the whole frame, else queues (the rest of) it for the task, without waiting.
     pub(crate) fn write(&mut self, frame: &[u8], send: SendId) -> Write {
-        if self.direct.is_none()
-            && let Some(writer) = self.connected.as_ref().and_then(|c| c.get())
-        {
-            self.direct = Some(Arc::clone(writer));
-            self.connected = None;
+        if self.direct.is_none() {
+            self.adopt();
         }
         let mut written = 0;
         if self.pending == 0
@@ -168,20 +333,26 @@ impl ConnHandle {
     }
 }
 
-/// Starts the task of an accepted connection.
+/// Starts the writer task of an accepted connection; the driver reads it from the start.
 pub(crate) fn accepted(
     conn: ConnId,
     stream: Stream,
     timeout: Duration,
     io: mpsc::Sender<IoEvent>,
+    ready: &Arc<Ready>,
 ) -> ConnHandle {
     let (queue, rx) = mpsc::channel(WRITE_QUEUE);
     let (reader, writer) = stream.split();
     let writer = Arc::new(writer);
-    tokio::spawn(run(conn, reader, Arc::clone(&writer), timeout, rx, io));
+    tokio::spawn(run(conn, Arc::clone(&writer), timeout, rx, io));
+    // Bytes may be waiting already: the first read finds them.
+    ready.push(conn);
     ConnHandle {
+        id: conn,
         queue,
+        ready: Arc::clone(ready),
         direct: Some(writer),
+        reader: Some(Reader::new(reader, conn, ready)),
         connected: None,
         pending: 0,
     }
@@ -193,16 +364,18 @@ pub(crate) fn connect(
     target: Target,
     timeout: Duration,
     io: mpsc::Sender<IoEvent>,
+    ready: &Arc<Ready>,
 ) -> ConnHandle {
     let (queue, mut rx) = mpsc::channel(WRITE_QUEUE);
-    let connected = Arc::new(OnceLock::new());
+    let connected = Arc::new(Mutex::new(None));
     let cell = Arc::clone(&connected);
+    let listed = Arc::clone(ready);
     tokio::spawn(async move {
         let stream = match target {
             Target::Tcp(addr) => {
                 match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                     Ok(Ok(stream)) => {
-                        let _ = stream.set_nodelay(true);
+                        tune(&stream);
                         Some(Stream::Tcp(stream))
                     }
                     _ => None,
@@ -222,20 +395,37 @@ pub(crate) fn connect(
             Some(stream) => {
                 let (reader, writer) = stream.split();
                 let writer = Arc::new(writer);
-                // The driver may write on it directly from now on.
-                let _ = cell.set(Arc::clone(&writer));
+                // The driver writes on it directly and reads it from now on.
+                *cell.lock().unwrap_or_else(PoisonError::into_inner) = Some(Connected {
+                    writer: Arc::clone(&writer),
+                    reader,
+                });
                 drop(cell);
-                run(conn, reader, writer, timeout, rx, io).await;
+                listed.push(conn);
+                run(conn, writer, timeout, rx, io).await;
             }
             None => fail_all(conn, &mut rx, &io).await,
         }
     });
     ConnHandle {
+        id: conn,
         queue,
+        ready: Arc::clone(ready),
         direct: None,
+        reader: None,
         connected: Some(connected),
         pending: 0,
     }
+}
+
+/// Sets a new TCP connection up: no Nagle delay, so each frame leaves at once; and (Linux)
+/// delayed acknowledgements from the start, so that in a request and answer exchange each
+/// frame is acknowledged by the answer rather than by a packet of its own (the kernel
+/// otherwise acknowledges a new connection's first segments at once). Best effort.
+pub(crate) fn tune(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = stream.set_quickack(false);
 }
 
 /// Reports every queued frame as failed, then the connection as closed.
@@ -253,48 +443,18 @@ async fn fail_all(conn: ConnId, rx: &mut mpsc::Receiver<Outbound>, io: &mpsc::Se
     let _ = io.send(IoEvent::Closed { conn }).await;
 }
 
-/// Reads and writes one connection until either side ends.
+/// Writes the frames queued on one connection until the driver drops its handle or a write
+/// fails.
 ///
 /// A write that does not complete within `timeout` (a peer that stopped reading) fails, and
 /// so does every frame queued after it.
-/// The longest frame reassembled from a stream connection (the host node's payloads are at
-/// most 8 KiB; this leaves room for every other field).
-const STREAM_FRAME: usize = 64 * 1024;
-
 async fn run(
     conn: ConnId,
-    mut reader: ReadHalf,
     writer: Arc<WriteHalf>,
     timeout: Duration,
     mut rx: mpsc::Receiver<Outbound>,
     io: mpsc::Sender<IoEvent>,
 ) {
-    let read_io = io.clone();
-    let reading = tokio::spawn(async move {
-        let mut buf = vec![0u8; READ_CHUNK];
-        // Frames are reassembled here, one buffer per connection, and the node gets whole
-        // frames: its own reassembly buffers are few and meant for UDP senders.
-        let mut stream = Box::new(Reassembler::<STREAM_FRAME>::new());
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let mut frames = Vec::new();
-                    stream.push(buf.get(..n).unwrap_or_default(), |item| {
-                        if let StreamItem::Frame(frame) = item {
-                            frames.push(frame.as_bytes().to_vec());
-                        }
-                    });
-                    for bytes in frames {
-                        if read_io.send(IoEvent::Read { conn, bytes }).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-        let _ = read_io.send(IoEvent::Closed { conn }).await;
-    });
     let result: io::Result<()> = async {
         while let Some(out) = rx.recv().await {
             let written = match tokio::time::timeout(timeout, writer.write_all(&out.bytes)).await {
@@ -312,7 +472,7 @@ async fn run(
             written?;
         }
         // The driver dropped its handle: close our side (the last reference to the write
-        // half shuts it down when dropped, should an event still hold one).
+        // half shuts it down when dropped, should the handle still hold one).
         match Arc::try_unwrap(writer) {
             Ok(mut writer) => writer.shutdown().await,
             Err(_) => Ok(()),
@@ -322,5 +482,4 @@ async fn run(
     if result.is_err() {
         fail_all(conn, &mut rx, &io).await;
     }
-    reading.abort();
 }

@@ -1,13 +1,19 @@
-//! The task that owns the node: it waits for the first of a command, a datagram, a
-//! connection event, a new connection, the multicast socket becoming writable again, or the
-//! deadline; then hands that one input to the [`Engine`] (which makes the call and drains the
-//! node's outputs, the driving contract of `cluster_core`). Only the waiting and the sockets
-//! are here; the rest is `cluster-host`'s.
+//! The task that owns the node. Each source of input (commands, write outcomes from the
+//! connections' tasks, bytes on the `t` and `u` connections, which the task reads itself,
+//! datagrams, new connections, the multicast socket becoming writable again) is polled with
+//! a waker of its own, so a wake-up asks only the sources that have news; each input goes to
+//! the [`Engine`], which makes the call and drains the node's outputs (the driving contract
+//! of `cluster_core`). When no source has anything the task sleeps until one wakes it or the
+//! deadline passes. Only the waiting and the sockets are here; the rest is `cluster-host`'s.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 #[cfg(unix)]
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use cluster_core::{ConnId, Policy, Protocol, SendId};
@@ -15,12 +21,14 @@ use cluster_host::conn::{IoEvent, Target};
 use cluster_host::engine::Write;
 use cluster_host::socket;
 use cluster_host::{Engine, Event, Io, QueryEvent};
+use tokio::io::ReadBuf;
 #[cfg(unix)]
 use tokio::net::UnixListener;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Sleep;
 
-use crate::conn::{self, ConnHandle};
+use crate::conn::{self, ConnHandle, Read, Ready};
 use crate::handle::Command;
 use crate::query::QueryStream;
 
@@ -42,6 +50,11 @@ impl Clock {
     }
 }
 
+/// A time no deadline reaches (tokio's timer takes about 30 years as "never").
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
 /// The sockets, the subscribers' channel and the connection tasks: what the engine asks
 /// things of ([`Io`]).
 #[derive(Debug)]
@@ -53,6 +66,10 @@ pub(crate) struct TokioIo {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) io_tx: mpsc::Sender<IoEvent>,
     pub(crate) connect_timeout: Duration,
+    /// A listener was replaced: the driver must ask the new one for connections.
+    pub(crate) reopened: bool,
+    /// The connections with bytes to read.
+    pub(crate) ready: Arc<Ready>,
 }
 
 impl TokioIo {
@@ -81,7 +98,13 @@ impl Io for TokioIo {
     }
 
     fn connect(&mut self, id: ConnId, target: Target) -> ConnHandle {
-        conn::connect(id, target, self.connect_timeout, self.io_tx.clone())
+        conn::connect(
+            id,
+            target,
+            self.connect_timeout,
+            self.io_tx.clone(),
+            &self.ready,
+        )
     }
 
     /// Writes straight to the connection's socket when nothing is queued on it (skipping
@@ -111,6 +134,7 @@ impl Io for TokioIo {
         let listener = socket::tcp_listener().and_then(TcpListener::from_std)?;
         let port = listener.local_addr()?.port();
         self.tcp = Some(listener);
+        self.reopened = true;
         Ok(port)
     }
 
@@ -123,6 +147,7 @@ impl Io for TokioIo {
         drop(socket::remove_unix_socket(&path));
         let listener = socket::unix_listener(&path).and_then(UnixListener::from_std)?;
         self.unix = Some((listener, path));
+        self.reopened = true;
         Ok(())
     }
 
@@ -132,16 +157,87 @@ impl Io for TokioIo {
     }
 }
 
-/// Why the loop woke.
-enum Wake {
-    Command(Option<Command>),
-    Io(IoEvent),
-    Datagram(io::Result<(usize, SocketAddr)>),
-    TcpAccept(io::Result<(tokio::net::TcpStream, SocketAddr)>),
-    #[cfg(unix)]
-    UnixAccept(io::Result<tokio::net::UnixStream>),
-    Writable,
-    Timer,
+/// Inputs handled in one poll of the driver before it yields to the runtime, so that the
+/// other tasks of a busy runtime get their turn.
+const BUDGET: usize = 64;
+
+/// The driver's sources of input, in the order a round asks them.
+const SOURCES: u8 = 7;
+/// The multicast socket's writability, the last source.
+const WRITABLE: u8 = 6;
+/// The two listeners' sources.
+const ACCEPTS: u8 = (1 << 4) | (1 << 5);
+/// Reads of one connection in a round before the others get their turn.
+const READS: usize = 4;
+
+/// What one source had for the driver in a round.
+enum Polled {
+    /// Nothing now (the source will wake the task).
+    Idle,
+    /// One input was handled.
+    Handled,
+    /// The node left: the loop ends.
+    Stop,
+}
+
+/// Which sources woke the driver task since it last looked, and the task's waker.
+#[derive(Debug)]
+struct Wakeups {
+    /// One bit per source; every source at first.
+    sources: AtomicU8,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Default for Wakeups {
+    fn default() -> Self {
+        Self {
+            sources: AtomicU8::new((1 << SOURCES) - 1),
+            task: Mutex::new(None),
+        }
+    }
+}
+
+impl Wakeups {
+    /// Notes `sources` (bits) for the next poll.
+    fn note(&self, sources: u8) {
+        self.sources.fetch_or(sources, Ordering::AcqRel);
+    }
+
+    /// Remembers `task` as the task's waker and takes the sources noted since last time.
+    fn take(&self, task: &Waker) -> u8 {
+        {
+            let mut current = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+            if !current.as_ref().is_some_and(|w| w.will_wake(task)) {
+                *current = Some(task.clone());
+            }
+        }
+        self.sources.swap(0, Ordering::AcqRel)
+    }
+}
+
+/// The waker one source is polled with: it notes the source, then wakes the task.
+#[derive(Debug)]
+struct SourceWaker {
+    bit: u8,
+    wakeups: Arc<Wakeups>,
+}
+
+impl Wake for SourceWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakeups.note(self.bit);
+        let task = self
+            .wakeups
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(task) = &*task {
+            task.wake_by_ref();
+        }
+    }
 }
 
 /// The task's state.
@@ -153,7 +249,20 @@ pub(crate) struct Driver<P: Policy> {
     io_rx: mpsc::Receiver<IoEvent>,
     leave_waiters: Vec<oneshot::Sender<()>>,
     flush_waiters: Vec<oneshot::Sender<()>>,
+    /// The read buffer, of datagrams and of stream connections.
     datagram: Vec<u8>,
+    /// The connections to read this round (kept for its allocation).
+    readable: Vec<ConnId>,
+    /// The wake-up for the engine's deadline, kept across turns (re-armed only when the
+    /// deadline moves).
+    sleep: Pin<Box<Sleep>>,
+    /// Which sources woke the task.
+    wakeups: Arc<Wakeups>,
+    /// Each source's waker, in the order of the sources.
+    wakers: Arc<[Waker]>,
+    /// The deadline `sleep` is set to: when [`Engine::handle_timers`] is next due (`None`
+    /// before the first turn).
+    armed: Option<u64>,
 }
 
 impl<P: Policy> std::fmt::Debug for Driver<P> {
@@ -173,6 +282,15 @@ impl<P: Policy> Driver<P> {
         commands: mpsc::Receiver<Command>,
         io_rx: mpsc::Receiver<IoEvent>,
     ) -> Self {
+        let wakeups = Arc::new(Wakeups::default());
+        let wakers = (0..SOURCES)
+            .map(|source| {
+                Waker::from(Arc::new(SourceWaker {
+                    bit: 1 << source,
+                    wakeups: Arc::clone(&wakeups),
+                }))
+            })
+            .collect();
         Self {
             engine,
             io,
@@ -182,6 +300,11 @@ impl<P: Policy> Driver<P> {
             leave_waiters: Vec::new(),
             flush_waiters: Vec::new(),
             datagram: vec![0; DATAGRAM_BUFFER],
+            readable: Vec::new(),
+            sleep: Box::pin(tokio::time::sleep_until(clock.0)),
+            armed: None,
+            wakeups,
+            wakers,
         }
     }
 
@@ -189,111 +312,261 @@ impl<P: Policy> Driver<P> {
     pub(crate) async fn run(mut self) {
         // The join frames were queued by `Node::new`.
         self.engine.start(self.clock.ms(), &mut self.io);
-        loop {
-            // Deadlines first, compared with the clock directly, so timers never starve.
-            self.engine.handle_timers(self.clock.ms(), &mut self.io);
-            self.answer_flushes();
-            let deadline = self.engine.next_deadline();
-            let wake = self.wait(deadline).await;
-            if !self.handle(wake) {
-                break;
-            }
-            self.answer_flushes();
-        }
+        std::future::poll_fn(|cx| self.poll_run(cx)).await;
         self.shutdown().await;
     }
 
-    async fn wait(&mut self, deadline: Option<u64>) -> Wake {
-        let Self {
-            engine,
-            io,
-            clock,
-            commands,
-            io_rx,
-            datagram,
-            ..
-        } = self;
-        let blocked = engine.is_blocked();
-        let clock = *clock;
-        let io = &*io;
-        let sleep = async {
-            match deadline {
-                Some(ms) => tokio::time::sleep_until(clock.at(ms)).await,
-                None => std::future::pending().await,
+    /// The loop, as one poll. Each source is polled with a waker of its own, which notes
+    /// the source in [`Wakeups`] before waking the task, so a poll asks only the sources that
+    /// woke it (every source on the first poll). Then rounds: each source that may have
+    /// something is asked for at most one input (commands, write outcomes, bytes from every
+    /// connection that has some, datagrams, new connections, writability, in that order),
+    /// handed to the engine (which drains after it) with the clock read once per round; a
+    /// source that has nothing registered its waker and is left until it wakes the task.
+    /// Once none is left the task sleeps until one wakes it or the deadline passes; after a
+    /// budget of inputs it yields, noting the sources it did not finish. The clock is
+    /// compared with the deadline directly at the start of every round, so timers never
+    /// starve; the deadline is read again after the timers ran, before sleeping and before
+    /// yielding, so one an input moved earlier is seen within a budget of inputs.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut budget = BUDGET;
+        // One bit per source that may have an input.
+        let mut live = self.wakeups.take(cx.waker());
+        let wakers = Arc::clone(&self.wakers);
+        loop {
+            let now = self.clock.ms();
+            if self.armed.is_none_or(|due| due <= now) {
+                self.engine.handle_timers(now, &mut self.io);
+                self.arm();
             }
-        };
-        let tcp = async {
-            match &io.tcp {
-                Some(listener) => listener.accept().await,
-                None => std::future::pending().await,
+            self.answer_flushes();
+            // A datagram held back by any call: wait for writability too. A listener
+            // reopened by any call: ask the new one.
+            if self.engine.is_blocked() {
+                live |= 1 << WRITABLE;
             }
-        };
-        #[cfg(unix)]
-        let unix = async {
-            match &io.unix {
-                Some((listener, _)) => listener.accept().await.map(|(s, _)| s),
-                None => std::future::pending().await,
+            if std::mem::take(&mut self.io.reopened) {
+                live |= ACCEPTS;
             }
-        };
-        #[cfg(not(unix))]
-        let unix = std::future::pending::<()>();
-        tokio::select! {
-            command = commands.recv() => Wake::Command(command),
-            Some(event) = io_rx.recv() => Wake::Io(event),
-            received = io.udp.recv_from(datagram) => Wake::Datagram(received),
-            // An error shows at the next send; the engine counts it.
-            _ = io.udp.writable(), if blocked => Wake::Writable,
-            accepted = tcp => Wake::TcpAccept(accepted),
-            accepted = unix => {
-                #[cfg(unix)]
-                { Wake::UnixAccept(accepted) }
-                #[cfg(not(unix))]
-                { let () = accepted; Wake::Timer }
+            let mut handled = 0;
+            for (source, waker) in (0..SOURCES).zip(wakers.iter()) {
+                if live & (1 << source) == 0 {
+                    continue;
+                }
+                let cx = &mut Context::from_waker(waker);
+                let polled = match source {
+                    0 => self.poll_command(cx, now),
+                    1 => self.poll_io(cx, now),
+                    2 => self.poll_connections(cx, now),
+                    3 => self.poll_datagram(cx, now),
+                    4 => self.poll_tcp_accept(cx, now),
+                    5 => self.poll_unix_accept(cx, now),
+                    _ => self.poll_writable(cx, now),
+                };
+                match polled {
+                    Polled::Idle => live &= !(1 << source),
+                    Polled::Handled => handled += 1,
+                    Polled::Stop => return Poll::Ready(()),
+                }
             }
-            () = sleep => Wake::Timer,
+            self.answer_flushes();
+            if live == 0 {
+                self.arm();
+                if self.sleep.as_mut().poll(cx).is_ready() {
+                    continue;
+                }
+                return Poll::Pending;
+            }
+            budget = budget.saturating_sub(handled);
+            if budget == 0 {
+                self.arm();
+                // The sources not finished are asked first at the next poll.
+                self.wakeups.note(live);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
     }
 
-    /// One input or command (the engine drains after it). Returns false when the node left.
-    fn handle(&mut self, wake: Wake) -> bool {
-        let now = self.clock.ms();
+    /// Sets the sleep to the engine's deadline, when it moved.
+    fn arm(&mut self) {
+        let deadline = self.engine.next_deadline();
+        if deadline != self.armed {
+            let at = deadline.map_or_else(far_future, |ms| self.clock.at(ms));
+            self.sleep.as_mut().reset(at);
+            self.armed = deadline;
+        }
+    }
+
+    fn poll_command(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let Poll::Ready(command) = self.commands.poll_recv(cx) else {
+            return Polled::Idle;
+        };
         let io = &mut self.io;
-        match wake {
-            Wake::Timer | Wake::Datagram(Err(_)) | Wake::TcpAccept(Err(_)) => {}
-            #[cfg(unix)]
-            Wake::UnixAccept(Err(_)) => {}
-            Wake::Writable => self.engine.resume(now, io),
-            Wake::Command(None) => {
+        match command {
+            None => {
                 self.engine.leave(now, io);
-                return false;
+                Polled::Stop
             }
-            Wake::Command(Some(Command::Leave(reply))) => {
+            Some(Command::Leave(reply)) => {
                 self.leave_waiters.push(reply);
                 self.engine.leave(now, io);
-                return false;
+                Polled::Stop
             }
-            Wake::Command(Some(command)) => self.command(now, command),
-            Wake::Io(event) => self.engine.handle_io(now, event, io),
-            Wake::Datagram(Ok((len, from))) => {
-                let bytes = self.datagram.get(..len).unwrap_or_default();
-                self.engine.handle_datagram(now, from, bytes, io);
-            }
-            Wake::TcpAccept(Ok((stream, peer))) => {
-                let _ = stream.set_nodelay(true);
-                let (timeout, tx) = (io.connect_timeout, io.io_tx.clone());
-                self.engine.accepted(now, Protocol::Tcp, Some(peer), |id| {
-                    conn::accepted(id, conn::Stream::Tcp(stream), timeout, tx)
-                });
-            }
-            #[cfg(unix)]
-            Wake::UnixAccept(Ok(stream)) => {
-                let (timeout, tx) = (io.connect_timeout, io.io_tx.clone());
-                self.engine.accepted(now, Protocol::Unix, None, |id| {
-                    conn::accepted(id, conn::Stream::Unix(stream), timeout, tx)
-                });
+            Some(command) => {
+                self.command(now, command);
+                Polled::Handled
             }
         }
-        true
+    }
+
+    fn poll_io(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        match self.io_rx.poll_recv(cx) {
+            Poll::Ready(Some(event)) => {
+                self.engine.handle_io(now, event, &mut self.io);
+                Polled::Handled
+            }
+            // The driver holds a sender: the channel never closes.
+            Poll::Ready(None) | Poll::Pending => Polled::Idle,
+        }
+    }
+
+    /// Reads every connection listed as having bytes (each up to [`READS`] times) and hands
+    /// each whole frame to the engine.
+    fn poll_connections(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let mut readable = std::mem::take(&mut self.readable);
+        self.io.ready.take(&mut readable, cx.waker());
+        let polled = if readable.is_empty() {
+            Polled::Idle
+        } else {
+            for &id in &readable {
+                self.read_connection(now, id);
+            }
+            Polled::Handled
+        };
+        self.readable = readable;
+        polled
+    }
+
+    fn read_connection(&mut self, now: u64, id: ConnId) {
+        // Out of its handle while the engine, which keeps the handle, takes the frames.
+        let Some(mut reader) = self
+            .engine
+            .connection_mut(id)
+            .and_then(ConnHandle::take_reader)
+        else {
+            return; // closed meanwhile, or not connected yet (its task lists it then)
+        };
+        let mut pending = false;
+        for _ in 0..READS {
+            match reader.read(&mut self.datagram) {
+                Read::Pending => {
+                    pending = true;
+                    break;
+                }
+                Read::Closed => {
+                    self.engine
+                        .handle_io(now, IoEvent::Closed { conn: id }, &mut self.io);
+                    return;
+                }
+                Read::Bytes(n) => {
+                    let Self {
+                        engine,
+                        io,
+                        datagram,
+                        ..
+                    } = self;
+                    let bytes = datagram.get(..n).unwrap_or_default();
+                    reader.frames(bytes, |frame| engine.handle_read(now, id, frame, io));
+                }
+            }
+        }
+        if let Some(conn) = self.engine.connection_mut(id) {
+            conn.put_reader(reader);
+            // Still readable after its share of reads: its turn comes again next round.
+            // After a `Pending` its waker lists it when it has bytes.
+            if !pending {
+                self.io.ready.relist(id);
+            }
+        }
+    }
+
+    fn poll_datagram(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let mut buf = ReadBuf::new(&mut self.datagram);
+        match self.io.udp.poll_recv_from(cx, &mut buf) {
+            Poll::Ready(Ok(from)) => {
+                let bytes = buf.filled();
+                self.engine.handle_datagram(now, from, bytes, &mut self.io);
+                Polled::Handled
+            }
+            // An error shows again at the next read; nothing to hand the node.
+            Poll::Ready(Err(_)) => Polled::Handled,
+            Poll::Pending => Polled::Idle,
+        }
+    }
+
+    fn poll_tcp_accept(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let Some(listener) = &self.io.tcp else {
+            return Polled::Idle;
+        };
+        match listener.poll_accept(cx) {
+            Poll::Ready(Ok((stream, peer))) => {
+                conn::tune(&stream);
+                let (timeout, tx, ready) = (
+                    self.io.connect_timeout,
+                    self.io.io_tx.clone(),
+                    &self.io.ready,
+                );
+                self.engine.accepted(now, Protocol::Tcp, Some(peer), |id| {
+                    conn::accepted(id, conn::Stream::Tcp(stream), timeout, tx, ready)
+                });
+                Polled::Handled
+            }
+            Poll::Ready(Err(_)) => Polled::Handled,
+            Poll::Pending => Polled::Idle,
+        }
+    }
+
+    #[cfg(unix)]
+    fn poll_unix_accept(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let Some((listener, _)) = &self.io.unix else {
+            return Polled::Idle;
+        };
+        match listener.poll_accept(cx) {
+            Poll::Ready(Ok((stream, _))) => {
+                let (timeout, tx, ready) = (
+                    self.io.connect_timeout,
+                    self.io.io_tx.clone(),
+                    &self.io.ready,
+                );
+                self.engine.accepted(now, Protocol::Unix, None, |id| {
+                    conn::accepted(id, conn::Stream::Unix(stream), timeout, tx, ready)
+                });
+                Polled::Handled
+            }
+            Poll::Ready(Err(_)) => Polled::Handled,
+            Poll::Pending => Polled::Idle,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn poll_unix_accept(&mut self, _: &mut Context<'_>, _: u64) -> Polled {
+        Polled::Idle
+    }
+
+    /// While a datagram is held back, waits for the multicast socket to take it.
+    fn poll_writable(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        if !self.engine.is_blocked() {
+            return Polled::Idle;
+        }
+        match self.io.udp.poll_send_ready(cx) {
+            // An error shows at the next send; the engine counts it.
+            Poll::Ready(_) => {
+                self.engine.resume(now, &mut self.io);
+                Polled::Handled
+            }
+            Poll::Pending => Polled::Idle,
+        }
     }
 
     fn command(&mut self, now: u64, command: Command) {

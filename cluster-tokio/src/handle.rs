@@ -107,10 +107,16 @@ impl Handle {
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, CommandError> {
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(make(tx))
-            .await
-            .map_err(|_| CommandError::Closed)?;
+        // Without waiting when the queue has room (the common case), else in turn.
+        match self.commands.try_send(make(tx)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(command)) => self
+                .commands
+                .send(command)
+                .await
+                .map_err(|_| CommandError::Closed)?,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(CommandError::Closed),
+        }
         rx.await.map_err(|_| CommandError::Closed)
     }
 

@@ -34,12 +34,17 @@
 //! [`Cluster::start`] returns the task as a [`Driver`] future instead, for callers that want
 //! to spawn it themselves (or abort it to simulate a crash).
 //!
-//! The task follows the core's driving contract: it waits for the first of a command, a
-//! datagram, bytes or a write outcome from a connection, a new connection, or the node's
-//! deadline (compared with the clock directly: time is milliseconds since the join on
-//! tokio's clock, so paused-time tests work); makes exactly one input or command call; then
-//! drains every transmit (multicast datagrams of at most 4096 bytes; stream writes, whose
-//! outcome is reported to the node after the write completes or fails) and every event.
+//! The task follows the core's driving contract: it waits for a command, a datagram, bytes
+//! or a write outcome from a connection, a new connection, or the node's deadline (compared
+//! with the clock directly: time is milliseconds since the join on tokio's clock, so
+//! paused-time tests work); makes exactly one input or command call per input; then drains
+//! every transmit (multicast datagrams of at most 4096 bytes; stream writes, whose outcome
+//! is reported to the node after the write completes or fails) and every event. When
+//! several inputs are ready it takes them in turns, one from each source per round:
+//! commands, write outcomes, the connections that have bytes (the task reads its `t` and
+//! `u` connections itself), then datagrams. Frames over different protocols are not
+//! ordered with each other (see "Ordering" on [`cluster_core::Node`]); within one round,
+//! bytes already on a connection are handled before the next datagram.
 //!
 //! # Protocols
 //!

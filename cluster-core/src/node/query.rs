@@ -219,13 +219,17 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
         } else {
             let allow = self.config.multicast_fallback;
-            let sids: heapless::Vec<Sid, SERVICES> = self
-                .registry
-                .iter()
-                .filter(|s| s.query_targets & (1 << bit) != 0)
-                .map(|s| s.sid)
-                .collect();
-            for sid in sids {
+            // By index rather than through a collected list of sids, which for a
+            // server-sized registry is tens of KiB copied per query.
+            for index in 0..self.registry.len() {
+                let Some(sid) = self
+                    .registry
+                    .at(index)
+                    .filter(|s| s.query_targets & (1 << bit) != 0)
+                    .map(|s| s.sid)
+                else {
+                    continue;
+                };
                 let mut direct = Direct::new(sid, DirectBody::Query { slot: bit }, allow);
                 direct.channel = request.channel;
                 direct.payload = Some(payload_slot);

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Exact, repeatable counts per operation for the loopback paths of `benches/benches/loopback.rs`
+# (wall-clock figures on a shared machine are not): user-space instructions with valgrind's
+# callgrind (each path runs N and 2N times; the difference divided by N removes start-up),
+# and, with `perf` and root, syscalls and packets on `lo` per operation.
+# Usage: benches/loopback_counts.sh [N]   (default 2000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-2000}
+cargo build --release -q -p cluster-benches --example loopback_ops
+bin=target/release/examples/loopback_ops
+count() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 \
+    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+printf '%-10s %16s\n' path instructions/op
+for path in events query; do
+  one=$(count "$path" "$n")
+  two=$(count "$path" $((2 * n)))
+  printf '%-10s %16d\n' "$path" $(((two - one) / n))
+done
+if command -v perf >/dev/null; then
+  events='syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_epoll_wait,net:net_dev_xmit'
+  for path in events query udp echo; do
+    m=$((10 * n))
+    echo "$path x $m:"
+    perf stat -x, -e "$events" "$bin" "$path" "$m" 2>&1 >/dev/null \
+      | awk -F, -v m="$m" '$3 ~ /:/ {printf "  %-32s %6.2f per op\n", $3, $1 / m}'
+  done
+fi
