@@ -10,7 +10,8 @@
 //!
 //! `cargo bench -p cluster-benches --bench loopback`
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_tokio::{
@@ -82,7 +83,7 @@ async fn query_once(pair: &Pair) {
 }
 
 /// A bare UDP echo on loopback.
-async fn udp_echo() -> (UdpSocket, std::net::SocketAddr) {
+async fn udp_echo() -> (UdpSocket, SocketAddr) {
     let echo = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let echo_addr = echo.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -95,7 +96,7 @@ async fn udp_echo() -> (UdpSocket, std::net::SocketAddr) {
     (client, echo_addr)
 }
 
-async fn echo_once(client: &UdpSocket, to: std::net::SocketAddr) {
+async fn echo_once(client: &UdpSocket, to: SocketAddr) {
     let mut buf = [0u8; 2048];
     client.send_to(&[7u8; 64], to).await.expect("send");
     client.recv_from(&mut buf).await.expect("recv");
@@ -145,51 +146,92 @@ fn round_trip(c: &mut Criterion) {
     });
 }
 
+/// `batches` batches of `BATCH` datagrams, each sent then received (one in flight).
+async fn udp_batches(sender: &UdpSocket, receiver: &UdpSocket, to: SocketAddr, batches: u64) {
+    let mut buf = [0u8; 2048];
+    for _ in 0..batches * BATCH {
+        sender.send_to(&[7u8; 64], to).await.expect("send");
+        receiver.recv_from(&mut buf).await.expect("recv");
+    }
+}
+
+/// `batches` batches of `BATCH` broadcast events, each batch sent then all delivered.
+async fn event_batches(asker: &Handle, delivered: &mut Events, batches: u64) {
+    for _ in 0..batches {
+        for _ in 0..BATCH {
+            let spec = SendSpec::new(Selector::none(), "event")
+                .channel(7)
+                .broadcast(true);
+            asker.send(spec).await.expect("send");
+        }
+        let mut got = 0;
+        tokio::time::timeout(PATIENCE, async {
+            while got < BATCH {
+                match delivered.next().await {
+                    Some(Event::Message { .. }) => got += 1,
+                    Some(Event::Dropped { count }) => got += count,
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        })
+        .await
+        .expect("events delivered");
+    }
+}
+
+/// Both sides of each measurement run in a spawned task, as an application's code does:
+/// when the runtime's root future (`block_on`) awaits another task, tokio polls its I/O
+/// driver before polling the root future again, one `epoll_wait` per awaited reply, so an
+/// event sent from the root future costs a runtime park that one sent from a task does not.
+/// `one_way/broadcast_event_from_root` measures that case too.
 fn one_way(c: &mut Criterion) {
     let rt = runtime();
-    let mut pair = rt.block_on(pair());
+    let pair = rt.block_on(pair());
+    let asker = pair.asker.clone();
+    let mut delivered = Some(pair.answerer_events);
     let (sender, receiver) = rt.block_on(async {
         let receiver = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let sender = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        (sender, receiver)
+        (Arc::new(sender), Arc::new(receiver))
     });
     let to = receiver.local_addr().expect("addr");
     let mut group = c.benchmark_group("one_way");
     group.throughput(Throughput::Elements(BATCH));
     group.bench_function("udp", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let mut buf = [0u8; 2048];
-                for _ in 0..BATCH {
-                    sender.send_to(&[7u8; 64], to).await.expect("send");
-                    receiver.recv_from(&mut buf).await.expect("recv");
-                }
-            });
+        b.iter_custom(|batches| {
+            let (sender, receiver) = (Arc::clone(&sender), Arc::clone(&receiver));
+            rt.block_on(rt.spawn(async move {
+                let start = Instant::now();
+                udp_batches(&sender, &receiver, to, batches).await;
+                start.elapsed()
+            }))
+            .expect("task")
         });
     });
     group.bench_function("broadcast_event", |b| {
-        b.iter(|| {
+        b.iter_custom(|batches| {
+            let asker = asker.clone();
+            let mut events = delivered.take().expect("events");
+            let (elapsed, events) = rt
+                .block_on(rt.spawn(async move {
+                    let start = Instant::now();
+                    event_batches(&asker, &mut events, batches).await;
+                    (start.elapsed(), events)
+                }))
+                .expect("task");
+            delivered = Some(events);
+            elapsed
+        });
+    });
+    group.bench_function("broadcast_event_from_root", |b| {
+        b.iter_custom(|batches| {
+            let events = delivered.as_mut().expect("events");
             rt.block_on(async {
-                for _ in 0..BATCH {
-                    let spec = SendSpec::new(Selector::none(), "event")
-                        .channel(7)
-                        .broadcast(true);
-                    pair.asker.send(spec).await.expect("send");
-                }
-                let mut got = 0;
-                tokio::time::timeout(PATIENCE, async {
-                    while got < BATCH {
-                        match pair.answerer_events.next().await {
-                            Some(Event::Message { .. }) => got += 1,
-                            Some(Event::Dropped { count }) => got += count,
-                            Some(_) => {}
-                            None => break,
-                        }
-                    }
-                })
-                .await
-                .expect("events delivered");
-            });
+                let start = Instant::now();
+                event_batches(&asker, events, batches).await;
+                start.elapsed()
+            })
         });
     });
     group.finish();
