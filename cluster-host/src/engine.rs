@@ -38,7 +38,7 @@ use std::path::PathBuf;
 
 use cluster_core::wire::{ReassemblerStats, StreamItem};
 use cluster_core::{
-    ConnId, Destination, Endpoint, Instant, Policy, Protocol, SendId, Sid, Source, Stats,
+    ConnId, Destination, Endpoint, Instant, KeyRing, Policy, Protocol, SendId, Sid, Source, Stats,
 };
 
 use crate::conn::{IoEvent, Target};
@@ -592,12 +592,28 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
     }
 
-    /// The node's counters and the transport counters.
+    /// The node's counters and the transport counters (`events_lagged` is the handle's to
+    /// add).
     #[must_use]
     pub fn stats(&self) -> (Stats, TransportStats) {
         let mut transport = self.counters;
         transport.connections_open = self.transports.len() as u64;
         (self.node.stats(), transport)
+    }
+
+    /// Command: seals every frame from now on with `keys`' send key and accepts only frames
+    /// sealed with one of its keys; `None` turns sealing off ([`cluster_core::Node::set_keys`]).
+    /// It takes effect at once, for the next frame either way: rotate keys by adding the new
+    /// key to every node, then making it the send key everywhere, then removing the old one
+    /// ([`KeyRing`]).
+    pub fn set_keys(&mut self, keys: Option<KeyRing>) {
+        self.node.set_keys(keys);
+    }
+
+    /// The key ring in use, if any.
+    #[must_use]
+    pub fn keys(&self) -> Option<&KeyRing> {
+        self.node.keys()
     }
 
     /// Direct sends queued on a connection whose outcome is not known yet: a `flush` is

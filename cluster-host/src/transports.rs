@@ -38,7 +38,6 @@ use cluster_core::{ConnId, Protocol, Sid, Source};
 /// "Limits" table lists them. Counters only grow, except
 /// [`connections_open`](Self::connections_open), the number open at the time of the
 /// snapshot.
-///
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TransportStats {
@@ -82,6 +81,11 @@ pub struct TransportStats {
     pub stream_garbage_bytes: u64,
     /// Complete frames on stream connections whose body failed to decode.
     pub stream_decode_errors: u64,
+    /// Events that event subscribers missed because they fell more than the adapter's
+    /// event buffer behind (each subscriber's misses, summed; each was told with
+    /// `Event::Dropped`). Counted by the adapter's handle: always 0 in
+    /// [`Engine::stats`](crate::Engine::stats).
+    pub events_lagged: u64,
 }
 
 /// The longest frame reassembled from the chunks of one stream connection (header to

@@ -393,6 +393,10 @@ impl<P: Policy> Driver<P> {
             Command::Stats(reply) => {
                 let _ = reply.try_send(engine.stats());
             }
+            Command::SetKeys(keys, reply) => {
+                engine.set_keys(keys);
+                let _ = reply.try_send(());
+            }
             Command::Subscribe(channel, reply) => {
                 let _ = reply.try_send(engine.subscribe(channel));
             }

@@ -127,6 +127,7 @@ mod query;
 
 pub use cluster::{Cluster, Driver};
 pub use cluster_core::wire;
+pub use cluster_core::{Key, KeyRing};
 pub use cluster_host::json::JoinedInfo;
 pub use cluster_host::{
     Answer, CommandError, Event, JoinError, Options, Payload, Profile, QueryEvent, QueryOutcome,

@@ -1,8 +1,10 @@
 //! The adapter's bounds on real sockets, loopback only, under smol and under async-std:
 //! the connection table's limit (a flood of idle connections is refused and counted while
-//! real peers keep working) and a connection that declares a huge frame (dropped, resynced,
-//! counted, nothing buffered). Every wait is bounded by `common::PATIENCE` and ends on the
-//! awaited event or condition, never on a sleep alone.
+//! real peers keep working), a connection that declares a huge frame (dropped, resynced,
+//! counted, nothing buffered), an event subscriber that falls behind (told and counted),
+//! and key rotation through the handles while queries keep being answered. Every wait is
+//! bounded by `common::PATIENCE` and ends on the awaited event or condition, never on a
+//! sleep alone.
 
 mod common;
 
@@ -13,13 +15,17 @@ use async_io::Timer;
 use async_net::TcpStream;
 use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str};
 use cluster_core::{Sid, Stats};
-use cluster_smol::{Answer, Handle, QuerySpec, Selector, TransportStats};
-use common::{HID, Rt, discovered, fresh_port, options, within};
+use cluster_smol::{
+    Answer, Event, Handle, Key, KeyRing, QuerySpec, Selector, SendSpec, TransportStats,
+};
+use common::{HID, Rt, discovered, fresh_port, options, wait_for, within};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 on_every_runtime!(
     connections_over_the_limit_are_refused_and_counted_while_real_peers_keep_working,
     a_connection_declaring_a_huge_frame_is_resynced_and_counted_without_buffering_it,
+    a_subscriber_that_falls_behind_is_told_and_counted,
+    keys_rotate_through_the_handles_while_queries_keep_being_answered,
 );
 
 /// Asks `to` through `from` and returns the answer's text; fails unless it answered.
@@ -170,4 +176,94 @@ async fn a_connection_declaring_a_huge_frame_is_resynced_and_counted_without_buf
     assert!(t.stream_garbage_bytes >= 64 * 64 * 1024, "{t:?}");
     assert_eq!(t.connections_open, 1, "the connection stays open");
     a.leave().await.unwrap();
+}
+
+async fn a_subscriber_that_falls_behind_is_told_and_counted(rt: Rt) {
+    const SENT: usize = 1100;
+    let port = fresh_port();
+    let a = rt.join(options(port)).await;
+    // Never read until the end: it falls behind.
+    let mut idle = a.events();
+    let mut reader = a.events();
+    let b = rt.join(options(port)).await;
+    let mut b_events = b.events();
+    discovered(&mut b_events, a.sid()).await;
+    for n in 0..SENT {
+        let text = n.to_string();
+        b.send(SendSpec::new(Selector::service(a.sid()), text.as_str()))
+            .await
+            .unwrap();
+        wait_for(&mut reader, |e| match e {
+            Event::Message { payload, .. } if payload.data_lossy() == text => Some(()),
+            _ => None,
+        })
+        .await;
+        within("the flush", b.flush()).await.unwrap();
+    }
+    let Some(Event::Dropped { count }) = idle.try_next() else {
+        panic!("the idle subscriber is told first");
+    };
+    assert!(count >= (SENT - 1024) as u64, "{count}");
+    let (_, t) = a.stats().await.unwrap();
+    assert_eq!(t.events_lagged, count);
+    a.leave().await.unwrap();
+    b.leave().await.unwrap();
+}
+
+fn key(id: u8) -> Key {
+    Key::new(id, [id.wrapping_mul(0x11); 32])
+}
+
+async fn keys_rotate_through_the_handles_while_queries_keep_being_answered(rt: Rt) {
+    let port = fresh_port();
+    let first = KeyRing::new(key(1));
+    let a = rt
+        .join_with(options(port).keys(first.clone()), Answer::new("a here"))
+        .await;
+    let mut a_events = a.events();
+    let b = rt
+        .join_with(options(port).keys(first.clone()), Answer::new("b here"))
+        .await;
+    let mut b_events = b.events();
+    discovered(&mut a_events, b.sid()).await;
+    discovered(&mut b_events, a.sid()).await;
+    assert_eq!(ask(&a, &b).await, "b here");
+
+    // Add key 2; send with it; drop key 1: each step on one node, then the other, with
+    // queries both ways after each.
+    let mut both = first.clone();
+    both.add(key(2)).unwrap();
+    let mut sending_2 = both.clone();
+    sending_2.set_send(2).unwrap();
+    let mut only_2 = sending_2.clone();
+    only_2.remove(1).unwrap();
+    for ring in [both, sending_2, only_2] {
+        for node in [&a, &b] {
+            node.set_keys(Some(ring.clone())).await.unwrap();
+            assert_eq!(ask(&a, &b).await, "b here");
+            assert_eq!(ask(&b, &a).await, "a here");
+        }
+    }
+
+    // A node still on key 1 only is kept out: its frames are dropped and counted.
+    let late = rt.join(options(port).keys(first)).await;
+    counters_until(&a, |s, _| s.unknown_key > 0).await;
+    assert!(
+        !a.services()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.sid == late.sid())
+    );
+    late.leave().await.unwrap();
+
+    // Nobody was lost on the way, and no frame failed to authenticate.
+    for (events, node) in [(&mut a_events, &a), (&mut b_events, &b)] {
+        while let Some(event) = events.try_next() {
+            assert!(!matches!(event, Event::Lost { .. }), "{event:?}");
+        }
+        assert_eq!(node.stats().await.unwrap().0.forged, 0);
+    }
+    a.leave().await.unwrap();
+    b.leave().await.unwrap();
 }

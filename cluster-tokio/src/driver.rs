@@ -605,6 +605,10 @@ impl<P: Policy> Driver<P> {
             Command::Stats(reply) => {
                 let _ = reply.send(engine.stats());
             }
+            Command::SetKeys(keys, reply) => {
+                engine.set_keys(keys);
+                let _ = reply.send(());
+            }
             Command::Subscribe(channel, reply) => {
                 let _ = reply.send(engine.subscribe(channel));
             }

@@ -97,6 +97,7 @@ pub mod packet;
 mod query;
 
 pub use cluster::{Cluster, Driver};
+pub use cluster_core::{Key, KeyRing};
 pub use cluster_host::json::JoinedInfo;
 pub use cluster_host::{
     Answer, CommandError, Event, JoinError, Options, Payload, Profile, QueryEvent, QueryOutcome,
