@@ -38,6 +38,9 @@ use cluster_core::{ConnId, Protocol, Sid, Source};
 /// "Limits" table lists them. Counters only grow, except
 /// [`connections_open`](Self::connections_open), the number open at the time of the
 /// snapshot.
+///
+/// The field names are the keys of the `stats` JSON line ([`crate::json::stats_json`]) and
+/// differ from every field name of [`cluster_core::Stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TransportStats {

@@ -204,3 +204,56 @@ fn services_lists_the_known_nodes() {
     assert_eq!(listed["event"], "service");
     assert_eq!(listed["tags"], serde_json::json!(["listed"]));
 }
+
+#[test]
+fn services_stats_prints_every_counter_by_name() {
+    let port = fresh_port();
+    let mut a = join(port, &[]);
+    let a_sid = a.joined();
+    let (lines, code) = run(port, "services", &["--wait", "1s", "--stats"]);
+    assert_eq!(code, Some(0), "lines: {lines:#?}");
+    assert!(lines.iter().any(|l| l["sid"] == a_sid.as_str()));
+    let stats = lines.last().unwrap().as_object().expect("an object");
+    let names: Vec<&str> = stats.keys().map(String::as_str).collect();
+    let expected: Vec<&str> = std::iter::once("event")
+        .chain(
+            cluster_tokio::json::node_counters(&Default::default())
+                .into_iter()
+                .map(|(name, _)| name),
+        )
+        .chain(
+            cluster_tokio::json::transport_counters(&Default::default())
+                .into_iter()
+                .map(|(name, _)| name),
+        )
+        .collect();
+    assert_eq!(names, expected, "every counter, named as its field");
+    assert_eq!(stats["event"], "stats");
+    assert!(stats["frames_accepted"].as_u64().unwrap() > 0, "{stats:?}");
+    assert!(stats["datagrams_sent"].as_u64().unwrap() > 0, "{stats:?}");
+    assert!(stats.values().skip(1).all(serde_json::Value::is_u64));
+
+    // On a terminal or a pipe without --json: a table per group.
+    let output = std::process::Command::new(common::process::CLUSTER)
+        .args([
+            "services",
+            "--wait",
+            "300ms",
+            "--stats",
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["--interface", "127.0.0.1", "--hid", HID])
+        .output()
+        .expect("run cluster services");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "NODE COUNTER",
+        "TRANSPORT COUNTER",
+        "frames_accepted",
+        "connections_refused",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}

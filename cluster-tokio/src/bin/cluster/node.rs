@@ -141,6 +141,10 @@ pub(crate) struct ServicesArgs {
     /// How long to listen before printing.
     #[arg(long, value_parser = duration, default_value = "2s", value_name = "DUR")]
     wait: Duration,
+    /// Also print every counter of the node and of its transports, after the services: a
+    /// table, or with --json one line {"event":"stats",...} keyed by counter name.
+    #[arg(long)]
+    stats: bool,
 }
 
 /// What `query` and `send` wait for before they act.
@@ -261,12 +265,17 @@ async fn stop_signal() -> std::io::Result<()> {
     }
 }
 
-/// `cluster services`: listens for `--wait`, prints the known services, leaves.
+/// `cluster services`: listens for `--wait`, prints the known services (and with `--stats`
+/// every counter), leaves.
 pub(crate) async fn services(args: ServicesArgs) -> Result<(), CliError> {
     let (handle, printer) = args.node.join().await?;
     tokio::time::sleep(args.wait).await;
     let services = handle.services().await?;
     printer.service_table(&services)?;
+    if args.stats {
+        let (node, transport) = handle.stats().await?;
+        printer.stats(&node, &transport)?;
+    }
     handle.leave().await?;
     Ok(())
 }

@@ -3,8 +3,9 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use cluster_core::Stats;
 use cluster_tokio::json::{self, JoinedInfo};
-use cluster_tokio::{Event, QueryEvent, QuerySummary, ServiceInfo};
+use cluster_tokio::{Event, QueryEvent, QuerySummary, ServiceInfo, TransportStats};
 use serde_json::Value;
 
 /// ANSI colours, the few we use.
@@ -205,6 +206,26 @@ impl Printer {
             )?;
         }
         writeln!(out, "{} service(s)", services.len())?;
+        out.flush()
+    }
+
+    /// Every counter (`cluster services --stats`): one `stats` line, or a table of the
+    /// node's counters and one of the transports'.
+    pub(crate) fn stats(self, node: &Stats, transport: &TransportStats) -> io::Result<()> {
+        if self.json {
+            return self.line(&json::stats_json(node, transport), String::new);
+        }
+        let mut out = io::stdout().lock();
+        for (title, counters) in [
+            ("NODE", json::node_counters(node)),
+            ("TRANSPORT", json::transport_counters(transport)),
+        ] {
+            let header = format!("{:<28} {:>12}", format!("{title} COUNTER"), "VALUE");
+            writeln!(out, "{}", self.paint(Colour::Dim, &header))?;
+            for (name, value) in counters {
+                writeln!(out, "{name:<28} {value:>12}")?;
+            }
+        }
         out.flush()
     }
 
