@@ -205,6 +205,96 @@ fn services_lists_the_known_nodes() {
     assert_eq!(listed["tags"], serde_json::json!(["listed"]));
 }
 
+/// A key file holding the one key `id` (its bytes derived from the id), marked to send with.
+fn write_key_file(path: &std::path::Path, id: u8) {
+    let hex: String = std::iter::repeat_n(format!("{:02x}", id.wrapping_mul(0x11)), 32).collect();
+    std::fs::write(path, format!("# test ring\n*{id} {hex}\n")).expect("write the key file");
+}
+
+/// A directory of its own for a test's files, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("cluster-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).to_str().expect("UTF-8 path").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn sighup_makes_join_read_its_key_file_again_and_a_bad_file_keeps_the_keys() {
+    let dir = TempDir::new("sighup");
+    let (a_keys, b_keys, key_2) = (dir.file("a"), dir.file("b"), dir.file("two"));
+    write_key_file(a_keys.as_ref(), 1);
+    write_key_file(b_keys.as_ref(), 1);
+    write_key_file(key_2.as_ref(), 2);
+    let port = fresh_port();
+    let mut a = join(port, &["--key-file", &a_keys, "--tags", "keyed"]);
+    let a_sid = a.joined();
+    let mut b = join(port, &["--key-file", &b_keys]);
+    let b_sid = b.joined();
+    a.wait_event("discovered", &b_sid);
+    b.wait_event("discovered", &a_sid);
+
+    // B moves to key 2 alone: A, still on key 1, cannot hear it any more.
+    write_key_file(b_keys.as_ref(), 2);
+    b.signal("HUP");
+    let keys = b.wait_line(|l| (l["event"] == "keys").then(|| l.clone()));
+    assert_eq!(
+        keys,
+        serde_json::json!({"event": "keys", "ids": [2], "send": 2})
+    );
+    assert_eq!(a.wait_event("lost", &b_sid)["reason"], "expired");
+
+    // A follows: they see each other again.
+    write_key_file(a_keys.as_ref(), 2);
+    a.signal("HUP");
+    a.wait_line(|l| (l["event"] == "keys" && l["send"] == 2).then_some(()));
+    a.wait_event("discovered", &b_sid);
+
+    // A file that does not parse is reported; the node keeps sealing with key 2.
+    std::fs::write(&a_keys, "not a key\n").unwrap();
+    a.signal("HUP");
+    let error = a.wait_line(|l| (l["event"] == "error").then(|| l.clone()));
+    assert_eq!(error["what"], "key_file");
+    assert!(
+        error["error"].as_str().unwrap().contains("line 1"),
+        "{error}"
+    );
+    let (lines, code) = run(
+        port,
+        "query",
+        &[
+            "--key-file",
+            &key_2,
+            "--resolve",
+            "keyed",
+            "--expect",
+            "1",
+            "still there?",
+        ],
+    );
+    assert_eq!(code, Some(0), "lines: {lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "response" && l["sid"] == a_sid.as_str())
+    );
+    a.signal("TERM");
+    assert_eq!(a.wait_exit().code(), Some(0));
+}
+
 #[test]
 fn services_stats_prints_every_counter_by_name() {
     let port = fresh_port();

@@ -8,7 +8,7 @@ use clap::Args;
 use cluster_core::{QueryError, SendError};
 use cluster_host::{
     Answer, DurationError, Options, OptionsError, Profile, parse_channels, parse_protocols,
-    split_list,
+    read_key_file, split_list,
 };
 use cluster_tokio::{
     Cluster, CommandError, Handle, JoinError, QueryEvent, QuerySpec, QuerySummary, Selector,
@@ -223,10 +223,15 @@ pub(crate) struct SendArgs {
 }
 
 /// `cluster join`: prints events until SIGINT or SIGTERM, then leaves (sends the
-/// disconnect) and returns.
+/// disconnect) and returns. With `--key-file`, SIGHUP reads the file again and the node
+/// seals with the new ring from the next frame on; a file that cannot be read or parsed is
+/// reported (stderr, or an `error` line with `--json`) and the keys in use stay.
 pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
     let (handle, printer) = args.node.join().await?;
     let mut events = handle.events();
+    // Before the `joined` line: a SIGHUP sent once it is printed is never the default
+    // (which ends the process).
+    let mut hangups = Hangups::new(args.node.key_file.is_some())?;
     printer.joined(&handle.info().await?)?;
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -236,6 +241,11 @@ pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
                 signal?;
                 break;
             }
+            () = hangups.next() => {
+                if let Some(path) = &args.node.key_file {
+                    reload_keys(&handle, printer, path).await?;
+                }
+            }
             event = events.next() => match event {
                 Some(event) => printer.event(&event)?,
                 None => return Err(CommandError::Closed.into()),
@@ -244,6 +254,59 @@ pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
     }
     handle.leave().await?;
     Ok(())
+}
+
+/// Reads the key file again and hands the ring to the node, or reports why not.
+async fn reload_keys(
+    handle: &Handle,
+    printer: Printer,
+    path: &std::path::Path,
+) -> Result<(), CliError> {
+    match read_key_file(path) {
+        Ok(ring) => {
+            handle.set_keys(Some(ring.clone())).await?;
+            printer.keys(Some(&ring))?;
+        }
+        Err(error) => printer.error("key_file", &error, "the keys in use stay")?,
+    }
+    Ok(())
+}
+
+/// SIGHUP, when it is handled (a key file to read again).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn new(handle: bool) -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = if handle {
+                Some(signal(SignalKind::hangup())?)
+            } else {
+                None
+            };
+            Ok(Self { signal })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = handle;
+            Ok(Self {})
+        }
+    }
+
+    /// The next SIGHUP; never when none is handled.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending().await
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

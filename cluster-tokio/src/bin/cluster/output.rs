@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 
 use cluster_core::Stats;
 use cluster_tokio::json::{self, JoinedInfo};
-use cluster_tokio::{Event, QueryEvent, QuerySummary, ServiceInfo, TransportStats};
+use cluster_tokio::{Event, KeyRing, QueryEvent, QuerySummary, ServiceInfo, TransportStats};
 use serde_json::Value;
 
 /// ANSI colours, the few we use.
@@ -227,6 +227,39 @@ impl Printer {
             }
         }
         out.flush()
+    }
+
+    /// The key ring now in use (ids only), after SIGHUP made `cluster join` read its key
+    /// file again.
+    pub(crate) fn keys(self, keys: Option<&KeyRing>) -> io::Result<()> {
+        self.line(&json::keys_json(keys), || match keys {
+            Some(ring) => {
+                let ids: Vec<String> = ring.ids().map(|id| id.to_string()).collect();
+                format!(
+                    "{} {} (sending with {})",
+                    self.paint(Colour::Yellow, "~ keys"),
+                    ids.join(" "),
+                    ring.send_key().id()
+                )
+            }
+            None => format!("{} off", self.paint(Colour::Yellow, "~ keys")),
+        })
+    }
+
+    /// Something a running node was asked to do failed and nothing changed (`what` names
+    /// it): an `error` line with `--json`, else a message on stderr ending with `outcome`.
+    pub(crate) fn error(
+        self,
+        what: &str,
+        error: &dyn std::fmt::Display,
+        outcome: &str,
+    ) -> io::Result<()> {
+        if self.json {
+            return self.line(&json::error_json(what, error), String::new);
+        }
+        let mut err = io::stderr().lock();
+        writeln!(err, "cluster: {error}; {outcome}")?;
+        err.flush()
     }
 
     /// A line saying what a send did.
