@@ -6,13 +6,18 @@
 //! outputs. Everything in that loop except the waiting is the same on every runtime, and is
 //! here, once:
 //!
-//! * the node (boxed), the connection table ([`Transports`], newest connection wins, idle
-//!   timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//! * the node (boxed), the connection table ([`Transports`]: bounded, newest connection
+//!   wins, idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//! * the bounds of the crate docs' "Limits": an inbound connection is refused while the table
+//!   is full ([`accepted`](Engine::accepted) returns `None`), an outgoing one takes the place
+//!   of a connection no known service uses, and each connection's bytes are cut into frames
+//!   by a reassembler of its own ([`handle_read`](Engine::handle_read));
 //! * one input per call ([`handle_datagram`](Engine::handle_datagram),
 //!   [`handle_io`](Engine::handle_io), [`handle_timers`](Engine::handle_timers),
 //!   [`accepted`](Engine::accepted)) and the commands of a handle ([`send`](Engine::send),
-//!   [`query`](Engine::query), [`update_tags`](Engine::update_tags), ...), each followed by
-//!   the drain of the driving contract;
+//!   [`query`](Engine::query), [`update_tags`](Engine::update_tags),
+//!   [`set_keys`](Engine::set_keys), ...), each followed by the drain of the driving
+//!   contract;
 //! * the drain itself: multicast datagrams go out through [`Io::send_datagram`] (non-blocking;
 //!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
 //!   transmits stops until the adapter saw the socket writable and called
