@@ -347,3 +347,22 @@ fn services_stats_prints_every_counter_by_name() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+#[test]
+fn max_connections_makes_join_close_connections_over_the_limit() {
+    use std::io::Read;
+    let port = fresh_port();
+    let mut a = join(port, &["--max-connections", "1"]);
+    let joined = a.wait_line(|l| (l["event"] == "joined").then(|| l.clone()));
+    let tcp = u16::try_from(joined["tcp_port"].as_u64().expect("t runs")).unwrap();
+    // The first connection fills the table; the second is closed at once.
+    let _first = std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let mut second = std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    second.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let mut byte = [0u8; 1];
+    match second.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the second connection stays open: {other:?}"),
+    }
+}

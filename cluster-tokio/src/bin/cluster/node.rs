@@ -71,6 +71,10 @@ pub(crate) struct NodeArgs {
     /// written "*ID HEX". `cluster join` reads the file again on SIGHUP (key rotation).
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Stream connections (t and u, accepted and outgoing) open at most; while that many
+    /// are, new inbound ones are closed at once.
+    #[arg(long, default_value_t = cluster_host::options::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    max_connections: usize,
     /// Reply TEXT to every accepted query (default: an empty reply).
     #[arg(long, value_name = "TEXT")]
     answer: Option<String>,
@@ -88,7 +92,8 @@ impl NodeArgs {
         let mut options = Options::new(self.profile)
             .group(self.address)
             .port(self.port)
-            .remote(self.remote);
+            .remote(self.remote)
+            .max_connections(self.max_connections);
         if let Some(protocols) = &self.protocols {
             options.config.protocols = parse_protocols(protocols).map_err(JoinError::from)?;
         }
