@@ -6,13 +6,18 @@
 //! outputs. Everything in that loop except the waiting is the same on every runtime, and is
 //! here, once:
 //!
-//! * the node (boxed), the connection table ([`Transports`], newest connection wins, idle
-//!   timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//! * the node (boxed), the connection table ([`Transports`]: bounded, newest connection
+//!   wins, idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//! * the bounds of the crate docs' "Limits": an inbound connection is refused while the table
+//!   is full ([`accepted`](Engine::accepted) returns `None`), an outgoing one takes the place
+//!   of a connection no known service uses, and each connection's bytes are cut into frames
+//!   by a reassembler of its own ([`handle_read`](Engine::handle_read));
 //! * one input per call ([`handle_datagram`](Engine::handle_datagram),
 //!   [`handle_io`](Engine::handle_io), [`handle_timers`](Engine::handle_timers),
 //!   [`accepted`](Engine::accepted)) and the commands of a handle ([`send`](Engine::send),
-//!   [`query`](Engine::query), [`update_tags`](Engine::update_tags), ...), each followed by
-//!   the drain of the driving contract;
+//!   [`query`](Engine::query), [`update_tags`](Engine::update_tags),
+//!   [`set_keys`](Engine::set_keys), ...), each followed by the drain of the driving
+//!   contract;
 //! * the drain itself: multicast datagrams go out through [`Io::send_datagram`] (non-blocking;
 //!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
 //!   transmits stops until the adapter saw the socket writable and called
@@ -36,8 +41,9 @@ use std::os::unix::net::UnixListener;
 #[cfg(unix)]
 use std::path::PathBuf;
 
+use cluster_core::wire::{ReassemblerStats, StreamItem};
 use cluster_core::{
-    ConnId, Destination, Endpoint, Instant, Policy, Protocol, SendId, Sid, Source, Stats,
+    ConnId, Destination, Endpoint, Instant, KeyRing, Policy, Protocol, SendId, Sid, Source, Stats,
 };
 
 use crate::conn::{IoEvent, Target};
@@ -48,7 +54,7 @@ use crate::options::Options;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
 use crate::setup::Setup;
 use crate::socket::{MulticastSetup, canonical};
-use crate::transports::{TransportStats, Transports};
+use crate::transports::{StreamFrames, TransportStats, Transports};
 use crate::{HostNode, LocalAddrs};
 
 /// What the engine asks of the adapter. Every method returns at once: nothing here waits.
@@ -179,6 +185,11 @@ pub struct Engine<P: Policy, I: Io> {
     in_flight: usize,
     blocked: Option<Blocked>,
     buf: Vec<u8>,
+    /// A reassembly buffer with nothing pending, to parse a connection's bytes with when
+    /// that connection has no partial frame (kept for its allocation).
+    spare: Option<Box<StreamFrames>>,
+    /// The longest body a connection's reassembler accepts ([`cluster_core::Config::max_frame_len`]).
+    max_frame_len: usize,
 }
 
 impl<P: Policy, I: Io> std::fmt::Debug for Engine<P, I> {
@@ -216,7 +227,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let unix_path = None;
         let engine = Self {
             node: setup.node,
-            transports: Transports::new(setup.options.tcp_idle_timeout),
+            transports: Transports::new(setup.options.tcp_idle_timeout)
+                .with_max_connections(setup.options.max_connections),
             counters: TransportStats::default(),
             addrs: setup.addrs,
             group: setup.multicast.destination,
@@ -227,6 +239,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
             in_flight: 0,
             blocked: None,
             buf: vec![0; HostNode::<P>::TRANSMIT_BUF],
+            spare: None,
+            max_frame_len: setup.options.config.max_frame_len,
         };
         let sockets = Sockets {
             udp: setup.udp,
@@ -316,13 +330,22 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// A stream connection was accepted on the `t` (with its peer) or `u` listener:
     /// records it and returns its id, with which `conn` makes the adapter's handle (and
     /// starts its task).
+    ///
+    /// `None` when the connection table is full ([`Options::max_connections`]): the
+    /// connection is refused (counted in `connections_refused`), `conn` is not called, and
+    /// the adapter closes the stream at once. Connections known services use are never
+    /// closed for a newcomer.
     pub fn accepted(
         &mut self,
         now: u64,
         protocol: Protocol,
         peer: Option<SocketAddr>,
         conn: impl FnOnce(ConnId) -> I::Conn,
-    ) -> ConnId {
+    ) -> Option<ConnId> {
+        if self.transports.is_full() {
+            self.counters.connections_refused += 1;
+            return None;
+        }
         self.counters.accepts += 1;
         let (peer, local) = match peer {
             Some(peer) => {
@@ -331,8 +354,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
             }
             None => (None, true),
         };
-        self.transports
-            .open(protocol, peer, local, false, None, now, conn)
+        Some(
+            self.transports
+                .open(protocol, peer, local, false, None, now, conn),
+        )
     }
 
     /// The adapter's handle on connection `id`, while the engine keeps it (an adapter that
@@ -343,19 +368,59 @@ impl<P: Policy, I: Io> Engine<P, I> {
 
     /// Input: `bytes` read from connection `conn` (part of a frame, one frame or several),
     /// as [`IoEvent::Read`] but borrowed, for an adapter that reads in the driver.
+    ///
+    /// The bytes are cut into frames by the connection's reassembler (at most
+    /// [`STREAM_FRAME`](crate::transports::STREAM_FRAME) bytes pending, a declared length
+    /// over [`cluster_core::Config::max_frame_len`] skipped, spec 7.3); each whole frame is
+    /// one input to the node, followed by its drain.
     pub fn handle_read(&mut self, now: u64, conn: ConnId, bytes: &[u8], io: &mut I) {
-        self.read(now, conn, bytes);
-        self.drain(now, io);
+        let Some(entry) = self.transports.get_mut(conn) else {
+            return; // closed by us meanwhile
+        };
+        let mut frames = match entry.take_frames().or_else(|| self.spare.take()) {
+            Some(frames) => frames,
+            None => {
+                let mut frames = Box::new(StreamFrames::new());
+                frames.set_max_frame_len(self.max_frame_len);
+                frames
+            }
+        };
+        let before = frames.stats();
+        frames.push(bytes, |item| {
+            // Decode errors are counted below, from the reassembler's counters.
+            if let StreamItem::Frame(frame) = item {
+                self.frame(now, conn, frame.as_bytes());
+                self.drain(now, io);
+            }
+        });
+        self.count_stream(before, frames.stats());
+        if frames.is_pending() {
+            if let Some(entry) = self.transports.get_mut(conn) {
+                entry.put_frames(frames);
+            }
+        } else if self.spare.is_none() {
+            self.spare = Some(frames);
+        }
     }
 
-    fn read(&mut self, now: u64, conn: ConnId, bytes: &[u8]) {
+    /// Adds what a connection's reassembler counted during one push.
+    fn count_stream(&mut self, before: ReassemblerStats, after: ReassemblerStats) {
+        let grew = |a: u64, b: u64| b.saturating_sub(a);
+        let counters = &mut self.counters;
+        counters.stream_frames_oversized += grew(before.overflows, after.overflows);
+        counters.stream_garbage_bytes += grew(before.garbage_bytes, after.garbage_bytes);
+        counters.stream_decode_errors += grew(before.errors, after.errors);
+    }
+
+    /// One whole frame read from connection `conn`.
+    fn frame(&mut self, now: u64, conn: ConnId, frame: &[u8]) {
         let Some(entry) = self.transports.get(conn) else {
             return; // closed by us meanwhile
         };
         let source = entry.source(conn);
         let protocol = entry.protocol;
         self.transports.touch(conn, now);
-        let _ = self.node.handle_datagram(at(now), source, bytes);
+        let _ = self.node.handle_datagram(at(now), source, frame);
         if self.transports.needs_sid(conn) {
             let sid = self
                 .node
@@ -371,7 +436,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// Input: what a connection task reported.
     pub fn handle_io(&mut self, now: u64, event: IoEvent, io: &mut I) {
         match event {
-            IoEvent::Read { conn, bytes } => self.read(now, conn, &bytes),
+            IoEvent::Read { conn, bytes } => self.handle_read(now, conn, &bytes, io),
             IoEvent::Closed { conn } => {
                 if let Some(entry) = self.transports.remove(conn) {
                     self.node.connection_closed(at(now), entry.source(conn));
@@ -532,10 +597,28 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
     }
 
-    /// The node's counters and the transport counters.
+    /// The node's counters and the transport counters (`events_lagged` is the handle's to
+    /// add).
     #[must_use]
     pub fn stats(&self) -> (Stats, TransportStats) {
-        (self.node.stats(), self.counters)
+        let mut transport = self.counters;
+        transport.connections_open = self.transports.len() as u64;
+        (self.node.stats(), transport)
+    }
+
+    /// Command: seals every frame from now on with `keys`' send key and accepts only frames
+    /// sealed with one of its keys; `None` turns sealing off ([`cluster_core::Node::set_keys`]).
+    /// It takes effect at once, for the next frame either way: rotate keys by adding the new
+    /// key to every node, then making it the send key everywhere, then removing the old one
+    /// ([`KeyRing`]).
+    pub fn set_keys(&mut self, keys: Option<KeyRing>) {
+        self.node.set_keys(keys);
+    }
+
+    /// The key ring in use, if any.
+    #[must_use]
+    pub fn keys(&self) -> Option<&KeyRing> {
+        self.node.keys()
     }
 
     /// Direct sends queued on a connection whose outcome is not known yet: a `flush` is
@@ -697,6 +780,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     }
                     _ => return false,
                 };
+                if !self.make_room(now) {
+                    return false;
+                }
                 self.counters.connects += 1;
                 self.transports
                     .open(via, peer, local, true, Some(sid), now, |id| {
@@ -719,7 +805,30 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 self.transports.touch(id, now);
                 true
             }
-            Write::Refused => false,
+            Write::Refused => {
+                self.counters.writes_refused += 1;
+                false
+            }
+        }
+    }
+
+    /// Room for one more connection: when the table is full, the connection
+    /// [`Transports::evictable`] names is closed (counted in `connections_evicted`). False
+    /// when none may be (counted in `connects_refused`).
+    fn make_room(&mut self, now: u64) -> bool {
+        if !self.transports.is_full() {
+            return true;
+        }
+        match self.transports.evictable() {
+            Some(victim) => {
+                self.counters.connections_evicted += 1;
+                self.close_conn(now, victim);
+                true
+            }
+            None => {
+                self.counters.connects_refused += 1;
+                false
+            }
         }
     }
 
@@ -847,6 +956,8 @@ mod tests {
             in_flight: 0,
             blocked: None,
             buf: vec![0; HostNode::<DefaultPolicy>::TRANSMIT_BUF],
+            spare: None,
+            max_frame_len: cluster_core::wire::MAX_FRAME_LEN,
         }
     }
 
@@ -908,6 +1019,135 @@ mod tests {
             assert!(io.datagrams.len() > before, "the heartbeat went out");
             engine.leave(deadline, &mut io);
             assert!(engine.node().has_left());
+        });
+    }
+
+    /// A local service's heartbeat advertising `t` on `port`.
+    fn heartbeat(sid: &str, port: u16) -> Vec<u8> {
+        use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str};
+        let props = format!("t {{port {port}}}");
+        let message = Message {
+            kind: Some(MessageKind::Heartbeat),
+            sid: Some(Str::from(sid)),
+            hid: Some(Str::from("02:00:00:00:00:01")),
+            channel: Some(0),
+            protocols: Some(List::from_items(&["t", "c"])),
+            data: Some(Str::from(props.as_str())),
+            known: Some(0),
+            ..Message::default()
+        };
+        let mut frame = vec![0; 256];
+        let len = message
+            .encode(FilterPlacement::Last, &mut frame)
+            .expect("encode");
+        frame.truncate(len);
+        frame
+    }
+
+    /// An empty frame, declaring no body: the node drops it, but it is a whole frame.
+    const EMPTY_FRAME: [u8; 5] = [0xC0, 0x8D, 0x00, 0x00, 0x00];
+
+    #[test]
+    fn a_huge_declared_length_is_dropped_resynced_and_counted_without_buffering() {
+        with_big_stack(|| {
+            let mut io = Recorder {
+                room: usize::MAX,
+                ..Recorder::default()
+            };
+            let mut engine = engine(11);
+            engine.start(0, &mut io);
+            let own = io.datagrams[0].clone();
+            let id = engine
+                .accepted(
+                    0,
+                    Protocol::Tcp,
+                    Some("127.0.0.1:4000".parse().unwrap()),
+                    |_| {},
+                )
+                .expect("room");
+            // A header declaring 1,000,000 bytes (under max_frame_len, over STREAM_FRAME),
+            // then a body of zeros far longer than the buffer.
+            engine.handle_read(1, id, &[0xC0, 0x8D, 0xC0, 0x84, 0x3D], &mut io);
+            let zeros = vec![0; 64 * 1024];
+            for _ in 0..32 {
+                engine.handle_read(1, id, &zeros, &mut io);
+                assert_eq!(engine.transports.get(id).unwrap().pending_len(), 0);
+            }
+            // A header declaring 2^40 bytes (over max_frame_len).
+            engine.handle_read(
+                1,
+                id,
+                &[0xC0, 0x8D, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20],
+                &mut io,
+            );
+            let (_, t) = engine.stats();
+            assert_eq!(t.stream_frames_oversized, 1);
+            assert!(t.stream_garbage_bytes >= 32 * 64 * 1024 + 4);
+            // The stream resynced: a frame split over two reads gets through.
+            let before = engine.stats().0.own_echoes;
+            let (head, tail) = own.split_at(own.len() / 2);
+            engine.handle_read(2, id, head, &mut io);
+            assert!(engine.transports.get(id).unwrap().pending_len() > 0);
+            engine.handle_read(2, id, tail, &mut io);
+            assert_eq!(engine.stats().0.own_echoes, before + 1, "a whole frame");
+            assert_eq!(engine.transports.get(id).unwrap().pending_len(), 0);
+            // A frame whose body does not decode is counted too.
+            engine.handle_read(3, id, &[0xC0, 0x8D, 0x01, 0xFF, 0x00, 0x00], &mut io);
+            engine.handle_read(3, id, &EMPTY_FRAME, &mut io);
+            assert_eq!(engine.stats().1.stream_decode_errors, 1);
+        });
+    }
+
+    #[test]
+    fn a_full_table_refuses_inbound_connections_and_evicts_an_anonymous_one_for_a_send() {
+        with_big_stack(|| {
+            let mut io = Recorder {
+                room: usize::MAX,
+                ..Recorder::default()
+            };
+            let mut engine = engine(12);
+            engine.transports = Transports::new(Duration::from_secs(120)).with_max_connections(2);
+            engine.start(0, &mut io);
+            let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+            let first = engine.accepted(0, Protocol::Tcp, Some(peer), |_| {});
+            let second = engine.accepted(1, Protocol::Tcp, Some(peer), |_| {});
+            assert!(first.is_some() && second.is_some());
+            let mut called = false;
+            let third = engine.accepted(2, Protocol::Tcp, Some(peer), |_| called = true);
+            assert_eq!(third, None);
+            assert!(!called, "a refused connection gets no handle");
+            let (_, t) = engine.stats();
+            assert_eq!(
+                (t.accepts, t.connections_refused, t.connections_open),
+                (2, 1, 2)
+            );
+            // A send to a service with no connection: the least recently active anonymous
+            // connection makes room.
+            let from: SocketAddr = "127.0.0.1:23000".parse().unwrap();
+            engine.handle_datagram(3, from, &heartbeat("peer0001", 4001), &mut io);
+            engine.handle_datagram(3, from, &heartbeat("peer0002", 4002), &mut io);
+            let send = |engine: &mut Engine<_, _>, io: &mut Recorder, to: &str| {
+                let to = Selector::service(Sid::new(to.as_bytes()).unwrap());
+                engine
+                    .send(4, &SendSpec::new(to, "hi"), io)
+                    .expect("queued");
+            };
+            send(&mut engine, &mut io, "peer0001");
+            let target = |port| Target::Tcp(SocketAddr::from(([127, 0, 0, 1], port)));
+            assert_eq!(io.connects, vec![target(4001)]);
+            assert!(engine.transports.get(first.unwrap()).is_none(), "evicted");
+            let (_, t) = engine.stats();
+            assert_eq!((t.connections_evicted, t.connections_open), (1, 2));
+            // Once every connection is a known service's, another send finds no room.
+            engine
+                .transports
+                .note_sid(second.unwrap(), Sid::new(b"peer0003").unwrap());
+            let failed = engine.stats().1.writes_failed;
+            send(&mut engine, &mut io, "peer0002");
+            assert_eq!(io.connects.len(), 1, "no connect");
+            let (_, t) = engine.stats();
+            assert_eq!(t.writes_failed, failed + 1, "the send failed over");
+            assert_eq!(engine.stats().1.connects_refused, 1);
         });
     }
 }

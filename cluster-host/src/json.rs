@@ -14,14 +14,18 @@
 //! | service | `event`, then the keys of `discovered` (`cluster services --json`) |
 //! | response, error, missing | `event`, `sid`, and `data` or `error` |
 //! | done | `event`, `responses`, `missing`, `timed_out` |
+//! | stats | `event`, then every counter of [`cluster_core::Stats`] and of [`TransportStats`], named as their fields (`cluster services --stats --json`) |
+//! | error | `event`, `error` (the message), `what` (what failed, e.g. `key_file`) |
 //!
 //! Text that is not UTF-8 is written `{"bytes_hex": "..."}`; an absent `data` is `null`.
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use cluster_core::Stats;
+use serde_json::{Map, Value, json};
 
 use crate::event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo};
+use crate::transports::TransportStats;
 
 /// A byte string as JSON: a string when UTF-8, else `{"bytes_hex": "..."}`.
 #[must_use]
@@ -165,6 +169,114 @@ pub fn done_json(summary: &QuerySummary) -> Value {
     })
 }
 
+/// Every counter of the node, by field name, in the order of [`Stats`]' fields.
+#[must_use]
+pub fn node_counters(stats: &Stats) -> Vec<(&'static str, u64)> {
+    // `Stats` is `#[non_exhaustive]`: a test compares this list with its fields.
+    vec![
+        ("frames_accepted", stats.frames_accepted),
+        ("frames_dropped", stats.frames_dropped),
+        ("decode_errors", stats.decode_errors),
+        ("own_echoes", stats.own_echoes),
+        ("filtered_out", stats.filtered_out),
+        ("services_rejected", stats.services_rejected),
+        ("services_evicted", stats.services_evicted),
+        ("oversized", stats.oversized),
+        ("sends_rejected", stats.sends_rejected),
+        ("queries_rejected", stats.queries_rejected),
+        ("ping_batch_full", stats.ping_batch_full),
+        ("events_dropped", stats.events_dropped),
+        ("stream_overflows", stats.stream_overflows),
+        ("transmit_buffer_too_small", stats.transmit_buffer_too_small),
+        ("encode_errors", stats.encode_errors),
+        ("clock_regressions", stats.clock_regressions),
+        ("sends_failed", stats.sends_failed),
+        ("pings_sent", stats.pings_sent),
+        ("unsealed", stats.unsealed),
+        ("unknown_key", stats.unknown_key),
+        ("forged", stats.forged),
+        ("replayed", stats.replayed),
+        ("replay_evictions", stats.replay_evictions),
+    ]
+}
+
+/// Every counter of the adapter's transports, by field name, in the order of
+/// [`TransportStats`]' fields.
+#[must_use]
+pub fn transport_counters(stats: &TransportStats) -> Vec<(&'static str, u64)> {
+    // Destructured without `..`: a new field does not compile until it is listed here.
+    let TransportStats {
+        datagrams_sent,
+        datagrams_received,
+        datagrams_failed,
+        connects,
+        accepts,
+        writes_ok,
+        writes_failed,
+        writes_refused,
+        idle_closes,
+        connections_open,
+        connections_refused,
+        connections_evicted,
+        connects_refused,
+        stream_frames_oversized,
+        stream_garbage_bytes,
+        stream_decode_errors,
+        events_lagged,
+    } = *stats;
+    vec![
+        ("datagrams_sent", datagrams_sent),
+        ("datagrams_received", datagrams_received),
+        ("datagrams_failed", datagrams_failed),
+        ("connects", connects),
+        ("accepts", accepts),
+        ("writes_ok", writes_ok),
+        ("writes_failed", writes_failed),
+        ("writes_refused", writes_refused),
+        ("idle_closes", idle_closes),
+        ("connections_open", connections_open),
+        ("connections_refused", connections_refused),
+        ("connections_evicted", connections_evicted),
+        ("connects_refused", connects_refused),
+        ("stream_frames_oversized", stream_frames_oversized),
+        ("stream_garbage_bytes", stream_garbage_bytes),
+        ("stream_decode_errors", stream_decode_errors),
+        ("events_lagged", events_lagged),
+    ]
+}
+
+/// `{"event":"stats", ...}`: every counter of the node and of its transports, keyed by its
+/// field name in [`Stats`] or [`TransportStats`] (the two share no name).
+#[must_use]
+pub fn stats_json(node: &Stats, transport: &TransportStats) -> Value {
+    let mut map = Map::new();
+    map.insert("event".to_owned(), json!("stats"));
+    for (name, value) in node_counters(node)
+        .into_iter()
+        .chain(transport_counters(transport))
+    {
+        map.insert(name.to_owned(), json!(value));
+    }
+    Value::Object(map)
+}
+
+/// `{"event":"error","what":...,"error":...}`: something a running node was asked to do
+/// failed and nothing changed (for example `what` = `key_file`: the key file read again on
+/// SIGHUP is unreadable or invalid, and the keys in use stay).
+#[must_use]
+pub fn error_json(what: &str, error: &dyn std::fmt::Display) -> Value {
+    json!({ "event": "error", "what": what, "error": error.to_string() })
+}
+
+/// `{"event":"keys","ids":[...],"send":N}`: the key ring now in use (ids only, never key
+/// bytes), or `{"event":"keys","ids":[],"send":null}` when sealing is off.
+#[must_use]
+pub fn keys_json(keys: Option<&cluster_core::KeyRing>) -> Value {
+    let ids: Vec<u8> = keys.map(|k| k.ids().collect()).unwrap_or_default();
+    let send = keys.map(|k| k.send_key().id());
+    json!({ "event": "keys", "ids": ids, "send": send })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +329,71 @@ mod tests {
         assert_eq!(
             query_event_json(&done).to_string(),
             r#"{"event":"done","responses":2,"missing":1,"timed_out":true}"#
+        );
+    }
+
+    /// The field names of a struct, read from its derived `Debug` output.
+    fn debug_fields(debug: &str) -> Vec<String> {
+        let inner = debug
+            .split_once('{')
+            .and_then(|(_, rest)| rest.rsplit_once('}'))
+            .map(|(inner, _)| inner)
+            .unwrap_or_default();
+        inner
+            .split(',')
+            .filter_map(|field| field.split_once(':'))
+            .map(|(name, _)| name.trim().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_stats_line_names_every_counter_by_its_field() {
+        let node = Stats::default();
+        let transport = TransportStats::default();
+        let names = |list: Vec<(&str, u64)>| -> Vec<String> {
+            list.into_iter().map(|(n, _)| n.to_owned()).collect()
+        };
+        assert_eq!(
+            names(node_counters(&node)),
+            debug_fields(&format!("{node:?}")),
+            "every field of cluster_core::Stats, in order"
+        );
+        assert_eq!(
+            names(transport_counters(&transport)),
+            debug_fields(&format!("{transport:?}"))
+        );
+        let line = stats_json(&node, &transport);
+        let object = line.as_object().unwrap();
+        assert_eq!(object["event"], "stats");
+        // No name is shared: the line has one key per counter, plus `event`.
+        assert_eq!(
+            object.len(),
+            1 + node_counters(&node).len() + transport_counters(&transport).len()
+        );
+        let transport = TransportStats {
+            connections_refused: 3,
+            ..TransportStats::default()
+        };
+        assert_eq!(stats_json(&node, &transport)["connections_refused"], 3);
+    }
+
+    #[test]
+    fn key_lines_show_ids_never_bytes() {
+        use cluster_core::{Key, KeyRing};
+        let mut ring = KeyRing::new(Key::new(1, [7; 32]));
+        ring.add(Key::new(2, [9; 32])).unwrap();
+        ring.set_send(2).unwrap();
+        assert_eq!(
+            keys_json(Some(&ring)).to_string(),
+            r#"{"event":"keys","ids":[1,2],"send":2}"#
+        );
+        assert_eq!(
+            keys_json(None).to_string(),
+            r#"{"event":"keys","ids":[],"send":null}"#
+        );
+        assert_eq!(
+            error_json("key_file", &"bad").to_string(),
+            r#"{"event":"error","what":"key_file","error":"bad"}"#
         );
     }
 }

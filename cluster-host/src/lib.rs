@@ -10,17 +10,52 @@
 //! | [`addrs`] | the host's addresses, cached and refreshed (spec 7.2 Q14) |
 //! | [`hid`] | the default hid: eth0's MAC, else the first interface with one |
 //! | [`seed`] | the node's seed from the OS |
-//! | [`transports`] | stream-connection bookkeeping: ids, newest-wins routing, idle timeouts |
+//! | [`transports`] | stream-connection bookkeeping: ids, the bounded table, newest-wins routing, idle timeouts, each connection's reassembly buffer; [`TransportStats`] |
 //! | [`options`] | [`Options`]: the node's `Config` plus group, port, interface, hid, paths, timeouts; durations like `500ms` |
 //! | [`event`], [`request`] | owned events ([`Event`], [`QueryEvent`]) and requests ([`SendSpec`], [`QuerySpec`], [`TagEdit`]) |
 //! | [`policy`] | [`Answer`]: reply the same text to every query |
-//! | [`json`] | the JSON lines of `cluster join --json` |
+//! | [`json`] | the JSON lines of `cluster join --json`, and the `stats` line of every counter |
 //! | [`setup()`] | a join up to the runtime: options checked, hid found, sockets opened, node built |
 //! | [`engine`] | [`Engine`]: the driver task's logic without the waiting (inputs, commands, the drain, failover, routing, listener refresh) behind the [`Io`] trait |
 //! | [`conn`] | what connection tasks and the driver tell each other ([`IoEvent`], [`Outbound`], [`Target`]) |
 //! | [`query`] | [`QueryOutcome`]: a query's news folded into one result |
 //!
 //! Every socket is returned as a non-blocking std socket, which each runtime wraps.
+//!
+//! # Limits
+//!
+//! The node bounds its own containers (`cluster_core`'s crate docs, "Limits", counters in
+//! [`cluster_core::Stats`]). The adapters add the bounds below, the same for `cluster-tokio`
+//! and `cluster-smol` because the logic is the [`Engine`]'s; each has a counter in
+//! [`TransportStats`], read with the handles' `stats()` or `cluster services --stats`.
+//!
+//! | what | bound (default) | when reached | counter |
+//! | --- | --- | --- | --- |
+//! | stream connections (`t` and `u`, accepted and outgoing, opening ones included) | [`Options::max_connections`] (256) | a new inbound connection is closed at once; an outgoing one takes the place of the least recently active connection no known service uses (none identified on it yet, then superseded ones), else its send fails over to the next protocol. A connection a known service's sends go over is never closed for a newcomer. (A peer refused this way fails over to multicast and may report our `t` as failing, which reopens our listener on a new port; open connections stay.) | `connections_refused`, `connections_evicted`, `connects_refused`; `connections_open` (gauge) |
+//! | idle connections | [`Options::tcp_idle_timeout`] (120 s) without a whole frame either way; a superseded connection [`SUPERSEDED_IDLE`](transports::SUPERSEDED_IDLE) (10 s) | closed, the node told | `idle_closes` |
+//! | a connection's reassembly buffer | [`STREAM_FRAME`](transports::STREAM_FRAME) (64 KiB), held only while a partial frame is pending | the frame is dropped as soon as its declared length is read; the stream resyncs on the next header (spec 7.3) | `stream_frames_oversized` |
+//! | declared frame length | [`Config::max_frame_len`](cluster_core::Config::max_frame_len) (1 MiB) | the header is skipped and the stream resyncs | `stream_garbage_bytes` (every byte skipped) |
+//! | frames that do not decode | — | dropped | `stream_decode_errors` |
+//! | a connection's write queue | [`WRITE_QUEUE`](conn::WRITE_QUEUE) (64 frames) | the direct send fails at once and fails over | `writes_refused` (also in `writes_failed`) |
+//! | connecting, and each write | [`Options::connect_timeout`] (2 s) | the send (and every frame queued behind it) fails over; the connection closes | `writes_failed` |
+//! | direct sends in flight | one per service (the node's outbound table) | the node refuses the command | `sends_rejected` (node) |
+//! | a multicast datagram the socket cannot take | one held-back transmit | nothing more is sent until the socket is writable: a wait, not a loss | — |
+//! | news from connection tasks to the driver | [`IO_QUEUE`](conn::IO_QUEUE) (256) | the tasks wait (backpressure, no loss) | — |
+//! | handle commands | 64 | the caller waits (backpressure, no loss) | — |
+//! | each event subscriber | 1024 unread events | its oldest events are dropped and it gets `Event::Dropped { count }` first | `events_lagged` (counted by the handle) |
+//! | a query's stream | one event per target, then `Done` (targets: at most [`SERVICES`]) | cannot overflow: the node sends nothing else for a query | — |
+//!
+//! Memory therefore stays bounded whatever peers send: at most `max_connections`
+//! reassembly buffers of 64 KiB (16 MiB at the default, only while each holds a partial
+//! frame) and write queues of 64 frames each, whose total is bounded by the direct sends in
+//! flight.
+//!
+//! # Keys
+//!
+//! [`Options::keys`] (or [`Options::key_file`], [`read_key_file`]) seals every frame from the
+//! join on; [`Engine::set_keys`] (the handles' `set_keys`, `cluster join`'s SIGHUP) changes
+//! the ring at run time, which is how keys rotate without downtime (see
+//! [`cluster_core::KeyRing`]).
 //!
 //! ```
 //! use cluster_host::{Options, Profile, parse_duration};

@@ -18,6 +18,7 @@ pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the list of local addresses is read again (spec 7.2 Q14).
 pub const DEFAULT_ADDRS_REFRESH: Duration = Duration::from_secs(30);
+pub use crate::transports::DEFAULT_MAX_CONNECTIONS;
 
 /// The timer profile a node starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,6 +94,9 @@ pub enum OptionsError {
         /// What the system said.
         message: String,
     },
+    /// [`Options::max_connections`] is 0.
+    #[error("max_connections must be at least 1")]
+    NoConnections,
     /// The key file is not a valid key ring.
     #[error("key file {path:?}: {error}")]
     BadKeyFile {
@@ -145,6 +149,11 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Read the host's addresses again this often (30 s).
     pub addrs_refresh: Duration,
+    /// Stream connections (`t` and `u`, accepted and outgoing together) open at most
+    /// ([`DEFAULT_MAX_CONNECTIONS`], 256). While that many are open a new inbound
+    /// connection is closed at once, and an outgoing one is opened only in place of one no
+    /// known service uses (see the crate docs, "Limits").
+    pub max_connections: usize,
     /// Seal every frame with this key ring and accept only frames sealed with one of its keys
     /// (`cluster_core::seal`). `None` (the default): plain frames, as the reference sends.
     pub keys: Option<KeyRing>,
@@ -170,6 +179,7 @@ impl Options {
             tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             addrs_refresh: DEFAULT_ADDRS_REFRESH,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             keys: None,
         }
     }
@@ -252,6 +262,14 @@ impl Options {
         self
     }
 
+    /// The most stream connections open at once (see
+    /// [`Options::max_connections`](Self#structfield.max_connections)).
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
     /// Seals every frame with `keys` (see [`Options::keys`](Self#structfield.keys)).
     #[must_use]
     pub fn keys(mut self, keys: KeyRing) -> Self {
@@ -295,6 +313,9 @@ impl Options {
     /// The first problem found.
     pub fn validate(&self) -> Result<(), OptionsError> {
         self.config.validate()?;
+        if self.max_connections == 0 {
+            return Err(OptionsError::NoConnections);
+        }
         let runs_unix = self.config.protocols.contains(Protocol::Unix);
         match (&self.unix_path, runs_unix) {
             (None, true) => return Err(OptionsError::UnixPathMissing),

@@ -1,6 +1,7 @@
 //! Stream-connection bookkeeping for `t` and `u`, shared by the adapters: [`ConnId`]
-//! allocation, the connection table, which connection carries a send to a service (newest
-//! wins), and idle timeouts (spec 1.2, 7.2 Q10).
+//! allocation, the connection table and its bound, which connection carries a send to a
+//! service (newest wins), idle timeouts (spec 1.2, 7.2 Q10), and each connection's frame
+//! reassembly buffer.
 //!
 //! The table is generic over `W`, the adapter's handle to a connection (typically the
 //! sender of the connection's write queue). Times are milliseconds on the adapter's clock.
@@ -13,16 +14,35 @@
 //! closed at once, because the peer may be writing on one of them at that very moment (both
 //! sides open a connection when they discover each other at the same time), and a close that
 //! races a write loses the write.
+//!
+//! **A bounded table.** It holds at most [`max_connections`](Transports::max_connections)
+//! connections, accepted and outgoing together (opening ones included). The engine refuses a
+//! new inbound connection while it is full, and makes room for an outgoing one by closing
+//! the connection [`evictable`](Transports::evictable) names: one that no known service uses
+//! (no service identified on it yet, or superseded), never one a known service's sends go
+//! over.
+//!
+//! **Reassembly.** Each connection's bytes are cut into frames by a
+//! [`Reassembler`] of [`STREAM_FRAME`] bytes, allocated only while a partial frame is
+//! pending on that connection (see [`Conn::take_frames`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cluster_core::wire::Reassembler;
 use cluster_core::{ConnId, Protocol, Sid, Source};
 
 /// What an adapter counts about its transports (the node counts the rest, in
-/// [`cluster_core::Stats`]).
+/// [`cluster_core::Stats`]). Every bound of the adapters has a counter here; the crate docs'
+/// "Limits" table lists them. Counters only grow, except
+/// [`connections_open`](Self::connections_open), the number open at the time of the
+/// snapshot.
+///
+/// The field names are the keys of the `stats` JSON line ([`crate::json::stats_json`]) and
+/// differ from every field name of [`cluster_core::Stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TransportStats {
     /// Multicast datagrams sent.
     pub datagrams_sent: u64,
@@ -37,11 +57,52 @@ pub struct TransportStats {
     /// Direct sends written on a stream connection.
     pub writes_ok: u64,
     /// Direct sends that could not be written (refused, reset, timed out, queue full, no
-    /// endpoint): each was reported to the node as failed.
+    /// endpoint, no room for a connection): each was reported to the node as failed.
     pub writes_failed: u64,
+    /// Direct sends a connection's write queue did not take (full, or the connection was
+    /// closing); also counted in `writes_failed`.
+    pub writes_refused: u64,
     /// Connections closed for idleness.
     pub idle_closes: u64,
+    /// Stream connections open when the snapshot was taken (accepted and outgoing, opening
+    /// ones included): at most [`Options::max_connections`](crate::Options::max_connections).
+    pub connections_open: u64,
+    /// Incoming connections closed at once because the connection table was full.
+    pub connections_refused: u64,
+    /// Connections closed to make room for an outgoing one while the table was full (only
+    /// ones no known service used).
+    pub connections_evicted: u64,
+    /// Outgoing connections not opened because the table was full of connections known
+    /// services use; the send failed over (also counted in `writes_failed`).
+    pub connects_refused: u64,
+    /// Frames dropped by a connection's reassembler because they would not fit its buffer of
+    /// [`STREAM_FRAME`] bytes; the stream resyncs on the next header.
+    pub stream_frames_oversized: u64,
+    /// Bytes skipped on stream connections while looking for a frame: bytes before a
+    /// header, and the header of every frame rejected (a bad footer, a declared length over
+    /// [`cluster_core::Config::max_frame_len`], or an oversized frame).
+    pub stream_garbage_bytes: u64,
+    /// Complete frames on stream connections whose body failed to decode.
+    pub stream_decode_errors: u64,
+    /// Events that event subscribers missed because they fell more than the adapter's
+    /// event buffer behind (each subscriber's misses, summed; each was told with
+    /// `Event::Dropped`). Counted by the adapter's handle: always 0 in
+    /// [`Engine::stats`](crate::Engine::stats).
+    pub events_lagged: u64,
 }
+
+/// The longest frame reassembled from the chunks of one stream connection (header to
+/// footer): 64 KiB, far above the largest frame a hosted node accepts (payloads of
+/// [`DATA`](crate::DATA) bytes, twice that once sealed). A longer frame is dropped as soon
+/// as its declared length is read, and counted in
+/// [`TransportStats::stream_frames_oversized`].
+pub const STREAM_FRAME: usize = 64 * 1024;
+
+/// The reassembly buffer of one connection.
+pub type StreamFrames = Reassembler<STREAM_FRAME>;
+
+/// Connections a node keeps open at most by default (accepted and outgoing together).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 /// A superseded connection is closed after this long without traffic.
 pub const SUPERSEDED_IDLE: Duration = Duration::from_secs(10);
@@ -65,6 +126,8 @@ pub struct Conn<W> {
     pub superseded: bool,
     /// The adapter's handle.
     pub writer: W,
+    /// The partial frame read so far, while there is one.
+    frames: Option<Box<StreamFrames>>,
 }
 
 impl<W> Conn<W> {
@@ -76,6 +139,24 @@ impl<W> Conn<W> {
             _ => Source::unix(id),
         }
     }
+
+    /// Takes the connection's reassembly buffer, holding the partial frame read so far;
+    /// `None` when no partial frame is pending (the caller then parses with a spare one).
+    /// Give it back with [`put_frames`](Self::put_frames) while it holds a partial frame.
+    pub fn take_frames(&mut self) -> Option<Box<StreamFrames>> {
+        self.frames.take()
+    }
+
+    /// Bytes of a partial frame buffered for this connection (at most [`STREAM_FRAME`]).
+    #[must_use]
+    pub fn pending_len(&self) -> usize {
+        self.frames.as_ref().map_or(0, |f| f.pending_len())
+    }
+
+    /// Keeps `frames`, which holds a partial frame of this connection.
+    pub fn put_frames(&mut self, frames: Box<StreamFrames>) {
+        self.frames = Some(frames);
+    }
 }
 
 /// The connection table.
@@ -85,6 +166,7 @@ pub struct Transports<W> {
     conns: BTreeMap<ConnId, Conn<W>>,
     idle_ms: u64,
     superseded_ms: u64,
+    max: usize,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -92,7 +174,8 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl<W> Transports<W> {
-    /// An empty table whose connections close after `idle_timeout` without traffic.
+    /// An empty table whose connections close after `idle_timeout` without traffic, of at
+    /// most [`DEFAULT_MAX_CONNECTIONS`] connections.
     #[must_use]
     pub fn new(idle_timeout: Duration) -> Self {
         let idle_ms = millis(idle_timeout);
@@ -101,11 +184,46 @@ impl<W> Transports<W> {
             conns: BTreeMap::new(),
             idle_ms,
             superseded_ms: idle_ms.min(millis(SUPERSEDED_IDLE)),
+            max: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
+    /// The same table, holding at most `max` connections.
+    #[must_use]
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// The most connections the table holds.
+    #[must_use]
+    pub fn max_connections(&self) -> usize {
+        self.max
+    }
+
+    /// True when it holds [`max_connections`](Self::max_connections): a new connection needs
+    /// an old one closed first.
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.conns.len() >= self.max
+    }
+
+    /// The connection to close to make room for an outgoing one, if any may be: of the
+    /// connections no known service uses, the least recently active. Those are the ones on
+    /// which no service was identified yet (the earliest first) and then superseded ones.
+    /// A connection a known service's sends go over is never named.
+    #[must_use]
+    pub fn evictable(&self) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.sid.is_none() || c.superseded)
+            .min_by_key(|(id, c)| (c.sid.is_some(), c.last_active, **id))
+            .map(|(id, _)| *id)
+    }
+
     /// Adds a connection and returns its new id (ids are never reused while open and grow
-    /// otherwise). `writer` makes the adapter's handle, given the id.
+    /// otherwise). `writer` makes the adapter's handle, given the id. The bound is the
+    /// caller's to check first ([`is_full`](Self::is_full)).
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         &mut self,
@@ -135,6 +253,7 @@ impl<W> Transports<W> {
                 last_active: now,
                 superseded: false,
                 writer: writer(id),
+                frames: None,
             },
         );
         if let Some(sid) = sid {
@@ -176,7 +295,7 @@ impl<W> Transports<W> {
         self.conns.iter().map(|(id, c)| (*id, c))
     }
 
-    /// Records traffic on `id`.
+    /// Records traffic on `id` (a whole frame read, or one sent).
     pub fn touch(&mut self, id: ConnId, now: u64) {
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.last_active = conn.last_active.max(now);
@@ -318,5 +437,30 @@ mod tests {
         t.touch(a, 50_000);
         assert!(t.expired(121_000).is_empty());
         assert_eq!(t.expired(170_000), vec![a]);
+    }
+
+    #[test]
+    fn a_full_table_names_only_connections_no_known_service_uses() {
+        let mut t = Transports::new(Duration::from_secs(120)).with_max_connections(3);
+        let s = sid("peer0001");
+        let older = t.open(Protocol::Tcp, peer(), true, false, Some(s), 0, |_| ());
+        let newer = t.open(Protocol::Tcp, peer(), true, true, Some(s), 5, |_| ());
+        assert!(!t.is_full());
+        assert_eq!(t.evictable(), Some(older), "superseded");
+        let anonymous = t.open(Protocol::Tcp, peer(), true, false, None, 9, |_| ());
+        assert!(t.is_full());
+        assert_eq!(
+            t.evictable(),
+            Some(anonymous),
+            "no service identified on it: before a superseded one"
+        );
+        t.remove(anonymous);
+        t.remove(older);
+        assert_eq!(
+            t.evictable(),
+            None,
+            "the newest connection of a known service"
+        );
+        assert_eq!(t.route(&s, Protocol::Tcp, None), Some(newer));
     }
 }

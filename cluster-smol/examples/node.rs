@@ -1,6 +1,8 @@
 //! Runs one node and prints what happens, as `cluster join` does: with `--json`, the same
 //! JSON lines as `cluster join --json` (a `joined` line, then one line per event, through
-//! `cluster_host::json`). SIGINT or SIGTERM makes it leave (send the disconnect) and exit 0.
+//! `cluster_host::json`). SIGINT or SIGTERM makes it leave (send the disconnect) and exit 0;
+//! with `--stats` it prints every counter first (the `stats` line of
+//! `cluster services --stats --json`).
 //!
 //! ```sh
 //! cargo run -p cluster-smol --example node -- --tags web --answer "up" --json
@@ -66,6 +68,10 @@ struct Args {
     /// IPv4 address of the interface that joins the group and sends multicast.
     #[arg(long, value_name = "ADDR")]
     interface: Option<Ipv4Addr>,
+    /// Print every counter of the node and of its transports before leaving: the `stats`
+    /// line of `cluster services --stats --json`, or `name value` lines.
+    #[arg(long)]
+    stats: bool,
 }
 
 impl Args {
@@ -160,6 +166,19 @@ async fn run(args: Args, spawn: fn(Driver)) -> Result<(), Box<dyn std::error::Er
             Wake::Event(Some(event)) => println!("{}", text(&event)),
             Wake::Event(None) => return Err("the node stopped".into()),
             Wake::Signal => break,
+        }
+    }
+    if args.stats {
+        let (counters, transport) = node.stats().await?;
+        if args.json {
+            println!("{}", json::stats_json(&counters, &transport));
+        } else {
+            let all = json::node_counters(&counters)
+                .into_iter()
+                .chain(json::transport_counters(&transport));
+            for (name, value) in all {
+                println!("{name} {value}");
+            }
         }
     }
     node.leave().await?;

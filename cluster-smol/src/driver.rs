@@ -336,14 +336,17 @@ impl<P: Policy> Driver<P> {
                 let bytes = self.datagram.get(..len).unwrap_or_default();
                 self.engine.handle_datagram(now, from, bytes, io);
             }
+            // `None` from `accepted`: the table is full; the stream, not taken, closes here.
             Wake::TcpAccept(Ok((stream, peer))) => {
-                let _ = stream.set_nodelay(true);
-                self.engine
-                    .accepted(now, Protocol::Tcp, Some(peer), |id| io.accepted(id, stream));
+                let _ = self.engine.accepted(now, Protocol::Tcp, Some(peer), |id| {
+                    let _ = stream.set_nodelay(true);
+                    io.accepted(id, stream)
+                });
             }
             #[cfg(unix)]
             Wake::UnixAccept(Ok(stream)) => {
-                self.engine
+                let _ = self
+                    .engine
                     .accepted(now, Protocol::Unix, None, |id| io.accepted(id, stream));
             }
         }
@@ -389,6 +392,10 @@ impl<P: Policy> Driver<P> {
             }
             Command::Stats(reply) => {
                 let _ = reply.try_send(engine.stats());
+            }
+            Command::SetKeys(keys, reply) => {
+                engine.set_keys(keys);
+                let _ = reply.try_send(());
             }
             Command::Subscribe(channel, reply) => {
                 let _ = reply.try_send(engine.subscribe(channel));

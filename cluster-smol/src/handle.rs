@@ -1,10 +1,11 @@
 //! [`Handle`]: how the application talks to the task that owns the node, and [`Events`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_broadcast::{InactiveReceiver, RecvError, TryRecvError};
 use async_channel::Sender;
-use cluster_core::{Hid, Sid, Stats};
+use cluster_core::{Hid, KeyRing, Sid, Stats};
 use cluster_host::json::JoinedInfo;
 use cluster_host::{
     CommandError, Event, QuerySpec, Selector, SendSpec, ServiceInfo, TagEdit, TransportStats,
@@ -34,6 +35,7 @@ pub(crate) enum Command {
     Resolve(Selector, Reply<Result<Vec<Sid>, CommandError>>),
     Info(Reply<JoinedInfo>),
     Stats(Reply<(Stats, TransportStats)>),
+    SetKeys(Option<KeyRing>, Reply<()>),
     Subscribe(u64, Reply<bool>),
     Flush(Reply<()>),
     Leave(Reply<()>),
@@ -48,6 +50,8 @@ struct Shared {
     first: Mutex<Option<async_broadcast::Receiver<Event>>>,
     /// Holds no events: the source of later subscriptions.
     template: InactiveReceiver<Event>,
+    /// Events the subscriptions missed (`TransportStats::events_lagged`).
+    lagged: Arc<AtomicU64>,
 }
 
 /// A cheap-to-clone handle on a running node. Commands go to the task that owns the node
@@ -77,6 +81,7 @@ impl Handle {
                 hid,
                 first: Mutex::new(Some(events)),
                 template,
+                lagged: Arc::default(),
             }),
         }
     }
@@ -105,6 +110,7 @@ impl Handle {
             .and_then(|mut first| first.take());
         Events {
             rx: first.unwrap_or_else(|| self.shared.template.activate_cloned()),
+            lagged: Arc::clone(&self.shared.lagged),
         }
     }
 
@@ -216,13 +222,32 @@ impl Handle {
         self.ask(Command::Info).await
     }
 
-    /// The node's counters and the adapter's transport counters.
+    /// The node's counters and the adapter's transport counters: every limit of the core
+    /// and of the adapter has one (see the "Limits" tables of `cluster_core` and
+    /// `cluster_host`).
     ///
     /// # Errors
     ///
     /// [`CommandError::Closed`].
     pub async fn stats(&self) -> Result<(Stats, TransportStats), CommandError> {
-        self.ask(Command::Stats).await
+        let (node, mut transport) = self.ask(Command::Stats).await?;
+        transport.events_lagged = self.shared.lagged.load(Ordering::Relaxed);
+        Ok((node, transport))
+    }
+
+    /// Seals every frame sent from now on with `keys`' send key and accepts only frames
+    /// sealed with one of its keys; `None` turns sealing off. It takes effect at once, for
+    /// the next frame either way, and returns once the node uses the new ring.
+    ///
+    /// Rotate a cluster's key without downtime in three steps, each done on every node
+    /// before the next: add the new key to the ring; make it the send key; remove the old
+    /// key ([`KeyRing`]). At every moment each node accepts what every other node sends.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn set_keys(&self, keys: Option<KeyRing>) -> Result<(), CommandError> {
+        self.ask(|r| Command::SetKeys(keys, r)).await
     }
 
     /// Waits until every direct send queued so far has been written (or has failed and
@@ -258,15 +283,22 @@ impl Handle {
 #[derive(Debug)]
 pub struct Events {
     rx: async_broadcast::Receiver<Event>,
+    lagged: Arc<AtomicU64>,
 }
 
 impl Events {
+    /// `count` events were missed: counted, and told as [`Event::Dropped`].
+    fn dropped(&self, count: u64) -> Event {
+        self.lagged.fetch_add(count, Ordering::Relaxed);
+        Event::Dropped { count }
+    }
+
     /// The next event, or `None` once the node stopped and every event was read. A
     /// subscriber that fell more than 1024 events behind gets [`Event::Dropped`] first.
     pub async fn next(&mut self) -> Option<Event> {
         match self.rx.recv_direct().await {
             Ok(event) => Some(event),
-            Err(RecvError::Overflowed(count)) => Some(Event::Dropped { count }),
+            Err(RecvError::Overflowed(count)) => Some(self.dropped(count)),
             Err(RecvError::Closed) => None,
         }
     }
@@ -275,7 +307,7 @@ impl Events {
     pub fn try_next(&mut self) -> Option<Event> {
         match self.rx.try_recv() {
             Ok(event) => Some(event),
-            Err(TryRecvError::Overflowed(count)) => Some(Event::Dropped { count }),
+            Err(TryRecvError::Overflowed(count)) => Some(self.dropped(count)),
             Err(_) => None,
         }
     }

@@ -125,7 +125,7 @@ impl Drop for Node {
 #[test]
 fn the_example_prints_cluster_join_lines_answers_and_leaves_on_a_signal() {
     let port = fresh_port();
-    let mut on_smol = Node::spawn(port, &["--tags", "a b", "--answer", "smol here"]);
+    let mut on_smol = Node::spawn(port, &["--tags", "a b", "--answer", "smol here", "--stats"]);
     let mut on_std = Node::spawn(
         port,
         &["--runtime", "async-std", "--answer", "async-std here"],
@@ -189,6 +189,14 @@ fn the_example_prints_cluster_join_lines_answers_and_leaves_on_a_signal() {
         assert_eq!(query["data"], "who?");
 
         on_smol.signal("TERM");
+        // `--stats`: every counter, before the leave.
+        let stats = on_smol.wait_line(|l| (l["event"] == "stats").then(|| l.clone()));
+        assert!(stats["frames_accepted"].as_u64().expect("a counter") > 0);
+        assert!(
+            stats["writes_ok"].as_u64().expect("a counter") >= 1,
+            "{stats}"
+        );
+        assert_eq!(stats["connections_refused"], 0);
         assert_eq!(
             lost(&mut events, sid(&smol_sid)).await,
             LostReason::Disconnected

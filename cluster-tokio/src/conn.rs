@@ -1,11 +1,11 @@
 //! Stream connections (`t` and `u`).
 //!
-//! The driver reads every connection itself: each connection's read half and frame
-//! reassembler live in its [`ConnHandle`] (which the engine keeps while the connection is
-//! open), and a per-connection waker puts the connection on the driver's [`Ready`] list when
-//! the socket has bytes, so the driver reads only the connections that have some and hands
-//! each whole frame to the engine without a hop through another task or a copy into a
-//! message.
+//! The driver reads every connection itself: each connection's read half lives in its
+//! [`ConnHandle`] (which the engine keeps while the connection is open), and a
+//! per-connection waker puts the connection on the driver's [`Ready`] list when the socket
+//! has bytes, so the driver reads only the connections that have some and hands the bytes
+//! to the engine (which cuts them into frames, one reassembler per connection) without a hop
+//! through another task or a copy into a message.
 //!
 //! One task per connection connects (outgoing connections) and writes the frames the driver
 //! queues, reporting each outcome as an [`IoEvent`]. The driver also writes directly on a
@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use cluster_core::wire::{Reassembler, StreamItem};
 use cluster_core::{ConnId, SendId};
 use cluster_host::conn::{IoEvent, Outbound, Target, WRITE_QUEUE};
 use cluster_host::engine::Write;
@@ -28,10 +27,6 @@ use tokio::net::{TcpStream, tcp};
 #[cfg(unix)]
 use tokio::net::{UnixStream, unix};
 use tokio::sync::mpsc;
-
-/// The longest frame reassembled from a stream connection (the host node's payloads are at
-/// most 8 KiB; this leaves room for every other field).
-const STREAM_FRAME: usize = 64 * 1024;
 
 /// A connected stream.
 #[derive(Debug)]
@@ -189,13 +184,10 @@ impl Wake for ConnWaker {
     }
 }
 
-/// What the driver reads a connection with: its read half, its reassembler and its waker.
+/// What the driver reads a connection with: its read half and its waker.
 #[derive(Debug)]
 pub(crate) struct Reader {
     half: ReadHalf,
-    // Frames are reassembled per connection and the node gets whole frames: its own
-    // reassembly buffers are few and meant for UDP senders.
-    frames: Box<Reassembler<STREAM_FRAME>>,
     waker: Waker,
 }
 
@@ -213,7 +205,6 @@ impl Reader {
     fn new(half: ReadHalf, id: ConnId, ready: &Arc<Ready>) -> Self {
         Self {
             half,
-            frames: Box::new(Reassembler::new()),
             waker: Waker::from(Arc::new(ConnWaker {
                 id,
                 ready: Arc::clone(ready),
@@ -229,15 +220,6 @@ impl Reader {
             Poll::Ready(Ok(0) | Err(_)) => Read::Closed,
             Poll::Ready(Ok(n)) => Read::Bytes(n),
         }
-    }
-
-    /// Hands every whole frame of `bytes` (with what earlier reads left) to `frame`.
-    pub(crate) fn frames(&mut self, bytes: &[u8], mut frame: impl FnMut(&[u8])) {
-        self.frames.push(bytes, |item| {
-            if let StreamItem::Frame(f) = item {
-                frame(f.as_bytes());
-            }
-        });
     }
 }
 

@@ -432,7 +432,7 @@ impl<P: Policy> Driver<P> {
     }
 
     /// Reads every connection listed as having bytes (each up to [`READS`] times) and hands
-    /// each whole frame to the engine.
+    /// the bytes to the engine, which cuts them into frames.
     fn poll_connections(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
         let mut readable = std::mem::take(&mut self.readable);
         self.io.ready.take(&mut readable, cx.waker());
@@ -470,14 +470,8 @@ impl<P: Policy> Driver<P> {
                     return;
                 }
                 Read::Bytes(n) => {
-                    let Self {
-                        engine,
-                        io,
-                        datagram,
-                        ..
-                    } = self;
-                    let bytes = datagram.get(..n).unwrap_or_default();
-                    reader.frames(bytes, |frame| engine.handle_read(now, id, frame, io));
+                    let bytes = self.datagram.get(..n).unwrap_or_default();
+                    self.engine.handle_read(now, id, bytes, &mut self.io);
                 }
             }
         }
@@ -511,13 +505,14 @@ impl<P: Policy> Driver<P> {
         };
         match listener.poll_accept(cx) {
             Poll::Ready(Ok((stream, peer))) => {
-                conn::tune(&stream);
                 let (timeout, tx, ready) = (
                     self.io.connect_timeout,
                     self.io.io_tx.clone(),
                     &self.io.ready,
                 );
-                self.engine.accepted(now, Protocol::Tcp, Some(peer), |id| {
+                // `None`: the table is full; the stream, not taken, closes here.
+                let _ = self.engine.accepted(now, Protocol::Tcp, Some(peer), |id| {
+                    conn::tune(&stream);
                     conn::accepted(id, conn::Stream::Tcp(stream), timeout, tx, ready)
                 });
                 Polled::Handled
@@ -539,7 +534,8 @@ impl<P: Policy> Driver<P> {
                     self.io.io_tx.clone(),
                     &self.io.ready,
                 );
-                self.engine.accepted(now, Protocol::Unix, None, |id| {
+                // `None`: the table is full; the stream, not taken, closes here.
+                let _ = self.engine.accepted(now, Protocol::Unix, None, |id| {
                     conn::accepted(id, conn::Stream::Unix(stream), timeout, tx, ready)
                 });
                 Polled::Handled
@@ -608,6 +604,10 @@ impl<P: Policy> Driver<P> {
             }
             Command::Stats(reply) => {
                 let _ = reply.send(engine.stats());
+            }
+            Command::SetKeys(keys, reply) => {
+                engine.set_keys(keys);
+                let _ = reply.send(());
             }
             Command::Subscribe(channel, reply) => {
                 let _ = reply.send(engine.subscribe(channel));

@@ -55,7 +55,11 @@
 //! * `t`: a TCP listener on an ephemeral port, advertised as `t {port N}`. A send to a
 //!   service reuses the newest open connection with it (accepted or opened), else connects
 //!   to its advertised port. Connections carry frames both ways and close after
-//!   [`Options::tcp_idle_timeout`] (120 s) without traffic. When a peer reports our `t` as
+//!   [`Options::tcp_idle_timeout`] (120 s) without traffic. At most
+//!   [`Options::max_connections`] (256) `t` and `u` connections are open at once: while
+//!   that many are, a new inbound connection is closed at once and an outgoing one replaces
+//!   a connection no known service uses (see "Limits" in `cluster_host`'s docs, which lists
+//!   every bound of the adapters and its counter). When a peer reports our `t` as
 //!   failing (type 8), the listener is reopened on a new port and advertised.
 //! * `u`: unix stream sockets at `/dir/name-<sid>.ext` for [`Options::unix_path`]
 //!   `/dir/name.ext`, advertised as `u {path ...}`, local services only; the file is
@@ -67,6 +71,14 @@
 //! Failover is the node's: a failed connect or write is reported with
 //! `transport_failed`, and the node tries the next protocol, falls back to multicast with a
 //! filter, sends the type-8 report, or starts the ping logic.
+//!
+//! # Counters and keys
+//!
+//! [`Handle::stats`] returns every counter of the node ([`cluster_core::Stats`]) and of the
+//! adapter ([`TransportStats`]): one for each bound of either. With [`Options::keys`] every
+//! frame is sealed from the join on; [`Handle::set_keys`] changes the key ring at run time
+//! (rotation without downtime: add the new key everywhere, send with it everywhere, remove
+//! the old one).
 //!
 //! # Interoperating with a reference (Tcl) node on the same host
 //!
@@ -97,6 +109,7 @@ pub mod packet;
 mod query;
 
 pub use cluster::{Cluster, Driver};
+pub use cluster_core::{Key, KeyRing};
 pub use cluster_host::json::JoinedInfo;
 pub use cluster_host::{
     Answer, CommandError, Event, JoinError, Options, Payload, Profile, QueryEvent, QueryOutcome,

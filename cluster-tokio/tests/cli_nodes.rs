@@ -204,3 +204,165 @@ fn services_lists_the_known_nodes() {
     assert_eq!(listed["event"], "service");
     assert_eq!(listed["tags"], serde_json::json!(["listed"]));
 }
+
+/// A key file holding the one key `id` (its bytes derived from the id), marked to send with.
+fn write_key_file(path: &std::path::Path, id: u8) {
+    let hex: String = std::iter::repeat_n(format!("{:02x}", id.wrapping_mul(0x11)), 32).collect();
+    std::fs::write(path, format!("# test ring\n*{id} {hex}\n")).expect("write the key file");
+}
+
+/// A directory of its own for a test's files, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("cluster-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).to_str().expect("UTF-8 path").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn sighup_makes_join_read_its_key_file_again_and_a_bad_file_keeps_the_keys() {
+    let dir = TempDir::new("sighup");
+    let (a_keys, b_keys, key_2) = (dir.file("a"), dir.file("b"), dir.file("two"));
+    write_key_file(a_keys.as_ref(), 1);
+    write_key_file(b_keys.as_ref(), 1);
+    write_key_file(key_2.as_ref(), 2);
+    let port = fresh_port();
+    let mut a = join(port, &["--key-file", &a_keys, "--tags", "keyed"]);
+    let a_sid = a.joined();
+    let mut b = join(port, &["--key-file", &b_keys]);
+    let b_sid = b.joined();
+    a.wait_event("discovered", &b_sid);
+    b.wait_event("discovered", &a_sid);
+
+    // B moves to key 2 alone: A, still on key 1, cannot hear it any more.
+    write_key_file(b_keys.as_ref(), 2);
+    b.signal("HUP");
+    let keys = b.wait_line(|l| (l["event"] == "keys").then(|| l.clone()));
+    assert_eq!(
+        keys,
+        serde_json::json!({"event": "keys", "ids": [2], "send": 2})
+    );
+    assert_eq!(a.wait_event("lost", &b_sid)["reason"], "expired");
+
+    // A follows: they see each other again.
+    write_key_file(a_keys.as_ref(), 2);
+    a.signal("HUP");
+    a.wait_line(|l| (l["event"] == "keys" && l["send"] == 2).then_some(()));
+    a.wait_event("discovered", &b_sid);
+
+    // A file that does not parse is reported; the node keeps sealing with key 2.
+    std::fs::write(&a_keys, "not a key\n").unwrap();
+    a.signal("HUP");
+    let error = a.wait_line(|l| (l["event"] == "error").then(|| l.clone()));
+    assert_eq!(error["what"], "key_file");
+    assert!(
+        error["error"].as_str().unwrap().contains("line 1"),
+        "{error}"
+    );
+    let (lines, code) = run(
+        port,
+        "query",
+        &[
+            "--key-file",
+            &key_2,
+            "--resolve",
+            "keyed",
+            "--expect",
+            "1",
+            "still there?",
+        ],
+    );
+    assert_eq!(code, Some(0), "lines: {lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "response" && l["sid"] == a_sid.as_str())
+    );
+    a.signal("TERM");
+    assert_eq!(a.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn services_stats_prints_every_counter_by_name() {
+    let port = fresh_port();
+    let mut a = join(port, &[]);
+    let a_sid = a.joined();
+    let (lines, code) = run(port, "services", &["--wait", "1s", "--stats"]);
+    assert_eq!(code, Some(0), "lines: {lines:#?}");
+    assert!(lines.iter().any(|l| l["sid"] == a_sid.as_str()));
+    let stats = lines.last().unwrap().as_object().expect("an object");
+    let names: Vec<&str> = stats.keys().map(String::as_str).collect();
+    let expected: Vec<&str> = std::iter::once("event")
+        .chain(
+            cluster_tokio::json::node_counters(&Default::default())
+                .into_iter()
+                .map(|(name, _)| name),
+        )
+        .chain(
+            cluster_tokio::json::transport_counters(&Default::default())
+                .into_iter()
+                .map(|(name, _)| name),
+        )
+        .collect();
+    assert_eq!(names, expected, "every counter, named as its field");
+    assert_eq!(stats["event"], "stats");
+    assert!(stats["frames_accepted"].as_u64().unwrap() > 0, "{stats:?}");
+    assert!(stats["datagrams_sent"].as_u64().unwrap() > 0, "{stats:?}");
+    assert!(stats.values().skip(1).all(serde_json::Value::is_u64));
+
+    // On a terminal or a pipe without --json: a table per group.
+    let output = std::process::Command::new(common::process::CLUSTER)
+        .args([
+            "services",
+            "--wait",
+            "300ms",
+            "--stats",
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["--interface", "127.0.0.1", "--hid", HID])
+        .output()
+        .expect("run cluster services");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "NODE COUNTER",
+        "TRANSPORT COUNTER",
+        "frames_accepted",
+        "connections_refused",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn max_connections_makes_join_close_connections_over_the_limit() {
+    use std::io::Read;
+    let port = fresh_port();
+    let mut a = join(port, &["--max-connections", "1"]);
+    let joined = a.wait_line(|l| (l["event"] == "joined").then(|| l.clone()));
+    let tcp = u16::try_from(joined["tcp_port"].as_u64().expect("t runs")).unwrap();
+    // The first connection fills the table; the second is closed at once.
+    let _first = std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let mut second = std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    second.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let mut byte = [0u8; 1];
+    match second.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the second connection stays open: {other:?}"),
+    }
+}

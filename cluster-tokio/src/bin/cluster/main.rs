@@ -41,9 +41,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Join the cluster and print events until SIGINT or SIGTERM, then leave (send the
-    /// disconnect) and exit 0.
+    /// disconnect) and exit 0. With --key-file, SIGHUP reads the key file again (a bad file
+    /// is reported and the keys in use stay).
     Join(node::JoinArgs),
-    /// Join, listen for a while (--wait, default 2s), print the known services, leave.
+    /// Join, listen for a while (--wait, default 2s), print the known services (and with
+    /// --stats every counter of the node and its transports), leave.
     Services(node::ServicesArgs),
     /// Join, wait for targets, query them, print each answer and a summary. Exit 0 when every
     /// target answered, 3 on timeout with targets missing, 2 when nothing matched.

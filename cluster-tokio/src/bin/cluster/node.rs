@@ -8,7 +8,7 @@ use clap::Args;
 use cluster_core::{QueryError, SendError};
 use cluster_host::{
     Answer, DurationError, Options, OptionsError, Profile, parse_channels, parse_protocols,
-    split_list,
+    read_key_file, split_list,
 };
 use cluster_tokio::{
     Cluster, CommandError, Handle, JoinError, QueryEvent, QuerySpec, QuerySummary, Selector,
@@ -71,6 +71,10 @@ pub(crate) struct NodeArgs {
     /// written "*ID HEX". `cluster join` reads the file again on SIGHUP (key rotation).
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Stream connections (t and u, accepted and outgoing) open at most; while that many
+    /// are, new inbound ones are closed at once.
+    #[arg(long, default_value_t = cluster_host::options::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    max_connections: usize,
     /// Reply TEXT to every accepted query (default: an empty reply).
     #[arg(long, value_name = "TEXT")]
     answer: Option<String>,
@@ -88,7 +92,8 @@ impl NodeArgs {
         let mut options = Options::new(self.profile)
             .group(self.address)
             .port(self.port)
-            .remote(self.remote);
+            .remote(self.remote)
+            .max_connections(self.max_connections);
         if let Some(protocols) = &self.protocols {
             options.config.protocols = parse_protocols(protocols).map_err(JoinError::from)?;
         }
@@ -141,6 +146,10 @@ pub(crate) struct ServicesArgs {
     /// How long to listen before printing.
     #[arg(long, value_parser = duration, default_value = "2s", value_name = "DUR")]
     wait: Duration,
+    /// Also print every counter of the node and of its transports, after the services: a
+    /// table, or with --json one line {"event":"stats",...} keyed by counter name.
+    #[arg(long)]
+    stats: bool,
 }
 
 /// What `query` and `send` wait for before they act.
@@ -219,10 +228,15 @@ pub(crate) struct SendArgs {
 }
 
 /// `cluster join`: prints events until SIGINT or SIGTERM, then leaves (sends the
-/// disconnect) and returns.
+/// disconnect) and returns. With `--key-file`, SIGHUP reads the file again and the node
+/// seals with the new ring from the next frame on; a file that cannot be read or parsed is
+/// reported (stderr, or an `error` line with `--json`) and the keys in use stay.
 pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
     let (handle, printer) = args.node.join().await?;
     let mut events = handle.events();
+    // Before the `joined` line: a SIGHUP sent once it is printed is never the default
+    // (which ends the process).
+    let mut hangups = Hangups::new(args.node.key_file.is_some())?;
     printer.joined(&handle.info().await?)?;
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -232,6 +246,11 @@ pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
                 signal?;
                 break;
             }
+            () = hangups.next() => {
+                if let Some(path) = &args.node.key_file {
+                    reload_keys(&handle, printer, path).await?;
+                }
+            }
             event = events.next() => match event {
                 Some(event) => printer.event(&event)?,
                 None => return Err(CommandError::Closed.into()),
@@ -240,6 +259,59 @@ pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
     }
     handle.leave().await?;
     Ok(())
+}
+
+/// Reads the key file again and hands the ring to the node, or reports why not.
+async fn reload_keys(
+    handle: &Handle,
+    printer: Printer,
+    path: &std::path::Path,
+) -> Result<(), CliError> {
+    match read_key_file(path) {
+        Ok(ring) => {
+            handle.set_keys(Some(ring.clone())).await?;
+            printer.keys(Some(&ring))?;
+        }
+        Err(error) => printer.error("key_file", &error, "the keys in use stay")?,
+    }
+    Ok(())
+}
+
+/// SIGHUP, when it is handled (a key file to read again).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn new(handle: bool) -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = if handle {
+                Some(signal(SignalKind::hangup())?)
+            } else {
+                None
+            };
+            Ok(Self { signal })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = handle;
+            Ok(Self {})
+        }
+    }
+
+    /// The next SIGHUP; never when none is handled.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending().await
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -261,12 +333,17 @@ async fn stop_signal() -> std::io::Result<()> {
     }
 }
 
-/// `cluster services`: listens for `--wait`, prints the known services, leaves.
+/// `cluster services`: listens for `--wait`, prints the known services (and with `--stats`
+/// every counter), leaves.
 pub(crate) async fn services(args: ServicesArgs) -> Result<(), CliError> {
     let (handle, printer) = args.node.join().await?;
     tokio::time::sleep(args.wait).await;
     let services = handle.services().await?;
     printer.service_table(&services)?;
+    if args.stats {
+        let (node, transport) = handle.stats().await?;
+        printer.stats(&node, &transport)?;
+    }
     handle.leave().await?;
     Ok(())
 }

@@ -3,8 +3,9 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use cluster_core::Stats;
 use cluster_tokio::json::{self, JoinedInfo};
-use cluster_tokio::{Event, QueryEvent, QuerySummary, ServiceInfo};
+use cluster_tokio::{Event, KeyRing, QueryEvent, QuerySummary, ServiceInfo, TransportStats};
 use serde_json::Value;
 
 /// ANSI colours, the few we use.
@@ -206,6 +207,59 @@ impl Printer {
         }
         writeln!(out, "{} service(s)", services.len())?;
         out.flush()
+    }
+
+    /// Every counter (`cluster services --stats`): one `stats` line, or a table of the
+    /// node's counters and one of the transports'.
+    pub(crate) fn stats(self, node: &Stats, transport: &TransportStats) -> io::Result<()> {
+        if self.json {
+            return self.line(&json::stats_json(node, transport), String::new);
+        }
+        let mut out = io::stdout().lock();
+        for (title, counters) in [
+            ("NODE", json::node_counters(node)),
+            ("TRANSPORT", json::transport_counters(transport)),
+        ] {
+            let header = format!("{:<28} {:>12}", format!("{title} COUNTER"), "VALUE");
+            writeln!(out, "{}", self.paint(Colour::Dim, &header))?;
+            for (name, value) in counters {
+                writeln!(out, "{name:<28} {value:>12}")?;
+            }
+        }
+        out.flush()
+    }
+
+    /// The key ring now in use (ids only), after SIGHUP made `cluster join` read its key
+    /// file again.
+    pub(crate) fn keys(self, keys: Option<&KeyRing>) -> io::Result<()> {
+        self.line(&json::keys_json(keys), || match keys {
+            Some(ring) => {
+                let ids: Vec<String> = ring.ids().map(|id| id.to_string()).collect();
+                format!(
+                    "{} {} (sending with {})",
+                    self.paint(Colour::Yellow, "~ keys"),
+                    ids.join(" "),
+                    ring.send_key().id()
+                )
+            }
+            None => format!("{} off", self.paint(Colour::Yellow, "~ keys")),
+        })
+    }
+
+    /// Something a running node was asked to do failed and nothing changed (`what` names
+    /// it): an `error` line with `--json`, else a message on stderr ending with `outcome`.
+    pub(crate) fn error(
+        self,
+        what: &str,
+        error: &dyn std::fmt::Display,
+        outcome: &str,
+    ) -> io::Result<()> {
+        if self.json {
+            return self.line(&json::error_json(what, error), String::new);
+        }
+        let mut err = io::stderr().lock();
+        writeln!(err, "cluster: {error}; {outcome}")?;
+        err.flush()
     }
 
     /// A line saying what a send did.
