@@ -193,6 +193,14 @@ impl Captured {
         self.len() == 0
     }
 
+    /// Keeps only the frames `keep` accepts.
+    pub fn retain(&self, mut keep: impl FnMut(&[u8]) -> bool) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(_, frame)| keep(frame));
+    }
+
     /// Copies of the frames whose `sid` field (plain frames only) is `sid`, oldest first.
     #[must_use]
     pub fn of_sid(&self, sid: &[u8]) -> Vec<Vec<u8>> {
