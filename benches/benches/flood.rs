@@ -1,7 +1,8 @@
 //! A node under a flood on loopback, plain and sealed side by side (issue 8's figures).
 //!
 //! `cargo bench -p cluster-benches --bench flood` (environment: `FLOOD_RUNS`, default 3;
-//! `FLOOD_SECS`, the length of each flood, default 3).
+//! `FLOOD_SECS`, the length of each flood, default 3; `FLOOD_PACED`, the rate of the paced
+//! flood, default 50,000 datagrams a second).
 //!
 //! Each configuration runs in a child process of its own (this program, started again with
 //! `CLUSTER_FLOOD_CHILD=plain|sealed`), so that its peak memory (`VmHWM`) is its own. In the
@@ -18,6 +19,8 @@
 //!   kernel takes it, for `FLOOD_SECS`, while the querier keeps querying (p50, p99, and
 //!   queries that timed out after 2 s). The querier is a real node on the same host: it
 //!   receives the same flood and handles it on the same two cores;
+//! * **paced flood + queries**: the same at `FLOOD_PACED` datagrams a second, a rate both
+//!   nodes keep up with;
 //! * **alone**: the querier leaves; then three floods, each `FLOOD_SECS`, of the mix, of
 //!   invented services only and of forged sealed frames only.
 //!
@@ -104,7 +107,7 @@ fn range(results: &[(String, Value)], config: &str, path: &[&str]) -> String {
     };
     if values.is_empty() {
         "-".to_owned()
-    } else if (max - min).abs() < f64::EPSILON {
+    } else if show(min) == show(max) {
         show(min)
     } else {
         format!("{}–{}", show(min), show(max))
@@ -121,7 +124,8 @@ fn report(results: &[(String, Value)], runs: usize) {
     ];
     table(results, rows);
     for (phase, title) in [
-        ("with_queries", "flood + queries"),
+        ("with_queries", "flood + queries, as fast as possible"),
+        ("paced", "flood + queries, paced (FLOOD_PACED per s)"),
         ("mix", "alone, mix"),
         ("invented", "alone, invented services only"),
         ("forged", "alone, forged sealed frames only"),
@@ -152,7 +156,7 @@ fn report(results: &[(String, Value)], runs: usize) {
             ("  node's own datagrams sent", vec![phase, "node_sent"]),
             ("  node's TCP connects", vec![phase, "node_connects"]),
         ];
-        if phase == "with_queries" {
+        if phase == "with_queries" || phase == "paced" {
             rows.extend([
                 (
                     "  querier's share of one core (%)",
@@ -375,14 +379,17 @@ fn flood_figures(
     })
 }
 
-/// Floods for `secs` with `mix` as fast as possible; `during` runs on this thread meanwhile
+/// Floods for `secs` with `mix`, `per_sec` datagrams a second or as fast as possible;
+/// `during` runs on this thread meanwhile
 /// (it must return once `stop` is set).
+#[allow(clippy::too_many_arguments)]
 fn flood_for<T>(
     port: u16,
     mix: Mix,
     seed: u64,
     captured: &flooder::Captured,
     secs: f64,
+    per_sec: Option<u64>,
     during: impl FnOnce(&AtomicBool) -> T,
 ) -> (flooder::Tally, T) {
     let stop = AtomicBool::new(false);
@@ -391,7 +398,7 @@ fn flood_for<T>(
         let sender = scope.spawn(|| {
             let senders = Senders::new(port, 4);
             let mut flood = Flood::new(seed, mix, HID, INVENTED_SIDS, captured.clone(), dead_port);
-            flooder::udp_flood(&senders, &mut flood, u64::MAX, None, &stop)
+            flooder::udp_flood(&senders, &mut flood, u64::MAX, per_sec, &stop)
         });
         let timer = scope.spawn(|| {
             std::thread::sleep(Duration::from_secs_f64(secs));
@@ -405,6 +412,7 @@ fn flood_for<T>(
 
 fn child(sealed: bool) {
     let secs: f64 = env_number("FLOOD_SECS", 3.0);
+    let paced: u64 = env_number("FLOOD_PACED", 50_000);
     let load_start = load_average();
     let port = 22_000 + (std::process::id() % 900) as u16;
     let keys = sealed.then(|| {
@@ -488,32 +496,35 @@ fn child(sealed: bool) {
 
     // Flood + queries.
     let main_tid = thread_id();
-    let querier_cpu = thread_cpu(main_tid);
-    let start = watched.sample(&rt);
-    let (sent, (latencies, timeouts, stop_stats)) =
-        flood_for(port, Mix::MIXED, 1, &captured, secs, |stop| {
-            let mut latencies = Vec::new();
-            let mut timeouts = 0_u64;
-            while !stop.load(Ordering::Relaxed) {
-                match rt.block_on(query(&querier, target)) {
-                    Some(t) => latencies.push(t),
-                    None => timeouts += 1,
+    let mut with_queries = serde_json::Map::new();
+    for (name, per_sec, seed) in [("with_queries", None, 1), ("paced", Some(paced), 5)] {
+        let querier_cpu = thread_cpu(main_tid);
+        let start = watched.sample(&rt);
+        let (sent, (mut latencies, timeouts, stop_stats)) =
+            flood_for(port, Mix::MIXED, seed, &captured, secs, per_sec, |stop| {
+                let mut latencies = Vec::new();
+                let mut timeouts = 0_u64;
+                while !stop.load(Ordering::Relaxed) {
+                    match rt.block_on(query(&querier, target)) {
+                        Some(t) => latencies.push(t),
+                        None => timeouts += 1,
+                    }
                 }
-            }
-            (latencies, timeouts, watched.sample(&rt))
-        });
-    let end = watched.drained(&rt);
-    let mut latencies = latencies;
-    latencies.sort_unstable();
-    let mut with_queries = flood_figures(secs, &sent, &start, &stop_stats, &end);
-    with_queries["queries"] = json!(latencies.len() as u64 + timeouts);
-    with_queries["timeouts"] = json!(timeouts);
-    with_queries["querier_core_pct"] = json!(100.0 * (thread_cpu(main_tid) - querier_cpu) / secs);
-    with_queries["p50_us"] = json!(percentile(&latencies, 0.50));
-    with_queries["p99_us"] = json!(percentile(&latencies, 0.99));
+                (latencies, timeouts, watched.sample(&rt))
+            });
+        let end = watched.drained(&rt);
+        latencies.sort_unstable();
+        let mut figures = flood_figures(secs, &sent, &start, &stop_stats, &end);
+        figures["queries"] = json!(latencies.len() as u64 + timeouts);
+        figures["timeouts"] = json!(timeouts);
+        figures["querier_core_pct"] = json!(100.0 * (thread_cpu(main_tid) - querier_cpu) / secs);
+        figures["p50_us"] = json!(percentile(&latencies, 0.50));
+        figures["p99_us"] = json!(percentile(&latencies, 0.99));
+        with_queries.insert(name.to_owned(), figures);
+        // Let the invented services expire.
+        std::thread::sleep(Duration::from_secs(2));
+    }
     rt.block_on(querier.leave()).expect("leave");
-    // Let the invented services of the first flood expire.
-    std::thread::sleep(Duration::from_secs(2));
 
     // Alone.
     let mut alone = serde_json::Map::new();
@@ -523,7 +534,7 @@ fn child(sealed: bool) {
         ("forged", Mix::only(Kind::Forged), 4),
     ] {
         let start = watched.sample(&rt);
-        let (sent, stop_stats) = flood_for(port, mix, seed, &captured, secs, |stop| {
+        let (sent, stop_stats) = flood_for(port, mix, seed, &captured, secs, None, |stop| {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -552,14 +563,13 @@ fn child(sealed: bool) {
             "p50_us": percentile(&quiet, 0.50),
             "p99_us": percentile(&quiet, 0.99),
         },
-        "with_queries": with_queries,
         "hwm_before_kib": hwm_before,
         "hwm_end_kib": hwm_end,
         "rss_end_kib": rss_end,
         "load_start": load_start,
         "load_end": load_average(),
     });
-    for (name, value) in alone {
+    for (name, value) in with_queries.into_iter().chain(alone) {
         result[name] = value;
     }
     println!("RESULT {result}");
