@@ -97,7 +97,7 @@
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
 //!   established service (see [`Node`], "Capacity and floods"). The default node takes
-//!   **23,480 bytes** on 64-bit targets (pinned by the
+//!   **23,488 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
 //! * [`Node::new`] returns the node by value. To build one in place, as firmware does in a
@@ -150,6 +150,8 @@
 //! | only types 1, 2, 5 refresh last-seen (Q12) | any accepted frame does | `any_accepted_frame_counts_as_seen` |
 //! | the ping batch is cancelled only when it held one sid (Q13) | a service heard from leaves the batch | `a_service_heard_again_leaves_the_ping_batch` |
 //! | resolver modifiers reset the operation, `-exact` unimplemented (Q9) | fixed | `node::resolve` unit tests |
+//! | a connection on which a frame of a service arrives becomes the route to it (newest wins, spec 1.2), so a frame replayed over an attacker's TCP connection takes the service's traffic | only a frame addressed to this node (its `filter` names our sid, as every direct send's does) from the service's address makes its connection the route (`routes_refused` counts the others) | `a_frame_replayed_over_tcp_does_not_take_its_services_route` (cluster-tokio) |
+//! | one UDP reassembly buffer; here one per sender, but every node of a host sends from the cluster port, so a bogus length from that address held back every local node's frames | a datagram holding a whole frame is parsed on its own, past a partial frame pending from its address | `a_whole_datagram_passes_a_partial_frame_pending_from_its_key` |
 //! | a tags change is sent once, so a discovery answer with the old tags that arrives late (over TCP) leaves peers with the old tags | the heartbeat after the change carries the tags again | `a_tags_change_is_repeated_so_a_late_frame_with_the_old_tags_is_corrected` |
 //!
 //! # Features

@@ -420,14 +420,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         #[cfg(feature = "seal")]
         let seal = &mut self.seal;
         let mut result = Ok(());
-        self.streams.push(now.as_millis(), key, bytes, |item| {
+        let on_item = |item: StreamItem<'_>| {
             let outcome = match item {
                 #[cfg(feature = "seal")]
-                StreamItem::Frame(frame) => match seal.admit(now, frame, &mut core.stats) {
-                    crate::seal::Admit::Frame(frame) => core.handle_frame(now, &source, &frame),
-                    crate::seal::Admit::OwnEcho => Ok(()),
-                    crate::seal::Admit::Drop(e) => Err(e),
-                },
+                StreamItem::Frame(frame) => {
+                    match seal.admit(now, source.via, frame, &mut core.stats) {
+                        crate::seal::Admit::Frame(frame) => core.handle_frame(now, &source, &frame),
+                        crate::seal::Admit::OwnEcho => Ok(()),
+                        crate::seal::Admit::Drop(e) => Err(e),
+                    }
+                }
                 #[cfg(not(feature = "seal"))]
                 StreamItem::Frame(frame) => core.handle_frame(now, &source, &frame),
                 StreamItem::Error(e) => {
@@ -442,7 +444,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
                     result = Err(e);
                 }
             }
-        });
+        };
+        let now_ms = now.as_millis();
+        if source.via == Protocol::Multicast {
+            self.streams.push_datagram(now_ms, key, bytes, on_item);
+        } else {
+            self.streams.push(now_ms, key, bytes, on_item);
+        }
         self.sync_stream_stats();
         result
     }
@@ -655,7 +663,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
             let inner = buf.get_mut(range.clone()).unwrap_or_default();
             let transmit = self.core.next_transmit(now, inner)?;
             let compat = self.core.config.compat;
-            match self.seal.seal(buf, transmit.len, compat) {
+            let via = match transmit.dst {
+                crate::Destination::Group { .. } => Protocol::Multicast,
+                crate::Destination::Service { via, .. } => via,
+            };
+            match self.seal.seal(buf, transmit.len, compat, via) {
                 Ok(len) => {
                     let segment_size = match transmit.dst {
                         crate::Destination::Group { .. } => transmit.segment_size,

@@ -17,7 +17,10 @@
 //! * the nonce: a 16-byte salt drawn at every start (from the node's seed, through a stream
 //!   of its own) and a 64-bit counter, so a nonce is never reused with a key;
 //! * the key id, so rings can hold several keys and rotate without downtime (see
-//!   [`KeyRing`]).
+//!   [`KeyRing`]);
+//! * the protocol the frame was sealed for, authenticated but not sent: a frame sealed for
+//!   the multicast group does not open when relayed over a TCP connection (where it would make
+//!   that connection the route to its sender).
 //!
 //! It coexists with reference nodes and unkeyed nodes of this project on the same group and
 //! port: both stop decoding at the empty filter, which names nobody (spec 2.4, 5.8), and drop
@@ -59,6 +62,7 @@ pub use key::{KEY_LEN, Key, KeyRing, KeyRingError, MAX_KEYS};
 pub(crate) use envelope::transmit_buf_len;
 
 use crate::error::DatagramError;
+use crate::protocol::Protocol;
 use crate::rng::Rng;
 use crate::stats::{Stats, bump};
 use crate::time::Instant;
@@ -142,6 +146,7 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
     pub(crate) fn admit<'a>(
         &'a mut self,
         now: Instant,
+        via: Protocol,
         frame: Frame<'a>,
         stats: &mut Stats,
     ) -> Admit<'a> {
@@ -165,7 +170,7 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
             bump(&mut stats.replayed);
             return Admit::Drop(DatagramError::Replayed);
         }
-        let inner = match envelope.open(ring, buf) {
+        let inner = match envelope.open(ring, via, buf) {
             Ok(inner) => inner,
             Err(failure) => return Admit::Drop(count_failure(failure, envelope.key_id, stats)),
         };
@@ -189,6 +194,7 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
         buf: &mut [u8],
         inner_len: usize,
         compat: Compat,
+        via: Protocol,
     ) -> Result<usize, SealFailure> {
         let ring = self.ring.as_ref().ok_or(SealFailure::BufferTooSmall)?;
         envelope::seal(
@@ -198,6 +204,7 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
             &self.salt,
             &mut self.counter,
             compat,
+            via,
         )
     }
 

@@ -41,6 +41,10 @@ pub struct Stats {
     pub sends_failed: u64,
     /// Pings broadcast.
     pub pings_sent: u64,
+    /// Frames of a service read on a connection that were not addressed to this node, or came
+    /// from another address than the service's: handled, but the connection was not made the
+    /// route to the service.
+    pub routes_refused: u64,
     /// Frames dropped because they were not sealed while this node requires sealed frames
     /// (feature `seal`).
     pub unsealed: u64,
@@ -74,6 +78,7 @@ impl Stats {
         clock_regressions: 0,
         sends_failed: 0,
         pings_sent: 0,
+        routes_refused: 0,
         services_evicted: 0,
         queries_rejected: 0,
         ping_batch_full: 0,

@@ -192,6 +192,7 @@ pub fn node_counters(stats: &Stats) -> Vec<(&'static str, u64)> {
         ("clock_regressions", stats.clock_regressions),
         ("sends_failed", stats.sends_failed),
         ("pings_sent", stats.pings_sent),
+        ("routes_refused", stats.routes_refused),
         ("unsealed", stats.unsealed),
         ("unknown_key", stats.unknown_key),
         ("forged", stats.forged),

@@ -13,16 +13,13 @@
 //! BENCHMARKS.md): the test is about correctness under hostile input, not about starving a
 //! 2-core machine.
 //!
-//! One attack is left out of the plain run: replaying a real node's frame over TCP. It makes
-//! the attacker's connection the victim's route to that node, so the victim's answers go to
-//! the attacker and the node's queries time out: a known bug, reproduced by the two ignored
-//! tests at the end (`cargo test -p cluster-tokio --test flood -- --ignored`), the second of
-//! which shows that a sealed cluster is exposed too when the relayed frame is one the victim
-//! never received. The sealed run does replay over TCP, frames the victim has seen, which it
-//! refuses. Likewise the flooder's datagrams come from ephemeral ports, never from the
-//! cluster port that every node of the host sends from: one bogus length from that address
-//! stalls the receiver's only buffer for the host's nodes, another known bug with its own
-//! ignored test.
+//! Replays go over TCP as well as multicast. The flood found that one real node's frame
+//! replayed over TCP made the attacker's connection the victim's route to that node (in a
+//! sealed cluster too, with a frame the victim never received), and that one bogus length
+//! sent from the cluster port (every node of a host sends from it) stalled the victim's
+//! buffer for all of the host's nodes; both are fixed in `cluster-core`, and the three tests
+//! at the end keep them fixed. The flooder's datagrams come from ephemeral ports; the last
+//! test sends from the cluster port.
 //!
 //! It runs twice: a plain cluster, and a sealed one (every node with the same `--key-file`).
 //! Checks, for both:
@@ -344,15 +341,10 @@ fn flood(sealed: bool) {
     let captured = sniffer.frames();
     assert!(!captured.is_empty(), "the sniffer captured real frames");
 
-    // Over TCP, a replayed plain frame of a real node takes that node's route at the victim
-    // (a known bug, reproduced by the ignored tests below): the plain run sends its replays
-    // by multicast only. The sealed run replays over TCP too; the victim has seen every
-    // frame replayed (see `Captured::MIN_AGE`), so it refuses them.
-    let tcp_mix = if sealed {
-        Mix::MIXED
-    } else {
-        Mix::MIXED.without(Kind::Replay)
-    };
+    // Both runs replay over TCP too. A replayed frame is not addressed to the victim, so its
+    // connection never becomes a route (see the regression tests below); the sealed victim
+    // has seen every frame replayed (see `Captured::MIN_AGE`) and refuses them.
+    let tcp_mix = Mix::MIXED;
     let cpu_before = cpu_ticks(victim_pid);
     let flood_start = std::time::Instant::now();
     let mut sent = Tally::default();
@@ -568,13 +560,13 @@ async fn ask(pair: &Pair) -> cluster_tokio::QueryOutcome {
         .await
 }
 
-/// Known bug (found by the flood test): one plain frame of a real service, replayed over a
-/// TCP connection of the attacker's, makes that connection the node's route to the service
-/// (the newest connection on which a frame of a sid arrived wins, spec 1.2): every direct
-/// send to the service (query answers, events, discovery answers) goes to the attacker until
-/// it closes the connection. Here the peer's query times out.
+/// Regression (found by the flood test): one plain frame of a real service, replayed over a
+/// TCP connection of the attacker's, made that connection the node's route to the service
+/// (the newest connection on which a frame of a sid arrived won, spec 1.2), so every direct
+/// send to the service went to the attacker. A connection now becomes a route only for a
+/// frame addressed to the node (its `filter` names the node's sid, as every direct send's
+/// does) from the service's address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: a frame replayed over TCP takes its service's route"]
 async fn a_frame_replayed_over_tcp_does_not_take_its_services_route() {
     let port = fresh_port();
     let sniffer = Sniffer::start(port);
@@ -614,12 +606,11 @@ async fn a_frame_replayed_over_tcp_does_not_take_its_services_route() {
     );
 }
 
-/// Known bug, sealed variant: a sealed frame the node never received (here one the peer sent
+/// Regression, sealed variant (fixed by sealing each frame for the protocol it travels on): a sealed frame the node never received (here one the peer sent
 /// before the node joined, still inside the replay window) is authentic, so it is accepted
 /// when an attacker relays it over its own TCP connection, and the connection becomes the
 /// node's route to the peer as above. Sealing authenticates frames, not connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: a relayed sealed frame takes its service's route"]
 async fn a_sealed_frame_relayed_over_tcp_does_not_take_its_services_route() {
     let port = fresh_port();
     let keys = KeyFile::new(port);
@@ -662,16 +653,15 @@ async fn a_sealed_frame_relayed_over_tcp_does_not_take_its_services_route() {
     );
 }
 
-/// Known bug (found while building the flood): every node of a host sends from the same
+/// Regression (found while building the flood): every node of a host sends from the same
 /// address, the host's and the cluster port, so a receiver has one reassembly buffer for all
 /// of them. One datagram from that address holding a header that declares more bytes than
-/// follow (here 8,000) makes the receiver wait for them, appending every later frame of every
-/// local node to that partial frame: it hears none of them until 8,000 bytes have come (the
-/// 5 s idle limit never passes while frames keep coming), and they expire. Any process that
-/// can bind the cluster port can do it, sealed cluster or not (reassembly comes before the
-/// seal is checked). Here the node loses its peer instead of seeing its new tags.
+/// follow (here 8,000) made the receiver wait for them, appending every later frame of every
+/// local node to that partial frame, until the peer expired; any process that can bind the
+/// cluster port could do it, sealed or not. Now a datagram that holds a whole frame is parsed
+/// on its own (`StreamTable::push_datagram`) and the partial frame only waits for its idle
+/// time. Here the node must see its peer's new tags.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: a bogus length from the cluster port stalls every local sender"]
 async fn a_bogus_length_from_the_cluster_port_does_not_stall_the_local_nodes() {
     let port = fresh_port();
     let node = Cluster::join(options(port)).await.expect("join");

@@ -170,10 +170,20 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 self.registry.insert(service).ok_or(DatagramError::Full)?
             }
         };
+        let addressed_to_us = msg.filter.is_some_and(|f| f.contains(self.sid.as_bytes()));
         let was_expected = {
             let Some(service) = self.registry.at_mut(index) else {
                 return Err(DatagramError::Full);
             };
+            // A connection becomes the route to the service only for a frame addressed to
+            // this node (every direct send names its target in `filter`, spec 3.4) from the
+            // service's address (or both on this host): a multicast frame of the service
+            // copied onto someone else's TCP connection must not take its traffic there.
+            let from_its_address = match (service.ip, source.ip()) {
+                (Some(known), Some(from)) => known == from || (service.local && source.local),
+                _ => true,
+            };
+            let route_ok = addressed_to_us && from_its_address;
             service.protocols = ProtocolList::from_letters(protocols.iter());
             service.local = source.local;
             service.note_address(source.via, source.ip(), source.local);
@@ -185,8 +195,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             service.heard = now;
             service.note_frame(now, millis_ceil(self.config.probation));
             match source.via {
-                Protocol::Tcp => service.tcp_conn = source.conn.or(service.tcp_conn),
-                Protocol::Unix => service.unix_conn = source.conn.or(service.unix_conn),
+                Protocol::Tcp if route_ok => service.tcp_conn = source.conn.or(service.tcp_conn),
+                Protocol::Tcp => bump(&mut self.stats.routes_refused),
+                Protocol::Unix if addressed_to_us => {
+                    service.unix_conn = source.conn.or(service.unix_conn);
+                }
+                Protocol::Unix => bump(&mut self.stats.routes_refused),
                 Protocol::Multicast => {}
             }
             core::mem::take(&mut service.expected)

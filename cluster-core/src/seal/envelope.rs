@@ -7,6 +7,7 @@
 //!
 //! envelope = version (1) | key id | pad length p (0-3) | p zero bytes
 //!          | nonce: salt (16) | counter (8, big-endian)   <- the header, authenticated as AAD
+//!                                                          (with the protocol letter, unsent)
 //!          | inner frame, encrypted (XChaCha20)
 //!          | tag (16, Poly1305)
 //! ```
@@ -30,6 +31,7 @@ use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use super::escape::{self, UnstuffError};
 use super::key::{Key, KeyRing};
 use super::replay::Salt;
+use crate::protocol::Protocol;
 use crate::wire::{Compat, FOOTER, HEADER, encode_varint, is_reserved_prefix, varint_len};
 
 /// The envelope format this node writes and reads.
@@ -89,6 +91,7 @@ pub(crate) fn seal(
     salt: &Salt,
     counter: &mut u64,
     compat: Compat,
+    via: Protocol,
 ) -> Result<usize, SealFailure> {
     let range = inner_range(buf.len()).ok_or(SealFailure::BufferTooSmall)?;
     let inner_end = range
@@ -113,8 +116,9 @@ pub(crate) fn seal(
         let head = front.get(env_start..).ok_or(SealFailure::BufferTooSmall)?;
         let (inner, after) = rest.split_at_mut(inner_len);
         let nonce = nonce_of(head);
+        let aad = Aad::new(head, via);
         let tag = cipher
-            .encrypt_inout_detached(&nonce, head, inner.into())
+            .encrypt_inout_detached(&nonce, aad.bytes(), inner.into())
             .map_err(|_| SealFailure::BufferTooSmall)?;
         after
             .get_mut(..TAG_LEN)
@@ -129,11 +133,12 @@ pub(crate) fn seal(
         let reserved = is_reserved_prefix(stuffed as u64) || is_reserved_prefix(body_len as u64);
         if compat == Compat::Reference && reserved {
             // Restore the plaintext and try again with one more pad byte.
-            let (front, rest) = buf.split_at_mut(range.start);
-            let head = front.get(env_start..).ok_or(SealFailure::BufferTooSmall)?;
+            let rest = buf
+                .get_mut(range.start..)
+                .ok_or(SealFailure::BufferTooSmall)?;
             let (inner, _) = rest.split_at_mut(inner_len);
             cipher
-                .decrypt_inout_detached(&nonce, head, inner.into(), &tag)
+                .decrypt_inout_detached(&nonce, aad.bytes(), inner.into(), &tag)
                 .map_err(|_| SealFailure::BufferTooSmall)?;
             continue;
         }
@@ -172,6 +177,37 @@ fn write_outer_head(outer: &mut [u8], body_len: usize, stuffed: usize) -> Option
     let n = encode_varint(stuffed as u64, &mut varint)?;
     put(varint.get(..n)?, &mut at)?;
     Some(at)
+}
+
+/// The associated data: the envelope header and the protocol the frame travels on, which is
+/// not sent (the receiver knows it): a frame sealed for the multicast group does not open when
+/// someone relays it over a TCP connection, where it would make that connection the route to
+/// its sender.
+struct Aad {
+    bytes: [u8; FIXED_HEAD + PAD_MAX + NONCE_LEN + 1],
+    len: usize,
+}
+
+impl Aad {
+    fn new(head: &[u8], via: Protocol) -> Self {
+        let mut bytes = [0u8; FIXED_HEAD + PAD_MAX + NONCE_LEN + 1];
+        let len = head.len().min(bytes.len() - 1);
+        if let (Some(dst), Some(src)) = (bytes.get_mut(..len), head.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+        let letter = via.letter().as_bytes().first().copied().unwrap_or(b'c');
+        if let Some(slot) = bytes.get_mut(len) {
+            *slot = letter;
+        }
+        Self {
+            bytes,
+            len: len + 1,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
 }
 
 fn write_head(head: &mut [u8], key_id: u8, pad: usize, salt: &Salt, counter: u64) {
@@ -267,6 +303,7 @@ impl Envelope {
     pub(crate) fn open<'b>(
         &self,
         ring: &KeyRing,
+        via: Protocol,
         buf: &'b mut [u8],
     ) -> Result<&'b [u8], OpenFailure> {
         let key = ring.get(self.key_id).ok_or(OpenFailure::UnknownKey)?;
@@ -275,7 +312,12 @@ impl Envelope {
         let (inner, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
         let tag = Tag::try_from(&tag[..]).map_err(|_| OpenFailure::Malformed)?;
         XChaCha20Poly1305::new(key.bytes().into())
-            .decrypt_inout_detached(&nonce_of(head), head, inner.into(), &tag)
+            .decrypt_inout_detached(
+                &nonce_of(head),
+                Aad::new(head, via).bytes(),
+                inner.into(),
+                &tag,
+            )
             .map_err(|_| OpenFailure::Forged)?;
         Ok(inner)
     }

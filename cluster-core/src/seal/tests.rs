@@ -2,6 +2,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::*;
+use crate::protocol::Protocol;
 use crate::wire::{FilterPlacement, List, Message, MessageKind, is_reserved_prefix};
 
 const DATA: usize = 512;
@@ -43,7 +44,12 @@ fn seal_frame<const S: usize, const D: usize>(sealer: &mut Sealer<S, D>, inner: 
     let range = inner_range(buf.len()).unwrap();
     buf[range.start..range.start + inner.len()].copy_from_slice(inner);
     let len = sealer
-        .seal(&mut buf, inner.len(), Compat::Reference)
+        .seal(
+            &mut buf,
+            inner.len(),
+            Compat::Reference,
+            Protocol::Multicast,
+        )
         .unwrap();
     buf.truncate(len);
     buf
@@ -56,7 +62,7 @@ fn admit<const S: usize, const D: usize>(
     stats: &mut Stats,
 ) -> Result<Option<Vec<u8>>, DatagramError> {
     let (frame, _) = Frame::parse(bytes).unwrap();
-    match sealer.admit(Instant::ZERO, frame, stats) {
+    match sealer.admit(Instant::ZERO, Protocol::Multicast, frame, stats) {
         Admit::Frame(frame) => Ok(Some(frame.as_bytes().to_vec())),
         Admit::OwnEcho => Ok(None),
         Admit::Drop(e) => Err(e),
@@ -112,7 +118,7 @@ fn every_altered_byte_is_refused_and_nothing_is_remembered() {
             let Ok((frame, _)) = Frame::parse(&altered) else {
                 continue; // the outer frame no longer parses: the stream drops it
             };
-            match receiver.admit(Instant::ZERO, frame, &mut stats) {
+            match receiver.admit(Instant::ZERO, Protocol::Multicast, frame, &mut stats) {
                 Admit::Frame(_) => panic!("byte {at} ^ {flip:#x} was accepted"),
                 Admit::OwnEcho | Admit::Drop(_) => {}
             }
@@ -250,4 +256,23 @@ fn the_transmit_buffer_leaves_the_inner_frame_its_room() {
         let range = inner_range(buf).unwrap();
         assert!(range.len() >= inner, "inner {inner}: {range:?} in {buf}");
     }
+}
+
+#[test]
+fn a_frame_opens_only_on_the_protocol_it_was_sealed_for() {
+    let mut sender = sealer(1, ring(7));
+    let mut receiver = sealer(2, ring(7));
+    let sealed = seal_frame(&mut sender, &inner_frame("to the group"));
+    let mut stats = Stats::default();
+    let (frame, _) = Frame::parse(&sealed).unwrap();
+    // Relayed over a TCP connection: it does not open, and nothing is remembered.
+    assert!(matches!(
+        receiver.admit(Instant::ZERO, Protocol::Tcp, frame, &mut stats),
+        Admit::Drop(DatagramError::Forged)
+    ));
+    assert_eq!(receiver.senders(), 0);
+    assert!(matches!(
+        admit(&mut receiver, &sealed, &mut stats),
+        Ok(Some(_))
+    ));
 }

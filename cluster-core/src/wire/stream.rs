@@ -403,6 +403,44 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         }
     }
 
+    /// As [`push`](Self::push), for datagrams: a datagram that holds a whole frame from its
+    /// first byte is parsed on its own, and a partial frame pending from the same key stays as
+    /// it was (its idle time runs on).
+    ///
+    /// Senders send one frame per datagram and split only frames over 4096 bytes (spec 2.6),
+    /// and every node of a host sends from the cluster port, so the nodes of one host share a
+    /// key. Without this, one datagram declaring a long frame from that address and port (a
+    /// lost chunk, or anyone who can bind the port) would make the frames of every node of
+    /// that host wait behind it until its length or its idle time ran out. What a datagram
+    /// holds after its whole frames is dropped (counted as garbage) while another partial
+    /// frame is pending from its key.
+    pub fn push_datagram(
+        &mut self,
+        now_ms: u64,
+        key: K,
+        datagram: &[u8],
+        mut on_item: impl FnMut(StreamItem<'_>),
+    ) {
+        self.expire(now_ms);
+        let pending = self.entries.iter().any(|e| e.key == key);
+        let whole = datagram.starts_with(&HEADER)
+            && matches!(
+                probe(datagram, self.max_frame_len),
+                Probe::Complete(total) if Frame::split(datagram.get(..total).unwrap_or_default()).is_ok()
+            );
+        if !(pending && whole) {
+            self.push(now_ms, key, datagram, on_item);
+            return;
+        }
+        let limits = Limits {
+            max_frame_len: self.max_frame_len,
+            capacity: N,
+        };
+        let stats = &mut self.stats.reassembly;
+        let used = scan(datagram, limits, stats, &mut on_item);
+        stats.discard(datagram.len().saturating_sub(used));
+    }
+
     fn evict_least_recent(&mut self) {
         let oldest = self
             .entries

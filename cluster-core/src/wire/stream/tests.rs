@@ -433,6 +433,48 @@ fn senders_are_reassembled_separately() {
     assert_eq!(table.stats().reassembly.frames, 2);
 }
 
+fn table_datagram(table: &mut Table, now: u64, key: u8, datagram: &[u8]) -> Vec<Got> {
+    let mut out = Vec::new();
+    table.push_datagram(now, key, datagram, |item| out.push(got(item)));
+    out
+}
+
+#[test]
+fn a_whole_datagram_passes_a_partial_frame_pending_from_its_key() {
+    // One datagram declares 50 bytes and brings 3: a stale partial, or an attacker's.
+    let bogus = [0xC0, 0x8D, 50, 1, 2, 3];
+    let a = event(b"from a", b"");
+    let b = event(b"from b", b"");
+    let mut table = Table::new();
+    assert_eq!(table_datagram(&mut table, 0, 1, &bogus), []);
+    assert_eq!(table.pending_len(&1), 6);
+    // Whole frames from the same key (other nodes of the same host) are not held behind it.
+    assert_eq!(
+        table_datagram(&mut table, 1, 1, &a),
+        [Got::Frame(a.clone())]
+    );
+    assert_eq!(table_datagram(&mut table, 2, 1, &b), [Got::Frame(b)]);
+    assert_eq!(
+        table.pending_len(&1),
+        6,
+        "the partial frame stays as it was"
+    );
+    // Its idle time was not renewed by them: it expires 5 s after its own last chunk.
+    assert_eq!(table.next_expiry(), Some(5_000));
+    // A chunk that does not start a whole frame still continues it.
+    let long = event(&[b'x'; 40], b"");
+    let mut table = Table::new();
+    assert_eq!(table_datagram(&mut table, 0, 1, &long[..20]), []);
+    assert_eq!(
+        table_datagram(&mut table, 1, 1, &long[20..]),
+        [Got::Frame(long)]
+    );
+    // With `push`, the whole frames were swallowed by the pending one.
+    let mut table = Table::new();
+    assert_eq!(table_push(&mut table, 0, 1, &bogus), []);
+    assert_eq!(table_push(&mut table, 1, 1, &a), []);
+}
+
 #[test]
 fn whole_frames_take_no_slot() {
     let a = event(b"whole", b"");
