@@ -422,13 +422,14 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         mut on_item: impl FnMut(StreamItem<'_>),
     ) {
         self.expire(now_ms);
+        // Only a sender with a partial frame pending pays for the look ahead; `probe` reads
+        // the header, the length and the footer.
         let pending = self.entries.iter().any(|e| e.key == key);
-        let whole = datagram.starts_with(&HEADER)
-            && matches!(
-                probe(datagram, self.max_frame_len),
-                Probe::Complete(total) if Frame::split(datagram.get(..total).unwrap_or_default()).is_ok()
-            );
-        if !(pending && whole) {
+        let whole = || {
+            datagram.starts_with(&HEADER)
+                && matches!(probe(datagram, self.max_frame_len), Probe::Complete(_))
+        };
+        if !pending || !whole() {
             self.push(now_ms, key, datagram, on_item);
             return;
         }
