@@ -830,6 +830,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         &mut self.core.policy
     }
 
+    /// The counters of the datagram reassembler: frames and decode errors, and the
+    /// `garbage_bytes` it skipped looking for a frame header (bytes no frame claims, which
+    /// [`Stats`] does not count).
+    #[must_use]
+    pub fn stream_stats(&self) -> crate::wire::StreamTableStats {
+        self.streams.stats()
+    }
+
     fn sync_stream_stats(&mut self) {
         self.core.stats.stream_overflows = self.streams.stats().dropped_partials();
     }
