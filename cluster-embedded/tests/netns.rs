@@ -11,35 +11,16 @@
 //! binary and the `tap_node` example first). Addresses 10.251.0.0/24 exist only inside the
 //! namespaces, which the test creates and removes (a `Drop` guard, also on failure).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{OnceLock, mpsc};
-use std::time::{Duration, Instant};
+mod lab;
 
-use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
-/// How long to wait for a line or an exit before failing.
-const PATIENCE: Duration = Duration::from_secs(20);
+use lab::{KeyFile, Proc, build, ip, unavailable};
+use serde_json::json;
 
 /// The timers and output of every node of these tests.
 const TIMERS: [&str; 5] = ["--heartbeat", "200ms", "--ttl", "1500ms", "--json"];
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
 
 /// Two hosts on one bridge: `h0` (a veth `eth0`, 10.251.0.1/24, with a route for
 /// 224.0.0.0/4) for the tokio node, and the TAP device `tap0` on the bridge itself, which the
@@ -125,153 +106,6 @@ impl Drop for Lab {
     }
 }
 
-/// A process whose stdout is read line by line as JSON; killed when dropped.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Proc {
-    fn spawn(name: &'static str, netns: &str, program: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", netns])
-            .arg(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("{name}: not a JSON line: {line}: {e}"));
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            name,
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first line (read before or within [`PATIENCE`]) that `pick` accepts.
-    fn wait_for(&mut self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
-        if let Some(found) = self.seen.iter().find(|v| pick(v)) {
-            return found.clone();
-        }
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if pick(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "{}: no {what} within {PATIENCE:?}; lines: {:#?}",
-                    self.name, self.seen
-                ),
-            }
-        }
-    }
-
-    /// Every line printed so far, without waiting.
-    fn lines(&mut self) -> &[Value] {
-        while let Ok(line) = self.lines.try_recv() {
-            self.seen.push(line);
-        }
-        &self.seen
-    }
-
-    /// The tags of every service discovered so far (each node of these tests has one tag).
-    fn discovered_tags(&mut self) -> Vec<String> {
-        self.lines()
-            .iter()
-            .filter(|v| v["event"] == "discovered")
-            .map(|v| v["tags"].to_string())
-            .collect()
-    }
-
-    fn wait_joined(&mut self) -> (String, Value) {
-        let joined = self.wait_for("joined", |v| v["event"] == "joined");
-        let sid = joined["sid"].as_str().expect("sid").to_owned();
-        (sid, joined)
-    }
-
-    fn wait_event(&mut self, event: &str, sid: &str) -> Value {
-        self.wait_for(&format!("{event} of {sid}"), |v| {
-            v["event"] == event && v["sid"] == sid
-        })
-    }
-
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // Collect what is left of the output.
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                    self.seen.push(line);
-                }
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{}: still running", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM: the process leaves the cluster and exits.
-    fn terminate(&self) {
-        self.signal("TERM");
-    }
-
-    fn signal(&self, name: &str) {
-        let _ = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Builds with cargo and returns the path of the executable it reports.
-fn build(args: &[&str]) -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new(env!("CARGO"))
-        .arg("build")
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .args(["--message-format", "json-render-diagnostics"])
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo build");
-    assert!(output.status.success(), "cargo build {args:?} failed");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact")
-        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .next_back()
-        .unwrap_or_else(|| panic!("cargo build {args:?} reported no executable"))
-}
-
 /// The executables the tests run.
 struct Binaries {
     /// `cluster` (cluster-tokio).
@@ -294,52 +128,6 @@ fn binaries() -> &'static Binaries {
             "tap_node",
         ]),
     })
-}
-
-/// A key file in the temporary directory (seen by every namespace: they share the file
-/// system), removed when dropped.
-struct KeyFile(PathBuf);
-
-impl KeyFile {
-    fn new(name: &str, text: &str) -> Self {
-        let file = format!("cluster-netns-{}-{name}.keys", std::process::id());
-        let key_file = Self(std::env::temp_dir().join(file));
-        key_file.write(text);
-        key_file
-    }
-
-    fn write(&self, text: &str) {
-        std::fs::write(&self.0, text).expect("key file");
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("a UTF-8 path")
-    }
-}
-
-impl Drop for KeyFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Why this machine cannot run the test, if it cannot.
-fn unavailable() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    let probe = format!("ceprobe{}", std::process::id());
-    match ip(&["netns", "add", &probe]) {
-        Ok(()) => {
-            let _ = ip(&["netns", "del", &probe]);
-            None
-        }
-        Err(e) => Some(format!("ip netns is unavailable ({e})")),
-    }
 }
 
 #[test]

@@ -1,103 +1,70 @@
-//! A firmware-shaped cluster node for a Cortex-M4F: cortex-m-rt, a loopback Ethernet device
-//! standing in for the MAC driver, SysTick as the millisecond clock, and the driver with 32
-//! services of capacity. Everything lives in static memory.
+//! A cluster node as firmware for a Cortex-M4F board: ARM's MPS2 with the AN386 image, which
+//! QEMU emulates (`qemu-system-arm -M mps2-an386`) with its SMSC LAN9220 Ethernet controller.
+//! cortex-m-rt, the controller behind this crate's smoltcp driver ([`lan9118`]), a CMSDK timer
+//! as the millisecond clock (SysTick wakes the core), the CMSDK UART as the console, and `cluster-embedded`'s driver with
+//! 32 services of capacity. Everything lives in static memory; nothing is allocated.
 //!
-//! It joins the cluster and answers queries with a fixed text. By default it also greets
-//! every service it discovers with an event, queries everyone once a minute, adds a tag or
-//! leaves when told to, so that the binary links every part of the driver an application
-//! uses, with the driver's default sizes (`DATA = 512`, `EVENTS = 4`). With the feature
-//! `small` it only answers (and reads events), with `DATA = 256`, `EVENTS = 1` and smaller
-//! socket buffers. With the feature `sealed` it seals every frame under a key ring set before
-//! the node starts. `measure.sh` builds the variants and prints their flash and RAM figures.
+//! It reads its options at run time from the semihosting command line ([`options`]), joins
+//! the cluster, answers every query with `--answer`, and prints the node's events on the
+//! console as the JSON lines of `cluster join --json` ([`print`]). By default it also greets
+//! every service it discovers with an event, queries everyone every `--query-every` seconds
+//! (60) and prints the answers as `cluster query --json` does, adds a tag or leaves when a
+//! peer sends it `tag` or `leave`, so that the image links every part of the driver an
+//! application uses, with the driver's default sizes (`DATA = 512`, `EVENTS = 4`).
+//!
+//! Lines typed on the console are commands: `leave` (send the disconnect, then end the
+//! emulation), `stats` (a `stats` line with the counters, uptime and the stack's high-water
+//! mark), `query TEXT` (query everyone now), `keys` (read the key file again: rotation).
+//!
+//! Variants (features): `small` only answers and prints events, with `DATA = 256`,
+//! `EVENTS = 1` and smaller socket buffers; `sealed` seals every frame under the key ring of
+//! `--key-file`, read through semihosting before the node starts. `measure.sh` measures these
+//! very images; `../qemu/run.sh` boots them.
 #![no_std]
 #![no_main]
+
+mod board;
+mod clock;
+mod host;
+mod json;
+mod lan9118;
+mod mmio;
+mod options;
+mod print;
+mod stack;
+mod uart;
 
 use cluster_embedded::cluster_core::wire::Message;
 use cluster_embedded::cluster_core::{Config, Node, Policy, Refusal, Reply, Service};
 use cluster_embedded::smoltcp::iface::{
-    Config as IfaceConfig, Interface, SocketSet, SocketStorage,
+    Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage,
 };
-use cluster_embedded::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
-use cluster_embedded::smoltcp::time::Instant;
-use cluster_embedded::smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
-use cluster_embedded::{Driver, Group, MacHid, UdpBuffers, core_instant, firmware_config};
-use cortex_m::peripheral::syst::SystClkSource;
+use cluster_embedded::smoltcp::time::{Duration, Instant};
+use cluster_embedded::smoltcp::wire::{EthernetAddress, IpCidr};
+use cluster_embedded::{Driver, MacHid, UdpBuffers, core_instant, firmware_config};
+pub use cluster_embedded::Group;
 use cortex_m_rt::entry;
 use panic_halt as _;
 use static_cell::{ConstStaticCell, StaticCell};
 
-/// The MAC driver's frame size (Ethernet header and a 1500-byte payload).
-const FRAME: usize = 1514;
+use crate::clock::Clock;
+use crate::lan9118::Lan9118;
+use crate::mmio::Registers;
+use crate::options::{ANSWER, Options};
+use crate::uart::Uart;
 
-/// A stand-in for a MAC driver: every transmitted frame comes back as a received one (one
-/// frame of buffer each way), so that both the transmit and the receive paths are linked.
-struct Loopback {
-    rx: [u8; FRAME],
-    rx_len: usize,
-    tx: [u8; FRAME],
-    tx_len: usize,
+/// Answers every query with the text of `--answer`.
+pub struct Sensor {
+    answer: heapless::Vec<u8, ANSWER>,
 }
 
-struct LoopRx<'a>(&'a [u8]);
-
-struct LoopTx<'a> {
-    buf: &'a mut [u8; FRAME],
-    len: &'a mut usize,
-}
-
-impl phy::RxToken for LoopRx<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
-    }
-}
-
-impl phy::TxToken for LoopTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let len = len.min(FRAME);
-        *self.len = len;
-        f(&mut self.buf[..len])
-    }
-}
-
-impl Device for Loopback {
-    type RxToken<'a> = LoopRx<'a>;
-    type TxToken<'a> = LoopTx<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(LoopRx<'_>, LoopTx<'_>)> {
-        if self.rx_len == 0 && self.tx_len > 0 {
-            let len = core::mem::take(&mut self.tx_len);
-            self.rx[..len].copy_from_slice(&self.tx[..len]);
-            self.rx_len = len;
+impl Sensor {
+    const fn new() -> Self {
+        Self {
+            answer: heapless::Vec::new(),
         }
-        let len = core::mem::take(&mut self.rx_len);
-        if len == 0 {
-            return None;
-        }
-        let rx = LoopRx(&self.rx[..len]);
-        let tx = LoopTx {
-            buf: &mut self.tx,
-            len: &mut self.tx_len,
-        };
-        Some((rx, tx))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<LoopTx<'_>> {
-        Some(LoopTx {
-            buf: &mut self.tx,
-            len: &mut self.tx_len,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = FRAME;
-        caps
     }
 }
-
-/// Answers every query with a reading.
-struct Sensor;
 
 impl Policy for Sensor {
     fn answer_query(
@@ -107,7 +74,7 @@ impl Policy for Sensor {
         reply: &mut Reply<'_>,
     ) -> Result<(), Refusal> {
         reply
-            .set_data(b"temperature 21.5")
+            .set_data(&self.answer)
             .map_err(|_| Refusal::new("no room"))
     }
 }
@@ -116,9 +83,9 @@ impl Policy for Sensor {
 const SERVICES: usize = 32;
 /// Largest application payload (`data` plus `raw`) sent or received.
 #[cfg(not(feature = "small"))]
-const DATA: usize = 512;
+pub const DATA: usize = 512;
 #[cfg(feature = "small")]
-const DATA: usize = 256;
+pub const DATA: usize = 256;
 /// Events the driver holds for the application, beyond the node's own.
 #[cfg(not(feature = "small"))]
 const EVENTS: usize = 4;
@@ -130,7 +97,7 @@ type Udp = UdpBuffers<8, 2048, 2048>;
 #[cfg(feature = "small")]
 type Udp = UdpBuffers<4, 1536, 1024>;
 /// The driver of this firmware, with the smallest frame buffer the node accepts.
-type FirmwareDriver = Driver<
+pub type FirmwareDriver = Driver<
     'static,
     Sensor,
     SERVICES,
@@ -140,142 +107,232 @@ type FirmwareDriver = Driver<
 >;
 type FirmwareNode = Node<Sensor, SERVICES, DATA>;
 
-static DEVICE: ConstStaticCell<Loopback> = ConstStaticCell::new(Loopback {
-    rx: [0; FRAME],
-    rx_len: 0,
-    tx: [0; FRAME],
-    tx_len: 0,
-});
+/// The Ethernet controller and its two frame buffers (`measure.sh` lists them apart, as the
+/// device's memory).
+static DEVICE: ConstStaticCell<Lan9118> =
+    // SAFETY: the board's Ethernet controller; this cell is its only owner.
+    ConstStaticCell::new(Lan9118::new(unsafe { Registers::new(board::ETHERNET) }));
 // Initialised at run time rather than `const`: their empty states are not all zero bits, so
 // a `const` initialiser would put them in .data (RAM and a flash image) instead of .bss.
 static UDP: StaticCell<Udp> = StaticCell::new();
 static SOCKETS: StaticCell<[SocketStorage<'static>; 1]> = StaticCell::new();
 static IFACE: StaticCell<Interface> = StaticCell::new();
-// The node starts empty: `Node::empty` is `const` and all zero bits, so it takes no flash
-// image (.bss) and `Node::start` fills it in place, without a node-sized stack temporary.
-static NODE: ConstStaticCell<FirmwareNode> = ConstStaticCell::new(FirmwareNode::empty(Sensor));
+// The node starts empty: `Node::empty` is `const` and all zero bits but the policy, so it
+// takes no flash image (.bss) and `Node::start` fills it in place, without a node-sized stack
+// temporary.
+static NODE: ConstStaticCell<FirmwareNode> =
+    ConstStaticCell::new(FirmwareNode::empty(Sensor::new()));
 // The driver is stored with the `Result` of `Driver::new`, so that `new` writes it in place
 // (unwrapping it first would cost a driver-sized stack temporary).
 static DRIVER: StaticCell<Result<FirmwareDriver, cluster_embedded::Error>> = StaticCell::new();
-
-const MAC: [u8; 6] = [0x02, 0xc1, 0x05, 0x7e, 0x00, 0x01];
-
-/// The cluster's key (id 1). A constant stands in for the device's provisioning storage, where
-/// a real firmware keeps it (never in the image).
-#[cfg(feature = "sealed")]
-const KEY: [u8; 32] = *b"stand-in key: provision per site";
+/// The semihosting command line; the options borrow from it for the node's life.
+static COMMAND_LINE: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256]);
 
 #[entry]
 fn main() -> ! {
-    let Some(mut core) = cortex_m::Peripherals::take() else {
-        halt()
+    stack::paint();
+    let Some(core) = cortex_m::Peripherals::take() else {
+        host::exit_failure()
     };
-    // A 1 ms tick from a 16 MHz core clock.
-    core.SYST.set_clock_source(SystClkSource::Core);
-    core.SYST.set_reload(16_000 - 1);
-    core.SYST.clear_current();
-    core.SYST.enable_counter();
-    let mut millis: i64 = 0;
-    // Use the part's RNG peripheral here; the SysTick value stands in for it.
-    let seed = u64::from(cortex_m::peripheral::SYST::get_current()) ^ 0x5eed_c105_u64;
-
+    // SAFETY: the board's first timer; the clock is its only user.
+    let mut clock = Clock::start(unsafe { Registers::new(board::TIMER0) }, core.SYST);
+    // SAFETY: the board's first UART; nothing else drives it.
+    let mut uart = Uart::new(unsafe { Registers::new(board::UART0) });
+    let line = host::command_line(COMMAND_LINE.take()).unwrap_or("");
+    let options = match options::parse(line) {
+        Ok(options) => options,
+        Err(why) => fatal(&mut uart, why),
+    };
     let device = DEVICE.take();
-    let mut iface_config = IfaceConfig::new(EthernetAddress(MAC).into());
+    let mac = match device.init() {
+        Ok(mac) => mac,
+        Err(lan9118::InitError::NotFound) => fatal(&mut uart, "no LAN9118 at 0x40200000"),
+        Err(lan9118::InitError::Timeout) => fatal(&mut uart, "the LAN9118 did not come up"),
+    };
+    // The board has no RNG: the MAC and the controller's free-running counter, which reads
+    // the time since reset in 40 ns steps, vary between nodes and between boots.
+    let seed = mix(u64::from_le_bytes([
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0,
+    ]) ^ (u64::from(device.free_run()) << 32));
+
+    let mut iface_config = IfaceConfig::new(EthernetAddress(mac).into());
     iface_config.random_seed = seed;
     let iface = IFACE.init_with(|| Interface::new(iface_config, device, Instant::ZERO));
+    let cidr = options.ip;
     iface.update_ip_addrs(|addrs| {
-        let _ = addrs.push(IpCidr::new(Ipv4Address::new(192, 168, 1, 50).into(), 24));
+        let _ = addrs.push(IpCidr::Ipv4(cidr));
     });
     let storage = SOCKETS.init_with(|| [SocketStorage::EMPTY; 1]);
     let mut sockets = SocketSet::new(&mut storage[..]);
     let socket = sockets.add(UDP.init_with(Udp::new).socket());
 
-    let mut config = firmware_config(Config::lan_fast());
-    if config.add_tag("sensor").is_err() {
-        halt()
-    }
-    let hid = MacHid::new(MAC);
-    let Some(driver) = start(iface, &mut sockets, socket, hid, config, seed) else {
-        halt()
+    let group = Group {
+        port: options.port,
+        ..Group::CLUSTER
     };
+    let driver = match start(iface, &mut sockets, socket, mac, &options, group, seed) {
+        Ok(driver) => driver,
+        Err(why) => fatal(&mut uart, why),
+    };
+    print::joined(&mut uart, driver, group);
 
-    let mut app = App::new();
+    let mut app = App::new(&options);
+    let mut wake = Instant::ZERO;
     loop {
-        if core.SYST.has_wrapped() {
-            millis += 1;
+        let now = Instant::from_millis(clock.now());
+        if let Some(command) = uart.poll_line() {
+            app.command(&command, now, driver, &mut uart, &options);
+            wake = now;
         }
-        let now = Instant::from_millis(millis);
-        iface.poll(now, device, &mut sockets);
-        let _next = driver.poll(now, iface, &mut sockets);
-        iface.poll(now, device, &mut sockets);
-        app.run(now, driver);
-        // A real firmware sleeps here (WFI) until the earlier of `_next` and
-        // `iface.poll_at`, or an interrupt from the MAC.
-    }
-}
-
-/// What the application does with the cluster: everything a node can do.
-#[cfg(not(feature = "small"))]
-struct App {
-    next_query: Instant,
-}
-
-#[cfg(not(feature = "small"))]
-impl App {
-    fn new() -> Self {
-        Self {
-            next_query: Instant::from_secs(60),
-        }
-    }
-
-    fn run(&mut self, now: Instant, driver: &mut FirmwareDriver) {
-        use cluster_embedded::cluster_core::{
-            Event, QueryRequest, Resolver, SendRequest, TagOp, Targets,
-        };
-        use cluster_embedded::smoltcp::time::Duration;
-
-        while let Some(event) = driver.poll_event() {
-            match event {
-                Event::Discovered { sid } => {
-                    let target = [sid];
-                    let hello = SendRequest::new(Targets::services(&target), b"hello");
-                    let _ = driver.send(now, &hello);
-                }
-                Event::Message { payload, .. } if payload.data() == Some(b"tag") => {
-                    let _ = driver.update_tags(now, &[TagOp::Append("tagged")]);
-                }
-                Event::Message { payload, .. } if payload.data() == Some(b"leave") => {
-                    driver.leave(now);
-                }
-                _ => {}
+        if device.rx_pending() || now >= wake {
+            iface.poll(now, device, &mut sockets);
+            let next = driver.poll(now, iface, &mut sockets);
+            iface.poll(now, device, &mut sockets);
+            let acted = app.run(now, driver, &mut uart);
+            if driver.has_left() && driver.is_idle() && iface.poll_at(now, &sockets).is_none() {
+                // The disconnect is on the wire.
+                cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
+            }
+            wake = earliest([next, iface.poll_at(now, &sockets), app.due()])
+                .unwrap_or(now + Duration::from_secs(1));
+            if acted {
+                // Frames the application queued leave at the next poll.
+                wake = now;
             }
         }
-        if now >= self.next_query && driver.node().known() > 0 {
-            let everyone = Resolver::resolve(&[]);
-            let query = QueryRequest::new(Targets::resolve(&everyone), b"status?");
-            let _ = driver.query(now, &query);
-            self.next_query = now + Duration::from_secs(60);
+        if app.stats_wanted {
+            app.stats_wanted = false;
+            print::stats(&mut uart, driver, device.counters(), clock.now());
         }
+        // Sleep until SysTick's next millisecond (or another interrupt).
+        cortex_m::asm::wfi();
     }
 }
 
-/// What the application does with the cluster: answer queries (through `Sensor`), and read
-/// the events.
-#[cfg(feature = "small")]
-struct App;
+fn earliest(times: [Option<Instant>; 3]) -> Option<Instant> {
+    times.into_iter().flatten().min()
+}
 
-#[cfg(feature = "small")]
+/// The application: the periodic query and the commands.
+struct App {
+    query_every: Option<Duration>,
+    next_query: Instant,
+    stats_wanted: bool,
+}
+
 impl App {
-    const fn new() -> Self {
-        Self
-    }
-
-    fn run(&mut self, _now: Instant, driver: &mut FirmwareDriver) {
-        while let Some(event) = driver.poll_event() {
-            core::hint::black_box(event);
+    fn new(options: &Options<'_>) -> Self {
+        let query_every =
+            (options.query_every > 0).then(|| Duration::from_secs(u64::from(options.query_every)));
+        Self {
+            query_every,
+            next_query: query_every.map_or(Instant::ZERO, |every| Instant::ZERO + every),
+            stats_wanted: false,
         }
     }
+
+    /// When the next periodic query is due.
+    fn due(&self) -> Option<Instant> {
+        cfg!(not(feature = "small"))
+            .then_some(self.query_every.map(|_| self.next_query))
+            .flatten()
+    }
+
+    /// One command line from the console.
+    fn command(
+        &mut self,
+        line: &[u8],
+        now: Instant,
+        driver: &mut FirmwareDriver,
+        out: &mut Uart,
+        options: &Options<'_>,
+    ) {
+        let (word, rest) = match line.iter().position(|&b| b == b' ') {
+            Some(at) => (&line[..at], &line[at + 1..]),
+            None => (line, &line[line.len()..]),
+        };
+        match word {
+            b"leave" => driver.leave(now),
+            b"stats" => self.stats_wanted = true,
+            b"query" => query_everyone(now, driver, rest),
+            b"keys" => {
+                if let Err(why) = keys(driver, options) {
+                    complain(out, why);
+                }
+            }
+            b"" => {}
+            _ => complain(out, "unknown command (leave, stats, query TEXT, keys)"),
+        }
+    }
+
+    /// Prints the node's events and does what they ask; true when it queued frames.
+    fn run(&mut self, now: Instant, driver: &mut FirmwareDriver, out: &mut Uart) -> bool {
+        let mut acted = false;
+        while let Some(event) = driver.poll_event() {
+            print::event(out, driver, &event);
+            acted |= react(now, driver, &event);
+        }
+        if let Some(every) = self.query_every
+            && cfg!(not(feature = "small"))
+            && now >= self.next_query
+        {
+            if driver.node().known() > 0 {
+                query_everyone(now, driver, b"status?");
+                acted = true;
+            }
+            self.next_query = now + every;
+        }
+        acted
+    }
 }
+
+/// The default variant greets each service it discovers and obeys `tag` and `leave` events.
+#[cfg(not(feature = "small"))]
+fn react(
+    now: Instant,
+    driver: &mut FirmwareDriver,
+    event: &cluster_embedded::cluster_core::Event<DATA>,
+) -> bool {
+    use cluster_embedded::cluster_core::{Event, SendRequest, TagOp, Targets};
+    match event {
+        Event::Discovered { sid } => {
+            let target = [*sid];
+            let hello = SendRequest::new(Targets::services(&target), b"hello");
+            driver.send(now, &hello).is_ok()
+        }
+        Event::Message { payload, .. } if payload.data() == Some(b"tag") => driver
+            .update_tags(now, &[TagOp::Append("tagged")])
+            .is_ok(),
+        Event::Message { payload, .. } if payload.data() == Some(b"leave") => {
+            driver.leave(now);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The small variant only reads its events.
+#[cfg(feature = "small")]
+fn react(
+    _now: Instant,
+    _driver: &mut FirmwareDriver,
+    _event: &cluster_embedded::cluster_core::Event<DATA>,
+) -> bool {
+    false
+}
+
+/// Queries every known service with `text`.
+#[cfg(not(feature = "small"))]
+fn query_everyone(now: Instant, driver: &mut FirmwareDriver, text: &[u8]) {
+    use cluster_embedded::cluster_core::{QueryRequest, Resolver, Targets};
+    let everyone = Resolver::resolve(&[]);
+    let query = QueryRequest::new(Targets::resolve(&everyone), text);
+    let _ = driver.query(now, &query);
+}
+
+/// The small variant does not query.
+#[cfg(feature = "small")]
+fn query_everyone(_now: Instant, _driver: &mut FirmwareDriver, _text: &[u8]) {}
 
 /// Starts the node in place in `NODE` and creates the driver that runs it in `DRIVER`. Kept
 /// out of `main` so that its stack frame (the node's start) is not part of the main loop's.
@@ -283,28 +340,89 @@ impl App {
 fn start(
     iface: &mut Interface,
     sockets: &mut SocketSet<'static>,
-    socket: cluster_embedded::smoltcp::iface::SocketHandle,
-    hid: MacHid,
-    config: Config,
+    socket: SocketHandle,
+    mac: [u8; 6],
+    options: &Options<'_>,
+    group: Group,
     seed: u64,
-) -> Option<&'static mut FirmwareDriver> {
+) -> Result<&'static mut FirmwareDriver, &'static str> {
+    let mut config = firmware_config(Config::lan_fast());
+    if let Some(ms) = options.heartbeat_ms {
+        config.heartbeat_min = core::time::Duration::from_millis(u64::from(ms));
+        config.heartbeat_max = config.heartbeat_min;
+    }
+    if let Some(ms) = options.ttl_ms {
+        config.ttl = core::time::Duration::from_millis(u64::from(ms));
+    }
+    for tag in options.tags.split(',').filter(|t| !t.is_empty()) {
+        config.add_tag(tag).map_err(|_| "bad --tags")?;
+    }
     let node = NODE.take();
+    node.policy_mut().answer = options.answer.clone();
     // The keys stay across `start`: set before it, they seal the join frames too.
     #[cfg(feature = "sealed")]
     {
-        use cluster_embedded::cluster_core::{Key, KeyRing};
-        node.set_keys(Some(KeyRing::new(Key::new(1, KEY))));
+        let path = options
+            .key_file
+            .ok_or("this image seals its frames: --key-file is required")?;
+        node.set_keys(Some(read_keys(path)?));
     }
+    #[cfg(not(feature = "sealed"))]
+    if options.key_file.is_some() {
+        return Err("this image has no sealing: use the sealed variant for --key-file");
+    }
+    let hid = MacHid::new(mac);
     node.start(config, hid.as_str(), seed, core_instant(Instant::ZERO))
-        .ok()?;
+        .map_err(|_| "invalid configuration")?;
     DRIVER
-        .init_with(|| FirmwareDriver::new(node, Group::CLUSTER, iface, sockets, socket))
+        .init_with(|| FirmwareDriver::new(node, group, iface, sockets, socket))
         .as_mut()
-        .ok()
+        .map_err(|_| "cannot join the group")
 }
 
-fn halt() -> ! {
-    loop {
-        cortex_m::asm::wfi();
+/// Reads the key file through semihosting.
+#[cfg(feature = "sealed")]
+#[inline(never)]
+fn read_keys(path: &str) -> Result<cluster_embedded::cluster_core::KeyRing, &'static str> {
+    let mut buf = [0u8; 512];
+    let text = host::read_file(path, &mut buf).map_err(|_| "cannot read the key file")?;
+    let text = core::str::from_utf8(text).map_err(|_| "the key file is not text")?;
+    cluster_embedded::cluster_core::KeyRing::parse(text).map_err(|_| "bad key file")
+}
+
+/// The `keys` command: the key file again, for rotation. The keys in use stay on error.
+fn keys(driver: &mut FirmwareDriver, options: &Options<'_>) -> Result<(), &'static str> {
+    #[cfg(feature = "sealed")]
+    {
+        let path = options.key_file.ok_or("no --key-file")?;
+        driver.set_keys(Some(read_keys(path)?));
+        Ok(())
     }
+    #[cfg(not(feature = "sealed"))]
+    {
+        let _ = (driver, options);
+        Err("this image has no sealing")
+    }
+}
+
+/// A `{"event":"warning","error":...}` line: a command that did nothing.
+fn complain(out: &mut Uart, why: &str) {
+    let mut line = json::Line::event(out, "warning");
+    line.bytes("error", why.as_bytes());
+    line.end();
+}
+
+/// A `{"event":"fatal","error":...}` line, then the end of the emulation with a failure.
+fn fatal(out: &mut Uart, why: &str) -> ! {
+    let mut line = json::Line::event(out, "fatal");
+    line.bytes("error", why.as_bytes());
+    line.end();
+    host::exit_failure()
+}
+
+/// A 64-bit mix (splitmix64's finaliser), so that close seeds give unrelated sids.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }

@@ -1,0 +1,238 @@
+//! What the network-namespace tests share: `ip` commands, processes whose output is read as
+//! JSON lines (and whose standard input takes commands), builds of the executables they run,
+//! key files, and the check that this machine can run them (root, `/dev/net/tun`, `ip netns`).
+#![allow(dead_code, reason = "each test file uses a part of the support code")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long to wait for a line or an exit before failing.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
+
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// A process whose stdout is read line by line as JSON and whose stdin takes command lines;
+/// killed when dropped.
+pub(crate) struct Proc {
+    pub(crate) name: &'static str,
+    pub(crate) child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<Value>,
+    pub(crate) seen: Vec<Value>,
+}
+
+impl Proc {
+    pub(crate) fn spawn(name: &'static str, netns: &str, program: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", netns])
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        let stdout = child.stdout.take().expect("stdout");
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("{name}: not a JSON line: {line}: {e}"));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            name,
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first line (read before or within [`PATIENCE`]) that `pick` accepts.
+    pub(crate) fn wait_for(&mut self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        if let Some(found) = self.seen.iter().find(|v| pick(v)) {
+            return found.clone();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pick(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "{}: no {what} within {PATIENCE:?}; lines: {:#?}",
+                    self.name, self.seen
+                ),
+            }
+        }
+    }
+
+    /// Every line printed so far, without waiting.
+    pub(crate) fn lines(&mut self) -> &[Value] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
+    /// The tags of every service discovered so far (each node of these tests has one tag).
+    pub(crate) fn discovered_tags(&mut self) -> Vec<String> {
+        self.lines()
+            .iter()
+            .filter(|v| v["event"] == "discovered")
+            .map(|v| v["tags"].to_string())
+            .collect()
+    }
+
+    pub(crate) fn wait_joined(&mut self) -> (String, Value) {
+        let joined = self.wait_for("joined", |v| v["event"] == "joined");
+        let sid = joined["sid"].as_str().expect("sid").to_owned();
+        (sid, joined)
+    }
+
+    pub(crate) fn wait_event(&mut self, event: &str, sid: &str) -> Value {
+        self.wait_for(&format!("{event} of {sid}"), |v| {
+            v["event"] == event && v["sid"] == sid
+        })
+    }
+
+    pub(crate) fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Collect what is left of the output.
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(line);
+                }
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{}: still running", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Writes `line` and a line feed to the process's standard input.
+    pub(crate) fn command(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("{}: cannot write {line:?}: {e}", self.name));
+    }
+
+    /// SIGTERM: the process leaves the cluster and exits.
+    pub(crate) fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    pub(crate) fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds with cargo and returns the path of the executable it reports.
+pub(crate) fn build(args: &[&str]) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(env!("CARGO"))
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .args(["--message-format", "json-render-diagnostics"])
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo build");
+    assert!(output.status.success(), "cargo build {args:?} failed");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+        .unwrap_or_else(|| panic!("cargo build {args:?} reported no executable"))
+}
+
+/// A key file in the temporary directory (seen by every namespace: they share the file
+/// system), removed when dropped.
+pub(crate) struct KeyFile(PathBuf);
+
+impl KeyFile {
+    pub(crate) fn new(name: &str, text: &str) -> Self {
+        let file = format!("cluster-netns-{}-{name}.keys", std::process::id());
+        let key_file = Self(std::env::temp_dir().join(file));
+        key_file.write(text);
+        key_file
+    }
+
+    pub(crate) fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).expect("key file");
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 path")
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Why this machine cannot run the test, if it cannot.
+pub(crate) fn unavailable() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not root".into());
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("no /dev/net/tun".into());
+    }
+    let probe = format!("ceprobe{}", std::process::id());
+    match ip(&["netns", "add", &probe]) {
+        Ok(()) => {
+            let _ = ip(&["netns", "del", &probe]);
+            None
+        }
+        Err(e) => Some(format!("ip netns is unavailable ({e})")),
+    }
+}
