@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the firmware-shaped binary (thumbv7em-none-eabihf, release) in its variants (default,
-# small, sealed, and small with sealed) and prints its flash and RAM figures:
+# Builds the firmware (thumbv7em-none-eabihf, release) in its variants (default, small, sealed,
+# and small with sealed) and prints its flash and RAM figures. These are the images that run:
+# cluster-embedded/qemu/run.sh boots the same build (same features, profile and source) on
+# QEMU's mps2-an386 board, and the qemu test drives them; nothing is measured that does not run.
 #   flash = .text + .rodata (what the issue's goal counts; the vector table and the .data
 #           image are printed beside it)
 #   RAM   = .data + .bss (every static, per symbol) + a stack estimate from the disassembly
@@ -87,7 +89,7 @@ measure() {
     printf '         note: .data is %d B, so that much is copied from flash at start-up\n' "$data"
   fi
   printf '  RAM    .data + .bss          %7d B  %s\n' "$statics" "$(KIB "$statics")"
-  printf '         without the loopback device'"'"'s frame buffers (%d B): %d B  %s   (goal 32 KiB: %s)\n' \
+  printf '         without the LAN9118 driver'"'"'s frame buffers (%d B): %d B  %s   (goal 32 KiB: %s)\n' \
     "$device" "$((statics - device))" "$(KIB $((statics - device)))" \
     "$([ $((statics - device)) -le 32768 ] && echo met || echo 'not met')"
   printf '         stack, main loop      %7d B   (start-up, through Node::start: %d B)\n' "$loop_stack" "$init_stack"

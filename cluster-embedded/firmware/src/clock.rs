@@ -10,7 +10,7 @@ use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::exception;
 
-use crate::board::CORE_HZ;
+use crate::board::{CORE_HZ, TIMER0};
 use crate::mmio::Registers;
 
 const CTRL: usize = 0x00;
@@ -19,7 +19,7 @@ const RELOAD: usize = 0x08;
 const CTRL_ENABLE: u32 = 1 << 0;
 
 /// The timer counts at the APB clock, which is the core clock on this board.
-const TICKS_PER_MS: u64 = CORE_HZ as u64 / 1000;
+const TICKS_PER_MS: u32 = CORE_HZ / 1000;
 
 #[exception]
 fn SysTick() {
@@ -29,14 +29,16 @@ fn SysTick() {
 /// Milliseconds since [`Clock::start`]. Read it at least every 171 s (the counter's wrap at
 /// 25 MHz); the main loop does every millisecond.
 pub struct Clock {
-    timer: Registers,
+    timer: Registers<TIMER0>,
     last: u32,
-    ticks: u64,
+    /// Ticks not yet counted as a whole millisecond.
+    part: u32,
+    millis: i64,
 }
 
 impl Clock {
     /// Starts the timer (free-running from `u32::MAX`) and SysTick's millisecond wake-up.
-    pub fn start(mut timer: Registers, mut syst: SYST) -> Self {
+    pub fn start(mut timer: Registers<TIMER0>, mut syst: SYST) -> Self {
         timer.write(CTRL, 0);
         timer.write(RELOAD, u32::MAX);
         timer.write(VALUE, u32::MAX);
@@ -49,16 +51,21 @@ impl Clock {
         Self {
             last: timer.read(VALUE),
             timer,
-            ticks: 0,
+            part: 0,
+            millis: 0,
         }
     }
 
     /// Milliseconds since start.
     pub fn now(&mut self) -> i64 {
         let value = self.timer.read(VALUE);
-        // A down-counter over the whole 32-bit range: the ticks since the last read.
-        self.ticks += u64::from(self.last.wrapping_sub(value));
+        // A down-counter over the whole 32-bit range: the ticks since the last read. 32-bit
+        // divisions only (one instruction here; a 64-bit one is a library call).
+        let ticks = self.last.wrapping_sub(value);
         self.last = value;
-        i64::try_from(self.ticks / TICKS_PER_MS).unwrap_or(i64::MAX)
+        let part = self.part + ticks % TICKS_PER_MS;
+        self.millis += i64::from(ticks / TICKS_PER_MS + part / TICKS_PER_MS);
+        self.part = part % TICKS_PER_MS;
+        self.millis
     }
 }

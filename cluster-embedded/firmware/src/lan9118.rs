@@ -25,6 +25,7 @@
 use cluster_embedded::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use cluster_embedded::smoltcp::time::Instant;
 
+use crate::board::ETHERNET;
 use crate::mmio::Registers;
 
 /// The largest frame: an Ethernet header, 1500 bytes of payload (no FCS, no VLAN tag).
@@ -104,7 +105,7 @@ pub struct Lan9118 {
 
 /// The controller's registers, the frame being sent, and the counters.
 struct Port {
-    regs: Registers,
+    regs: Registers<ETHERNET>,
     tx: [u8; FRAME],
     counters: Counters,
 }
@@ -112,7 +113,7 @@ struct Port {
 impl Lan9118 {
     /// The driver for the controller at `regs`, not yet initialised (see [`init`](Self::init)).
     /// `const`, so that a `static` holds it without a flash image.
-    pub const fn new(regs: Registers) -> Self {
+    pub const fn new(regs: Registers<ETHERNET>) -> Self {
         Self {
             rx: [0; RX_BUF],
             port: Port {

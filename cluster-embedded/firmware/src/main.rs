@@ -111,7 +111,7 @@ type FirmwareNode = Node<Sensor, SERVICES, DATA>;
 /// device's memory).
 static DEVICE: ConstStaticCell<Lan9118> =
     // SAFETY: the board's Ethernet controller; this cell is its only owner.
-    ConstStaticCell::new(Lan9118::new(unsafe { Registers::new(board::ETHERNET) }));
+    ConstStaticCell::new(Lan9118::new(unsafe { Registers::new() }));
 // Initialised at run time rather than `const`: their empty states are not all zero bits, so
 // a `const` initialiser would put them in .data (RAM and a flash image) instead of .bss.
 static UDP: StaticCell<Udp> = StaticCell::new();
@@ -135,9 +135,9 @@ fn main() -> ! {
         host::exit_failure()
     };
     // SAFETY: the board's first timer; the clock is its only user.
-    let mut clock = Clock::start(unsafe { Registers::new(board::TIMER0) }, core.SYST);
+    let mut clock = Clock::start(unsafe { Registers::new() }, core.SYST);
     // SAFETY: the board's first UART; nothing else drives it.
-    let mut uart = Uart::new(unsafe { Registers::new(board::UART0) });
+    let mut uart = Uart::new(unsafe { Registers::new() });
     let line = host::command_line(COMMAND_LINE.take()).unwrap_or("");
     let options = match options::parse(line) {
         Ok(options) => options,

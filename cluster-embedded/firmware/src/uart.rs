@@ -1,6 +1,7 @@
 //! The console: a CMSDK APB UART (ARM's Cortex-M System Design Kit), polled. It carries the
 //! node's JSON lines out and the operator's command lines in (QEMU's `-serial stdio`).
 
+use crate::board::UART0;
 use crate::mmio::Registers;
 
 const DATA: usize = 0x00;
@@ -18,7 +19,7 @@ pub const LINE: usize = 160;
 
 /// The UART, and the command line being typed.
 pub struct Uart {
-    regs: Registers,
+    regs: Registers<UART0>,
     line: heapless::Vec<u8, LINE>,
     /// The last byte was a carriage return: a `\n` right after it ends no second line.
     after_cr: bool,
@@ -27,7 +28,7 @@ pub struct Uart {
 impl Uart {
     /// The UART at `regs`, transmitter and receiver enabled. The divider is the smallest the
     /// block accepts (16); it sets the real line's baud rate, which QEMU does not model.
-    pub fn new(mut regs: Registers) -> Self {
+    pub fn new(mut regs: Registers<UART0>) -> Self {
         regs.write(BAUDDIV, 16);
         regs.write(CTRL, CTRL_TX_ENABLE | CTRL_RX_ENABLE);
         Self {
