@@ -5,7 +5,7 @@
 #
 #   cluster-embedded/qemu/run.sh --tap TAP --ip ADDR/PREFIX [--tags "a b"] [--answer TEXT]
 #       [--key-file KEYS] [--mac MAC] [--port N] [--heartbeat DUR] [--ttl DUR]
-#       [--query-every SECONDS] [--small] [--build-only]
+#       [--query-every SECONDS] [--small] [--icount] [--build-only]
 #
 # The options reach the firmware at run time, on the semihosting command line: one image
 # serves every node. --key-file boots the sealed image (the default one has no sealing code);
@@ -19,17 +19,20 @@
 # SIGTERM or SIGINT stops QEMU at once, like a power cut: peers see the node expire.
 #
 # Run as root, it installs what it lacks (Debian's qemu-system-arm, the rustup target).
+# --icount runs QEMU with `-icount shift=0`: one instruction is one nanosecond of the board's
+# time while it runs (idle time still follows the host's clock), so the `stats` line's
+# `rx_poll_ticks` (40 ns each) count the instructions spent on received frames.
 # --build-only builds the image and prints its path.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 firmware="$here/../firmware"
 TARGET=thumbv7em-none-eabihf
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 
 tap="" ip="" tags="" answer="" key_file="" mac="" port="" heartbeat="" ttl="" every=""
-small=0 build_only=0
+small=0 build_only=0 icount=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --tap) tap=${2:?}; shift 2 ;;
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
     --ttl) ttl=${2:?}; shift 2 ;;
     --query-every) every=${2:?}; shift 2 ;;
     --small) small=1; shift ;;
+    --icount) icount=(-icount shift=0); shift ;;
     --build-only) build_only=1; shift ;;
     -h|--help) usage ;;
     *) die "unknown option $1 (--help lists them)" ;;
@@ -107,6 +111,6 @@ if [ -n "$every" ]; then args+=(--query-every "$every"); fi
 semihosting="enable=on,target=native"
 for arg in "${args[@]}"; do semihosting+=",arg=${arg//,/,,}"; done
 
-exec qemu-system-arm -M mps2-an386 -display none -monitor none -serial stdio \
+exec qemu-system-arm -M mps2-an386 -display none -monitor none -serial stdio "${icount[@]}" \
   -nic "tap,ifname=$tap,script=no,downscript=no,model=lan9118,mac=$mac" \
   -semihosting-config "$semihosting" -kernel "$elf"

@@ -225,6 +225,18 @@ fn stats(board: &mut Proc) -> Value {
         .expect("stats")
 }
 
+/// From a `stats` line of a board run with `--icount`: the instructions of the average poll
+/// that found a received frame (a tick of the 25 MHz clock is 40 one-nanosecond instructions).
+fn instructions_per_frame(stats: &Value) -> u64 {
+    let polls = stats["rx_polls"].as_u64().expect("rx_polls");
+    let ticks = stats["rx_poll_ticks"].as_u64().expect("rx_poll_ticks");
+    assert!(
+        polls > 0 && ticks > 0,
+        "no received frame measured: {stats}"
+    );
+    ticks * 40 / polls
+}
+
 /// `cluster query --resolve TAG` from `h0`; the answer's data.
 fn query_answer(lab: &Lab, tag: &str, extra: &[&str], sid: &str) -> Value {
     let mut args = vec!["--resolve", tag, "--expect", "1", "--wait", "5s"];
@@ -268,13 +280,6 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
         &["--tags", "fwa", "--answer", "fw a", "--query-every", "2"],
     );
     let mut board_b = lab.board("board b", 1, &["--tags", "fwb", "--answer", "fw b"]);
-    let mut tokio = lab.cluster(
-        "cluster join",
-        "join",
-        &["--tags", "tok", "--answer", "tok ok"],
-        &[],
-    );
-
     let (a_sid, joined) = board_a.wait_joined();
     let boot_to_joined = boot.elapsed();
     assert_eq!(
@@ -284,12 +289,20 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
     assert_eq!(joined["protocols"], json!(["c"]));
     assert_eq!(joined["group"], "230.230.230.230");
     let (b_sid, _) = board_b.wait_joined();
+
+    // The tokio node starts once the boards run: how long until board a discovers it.
+    let started = Instant::now();
+    let mut tokio = lab.cluster(
+        "cluster join",
+        "join",
+        &["--tags", "tok", "--answer", "tok ok"],
+        &[],
+    );
     let (tok_sid, _) = tokio.wait_joined();
-    let joined_at = Instant::now();
 
     // Discovery all ways, with addresses, tags and protocols.
     let seen = board_a.wait_event("discovered", &tok_sid);
-    let time_to_discover = joined_at.elapsed();
+    let time_to_discover = started.elapsed();
     assert_eq!(seen["ip"], "10.251.1.1");
     assert_eq!(seen["local"], false);
     has_tags(&mut board_a, &tok_sid, &["tok"]);
@@ -372,8 +385,8 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
 
     let figures = stats(&mut board_a);
     eprintln!(
-        "figures: boot to joined {boot_to_joined:?} (QEMU start included); joined to a peer \
-         discovered {time_to_discover:?}; tokio node lost after {lost_after:?} (ttl {TTL}); \
+        "figures: boot to joined {boot_to_joined:?} (QEMU start included); a tokio node started \
+         to its discovery by board a {time_to_discover:?}; tokio node lost after {lost_after:?} (ttl {TTL}); \
          board a: {figures}"
     );
 }
@@ -385,7 +398,7 @@ fn a_sealed_board_joins_a_sealed_cluster_and_rotates_its_key() {
         return;
     }
     binaries();
-    let lab = Lab::new("s", 1).unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
+    let lab = Lab::new("s", 2).unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
     // Key 3 seals; key 4 is accepted too, ready for the rotation at the end.
     let (key3, key4) = ("5eb1ed0c".repeat(8), "0c7a4e11".repeat(8));
     let keys = KeyFile::new(
@@ -401,6 +414,7 @@ fn a_sealed_board_joins_a_sealed_cluster_and_rotates_its_key() {
             "fw",
             "--answer",
             "fw sealed",
+            "--icount",
             sealed[0],
             sealed[1],
         ],
@@ -412,18 +426,26 @@ fn a_sealed_board_joins_a_sealed_cluster_and_rotates_its_key() {
         &[],
     );
     let mut plain = lab.cluster("unkeyed cluster join", "join", &["--tags", "plain"], &[]);
+    // An unkeyed board beside them, run with `-icount shift=0` like the sealed one: the work
+    // of a received plain frame, to compare with a sealed one's.
+    let mut plain_board = lab.board("unkeyed board", 1, &["--tags", "pb", "--icount"]);
     let (fw_sid, _) = board.wait_joined();
     let (tok_sid, _) = tokio.wait_joined();
     let (plain_sid, _) = plain.wait_joined();
 
     // The sealed nodes discover each other, and a sealed query gets the board's answer.
-    assert_eq!(
-        tokio.wait_event("discovered", &fw_sid)["tags"],
-        json!(["fw"])
-    );
-    assert_eq!(
-        board.wait_event("discovered", &tok_sid)["tags"],
-        json!(["tok"])
+    tokio.wait_event("discovered", &fw_sid);
+    has_tags(&mut tokio, &fw_sid, &["fw"]);
+    board.wait_event("discovered", &tok_sid);
+    has_tags(&mut board, &tok_sid, &["tok"]);
+    plain_board.wait_event("discovered", &plain_sid);
+    // Heartbeats (and discovery) only so far: the work of each received frame, sealed and not.
+    std::thread::sleep(Duration::from_secs(2));
+    let sealed_frame = instructions_per_frame(&stats(&mut board));
+    let plain_frame = instructions_per_frame(&stats(&mut plain_board));
+    eprintln!(
+        "figures: instructions per received frame (icount): plain {plain_frame}, sealed \
+         {sealed_frame}"
     );
     let data = query_answer(
         &lab,

@@ -56,6 +56,13 @@ impl Clock {
         }
     }
 
+    /// The ticks (25 MHz) elapsed since some fixed moment, modulo 2^32: differences of two
+    /// readings less than 171 s apart measure time.
+    pub fn ticks(&self) -> u32 {
+        // The counter counts down.
+        self.timer.read(VALUE).wrapping_neg()
+    }
+
     /// Milliseconds since start.
     pub fn now(&mut self) -> i64 {
         let value = self.timer.read(VALUE);

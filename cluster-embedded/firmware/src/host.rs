@@ -12,9 +12,8 @@ pub fn command_line(buf: &mut [u8]) -> Option<&str> {
     // SAFETY: SYS_GET_CMDLINE writes at most `block[1]` bytes at `block[0]`, a live buffer,
     // and the new length into `block[1]`. The block is passed by address (`syscall1`), so
     // the compiler knows it may have changed.
-    let status = unsafe {
-        cortex_m_semihosting::syscall1(nr::GET_CMDLINE, block.as_mut_ptr() as usize)
-    };
+    let status =
+        unsafe { cortex_m_semihosting::syscall1(nr::GET_CMDLINE, block.as_mut_ptr() as usize) };
     let block = core::hint::black_box(block);
     if status != 0 {
         return None;

@@ -117,8 +117,14 @@ impl<'u> Line<'u> {
             self.out.write(&text[start..i]);
             start = i + 1;
             if short == 0 {
-                self.out
-                    .write(&[b'\\', b'u', b'0', b'0', hex_digit(b >> 4), hex_digit(b & 0xf)]);
+                self.out.write(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    hex_digit(b >> 4),
+                    hex_digit(b & 0xf),
+                ]);
             } else {
                 self.out.write(&[b'\\', short]);
             }

@@ -143,7 +143,10 @@ impl Lan9118 {
         // Frames start at the first byte of the first word, without end padding.
         port.regs.write(RX_CFG, 0);
         port.regs.write(TX_CFG, TX_CFG_TX_ON);
-        port.mac_write(MAC_CR, MAC_CR_TXEN | MAC_CR_RXEN | MAC_CR_FDPX | MAC_CR_MCPAS)?;
+        port.mac_write(
+            MAC_CR,
+            MAC_CR_TXEN | MAC_CR_RXEN | MAC_CR_FDPX | MAC_CR_MCPAS,
+        )?;
         Ok([low[0], low[1], low[2], low[3], high[0], high[1]])
     }
 
@@ -195,7 +198,8 @@ impl Port {
 
     /// Reads MAC register `index` through the indirect window.
     fn mac_read(&mut self, index: u32) -> Result<u32, InitError> {
-        self.regs.write(MAC_CSR_CMD, MAC_CSR_BUSY | MAC_CSR_READ | index);
+        self.regs
+            .write(MAC_CSR_CMD, MAC_CSR_BUSY | MAC_CSR_READ | index);
         self.wait(MAC_CSR_CMD, MAC_CSR_BUSY, 0)?;
         Ok(self.regs.read(MAC_CSR_DATA))
     }
@@ -243,7 +247,8 @@ impl Port {
         }
         // At most FRAME (1514): fits command A's 11-bit buffer size.
         let len32 = len as u32;
-        self.regs.write(TX_DATA_FIFO, TX_CMD_A_FIRST | TX_CMD_A_LAST | len32);
+        self.regs
+            .write(TX_DATA_FIFO, TX_CMD_A_FIRST | TX_CMD_A_LAST | len32);
         // Command B: a tag (the length again) and the frame's length.
         self.regs.write(TX_DATA_FIFO, (len32 << 16) | len32);
         for chunk in self.tx[..len].chunks(4) {

@@ -34,6 +34,7 @@ mod print;
 mod stack;
 mod uart;
 
+pub use cluster_embedded::Group;
 use cluster_embedded::cluster_core::wire::Message;
 use cluster_embedded::cluster_core::{Config, Node, Policy, Refusal, Reply, Service};
 use cluster_embedded::smoltcp::iface::{
@@ -42,7 +43,6 @@ use cluster_embedded::smoltcp::iface::{
 use cluster_embedded::smoltcp::time::{Duration, Instant};
 use cluster_embedded::smoltcp::wire::{EthernetAddress, IpCidr};
 use cluster_embedded::{Driver, MacHid, UdpBuffers, core_instant, firmware_config};
-pub use cluster_embedded::Group;
 use cortex_m_rt::entry;
 use panic_halt as _;
 use static_cell::{ConstStaticCell, StaticCell};
@@ -151,9 +151,10 @@ fn main() -> ! {
     };
     // The board has no RNG: the MAC and the controller's free-running counter, which reads
     // the time since reset in 40 ns steps, vary between nodes and between boots.
-    let seed = mix(u64::from_le_bytes([
-        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0,
-    ]) ^ (u64::from(device.free_run()) << 32));
+    let seed = mix(
+        u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0])
+            ^ (u64::from(device.free_run()) << 32),
+    );
 
     let mut iface_config = IfaceConfig::new(EthernetAddress(mac).into());
     iface_config.random_seed = seed;
@@ -184,10 +185,15 @@ fn main() -> ! {
             app.command(&command, now, driver, &mut uart, &options);
             wake = now;
         }
-        if device.rx_pending() || now >= wake {
+        let received = device.rx_pending();
+        if received || now >= wake {
+            let started = clock.ticks();
             iface.poll(now, device, &mut sockets);
             let next = driver.poll(now, iface, &mut sockets);
             iface.poll(now, device, &mut sockets);
+            if received {
+                app.load.note(clock.ticks().wrapping_sub(started));
+            }
             let acted = app.run(now, driver, &mut uart);
             if driver.has_left() && driver.is_idle() && iface.poll_at(now, &sockets).is_none() {
                 // The disconnect is on the wire.
@@ -202,7 +208,7 @@ fn main() -> ! {
         }
         if app.stats_wanted {
             app.stats_wanted = false;
-            print::stats(&mut uart, driver, device.counters(), clock.now());
+            print::stats(&mut uart, driver, device.counters(), &app.load, clock.now());
         }
         // Sleep until SysTick's next millisecond (or another interrupt).
         cortex_m::asm::wfi();
@@ -218,6 +224,25 @@ struct App {
     query_every: Option<Duration>,
     next_query: Instant,
     stats_wanted: bool,
+    load: Load,
+}
+
+/// The work of the polls that found a received frame waiting: the stack's and the node's,
+/// from the frame's arrival to the frames it caused leaving (the application's share, its
+/// printing, apart). Under QEMU's `-icount shift=0` a nanosecond is one instruction, so the
+/// ticks (40 ns) count instructions; on hardware they count time.
+pub struct Load {
+    /// Such polls.
+    pub polls: u32,
+    /// Their clock ticks in all (25 MHz).
+    pub ticks: u64,
+}
+
+impl Load {
+    fn note(&mut self, ticks: u32) {
+        self.polls = self.polls.wrapping_add(1);
+        self.ticks += u64::from(ticks);
+    }
 }
 
 impl App {
@@ -228,6 +253,7 @@ impl App {
             query_every,
             next_query: query_every.map_or(Instant::ZERO, |every| Instant::ZERO + every),
             stats_wanted: false,
+            load: Load { polls: 0, ticks: 0 },
         }
     }
 
@@ -300,9 +326,9 @@ fn react(
             let hello = SendRequest::new(Targets::services(&target), b"hello");
             driver.send(now, &hello).is_ok()
         }
-        Event::Message { payload, .. } if payload.data() == Some(b"tag") => driver
-            .update_tags(now, &[TagOp::Append("tagged")])
-            .is_ok(),
+        Event::Message { payload, .. } if payload.data() == Some(b"tag") => {
+            driver.update_tags(now, &[TagOp::Append("tagged")]).is_ok()
+        }
         Event::Message { payload, .. } if payload.data() == Some(b"leave") => {
             driver.leave(now);
             true

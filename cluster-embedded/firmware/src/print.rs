@@ -54,7 +54,8 @@ pub fn event(out: &mut Uart, driver: &FirmwareDriver, event: &Event<{ crate::DAT
             payload,
         } => {
             let mut line = Line::event(out, "message");
-            line.bytes("sid", sid.as_bytes()).number("channel", *channel);
+            line.bytes("sid", sid.as_bytes())
+                .number("channel", *channel);
             optional(&mut line, "data", payload.data());
             optional(&mut line, "ruid", ruid.as_ref().map(|r| r.as_bytes()));
             line.end();
@@ -140,8 +141,15 @@ fn query(out: &mut Uart, news: &QueryEvent<{ crate::DATA }>) {
 }
 
 /// `{"event":"stats",...}`: the node's and the driver's counters (the names of
-/// `cluster services --stats`), the MAC's, the uptime and the stack's high-water mark.
-pub fn stats(out: &mut Uart, driver: &FirmwareDriver, mac: crate::lan9118::Counters, uptime_ms: i64) {
+/// `cluster services --stats`), the MAC's, the receive polls' work ([`Load`](crate::Load)),
+/// the uptime and the stack's high-water mark.
+pub fn stats(
+    out: &mut Uart,
+    driver: &FirmwareDriver,
+    mac: crate::lan9118::Counters,
+    load: &crate::Load,
+    uptime_ms: i64,
+) {
     let node = driver.node().stats();
     let transport = driver.stats();
     let mut line = Line::event(out, "stats");
@@ -166,6 +174,8 @@ pub fn stats(out: &mut Uart, driver: &FirmwareDriver, mac: crate::lan9118::Count
         .number("mac_frames_received", u64::from(mac.received))
         .number("mac_frames_sent", u64::from(mac.sent))
         .number("mac_rx_errors", u64::from(mac.rx_errors))
+        .number("rx_polls", u64::from(load.polls))
+        .number("rx_poll_ticks", load.ticks)
         .number("uptime_ms", u64::try_from(uptime_ms).unwrap_or(0))
         .number("stack_high_water", crate::stack::high_water() as u64);
     line.end();
