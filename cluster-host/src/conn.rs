@@ -46,6 +46,19 @@ pub enum IoEvent {
     },
 }
 
+impl IoEvent {
+    /// The outcome of the frame `out` queued on `conn`: `ok` when it was written whole,
+    /// else it was not (the write failed, or the connection failed or closed first).
+    #[must_use]
+    pub fn written(conn: ConnId, out: &Outbound, ok: bool) -> Self {
+        Self::Written {
+            conn,
+            send: out.send,
+            ok,
+        }
+    }
+}
+
 /// A frame to write on a connection, and the send it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outbound {

@@ -69,15 +69,19 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod addrs;
+pub mod command;
 pub mod conn;
 mod duration;
 pub mod engine;
 mod error;
 pub mod event;
+mod handle;
 pub mod hid;
 pub mod json;
 pub mod options;
+pub mod packet;
 pub mod policy;
+pub mod prelude;
 pub mod query;
 pub mod request;
 pub mod seed;
@@ -86,18 +90,20 @@ pub mod socket;
 pub mod transports;
 
 pub use addrs::LocalAddrs;
+pub use command::{COMMAND_QUEUE, Command, Reply};
 pub use conn::{IoEvent, Outbound, Target};
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use engine::{Engine, Io, Sockets, StartedQuery, Write};
+pub use engine::{Engine, Flow, Io, Sockets, Wrapped, Write};
 pub use error::{CommandError, JoinError};
 pub use event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo, Translated, translate};
+pub use handle::{Driver, EVENT_BUFFER, Events, Front, Handle, front};
 pub use hid::{HidError, host_hid};
 pub use options::{
     Options, OptionsError, Profile, parse_channels, parse_protocols, read_key_file, split_list,
     unix_socket_path,
 };
 pub use policy::Answer;
-pub use query::QueryOutcome;
+pub use query::{QueryOutcome, QueryStream};
 pub use request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
 pub use seed::os_seed;
 pub use setup::{Setup, setup};

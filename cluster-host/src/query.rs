@@ -1,6 +1,7 @@
-//! [`QueryOutcome`]: everything one query gathered, folded from its [`QueryEvent`]s the same
-//! way whatever the runtime that carried them.
+//! [`QueryStream`]: the answers to one query, as they come, then a summary; and
+//! [`QueryOutcome`]: everything one query gathered, folded from its [`QueryEvent`]s.
 
+use async_channel::Receiver;
 use cluster_core::Sid;
 
 use crate::event::{Payload, QueryEvent, QuerySummary};
@@ -49,6 +50,74 @@ impl QueryOutcome {
             missing: u32::try_from(self.missing.len()).unwrap_or(u32::MAX),
             timed_out: false,
         };
+    }
+}
+
+/// The answers to one query. [`next`](Self::next) yields each [`QueryEvent`] as it arrives
+/// and ends after [`QueryEvent::Done`]; [`collect`](Self::collect) waits for the end.
+///
+/// Dropping the stream before the end cancels the query in the node.
+#[derive(Debug)]
+pub struct QueryStream {
+    id: String,
+    targets: Vec<Sid>,
+    // Unbounded, but holds at most one event per target plus `Done`: the node sends nothing
+    // else for a query.
+    events: Receiver<QueryEvent>,
+    done: Option<QuerySummary>,
+}
+
+impl QueryStream {
+    pub(crate) fn new(id: String, targets: Vec<Sid>, events: Receiver<QueryEvent>) -> Self {
+        Self {
+            id,
+            targets,
+            events,
+            done: None,
+        }
+    }
+
+    /// The query id (the `ruid` the targets echo).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The services asked, as the node selected them when the query started.
+    #[must_use]
+    pub fn targets(&self) -> &[Sid] {
+        &self.targets
+    }
+
+    /// The summary, once [`QueryEvent::Done`] was yielded.
+    #[must_use]
+    pub fn summary(&self) -> Option<QuerySummary> {
+        self.done
+    }
+
+    /// The next answer, or `None` after [`QueryEvent::Done`] (or when the node stopped).
+    pub async fn next(&mut self) -> Option<QueryEvent> {
+        if self.done.is_some() {
+            return None;
+        }
+        let event = self.events.recv().await.ok()?;
+        if let QueryEvent::Done(summary) = event {
+            self.done = Some(summary);
+        }
+        Some(event)
+    }
+
+    /// Waits for the end and returns everything gathered. A query whose node stopped
+    /// before the end reports every unanswered target as missing.
+    pub async fn collect(mut self) -> QueryOutcome {
+        let mut outcome = QueryOutcome::default();
+        while let Some(event) = self.next().await {
+            outcome.push(event);
+        }
+        if self.done.is_none() {
+            outcome.finish_without_done(&self.targets);
+        }
+        outcome
     }
 }
 

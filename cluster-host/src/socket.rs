@@ -37,7 +37,7 @@ use std::net::{
 #[cfg(unix)]
 use std::os::unix::net::UnixListener;
 #[cfg(unix)]
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
@@ -413,6 +413,83 @@ pub fn remove_unix_socket(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// The read buffer an adapter receives datagrams into: the largest UDP payload, so that
+/// nothing is truncated (spec 7.4: no truncation at 4096).
+pub const DATAGRAM_BUFFER: usize = 65_535;
+
+/// An adapter's `u` listener, in its runtime's type `L`, and the socket file's path. The
+/// file is removed by [`remove`](Self::remove) (the node left) or when this is dropped (a
+/// driver dropped without leaving, as in a crash).
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct UnixSocket<L> {
+    inner: Option<(L, PathBuf)>,
+}
+
+#[cfg(unix)]
+impl<L> UnixSocket<L> {
+    /// Wraps the listener of a join (`None`: `u` is off) with the runtime's `wrap`.
+    ///
+    /// # Errors
+    ///
+    /// `wrap`'s: the file is removed.
+    pub fn new(
+        socket: Option<(UnixListener, PathBuf)>,
+        wrap: impl FnOnce(UnixListener) -> io::Result<L>,
+    ) -> io::Result<Self> {
+        let Some((listener, path)) = socket else {
+            return Ok(Self { inner: None });
+        };
+        match wrap(listener) {
+            Ok(listener) => Ok(Self {
+                inner: Some((listener, path)),
+            }),
+            Err(error) => {
+                drop(remove_unix_socket(&path));
+                Err(error)
+            }
+        }
+    }
+
+    /// The listener, unless `u` is off or the socket was removed.
+    #[must_use]
+    pub fn listener(&self) -> Option<&L> {
+        self.inner.as_ref().map(|(listener, _)| listener)
+    }
+
+    /// Re-creates the listener at its path (a peer reported our `u` as failing).
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::NotFound`] when there is no listener; else binding or `wrap`
+    /// failed, and there is no listener any more.
+    pub fn reopen(&mut self, wrap: impl FnOnce(UnixListener) -> io::Result<L>) -> io::Result<()> {
+        let Some((old, path)) = self.inner.take() else {
+            return Err(io::ErrorKind::NotFound.into());
+        };
+        drop(old);
+        drop(remove_unix_socket(&path));
+        let listener = unix_listener(&path).and_then(wrap)?;
+        self.inner = Some((listener, path));
+        Ok(())
+    }
+
+    /// Closes the listener and removes the socket file.
+    pub fn remove(&mut self) {
+        if let Some((listener, path)) = self.inner.take() {
+            drop(listener);
+            drop(remove_unix_socket(&path));
+        }
+    }
+}
+
+#[cfg(unix)]
+impl<L> Drop for UnixSocket<L> {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 

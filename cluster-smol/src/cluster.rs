@@ -1,51 +1,21 @@
 //! [`Cluster`]: joining, on any executor.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use async_executor::Executor;
 use async_io::Async;
 use async_net::TcpListener;
 use cluster_core::{DefaultPolicy, Policy};
 use cluster_host::conn::IO_QUEUE;
-use cluster_host::{Engine, JoinError, Options, setup};
+#[cfg(unix)]
+use cluster_host::socket::UnixSocket;
+use cluster_host::{Driver, Engine, Handle, JoinError, Options, setup};
 
 use crate::driver::{Clock, Driver as Inner, SmolIo};
-use crate::handle::{COMMAND_QUEUE, EVENT_BUFFER, Handle};
 
 /// Joins clusters on `async-io`, from any executor. See the crate docs for examples.
 #[derive(Debug, Clone, Copy)]
 pub struct Cluster;
-
-/// The task that owns a node, as a future: spawn it on your executor (or await it) for the
-/// node to run. It is `Send` and `'static`, and needs no particular executor: it runs its
-/// stream connections on a private task set inside itself, and its sockets and timers on
-/// `async-io`'s reactor.
-///
-/// It completes once the node has left (every handle dropped, or [`Handle::leave`]) and
-/// the connections have written what was queued on them (at most
-/// [`Options::connect_timeout`] more). Dropping it before then stops the node without a
-/// disconnect, as a crash would; the unix socket file is still removed.
-#[must_use = "the node does nothing unless its driver is spawned or awaited"]
-pub struct Driver {
-    inner: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-impl std::fmt::Debug for Driver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver").finish_non_exhaustive()
-    }
-}
-
-impl Future for Driver {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.inner.as_mut().poll(cx)
-    }
-}
 
 impl Cluster {
     /// Joins with the default hooks (every query is answered with an empty `data`) and
@@ -99,48 +69,29 @@ impl Cluster {
         P: Policy + Send + 'static,
     {
         let clock = Clock(std::time::Instant::now());
-        let (engine, sockets) = Engine::<P, SmolIo>::from_setup(setup(options, policy)?);
-        let io = |what| move |source| JoinError::Io { what, source };
-        let udp = Async::new(sockets.udp).map_err(io("multicast socket"))?;
-        let tcp = sockets
-            .tcp
-            .map(TcpListener::try_from)
-            .transpose()
-            .map_err(io("TCP listener"))?;
+        let (engine, sockets, handle) = Engine::<P, SmolIo>::from_setup(setup(options, policy)?);
+        let sockets = sockets.wrap(Async::new, TcpListener::try_from)?;
         #[cfg(unix)]
-        let unix = match sockets.unix {
-            Some((listener, path)) => Some((
-                async_net::unix::UnixListener::try_from(listener).map_err(io("unix listener"))?,
-                path,
-            )),
-            None => None,
-        };
-        let (commands_tx, commands) = async_channel::bounded(COMMAND_QUEUE);
-        let (mut events, first) = async_broadcast::broadcast(EVENT_BUFFER);
-        events.set_overflow(true);
-        events.set_await_active(false);
+        let unix = UnixSocket::new(sockets.unix, async_net::unix::UnixListener::try_from).map_err(
+            |source| JoinError::Io {
+                what: "unix listener",
+                source,
+            },
+        )?;
         let (io_tx, io_rx) = async_channel::bounded(IO_QUEUE);
-        let node = engine.node();
-        let handle = Handle::new(commands_tx, *node.sid(), *node.hid(), first);
         let executor = Arc::new(Executor::new());
         let smol_io = SmolIo {
-            udp,
-            tcp,
+            udp: sockets.udp,
+            tcp: sockets.tcp,
             #[cfg(unix)]
             unix,
-            events,
             io_tx,
             executor: Arc::clone(&executor),
             tasks: Vec::new(),
             connect_timeout: sockets.options.connect_timeout,
         };
-        let driver = Inner::new(engine, smol_io, clock, commands, io_rx);
+        let driver = Inner::new(engine, smol_io, clock, io_rx);
         let inner = async move { executor.run(driver.run()).await };
-        Ok((
-            handle,
-            Driver {
-                inner: Box::pin(inner),
-            },
-        ))
+        Ok((handle, Driver::new(inner)))
     }
 }

@@ -96,13 +96,7 @@ pub(crate) fn connect(
 async fn fail_all(conn: ConnId, rx: &Receiver<Outbound>, io: &Sender<IoEvent>) {
     rx.close();
     while let Ok(out) = rx.try_recv() {
-        let _ = io
-            .send(IoEvent::Written {
-                conn,
-                send: out.send,
-                ok: false,
-            })
-            .await;
+        let _ = io.send(IoEvent::written(conn, &out, false)).await;
     }
     let _ = io.send(IoEvent::Closed { conn }).await;
 }
@@ -144,13 +138,7 @@ async fn run<S: Stream>(
             while let Ok(out) = rx.recv().await {
                 let written = within(timeout, writer.write_all(&out.bytes)).await;
                 let ok = written.is_ok();
-                let _ = io
-                    .send(IoEvent::Written {
-                        conn,
-                        send: out.send,
-                        ok,
-                    })
-                    .await;
+                let _ = io.send(IoEvent::written(conn, &out, ok)).await;
                 written?;
             }
             // The driver dropped its handle: close our side.

@@ -5,8 +5,6 @@
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
-#[cfg(unix)]
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,16 +17,13 @@ use async_net::unix::UnixListener;
 use cluster_core::{ConnId, Policy, Protocol, SendId};
 use cluster_host::conn::{IoEvent, Outbound, Target};
 use cluster_host::engine::Write;
-use cluster_host::socket;
-use cluster_host::{Engine, Event, Io, QueryEvent};
+#[cfg(unix)]
+use cluster_host::socket::UnixSocket;
+use cluster_host::socket::{self, DATAGRAM_BUFFER};
+use cluster_host::{Command, Engine, Flow, Io};
 use futures_lite::FutureExt;
 
 use crate::conn::{self, ConnHandle, Stream};
-use crate::handle::Command;
-use crate::query::QueryStream;
-
-/// Largest datagram read (spec 7.4: no truncation at 4096).
-const DATAGRAM_BUFFER: usize = 65_535;
 
 /// The clock: milliseconds since the join, on the monotonic clock.
 #[derive(Debug, Clone, Copy)]
@@ -44,14 +39,12 @@ impl Clock {
     }
 }
 
-/// The sockets, the subscribers' channel and the connection tasks: what the engine asks
-/// things of ([`Io`]).
+/// The sockets and the connection tasks: what the engine asks things of ([`Io`]).
 pub(crate) struct SmolIo {
     pub(crate) udp: Async<UdpSocket>,
     pub(crate) tcp: Option<TcpListener>,
     #[cfg(unix)]
-    pub(crate) unix: Option<(UnixListener, PathBuf)>,
-    pub(crate) events: async_broadcast::Sender<Event>,
+    pub(crate) unix: UnixSocket<UnixListener>,
     pub(crate) io_tx: Sender<IoEvent>,
     pub(crate) executor: Arc<Executor<'static>>,
     /// The connection tasks not known to have finished (dropping one cancels it).
@@ -86,26 +79,10 @@ impl SmolIo {
         self.keep(task);
         handle
     }
-
-    fn remove_unix_file(&mut self) {
-        #[cfg(unix)]
-        if let Some((_, path)) = self.unix.take() {
-            drop(socket::remove_unix_socket(&path));
-        }
-    }
-}
-
-impl Drop for SmolIo {
-    /// A driver dropped without leaving (a crash, or a cancelled task) still removes its
-    /// socket file.
-    fn drop(&mut self) {
-        self.remove_unix_file();
-    }
 }
 
 impl Io for SmolIo {
     type Conn = ConnHandle;
-    type Query = Sender<QueryEvent>;
 
     fn send_datagram(&mut self, bytes: &[u8], to: SocketAddrV4) -> io::Result<()> {
         // The socket is non-blocking: `WouldBlock` makes the driver wait for writability.
@@ -136,16 +113,6 @@ impl Io for SmolIo {
         }
     }
 
-    fn event(&mut self, event: Event) {
-        // Overflow is on: a full buffer drops the oldest event (the subscriber is told);
-        // with no subscriber the event has nowhere to go.
-        let _ = self.events.try_broadcast(event);
-    }
-
-    fn query_event(&mut self, query: &Sender<QueryEvent>, event: QueryEvent) -> bool {
-        query.try_send(event).is_ok()
-    }
-
     fn reopen_tcp(&mut self) -> io::Result<u16> {
         let listener = socket::tcp_listener()?;
         let port = listener.local_addr()?.port();
@@ -155,13 +122,7 @@ impl Io for SmolIo {
 
     #[cfg(unix)]
     fn reopen_unix(&mut self) -> io::Result<()> {
-        let Some((old, path)) = self.unix.take() else {
-            return Err(io::ErrorKind::NotFound.into());
-        };
-        drop(old);
-        drop(socket::remove_unix_socket(&path));
-        let listener = UnixListener::try_from(socket::unix_listener(&path)?)?;
-        self.unix = Some((listener, path));
+        self.unix.reopen(UnixListener::try_from)?;
         Ok(())
     }
 
@@ -188,20 +149,8 @@ pub(crate) struct Driver<P: Policy> {
     engine: Engine<P, SmolIo>,
     io: SmolIo,
     clock: Clock,
-    commands: Receiver<Command>,
     io_rx: Receiver<IoEvent>,
-    leave_waiters: Vec<Sender<()>>,
-    flush_waiters: Vec<Sender<()>>,
     datagram: Vec<u8>,
-}
-
-impl<P: Policy> std::fmt::Debug for Driver<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver")
-            .field("engine", &self.engine)
-            .field("io", &self.io)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Never ready: a source that is not there.
@@ -214,18 +163,15 @@ impl<P: Policy> Driver<P> {
         engine: Engine<P, SmolIo>,
         io: SmolIo,
         clock: Clock,
-        commands: Receiver<Command>,
         io_rx: Receiver<IoEvent>,
     ) -> Self {
+        let datagram = vec![0; DATAGRAM_BUFFER];
         Self {
             engine,
             io,
+            datagram,
             clock,
-            commands,
             io_rx,
-            leave_waiters: Vec::new(),
-            flush_waiters: Vec::new(),
-            datagram: vec![0; DATAGRAM_BUFFER],
         }
     }
 
@@ -236,13 +182,13 @@ impl<P: Policy> Driver<P> {
         loop {
             // Deadlines first, compared with the clock directly, so timers never starve.
             self.engine.handle_timers(self.clock.ms(), &mut self.io);
-            self.answer_flushes();
+            self.engine.answer_flushes();
             let deadline = self.engine.next_deadline();
             let wake = self.wait(deadline).await;
             if !self.handle(wake) {
                 break;
             }
-            self.answer_flushes();
+            self.engine.answer_flushes();
         }
         self.shutdown().await;
     }
@@ -252,7 +198,6 @@ impl<P: Policy> Driver<P> {
             engine,
             io,
             clock,
-            commands,
             io_rx,
             datagram,
             ..
@@ -260,7 +205,8 @@ impl<P: Policy> Driver<P> {
         let blocked = engine.is_blocked();
         let clock = *clock;
         let udp = &io.udp;
-        let command = async { Wake::Command(commands.recv().await.ok()) };
+        let next_command = engine.next_command();
+        let command = async { Wake::Command(next_command.await) };
         let connection = async {
             match io_rx.recv().await {
                 Ok(event) => Wake::Io(event),
@@ -285,8 +231,8 @@ impl<P: Policy> Driver<P> {
         };
         #[cfg(unix)]
         let unix = async {
-            match &io.unix {
-                Some((listener, _)) => Wake::UnixAccept(listener.accept().await.map(|(s, _)| s)),
+            match io.unix.listener() {
+                Some(listener) => Wake::UnixAccept(listener.accept().await.map(|(s, _)| s)),
                 None => never().await,
             }
         };
@@ -321,16 +267,11 @@ impl<P: Policy> Driver<P> {
             #[cfg(unix)]
             Wake::UnixAccept(Err(_)) => {}
             Wake::Writable => self.engine.resume(now, io),
-            Wake::Command(None) => {
-                self.engine.leave(now, io);
-                return false;
+            Wake::Command(command) => {
+                if self.engine.command(now, command, io) == Flow::Left {
+                    return false;
+                }
             }
-            Wake::Command(Some(Command::Leave(reply))) => {
-                self.leave_waiters.push(reply);
-                self.engine.leave(now, io);
-                return false;
-            }
-            Wake::Command(Some(command)) => self.command(now, command),
             Wake::Io(event) => self.engine.handle_io(now, event, io),
             Wake::Datagram(Ok((len, from))) => {
                 let bytes = self.datagram.get(..len).unwrap_or_default();
@@ -353,67 +294,6 @@ impl<P: Policy> Driver<P> {
         true
     }
 
-    fn command(&mut self, now: u64, command: Command) {
-        let engine = &mut self.engine;
-        let io = &mut self.io;
-        // A reply whose asker went away has nobody to tell.
-        match command {
-            Command::Send(spec, reply) => {
-                let _ = reply.try_send(engine.send(now, &spec, io));
-            }
-            Command::Query(spec, reply) => {
-                let (tx, rx) = async_channel::unbounded();
-                let result = engine
-                    .query(now, &spec, tx, io)
-                    .map(|started| QueryStream::new(started.id, started.targets, rx));
-                let _ = reply.try_send(result);
-            }
-            Command::Tags(edits, reply) => {
-                let _ = reply.try_send(engine.update_tags(now, &edits, io));
-            }
-            Command::OwnTags(reply) => {
-                let _ = reply.try_send(engine.tags());
-            }
-            Command::Discover(reply) => {
-                let _ = reply.try_send(engine.discover(now, io));
-            }
-            Command::Heartbeat(reply) => {
-                engine.heartbeat(now, io);
-                let _ = reply.try_send(());
-            }
-            Command::Services(reply) => {
-                let _ = reply.try_send(engine.services());
-            }
-            Command::Resolve(selector, reply) => {
-                let _ = reply.try_send(engine.resolve(&selector));
-            }
-            Command::Info(reply) => {
-                let _ = reply.try_send(engine.info());
-            }
-            Command::Stats(reply) => {
-                let _ = reply.try_send(engine.stats());
-            }
-            Command::SetKeys(keys, reply) => {
-                engine.set_keys(keys);
-                let _ = reply.try_send(());
-            }
-            Command::Subscribe(channel, reply) => {
-                let _ = reply.try_send(engine.subscribe(channel));
-            }
-            Command::Flush(reply) => self.flush_waiters.push(reply),
-            // Handled by `handle`.
-            Command::Leave(reply) => self.leave_waiters.push(reply),
-        }
-    }
-
-    fn answer_flushes(&mut self) {
-        if self.engine.in_flight() == 0 {
-            for waiter in self.flush_waiters.drain(..) {
-                let _ = waiter.try_send(());
-            }
-        }
-    }
-
     /// After the leave: the disconnect goes out (waiting for the socket if it was full),
     /// handles are closed, connections are closed once their queued frames are written, and
     /// the unix socket file is removed. Waits at most the connect timeout.
@@ -430,13 +310,8 @@ impl<P: Policy> Driver<P> {
             }
             self.engine.resume(self.clock.ms(), &mut self.io);
         }
-        self.commands.close();
-        self.engine.close_all();
-        self.io.remove_unix_file();
-        for waiter in self.leave_waiters.drain(..) {
-            let _ = waiter.try_send(());
-        }
-        self.flush_waiters.clear();
+        self.io.unix.remove();
+        self.engine.finish();
         // Connection tasks report to nobody now; let them finish their writes.
         self.io_rx.close();
         for task in std::mem::take(&mut self.io.tasks) {

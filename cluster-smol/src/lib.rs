@@ -134,31 +134,6 @@
 mod cluster;
 mod conn;
 mod driver;
-mod handle;
-mod query;
 
-pub use cluster::{Cluster, Driver};
-pub use cluster_core::wire;
-pub use cluster_core::{Key, KeyRing};
-pub use cluster_host::json::JoinedInfo;
-pub use cluster_host::{
-    Answer, CommandError, Event, JoinError, Options, Payload, Profile, QueryEvent, QueryOutcome,
-    QuerySpec, QuerySummary, Selector, SendSpec, ServiceInfo, TagEdit, TransportStats, json,
-    parse_duration,
-};
-pub use handle::{Events, Handle};
-pub use query::QueryStream;
-
-#[cfg(test)]
-mod tests {
-    fn send<T: Send + 'static>() {}
-    fn send_sync<T: Send + Sync + 'static>() {}
-
-    #[test]
-    fn the_driver_and_handles_move_between_threads_and_executors() {
-        send::<crate::Driver>();
-        send_sync::<crate::Handle>();
-        send::<crate::Events>();
-        send::<crate::QueryStream>();
-    }
-}
+pub use cluster::Cluster;
+pub use cluster_host::prelude::*;

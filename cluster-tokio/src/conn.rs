@@ -414,13 +414,7 @@ pub(crate) fn tune(stream: &TcpStream) {
 async fn fail_all(conn: ConnId, rx: &mut mpsc::Receiver<Outbound>, io: &mpsc::Sender<IoEvent>) {
     rx.close();
     while let Some(out) = rx.recv().await {
-        let _ = io
-            .send(IoEvent::Written {
-                conn,
-                send: out.send,
-                ok: false,
-            })
-            .await;
+        let _ = io.send(IoEvent::written(conn, &out, false)).await;
     }
     let _ = io.send(IoEvent::Closed { conn }).await;
 }
@@ -444,13 +438,7 @@ async fn run(
                 Err(_) => Err(io::ErrorKind::TimedOut.into()),
             };
             let ok = written.is_ok();
-            let _ = io
-                .send(IoEvent::Written {
-                    conn,
-                    send: out.send,
-                    ok,
-                })
-                .await;
+            let _ = io.send(IoEvent::written(conn, &out, ok)).await;
             written?;
         }
         // The driver dropped its handle: close our side (the last reference to the write

@@ -8,8 +8,6 @@
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
-#[cfg(unix)]
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,21 +17,18 @@ use std::time::Duration;
 use cluster_core::{ConnId, Policy, Protocol, SendId};
 use cluster_host::conn::{IoEvent, Target};
 use cluster_host::engine::Write;
-use cluster_host::socket;
-use cluster_host::{Engine, Event, Io, QueryEvent};
+#[cfg(unix)]
+use cluster_host::socket::UnixSocket;
+use cluster_host::socket::{self, DATAGRAM_BUFFER};
+use cluster_host::{Engine, Flow, Io};
 use tokio::io::ReadBuf;
 #[cfg(unix)]
 use tokio::net::UnixListener;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 use crate::conn::{self, ConnHandle, Read, Ready};
-use crate::handle::Command;
-use crate::query::QueryStream;
-
-/// Largest datagram read (spec 7.4: no truncation at 4096).
-const DATAGRAM_BUFFER: usize = 65_535;
 
 /// The clock: milliseconds since the node was created, on tokio's clock (so that paused-time
 /// tests work).
@@ -55,15 +50,13 @@ fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
-/// The sockets, the subscribers' channel and the connection tasks: what the engine asks
-/// things of ([`Io`]).
+/// The sockets and the connection tasks: what the engine asks things of ([`Io`]).
 #[derive(Debug)]
 pub(crate) struct TokioIo {
     pub(crate) udp: UdpSocket,
     pub(crate) tcp: Option<TcpListener>,
     #[cfg(unix)]
-    pub(crate) unix: Option<(UnixListener, PathBuf)>,
-    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) unix: UnixSocket<UnixListener>,
     pub(crate) io_tx: mpsc::Sender<IoEvent>,
     pub(crate) connect_timeout: Duration,
     /// A listener was replaced: the driver must ask the new one for connections.
@@ -72,25 +65,8 @@ pub(crate) struct TokioIo {
     pub(crate) ready: Arc<Ready>,
 }
 
-impl TokioIo {
-    fn remove_unix_file(&mut self) {
-        #[cfg(unix)]
-        if let Some((_, path)) = self.unix.take() {
-            drop(socket::remove_unix_socket(&path));
-        }
-    }
-}
-
-impl Drop for TokioIo {
-    /// A driver dropped without leaving (its task was aborted) still removes its socket file.
-    fn drop(&mut self) {
-        self.remove_unix_file();
-    }
-}
-
 impl Io for TokioIo {
     type Conn = ConnHandle;
-    type Query = mpsc::UnboundedSender<QueryEvent>;
 
     fn send_datagram(&mut self, bytes: &[u8], to: SocketAddrV4) -> io::Result<()> {
         // `WouldBlock` makes the driver wait for writability.
@@ -117,19 +93,6 @@ impl Io for TokioIo {
         conn.written();
     }
 
-    fn event(&mut self, event: Event) {
-        // With no subscriber the event has nowhere to go.
-        let _ = self.events.send(event);
-    }
-
-    fn query_event(
-        &mut self,
-        query: &mpsc::UnboundedSender<QueryEvent>,
-        event: QueryEvent,
-    ) -> bool {
-        query.send(event).is_ok()
-    }
-
     fn reopen_tcp(&mut self) -> io::Result<u16> {
         let listener = socket::tcp_listener().and_then(TcpListener::from_std)?;
         let port = listener.local_addr()?.port();
@@ -140,13 +103,7 @@ impl Io for TokioIo {
 
     #[cfg(unix)]
     fn reopen_unix(&mut self) -> io::Result<()> {
-        let Some((old, path)) = self.unix.take() else {
-            return Err(io::ErrorKind::NotFound.into());
-        };
-        drop(old);
-        drop(socket::remove_unix_socket(&path));
-        let listener = socket::unix_listener(&path).and_then(UnixListener::from_std)?;
-        self.unix = Some((listener, path));
+        self.unix.reopen(UnixListener::from_std)?;
         self.reopened = true;
         Ok(())
     }
@@ -245,10 +202,7 @@ pub(crate) struct Driver<P: Policy> {
     engine: Engine<P, TokioIo>,
     io: TokioIo,
     clock: Clock,
-    commands: mpsc::Receiver<Command>,
     io_rx: mpsc::Receiver<IoEvent>,
-    leave_waiters: Vec<oneshot::Sender<()>>,
-    flush_waiters: Vec<oneshot::Sender<()>>,
     /// The read buffer, of datagrams and of stream connections.
     datagram: Vec<u8>,
     /// The connections to read this round (kept for its allocation).
@@ -265,21 +219,11 @@ pub(crate) struct Driver<P: Policy> {
     armed: Option<u64>,
 }
 
-impl<P: Policy> std::fmt::Debug for Driver<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver")
-            .field("engine", &self.engine)
-            .field("io", &self.io)
-            .finish_non_exhaustive()
-    }
-}
-
 impl<P: Policy> Driver<P> {
     pub(crate) fn new(
         engine: Engine<P, TokioIo>,
         io: TokioIo,
         clock: Clock,
-        commands: mpsc::Receiver<Command>,
         io_rx: mpsc::Receiver<IoEvent>,
     ) -> Self {
         let wakeups = Arc::new(Wakeups::default());
@@ -295,10 +239,7 @@ impl<P: Policy> Driver<P> {
             engine,
             io,
             clock,
-            commands,
             io_rx,
-            leave_waiters: Vec::new(),
-            flush_waiters: Vec::new(),
             datagram: vec![0; DATAGRAM_BUFFER],
             readable: Vec::new(),
             sleep: Box::pin(tokio::time::sleep_until(clock.0)),
@@ -339,7 +280,7 @@ impl<P: Policy> Driver<P> {
                 self.engine.handle_timers(now, &mut self.io);
                 self.arm();
             }
-            self.answer_flushes();
+            self.engine.answer_flushes();
             // A datagram held back by any call: wait for writability too. A listener
             // reopened by any call: ask the new one.
             if self.engine.is_blocked() {
@@ -369,7 +310,7 @@ impl<P: Policy> Driver<P> {
                     Polled::Stop => return Poll::Ready(()),
                 }
             }
-            self.answer_flushes();
+            self.engine.answer_flushes();
             if live == 0 {
                 self.arm();
                 if self.sleep.as_mut().poll(cx).is_ready() {
@@ -399,24 +340,12 @@ impl<P: Policy> Driver<P> {
     }
 
     fn poll_command(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
-        let Poll::Ready(command) = self.commands.poll_recv(cx) else {
+        let Poll::Ready(command) = self.engine.poll_command(cx) else {
             return Polled::Idle;
         };
-        let io = &mut self.io;
-        match command {
-            None => {
-                self.engine.leave(now, io);
-                Polled::Stop
-            }
-            Some(Command::Leave(reply)) => {
-                self.leave_waiters.push(reply);
-                self.engine.leave(now, io);
-                Polled::Stop
-            }
-            Some(command) => {
-                self.command(now, command);
-                Polled::Handled
-            }
+        match self.engine.command(now, command, &mut self.io) {
+            Flow::Running => Polled::Handled,
+            Flow::Left => Polled::Stop,
         }
     }
 
@@ -524,7 +453,7 @@ impl<P: Policy> Driver<P> {
 
     #[cfg(unix)]
     fn poll_unix_accept(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
-        let Some((listener, _)) = &self.io.unix else {
+        let Some(listener) = self.io.unix.listener() else {
             return Polled::Idle;
         };
         match listener.poll_accept(cx) {
@@ -565,67 +494,6 @@ impl<P: Policy> Driver<P> {
         }
     }
 
-    fn command(&mut self, now: u64, command: Command) {
-        let engine = &mut self.engine;
-        let io = &mut self.io;
-        // A reply whose asker went away has nobody to tell.
-        match command {
-            Command::Send(spec, reply) => {
-                let _ = reply.send(engine.send(now, &spec, io));
-            }
-            Command::Query(spec, reply) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let result = engine
-                    .query(now, &spec, tx, io)
-                    .map(|started| QueryStream::new(started.id, started.targets, rx));
-                let _ = reply.send(result);
-            }
-            Command::Tags(edits, reply) => {
-                let _ = reply.send(engine.update_tags(now, &edits, io));
-            }
-            Command::OwnTags(reply) => {
-                let _ = reply.send(engine.tags());
-            }
-            Command::Discover(reply) => {
-                let _ = reply.send(engine.discover(now, io));
-            }
-            Command::Heartbeat(reply) => {
-                engine.heartbeat(now, io);
-                let _ = reply.send(());
-            }
-            Command::Services(reply) => {
-                let _ = reply.send(engine.services());
-            }
-            Command::Resolve(selector, reply) => {
-                let _ = reply.send(engine.resolve(&selector));
-            }
-            Command::Info(reply) => {
-                let _ = reply.send(engine.info());
-            }
-            Command::Stats(reply) => {
-                let _ = reply.send(engine.stats());
-            }
-            Command::SetKeys(keys, reply) => {
-                engine.set_keys(keys);
-                let _ = reply.send(());
-            }
-            Command::Subscribe(channel, reply) => {
-                let _ = reply.send(engine.subscribe(channel));
-            }
-            Command::Flush(reply) => self.flush_waiters.push(reply),
-            // Handled by `handle`.
-            Command::Leave(reply) => self.leave_waiters.push(reply),
-        }
-    }
-
-    fn answer_flushes(&mut self) {
-        if self.engine.in_flight() == 0 {
-            for waiter in self.flush_waiters.drain(..) {
-                let _ = waiter.send(());
-            }
-        }
-    }
-
     /// After the leave: the disconnect goes out (waiting for the socket if it was full, at
     /// most the connect timeout), connections are closed once their queued frames are
     /// written (their tasks finish on their own), and the unix socket file is removed.
@@ -637,10 +505,7 @@ impl<P: Policy> Driver<P> {
                 _ => break,
             }
         }
-        self.engine.close_all();
-        self.io.remove_unix_file();
-        for waiter in self.leave_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
+        self.io.unix.remove();
+        self.engine.finish();
     }
 }

@@ -104,17 +104,7 @@
 mod cluster;
 mod conn;
 mod driver;
-mod handle;
-pub mod packet;
-mod query;
 
-pub use cluster::{Cluster, Driver};
-pub use cluster_core::{Key, KeyRing};
-pub use cluster_host::json::JoinedInfo;
-pub use cluster_host::{
-    Answer, CommandError, Event, JoinError, Options, Payload, Profile, QueryEvent, QueryOutcome,
-    QuerySpec, QuerySummary, Selector, SendSpec, ServiceInfo, TagEdit, TransportStats, json,
-    parse_duration,
-};
-pub use handle::{Events, Handle};
-pub use query::QueryStream;
+pub use cluster::Cluster;
+pub use cluster_host::packet;
+pub use cluster_host::prelude::*;

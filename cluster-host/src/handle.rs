@@ -1,42 +1,60 @@
-//! [`Handle`]: how the application talks to the task that owns the node, and [`Events`].
+//! [`Handle`]: how the application talks to the task that owns the node, [`Events`], and
+//! [`Driver`], that task as a future. The same on every runtime: the channels
+//! (`async-channel`, `async-broadcast`) need no particular executor.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use async_broadcast::{InactiveReceiver, RecvError, TryRecvError};
+use async_channel::{Receiver, Sender};
 use cluster_core::{Hid, KeyRing, Sid, Stats};
-use cluster_host::json::JoinedInfo;
-use cluster_host::{
-    CommandError, Event, QuerySpec, Selector, SendSpec, ServiceInfo, TagEdit, TransportStats,
-};
-use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::command::{COMMAND_QUEUE, Command, Reply};
+use crate::error::CommandError;
+use crate::event::{Event, ServiceInfo};
+use crate::json::JoinedInfo;
 use crate::query::QueryStream;
+use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
+use crate::transports::TransportStats;
 
-/// Commands queued towards the driver before senders wait (backpressure).
-pub(crate) const COMMAND_QUEUE: usize = 64;
 /// Events kept for a subscriber that does not keep up; beyond that it gets
 /// [`Event::Dropped`].
-pub(crate) const EVENT_BUFFER: usize = 1024;
+pub const EVENT_BUFFER: usize = 1024;
 
-type Reply<T> = oneshot::Sender<T>;
-
-/// What a handle asks of the driver.
+/// The driver's ends of a new handle's channels: the commands to take (each goes to
+/// [`Engine::command`](crate::Engine::command)) and the events' sender.
 #[derive(Debug)]
-pub(crate) enum Command {
-    Send(SendSpec, Reply<Result<(), CommandError>>),
-    Query(QuerySpec, Reply<Result<QueryStream, CommandError>>),
-    Tags(Vec<TagEdit>, Reply<Result<bool, CommandError>>),
-    OwnTags(Reply<Vec<String>>),
-    Discover(Reply<bool>),
-    Heartbeat(Reply<()>),
-    Services(Reply<Vec<ServiceInfo>>),
-    Resolve(Selector, Reply<Result<Vec<Sid>, CommandError>>),
-    Info(Reply<JoinedInfo>),
-    Stats(Reply<(Stats, TransportStats)>),
-    SetKeys(Option<KeyRing>, Reply<()>),
-    Subscribe(u64, Reply<bool>),
-    Flush(Reply<()>),
-    Leave(Reply<()>),
+pub struct Front {
+    /// The commands of every clone of the handle; closed once all are dropped.
+    pub commands: Receiver<Command>,
+    /// The events' fan-out to every subscription.
+    pub events: async_broadcast::Sender<Event>,
+}
+
+/// A handle on the node `sid`, `hid`, and the driver's ends of its channels.
+#[must_use]
+pub fn front(sid: Sid, hid: Hid) -> (Handle, Front) {
+    let (commands_tx, commands) = async_channel::bounded(COMMAND_QUEUE);
+    let (mut events, first) = async_broadcast::broadcast(EVENT_BUFFER);
+    // A full buffer drops a slow subscriber's oldest event (it is told); no subscriber is no
+    // reason to wait.
+    events.set_overflow(true);
+    events.set_await_active(false);
+    let template = first.clone().deactivate();
+    let handle = Handle {
+        commands: commands_tx,
+        shared: Arc::new(Shared {
+            sid,
+            hid,
+            first: Mutex::new(Some(first)),
+            template,
+            lagged: Arc::default(),
+        }),
+    };
+    (handle, Front { commands, events })
 }
 
 /// What every clone of a handle shares.
@@ -45,44 +63,26 @@ struct Shared {
     sid: Sid,
     hid: Hid,
     /// All events since the join, for the first call to [`Handle::events`].
-    first: Mutex<Option<broadcast::Receiver<Event>>>,
-    /// Never read: the source of later subscriptions.
-    template: broadcast::Receiver<Event>,
+    first: Mutex<Option<async_broadcast::Receiver<Event>>>,
+    /// Holds no events: the source of later subscriptions.
+    template: InactiveReceiver<Event>,
     /// Events the subscriptions missed (`TransportStats::events_lagged`).
     lagged: Arc<AtomicU64>,
 }
 
-/// A cheap-to-clone handle on a running node. Commands go to the task that owns the node;
-/// replies come back on one-shot channels.
+/// A cheap-to-clone handle on a running node. Commands go to the task that owns the node
+/// over a bounded channel; replies come back on one-shot channels. Its futures run on any
+/// executor.
 ///
 /// Dropping the last handle makes the node leave (it sends its disconnect), exactly as
 /// [`leave`](Self::leave) does. Event subscriptions and query streams do not keep it alive.
 #[derive(Debug, Clone)]
 pub struct Handle {
-    commands: mpsc::Sender<Command>,
+    commands: Sender<Command>,
     shared: Arc<Shared>,
 }
 
 impl Handle {
-    pub(crate) fn new(
-        commands: mpsc::Sender<Command>,
-        sid: Sid,
-        hid: Hid,
-        events: broadcast::Receiver<Event>,
-    ) -> Self {
-        let template = events.resubscribe();
-        Self {
-            commands,
-            shared: Arc::new(Shared {
-                sid,
-                hid,
-                first: Mutex::new(Some(events)),
-                template,
-                lagged: Arc::default(),
-            }),
-        }
-    }
-
     /// This node's sid (new at every join).
     #[must_use]
     pub fn sid(&self) -> Sid {
@@ -106,24 +106,18 @@ impl Handle {
             .ok()
             .and_then(|mut first| first.take());
         Events {
-            rx: first.unwrap_or_else(|| self.shared.template.resubscribe()),
+            rx: first.unwrap_or_else(|| self.shared.template.activate_cloned()),
             lagged: Arc::clone(&self.shared.lagged),
         }
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, CommandError> {
-        let (tx, rx) = oneshot::channel();
-        // Without waiting when the queue has room (the common case), else in turn.
-        match self.commands.try_send(make(tx)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(command)) => self
-                .commands
-                .send(command)
-                .await
-                .map_err(|_| CommandError::Closed)?,
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(CommandError::Closed),
-        }
-        rx.await.map_err(|_| CommandError::Closed)
+        let (tx, rx): (Reply<T>, _) = async_channel::bounded(1);
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| CommandError::Closed)?;
+        rx.recv().await.map_err(|_| CommandError::Closed)
     }
 
     /// A snapshot of the known services, in the order first heard from.
@@ -275,7 +269,7 @@ impl Handle {
         self.ask(Command::Leave).await
     }
 
-    /// True once the node stopped (left, or its task ended).
+    /// True once the node stopped (left, or its driver ended or was dropped).
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.commands.is_closed()
@@ -285,7 +279,7 @@ impl Handle {
 /// A subscription to a node's [`Event`]s.
 #[derive(Debug)]
 pub struct Events {
-    rx: broadcast::Receiver<Event>,
+    rx: async_broadcast::Receiver<Event>,
     lagged: Arc<AtomicU64>,
 }
 
@@ -299,10 +293,10 @@ impl Events {
     /// The next event, or `None` once the node stopped and every event was read. A
     /// subscriber that fell more than 1024 events behind gets [`Event::Dropped`] first.
     pub async fn next(&mut self) -> Option<Event> {
-        match self.rx.recv().await {
+        match self.rx.recv_direct().await {
             Ok(event) => Some(event),
-            Err(broadcast::error::RecvError::Lagged(count)) => Some(self.dropped(count)),
-            Err(broadcast::error::RecvError::Closed) => None,
+            Err(RecvError::Overflowed(count)) => Some(self.dropped(count)),
+            Err(RecvError::Closed) => None,
         }
     }
 
@@ -310,8 +304,56 @@ impl Events {
     pub fn try_next(&mut self) -> Option<Event> {
         match self.rx.try_recv() {
             Ok(event) => Some(event),
-            Err(broadcast::error::TryRecvError::Lagged(count)) => Some(self.dropped(count)),
+            Err(TryRecvError::Overflowed(count)) => Some(self.dropped(count)),
             Err(_) => None,
         }
+    }
+}
+
+/// The task that owns a node, as a future: spawn it (or await it) for the node to run. It
+/// is `Send` and `'static`. Dropping it before it ends stops the node without a disconnect,
+/// as a crash would (the unix socket file is still removed).
+#[must_use = "the node does nothing unless its driver is spawned or awaited"]
+pub struct Driver {
+    inner: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Driver {
+    /// Wraps an adapter's driver future.
+    pub fn new(driver: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self {
+            inner: Box::pin(driver),
+        }
+    }
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send + 'static>() {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn the_driver_and_handles_move_between_threads_and_executors() {
+        send::<Driver>();
+        send_sync::<Handle>();
+        send::<Events>();
+        send::<QueryStream>();
+        send::<Command>();
     }
 }

@@ -1,0 +1,52 @@
+//! [`Command`]: what a [`Handle`](crate::Handle) asks of the driver task, each with the
+//! one-shot channel its answer goes back on. The driver hands each to
+//! [`Engine::command`](crate::Engine::command).
+
+use cluster_core::{KeyRing, Sid, Stats};
+
+use crate::error::CommandError;
+use crate::json::JoinedInfo;
+use crate::query::QueryStream;
+use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
+use crate::{ServiceInfo, TransportStats};
+
+/// Commands queued towards the driver before senders wait (backpressure).
+pub const COMMAND_QUEUE: usize = 64;
+
+/// A one-shot reply: a channel of capacity one, used once. Its receiver may be gone (the
+/// asker stopped waiting); the answer is then dropped.
+pub type Reply<T> = async_channel::Sender<T>;
+
+/// What a handle asks of the driver, and where the answer goes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Command {
+    /// [`Handle::send`](crate::Handle::send).
+    Send(SendSpec, Reply<Result<(), CommandError>>),
+    /// [`Handle::query`](crate::Handle::query).
+    Query(QuerySpec, Reply<Result<QueryStream, CommandError>>),
+    /// [`Handle::update_tags`](crate::Handle::update_tags).
+    Tags(Vec<TagEdit>, Reply<Result<bool, CommandError>>),
+    /// [`Handle::tags`](crate::Handle::tags).
+    OwnTags(Reply<Vec<String>>),
+    /// [`Handle::discover`](crate::Handle::discover).
+    Discover(Reply<bool>),
+    /// [`Handle::heartbeat`](crate::Handle::heartbeat).
+    Heartbeat(Reply<()>),
+    /// [`Handle::services`](crate::Handle::services).
+    Services(Reply<Vec<ServiceInfo>>),
+    /// [`Handle::resolve`](crate::Handle::resolve).
+    Resolve(Selector, Reply<Result<Vec<Sid>, CommandError>>),
+    /// [`Handle::info`](crate::Handle::info).
+    Info(Reply<JoinedInfo>),
+    /// [`Handle::stats`](crate::Handle::stats).
+    Stats(Reply<(Stats, TransportStats)>),
+    /// [`Handle::set_keys`](crate::Handle::set_keys).
+    SetKeys(Option<KeyRing>, Reply<()>),
+    /// [`Handle::subscribe`](crate::Handle::subscribe).
+    Subscribe(u64, Reply<bool>),
+    /// [`Handle::flush`](crate::Handle::flush): answered once no direct send is in flight.
+    Flush(Reply<()>),
+    /// [`Handle::leave`](crate::Handle::leave): answered once the driver finished.
+    Leave(Reply<()>),
+}
