@@ -31,15 +31,13 @@
 //! `VmHWM`: the node under test, the querier and the flooder's buffers, before the floods and
 //! at the end.
 
-#[path = "../../cluster-tokio/tests/flooder/mod.rs"]
-mod flooder;
-
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cluster_core::Stats;
+use cluster_testkit::flooder;
 use cluster_tokio::{Answer, Cluster, Event, Handle, Options, QuerySpec, Selector, TransportStats};
 use flooder::{Flood, Kind, Mix, Senders, Sniffer};
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cluster_core::LostReason;
 use cluster_smol::{QuerySpec, Selector};
-use common::{HID, PATIENCE, Rt, discovered_all, fresh_port, lost, options, within};
+use common::{HID, PATIENCE, Rt, Runtime, discovered_all, fresh_port, lost, options, within};
 use serde_json::Value;
 
 /// The example's binary, next to this test's (`target/<profile>/examples/node`).

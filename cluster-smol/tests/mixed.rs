@@ -9,7 +9,7 @@ use std::future::Future;
 
 use cluster_core::{LostReason, Sid};
 use cluster_smol::{Answer, QuerySpec, Selector};
-use common::{PATIENCE, Rt, discovered_all, fresh_port, lost, options, within};
+use common::{PATIENCE, Rt, Runtime, discovered_all, fresh_port, lost, options, within};
 use futures_lite::future::block_on;
 
 /// The tokio node's events, until each of `who` was discovered.

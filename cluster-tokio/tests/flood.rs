@@ -40,7 +40,6 @@
 //! Nothing here asserts on elapsed time; every wait is bounded by `common::PATIENCE`.
 
 mod common;
-mod flooder;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,10 +47,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cluster_core::{LostReason, Sid, Stats};
+use cluster_testkit::flooder::{self, Flood, Kind, Mix, Senders, Sniffer, Tally};
 use cluster_tokio::{Cluster, Event, Handle, QuerySpec, Selector};
 use common::process::Node as Process;
 use common::{HID, fresh_port, options, wait_for};
-use flooder::{Flood, Kind, Mix, Senders, Sniffer, Tally};
 
 /// Datagrams per wave.
 const WAVE_DATAGRAMS: u64 = 15_000;

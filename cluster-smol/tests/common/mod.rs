@@ -1,25 +1,14 @@
-//! Helpers of the socket tests: the executors a test runs under, a fresh port per test,
-//! loopback-only options, and waiting with a timeout that is only an upper bound (never a
-//! synchronisation).
+//! Helpers of the socket tests: the executors a test runs under ([`Rt`], a
+//! [`cluster_testkit::Runtime`]) and the suite's helpers (fresh ports, loopback options,
+//! bounded waits).
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::net::{Ipv4Addr, UdpSocket};
-use std::sync::Mutex;
-use std::time::Duration;
 
-use async_io::Timer;
 use cluster_core::Policy;
-use cluster_smol::{Cluster, Driver, Event, Events, Handle, Options, Profile};
-use futures_lite::FutureExt;
-
-/// The hid every loopback test node shares (nodes on one host must agree).
-pub const HID: &str = "02:00:00:00:00:bb";
-
-/// Upper bound of any wait in these tests.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+use cluster_smol::{Cluster, Driver, Handle, JoinError, Options};
+pub use cluster_testkit::common::*;
 
 /// The executor a test runs on: its body is blocked on, and its drivers spawned on, the same
 /// runtime.
@@ -33,9 +22,8 @@ pub enum Rt {
     BlockOn,
 }
 
-impl Rt {
-    /// Runs a test body to its end.
-    pub fn run<F: Future>(self, body: F) -> F::Output {
+impl Runtime for Rt {
+    fn run<F: Future>(self, body: F) -> F::Output {
         match self {
             Self::Smol => smol::block_on(body),
             Self::AsyncStd => async_std::task::block_on(body),
@@ -43,8 +31,7 @@ impl Rt {
         }
     }
 
-    /// Runs `task` (a driver, usually) in the background on this runtime.
-    pub fn spawn(self, task: impl Future<Output = ()> + Send + 'static) {
+    fn spawn(self, task: impl Future<Output = ()> + Send + 'static) {
         match self {
             Self::Smol => smol::spawn(task).detach(),
             Self::AsyncStd => {
@@ -56,140 +43,16 @@ impl Rt {
         }
     }
 
-    /// Joins with the default policy, the driver spawned on this runtime.
-    pub async fn join(self, options: Options) -> Handle {
-        Cluster::join(options, |driver| self.spawn(driver))
-            .await
-            .expect("join")
-    }
-
-    /// Joins with `policy`, the driver spawned on this runtime.
-    pub async fn join_with<P: Policy + Send + 'static>(
+    async fn start<P: Policy + Send + 'static>(
         self,
         options: Options,
         policy: P,
-    ) -> Handle {
-        Cluster::join_with(options, policy, |driver| self.spawn(driver))
-            .await
-            .expect("join")
-    }
-
-    /// Spawns `driver` so that dropping the returned [`Crash`] drops the driver (stops the
-    /// node without its disconnect), whatever the executor.
-    pub fn spawn_crashable(self, driver: Driver) -> Crash {
-        let (crash, crashed) = async_channel::bounded::<()>(1);
-        self.spawn(driver.or(async move {
-            let _ = crashed.recv().await;
-        }));
-        Crash(crash)
+    ) -> Result<(Handle, Driver), JoinError> {
+        Cluster::start(options, policy).await
     }
 }
 
-/// Dropping it stops a driver spawned with [`Rt::spawn_crashable`].
-pub struct Crash(async_channel::Sender<()>);
-
-/// Ports handed out in this process.
-static USED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
-/// A UDP port that no socket of this host holds now (the kernel's choice) and that no
-/// other test of this process got: every test has a cluster of its own.
-pub fn fresh_port() -> u16 {
-    let mut used = USED.lock().unwrap();
-    let used = used.get_or_insert_with(HashSet::new);
-    loop {
-        let probe = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("probe a free port");
-        let port = probe.local_addr().expect("local address").port();
-        if used.insert(port) {
-            return port;
-        }
-    }
-}
-
-/// Fast timers, traffic on loopback only.
-pub fn options(port: u16) -> Options {
-    Options::new(Profile::LanFast)
-        .port(port)
-        .interface(Ipv4Addr::LOCALHOST)
-        .hid(HID)
-        .heartbeat(Duration::from_millis(200))
-        .ttl(Duration::from_millis(1500))
-}
-
-/// `future`, or a panic naming `what` after [`PATIENCE`].
-pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    future
-        .or(async {
-            Timer::after(PATIENCE).await;
-            panic!("{what}: not within {PATIENCE:?}")
-        })
-        .await
-}
-
-/// Waits for the first event that `pick` maps to `Some`, at most [`PATIENCE`].
-pub async fn wait_for<T>(events: &mut Events, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
-    let found = within("the expected event", async {
-        while let Some(event) = events.next().await {
-            if let Some(found) = pick(&event) {
-                return Some(found);
-            }
-        }
-        None
-    })
-    .await;
-    found.expect("the node stopped before the expected event")
-}
-
-/// Waits for `who`'s discovery.
-pub async fn discovered(events: &mut Events, who: cluster_core::Sid) -> cluster_smol::ServiceInfo {
-    wait_for(events, |e| match e {
-        Event::Discovered(s) if s.sid == who => Some(s.clone()),
-        _ => None,
-    })
-    .await
-}
-
-/// Waits until every one of `who` was discovered, in any order.
-pub async fn discovered_all(events: &mut Events, who: &[cluster_core::Sid]) {
-    let mut missing = who.to_vec();
-    while !missing.is_empty() {
-        wait_for(events, |e| match e {
-            Event::Discovered(s) if missing.contains(&s.sid) => {
-                missing.retain(|m| *m != s.sid);
-                Some(())
-            }
-            _ => None,
-        })
-        .await;
-    }
-}
-
-/// Waits for `who`'s loss and returns why.
-pub async fn lost(events: &mut Events, who: cluster_core::Sid) -> cluster_core::LostReason {
-    wait_for(events, |e| match e {
-        Event::Lost { sid, reason } if *sid == who => Some(*reason),
-        _ => None,
-    })
-    .await
-}
-
-/// Defines one `#[test]` per runtime for an `async fn name(rt: Rt)`.
-#[macro_export]
-macro_rules! on_every_runtime {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                use super::*;
-
-                #[test]
-                fn smol() {
-                    Rt::Smol.run(super::$name(Rt::Smol));
-                }
-
-                #[test]
-                fn async_std() {
-                    Rt::AsyncStd.run(super::$name(Rt::AsyncStd));
-                }
-            }
-        )*
-    };
-}
+/// smol, as a value for `adapter_suite!`.
+pub const SMOL: Rt = Rt::Smol;
+/// async-std, as a value for `adapter_suite!`.
+pub const ASYNC_STD: Rt = Rt::AsyncStd;

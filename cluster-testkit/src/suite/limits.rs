@@ -1,32 +1,23 @@
-//! The adapter's bounds on real sockets, loopback only, under smol and under async-std:
+//! The adapter's bounds on real sockets, loopback only, on every runtime:
 //! the connection table's limit (a flood of idle connections is refused and counted while
 //! real peers keep working), a connection that declares a huge frame (dropped, resynced,
 //! counted, nothing buffered), an event subscriber that falls behind (told and counted),
 //! and key rotation through the handles while queries keep being answered. Every wait is
-//! bounded by `common::PATIENCE` and ends on the awaited event or condition, never on a
+//! bounded by [`PATIENCE`](crate::common::PATIENCE) and ends on the awaited event or condition, never on a
 //! sleep alone.
-
-mod common;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::common::{HID, Runtime, discovered, fresh_port, options, wait_for, within};
 use async_io::Timer;
 use async_net::TcpStream;
 use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str};
 use cluster_core::{Sid, Stats};
-use cluster_smol::{
+use cluster_host::prelude::{
     Answer, Event, Handle, Key, KeyRing, QuerySpec, Selector, SendSpec, TransportStats,
 };
-use common::{HID, Rt, discovered, fresh_port, options, wait_for, within};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-
-on_every_runtime!(
-    connections_over_the_limit_are_refused_and_counted_while_real_peers_keep_working,
-    a_connection_declaring_a_huge_frame_is_resynced_and_counted_without_buffering_it,
-    a_subscriber_that_falls_behind_is_told_and_counted,
-    keys_rotate_through_the_handles_while_queries_keep_being_answered,
-);
 
 /// Asks `to` through `from` and returns the answer's text; fails unless it answered.
 async fn ask(from: &Handle, to: &Handle) -> String {
@@ -80,7 +71,9 @@ async fn tcp_port(handle: &Handle) -> u16 {
     handle.info().await.unwrap().tcp_port.expect("t runs")
 }
 
-async fn connections_over_the_limit_are_refused_and_counted_while_real_peers_keep_working(rt: Rt) {
+pub async fn connections_over_the_limit_are_refused_and_counted_while_real_peers_keep_working(
+    rt: impl Runtime,
+) {
     const MAX: usize = 4;
     let port = fresh_port();
     let a = rt
@@ -148,7 +141,9 @@ async fn connections_over_the_limit_are_refused_and_counted_while_real_peers_kee
     }
 }
 
-async fn a_connection_declaring_a_huge_frame_is_resynced_and_counted_without_buffering_it(rt: Rt) {
+pub async fn a_connection_declaring_a_huge_frame_is_resynced_and_counted_without_buffering_it(
+    rt: impl Runtime,
+) {
     let port = fresh_port();
     let a = rt.join(options(port)).await;
     let mut events = a.events();
@@ -178,7 +173,7 @@ async fn a_connection_declaring_a_huge_frame_is_resynced_and_counted_without_buf
     a.leave().await.unwrap();
 }
 
-async fn a_subscriber_that_falls_behind_is_told_and_counted(rt: Rt) {
+pub async fn a_subscriber_that_falls_behind_is_told_and_counted(rt: impl Runtime) {
     const SENT: usize = 1100;
     let port = fresh_port();
     let a = rt.join(options(port)).await;
@@ -214,7 +209,7 @@ fn key(id: u8) -> Key {
     Key::new(id, [id.wrapping_mul(0x11); 32])
 }
 
-async fn keys_rotate_through_the_handles_while_queries_keep_being_answered(rt: Rt) {
+pub async fn keys_rotate_through_the_handles_while_queries_keep_being_answered(rt: impl Runtime) {
     let port = fresh_port();
     let first = KeyRing::new(key(1));
     let a = rt

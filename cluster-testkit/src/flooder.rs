@@ -1,6 +1,6 @@
-//! A flooder for the loopback flood test (`tests/flood.rs`) and the flood benchmark
-//! (`benches/benches/flood.rs`, which includes this file by path): what it throws at the
-//! nodes of one group and port, and how.
+//! A flooder for the loopback flood test (`cluster-tokio/tests/flood.rs`) and the flood
+//! benchmark (`benches/benches/flood.rs`): what it throws at the nodes of one group and
+//! port, and how.
 //!
 //! * [`Sniffer`]: a socket joined to the group on the cluster port that keeps copies of the
 //!   real nodes' datagrams (those sent from the cluster port; the flooder sends from
@@ -16,8 +16,6 @@
 //!
 //! Everything stays on loopback: the sockets send with `IP_MULTICAST_IF = 127.0.0.1` and TTL 0,
 //! the TCP connections go to `127.0.0.1`.
-
-#![allow(dead_code, unreachable_pub)]
 
 use std::io::{ErrorKind, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};

@@ -1,0 +1,10 @@
+//! The adapter test suite: every test is an `async fn` generic over a [`Runtime`], and
+//! [`adapter_suite!`](crate::adapter_suite) makes one `#[test]` of each per runtime.
+//!
+//! * [`loopback`]: discovery, leave, queries and refusals, events on channels, crashes,
+//!   tags, unix sockets, failover to multicast with the type-8 report, listener refresh.
+//! * [`limits`]: the adapters' bounds (connection table, huge declared frames, slow event
+//!   subscribers) and key rotation through the handles.
+
+pub mod limits;
+pub mod loopback;
