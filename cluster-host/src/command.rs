@@ -2,7 +2,9 @@
 //! one-shot channel its answer goes back on. The driver hands each to
 //! [`Engine::command`](crate::Engine::command).
 
-use cluster_core::{KeyRing, Sid, Stats};
+#[cfg(feature = "seal")]
+use cluster_core::KeyRing;
+use cluster_core::{Sid, Stats};
 
 use crate::error::CommandError;
 use crate::json::JoinedInfo;
@@ -41,7 +43,8 @@ pub enum Command {
     Info(Reply<JoinedInfo>),
     /// [`Handle::stats`](crate::Handle::stats).
     Stats(Reply<(Stats, TransportStats)>),
-    /// [`Handle::set_keys`](crate::Handle::set_keys).
+    /// [`Handle::set_keys`](crate::Handle::set_keys) (feature `seal`).
+    #[cfg(feature = "seal")]
     SetKeys(Option<KeyRing>, Reply<()>),
     /// [`Handle::subscribe`](crate::Handle::subscribe).
     Subscribe(u64, Reply<bool>),

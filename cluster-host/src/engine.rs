@@ -74,7 +74,7 @@ use std::task::{Context, Poll};
 
 use cluster_core::wire::{ReassemblerStats, StreamItem};
 use cluster_core::{
-    ConnId, Destination, Endpoint, Instant, KeyRing, Policy, Protocol, SendId, Sid, Source, Stats,
+    ConnId, Destination, Endpoint, Instant, Policy, Protocol, SendId, Sid, Source, Stats,
 };
 
 use async_channel::{Receiver, Sender};
@@ -685,6 +685,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             Command::Stats(reply) => {
                 let _ = reply.try_send(self.stats());
             }
+            #[cfg(feature = "seal")]
             Command::SetKeys(keys, reply) => {
                 self.set_keys(keys);
                 let _ = reply.try_send(());
@@ -786,13 +787,15 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// It takes effect at once, for the next frame either way: rotate keys by adding the new
     /// key to every node, then making it the send key everywhere, then removing the old one
     /// ([`KeyRing`]).
-    pub fn set_keys(&mut self, keys: Option<KeyRing>) {
+    #[cfg(feature = "seal")]
+    pub fn set_keys(&mut self, keys: Option<cluster_core::KeyRing>) {
         self.node.set_keys(keys);
     }
 
     /// The key ring in use, if any.
     #[must_use]
-    pub fn keys(&self) -> Option<&KeyRing> {
+    #[cfg(feature = "seal")]
+    pub fn keys(&self) -> Option<&cluster_core::KeyRing> {
         self.node.keys()
     }
 

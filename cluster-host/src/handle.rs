@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 
 use async_broadcast::{InactiveReceiver, RecvError, TryRecvError};
 use async_channel::{Receiver, Sender};
-use cluster_core::{Hid, KeyRing, Sid, Stats};
+#[cfg(feature = "seal")]
+use cluster_core::KeyRing;
+use cluster_core::{Hid, Sid, Stats};
 
 use crate::command::{COMMAND_QUEUE, Command, Reply};
 use crate::error::CommandError;
@@ -243,6 +245,7 @@ impl Handle {
     /// # Errors
     ///
     /// [`CommandError::Closed`].
+    #[cfg(feature = "seal")]
     pub async fn set_keys(&self, keys: Option<KeyRing>) -> Result<(), CommandError> {
         self.ask(|r| Command::SetKeys(keys, r)).await
     }

@@ -272,6 +272,7 @@ pub fn error_json(what: &str, error: &dyn std::fmt::Display) -> Value {
 /// `{"event":"keys","ids":[...],"send":N}`: the key ring now in use (ids only, never key
 /// bytes), or `{"event":"keys","ids":[],"send":null}` when sealing is off.
 #[must_use]
+#[cfg(feature = "seal")]
 pub fn keys_json(keys: Option<&cluster_core::KeyRing>) -> Value {
     let ids: Vec<u8> = keys.map(|k| k.ids().collect()).unwrap_or_default();
     let send = keys.map(|k| k.send_key().id());
@@ -379,6 +380,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "seal")]
     fn key_lines_show_ids_never_bytes() {
         use cluster_core::{Key, KeyRing};
         let mut ring = KeyRing::new(Key::new(1, [7; 32]));

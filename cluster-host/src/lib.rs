@@ -98,9 +98,10 @@ pub use error::{CommandError, JoinError};
 pub use event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo, Translated, translate};
 pub use handle::{Driver, EVENT_BUFFER, Events, Front, Handle, front};
 pub use hid::{HidError, host_hid};
+#[cfg(feature = "seal")]
+pub use options::read_key_file;
 pub use options::{
-    Options, OptionsError, Profile, parse_channels, parse_protocols, read_key_file, split_list,
-    unix_socket_path,
+    Options, OptionsError, Profile, parse_channels, parse_protocols, split_list, unix_socket_path,
 };
 pub use policy::Answer;
 pub use query::{QueryOutcome, QueryStream};

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use cluster_core::{Config, ConfigError, KeyRing, KeyRingError, Protocol, ProtocolList};
+use cluster_core::{Config, ConfigError, Protocol, ProtocolList};
+#[cfg(feature = "seal")]
+use cluster_core::{KeyRing, KeyRingError};
 
 /// The multicast group of the reference (spec 1.1).
 pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(230, 230, 230, 230);
@@ -86,7 +88,8 @@ pub enum OptionsError {
     /// The unix-socket path is not valid UTF-8 or too long to advertise.
     #[error("unix-socket path {0:?} is not UTF-8 or longer than 104 bytes once the sid is added")]
     BadUnixPath(PathBuf),
-    /// The key file could not be read.
+    /// The key file could not be read (feature `seal`).
+    #[cfg(feature = "seal")]
     #[error("key file {path:?}: {message}")]
     KeyFileUnreadable {
         /// The file.
@@ -97,7 +100,8 @@ pub enum OptionsError {
     /// [`Options::max_connections`] is 0.
     #[error("max_connections must be at least 1")]
     NoConnections,
-    /// The key file is not a valid key ring.
+    /// The key file is not a valid key ring (feature `seal`).
+    #[cfg(feature = "seal")]
     #[error("key file {path:?}: {error}")]
     BadKeyFile {
         /// The file.
@@ -155,7 +159,9 @@ pub struct Options {
     /// known service uses (see the crate docs, "Limits").
     pub max_connections: usize,
     /// Seal every frame with this key ring and accept only frames sealed with one of its keys
-    /// (`cluster_core::seal`). `None` (the default): plain frames, as the reference sends.
+    /// (`cluster_core::seal`; feature `seal`). `None` (the default): plain frames, as the
+    /// reference sends.
+    #[cfg(feature = "seal")]
     pub keys: Option<KeyRing>,
 }
 
@@ -180,6 +186,7 @@ impl Options {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             addrs_refresh: DEFAULT_ADDRS_REFRESH,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            #[cfg(feature = "seal")]
             keys: None,
         }
     }
@@ -272,6 +279,7 @@ impl Options {
 
     /// Seals every frame with `keys` (see [`Options::keys`](Self#structfield.keys)).
     #[must_use]
+    #[cfg(feature = "seal")]
     pub fn keys(mut self, keys: KeyRing) -> Self {
         self.keys = Some(keys);
         self
@@ -282,6 +290,7 @@ impl Options {
     /// # Errors
     ///
     /// As [`read_key_file`].
+    #[cfg(feature = "seal")]
     pub fn key_file(self, path: impl AsRef<Path>) -> Result<Self, OptionsError> {
         Ok(self.keys(read_key_file(path.as_ref())?))
     }
@@ -361,6 +370,7 @@ pub fn unix_socket_path(base: &Path, sid: &str) -> PathBuf {
 /// # Errors
 ///
 /// [`OptionsError::KeyFileUnreadable`] or [`OptionsError::BadKeyFile`].
+#[cfg(feature = "seal")]
 pub fn read_key_file(path: &Path) -> Result<KeyRing, OptionsError> {
     let text = std::fs::read_to_string(path).map_err(|e| OptionsError::KeyFileUnreadable {
         path: path.to_owned(),
@@ -456,6 +466,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "seal")]
     fn key_files_are_read_or_refused_with_their_path() {
         let dir = std::env::temp_dir().join(format!("cluster-keys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -3,6 +3,7 @@
 //! `cluster_tokio::Handle` and `cluster_smol::Handle` are the same type.
 
 pub use cluster_core::wire;
+#[cfg(feature = "seal")]
 pub use cluster_core::{Key, KeyRing};
 
 pub use crate::duration::parse_duration;

@@ -78,6 +78,7 @@ pub fn setup<P: Policy + Send + 'static>(
     };
     let mut node = build_node(&options, hid, policy)?;
     // Before the first transmit, so that the join frames are sealed too.
+    #[cfg(feature = "seal")]
     node.set_keys(options.keys.clone());
     let zero = Instant::ZERO;
     if let Some(listener) = &tcp {
