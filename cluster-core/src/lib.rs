@@ -207,7 +207,7 @@ pub use node::{
     TagError, TagOp, Targets, UnixPath, glob_match,
 };
 pub use policy::{
-    DefaultPolicy, Outgoing, PayloadFull, PayloadMut, Policy, Refusal, Reply, Verdict,
+    Answer, DefaultPolicy, Outgoing, PayloadFull, PayloadMut, Policy, Refusal, Reply, Verdict,
 };
 pub use protocol::{Protocol, ProtocolList};
 #[cfg(feature = "seal")]

@@ -321,6 +321,50 @@ pub trait Policy {
     }
 }
 
+/// Answers every accepted query with the same `data`, the bytes of `T` (`&'static str`,
+/// `String`, `heapless::Vec<u8, N>`, ...), and keeps every other default; an answer larger
+/// than the node's payload capacity is refused (the response carries the refusal as
+/// `error`). The default policy answers with an empty `data`.
+///
+/// ```
+/// use cluster_core::{Answer, Node};
+/// let mut node: Node<Answer<&str>> = Node::new(
+///     cluster_core::Config::lan_fast(), "02:00:00:00:00:01", Answer("all good"), 7,
+///     cluster_core::Instant::ZERO,
+/// )?;
+/// assert_eq!(node.policy_mut().text(), &"all good");
+/// # Ok::<(), cluster_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Answer<T>(pub T);
+
+impl<T> Answer<T> {
+    /// Answers `text`.
+    #[must_use]
+    pub fn new(text: impl Into<T>) -> Self {
+        Self(text.into())
+    }
+
+    /// The answer.
+    #[must_use]
+    pub fn text(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: AsRef<[u8]>> Policy for Answer<T> {
+    fn answer_query(
+        &mut self,
+        _from: &Service,
+        _query: &Message<'_>,
+        reply: &mut Reply<'_>,
+    ) -> Result<(), Refusal> {
+        reply
+            .set_data(self.0.as_ref())
+            .map_err(|_| Refusal::new("answer larger than the node's payload capacity"))
+    }
+}
+
 /// The policy of a node with no hooks: the reference's behaviour.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultPolicy;

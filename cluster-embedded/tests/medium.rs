@@ -296,7 +296,7 @@ fn a_full_transmit_buffer_delays_frames_without_losing_them() {
         let node = leak(Node::new(
             config("tiny"),
             MacHid::new(mac(index)).as_str(),
-            Answer("x"),
+            Answer::new("x"),
             index as u64,
             core_instant(now),
         ));
@@ -344,7 +344,7 @@ fn nodes_in_local_mode_or_advertising_tcp_are_refused() {
         leak(Node::new(
             config,
             hid.as_str(),
-            Answer("x"),
+            Answer::new("x"),
             1,
             core_instant(now),
         ))

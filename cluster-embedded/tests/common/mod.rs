@@ -9,8 +9,7 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 
-use cluster_core::wire::Message;
-use cluster_core::{Config, Event, LostReason, Node, Policy, Refusal, Reply, Service, Sid};
+use cluster_core::{Config, Event, LostReason, Node, Sid};
 use cluster_embedded::{Driver, Group, MacHid, UdpBuffers, core_instant, firmware_config};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
@@ -109,20 +108,7 @@ impl Port {
 // ----- the hosts -----
 
 /// Answers every query with a fixed text.
-pub(crate) struct Answer(pub(crate) &'static str);
-
-impl Policy for Answer {
-    fn answer_query(
-        &mut self,
-        _from: &Service,
-        _query: &Message<'_>,
-        reply: &mut Reply<'_>,
-    ) -> Result<(), Refusal> {
-        reply
-            .set_data(self.0.as_bytes())
-            .map_err(|_| Refusal::new("too long"))
-    }
-}
+pub(crate) type Answer = cluster_core::Answer<&'static str>;
 
 pub(crate) type TestDriver = Driver<'static, Answer>;
 
@@ -219,7 +205,7 @@ impl Lan {
             let node = leak(Node::new(
                 config(&format!("host{index}")),
                 hid.as_str(),
-                Answer(answer),
+                Answer::new(*answer),
                 0x5eed_0000 + index as u64,
                 core_instant(now),
             ));
