@@ -786,7 +786,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// sealed with one of its keys; `None` turns sealing off ([`cluster_core::Node::set_keys`]).
     /// It takes effect at once, for the next frame either way: rotate keys by adding the new
     /// key to every node, then making it the send key everywhere, then removing the old one
-    /// ([`KeyRing`]).
+    /// ([`KeyRing`](cluster_core::KeyRing)).
     #[cfg(feature = "seal")]
     pub fn set_keys(&mut self, keys: Option<cluster_core::KeyRing>) {
         self.node.set_keys(keys);

@@ -2,11 +2,16 @@
 //! platforms (Linux and other Unix systems with std).
 //!
 //! `cluster-tokio` and `cluster-smol` drive the same sans-IO [`cluster_core::Node`]; what does
-//! not depend on the async runtime lives here, once:
+//! not depend on the async runtime lives here, once. That includes the **front half** every
+//! host adapter shares: the [`Handle`] an application holds, its [`Events`] and
+//! [`QueryStream`]s, the [`Command`]s it sends the driver task and their answers
+//! ([`Engine::command`]), all on channels that work under every executor (`async-channel`,
+//! `async-broadcast`). An adapter adds only its waiting loop, its connection I/O and its
+//! spawning, and re-exports [`prelude`].
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`socket`] | the multicast socket of `c` (`SO_REUSEADDR` + `SO_REUSEPORT`, TTL 0/1, loopback on, default interface with a loopback fallback), the `t` listener, the `u` listener |
+//! | [`socket`] | the multicast socket of `c` (`SO_REUSEADDR` + `SO_REUSEPORT`, TTL 0/1, loopback on, default interface with a loopback fallback), the `t` listener, the `u` listener ([`UnixSocket`](socket::UnixSocket): its file removed on leave or drop) |
 //! | [`addrs`] | the host's addresses, cached and refreshed (spec 7.2 Q14) |
 //! | [`hid`] | the default hid: eth0's MAC, else the first interface with one |
 //! | [`seed`] | the node's seed from the OS |
@@ -15,10 +20,24 @@
 //! | [`event`], [`request`] | owned events ([`Event`], [`QueryEvent`]) and requests ([`SendSpec`], [`QuerySpec`], [`TagEdit`]) |
 //! | [`policy`] | [`Answer`]: reply the same text to every query |
 //! | [`json`] | the JSON lines of `cluster join --json`, and the `stats` line of every counter |
+//! | [`packet`] | hex frames to JSON and back (`cluster decode`, `cluster encode`) |
 //! | [`setup()`] | a join up to the runtime: options checked, hid found, sockets opened, node built |
-//! | [`engine`] | [`Engine`]: the driver task's logic without the waiting (inputs, commands, the drain, failover, routing, listener refresh) behind the [`Io`] trait |
+//! | [`engine`] | [`Engine`]: the driver task's logic without the waiting (inputs, commands, the drain, failover, routing, listener refresh) behind the [`Io`] trait; the driving loop is in its docs |
+//! | [`command`] | [`Command`]: what a handle asks of the driver, with its one-shot reply |
+//! | `handle` | [`Handle`], [`Events`], [`Driver`] (the driver task as a future) and [`front()`], which makes a handle and the driver's ends of its channels |
+//! | [`query`] | [`QueryStream`]: one query's answers as they come; [`QueryOutcome`]: folded into one result |
 //! | [`conn`] | what connection tasks and the driver tell each other ([`IoEvent`], [`Outbound`], [`Target`]) |
-//! | [`query`] | [`QueryOutcome`]: a query's news folded into one result |
+//! | [`prelude`] | what an adapter re-exports for its users |
+//!
+//! (`shared/STYLE.md` lists the front half here as the target layout; this table is the
+//! layout as it is.)
+//!
+//! # Features
+//!
+//! | feature | adds |
+//! | --- | --- |
+//! | *(default)* | nothing: plain frames, as the reference sends |
+//! | `seal` | sealed frames (`cluster-core/seal`): `Options::keys` and `key_file`, `read_key_file`, `Handle::set_keys`, `Engine::set_keys`, the `keys` JSON line. The adapters turn it on through their own `seal` feature (`cluster-tokio`'s is on by default, for the `cluster` command) |
 //!
 //! Every socket is returned as a non-blocking std socket, which each runtime wraps.
 //!
@@ -41,8 +60,8 @@
 //! | direct sends in flight | one per service (the node's outbound table) | the node refuses the command | `sends_rejected` (node) |
 //! | a multicast datagram the socket cannot take | one held-back transmit | nothing more is sent until the socket is writable: a wait, not a loss | — |
 //! | news from connection tasks to the driver | [`IO_QUEUE`](conn::IO_QUEUE) (256) | the tasks wait (backpressure, no loss) | — |
-//! | handle commands | 64 | the caller waits (backpressure, no loss) | — |
-//! | each event subscriber | 1024 unread events | its oldest events are dropped and it gets `Event::Dropped { count }` first | `events_lagged` (counted by the handle) |
+//! | handle commands | [`COMMAND_QUEUE`] (64) | the caller waits (backpressure, no loss) | — |
+//! | each event subscriber | [`EVENT_BUFFER`] (1024) unread events | its oldest events are dropped and it gets `Event::Dropped { count }` first | `events_lagged` (counted by the handle) |
 //! | a query's stream | one event per target, then `Done` (targets: at most [`SERVICES`]) | cannot overflow: the node sends nothing else for a query | — |
 //!
 //! Memory therefore stays bounded whatever peers send: at most `max_connections`
@@ -52,10 +71,10 @@
 //!
 //! # Keys
 //!
-//! [`Options::keys`] (or [`Options::key_file`], [`read_key_file`]) seals every frame from the
-//! join on; [`Engine::set_keys`] (the handles' `set_keys`, `cluster join`'s SIGHUP) changes
-//! the ring at run time, which is how keys rotate without downtime (see
-//! [`cluster_core::KeyRing`]).
+//! With the `seal` feature, `Options::keys` (or `Options::key_file`, `read_key_file`) seals
+//! every frame from the join on; `Engine::set_keys` (the handles' `set_keys`, `cluster join`'s
+//! SIGHUP) changes the ring at run time, which is how keys rotate without downtime (see
+//! `cluster_core::KeyRing`).
 //!
 //! ```
 //! use cluster_host::{Options, Profile, parse_duration};

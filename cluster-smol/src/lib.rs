@@ -119,15 +119,22 @@
 //! # Counters and keys
 //!
 //! [`Handle::stats`] returns every counter of the node ([`cluster_core::Stats`]) and of the
-//! adapter ([`TransportStats`]): one for each bound of either. With [`Options::keys`] every
-//! frame is sealed from the join on; [`Handle::set_keys`] changes the key ring at run time
+//! adapter ([`TransportStats`]): one for each bound of either. With the `seal` feature
+//! (off by default), `Options::keys` seals every frame from the join on and `Handle::set_keys`
+//! changes the key ring at run time
 //! (rotation without downtime: add the new key everywhere, send with it everywhere, remove
 //! the old one).
 //!
 //! # Shared pieces
 //!
-//! Sockets, addresses, the hid, the seed, connection bookkeeping, the driver's logic,
-//! options and the JSON lines live in `cluster-host`; what a user needs is re-exported here.
+//! This crate is a waiting loop, connection I/O and spawning, nothing else. The rest is
+//! `cluster-host`'s and re-exported here ([`cluster_host::prelude`]), the same types in every
+//! host adapter: the front half ([`Handle`], [`Events`], [`QueryStream`], [`Driver`], and the
+//! commands a handle sends, which [`cluster_host::Engine::command`] answers), the options,
+//! the events and requests, the JSON lines; and the runtime-independent half of the driver
+//! ([`cluster_host::Engine`]: inputs, commands, the drain, failover, connection reuse, query
+//! cancellation, listener refresh). Sockets, addresses, the hid and the seed come from
+//! `cluster-host` too; this crate wraps them in its runtime's types.
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 

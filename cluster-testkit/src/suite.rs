@@ -1,4 +1,4 @@
-//! The adapter test suite: every test is an `async fn` generic over a [`Runtime`], and
+//! The adapter test suite: every test is an `async fn` generic over a [`Runtime`](crate::Runtime), and
 //! [`adapter_suite!`](crate::adapter_suite) makes one `#[test]` of each per runtime.
 //!
 //! * [`loopback`]: discovery, leave, queries and refusals, events on channels, crashes,

@@ -75,8 +75,9 @@
 //! # Counters and keys
 //!
 //! [`Handle::stats`] returns every counter of the node ([`cluster_core::Stats`]) and of the
-//! adapter ([`TransportStats`]): one for each bound of either. With [`Options::keys`] every
-//! frame is sealed from the join on; [`Handle::set_keys`] changes the key ring at run time
+//! adapter ([`TransportStats`]): one for each bound of either. With the `seal` feature
+//! (on by default, for the `cluster` command), `Options::keys` seals every frame from the join on and `Handle::set_keys`
+//! changes the key ring at run time
 //! (rotation without downtime: add the new key everywhere, send with it everywhere, remove
 //! the old one).
 //!
@@ -93,11 +94,14 @@
 //!
 //! # Shared pieces
 //!
-//! Sockets, addresses, the hid, the seed, connection bookkeeping, options and the JSON lines
-//! live in `cluster-host` and are re-exported here, and so does the runtime-independent half
-//! of the driver ([`cluster_host::Engine`]: inputs, commands, the drain, failover, connection
-//! reuse, query cancellation, listener refresh); this crate adds the waiting, the sockets and
-//! the connection tasks.
+//! This crate is a waiting loop, connection I/O and spawning, nothing else. The rest is
+//! `cluster-host`'s and re-exported here ([`cluster_host::prelude`]), the same types in every
+//! host adapter: the front half ([`Handle`], [`Events`], [`QueryStream`], [`Driver`], and the
+//! commands a handle sends, which [`cluster_host::Engine::command`] answers), the options,
+//! the events and requests, the JSON lines; and the runtime-independent half of the driver
+//! ([`cluster_host::Engine`]: inputs, commands, the drain, failover, connection reuse, query
+//! cancellation, listener refresh). Sockets, addresses, the hid and the seed come from
+//! `cluster-host` too; this crate wraps them in its runtime's types.
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
