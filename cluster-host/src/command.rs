@@ -15,9 +15,9 @@ use crate::{ServiceInfo, TransportStats};
 /// Commands queued towards the driver before senders wait (backpressure).
 pub const COMMAND_QUEUE: usize = 64;
 
-/// A one-shot reply: a channel of capacity one, used once. Its receiver may be gone (the
-/// asker stopped waiting); the answer is then dropped.
-pub type Reply<T> = async_channel::Sender<T>;
+/// A one-shot reply. Its receiver may be gone (the asker stopped waiting); the answer is
+/// then dropped.
+pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
 
 /// What a handle asks of the driver, and where the answer goes.
 #[derive(Debug)]

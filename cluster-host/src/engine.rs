@@ -69,7 +69,6 @@ use std::net::{SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::unix::net::UnixListener;
 #[cfg(unix)]
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use cluster_core::wire::{ReassemblerStats, StreamItem};
@@ -77,8 +76,7 @@ use cluster_core::{
     ConnId, Destination, Endpoint, Instant, Policy, Protocol, SendId, Sid, Source, Stats,
 };
 
-use async_channel::{Receiver, Sender};
-use futures_core::Stream;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::command::{Command, Reply};
 use crate::conn::{IoEvent, Target};
@@ -248,11 +246,11 @@ pub struct Engine<P: Policy, I: Io> {
     group: SocketAddrV4,
     tcp_port: Option<u16>,
     unix_path: Option<String>,
-    queries: HashMap<String, Sender<QueryEvent>>,
-    /// The handles' commands (pinned: the receiver is polled in place).
-    commands: Pin<Box<Receiver<Command>>>,
+    queries: HashMap<String, mpsc::UnboundedSender<QueryEvent>>,
+    /// The handles' commands.
+    commands: mpsc::Receiver<Command>,
     /// The events' fan-out to the handles' subscriptions.
-    events: async_broadcast::Sender<Event>,
+    events: broadcast::Sender<Event>,
     /// `flush` commands waiting for the direct sends in flight.
     flush_waiters: Vec<Reply<()>>,
     /// `leave` commands waiting for the driver to finish.
@@ -306,7 +304,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let unix_path = None;
         let (handle, front) = front(*setup.node.sid(), *setup.node.hid());
         let engine = Self {
-            commands: Box::pin(front.commands),
+            commands: front.commands,
             events: front.events,
             flush_waiters: Vec::new(),
             leave_waiters: Vec::new(),
@@ -582,7 +580,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
         // Unbounded, but holds at most one event per target plus `Done`: the node sends
         // nothing else for a query.
-        let (sink, events) = async_channel::unbounded();
+        let (sink, events) = mpsc::unbounded_channel();
         self.queries.insert(id.clone(), sink);
         Ok(QueryStream::new(id, targets, events))
     }
@@ -633,15 +631,15 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// The next command of the handles, as a poll: `Ready(None)` once every handle was
     /// dropped (hand it to [`command`](Self::command) all the same: the node then leaves).
     pub fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Command>> {
-        self.commands.as_mut().poll_next(cx)
+        self.commands.poll_recv(cx)
     }
 
     /// The next command of the handles; `None` once every handle was dropped (hand it to
     /// [`command`](Self::command) all the same: the node then leaves). The future borrows
     /// only the command channel, so it is `Send` whatever the policy.
-    pub fn next_command(&self) -> impl Future<Output = Option<Command>> + Send + '_ {
-        let commands: &Receiver<Command> = &self.commands;
-        async move { commands.recv().await.ok() }
+    pub fn next_command(&mut self) -> impl Future<Output = Option<Command>> + Send + '_ {
+        let commands = &mut self.commands;
+        async move { commands.recv().await }
     }
 
     /// Answers one command of a handle (`None`: every handle was dropped, which leaves as
@@ -655,43 +653,43 @@ impl<P: Policy, I: Io> Engine<P, I> {
         };
         match command {
             Command::Send(spec, reply) => {
-                let _ = reply.try_send(self.send(now, &spec, io));
+                let _ = reply.send(self.send(now, &spec, io));
             }
             Command::Query(spec, reply) => {
-                let _ = reply.try_send(self.query(now, &spec, io));
+                let _ = reply.send(self.query(now, &spec, io));
             }
             Command::Tags(edits, reply) => {
-                let _ = reply.try_send(self.update_tags(now, &edits, io));
+                let _ = reply.send(self.update_tags(now, &edits, io));
             }
             Command::OwnTags(reply) => {
-                let _ = reply.try_send(self.tags());
+                let _ = reply.send(self.tags());
             }
             Command::Discover(reply) => {
-                let _ = reply.try_send(self.discover(now, io));
+                let _ = reply.send(self.discover(now, io));
             }
             Command::Heartbeat(reply) => {
                 self.heartbeat(now, io);
-                let _ = reply.try_send(());
+                let _ = reply.send(());
             }
             Command::Services(reply) => {
-                let _ = reply.try_send(self.services());
+                let _ = reply.send(self.services());
             }
             Command::Resolve(selector, reply) => {
-                let _ = reply.try_send(self.resolve(&selector));
+                let _ = reply.send(self.resolve(&selector));
             }
             Command::Info(reply) => {
-                let _ = reply.try_send(self.info());
+                let _ = reply.send(self.info());
             }
             Command::Stats(reply) => {
-                let _ = reply.try_send(self.stats());
+                let _ = reply.send(self.stats());
             }
             #[cfg(feature = "seal")]
             Command::SetKeys(keys, reply) => {
                 self.set_keys(keys);
-                let _ = reply.try_send(());
+                let _ = reply.send(());
             }
             Command::Subscribe(channel, reply) => {
-                let _ = reply.try_send(self.subscribe(channel));
+                let _ = reply.send(self.subscribe(channel));
             }
             Command::Flush(reply) => self.flush_waiters.push(reply),
             Command::Leave(reply) => {
@@ -708,7 +706,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
     pub fn answer_flushes(&mut self) {
         if self.in_flight == 0 {
             for waiter in self.flush_waiters.drain(..) {
-                let _ = waiter.try_send(());
+                let _ = waiter.send(());
             }
         }
     }
@@ -720,7 +718,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         self.commands.close();
         self.close_all();
         for waiter in self.leave_waiters.drain(..) {
-            let _ = waiter.try_send(());
+            let _ = waiter.send(());
         }
         self.flush_waiters.clear();
     }
@@ -1010,11 +1008,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
     }
 
-    /// Publishes an event to the handles' subscriptions. With overflow on, a full buffer
-    /// drops a slow subscriber's oldest event (it is told); with no subscriber the event has
-    /// nowhere to go.
+    /// Publishes an event to the handles' subscriptions. A full buffer drops a slow
+    /// subscriber's oldest event (it is told); with no subscriber the event has nowhere to go.
     fn publish(&self, event: Event) {
-        let _ = self.events.try_broadcast(event);
+        let _ = self.events.send(event);
     }
 
     fn drain_events(&mut self) {
@@ -1032,7 +1029,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     let delivered = self
                         .queries
                         .get(&id)
-                        .is_some_and(|sink| sink.try_send(event).is_ok());
+                        .is_some_and(|sink| sink.send(event).is_ok());
                     if done {
                         self.queries.remove(&id);
                     } else if !delivered && self.queries.remove(&id).is_some() {
@@ -1123,7 +1120,7 @@ mod tests {
         // No handle: the tests subscribe to the events where they look at them.
         let (_, front) = front(*node.sid(), *node.hid());
         Engine {
-            commands: Box::pin(front.commands),
+            commands: front.commands,
             events: front.events,
             flush_waiters: Vec::new(),
             leave_waiters: Vec::new(),
@@ -1194,7 +1191,7 @@ mod tests {
             assert!(deadline <= engine.addrs.next_refresh());
             let echo = io.datagrams[0].clone();
             let from: SocketAddr = "127.0.0.1:23000".parse().unwrap();
-            let mut events = engine.events.new_receiver();
+            let mut events = engine.events.subscribe();
             engine.handle_datagram(1, from, &echo, &mut io);
             assert!(events.try_recv().is_err(), "its own frame is no service");
             assert_eq!(engine.stats().1.datagrams_received, 1);

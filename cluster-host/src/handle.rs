@@ -1,6 +1,6 @@
 //! [`Handle`]: how the application talks to the task that owns the node, [`Events`], and
-//! [`Driver`], that task as a future. The same on every runtime: the channels
-//! (`async-channel`, `async-broadcast`) need no particular executor.
+//! [`Driver`], that task as a future. The same on every runtime: the channels (tokio's
+//! `sync` module, without its runtime) need no particular executor.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use async_broadcast::{InactiveReceiver, RecvError, TryRecvError};
-use async_channel::{Receiver, Sender};
 #[cfg(feature = "seal")]
 use cluster_core::KeyRing;
 use cluster_core::{Hid, Sid, Stats};
@@ -21,6 +19,7 @@ use crate::json::JoinedInfo;
 use crate::query::QueryStream;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
 use crate::transports::TransportStats;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Events kept for a subscriber that does not keep up; beyond that it gets
 /// [`Event::Dropped`].
@@ -31,21 +30,19 @@ pub const EVENT_BUFFER: usize = 1024;
 #[derive(Debug)]
 pub struct Front {
     /// The commands of every clone of the handle; closed once all are dropped.
-    pub commands: Receiver<Command>,
+    pub commands: mpsc::Receiver<Command>,
     /// The events' fan-out to every subscription.
-    pub events: async_broadcast::Sender<Event>,
+    pub events: broadcast::Sender<Event>,
 }
 
 /// A handle on the node `sid`, `hid`, and the driver's ends of its channels.
 #[must_use]
 pub fn front(sid: Sid, hid: Hid) -> (Handle, Front) {
-    let (commands_tx, commands) = async_channel::bounded(COMMAND_QUEUE);
-    let (mut events, first) = async_broadcast::broadcast(EVENT_BUFFER);
-    // A full buffer drops a slow subscriber's oldest event (it is told); no subscriber is no
-    // reason to wait.
-    events.set_overflow(true);
-    events.set_await_active(false);
-    let template = first.clone().deactivate();
+    let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    // A full buffer drops a slow subscriber's oldest event (it is told); with no subscriber
+    // an event has nowhere to go.
+    let (events, first) = broadcast::channel(EVENT_BUFFER);
+    let template = first.resubscribe();
     let handle = Handle {
         commands: commands_tx,
         shared: Arc::new(Shared {
@@ -65,9 +62,9 @@ struct Shared {
     sid: Sid,
     hid: Hid,
     /// All events since the join, for the first call to [`Handle::events`].
-    first: Mutex<Option<async_broadcast::Receiver<Event>>>,
-    /// Holds no events: the source of later subscriptions.
-    template: InactiveReceiver<Event>,
+    first: Mutex<Option<broadcast::Receiver<Event>>>,
+    /// Never read: the source of later subscriptions.
+    template: broadcast::Receiver<Event>,
     /// Events the subscriptions missed (`TransportStats::events_lagged`).
     lagged: Arc<AtomicU64>,
 }
@@ -80,7 +77,7 @@ struct Shared {
 /// [`leave`](Self::leave) does. Event subscriptions and query streams do not keep it alive.
 #[derive(Debug, Clone)]
 pub struct Handle {
-    commands: Sender<Command>,
+    commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
 }
 
@@ -108,18 +105,24 @@ impl Handle {
             .ok()
             .and_then(|mut first| first.take());
         Events {
-            rx: first.unwrap_or_else(|| self.shared.template.activate_cloned()),
+            rx: first.unwrap_or_else(|| self.shared.template.resubscribe()),
             lagged: Arc::clone(&self.shared.lagged),
         }
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, CommandError> {
-        let (tx, rx): (Reply<T>, _) = async_channel::bounded(1);
-        self.commands
-            .send(make(tx))
-            .await
-            .map_err(|_| CommandError::Closed)?;
-        rx.recv().await.map_err(|_| CommandError::Closed)
+        let (tx, rx): (Reply<T>, _) = oneshot::channel();
+        // Without waiting when the queue has room (the common case), else in turn.
+        match self.commands.try_send(make(tx)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(command)) => self
+                .commands
+                .send(command)
+                .await
+                .map_err(|_| CommandError::Closed)?,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(CommandError::Closed),
+        }
+        rx.await.map_err(|_| CommandError::Closed)
     }
 
     /// A snapshot of the known services, in the order first heard from.
@@ -282,7 +285,7 @@ impl Handle {
 /// A subscription to a node's [`Event`]s.
 #[derive(Debug)]
 pub struct Events {
-    rx: async_broadcast::Receiver<Event>,
+    rx: broadcast::Receiver<Event>,
     lagged: Arc<AtomicU64>,
 }
 
@@ -296,10 +299,10 @@ impl Events {
     /// The next event, or `None` once the node stopped and every event was read. A
     /// subscriber that fell more than 1024 events behind gets [`Event::Dropped`] first.
     pub async fn next(&mut self) -> Option<Event> {
-        match self.rx.recv_direct().await {
+        match self.rx.recv().await {
             Ok(event) => Some(event),
-            Err(RecvError::Overflowed(count)) => Some(self.dropped(count)),
-            Err(RecvError::Closed) => None,
+            Err(broadcast::error::RecvError::Lagged(count)) => Some(self.dropped(count)),
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     }
 
@@ -307,7 +310,7 @@ impl Events {
     pub fn try_next(&mut self) -> Option<Event> {
         match self.rx.try_recv() {
             Ok(event) => Some(event),
-            Err(TryRecvError::Overflowed(count)) => Some(self.dropped(count)),
+            Err(broadcast::error::TryRecvError::Lagged(count)) => Some(self.dropped(count)),
             Err(_) => None,
         }
     }

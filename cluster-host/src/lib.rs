@@ -5,8 +5,8 @@
 //! not depend on the async runtime lives here, once. That includes the **front half** every
 //! host adapter shares: the [`Handle`] an application holds, its [`Events`] and
 //! [`QueryStream`]s, the [`Command`]s it sends the driver task and their answers
-//! ([`Engine::command`]), all on channels that work under every executor (`async-channel`,
-//! `async-broadcast`). An adapter adds only its waiting loop, its connection I/O and its
+//! ([`Engine::command`]), all on channels that work under every executor (tokio's `sync`
+//! module, without its runtime: waiting on them allocates nothing). An adapter adds only its waiting loop, its connection I/O and its
 //! spawning, and re-exports [`prelude`].
 //!
 //! | module | what |

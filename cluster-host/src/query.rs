@@ -1,8 +1,8 @@
 //! [`QueryStream`]: the answers to one query, as they come, then a summary; and
 //! [`QueryOutcome`]: everything one query gathered, folded from its [`QueryEvent`]s.
 
-use async_channel::Receiver;
 use cluster_core::Sid;
+use tokio::sync::mpsc;
 
 use crate::event::{Payload, QueryEvent, QuerySummary};
 
@@ -63,12 +63,16 @@ pub struct QueryStream {
     targets: Vec<Sid>,
     // Unbounded, but holds at most one event per target plus `Done`: the node sends nothing
     // else for a query.
-    events: Receiver<QueryEvent>,
+    events: mpsc::UnboundedReceiver<QueryEvent>,
     done: Option<QuerySummary>,
 }
 
 impl QueryStream {
-    pub(crate) fn new(id: String, targets: Vec<Sid>, events: Receiver<QueryEvent>) -> Self {
+    pub(crate) fn new(
+        id: String,
+        targets: Vec<Sid>,
+        events: mpsc::UnboundedReceiver<QueryEvent>,
+    ) -> Self {
         Self {
             id,
             targets,
@@ -100,7 +104,7 @@ impl QueryStream {
         if self.done.is_some() {
             return None;
         }
-        let event = self.events.recv().await.ok()?;
+        let event = self.events.recv().await?;
         if let QueryEvent::Done(summary) = event {
             self.done = Some(summary);
         }

@@ -77,8 +77,9 @@
 //! falls more than 1024 events behind gets [`Event::Dropped`]); [`Handle::query`] returns a
 //! [`QueryStream`] that yields each answer as it arrives and then a summary. Hooks are a
 //! [`Policy`](cluster_core::Policy) given to [`Cluster::join_with`]. Dropping the last handle
-//! makes the node leave. Every channel is runtime-agnostic (`async-channel`,
-//! `async-broadcast`), so handles work from any executor, and from a tokio task too.
+//! makes the node leave. Every channel is runtime-agnostic (the handle's are tokio's `sync`
+//! channels, which need no tokio runtime; the connection tasks' are `async-channel`), so
+//! handles work from any executor, and from a tokio task too.
 //!
 //! The driver follows the core's driving contract: it waits for the first of a command, a
 //! datagram, bytes or a write outcome from a connection, a new connection, the multicast
