@@ -166,6 +166,20 @@
 //! | `seal` | [`seal`]: every frame sealed (XChaCha20-Poly1305) under a pre-shared key ring, with replay protection; no allocator |
 //!
 //! The minimum supported Rust version is 1.91 (smoltcp's), edition 2024.
+//!
+//! # Layout
+//!
+//! The modules follow the house style's table, with these differences:
+//!
+//! * `service.rs` holds what `policy`, `transmit` and the node share ([`Service`],
+//!   [`UnixPath`], and the last-seen scale), so no module outside `node/` imports from
+//!   `node/`. [`ConnId`] lives in `protocol.rs` (re-exported by `transmit.rs`), so `service.rs`
+//!   and `transmit.rs` do not import each other.
+//! * `node/state.rs` holds the node's internal state logic (phases, reset on join, the clock
+//!   and timers, the event queue, expiry and removal of services, props changes, leaving),
+//!   and `node.rs` holds the public entry points.
+//! * `node/outbox.rs` holds the outbound queues and the payload pool, with their own unit
+//!   tests; `node/send.rs` chooses routes, fails over and encodes.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -187,6 +201,7 @@ mod rng;
 #[cfg(feature = "seal")]
 #[cfg_attr(docsrs, doc(cfg(feature = "seal")))]
 pub mod seal;
+mod service;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
@@ -203,8 +218,8 @@ pub use error::{DatagramError, QueryError, SendError};
 pub use event::{Event, LostReason, Payload, QueryEvent, QueryId, Ruid};
 pub use identity::{Hid, InlineStr, MAX_TAGS, Sid, Tag, TagList, is_mac_hid};
 pub use node::{
-    Node, QueryRequest, ResolveError, Resolver, ResolverSet, SendRequest, ServerNode, Service,
-    TagError, TagOp, Targets, UnixPath, glob_match,
+    Node, QueryRequest, ResolveError, Resolver, ResolverSet, SendRequest, ServerNode, TagError,
+    TagOp, Targets, glob_match,
 };
 pub use policy::{
     Answer, DefaultPolicy, Outgoing, PayloadFull, PayloadMut, Policy, Refusal, Reply, Verdict,
@@ -212,6 +227,7 @@ pub use policy::{
 pub use protocol::{Protocol, ProtocolList};
 #[cfg(feature = "seal")]
 pub use seal::{Key, KeyRing, KeyRingError};
+pub use service::{Service, UnixPath};
 pub use stats::Stats;
 pub use time::Instant;
 pub use transmit::{ConnId, Destination, Endpoint, SendId, Source, Transmit};

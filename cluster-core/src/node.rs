@@ -8,6 +8,7 @@
 //! TTL rule) stay free functions or small types with their own tests.
 
 mod heartbeat;
+mod outbox;
 mod ping;
 mod props;
 mod query;
@@ -16,6 +17,7 @@ mod registry;
 mod request;
 mod resolve;
 mod send;
+mod state;
 mod tags;
 
 use core::time::Duration;
@@ -27,20 +29,20 @@ use crate::identity::{Hid, Sid, TagList, generate_sid};
 use crate::policy::{DefaultPolicy, Policy};
 use crate::protocol::{Protocol, ProtocolList};
 use crate::rng::Rng;
+use crate::service::{Service, UnixPath};
 use crate::stats::{Stats, bump};
 use crate::time::{Instant, millis_ceil};
 use crate::transmit::{ConnId, SendId, Source, Transmit};
 use crate::wire::{StreamItem, StreamTable};
 
-pub use registry::{Service, UnixPath};
 pub use request::{QueryRequest, SendRequest, Targets};
 pub use resolve::{ResolveError, Resolver, ResolverSet, glob_match};
 pub use tags::{TagError, TagOp};
 
+use outbox::{Outbox, PayloadPool};
 use props::{OwnProps, PROPS_TEXT_LEN};
 use query::QueryTable;
-use registry::{Registry, Ttl};
-use send::{Outbox, PayloadPool};
+use registry::Registry;
 
 /// Reassembly buffers: this many senders may have a partial frame pending at once.
 const STREAM_SENDERS: usize = 2;
@@ -840,261 +842,5 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
 
     fn sync_stream_stats(&mut self) {
         self.core.stats.stream_overflows = self.streams.stats().dropped_partials();
-    }
-}
-
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
-    /// True between [`Node::start`] and [`Node::leave`].
-    fn joined(&self) -> bool {
-        self.phase == Phase::Joined
-    }
-
-    /// Why a send cannot be made when not [`joined`](Self::joined).
-    fn not_joined(&self) -> SendError {
-        if self.phase == Phase::Left {
-            SendError::Left
-        } else {
-            SendError::NotStarted
-        }
-    }
-
-    /// Drops everything the node held and takes `identity`, in place (no node-sized
-    /// temporary): the state of a node just created, before its join is queued. The policy,
-    /// the clock and the counters stay; so does the send id counter, so that an outcome
-    /// reported late for a send of the previous join never matches a new send.
-    fn reset(&mut self, identity: Identity) {
-        // Every field is named, so that a new field cannot be forgotten here.
-        let Self {
-            config,
-            protocols,
-            hid,
-            sid,
-            policy: _,
-            rng,
-            now: _,
-            phase,
-            props,
-            props_text,
-            queued_props,
-            queued_tags,
-            repeat_tags,
-            heartbeat_ms,
-            heartbeat_at,
-            discover_pending,
-            ping_answer_at,
-            expiry_check_at,
-            last_discovery,
-            registry,
-            ping,
-            queries,
-            outbox,
-            payloads,
-            events,
-            lost,
-            events_dropped,
-            scratch,
-            stats: _,
-        } = self;
-        *protocols = identity.config.effective_protocols();
-        *config = identity.config;
-        *hid = identity.hid;
-        *sid = identity.sid;
-        *rng = identity.rng;
-        *phase = Phase::Joined;
-        *props = OwnProps::NONE;
-        props_text.clear();
-        *queued_props = true;
-        *queued_tags = true;
-        *repeat_tags = false;
-        *heartbeat_ms = identity.heartbeat_ms;
-        *heartbeat_at = None;
-        *discover_pending = 0;
-        *ping_answer_at = None;
-        *expiry_check_at = None;
-        *last_discovery = None;
-        registry.clear();
-        ping.clear();
-        queries.clear();
-        outbox.clear(payloads);
-        events.clear();
-        lost.clear();
-        *events_dropped = 0;
-        scratch.refill(None, None);
-    }
-
-    /// Clamps `now` so that it never goes backwards.
-    fn advance(&mut self, now: Instant) -> Instant {
-        if now < self.now {
-            bump(&mut self.stats.clock_regressions);
-        } else {
-            self.now = now;
-        }
-        self.now
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        let ping_answer_due = self.ping_answer_at.is_some_and(|t| t <= now);
-        if ping_answer_due {
-            self.queued_props = true;
-            self.queued_tags = true;
-        }
-        if ping_answer_due || self.heartbeat_at.is_some_and(|t| t <= now) {
-            self.full_heartbeat(now);
-        }
-        if self.expiry_check_at.is_some_and(|t| t <= now) {
-            self.expiry_check_at = None;
-            self.expire_services(now);
-        }
-        if self.ping.due(now) {
-            self.send_ping(now);
-        }
-        self.expire_queries(now);
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        if !self.joined() {
-            return None;
-        }
-        let discoveries = if self.discover_pending > 0 {
-            self.registry.iter().filter_map(Service::discover_at).min()
-        } else {
-            None
-        };
-        [
-            self.heartbeat_at,
-            self.ping_answer_at,
-            self.expiry_check_at,
-            self.ping.deadline(),
-            self.queries.next_deadline(),
-            discoveries,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    fn ttl(&self) -> Ttl {
-        Ttl {
-            ms: millis_ceil(self.config.ttl),
-            whole_seconds: self.config.ttl_whole_seconds,
-        }
-    }
-
-    fn push_event(&mut self, event: Event<DATA>) {
-        if self.events.push_back(event).is_err() {
-            self.events_dropped = self.events_dropped.saturating_add(1);
-            bump(&mut self.stats.events_dropped);
-        }
-    }
-
-    /// The next event: queued ones first, then those derived from state (services lost,
-    /// services whose discovery delay passed, ended queries), then the count of drops.
-    fn pop_event(&mut self) -> Option<Event<DATA>> {
-        if let Some(event) = self.events.pop_front() {
-            return Some(event);
-        }
-        if let Some((sid, reason)) = self.lost.pop_front() {
-            return Some(Event::Lost { sid, reason });
-        }
-        if let Some(sid) = self.next_discovered() {
-            return Some(Event::Discovered { sid });
-        }
-        if let Some(event) = self.next_query_event() {
-            return Some(Event::Query(event));
-        }
-        if self.events_dropped > 0 {
-            let count = core::mem::take(&mut self.events_dropped);
-            return Some(Event::Dropped { count });
-        }
-        None
-    }
-
-    /// The first service whose discovery delay has passed, now announced.
-    fn next_discovered(&mut self) -> Option<Sid> {
-        if self.discover_pending == 0 {
-            return None;
-        }
-        let now = self.now;
-        let index = self
-            .registry
-            .iter()
-            .position(|s| s.discover_at().is_some_and(|t| t <= now))?;
-        let service = self.registry.at_mut(index)?;
-        service.set_announced();
-        self.discover_pending = self.discover_pending.saturating_sub(1);
-        let sid = service.sid;
-        if let Some(service) = self.registry.at(index) {
-            self.policy.on_discovered(service);
-        }
-        Some(sid)
-    }
-
-    /// Removes every service whose age is over its ttl (spec 5.9).
-    fn expire_services(&mut self, now: Instant) {
-        let ttl = self.ttl();
-        while let Some(index) = self.registry.first_expired(now, ttl) {
-            if let Some(service) = self.registry.remove_at(index) {
-                self.service_removed(now, &service, LostReason::Expired);
-            }
-        }
-    }
-
-    /// Bookkeeping after a service left the registry: its ping entry, its queued sends, its
-    /// part in queries, and the `Lost` event (never for a service not yet announced, Q11).
-    fn service_removed(&mut self, now: Instant, service: &Service, reason: LostReason) {
-        self.ping.remove(service.sid.as_bytes());
-        self.outbox.forget(&service.sid, &mut self.payloads);
-        self.query_target_lost(now, service);
-        if service.discover_at().is_some() {
-            self.discover_pending = self.discover_pending.saturating_sub(1);
-        } else {
-            self.policy.on_lost(&service.sid, reason);
-            // Cannot overflow: it holds at most one entry per service the registry held, and
-            // the driving contract drains events after every input.
-            if self.lost.push_back((service.sid, reason)).is_err() {
-                self.events_dropped = self.events_dropped.saturating_add(1);
-                bump(&mut self.stats.events_dropped);
-            }
-        }
-    }
-
-    fn props_changed(&mut self, now: Instant) {
-        self.refresh_props_text();
-        // A heartbeat with props still queued (the join's) will carry the new ones: props are
-        // written when the frame is encoded.
-        if self.outbox.props_heartbeat_queued() {
-            return;
-        }
-        self.queued_props = true;
-        if self.joined() {
-            self.heartbeat_at = Some(now);
-        }
-    }
-
-    fn refresh_props_text(&mut self) {
-        if props::write_props(&self.props, self.protocols, &mut self.props_text).is_err() {
-            self.props_text.clear();
-        }
-    }
-
-    fn subscribed(&self, channel: u64) -> bool {
-        channel <= 2 || self.config.channels.contains(&channel)
-    }
-
-    fn leave(&mut self, now: Instant) {
-        if !self.joined() {
-            return;
-        }
-        self.outbox.clear(&mut self.payloads);
-        self.queue_disconnect();
-        self.finish_all_queries(now);
-        while let Some(service) = self.registry.remove_at(self.registry.len().wrapping_sub(1)) {
-            self.service_removed(now, &service, LostReason::Left);
-        }
-        self.phase = Phase::Left;
-        self.heartbeat_at = None;
-        self.ping_answer_at = None;
-        self.expiry_check_at = None;
-        self.ping.clear();
     }
 }

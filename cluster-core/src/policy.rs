@@ -19,7 +19,7 @@ use heapless::vec::VecView;
 
 use crate::event::LostReason;
 use crate::identity::{InlineStr, Sid};
-use crate::node::Service;
+use crate::service::Service;
 use crate::transmit::Source;
 use crate::wire::{Message, MessageKind};
 

@@ -170,6 +170,10 @@ impl ProtocolSet {
     }
 }
 
+/// An adapter's name for one stream connection (`t` or `u`), unique while it is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u32);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,7 @@ use core::net::{IpAddr, SocketAddr};
 use crate::identity::Sid;
 use crate::protocol::Protocol;
 
-/// An adapter's name for one stream connection (`t` or `u`), unique while it is open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u32);
+pub use crate::protocol::ConnId;
 
 /// Where received bytes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +80,7 @@ pub enum Endpoint {
     /// `t {port N}` at the service's address.
     Tcp(SocketAddr),
     /// `u {path P}`.
-    Unix(crate::node::UnixPath),
+    Unix(crate::service::UnixPath),
 }
 
 /// The destination of a [`Transmit`].

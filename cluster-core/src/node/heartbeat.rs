@@ -1,7 +1,7 @@
 //! Full and periodic heartbeats, queued props and tags, discovery and its answers (spec 5.3–5.5).
 
 use super::Core;
-use super::send::{Broadcast, Direct, DirectBody};
+use super::outbox::{Broadcast, Direct, DirectBody};
 use crate::event::Ruid;
 use crate::identity::Sid;
 use crate::policy::Policy;

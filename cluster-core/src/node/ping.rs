@@ -2,10 +2,10 @@
 //! (spec 5.10, 7.2 Q13).
 
 use super::Core;
-use super::registry::Seen;
-use super::send::{Broadcast, PING_MAX};
+use super::outbox::{Broadcast, PING_MAX};
 use crate::identity::Sid;
 use crate::policy::Policy;
+use crate::service::Seen;
 use crate::stats::bump;
 use crate::time::{Instant, millis_ceil};
 use crate::wire::tcl_list;

@@ -2,8 +2,9 @@
 
 use core::fmt::Write;
 
-use super::registry::{Registry, UnixPath};
+use super::registry::Registry;
 use crate::protocol::{Protocol, ProtocolList};
+use crate::service::UnixPath;
 use crate::text::push_decimal;
 use crate::wire::tcl_list::{self, ListWriter};
 

@@ -3,7 +3,8 @@
 //! A query's targets are marked in the services themselves (one bit per query slot), so the
 //! table costs a few bytes per query whatever the number of targets.
 
-use super::send::{Broadcast, Direct, DirectBody, with_payload_mut};
+use super::outbox::{Broadcast, Direct, DirectBody};
+use super::send::with_payload_mut;
 use super::{Core, Service};
 use crate::error::{QueryError, SendError};
 use crate::event::{Event, Payload, QueryEvent, QueryId};

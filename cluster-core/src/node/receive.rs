@@ -1,14 +1,15 @@
 //! The receive pipeline (spec 5.6), in the reference's order, with this project's decisions.
 
+use super::outbox::{Direct, DirectBody};
 use super::props::{self, ReceivedProps};
-use super::registry::Seen;
-use super::send::{Direct, DirectBody, with_payload_mut};
+use super::send::with_payload_mut;
 use super::{Core, Service};
 use crate::error::DatagramError;
 use crate::event::{Event, LostReason, Payload, Ruid};
 use crate::identity::{Hid, Sid, Tag, TagList};
 use crate::policy::{Policy, Reply, Verdict};
 use crate::protocol::{Protocol, ProtocolList};
+use crate::service::Seen;
 use crate::stats::bump;
 use crate::time::{Instant, millis_ceil};
 use crate::transmit::Source;

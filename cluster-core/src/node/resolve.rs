@@ -13,6 +13,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use crate::identity::Tag;
+use crate::service::Service;
 use crate::text::{IP_TEXT_LEN, push_ip};
 use crate::wire::tcl_list::{self, Element, TclError};
 
@@ -549,6 +550,20 @@ where
         p = resume.clone();
         t = tried.clone();
         star = Some((resume, tried));
+    }
+}
+
+impl Service {
+    /// The resolver set view used by [`Resolver::matches`](crate::Resolver::matches).
+    #[must_use]
+    pub fn resolver_set(&self) -> ResolverSet<'_> {
+        ResolverSet {
+            tags: &self.tags,
+            hid: self.hid.as_bytes(),
+            sid: self.sid.as_bytes(),
+            ip: self.ip,
+            local: self.local,
+        }
     }
 }
 

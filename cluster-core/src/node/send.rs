@@ -1,34 +1,24 @@
-//! The outbound side: queued intents, route choice, protocol failover, type-8 reports, and
-//! serialisation straight into the caller's buffer in `poll_transmit`.
-//!
-//! Queues hold small records ("heartbeat owed", "event to X, protocol 2 of 3"), never encoded
-//! frames; payloads live once in a small pool and are shared by every target of a send.
+//! The outbound side: route choice, protocol failover, type-8 reports, and serialisation
+//! straight into the caller's buffer in `poll_transmit`. The queues it drains are
+//! [`outbox`](super::outbox)'s.
 
 use core::net::SocketAddr;
 
+use super::outbox::{Broadcast, Direct, DirectBody, PING_MAX};
 use super::props::PROPS_TEXT_LEN;
 use super::{Core, Service};
 use crate::error::SendError;
 use crate::event::{Payload, Ruid};
 use crate::identity::{Hid, MAX_TAGS, Sid, Tag, TagList};
 use crate::policy::{Outgoing, Policy, Verdict};
-use crate::protocol::{Protocol, ProtocolList, ProtocolSet};
+use crate::protocol::{Protocol, ProtocolList};
 use crate::stats::bump;
 use crate::time::Instant;
-use crate::transmit::{ConnId, Destination, Endpoint, SendId, Transmit};
+use crate::transmit::{Destination, Endpoint, SendId, Transmit};
 use crate::wire::{
     EncodeError, FOOTER, FieldId, FilterPlacement, HEADER, List, ListSource, MAX_DATAGRAM, Message,
     MessageKind, Str, VarintUse, varint_len,
 };
-
-/// Payloads that may be queued at once (each shared by all targets of one send).
-const PAYLOAD_SLOTS: usize = 4;
-/// Broadcast frames that may be queued at once.
-const BROADCAST_QUEUE: usize = 8;
-/// Filtered broadcasts that may be queued at once (one bit per service each).
-const BROADCAST_MARKS: u8 = 8;
-/// The most sids one ping names.
-pub(crate) const PING_MAX: usize = 16;
 
 /// The largest `data` text besides an application payload: the props (join heartbeats,
 /// discovery answers), a ping's sid list, a failed report.
@@ -75,259 +65,6 @@ pub(crate) const fn transmit_buf_len(services: usize, data: usize) -> usize {
         + VARINT // known
         + list(MAX_TAGS, Tag::MAX_LEN);
     HEADER.len() + varint_len(body as u64) + body + FOOTER.len()
-}
-
-/// A reference-counted payload; free while `refs` is 0.
-#[derive(Debug)]
-struct Slot<const DATA: usize> {
-    payload: Payload<DATA>,
-    refs: u32,
-}
-
-/// Payloads shared by queued sends.
-#[derive(Debug)]
-pub(crate) struct PayloadPool<const DATA: usize> {
-    slots: [Slot<DATA>; PAYLOAD_SLOTS],
-}
-
-impl<const DATA: usize> PayloadPool<DATA> {
-    pub(crate) const fn new() -> Self {
-        Self {
-            slots: [const {
-                Slot {
-                    payload: Payload::new_empty(),
-                    refs: 0,
-                }
-            }; PAYLOAD_SLOTS],
-        }
-    }
-
-    /// Stores `payload` for `refs` users; `None` when every slot is taken.
-    pub(crate) fn alloc(&mut self, payload: Payload<DATA>, refs: u32) -> Option<u8> {
-        let index = self.slots.iter().position(|s| s.refs == 0)?;
-        let slot = self.slots.get_mut(index)?;
-        slot.payload = payload;
-        slot.refs = refs;
-        u8::try_from(index).ok()
-    }
-
-    pub(crate) fn get(&self, index: u8) -> Option<&Payload<DATA>> {
-        self.slots
-            .get(usize::from(index))
-            .filter(|s| s.refs > 0)
-            .map(|s| &s.payload)
-    }
-
-    /// Drops one reference; the slot is freed with the last.
-    pub(crate) fn release(&mut self, index: u8) {
-        if let Some(slot) = self.slots.get_mut(usize::from(index)) {
-            slot.refs = slot.refs.saturating_sub(1);
-        }
-    }
-
-    /// Frees every slot.
-    pub(crate) fn clear(&mut self) {
-        for slot in &mut self.slots {
-            slot.refs = 0;
-        }
-    }
-
-    fn free(&self) -> usize {
-        self.slots.iter().filter(|s| s.refs == 0).count()
-    }
-}
-
-/// A frame for the multicast group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Broadcast {
-    /// A full heartbeat, carrying props and tags when they were queued.
-    Heartbeat { props: bool, tags: bool },
-    /// A discovery request to everyone, or, with `mark`, only to the services carrying the
-    /// mark (filter first): how a node asks services it learned of from a frame without props
-    /// or tags (a periodic heartbeat) for their props and tags.
-    Discovery { mark: Option<u8> },
-    /// A ping naming the sids in [`Outbox::ping_sids`].
-    Ping,
-    /// The disconnect sent on leave, with the number of services known when leaving (the
-    /// registry is emptied before the frame is encoded).
-    Disconnect { known: u64 },
-    /// An event, filtered to the services carrying `mark` (or to no one in particular).
-    Event {
-        channel: u64,
-        ruid: Option<Ruid>,
-        payload: u8,
-        mark: Option<u8>,
-    },
-    /// A query, filtered to its targets.
-    Query { slot: u8, payload: u8 },
-}
-
-/// What a direct frame carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DirectBody {
-    /// A full heartbeat answering a discovery.
-    DiscoveryAnswer,
-    /// A query response; its payload holds `data`, or the error text when `error`.
-    Response { error: bool },
-    /// An event.
-    Event,
-    /// A query of query slot `slot`.
-    Query { slot: u8 },
-    /// A report of the protocols that failed before this one worked.
-    Failed { protocols: ProtocolSet },
-}
-
-/// One service-level send with its failover state (spec 5.13).
-#[derive(Debug, Clone)]
-pub(crate) struct Direct {
-    pub(crate) to: Sid,
-    pub(crate) body: DirectBody,
-    pub(crate) channel: u64,
-    pub(crate) ruid: Option<Ruid>,
-    pub(crate) keepalive: Option<bool>,
-    pub(crate) payload: Option<u8>,
-    /// Protocols to try in this order; `None`: the target's advertised order.
-    pub(crate) order: Option<ProtocolList>,
-    pub(crate) tried: ProtocolSet,
-    pub(crate) failed: ProtocolSet,
-    pub(crate) allow_multicast: bool,
-    /// The connection to answer on (a query response goes back where the query came from).
-    pub(crate) conn: Option<ConnId>,
-    pub(crate) in_flight: Option<(SendId, Protocol)>,
-}
-
-impl Direct {
-    pub(crate) fn new(to: Sid, body: DirectBody, allow_multicast: bool) -> Self {
-        Self {
-            to,
-            body,
-            channel: 0,
-            ruid: None,
-            keepalive: None,
-            payload: None,
-            order: None,
-            tried: ProtocolSet::default(),
-            failed: ProtocolSet::default(),
-            allow_multicast,
-            conn: None,
-            in_flight: None,
-        }
-    }
-}
-
-/// Everything queued for sending.
-#[derive(Debug)]
-pub(crate) struct Outbox<const SERVICES: usize> {
-    broadcasts: heapless::Deque<Broadcast, BROADCAST_QUEUE>,
-    directs: heapless::Vec<Direct, SERVICES>,
-    pub(crate) ping_sids: heapless::Vec<Sid, PING_MAX>,
-    next_send_id: u32,
-    marks_in_use: u8,
-}
-
-impl<const SERVICES: usize> Outbox<SERVICES> {
-    pub(crate) const fn new() -> Self {
-        Self {
-            broadcasts: heapless::Deque::new(),
-            directs: heapless::Vec::new(),
-            ping_sids: heapless::Vec::new(),
-            next_send_id: 0,
-            marks_in_use: 0,
-        }
-    }
-
-    /// Queues a broadcast; an identical one already queued absorbs it (heartbeats merge
-    /// their props and tags flags). `false` when the queue is full.
-    pub(crate) fn push_broadcast(&mut self, broadcast: Broadcast) -> bool {
-        if let Broadcast::Heartbeat { props, tags } = broadcast {
-            for queued in self.broadcasts.iter_mut() {
-                if let Broadcast::Heartbeat { props: p, tags: t } = queued {
-                    *p |= props;
-                    *t |= tags;
-                    return true;
-                }
-            }
-        } else if matches!(
-            broadcast,
-            Broadcast::Discovery { mark: None } | Broadcast::Disconnect { .. }
-        ) && self.broadcasts.iter().any(|b| *b == broadcast)
-        {
-            return true;
-        }
-        self.broadcasts.push_back(broadcast).is_ok()
-    }
-
-    /// True when a heartbeat carrying props is still queued.
-    pub(crate) fn props_heartbeat_queued(&self) -> bool {
-        self.broadcasts
-            .iter()
-            .any(|b| matches!(b, Broadcast::Heartbeat { props: true, .. }))
-    }
-
-    pub(crate) fn direct_room(&self) -> usize {
-        SERVICES - self.directs.len()
-    }
-
-    pub(crate) fn push_direct(&mut self, direct: Direct) -> bool {
-        self.directs.push(direct).is_ok()
-    }
-
-    fn alloc_mark(&mut self) -> Option<u8> {
-        let bit = (0..BROADCAST_MARKS).find(|b| self.marks_in_use & (1 << b) == 0)?;
-        self.marks_in_use |= 1 << bit;
-        Some(bit)
-    }
-
-    fn next_send_id(&mut self) -> SendId {
-        self.next_send_id = self.next_send_id.wrapping_add(1);
-        SendId(self.next_send_id)
-    }
-
-    /// Drops the queued direct sends to `sid`, releasing their payloads.
-    pub(crate) fn forget<const DATA: usize>(&mut self, sid: &Sid, pool: &mut PayloadPool<DATA>) {
-        self.directs.retain(|d| {
-            let keep = d.to != *sid;
-            if !keep && let Some(p) = d.payload {
-                pool.release(p);
-            }
-            keep
-        });
-    }
-
-    /// Drops every queued frame of query slot `slot`.
-    pub(crate) fn forget_query<const DATA: usize>(
-        &mut self,
-        slot: u8,
-        pool: &mut PayloadPool<DATA>,
-    ) {
-        self.directs.retain(|d| {
-            let keep = d.body != DirectBody::Query { slot };
-            if !keep && let Some(p) = d.payload {
-                pool.release(p);
-            }
-            keep
-        });
-        let mut kept = heapless::Deque::<Broadcast, BROADCAST_QUEUE>::new();
-        while let Some(b) = self.broadcasts.pop_front() {
-            if let Broadcast::Query { slot: s, payload } = b
-                && s == slot
-            {
-                pool.release(payload);
-                continue;
-            }
-            let _ = kept.push_back(b);
-        }
-        self.broadcasts = kept;
-    }
-
-    /// Drops everything queued (on leave).
-    pub(crate) fn clear<const DATA: usize>(&mut self, pool: &mut PayloadPool<DATA>) {
-        pool.clear();
-        self.broadcasts.clear();
-        self.directs.clear();
-        self.ping_sids.clear();
-        self.marks_in_use = 0;
-    }
 }
 
 /// Which services a filter names.
