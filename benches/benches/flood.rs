@@ -15,7 +15,7 @@
 //! * **quiet**: 1,000 queries without flood (p50, p99);
 //! * **flood + queries**: one thread sends the flood of the test (`Mix::MIXED`: garbage,
 //!   bogus lengths, 3,000 invented services, foreign hids, replays, forged sealed frames;
-//!   `cluster-tokio/tests/flooder`) to the group from four ephemeral ports as fast as the
+//!   `cluster_testkit::flooder`) to the group from four ephemeral ports as fast as the
 //!   kernel takes it, for `FLOOD_SECS`, while the querier keeps querying (p50, p99, and
 //!   queries that timed out after 2 s). The querier is a real node on the same host: it
 //!   receives the same flood and handles it on the same two cores;
