@@ -183,14 +183,13 @@ impl Sockets {
         udp: impl FnOnce(UdpSocket) -> io::Result<U>,
         tcp: impl FnOnce(TcpListener) -> io::Result<T>,
     ) -> Result<Wrapped<U, T>, JoinError> {
-        let error = |what| move |source| JoinError::Io { what, source };
         Ok(Wrapped {
-            udp: udp(self.udp).map_err(error("multicast socket"))?,
+            udp: udp(self.udp).map_err(JoinError::io("multicast socket"))?,
             tcp: self
                 .tcp
                 .map(tcp)
                 .transpose()
-                .map_err(error("TCP listener"))?,
+                .map_err(JoinError::io("TCP listener"))?,
             #[cfg(unix)]
             unix: self.unix,
             options: self.options,

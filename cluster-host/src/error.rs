@@ -31,6 +31,13 @@ pub enum JoinError {
     },
 }
 
+impl JoinError {
+    /// Makes [`JoinError::Io`] of an error met opening `what` (for `map_err`).
+    pub fn io(what: &'static str) -> impl FnOnce(io::Error) -> Self {
+        move |source| Self::Io { what, source }
+    }
+}
+
 /// Why a command given to a running node failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -72,12 +72,8 @@ impl Cluster {
         let (engine, sockets, handle) = Engine::<P, SmolIo>::from_setup(setup(options, policy)?);
         let sockets = sockets.wrap(Async::new, TcpListener::try_from)?;
         #[cfg(unix)]
-        let unix = UnixSocket::new(sockets.unix, async_net::unix::UnixListener::try_from).map_err(
-            |source| JoinError::Io {
-                what: "unix listener",
-                source,
-            },
-        )?;
+        let unix = UnixSocket::new(sockets.unix, async_net::unix::UnixListener::try_from)
+            .map_err(JoinError::io("unix listener"))?;
         let (io_tx, io_rx) = async_channel::bounded(IO_QUEUE);
         let executor = Arc::new(Executor::new());
         let smol_io = SmolIo {

@@ -56,12 +56,8 @@ impl Cluster {
         let (engine, sockets, handle) = Engine::from_setup(setup);
         let sockets = sockets.wrap(UdpSocket::from_std, TcpListener::from_std)?;
         #[cfg(unix)]
-        let unix = UnixSocket::new(sockets.unix, tokio::net::UnixListener::from_std).map_err(
-            |source| JoinError::Io {
-                what: "unix listener",
-                source,
-            },
-        )?;
+        let unix = UnixSocket::new(sockets.unix, tokio::net::UnixListener::from_std)
+            .map_err(JoinError::io("unix listener"))?;
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
         let io = TokioIo {
             udp: sockets.udp,
