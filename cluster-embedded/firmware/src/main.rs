@@ -23,16 +23,7 @@
 #![no_std]
 #![no_main]
 
-mod board;
-mod clock;
-mod host;
-mod json;
-mod lan9118;
-mod mmio;
-mod options;
 mod print;
-mod stack;
-mod uart;
 
 pub use cluster_embedded::Group;
 use cluster_embedded::cluster_core::wire::Message;
@@ -41,17 +32,20 @@ use cluster_embedded::smoltcp::iface::{
     Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage,
 };
 use cluster_embedded::smoltcp::time::{Duration, Instant};
-use cluster_embedded::smoltcp::wire::{EthernetAddress, IpCidr};
+use cluster_embedded::smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 use cluster_embedded::{Driver, MacHid, UdpBuffers, core_instant, firmware_config};
 use cortex_m_rt::entry;
 use panic_halt as _;
 use static_cell::{ConstStaticCell, StaticCell};
 
-use crate::clock::Clock;
-use crate::lan9118::Lan9118;
-use crate::mmio::Registers;
-use crate::options::{ANSWER, Options};
-use crate::uart::Uart;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::exception;
+use mps2_board::clock::Clock;
+use mps2_board::lan9118::{self, Lan9118};
+use mps2_board::mmio::Registers;
+use mps2_board::options::{self, ANSWER, Options};
+use mps2_board::uart::Uart;
+use mps2_board::{host, json, stack};
 
 /// Answers every query with the text of `--answer`.
 pub struct Sensor {
@@ -135,7 +129,14 @@ fn main() -> ! {
         host::exit_failure()
     };
     // SAFETY: the board's first timer; the clock is its only user.
-    let mut clock = Clock::start(unsafe { Registers::new() }, core.SYST);
+    let mut clock = Clock::start(unsafe { Registers::new() });
+    // SysTick wakes the main loop's `wfi` every millisecond.
+    let mut syst = core.SYST;
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(mps2_board::CORE_HZ / 1000 - 1);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
     // SAFETY: the board's first UART; nothing else drives it.
     let mut uart = Uart::new(unsafe { Registers::new() });
     let line = host::command_line(COMMAND_LINE.take()).unwrap_or("");
@@ -159,7 +160,7 @@ fn main() -> ! {
     let mut iface_config = IfaceConfig::new(EthernetAddress(mac).into());
     iface_config.random_seed = seed;
     let iface = IFACE.init_with(|| Interface::new(iface_config, device, Instant::ZERO));
-    let cidr = options.ip;
+    let cidr = Ipv4Cidr::new(Ipv4Address::from(options.ip), options.prefix);
     iface.update_ip_addrs(|addrs| {
         let _ = addrs.push(IpCidr::Ipv4(cidr));
     });
@@ -213,6 +214,11 @@ fn main() -> ! {
         // Sleep until SysTick's next millisecond (or another interrupt).
         cortex_m::asm::wfi();
     }
+}
+
+#[exception]
+fn SysTick() {
+    // Nothing to do: the interrupt only ends the main loop's `wfi`.
 }
 
 fn earliest(times: [Option<Instant>; 3]) -> Option<Instant> {

@@ -4,9 +4,9 @@
 use cluster_embedded::cluster_core::{Event, QueryEvent, Service};
 use core::net::IpAddr;
 
-use crate::json::Line;
-use crate::uart::Uart;
 use crate::{FirmwareDriver, Group};
+use mps2_board::json::Line;
+use mps2_board::uart::Uart;
 
 /// `{"event":"joined",...}`: the node's identity, group and protocols.
 pub fn joined(out: &mut Uart, driver: &FirmwareDriver, group: Group) {
@@ -146,7 +146,7 @@ fn query(out: &mut Uart, news: &QueryEvent<{ crate::DATA }>) {
 pub fn stats(
     out: &mut Uart,
     driver: &FirmwareDriver,
-    mac: crate::lan9118::Counters,
+    mac: mps2_board::lan9118::Counters,
     load: &crate::Load,
     uptime_ms: i64,
 ) {
@@ -177,7 +177,7 @@ pub fn stats(
         .number("rx_polls", u64::from(load.polls))
         .number("rx_poll_ticks", load.ticks)
         .number("uptime_ms", u64::try_from(uptime_ms).unwrap_or(0))
-        .number("stack_high_water", crate::stack::high_water() as u64);
+        .number("stack_high_water", mps2_board::stack::high_water() as u64);
     line.end();
 }
 

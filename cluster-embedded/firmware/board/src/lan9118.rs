@@ -18,14 +18,15 @@
 //!   with the FIFO's fast-forward and counted; nothing the wire sends can make the driver
 //!   read past its buffer or wait.
 //!
+//! Both network stacks drive it: smoltcp through [`phy::Device`](smoltcp::phy::Device)
+//! (feature `smoltcp`, module [`smoltcp_device`]) and embassy-net through
+//! `embassy_net_driver::Driver` (feature `embassy`).
+//!
 //! The register sequence follows the LAN9118 datasheet's (soft reset, wait for `READY`,
 //! MAC address from the EEPROM loader, `TX_ON`, `TXEN | RXEN`) and was checked against QEMU's
 //! model of the chip (`hw/net/lan9118.c`), which this firmware runs on in CI.
 
-use cluster_embedded::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
-use cluster_embedded::smoltcp::time::Instant;
-
-use crate::board::ETHERNET;
+use crate::ETHERNET;
 use crate::mmio::Registers;
 
 /// The largest frame: an Ethernet header, 1500 bytes of payload (no FCS, no VLAN tag).
@@ -97,16 +98,16 @@ pub struct Counters {
 /// The controller and its two frame buffers.
 pub struct Lan9118 {
     /// The last frame taken out of the RX FIFO (and its FCS).
-    rx: [u8; RX_BUF],
+    pub(crate) rx: [u8; RX_BUF],
     /// The registers, the transmit buffer and the counters: what a [`TxToken`] borrows
     /// while an [`RxToken`] borrows `rx` (smoltcp may answer a frame at once, e.g. ARP).
-    port: Port,
+    pub(crate) port: Port,
 }
 
 /// The controller's registers, the frame being sent, and the counters.
-struct Port {
+pub(crate) struct Port {
     regs: Registers<ETHERNET>,
-    tx: [u8; FRAME],
+    pub(crate) tx: [u8; FRAME],
     counters: Counters,
 }
 
@@ -167,7 +168,7 @@ impl Lan9118 {
 
     /// Takes the next good frame out of the FIFO into `rx`, skipping bad ones; its length
     /// without the FCS.
-    fn take_frame(&mut self) -> Option<usize> {
+    pub(crate) fn take_frame(&mut self) -> Option<usize> {
         let port = &mut self.port;
         loop {
             if !port.rx_pending() {
@@ -176,7 +177,7 @@ impl Lan9118 {
             let status = port.regs.read(RX_STATUS_FIFO);
             let len = ((status >> 16) & 0x3fff) as usize;
             let words = len.div_ceil(4);
-            if status & RX_STATUS_ERROR != 0 || len > RX_BUF || len < 4 + 14 {
+            if status & RX_STATUS_ERROR != 0 || !(4 + 14..=RX_BUF).contains(&len) {
                 port.counters.rx_errors = port.counters.rx_errors.wrapping_add(1);
                 port.skip(words);
                 continue;
@@ -235,12 +236,12 @@ impl Port {
     }
 
     /// True when the TX data FIFO has room for a whole frame and its commands.
-    fn tx_room(&self) -> bool {
+    pub(crate) fn tx_room(&self) -> bool {
         (self.regs.read(TX_FIFO_INF) & 0xffff) as usize >= FRAME + 8
     }
 
     /// Pushes the first `len` bytes of `tx` into the TX FIFO as one frame.
-    fn send(&mut self, len: usize) {
+    pub(crate) fn send(&mut self, len: usize) {
         // Each frame leaves a word in the TX status FIFO; drop them, nobody reads them.
         while (self.regs.read(TX_FIFO_INF) >> 16) & 0xff != 0 {
             let _ = self.regs.read(TX_STATUS_FIFO);
@@ -260,48 +261,5 @@ impl Port {
     }
 }
 
-/// A received frame, borrowed from the driver's buffer.
-pub struct RxToken<'a>(&'a [u8]);
-
-/// Room for one frame to send.
-pub struct TxToken<'a>(&'a mut Port);
-
-impl phy::RxToken for RxToken<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
-    }
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let len = len.min(FRAME);
-        let result = f(&mut self.0.tx[..len]);
-        self.0.send(len);
-        result
-    }
-}
-
-impl Device for Lan9118 {
-    type RxToken<'a> = RxToken<'a>;
-    type TxToken<'a> = TxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        let len = self.take_frame()?;
-        Some((RxToken(&self.rx[..len]), TxToken(&mut self.port)))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        if !self.port.tx_room() {
-            return None;
-        }
-        Some(TxToken(&mut self.port))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = FRAME;
-        caps.max_burst_size = Some(1);
-        caps
-    }
-}
+#[cfg(feature = "smoltcp")]
+pub mod smoltcp_device;
