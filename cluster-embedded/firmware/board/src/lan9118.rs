@@ -46,6 +46,10 @@ const HW_CFG: usize = 0x74;
 const RX_DP_CTRL: usize = 0x78;
 const RX_FIFO_INF: usize = 0x7c;
 const TX_FIFO_INF: usize = 0x80;
+const IRQ_CFG: usize = 0x54;
+const INT_STS: usize = 0x58;
+const INT_EN: usize = 0x5c;
+const FIFO_INT: usize = 0x68;
 const PMT_CTRL: usize = 0x84;
 const FREE_RUN: usize = 0x9c;
 const MAC_CSR_CMD: usize = 0xa4;
@@ -60,6 +64,10 @@ const RX_DP_CTRL_FFWD: u32 = 1 << 31;
 const RX_STATUS_ERROR: u32 = 1 << 15;
 const TX_CMD_A_FIRST: u32 = 1 << 13;
 const TX_CMD_A_LAST: u32 = 1 << 12;
+/// `IRQ_CFG`: the IRQ pin enabled, push-pull, active high.
+const IRQ_CFG_PUSH_PULL_HIGH: u32 = (1 << 8) | (1 << 4) | 1;
+/// `INT_STS`/`INT_EN`: the RX status FIFO holds more entries than `FIFO_INT`'s level (0).
+const INT_RSFL: u32 = 1 << 3;
 const MAC_CSR_BUSY: u32 = 1 << 31;
 const MAC_CSR_READ: u32 = 1 << 30;
 
@@ -99,6 +107,8 @@ pub struct Counters {
 pub struct Lan9118 {
     /// The last frame taken out of the RX FIFO (and its FCS).
     pub(crate) rx: [u8; RX_BUF],
+    /// The MAC address the EEPROM loader set, once [`init`](Self::init) has read it.
+    pub(crate) mac: [u8; 6],
     /// The registers, the transmit buffer and the counters: what a [`TxToken`] borrows
     /// while an [`RxToken`] borrows `rx` (smoltcp may answer a frame at once, e.g. ARP).
     pub(crate) port: Port,
@@ -117,6 +127,7 @@ impl Lan9118 {
     pub const fn new(regs: Registers<ETHERNET>) -> Self {
         Self {
             rx: [0; RX_BUF],
+            mac: [0; 6],
             port: Port {
                 regs,
                 tx: [0; FRAME],
@@ -148,7 +159,12 @@ impl Lan9118 {
             MAC_CR,
             MAC_CR_TXEN | MAC_CR_RXEN | MAC_CR_FDPX | MAC_CR_MCPAS,
         )?;
-        Ok([low[0], low[1], low[2], low[3], high[0], high[1]])
+        // The IRQ pin's shape; no interrupt is enabled until a driver arms one.
+        port.regs.write(FIFO_INT, 0);
+        port.regs.write(INT_EN, 0);
+        port.regs.write(IRQ_CFG, IRQ_CFG_PUSH_PULL_HIGH);
+        self.mac = [low[0], low[1], low[2], low[3], high[0], high[1]];
+        Ok(self.mac)
     }
 
     /// True when a received frame waits in the FIFO.
@@ -192,8 +208,16 @@ impl Lan9118 {
 }
 
 impl Port {
+    #[cfg(feature = "embassy")]
+    /// Arms the RX interrupt: it fires when a frame arrives (after `arm`, not for frames
+    /// already waiting: check [`rx_pending`](Self::rx_pending) after arming).
+    pub(crate) fn arm_rx_interrupt(&mut self) {
+        self.regs.write(INT_STS, INT_RSFL);
+        self.regs.write(INT_EN, INT_RSFL);
+    }
+
     /// True when a received frame waits in the FIFO.
-    fn rx_pending(&self) -> bool {
+    pub(crate) fn rx_pending(&self) -> bool {
         (self.regs.read(RX_FIFO_INF) >> 16) & 0xff != 0
     }
 
@@ -261,5 +285,31 @@ impl Port {
     }
 }
 
+#[cfg(feature = "embassy")]
+pub mod embassy_driver;
 #[cfg(feature = "smoltcp")]
 pub mod smoltcp_device;
+
+/// The controller's interrupt: disarms it (the driver arms it again when it has nothing to
+/// read). Call it from the interrupt handler of [`ETHERNET_IRQ`](crate::ETHERNET_IRQ); it
+/// touches only the interrupt enable and status registers, which no path of the driver leaves
+/// half-written.
+pub fn disarm_interrupt() {
+    // SAFETY: the controller's block; the two registers written are the interrupt's alone,
+    // and an interrupt handler runs to its end before the driver resumes.
+    let mut regs: Registers<ETHERNET> = unsafe { Registers::new() };
+    regs.write(INT_EN, 0);
+    regs.write(INT_STS, INT_RSFL);
+}
+
+/// The controller's interrupt line, for `cortex_m::peripheral::NVIC`.
+#[derive(Debug, Clone, Copy)]
+pub struct Interrupt;
+
+// SAFETY: the number is the controller's line on this board's NVIC, and is below the
+// Cortex-M4's limit of 240.
+unsafe impl cortex_m::interrupt::InterruptNumber for Interrupt {
+    fn number(self) -> u16 {
+        crate::ETHERNET_IRQ
+    }
+}
