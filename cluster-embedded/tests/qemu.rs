@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use lab::{KeyFile, Proc, build, ip, unavailable};
+use lab::{Bridge, KeyFile, Proc, build, unavailable};
 use serde_json::{Value, json};
 
 /// The timers of every node: fast heartbeats, a short ttl.
@@ -31,54 +31,14 @@ const TTL_MS: u128 = 1500;
 /// A bridge with `boards` TAP devices (`tap0`, ...) for QEMU boards (10.251.1.2, .3, ...),
 /// and a veth host `h0` (10.251.1.1/24, a route for 224.0.0.0/4) for the tokio nodes.
 struct Lab {
-    bridge: String,
-    host: String,
-    boards: usize,
+    net: Bridge,
 }
 
 impl Lab {
     fn new(name: &str, boards: usize) -> Result<Self, String> {
-        let tag = format!("cq{}{name}", std::process::id());
-        let lab = Self {
-            bridge: format!("{tag}br"),
-            host: format!("{tag}h0"),
-            boards: 0,
-        };
-        let (br, h0) = (lab.bridge.clone(), lab.host.clone());
-        ip(&["netns", "add", &br])?;
-        let mut lab = lab;
-        ip(&["netns", "add", &h0])?;
-        let (br, h0) = (br.as_str(), h0.as_str());
-        ip(&[
-            "-n",
-            br,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", br, "link", "set", "br0", "up"])?;
-        ip(&[
-            "link", "add", "name", "eth0", "netns", h0, "type", "veth", "peer", "name", "port0",
-            "netns", br,
-        ])?;
-        ip(&["-n", br, "link", "set", "port0", "master", "br0"])?;
-        ip(&["-n", br, "link", "set", "port0", "up"])?;
-        ip(&["-n", h0, "link", "set", "lo", "up"])?;
-        ip(&["-n", h0, "addr", "add", "10.251.1.1/24", "dev", "eth0"])?;
-        ip(&["-n", h0, "link", "set", "eth0", "up"])?;
-        ip(&["-n", h0, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
-        for board in 0..boards {
-            let tap = format!("tap{board}");
-            ip(&["-n", br, "tuntap", "add", "dev", &tap, "mode", "tap"])?;
-            lab.boards += 1;
-            ip(&["-n", br, "link", "set", &tap, "master", "br0"])?;
-            ip(&["-n", br, "link", "set", &tap, "up"])?;
-        }
-        Ok(lab)
+        Ok(Self {
+            net: Bridge::new(&format!("cq{name}"), "10.251.1", boards)?,
+        })
     }
 
     /// Board `index`'s address, without the prefix.
@@ -93,7 +53,7 @@ impl Lab {
         let mut all = vec!["--tap", &tap, "--ip", &address];
         all.extend(["--heartbeat", HEARTBEAT, "--ttl", TTL]);
         all.extend(args);
-        Proc::spawn(name, &self.bridge, &run_sh(), &all)
+        Proc::spawn(name, &self.net.bridge, &run_sh(), &all)
     }
 
     /// `cluster COMMAND --remote ARGS... TIMERS... [DATA]` on the host `h0`.
@@ -102,36 +62,16 @@ impl Lab {
         all.extend(args);
         all.extend(["--heartbeat", HEARTBEAT, "--ttl", TTL, "--json"]);
         all.extend(data);
-        Proc::spawn(name, &self.host, &binaries().cluster, &all)
+        Proc::spawn(name, &self.net.host, &binaries().cluster, &all)
     }
 
     /// Runs a Python program on the host `h0` (the garbage sender) and waits for it.
     fn python_on_host(&self, program: &str) {
         let status = Command::new("ip")
-            .args(["netns", "exec", &self.host, "python3", "-c", program])
+            .args(["netns", "exec", &self.net.host, "python3", "-c", program])
             .status()
             .expect("python3");
         assert!(status.success(), "the garbage sender failed");
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for board in 0..self.boards {
-            let tap = format!("tap{board}");
-            let _ = ip(&[
-                "-n",
-                &self.bridge,
-                "tuntap",
-                "del",
-                "dev",
-                &tap,
-                "mode",
-                "tap",
-            ]);
-        }
-        let _ = ip(&["netns", "del", &self.host]);
-        let _ = ip(&["netns", "del", &self.bridge]);
     }
 }
 

@@ -117,7 +117,7 @@ pub struct Lan9118 {
 /// The controller's registers, the frame being sent, and the counters.
 pub(crate) struct Port {
     regs: Registers<ETHERNET>,
-    pub(crate) tx: [u8; FRAME],
+    tx: [u8; FRAME],
     counters: Counters,
 }
 
@@ -264,8 +264,17 @@ impl Port {
         (self.regs.read(TX_FIFO_INF) & 0xffff) as usize >= FRAME + 8
     }
 
+    /// Lets `fill` write a frame of `len` bytes (at most [`FRAME`]) into the transmit buffer,
+    /// then sends it: the work of both stacks' transmit tokens.
+    pub(crate) fn fill_and_send<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> R {
+        let len = len.min(FRAME);
+        let result = fill(&mut self.tx[..len]);
+        self.send(len);
+        result
+    }
+
     /// Pushes the first `len` bytes of `tx` into the TX FIFO as one frame.
-    pub(crate) fn send(&mut self, len: usize) {
+    fn send(&mut self, len: usize) {
         // Each frame leaves a word in the TX status FIFO; drop them, nobody reads them.
         while (self.regs.read(TX_FIFO_INF) >> 16) & 0xff != 0 {
             let _ = self.regs.read(TX_STATUS_FIFO);

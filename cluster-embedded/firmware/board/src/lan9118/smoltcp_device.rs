@@ -19,10 +19,7 @@ impl phy::RxToken for RxToken<'_> {
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let len = len.min(FRAME);
-        let result = f(&mut self.0.tx[..len]);
-        self.0.send(len);
-        result
+        self.0.fill_and_send(len, f)
     }
 }
 
