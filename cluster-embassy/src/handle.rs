@@ -1,11 +1,11 @@
 //! [`Handle`]: how the application's tasks talk to the node; [`Events`] and [`QueryStream`].
 
 use cluster_core::{
-    Hid, Node, Policy, QueryEvent, QueryId, QueryRequest, SendRequest, Service, Sid,
+    DefaultPolicy, Hid, Node, Policy, QueryEvent, QueryId, QueryRequest, SendRequest, Service, Sid,
     Stats as NodeStats, TagList, TagOp,
 };
 use embassy_futures::select::{Either, select};
-use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use embassy_sync::mutex::MutexGuard;
 use embassy_sync::pubsub::{DynSubscriber, WaitResult};
 use embassy_time::{Duration, Instant as EmbassyInstant, Timer};
@@ -27,14 +27,14 @@ const QUERY_GRACE: Duration = Duration::from_secs(1);
 /// [`leave`](Self::leave) every command fails with [`CommandError::Left`].
 pub struct Handle<
     'd,
-    M: RawMutex,
-    P: Policy,
-    const SERVICES: usize,
-    const DATA: usize,
-    const EVENTS: usize,
-    const SUBSCRIBERS: usize,
-    const ANSWERS: usize,
-    const QUERIES: usize,
+    M: RawMutex = CriticalSectionRawMutex,
+    P: Policy = DefaultPolicy,
+    const SERVICES: usize = 32,
+    const DATA: usize = 512,
+    const EVENTS: usize = 4,
+    const SUBSCRIBERS: usize = 2,
+    const ANSWERS: usize = 4,
+    const QUERIES: usize = 1,
 > {
     state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
     sid: Sid,
@@ -191,9 +191,7 @@ impl<
             .map_err(|_| CommandError::NoSubscriber)?;
         let mut inner = self.node().await?;
         let at = now();
-        let timeout = request
-            .timeout
-            .unwrap_or(inner.node.config().query_timeout);
+        let timeout = request.timeout.unwrap_or(inner.node.config().query_timeout);
         let id = inner.node.query(at, request);
         drop(inner);
         self.wake();
@@ -447,12 +445,7 @@ impl<const DATA: usize> QueryStream<'_, DATA> {
             return None;
         }
         loop {
-            let news = match select(
-                self.subscriber.next_message(),
-                Timer::at(self.give_up),
-            )
-            .await
-            {
+            let news = match select(self.subscriber.next_message(), Timer::at(self.give_up)).await {
                 Either::First(WaitResult::Message(news)) => news,
                 Either::First(WaitResult::Lagged(count)) => {
                     self.dropped = self.dropped.saturating_add(count);

@@ -2,11 +2,13 @@
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use cluster_core::{Config, Destination, Event as CoreEvent, Node, Policy, Protocol, Source};
+use cluster_core::{
+    Config, DefaultPolicy, Destination, Event as CoreEvent, Node, Policy, Protocol, Source,
+};
 use embassy_futures::select::select3;
 use embassy_net::udp::UdpSocket;
 use embassy_net::{HardwareAddress, IpAddress, IpEndpoint, Stack};
-use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use embassy_time::{Duration, Timer, with_timeout};
 
 use crate::error::Error;
@@ -131,7 +133,9 @@ pub fn new<
     let mut socket = UdpSocket::new(stack, rx_meta, rx, send_meta, send);
     socket.bind(group.port).map_err(Error::Bind)?;
     socket.set_hop_limit(Some(1));
-    stack.join_multicast_group(group.addr).map_err(Error::Join)?;
+    stack
+        .join_multicast_group(group.addr)
+        .map_err(Error::Join)?;
     let state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES> = state;
     Ok((
         Handle::new(state),
@@ -155,14 +159,14 @@ pub fn new<
 /// Sending waits for room in the socket's transmit buffer (embassy-net's runner makes room).
 pub struct Runner<
     'd,
-    M: RawMutex,
-    P: Policy,
-    const SERVICES: usize,
-    const DATA: usize,
-    const EVENTS: usize,
-    const SUBSCRIBERS: usize,
-    const ANSWERS: usize,
-    const QUERIES: usize,
+    M: RawMutex = CriticalSectionRawMutex,
+    P: Policy = DefaultPolicy,
+    const SERVICES: usize = 32,
+    const DATA: usize = 512,
+    const EVENTS: usize = 4,
+    const SUBSCRIBERS: usize = 2,
+    const ANSWERS: usize = 4,
+    const QUERIES: usize = 1,
 > {
     stack: Stack<'d>,
     socket: UdpSocket<'d>,
@@ -219,12 +223,7 @@ impl<
                 Some(at) => Timer::at(embassy_instant(at)),
                 None => Timer::after(Duration::from_secs(3600)),
             };
-            select3(
-                self.socket.wait_recv_ready(),
-                self.state.wake.wait(),
-                timer,
-            )
-            .await;
+            select3(self.socket.wait_recv_ready(), self.state.wake.wait(), timer).await;
         }
         // The disconnect is queued in the socket; stop answering IGMP queries once it left.
         let _ = with_timeout(FLUSH_PATIENCE, self.socket.flush()).await;
@@ -260,7 +259,11 @@ impl<
             self.flush(inner, at).await;
         }
         let at = now();
-        if inner.node.poll_timeout().is_some_and(|deadline| deadline <= at) {
+        if inner
+            .node
+            .poll_timeout()
+            .is_some_and(|deadline| deadline <= at)
+        {
             inner.node.handle_timeout(at);
         }
         // Also what the handles' commands queued since the last pass.

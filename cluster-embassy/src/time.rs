@@ -33,7 +33,10 @@ mod tests {
             Instant::from_millis(1)
         );
         let deadline = Instant::from_millis(2_000);
-        assert_eq!(embassy_instant(deadline), EmbassyInstant::from_millis(2_000));
+        assert_eq!(
+            embassy_instant(deadline),
+            EmbassyInstant::from_millis(2_000)
+        );
         assert!(
             core_instant(embassy_instant(deadline)) >= deadline,
             "a deadline is never early"
