@@ -57,7 +57,12 @@
 //! async fn main(spawner: Spawner) {
 //!     let seed = rng_seed(); // the part's RNG: different on each boot
 //!     static NET: StaticCell<StackResources<3>> = StaticCell::new();
-//!     let config = embassy_net::Config::dhcpv4(Default::default());
+//!     // A static address here; with embassy-net's `dhcpv4` feature, `Config::dhcpv4`.
+//!     let config = embassy_net::Config::ipv4_static(embassy_net::StaticConfigV4 {
+//!         address: embassy_net::Ipv4Cidr::new(embassy_net::Ipv4Address::new(192, 168, 1, 50), 24),
+//!         gateway: None,
+//!         dns_servers: Default::default(),
+//!     });
 //!     let (stack, net_runner) =
 //!         embassy_net::new(device(), config, NET.init(StackResources::new()), seed);
 //!     spawner.spawn(net_task(net_runner).unwrap());
@@ -128,7 +133,7 @@
 //! a multicast-only node by multicast with a filter: discovery answers, query responses and
 //! this project's direct sends. **Sealed frames** with the feature `seal`: set a
 //! `cluster_core::KeyRing` on the node before [`new`] ([`State::node_mut`], so the join
-//! frames are sealed too) or later with [`Handle::set_keys`] (key rotation).
+//! frames are sealed too) or later with `Handle::set_keys` (key rotation).
 //!
 //! # Events and answers
 //!
@@ -154,7 +159,7 @@
 //! | feature | adds |
 //! | --- | --- |
 //! | *(default)* | nothing: `no_std`, no allocator |
-//! | `seal` | sealed frames: [`Handle::set_keys`], and `cluster-core/seal` (XChaCha20-Poly1305 under a pre-shared key ring, replay protection; no allocator) |
+//! | `seal` | sealed frames: `Handle::set_keys`, and `cluster-core/seal` (XChaCha20-Poly1305 under a pre-shared key ring, replay protection; no allocator) |
 //! | `tap` | host only: the `tuntap` example on a Linux TAP device (`embassy-net-tuntap`, embassy's std executor and clock), with `--key-file`; turns on `seal` |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
