@@ -17,8 +17,8 @@ use core::task::{Context, Waker};
 
 use cluster_embassy::cluster_core::wire::Message;
 use cluster_embassy::cluster_core::{
-    Config, Node, Policy, QueryEvent, QueryRequest, Refusal, Reply, Resolver, SendRequest,
-    Service, TagOp, Targets,
+    Config, Node, Policy, QueryEvent, QueryRequest, Refusal, Reply, Resolver, SendRequest, Service,
+    TagOp, Targets,
 };
 use cluster_embassy::embassy_net::driver::{
     self, Capabilities, Driver, HardwareAddress, LinkState,
@@ -215,24 +215,23 @@ async fn cluster_task(runner: FirmwareRunner) {
 async fn app_task(cluster: FirmwareHandle, mut events: Events<'static, DATA>) {
     let mut next_query = Instant::from_secs(60);
     loop {
-        let event = match embassy_futures::select::select(events.next(), Timer::at(next_query))
-            .await
-        {
-            embassy_futures::select::Either::First(event) => event,
-            embassy_futures::select::Either::Second(()) => {
-                next_query += Duration::from_secs(60);
-                let everyone = Resolver::resolve(&[]);
-                let query = QueryRequest::new(Targets::resolve(&everyone), b"status?");
-                if let Ok(mut answers) = cluster.query(&query).await {
-                    while let Some(news) = answers.next().await {
-                        if let QueryEvent::Response { payload, .. } = news {
-                            core::hint::black_box(payload);
+        let event =
+            match embassy_futures::select::select(events.next(), Timer::at(next_query)).await {
+                embassy_futures::select::Either::First(event) => event,
+                embassy_futures::select::Either::Second(()) => {
+                    next_query += Duration::from_secs(60);
+                    let everyone = Resolver::resolve(&[]);
+                    let query = QueryRequest::new(Targets::resolve(&everyone), b"status?");
+                    if let Ok(mut answers) = cluster.query(&query).await {
+                        while let Some(news) = answers.next().await {
+                            if let QueryEvent::Response { payload, .. } = news {
+                                core::hint::black_box(payload);
+                            }
                         }
                     }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         match event {
             Event::Discovered(service) => {
                 let target = [*service.sid()];
@@ -287,7 +286,9 @@ async fn main(spawner: Spawner) {
     #[cfg(feature = "sealed")]
     {
         use cluster_embassy::cluster_core::{Key, KeyRing};
-        state.node_mut().set_keys(Some(KeyRing::new(Key::new(1, KEY))));
+        state
+            .node_mut()
+            .set_keys(Some(KeyRing::new(Key::new(1, KEY))));
     }
     let mut config = firmware_config(Config::lan_fast());
     if config.add_tag("sensor").is_err() {
@@ -303,9 +304,7 @@ async fn main(spawner: Spawner) {
     ) else {
         halt()
     };
-    let Ok(events) = cluster.events() else {
-        halt()
-    };
+    let Ok(events) = cluster.events() else { halt() };
     let (Ok(run), Ok(app)) = (cluster_task(runner), app_task(cluster, events)) else {
         halt()
     };
