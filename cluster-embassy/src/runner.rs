@@ -6,6 +6,7 @@ use cluster_core::{
     Config, DefaultPolicy, Destination, Event as CoreEvent, Node, Policy, Protocol, Source,
 };
 use embassy_futures::select::select3;
+use embassy_futures::yield_now;
 use embassy_net::udp::UdpSocket;
 use embassy_net::{HardwareAddress, IpAddress, IpEndpoint, Stack};
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
@@ -48,6 +49,11 @@ impl Default for Group {
 
 /// How long the runner waits, after the node left, for the socket to send the disconnect.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(1);
+
+/// The most datagrams one pass hands the node. A pass that reaches it runs the timers, sends,
+/// releases the node's lock and yields to the executor before the next, so that a flood of
+/// datagrams neither starves the handles nor delays the node's timers.
+const DATAGRAMS_PER_PASS: usize = 16;
 
 /// Starts a node on `stack`: starts the node of `state` in place with `config`, `seed` and
 /// the hid of the stack's MAC address, binds a UDP socket over `buffers` to the group's port
@@ -210,14 +216,19 @@ impl<
     /// and returns. Until then it never returns.
     pub async fn run(mut self) {
         loop {
-            let deadline = {
+            let (deadline, more) = {
                 let mut inner = self.state.inner.lock().await;
-                self.pass(&mut inner).await;
+                let more = self.pass(&mut inner).await;
                 if inner.node.has_left() {
                     break;
                 }
-                inner.node.poll_timeout()
+                (inner.node.poll_timeout(), more)
             };
+            if more {
+                // Datagrams are waiting still: let the other tasks (the handles) run first.
+                yield_now().await;
+                continue;
+            }
             // No deadline (never, in practice: the heartbeat is one): wake up hourly.
             let timer = match deadline {
                 Some(at) => Timer::at(embassy_instant(at)),
@@ -230,15 +241,21 @@ impl<
         let _ = self.stack.leave_multicast_group(self.group.addr);
     }
 
-    /// One pass: every datagram waiting in the socket, then the node's timers, then what
-    /// commands queued; after each input, the transmits and the events.
-    async fn pass(&mut self, inner: &mut Inner<P, SERVICES, DATA>) {
+    /// One pass: the datagrams waiting in the socket (at most [`DATAGRAMS_PER_PASS`]), then
+    /// the node's timers, then what commands queued; after each input, the transmits and the
+    /// events. Returns whether it left datagrams in the socket.
+    async fn pass(&mut self, inner: &mut Inner<P, SERVICES, DATA>) -> bool {
         // Remote mode: a peer is local only when it is this interface (spec 5.6).
         let own = self
             .stack
             .config_v4()
             .map(|c| IpAddr::V4(c.address.address()));
+        let mut handed = 0;
         while self.socket.may_recv() && !inner.node.has_left() {
+            if handed == DATAGRAMS_PER_PASS {
+                break;
+            }
+            handed += 1;
             let at = now();
             let Inner { node, stats } = &mut *inner;
             let accepted = self
@@ -268,6 +285,7 @@ impl<
         }
         // Also what the handles' commands queued since the last pass.
         self.flush(inner, at).await;
+        handed == DATAGRAMS_PER_PASS && self.socket.may_recv()
     }
 
     /// Sends every frame the node owes, then publishes its events (driving contract,
