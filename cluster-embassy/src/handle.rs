@@ -356,6 +356,10 @@ impl<const DATA: usize> core::fmt::Debug for Events<'_, DATA> {
 impl<const DATA: usize> Events<'_, DATA> {
     /// The next event, waiting for it. A subscription that fell more than `EVENTS` events
     /// behind gets [`Event::Dropped`] with the number it missed first.
+    ///
+    /// Unlike the host adapters' `Events::next`, it never ends: after the node left, the last
+    /// events are the [`Lost`](Event::Lost) ones with reason `Left`, and then it waits
+    /// forever (select it against the runner's end, or [`Handle::has_left`]).
     pub async fn next(&mut self) -> Event<DATA> {
         match self.subscriber.next_message().await {
             WaitResult::Message(event) => event,
