@@ -37,12 +37,17 @@ const PATIENCE: Duration = Duration::from_secs(10);
 struct Hub {
     queues: Vec<VecDeque<Vec<u8>>>,
     wakers: Vec<Option<Waker>>,
+    /// Ports whose cable is cut: they neither send nor receive.
+    cut: Vec<bool>,
 }
 
 impl Hub {
     fn deliver(&mut self, from: usize, frame: &[u8]) {
+        if self.cut[from] {
+            return;
+        }
         for (to, queue) in self.queues.iter_mut().enumerate() {
-            if to != from {
+            if to != from && !self.cut[to] {
                 queue.push_back(frame.to_vec());
                 if let Some(waker) = self.wakers[to].take() {
                     waker.wake();
@@ -125,7 +130,7 @@ impl Port {
 
 // ----- the nodes -----
 
-/// Answers every query with a fixed text.
+/// Answers every query with a fixed text; one starting with `!` refuses with the rest.
 struct Answer(&'static str);
 
 impl Policy for Answer {
@@ -135,6 +140,9 @@ impl Policy for Answer {
         _query: &Message<'_>,
         reply: &mut Reply<'_>,
     ) -> Result<(), Refusal> {
+        if let Some(refusal) = self.0.strip_prefix('!') {
+            return Err(Refusal::new(refusal));
+        }
         reply
             .set_data(self.0.as_bytes())
             .map_err(|_| Refusal::new("too long"))
@@ -156,6 +164,7 @@ fn stack(spawner: Spawner, hub: &Rc<RefCell<Hub>>, index: usize) -> Stack<'stati
         let mut hub = hub.borrow_mut();
         hub.queues.push(VecDeque::new());
         hub.wakers.push(None);
+        hub.cut.push(false);
     }
     let port = Port {
         hub: Rc::clone(hub),
@@ -426,4 +435,72 @@ async fn refusals(spawner: Spawner) {
     assert!(matches!(attempt(bad), Err(Error::Config(_))));
     assert_eq!(attempt(config("x")), Ok(()));
     LOCAL_DONE.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn a_query_stream_reports_a_refusal_then_a_silent_target_at_the_timeout() {
+    QUERY_DONE.store(false, Ordering::Relaxed);
+    let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
+    executor.run_until(
+        |spawner| spawner.spawn(three_nodes(spawner).expect("the scenario's slot")),
+        || QUERY_DONE.load(Ordering::Relaxed),
+    );
+}
+
+static QUERY_DONE: AtomicBool = AtomicBool::new(false);
+
+#[embassy_executor::task]
+async fn three_nodes(spawner: Spawner) {
+    let hub = Rc::new(RefCell::new(Hub::default()));
+    let stacks = [0, 1, 2].map(|i| stack(spawner, &hub, i));
+    let (a, mut events_a) = node(spawner, stacks[0], "asker", "");
+    let (b, _) = node(spawner, stacks[1], "target", "!busy");
+    let (c, _) = node(spawner, stacks[2], "target", "c ok");
+    let mut unknown = vec![b.sid(), c.sid()];
+    while !unknown.is_empty() {
+        let sid = wait_for(&mut events_a, "discovery", |e| match e {
+            Event::Discovered(s) => Some(*s.sid()),
+            _ => None,
+        })
+        .await;
+        unknown.retain(|s| *s != sid);
+    }
+    // c's cable is cut: it hears nothing and says nothing, but a knows it for its ttl.
+    hub.borrow_mut().cut[2] = true;
+    let filters = ["target"];
+    let resolver = Resolver::resolve(&filters);
+    let mut request = QueryRequest::new(Targets::resolve(&resolver), b"status?");
+    request.timeout = Some(core::time::Duration::from_millis(500));
+    let mut answers = a.query(&request).await.unwrap();
+    let mut news = Vec::new();
+    while let Some(item) = with_timeout(PATIENCE, answers.next()).await.unwrap() {
+        news.push(item);
+    }
+    assert_eq!(news.len(), 3, "{news:?}");
+    match &news[0] {
+        QueryEvent::Error { sid, error, .. } => {
+            assert_eq!(*sid, b.sid());
+            assert_eq!(error.data(), Some(&b"busy"[..]));
+        }
+        other => panic!("b's refusal expected first, got {other:?}"),
+    }
+    assert!(
+        matches!(&news[1], QueryEvent::Missing { sid, .. } if *sid == c.sid()),
+        "{news:?}"
+    );
+    assert!(
+        matches!(
+            news[2],
+            QueryEvent::Done {
+                answered: 1,
+                missing: 1,
+                timed_out: true,
+                ..
+            }
+        ),
+        "{news:?}"
+    );
+    assert_eq!(answers.done(), Some(&news[2]));
+    assert!(!answers.id().is_empty(), "the query id the targets echo");
+    QUERY_DONE.store(true, Ordering::Relaxed);
 }
