@@ -50,6 +50,11 @@ impl Default for Group {
 /// How long the runner waits, after the node left, for the socket to send the disconnect.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(1);
 
+/// How long a datagram may wait for room in the socket's transmit buffer (embassy-net makes
+/// room as the MAC driver takes frames) before its frame is given up: a stalled driver must
+/// not hold the node's lock for ever.
+const SEND_PATIENCE: Duration = Duration::from_secs(1);
+
 /// The most datagrams one pass hands the node. A pass that reaches it runs the timers, sends,
 /// releases the node's lock and yields to the executor before the next, so that a flood of
 /// datagrams neither starves the handles nor delays the node's timers.
@@ -162,7 +167,8 @@ pub fn new<
 /// Between passes it waits for the first of: a datagram, a command from a handle, the
 /// node's next deadline. Each pass takes the node's lock (handles wait meanwhile) and
 /// follows the core's driving contract: one input, then every transmit, then every event.
-/// Sending waits for room in the socket's transmit buffer (embassy-net's runner makes room).
+/// Sending waits for room in the socket's transmit buffer (embassy-net's runner makes room),
+/// at most a second a datagram.
 pub struct Runner<
     'd,
     M: RawMutex = CriticalSectionRawMutex,
@@ -297,7 +303,10 @@ impl<
                 Destination::Group { send } => {
                     let mut delivered = true;
                     for segment in transmit.segments(self.tx) {
-                        if self.socket.send_to(segment, endpoint).await.is_err() {
+                        let sent =
+                            with_timeout(SEND_PATIENCE, self.socket.send_to(segment, endpoint))
+                                .await;
+                        if !matches!(sent, Ok(Ok(()))) {
                             delivered = false;
                             break;
                         }

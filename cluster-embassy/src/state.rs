@@ -21,8 +21,9 @@ pub struct Stats {
     pub datagrams_dropped: u64,
     /// Datagrams queued in the socket for sending.
     pub datagrams_sent: u64,
-    /// Frames given up: a datagram larger than the socket's whole transmit buffer, or one
-    /// embassy-net refused (no route).
+    /// Frames given up: a datagram larger than the socket's whole transmit buffer, one
+    /// embassy-net refused (no route), or one that found no room in the socket for a second
+    /// (the MAC driver took no frames).
     pub frames_unsendable: u64,
     /// Direct sends over `t` or `u`, which this adapter does not run, reported failed so
     /// that the node fell back to multicast. Zero with a multicast-only node.
