@@ -207,12 +207,12 @@ fn node(
     (handle, events)
 }
 
-#[embassy_executor::task(pool_size = 8)]
+#[embassy_executor::task(pool_size = 16)]
 async fn net_task(mut runner: embassy_net::Runner<'static, Port>) -> ! {
     runner.run().await
 }
 
-#[embassy_executor::task(pool_size = 8)]
+#[embassy_executor::task(pool_size = 16)]
 async fn cluster_task(runner: TestRunner) {
     runner.run().await;
 }
@@ -232,6 +232,23 @@ async fn wait_for<T>(
     })
     .await;
     found.unwrap_or_else(|_| panic!("no {what} within {PATIENCE:?}"))
+}
+
+/// Waits until `handle`'s node has announced `count` services (by the node's table, not the
+/// events channel, which a burst of discoveries may overflow).
+async fn wait_discovered(handle: &TestHandle, count: usize) {
+    with_timeout(PATIENCE, async {
+        while handle
+            .with_node(|n| n.services().filter(|s| s.is_discovered()).count())
+            .await
+            .unwrap()
+            < count
+        {
+            embassy_time::Timer::after_millis(5).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{count} services not discovered within {PATIENCE:?}"));
 }
 
 static SCENARIO_DONE: AtomicBool = AtomicBool::new(false);
@@ -453,18 +470,10 @@ static QUERY_DONE: AtomicBool = AtomicBool::new(false);
 async fn three_nodes(spawner: Spawner) {
     let hub = Rc::new(RefCell::new(Hub::default()));
     let stacks = [0, 1, 2].map(|i| stack(spawner, &hub, i));
-    let (a, mut events_a) = node(spawner, stacks[0], "asker", "");
+    let (a, _) = node(spawner, stacks[0], "asker", "");
     let (b, _) = node(spawner, stacks[1], "target", "!busy");
     let (c, _) = node(spawner, stacks[2], "target", "c ok");
-    let mut unknown = vec![b.sid(), c.sid()];
-    while !unknown.is_empty() {
-        let sid = wait_for(&mut events_a, "discovery", |e| match e {
-            Event::Discovered(s) => Some(*s.sid()),
-            _ => None,
-        })
-        .await;
-        unknown.retain(|s| *s != sid);
-    }
+    wait_discovered(&a, 2).await;
     // c's cable is cut: it hears nothing and says nothing, but a knows it for its ttl.
     hub.borrow_mut().cut[2] = true;
     let filters = ["target"];
@@ -503,4 +512,72 @@ async fn three_nodes(spawner: Spawner) {
     assert_eq!(answers.done(), Some(&news[2]));
     assert!(!answers.id().is_empty(), "the query id the targets echo");
     QUERY_DONE.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn a_query_stream_that_falls_behind_counts_what_it_lost_and_still_ends() {
+    LAG_DONE.store(false, Ordering::Relaxed);
+    let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
+    executor.run_until(
+        |spawner| spawner.spawn(five_nodes(spawner).expect("the scenario's slot")),
+        || LAG_DONE.load(Ordering::Relaxed),
+    );
+}
+
+static LAG_DONE: AtomicBool = AtomicBool::new(false);
+
+#[embassy_executor::task]
+async fn five_nodes(spawner: Spawner) {
+    let hub = Rc::new(RefCell::new(Hub::default()));
+    let stacks = [0, 1, 2, 3, 4].map(|i| stack(spawner, &hub, i));
+    // The events channel holds two: four discoveries at once overflow it, so wait on the
+    // node itself.
+    let (a, _) = node(spawner, stacks[0], "asker", "");
+    for stack in &stacks[1..] {
+        node(spawner, *stack, "target", "ok");
+    }
+    wait_discovered(&a, 4).await;
+    // Four targets: four responses and the end, five pieces of news for a channel of four.
+    let filters = ["target"];
+    let resolver = Resolver::resolve(&filters);
+    let request = QueryRequest::new(Targets::resolve(&resolver), b"status?");
+    let mut answers = a.query(&request).await.unwrap();
+    // Read nothing until the runner has overwritten the oldest answer (the fifth piece of
+    // news, the end, was published then).
+    with_timeout(PATIENCE, async {
+        while a.stats().await.1.answers_overwritten == 0 {
+            embassy_time::Timer::after_millis(5).await;
+        }
+    })
+    .await
+    .expect("the answers channel overflows");
+    let mut news = Vec::new();
+    while let Some(item) = with_timeout(PATIENCE, answers.next()).await.unwrap() {
+        news.push(item);
+    }
+    assert_eq!(
+        answers.dropped(),
+        1,
+        "the oldest response was lost: {news:?}"
+    );
+    assert_eq!(news.len(), 4, "{news:?}");
+    assert!(
+        news[..3]
+            .iter()
+            .all(|n| matches!(n, QueryEvent::Response { .. })),
+        "{news:?}"
+    );
+    assert!(
+        matches!(
+            news[3],
+            QueryEvent::Done {
+                answered: 4,
+                missing: 0,
+                timed_out: false,
+                ..
+            }
+        ),
+        "the end still arrives: {news:?}"
+    );
+    LAG_DONE.store(true, Ordering::Relaxed);
 }
