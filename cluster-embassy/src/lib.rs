@@ -121,8 +121,11 @@
 //! and the handles take in turn. A command channel without an allocator would hold owned
 //! copies of every request (its data, raw bytes, targets and tag operations) in each slot;
 //! the lock lets a command borrow its request, costs no copy and no RAM, and returns the
-//! node's answer (a query id, a tag error) at once. Every hold is short and synchronous: a
-//! handle makes one call on the node; the runner one input and its transmits.
+//! node's answer (a query id, a tag error) at once. A handle holds the lock for one call on
+//! the node, without waiting on anything; the runner for one pass: at most 16 datagrams, the
+//! timers and the frames they make, each datagram waiting at most a second for room in the
+//! socket. After a pass that left datagrams in the socket the runner yields, so that a flood
+//! starves neither the handles nor the timers.
 //!
 //! # What is supported
 //!
@@ -151,8 +154,11 @@
 //! Everything is static: the [`State`] (the node, `Node<P, SERVICES, DATA>`, about 23 KiB
 //! with the defaults; `EVENTS + ANSWERS` messages of about `DATA + 80` bytes) and the
 //! [`Buffers`] (the frame buffer, at least
-//! [`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF), and the socket's). Measured on
-//! a Cortex-M4F: see the crate's README and `firmware/measure.sh`.
+//! [`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF), and the socket's). On a
+//! Cortex-M4F (`firmware/measure.sh`: 32 services, `DATA = 512`, every command used, release,
+//! `opt-level = "z"`), a whole embassy firmware with this node takes 76.1 KiB of flash and
+//! 37.3 KiB of static RAM (the node 22.7 KiB of it, the channels 4.9 KiB); the crate's README
+//! compares it with `cluster-embedded`'s smoltcp driver.
 //!
 //! # Features
 //!
