@@ -1,7 +1,8 @@
 //! The embassy adapter next to `cluster-tokio` nodes, on hosts made of network namespaces:
 //! the `tuntap` example (the runner on an embassy-net stack over a TAP device) and
 //! `cluster join` in remote mode, on one bridge. They discover each other, query each other
-//! (both ways), and each sees the other crash (expired) and leave (disconnect). Sealed: with
+//! and send each other events (both ways), and each sees the other crash (expired) and leave
+//! (disconnect). Sealed: with
 //! the same `--key-file` the same holds while an unkeyed node sees neither, and the embassy
 //! node rotates its send key on SIGHUP (`Handle::set_keys`) without losing its peer.
 //!
@@ -442,6 +443,16 @@ fn embassy_and_tokio_nodes_discover_query_and_see_each_other_crash_and_leave() {
     let asked = emb.wait_for("query", |v| v["event"] == "query");
     assert_eq!(asked["data"], "status?");
     assert_eq!(asked["ruid"], response_ruid(&query));
+
+    // A tokio node's event reaches it too (a direct send falls back to multicast with a
+    // filter) and is printed as `cluster join` prints it.
+    let send_args = ["--resolve", "emb", "--expect", "1", "--wait", "5s"];
+    let mut send = lab.cluster("cluster send", "send", &send_args, &["hi emb"]);
+    let status = send.wait_exit();
+    assert_eq!(status.code(), Some(0), "lines: {:#?}", send.seen);
+    let message = emb.wait_for("message", |v| v["event"] == "message");
+    assert_eq!(message["data"], "hi emb");
+    assert_eq!(message["channel"], 0);
 
     // The embassy node queries the tokio node through its handle: the answer as it arrives,
     // then the end.
