@@ -1,0 +1,59 @@
+//! The hid of an embassy node: its interface's MAC address, as the reference writes it.
+
+use core::fmt;
+
+/// A MAC address written as a hid: 17 lowercase characters such as `02:fc:00:00:00:01`
+/// (spec 5.2). [`new`](crate::new) takes the hid from the stack's hardware address; this type
+/// is public so that the application can print or compare it.
+///
+/// The same type as `cluster_embedded::MacHid`, kept here so that this crate does not pull
+/// in a second smoltcp.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacHid([u8; 17]);
+
+impl MacHid {
+    /// The hid of the interface with this MAC address.
+    #[must_use]
+    pub const fn new(mac: [u8; 6]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b':'; 17];
+        let mut i = 0;
+        while i < 6 {
+            out[3 * i] = HEX[(mac[i] >> 4) as usize];
+            out[3 * i + 1] = HEX[(mac[i] & 0x0f) as usize];
+            i += 1;
+        }
+        Self(out)
+    }
+
+    /// The hid text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Always ASCII: hex digits and colons.
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for MacHid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for MacHid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_written_as_the_reference_writes_hids() {
+        let hid = MacHid::new([0x02, 0xfc, 0x00, 0x0a, 0xbc, 0xff]);
+        assert_eq!(hid.as_str(), "02:fc:00:0a:bc:ff");
+        assert!(cluster_core::is_mac_hid(hid.as_str()));
+    }
+}
