@@ -45,7 +45,7 @@ use mps2_board::lan9118::{self, Lan9118};
 use mps2_board::mmio::Registers;
 use mps2_board::options::{self, ANSWER, Options};
 use mps2_board::uart::Uart;
-use mps2_board::{host, json, stack};
+use mps2_board::{host, stack};
 
 /// Answers every query with the text of `--answer`.
 pub struct Sensor {
@@ -142,13 +142,17 @@ fn main() -> ! {
     let line = host::command_line(COMMAND_LINE.take()).unwrap_or("");
     let options = match options::parse(line) {
         Ok(options) => options,
-        Err(why) => fatal(&mut uart, why),
+        Err(why) => mps2_board::lines::fatal(&mut uart, why),
     };
     let device = DEVICE.take();
     let mac = match device.init() {
         Ok(mac) => mac,
-        Err(lan9118::InitError::NotFound) => fatal(&mut uart, "no LAN9118 at 0x40200000"),
-        Err(lan9118::InitError::Timeout) => fatal(&mut uart, "the LAN9118 did not come up"),
+        Err(lan9118::InitError::NotFound) => {
+            mps2_board::lines::fatal(&mut uart, "no LAN9118 at 0x40200000")
+        }
+        Err(lan9118::InitError::Timeout) => {
+            mps2_board::lines::fatal(&mut uart, "the LAN9118 did not come up")
+        }
     };
     // The board has no RNG: the MAC and the controller's free-running counter, which reads
     // the time since reset in 40 ns steps, vary between nodes and between boots.
@@ -174,7 +178,7 @@ fn main() -> ! {
     };
     let driver = match start(iface, &mut sockets, socket, mac, &options, group, seed) {
         Ok(driver) => driver,
-        Err(why) => fatal(&mut uart, why),
+        Err(why) => mps2_board::lines::fatal(&mut uart, why),
     };
     print::joined(&mut uart, driver, group);
 
@@ -289,11 +293,13 @@ impl App {
             b"query" => query_everyone(now, driver, rest),
             b"keys" => {
                 if let Err(why) = keys(driver, options) {
-                    complain(out, why);
+                    mps2_board::lines::warning(out, why);
                 }
             }
             b"" => {}
-            _ => complain(out, "unknown command (leave, stats, query TEXT, keys)"),
+            _ => {
+                mps2_board::lines::warning(out, "unknown command (leave, stats, query TEXT, keys)")
+            }
         }
     }
 
@@ -435,21 +441,6 @@ fn keys(driver: &mut FirmwareDriver, options: &Options<'_>) -> Result<(), &'stat
         let _ = (driver, options);
         Err("this image has no sealing")
     }
-}
-
-/// A `{"event":"warning","error":...}` line: a command that did nothing.
-fn complain(out: &mut Uart, why: &str) {
-    let mut line = json::Line::event(out, "warning");
-    line.bytes("error", why.as_bytes());
-    line.end();
-}
-
-/// A `{"event":"fatal","error":...}` line, then the end of the emulation with a failure.
-fn fatal(out: &mut Uart, why: &str) -> ! {
-    let mut line = json::Line::event(out, "fatal");
-    line.bytes("error", why.as_bytes());
-    line.end();
-    host::exit_failure()
 }
 
 /// A 64-bit mix (splitmix64's finaliser), so that close seeds give unrelated sids.

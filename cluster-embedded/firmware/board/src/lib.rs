@@ -10,6 +10,7 @@
 //! | [`clock`] | milliseconds from the CMSDK APB timer 0 |
 //! | [`uart`] | the console: CMSDK APB UART 0, lines in and out |
 //! | [`json`] | JSON lines on the console, without `core::fmt` |
+//! | `lines` | the node's lines (`cluster join --json`'s), from `cluster-core` types (feature `cluster`) |
 //! | [`host`] | Arm semihosting: the command line, a file, the exit status |
 //! | [`options`] | the firmware's options, from the command line |
 //! | [`stack`] | stack painting and the high-water mark |
@@ -19,6 +20,8 @@ pub mod clock;
 pub mod host;
 pub mod json;
 pub mod lan9118;
+#[cfg(feature = "cluster")]
+pub mod lines;
 pub mod mmio;
 pub mod options;
 pub mod stack;
