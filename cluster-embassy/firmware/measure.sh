@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the firmware-shaped embassy binary (thumbv7em-none-eabihf, release) in its variants
-# (default, sealed) and prints its flash and RAM figures, comparable to
-# cluster-embedded/firmware/measure.sh (the smoltcp driver's):
+# Builds the embassy firmware (thumbv7em-none-eabihf, release) in its variants (default,
+# sealed) and prints its flash and RAM figures, comparable to
+# cluster-embedded/firmware/measure.sh (the smoltcp driver's). These are the images that run:
+# `cluster-embedded/qemu/run.sh --embassy` boots the same build on QEMU's mps2-an386 board, and
+# cluster-embedded's qemu test drives it.
 #   flash = .text + .rodata (the vector table comes on top; .data is printed if not empty)
-#   RAM   = .data + .bss (every static, per symbol), without the loopback device's frame
-#           buffers (they stand in for a MAC driver's); the embassy tasks' futures are statics
+#   RAM   = .data + .bss (every static, per symbol), without the LAN9118 driver's frame
+#           buffers (the static DEVICE); the embassy tasks' futures are statics
 #           too (their task pools)
 #   stack = the executor's path from `main` plus the deepest poll of one task (tasks are polled
 #           one at a time, through function pointers that the disassembly cannot follow, so
@@ -75,7 +77,7 @@ measure() {
     printf '         note: .data is %d B, so that much is copied from flash at start-up\n' "$data"
   fi
   printf '  RAM    .data + .bss          %7d B  %s\n' "$statics" "$(KIB "$statics")"
-  printf '         without the loopback device'"'"'s frame buffers (%d B): %d B  %s\n' \
+  printf '         without the LAN9118 driver'"'"'s frame buffers (%d B): %d B  %s\n' \
     "$device" "$((statics - device))" "$(KIB $((statics - device)))"
   printf '         stack: executor from main %d B + deepest task poll %d B = %d B   (each task poll: %s)\n' \
     "$executor" "$deepest" "$((executor + deepest))" "$tasks"

@@ -247,9 +247,10 @@ impl<
         let _ = self.stack.leave_multicast_group(self.group.addr);
     }
 
-    /// One pass: the datagrams waiting in the socket (at most [`DATAGRAMS_PER_PASS`]), then
-    /// the node's timers, then what commands queued; after each input, the transmits and the
-    /// events. Returns whether it left datagrams in the socket.
+    /// One pass: the datagrams waiting in the socket (at most [`DATAGRAMS_PER_PASS`], fewer
+    /// when the channels fill up), then the node's timers, then what commands queued; after
+    /// each input, the transmits and the events. Returns whether it left datagrams in the
+    /// socket.
     async fn pass(&mut self, inner: &mut Inner<P, SERVICES, DATA>) -> bool {
         // Remote mode: a peer is local only when it is this interface (spec 5.6).
         let own = self
@@ -257,8 +258,18 @@ impl<
             .config_v4()
             .map(|c| IpAddr::V4(c.address.address()));
         let mut handed = 0;
+        let mut paused = false;
         while self.socket.may_recv() && !inner.node.has_left() {
             if handed == DATAGRAMS_PER_PASS {
+                break;
+            }
+            // The subscriptions read what was published before more datagrams are handed
+            // on: a burst handled in one pass would overwrite events that no task had a
+            // chance to read (a pass yields to the other tasks only at its end).
+            if handed > 0
+                && (self.backlogged(&self.state.events) || self.backlogged(&self.state.answers))
+            {
+                paused = true;
                 break;
             }
             handed += 1;
@@ -291,7 +302,15 @@ impl<
         }
         // Also what the handles' commands queued since the last pass.
         self.flush(inner, at).await;
-        handed == DATAGRAMS_PER_PASS && self.socket.may_recv()
+        (handed == DATAGRAMS_PER_PASS || paused) && self.socket.may_recv()
+    }
+
+    /// True when a channel holds half its depth or more unread: time to let its readers run.
+    fn backlogged<T: Clone, const N: usize, const S: usize>(
+        &self,
+        channel: &embassy_sync::pubsub::PubSubChannel<M, T, N, S, 1>,
+    ) -> bool {
+        channel.len() * 2 >= N
     }
 
     /// Sends every frame the node owes, then publishes its events (driving contract,

@@ -1,27 +1,29 @@
-//! A firmware-shaped cluster node on embassy for a Cortex-M4F: embassy's Cortex-M executor,
-//! SysTick as embassy-time's driver (1 kHz), a loopback Ethernet device standing in for the
-//! MAC driver, embassy-net, and `cluster-embassy` with 32 services of capacity. Everything
-//! lives in static memory.
+//! A cluster node on embassy as firmware for ARM's MPS2 AN386 board (Cortex-M4F), which QEMU
+//! emulates (`qemu-system-arm -M mps2-an386`): embassy's Cortex-M executor, embassy-time on
+//! the board's CMSDK timer (SysTick runs the timer queue every millisecond), embassy-net on
+//! the LAN9220 Ethernet controller (`mps2-board`'s LAN9118 driver behind `embassy-net-driver`,
+//! interrupt-driven), and `cluster-embassy` with 32 services of capacity. Everything lives in
+//! static memory.
 //!
-//! It joins the cluster and answers queries with a fixed text (its policy). Its application
-//! task greets every service it discovers with an event, queries everyone once a minute
-//! (reading the answers as they arrive), adds a tag or leaves when told to, so that the binary
-//! links every part of the adapter an application uses, with the default sizes (`DATA = 512`,
-//! 4 events, 4 answers). With the feature `sealed` it seals every frame under a key ring set
-//! before the node starts. `measure.sh` builds both and prints their flash and RAM figures.
+//! It reads its options from the semihosting command line (`mps2_board::options`, the same
+//! as the smoltcp image's), answers every query with `--answer`, and prints the lines of
+//! `cluster join --json` on the console. Its application task greets every service it
+//! discovers, queries everyone every `--query-every` seconds (60) and prints the answers as
+//! they arrive, adds a tag or leaves when told to, so that the image links every part of the
+//! adapter an application uses (`DATA = 512`, 4 events, 4 answers). Console commands:
+//! `leave`, `stats`, `query TEXT`, `keys`. With the feature `sealed` it seals every frame
+//! under the key ring of `--key-file`. `measure.sh` measures this image;
+//! `cluster-embedded/qemu/run.sh --embassy` boots it.
 #![no_std]
 #![no_main]
 
-use core::cell::{Cell, RefCell};
-use core::task::{Context, Waker};
+use core::cell::RefCell;
+use core::task::Waker;
 
 use cluster_embassy::cluster_core::wire::Message;
 use cluster_embassy::cluster_core::{
-    Config, Node, Policy, QueryEvent, QueryRequest, Refusal, Reply, Resolver, SendRequest, Service,
-    TagOp, Targets,
-};
-use cluster_embassy::embassy_net::driver::{
-    self, Capabilities, Driver, HardwareAddress, LinkState,
+    Config, Node, Policy, QueryRequest, Refusal, Reply, Resolver, SendRequest, Service, TagOp,
+    Targets,
 };
 use cluster_embassy::embassy_net::{self, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4};
 use cluster_embassy::{Buffers, Event, Events, Group, Handle, Runner, State, firmware_config};
@@ -32,131 +34,79 @@ use embassy_executor::Spawner;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Instant, Timer};
 use embassy_time_queue_utils::Queue;
+use mps2_board::clock::Clock;
+use mps2_board::json::Line;
+use mps2_board::lan9118::{self, Lan9118};
+use mps2_board::mmio::Registers;
+use mps2_board::options::{self, ANSWER, Options};
+use mps2_board::uart::Uart;
+use mps2_board::{host, lines, stack};
 use panic_halt as _;
 use static_cell::{ConstStaticCell, StaticCell};
 
-// ----- embassy-time's driver: SysTick, one tick per millisecond -----
+// ----- embassy-time's driver: the CMSDK timer's milliseconds; SysTick runs the queue -----
 
-struct SysTickDriver {
-    ticks: Mutex<Cell<u64>>,
+struct BoardTime {
+    clock: Mutex<RefCell<Option<Clock>>>,
     queue: Mutex<RefCell<Queue>>,
 }
 
-impl embassy_time_driver::Driver for SysTickDriver {
+impl embassy_time_driver::Driver for BoardTime {
     fn now(&self) -> u64 {
-        critical_section::with(|cs| self.ticks.borrow(cs).get())
+        critical_section::with(|cs| {
+            self.clock
+                .borrow_ref_mut(cs)
+                .as_mut()
+                .map_or(0, |clock| clock.now().unsigned_abs())
+        })
     }
 
     fn schedule_wake(&self, at: u64, waker: &Waker) {
-        // The tick interrupt looks at the queue every millisecond.
+        // SysTick looks at the queue every millisecond.
         critical_section::with(|cs| {
             self.queue.borrow_ref_mut(cs).schedule_wake(at, waker);
         });
     }
 }
 
-embassy_time_driver::time_driver_impl!(static DRIVER: SysTickDriver = SysTickDriver {
-    ticks: Mutex::new(Cell::new(0)),
+embassy_time_driver::time_driver_impl!(static TIME: BoardTime = BoardTime {
+    clock: Mutex::new(RefCell::new(None)),
     queue: Mutex::new(RefCell::new(Queue::new())),
 });
 
 #[exception]
 fn SysTick() {
+    let now = embassy_time_driver::now();
     critical_section::with(|cs| {
-        let ticks = DRIVER.ticks.borrow(cs);
-        let now = ticks.get() + 1;
-        ticks.set(now);
-        DRIVER.queue.borrow_ref_mut(cs).next_expiration(now);
+        TIME.queue.borrow_ref_mut(cs).next_expiration(now);
     });
 }
 
-// ----- the MAC driver's stand-in -----
-
-/// The MAC driver's frame size (Ethernet header and a 1500-byte payload).
-const FRAME: usize = 1514;
-
-/// A stand-in for a MAC driver: every transmitted frame comes back as a received one (one
-/// frame of buffer each way), so that both the transmit and the receive paths are linked.
-struct Loopback {
-    rx: [u8; FRAME],
-    rx_len: usize,
-    tx: [u8; FRAME],
-    tx_len: usize,
-}
-
-struct LoopRx<'a>(&'a mut [u8]);
-
-struct LoopTx<'a> {
-    buf: &'a mut [u8; FRAME],
-    len: &'a mut usize,
-}
-
-impl driver::RxToken for LoopRx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, f: F) -> R {
-        f(self.0)
+#[exception]
+unsafe fn DefaultHandler(irqn: i16) {
+    if irqn == mps2_board::ETHERNET_IRQ as i16 {
+        lan9118::embassy_driver::on_interrupt();
     }
 }
 
-impl driver::TxToken for LoopTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let len = len.min(FRAME);
-        *self.len = len;
-        f(&mut self.buf[..len])
-    }
-}
+// ----- the console, shared by the tasks -----
 
-const MAC: [u8; 6] = [0x02, 0xc2, 0x05, 0x7e, 0x00, 0x01];
+static CONSOLE: embassy_sync::blocking_mutex::Mutex<
+    CriticalSectionRawMutex,
+    RefCell<Option<Uart>>,
+> = embassy_sync::blocking_mutex::Mutex::new(RefCell::new(None));
 
-impl Driver for Loopback {
-    type RxToken<'a> = LoopRx<'a>;
-    type TxToken<'a> = LoopTx<'a>;
-
-    fn receive(&mut self, cx: &mut Context<'_>) -> Option<(LoopRx<'_>, LoopTx<'_>)> {
-        if self.rx_len == 0 && self.tx_len > 0 {
-            let len = core::mem::take(&mut self.tx_len);
-            self.rx[..len].copy_from_slice(&self.tx[..len]);
-            self.rx_len = len;
-        }
-        let len = core::mem::take(&mut self.rx_len);
-        if len == 0 {
-            // A real driver registers the waker with its receive interrupt.
-            cx.waker().wake_by_ref();
-            return None;
-        }
-        let rx = LoopRx(&mut self.rx[..len]);
-        let tx = LoopTx {
-            buf: &mut self.tx,
-            len: &mut self.tx_len,
-        };
-        Some((rx, tx))
-    }
-
-    fn transmit(&mut self, _cx: &mut Context<'_>) -> Option<LoopTx<'_>> {
-        Some(LoopTx {
-            buf: &mut self.tx,
-            len: &mut self.tx_len,
-        })
-    }
-
-    fn link_state(&mut self, _cx: &mut Context<'_>) -> LinkState {
-        LinkState::Up
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
-        caps.max_transmission_unit = FRAME;
-        caps
-    }
-
-    fn hardware_address(&self) -> HardwareAddress {
-        HardwareAddress::Ethernet(MAC)
-    }
+/// Runs `f` on the console (a line is written whole, without another task's in between).
+fn console<R>(f: impl FnOnce(&mut Uart) -> R) -> Option<R> {
+    CONSOLE.lock(|cell| cell.borrow_mut().as_mut().map(f))
 }
 
 // ----- the node -----
 
-/// Answers every query with a reading.
-struct Sensor;
+/// Answers every query with the text of `--answer`.
+struct Sensor {
+    answer: heapless::Vec<u8, ANSWER>,
+}
 
 impl Policy for Sensor {
     fn answer_query(
@@ -166,7 +116,7 @@ impl Policy for Sensor {
         reply: &mut Reply<'_>,
     ) -> Result<(), Refusal> {
         reply
-            .set_data(b"temperature 21.5")
+            .set_data(&self.answer)
             .map_err(|_| Refusal::new("no room"))
     }
 }
@@ -183,55 +133,52 @@ type FirmwareHandle = Handle<'static, CriticalSectionRawMutex, Sensor, SERVICES,
 /// The smallest frame buffer the node accepts; the UDP socket: 8 datagrams, 2 KiB each way.
 type FirmwareBuffers = Buffers<{ Node::<Sensor, SERVICES, DATA>::TRANSMIT_BUF }, 8, 2048, 2048>;
 
-static DEVICE: ConstStaticCell<Loopback> = ConstStaticCell::new(Loopback {
-    rx: [0; FRAME],
-    rx_len: 0,
-    tx: [0; FRAME],
-    tx_len: 0,
-});
+/// The Ethernet controller and its two frame buffers (`measure.sh` lists them apart).
+static DEVICE: ConstStaticCell<Lan9118> =
+    // SAFETY: the board's Ethernet controller; this cell is its only owner.
+    ConstStaticCell::new(Lan9118::new(unsafe { Registers::new() }));
 static RESOURCES: StaticCell<StackResources<2>> = StaticCell::new();
 // The node starts empty (`Node::empty` inside `State::new`, a `const`) and `new` starts it in
 // place.
-static STATE: ConstStaticCell<FirmwareState> = ConstStaticCell::new(State::new(Sensor));
+static STATE: ConstStaticCell<FirmwareState> = ConstStaticCell::new(State::new(Sensor {
+    answer: heapless::Vec::new(),
+}));
 static BUFFERS: StaticCell<FirmwareBuffers> = StaticCell::new();
-
-/// The cluster's key (id 1). A constant stands in for the device's provisioning storage, where
-/// a real firmware keeps it (never in the image).
-#[cfg(feature = "sealed")]
-const KEY: [u8; 32] = *b"stand-in key: provision per site";
+/// The semihosting command line; the options borrow from it for the node's life.
+static COMMAND_LINE: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256]);
 
 #[embassy_executor::task]
-async fn net_task(mut runner: embassy_net::Runner<'static, &'static mut Loopback>) -> ! {
+async fn net_task(mut runner: embassy_net::Runner<'static, &'static mut Lan9118>) -> ! {
     runner.run().await
 }
 
+/// Runs the node; once it has left (its disconnect sent), ends the emulation.
 #[embassy_executor::task]
 async fn cluster_task(runner: FirmwareRunner) {
     runner.run().await;
+    // Give embassy-net a moment to put the disconnect on the wire.
+    Timer::after(Duration::from_millis(50)).await;
+    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
 }
 
-/// What the application does with the cluster: everything a node can do.
+/// What the application does with the cluster: prints the events, greets, queries, obeys.
 #[embassy_executor::task]
-async fn app_task(cluster: FirmwareHandle, mut events: Events<'static, DATA>) {
-    let mut next_query = Instant::from_secs(60);
+async fn app_task(cluster: FirmwareHandle, mut events: Events<'static, DATA>, every: u32) {
+    let every = Duration::from_secs(u64::from(every));
+    let mut next_query = (every.as_ticks() > 0).then(|| Instant::now() + every);
     loop {
-        let event =
-            match embassy_futures::select::select(events.next(), Timer::at(next_query)).await {
+        let event = match next_query {
+            Some(at) => match embassy_futures::select::select(events.next(), Timer::at(at)).await {
                 embassy_futures::select::Either::First(event) => event,
                 embassy_futures::select::Either::Second(()) => {
-                    next_query += Duration::from_secs(60);
-                    let everyone = Resolver::resolve(&[]);
-                    let query = QueryRequest::new(Targets::resolve(&everyone), b"status?");
-                    if let Ok(mut answers) = cluster.query(&query).await {
-                        while let Some(news) = answers.next().await {
-                            if let QueryEvent::Response { payload, .. } = news {
-                                core::hint::black_box(payload);
-                            }
-                        }
-                    }
+                    next_query = Some(at + every);
+                    query_everyone(cluster, b"status?").await;
                     continue;
                 }
-            };
+            },
+            None => events.next().await,
+        };
+        console(|out| print(out, &event));
         match event {
             Event::Discovered(service) => {
                 let target = [*service.sid()];
@@ -244,76 +191,290 @@ async fn app_task(cluster: FirmwareHandle, mut events: Events<'static, DATA>) {
             Event::Message { payload, .. } if payload.data() == Some(b"leave") => {
                 cluster.leave().await;
             }
-            other => {
-                core::hint::black_box(other);
+            _ => {}
+        }
+    }
+}
+
+/// Queries everyone known with `text` and prints the answers as they arrive.
+async fn query_everyone(cluster: FirmwareHandle, text: &[u8]) {
+    let known = cluster.with_node(Node::known).await.unwrap_or(0);
+    if known == 0 {
+        return;
+    }
+    let everyone = Resolver::resolve(&[]);
+    let query = QueryRequest::new(Targets::resolve(&everyone), text);
+    if let Ok(mut answers) = cluster.query(&query).await {
+        while let Some(news) = answers.next().await {
+            console(|out| lines::query_news(out, &news));
+        }
+    }
+}
+
+/// The line of one event.
+fn print(out: &mut Uart, event: &Event<DATA>) {
+    match event {
+        Event::Discovered(service) => lines::discovered(out, service),
+        Event::Lost { sid, reason } => lines::lost(out, sid.as_bytes(), *reason),
+        Event::TagsChanged { sid, tags } => lines::tags(out, sid.as_bytes(), tags),
+        Event::Message {
+            sid,
+            channel,
+            ruid,
+            payload,
+        }
+        | Event::QueryReceived {
+            sid,
+            channel,
+            ruid,
+            payload,
+        } => lines::message(
+            out,
+            matches!(event, Event::QueryReceived { .. }),
+            sid.as_bytes(),
+            *channel,
+            ruid.as_ref().map(|r| r.as_bytes()),
+            payload.data(),
+        ),
+        Event::Dropped { count } => lines::dropped(out, *count),
+        // `Event` is `#[non_exhaustive]`: a kind this image does not know has no line.
+        _ => {}
+    }
+}
+
+/// The console's commands: `leave`, `stats`, `query TEXT`, `keys`.
+#[embassy_executor::task]
+async fn console_task(cluster: FirmwareHandle, key_file: Option<&'static str>) {
+    loop {
+        Timer::after(Duration::from_millis(5)).await;
+        let Some(Some(line)) = console(Uart::poll_line) else {
+            continue;
+        };
+        let (word, rest) = match line.iter().position(|&b| b == b' ') {
+            Some(at) => (&line[..at], &line[at + 1..]),
+            None => (&line[..], &line[line.len()..]),
+        };
+        match word {
+            b"leave" => cluster.leave().await,
+            b"stats" => stats(cluster).await,
+            b"query" => query_everyone(cluster, rest).await,
+            b"keys" => {
+                if let Err(why) = keys(cluster, key_file).await {
+                    console(|out| lines::warning(out, why));
+                }
+            }
+            b"" => {}
+            _ => {
+                console(|out| {
+                    lines::warning(out, "unknown command (leave, stats, query TEXT, keys)")
+                });
             }
         }
     }
 }
 
+/// `{"event":"stats",...}`: the node's and the adapter's counters, the MAC's, the uptime and
+/// the stack's high-water mark.
+async fn stats(cluster: FirmwareHandle) {
+    let (node, transport) = cluster.stats().await;
+    let garbage = cluster
+        .with_node(|node| node.stream_stats().reassembly.garbage_bytes)
+        .await
+        .unwrap_or(0);
+    // The driver's counters: read through the cell's owner, the network task, is not
+    // possible; the controller's own are not kept by this image.
+    console(|out| {
+        let mut line = Line::event(out, "stats");
+        line.number("frames_accepted", node.frames_accepted)
+            .number("frames_dropped", node.frames_dropped)
+            .number("decode_errors", node.decode_errors)
+            .number("services_rejected", node.services_rejected)
+            .number("services_evicted", node.services_evicted)
+            .number("oversized", node.oversized)
+            .number("events_dropped", node.events_dropped)
+            .number("unsealed", node.unsealed)
+            .number("unknown_key", node.unknown_key)
+            .number("forged", node.forged)
+            .number("replayed", node.replayed)
+            .number("stream_garbage_bytes", garbage)
+            .number("datagrams_received", transport.datagrams_received)
+            .number("datagrams_dropped", transport.datagrams_dropped)
+            .number("datagrams_sent", transport.datagrams_sent)
+            .number("uptime_ms", Instant::now().as_millis())
+            .number("stack_high_water", stack::high_water() as u64);
+        line.end();
+    });
+}
+
+/// The `keys` command: the key file again, for rotation. The keys in use stay on error.
+async fn keys(cluster: FirmwareHandle, key_file: Option<&str>) -> Result<(), &'static str> {
+    #[cfg(feature = "sealed")]
+    {
+        let ring = read_keys(key_file.ok_or("no --key-file")?)?;
+        cluster
+            .set_keys(Some(ring))
+            .await
+            .map_err(|_| "the node has left")
+    }
+    #[cfg(not(feature = "sealed"))]
+    {
+        let _ = (cluster, key_file);
+        Err("this image has no sealing")
+    }
+}
+
+/// Reads the key file through semihosting.
+#[cfg(feature = "sealed")]
+#[inline(never)]
+fn read_keys(path: &str) -> Result<cluster_embassy::cluster_core::KeyRing, &'static str> {
+    let mut buf = [0u8; 512];
+    let text = host::read_file(path, &mut buf).map_err(|_| "cannot read the key file")?;
+    let text = core::str::from_utf8(text).map_err(|_| "the key file is not text")?;
+    cluster_embassy::cluster_core::KeyRing::parse(text).map_err(|_| "bad key file")
+}
+
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
-    let Some(mut core) = cortex_m::Peripherals::take() else {
-        halt()
+    stack::paint();
+    let Some(core) = cortex_m::Peripherals::take() else {
+        host::exit_failure()
     };
-    // A 1 ms tick from a 16 MHz core clock.
-    core.SYST.set_clock_source(SystClkSource::Core);
-    core.SYST.set_reload(16_000 - 1);
-    core.SYST.clear_current();
-    core.SYST.enable_counter();
-    core.SYST.enable_interrupt();
-    // Use the part's RNG peripheral here; the SysTick value stands in for it.
-    let seed = u64::from(cortex_m::peripheral::SYST::get_current()) ^ 0x5eed_c105_u64;
+    // SAFETY: the board's first timer and first UART; each has this one owner.
+    let clock = Clock::start(unsafe { Registers::new() });
+    critical_section::with(|cs| TIME.clock.replace(cs, Some(clock)));
+    CONSOLE.lock(|cell| cell.replace(Some(Uart::new(unsafe { Registers::new() }))));
+    let mut syst = core.SYST;
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(mps2_board::CORE_HZ / 1000 - 1);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+
+    let line = host::command_line(COMMAND_LINE.take()).unwrap_or("");
+    let options = match options::parse(line) {
+        Ok(options) => options,
+        Err(why) => fail(why),
+    };
+    let device = DEVICE.take();
+    let mac = match device.init() {
+        Ok(mac) => mac,
+        Err(lan9118::InitError::NotFound) => fail("no LAN9118 at 0x40200000"),
+        Err(lan9118::InitError::Timeout) => fail("the LAN9118 did not come up"),
+    };
+    // The board has no RNG: the MAC and the controller's free-running counter.
+    let seed = mix(
+        u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0])
+            ^ (u64::from(device.free_run()) << 32),
+    );
+    // SAFETY: the handler (`DefaultHandler`) only disarms the controller's interrupt and
+    // wakes the network task.
+    unsafe { cortex_m::peripheral::NVIC::unmask(lan9118::Interrupt) };
 
     let net_config = embassy_net::Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 1, 50), 24),
+        address: Ipv4Cidr::new(Ipv4Address::from(options.ip), options.prefix),
         gateway: None,
         dns_servers: Default::default(),
     });
     let (stack, net_runner) = embassy_net::new(
-        DEVICE.take(),
+        device,
         net_config,
         RESOURCES.init_with(StackResources::new),
         seed,
     );
     let Ok(token) = net_task(net_runner) else {
-        halt()
+        fail("cannot spawn the network task")
     };
     spawner.spawn(token);
 
-    let state = STATE.take();
-    // The keys stay across the start: set before it, they seal the join frames too.
-    #[cfg(feature = "sealed")]
-    {
-        use cluster_embassy::cluster_core::{Key, KeyRing};
-        state
-            .node_mut()
-            .set_keys(Some(KeyRing::new(Key::new(1, KEY))));
-    }
-    let mut config = firmware_config(Config::lan_fast());
-    if config.add_tag("sensor").is_err() {
-        halt()
-    }
-    let Ok((cluster, runner)) = cluster_embassy::new(
-        stack,
-        state,
-        BUFFERS.init_with(FirmwareBuffers::new),
-        Group::CLUSTER,
-        config,
-        seed.rotate_left(17),
-    ) else {
-        halt()
+    let group = Group {
+        port: options.port,
+        ..Group::CLUSTER
     };
-    let Ok(events) = cluster.events() else { halt() };
-    let (Ok(run), Ok(app)) = (cluster_task(runner), app_task(cluster, events)) else {
-        halt()
+    let (cluster, runner) = match start(stack, &options, group, seed) {
+        Ok(started) => started,
+        Err(why) => fail(why),
+    };
+    let sid = cluster.sid();
+    let hid = cluster.hid();
+    let protocols = cluster.with_node(Node::protocols).await.unwrap_or_default();
+    console(|out| {
+        lines::joined(
+            out,
+            sid.as_bytes(),
+            hid.as_bytes(),
+            group.addr.octets(),
+            group.port,
+            protocols,
+        );
+    });
+    let Ok(events) = cluster.events() else {
+        fail("no event subscription")
+    };
+    let (Ok(run), Ok(app), Ok(commands)) = (
+        cluster_task(runner),
+        app_task(cluster, events, options.query_every),
+        console_task(cluster, options.key_file),
+    ) else {
+        fail("cannot spawn the node's tasks")
     };
     spawner.spawn(run);
     spawner.spawn(app);
+    spawner.spawn(commands);
 }
 
-fn halt() -> ! {
-    loop {
-        cortex_m::asm::wfi();
+/// Starts the node in place in `STATE` and returns its handle and runner.
+#[inline(never)]
+fn start(
+    stack: embassy_net::Stack<'static>,
+    options: &Options<'static>,
+    group: Group,
+    seed: u64,
+) -> Result<(FirmwareHandle, FirmwareRunner), &'static str> {
+    let mut config = firmware_config(Config::lan_fast());
+    if let Some(ms) = options.heartbeat_ms {
+        config.heartbeat_min = core::time::Duration::from_millis(u64::from(ms));
+        config.heartbeat_max = config.heartbeat_min;
     }
+    if let Some(ms) = options.ttl_ms {
+        config.ttl = core::time::Duration::from_millis(u64::from(ms));
+    }
+    for tag in options.tags.split(',').filter(|t| !t.is_empty()) {
+        config.add_tag(tag).map_err(|_| "bad --tags")?;
+    }
+    let state = STATE.take();
+    state.node_mut().policy_mut().answer = options.answer.clone();
+    // The keys stay across the start: set before it, they seal the join frames too.
+    #[cfg(feature = "sealed")]
+    {
+        let path = options
+            .key_file
+            .ok_or("this image seals its frames: --key-file is required")?;
+        state.node_mut().set_keys(Some(read_keys(path)?));
+    }
+    #[cfg(not(feature = "sealed"))]
+    if options.key_file.is_some() {
+        return Err("this image has no sealing: use the sealed variant for --key-file");
+    }
+    cluster_embassy::new(
+        stack,
+        state,
+        BUFFERS.init_with(FirmwareBuffers::new),
+        group,
+        config,
+        seed.rotate_left(17),
+    )
+    .map_err(|_| "cannot start the node")
+}
+
+/// A fatal start-up error: its line on the console, then the end of the emulation.
+fn fail(why: &str) -> ! {
+    console(|out| lines::fatal(out, why));
+    host::exit_failure()
+}
+
+/// A 64-bit mix (splitmix64's finaliser), so that close seeds give unrelated sids.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
