@@ -40,6 +40,7 @@ use cluster_core::Config;
 use cluster_core::{QueryEvent, QueryRequest, Resolver, SendRequest, Targets};
 use cluster_embassy::{Buffers, Event, Events, Group, Handle, Runner, State, firmware_config};
 use cluster_host::json::{JoinedInfo, event_json, joined_json, query_event_json};
+use cluster_host::tap_args;
 use cluster_host::{
     Answer, QuerySummary, ServiceInfo, os_seed, parse_duration, read_key_file, split_list,
 };
@@ -97,34 +98,12 @@ fn duration(text: &str) -> Result<StdDuration, cluster_host::DurationError> {
 }
 
 fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
-    let (addr, prefix) = text
-        .split_once('/')
-        .ok_or_else(|| format!("bad address {text}: A.B.C.D/NN expected"))?;
-    let addr: std::net::Ipv4Addr = addr
-        .parse()
-        .map_err(|e| format!("bad address {text}: {e}"))?;
-    let prefix: u8 = prefix
-        .parse()
-        .map_err(|e| format!("bad prefix {text}: {e}"))?;
-    if prefix > 32 {
-        return Err(format!("bad prefix {text}: at most 32"));
-    }
+    let (addr, prefix) = tap_args::parse_ipv4_cidr(text)?;
     Ok(Ipv4Cidr::new(addr, prefix))
 }
 
 fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("bad MAC {text}: {e}"))?;
-    let mac: [u8; 6] = bytes
-        .try_into()
-        .map_err(|_| format!("bad MAC {text}: six bytes expected"))?;
-    if mac[0] & 1 != 0 {
-        return Err(format!("bad MAC {text}: not unicast"));
-    }
-    Ok(mac)
+    tap_args::parse_unicast_mac(text)
 }
 
 type TapState = State<CriticalSectionRawMutex, Answer>;
@@ -193,8 +172,9 @@ fn run(args: Args) -> Result<(), String> {
     }
     let mut device = TunTapDevice::new(&args.tap)
         .map_err(|e| format!("cannot open TAP device {}: {e}", args.tap))?;
-    let [a, b, c, d] = args.ip.address().octets();
-    let mac = args.mac.unwrap_or([0x02, 0xc2, a, b, c, d]);
+    let mac = args
+        .mac
+        .unwrap_or_else(|| tap_args::mac_of([0x02, 0xc2], args.ip.address()));
     device.set_hardware_address(mac);
     let seed = os_seed();
 

@@ -176,15 +176,14 @@
 mod error;
 mod event;
 mod handle;
-mod hid;
 mod runner;
 mod state;
 mod time;
 
+pub use cluster_core::MacHid;
 pub use error::{CommandError, Error};
 pub use event::Event;
 pub use handle::{Events, Handle, QueryStream};
-pub use hid::MacHid;
 pub use runner::{Group, Runner, new};
 pub use state::{Buffers, State, Stats};
 pub use time::{core_instant, embassy_instant};

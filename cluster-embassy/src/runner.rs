@@ -15,9 +15,9 @@ use embassy_time::{Duration, Timer, with_timeout};
 use crate::error::Error;
 use crate::event::Event;
 use crate::handle::Handle;
-use crate::hid::MacHid;
 use crate::state::{Buffers, Inner, State, bump};
 use crate::time::{embassy_instant, now};
+use cluster_core::MacHid;
 
 /// The multicast group and port of a cluster (spec 1.1): the runner joins `addr`, binds its
 /// socket to `port` and sends every frame to `addr:port`.

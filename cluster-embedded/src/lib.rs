@@ -164,13 +164,12 @@ mod log;
 mod buffers;
 mod driver;
 mod error;
-mod hid;
 mod time;
 
 pub use buffers::UdpBuffers;
+pub use cluster_core::MacHid;
 pub use driver::{Driver, Group, Stats};
 pub use error::Error;
-pub use hid::MacHid;
 pub use time::{core_instant, net_instant};
 
 pub use cluster_core;
