@@ -39,7 +39,7 @@ pub use tags::{TagError, TagOp};
 
 use props::{OwnProps, PROPS_TEXT_LEN};
 use query::QueryTable;
-use registry::{Registry, Ttl};
+use registry::{Registry, Removed, Ttl};
 use send::{Outbox, PayloadPool};
 
 /// Reassembly buffers: this many senders may have a partial frame pending at once.
@@ -1033,11 +1033,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Bookkeeping after a service left the registry: its ping entry, its queued sends, its
     /// part in queries, and the `Lost` event (never for a service not yet announced, Q11).
-    fn service_removed(&mut self, now: Instant, service: &Service, reason: LostReason) {
+    fn service_removed(&mut self, now: Instant, service: &Removed, reason: LostReason) {
         self.ping.remove(service.sid.as_bytes());
         self.outbox.forget(&service.sid, &mut self.payloads);
         self.query_target_lost(now, service);
-        if service.discover_at().is_some() {
+        if !service.announced {
             self.discover_pending = self.discover_pending.saturating_sub(1);
         } else {
             self.policy.on_lost(&service.sid, reason);
