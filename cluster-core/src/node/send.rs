@@ -850,7 +850,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             filter: (!matches!(filter.of, FilterOf::None)).then(|| List::from_source(&filter)),
             ..Message::default()
         };
-        message.encode_with(placement, self.config.compat, buf)
+        // Not sized when `buf` is too small: the node counts such a frame, and needs no
+        // length (`required` is not read).
+        message
+            .encode_unsized(placement, self.config.compat, buf)
+            .map_err(|e| e.unwrap_or(EncodeError::BufferTooSmall { required: 0 }))
     }
 
     fn encode_broadcast(
