@@ -251,6 +251,12 @@ impl<'a> Element<'a> {
         if !self.substitute {
             return out.write_str(self.raw);
         }
+        // The substitution is written once, for every writer, through `dyn fmt::Write`.
+        self.substitute_into(&mut Unsized(out))
+    }
+
+    #[inline(never)]
+    fn substitute_into(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         let mut rest = self.raw;
         while let Some((literal, escape)) = rest.split_once('\\') {
             out.write_str(literal)?;
@@ -266,6 +272,20 @@ impl<'a> Element<'a> {
     #[must_use]
     pub fn elements(&self) -> Option<Elements<'a>> {
         self.as_str().map(elements)
+    }
+}
+
+/// A writer that may be unsized (`W: ?Sized`), behind a sized one that can become a
+/// `dyn fmt::Write`.
+struct Unsized<'w, W: ?Sized>(&'w mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for Unsized<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.write_str(s)
+    }
+
+    fn write_char(&mut self, c: char) -> fmt::Result {
+        self.0.write_char(c)
     }
 }
 
