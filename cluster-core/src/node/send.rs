@@ -926,9 +926,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
             Broadcast::Ping => {
                 let mut text = heapless::String::<{ PING_MAX * 17 }>::new();
-                // One `ListWriter` instantiation for the crate's writers (`dyn Write`): less code.
+                // One `ListWriter` instantiation for the crate's writers (`Sink`): less code.
                 let mut list =
-                    crate::wire::tcl_list::ListWriter::new(&mut text as &mut dyn core::fmt::Write);
+                    crate::wire::tcl_list::ListWriter::new(crate::wire::tcl_list::Sink(&mut text));
                 for sid in &self.outbox.ping_sids {
                     if let Some(s) = sid.as_str() {
                         let _ = list.push(s);
