@@ -40,10 +40,16 @@ fn le32(bytes: &[u8]) -> u32 {
 /// Reads `N` little-endian words from `bytes` (missing bytes read as zero).
 fn words<const N: usize>(bytes: &[u8]) -> [u32; N] {
     let mut out = [0u32; N];
+    read_words(&mut out, bytes);
+    out
+}
+
+/// Fills `out` with little-endian words of `bytes`: one copy of the loop for every `N`.
+#[inline(never)]
+fn read_words(out: &mut [u32], bytes: &[u8]) {
     for (word, chunk) in out.iter_mut().zip(bytes.chunks(4)) {
         *word = le32(chunk);
     }
-    out
 }
 
 /// The quarter rounds of a double round: four columns, then four diagonals.
@@ -81,10 +87,11 @@ fn rounds(s: &mut [u32; 16]) {
 /// The initial state: constants, key, then `tail` (counter and nonce, or HChaCha20's nonce).
 fn state(key: &[u32; 8], tail: [u32; 4]) -> [u32; 16] {
     let mut s = [0u32; 16];
-    let parts = SIGMA.iter().chain(key).chain(&tail);
-    for (slot, word) in s.iter_mut().zip(parts) {
-        *slot = *word;
-    }
+    let (constants, rest) = s.split_at_mut(4);
+    let (k, t) = rest.split_at_mut(8);
+    constants.copy_from_slice(&SIGMA);
+    k.copy_from_slice(key);
+    t.copy_from_slice(&tail);
     s
 }
 
