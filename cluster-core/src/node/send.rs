@@ -179,7 +179,7 @@ pub(crate) enum DirectBody {
 }
 
 /// One service-level send with its failover state (spec 5.13).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Direct {
     pub(crate) to: Sid,
     pub(crate) body: DirectBody,
@@ -598,7 +598,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Queues `direct`, counting a refusal when the queue is full.
     pub(super) fn queue_direct(&mut self, direct: Direct) -> bool {
-        if self.outbox.push_direct(direct.clone()) {
+        if self.outbox.push_direct(direct) {
             true
         } else {
             if let Some(p) = direct.payload {
@@ -722,7 +722,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Picks the next protocol of direct send `index` and encodes it, or settles the send
     /// when no protocol is left (spec 5.13).
     fn transmit_direct(&mut self, now: Instant, index: usize, buf: &mut [u8]) -> Option<Transmit> {
-        let direct = self.outbox.directs.get(index)?.clone();
+        let direct = *self.outbox.directs.get(index)?;
         let Some(service) = self.registry.get(direct.to.as_bytes()) else {
             self.drop_direct(index);
             return None;
