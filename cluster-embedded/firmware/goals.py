@@ -42,6 +42,8 @@ GOALS = {
 ENFORCED = {
     ("default", "stack_main"),
     ("default", "stack_start"),
+    ("sealed", "flash"),
+    ("sealed", "stack_main"),
     ("sealed", "stack_start"),
 }
 
