@@ -2,7 +2,7 @@
 
 use super::registry::{Registry, UnixPath};
 use crate::protocol::{Protocol, ProtocolList};
-use crate::text::push_decimal;
+use crate::text::{parse_u16, push_decimal};
 use crate::wire::tcl_list::{self, ListWriter, Sink};
 
 /// This node's own props: what it advertises.
@@ -89,7 +89,7 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
                 .and_then(|port| {
                     let mut digits = heapless::String::<8>::new();
                     port.write_to(&mut digits).ok()?;
-                    digits.parse::<u16>().ok()
+                    parse_u16(digits.as_bytes())
                 });
             props.tcp = Some(port);
         } else if key.eq_str("u") {

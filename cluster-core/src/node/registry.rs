@@ -426,9 +426,9 @@ impl<const N: usize> Registry<N> {
                 .count()
         });
         let victim = if addr.is_some() && from_addr >= per_address_slots(N) {
-            self.weakest(|s| s.ip == addr)
+            self.weakest(&|s| s.ip == addr)
         } else {
-            self.weakest(|_| true)
+            self.weakest(&|_| true)
         };
         victim.map(Some).ok_or(Full)
     }
@@ -437,7 +437,7 @@ impl<const N: usize> Registry<N> {
     /// earliest first frame. Oldest first, so that a newcomer arriving during a flood of
     /// one-frame sids outlives the flood entries already there long enough to be heard again
     /// (a join sends a heartbeat and a discovery back to back).
-    fn weakest(&self, among: impl Fn(&Service) -> bool) -> Option<usize> {
+    fn weakest(&self, among: &dyn Fn(&Service) -> bool) -> Option<usize> {
         self.services
             .iter()
             .enumerate()
