@@ -4,11 +4,12 @@
 //!
 //! It replaces RustCrypto's `chacha20poly1305` in the node: the same construction and the
 //! same bytes (the draft's vectors and a comparison with RustCrypto on random inputs are in
-//! the tests), in less flash on a Cortex-M (BENCHMARKS.md). Both halves are
-//! constant-time: no branch and no memory index depends on the key, the nonce or the data,
-//! only on lengths; the tag is compared without an early exit, and the plaintext is only
-//! written after the tag verified. Keys, subkeys, keystream and Poly1305 state are zeroed
-//! after use, as RustCrypto's are.
+//! the tests), in less flash on a Cortex-M (BENCHMARKS.md). Both halves are constant-time:
+//! no branch and no memory index depends on the key, the nonce or the data, only on lengths
+//! (Poly1305 also needs a constant-time 32 x 32 -> 64-bit multiply, as the Cortex-M4's `umlal`
+//! is and the Cortex-M3's is not, as for any portable Poly1305). The tag is compared without
+//! an early exit, and the plaintext is only written after the tag verified. Subkeys,
+//! keystream blocks and the Poly1305 key and state are zeroed after use.
 //!
 //! Indexing here is over fixed-size arrays with constant indices (the quarter rounds, the
 //! limbs), never over received bytes: those are read with `chunks` and `get`.
