@@ -177,6 +177,14 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     stats: Stats,
 }
 
+/// The earlier of two deadlines, either of which may be unset.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// A node sized for servers: 16,384 services and 64 KiB payloads. It is megabytes: keep it on
 /// the heap.
 pub type ServerNode<P = DefaultPolicy> = Node<P, 16_384, 65_536>;
@@ -723,10 +731,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let streams = self.streams.next_expiry().map(Instant::from_millis);
-        match (self.core.next_deadline(), streams) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.core.next_deadline(), streams)
     }
 
     // ----- getters -----
@@ -952,17 +957,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         } else {
             None
         };
-        [
-            self.heartbeat_at,
-            self.ping_answer_at,
-            self.expiry_check_at,
-            self.ping.deadline(),
-            self.queries.next_deadline(),
-            discoveries,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let mut next = earliest(self.heartbeat_at, self.ping_answer_at);
+        next = earliest(next, self.expiry_check_at);
+        next = earliest(next, self.ping.deadline());
+        next = earliest(next, self.queries.next_deadline());
+        earliest(next, discoveries)
     }
 
     fn ttl(&self) -> Ttl {
