@@ -39,7 +39,7 @@ pub use tags::{TagError, TagOp};
 
 use props::{OwnProps, PROPS_TEXT_LEN};
 use query::QueryTable;
-use registry::{Registry, Ttl};
+use registry::{Registry, Removed, Ttl};
 use send::{Outbox, PayloadPool};
 
 /// Reassembly buffers: this many senders may have a partial frame pending at once.
@@ -175,6 +175,14 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     /// The payload of the frame being received, for the receive hook.
     scratch: Payload<DATA>,
     stats: Stats,
+}
+
+/// The earlier of two deadlines, either of which may be unset.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A node sized for servers: 16,384 services and 64 KiB payloads. It is megabytes: keep it on
@@ -723,10 +731,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let streams = self.streams.next_expiry().map(Instant::from_millis);
-        match (self.core.next_deadline(), streams) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.core.next_deadline(), streams)
     }
 
     // ----- getters -----
@@ -960,17 +965,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         } else {
             None
         };
-        [
-            self.heartbeat_at,
-            self.ping_answer_at,
-            self.expiry_check_at,
-            self.ping.deadline(),
-            self.queries.next_deadline(),
-            discoveries,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let mut next = earliest(self.heartbeat_at, self.ping_answer_at);
+        next = earliest(next, self.expiry_check_at);
+        next = earliest(next, self.ping.deadline());
+        next = earliest(next, self.queries.next_deadline());
+        earliest(next, discoveries)
     }
 
     fn ttl(&self) -> Ttl {
@@ -1041,11 +1040,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Bookkeeping after a service left the registry: its ping entry, its queued sends, its
     /// part in queries, and the `Lost` event (never for a service not yet announced, Q11).
-    fn service_removed(&mut self, now: Instant, service: &Service, reason: LostReason) {
+    fn service_removed(&mut self, now: Instant, service: &Removed, reason: LostReason) {
         self.ping.remove(service.sid.as_bytes());
         self.outbox.forget(&service.sid, &mut self.payloads);
         self.query_target_lost(now, service);
-        if service.discover_at().is_some() {
+        if !service.announced {
             self.discover_pending = self.discover_pending.saturating_sub(1);
         } else {
             self.policy.on_lost(&service.sid, reason);

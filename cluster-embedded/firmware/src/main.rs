@@ -125,11 +125,31 @@ static COMMAND_LINE: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256])
 #[entry]
 fn main() -> ! {
     stack::paint();
+    // Start-up and the main loop each in a function of their own, so that neither's locals
+    // sit under the other's calls on the stack.
+    run(start())
+}
+
+/// What start-up hands the main loop.
+struct Running {
+    clock: Clock,
+    uart: Uart,
+    options: Options<'static>,
+    device: &'static mut Lan9118,
+    iface: &'static mut Interface,
+    sockets: SocketSet<'static>,
+    driver: &'static mut FirmwareDriver,
+}
+
+/// Start-up: the clock, the console, the options, the Ethernet controller, the stack, and the
+/// node started in place in `NODE` with its driver in `DRIVER`. A failure is fatal.
+#[inline(never)]
+fn start() -> Running {
     let Some(core) = cortex_m::Peripherals::take() else {
         host::exit_failure()
     };
     // SAFETY: the board's first timer; the clock is its only user.
-    let mut clock = Clock::start(unsafe { Registers::new() });
+    let clock = Clock::start(unsafe { Registers::new() });
     // SysTick wakes the main loop's `wfi` every millisecond.
     let mut syst = core.SYST;
     syst.set_clock_source(SystClkSource::Core);
@@ -176,12 +196,35 @@ fn main() -> ! {
         port: options.port,
         ..Group::CLUSTER
     };
-    let driver = match start(iface, &mut sockets, socket, mac, &options, group, seed) {
+    let driver = match start_node(iface, &mut sockets, socket, mac, &options, group, seed) {
         Ok(driver) => driver,
         Err(why) => mps2_board::lines::fatal(&mut uart, why),
     };
     print::joined(&mut uart, driver, group);
+    Running {
+        clock,
+        uart,
+        options,
+        device,
+        iface,
+        sockets,
+        driver,
+    }
+}
 
+/// The main loop: commands, the stack and the node when a frame waits or a deadline is due,
+/// the application, then sleep until the next millisecond.
+#[inline(never)]
+fn run(running: Running) -> ! {
+    let Running {
+        mut clock,
+        mut uart,
+        options,
+        device,
+        iface,
+        mut sockets,
+        driver,
+    } = running;
     let mut app = App::new(&options);
     let mut wake = Instant::ZERO;
     loop {
@@ -372,10 +415,8 @@ fn query_everyone(now: Instant, driver: &mut FirmwareDriver, text: &[u8]) {
 #[cfg(feature = "small")]
 fn query_everyone(_now: Instant, _driver: &mut FirmwareDriver, _text: &[u8]) {}
 
-/// Starts the node in place in `NODE` and creates the driver that runs it in `DRIVER`. Kept
-/// out of `main` so that its stack frame (the node's start) is not part of the main loop's.
-#[inline(never)]
-fn start(
+/// Starts the node in place in `NODE` and creates the driver that runs it in `DRIVER`.
+fn start_node(
     iface: &mut Interface,
     sockets: &mut SocketSet<'static>,
     socket: SocketHandle,
