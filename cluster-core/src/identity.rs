@@ -26,16 +26,15 @@ impl<const N: usize> InlineStr<N> {
     /// Copies `bytes`, or `None` when they are longer than `N` (or than 255).
     #[must_use]
     pub fn new(bytes: &[u8]) -> Option<Self> {
-        let len = u8::try_from(bytes.len()).ok()?;
         let mut out = [0; N];
-        out.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        let len = fill(&mut out, bytes)?;
         Some(Self { len, bytes: out })
     }
 
     /// The bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+        prefix(&self.bytes, self.len)
     }
 
     /// The bytes, zero-padded to `N`.
@@ -60,6 +59,22 @@ impl<const N: usize> InlineStr<N> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// Copies `bytes` to the start of `out` and returns their length, or `None` when they do not
+/// fit (or are longer than 255): [`InlineStr::new`] for every `N` at once.
+#[inline(never)]
+fn fill(out: &mut [u8], bytes: &[u8]) -> Option<u8> {
+    let len = u8::try_from(bytes.len()).ok()?;
+    out.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    Some(len)
+}
+
+/// The first `len` bytes of `bytes` (all of them if fewer): [`InlineStr::as_bytes`], out of
+/// line and for every `N` at once, as it is called in some 30 places.
+#[inline(never)]
+fn prefix(bytes: &[u8], len: u8) -> &[u8] {
+    bytes.get(..usize::from(len)).unwrap_or_default()
 }
 
 impl<const N: usize> Default for InlineStr<N> {

@@ -194,6 +194,7 @@ mod config;
 mod error;
 mod event;
 mod identity;
+mod mac_hid;
 mod node;
 mod policy;
 mod protocol;
@@ -217,6 +218,7 @@ pub use config::{Config, ConfigError, MAX_CHANNELS};
 pub use error::{DatagramError, QueryError, SendError};
 pub use event::{Event, LostReason, Payload, QueryEvent, QueryId, Ruid};
 pub use identity::{Hid, InlineStr, MAX_TAGS, Sid, Tag, TagList, is_mac_hid};
+pub use mac_hid::MacHid;
 pub use node::{
     Node, QueryRequest, ResolveError, Resolver, ResolverSet, SendRequest, ServerNode, TagError,
     TagOp, Targets, glob_match,

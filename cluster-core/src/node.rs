@@ -179,6 +179,14 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     stats: Stats,
 }
 
+/// The earlier of two deadlines, either of which may be unset.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// A node sized for servers: 16,384 services and 64 KiB payloads. It is megabytes: keep it on
 /// the heap.
 pub type ServerNode<P = DefaultPolicy> = Node<P, 16_384, 65_536>;
@@ -725,10 +733,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let streams = self.streams.next_expiry().map(Instant::from_millis);
-        match (self.core.next_deadline(), streams) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.core.next_deadline(), streams)
     }
 
     // ----- getters -----

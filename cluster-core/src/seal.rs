@@ -52,6 +52,7 @@
     deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)
 )]
 
+mod aead;
 mod envelope;
 mod escape;
 mod key;

@@ -35,6 +35,24 @@ pub(crate) fn push_decimal<const N: usize>(
     push_ascii(out, digits.get(at..).unwrap_or_default())
 }
 
+/// `s` as a `u16`, exactly as `str::parse::<u16>` reads it (an optional `+`, then one or more
+/// ASCII digits, at most 65535), without `core`'s generic integer parser.
+pub(crate) fn parse_u16(s: &[u8]) -> Option<u16> {
+    let digits = s.strip_prefix(b"+").unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u16 = 0;
+    for &b in digits {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u16::from(digit))?;
+    }
+    Some(n)
+}
+
 /// Appends `n` in lowercase hexadecimal without leading zeros, as `{n:x}` formats it.
 fn push_hex<const N: usize>(out: &mut heapless::String<N>, n: u16) -> Result<(), Full> {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -127,6 +145,21 @@ fn push_ipv6<const N: usize>(out: &mut heapless::String<N>, ip: Ipv6Addr) -> Res
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parse_u16_reads_what_str_parse_reads() {
+        let samples = [
+            "", "+", "-", "-0", "0", "+0", "00065535", "65535", "65536", "+1", "++1", " 1", "1 ",
+            "123456", "4a", "a4", "99999", "6553", "+65535", "0x10", "\u{661}",
+        ];
+        for s in samples {
+            assert_eq!(parse_u16(s.as_bytes()), s.parse::<u16>().ok(), "{s:?}");
+        }
+        for n in 0..=70_000_u32 {
+            let s = std::format!("{n}");
+            assert_eq!(parse_u16(s.as_bytes()), s.parse::<u16>().ok(), "{s:?}");
+        }
+    }
+
     use std::string::ToString;
 
     use proptest::prelude::*;

@@ -33,6 +33,7 @@ use clap::Parser;
 use cluster_core::{Config, Event, Node, ProtocolList};
 use cluster_embedded::{Driver, Group, MacHid, UdpBuffers, core_instant, firmware_config};
 use cluster_host::json::{JoinedInfo, event_json, joined_json};
+use cluster_host::tap_args;
 use cluster_host::{
     Answer, Translated, os_seed, parse_duration, read_key_file, split_list, translate,
 };
@@ -85,35 +86,12 @@ fn duration(text: &str) -> Result<StdDuration, cluster_host::DurationError> {
 }
 
 fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
-    let (addr, prefix) = text
-        .split_once('/')
-        .ok_or_else(|| format!("bad address {text}: A.B.C.D/NN expected"))?;
-    let addr: std::net::Ipv4Addr = addr
-        .parse()
-        .map_err(|e| format!("bad address {text}: {e}"))?;
-    let prefix: u8 = prefix
-        .parse()
-        .map_err(|e| format!("bad prefix {text}: {e}"))?;
-    if prefix > 32 {
-        return Err(format!("bad prefix {text}: at most 32"));
-    }
+    let (addr, prefix) = tap_args::parse_ipv4_cidr(text)?;
     Ok(Ipv4Cidr::new(addr, prefix))
 }
 
 fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("bad MAC {text}: {e}"))?;
-    let bytes: [u8; 6] = bytes
-        .try_into()
-        .map_err(|_| format!("bad MAC {text}: six bytes expected"))?;
-    let mac = EthernetAddress(bytes);
-    if !mac.is_unicast() {
-        return Err(format!("bad MAC {text}: not unicast"));
-    }
-    Ok(mac)
+    tap_args::parse_unicast_mac(text).map(EthernetAddress)
 }
 
 fn main() -> ExitCode {
@@ -175,10 +153,9 @@ fn run(args: &Args) -> Result<(), String> {
     let clock = Clock(std::time::Instant::now());
     let seed = os_seed();
 
-    let [a, b, c, d] = args.ip.address().octets();
     let mac = args
         .mac
-        .unwrap_or(EthernetAddress([0x02, 0xc1, a, b, c, d]));
+        .unwrap_or_else(|| EthernetAddress(tap_args::mac_of([0x02, 0xc1], args.ip.address())));
     let mut iface_config = IfaceConfig::new(mac.into());
     iface_config.random_seed = seed;
     let mut iface = Interface::new(iface_config, &mut device, clock.now());

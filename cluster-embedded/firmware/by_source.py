@@ -9,18 +9,21 @@ library, so that `u32::rotate_left` inlined into chacha20's rounds counts as cha
 what LTO folded into a caller still counts for the crate it came from. Instructions whose
 every frame is in Rust's library count as `core (rustc library)`; those without debug info
 as `?`. Files are grouped by crate (a registry path's `<crate>-<version>` directory, a
-workspace crate's directory); the `cluster-core/src/seal` module has a group of its own.
+workspace crate's directory); the `cluster-core/src/seal` module has a group of its own, and
+its AEAD (`seal/aead.rs`) another.
 
-Prints `bytes group`, largest first, then `aead N seal M`: the bytes of the RustCrypto crates
-behind XChaCha20-Poly1305 and of `cluster_core::seal`.
+Prints `bytes group`, largest first, then `aead N seal M`: the bytes of XChaCha20-Poly1305
+(`cluster_core::seal`'s own `aead.rs`; RustCrypto's crates, if an image links them) and of the
+rest of `cluster_core::seal`.
 """
 import json
 import re
 import subprocess
 import sys
 
-# The RustCrypto crates behind XChaCha20-Poly1305.
+# XChaCha20-Poly1305: the core's own (seal/aead.rs), or the RustCrypto crates it replaced.
 AEAD = {
+    "cluster-core seal/aead.rs",
     "chacha20",
     "poly1305",
     "chacha20poly1305",
@@ -45,6 +48,8 @@ RUST_LIBRARY = "core (rustc library)"
 
 
 def group(path):
+    if "/cluster-core/src/seal/aead.rs" in path:
+        return "cluster-core seal/aead.rs"
     if "/cluster-core/src/seal" in path:
         return "cluster-core seal"
     if "/firmware/src/" in path:

@@ -5,12 +5,13 @@
 #
 #   cluster-embedded/qemu/run.sh --tap TAP --ip ADDR/PREFIX [--tags "a b"] [--answer TEXT]
 #       [--key-file KEYS] [--mac MAC] [--port N] [--heartbeat DUR] [--ttl DUR]
-#       [--query-every SECONDS] [--small] [--icount] [--build-only]
+#       [--query-every SECONDS] [--small] [--embassy] [--icount] [--build-only]
 #
 # The options reach the firmware at run time, on the semihosting command line: one image
 # serves every node. --key-file boots the sealed image (the default one has no sealing code);
 # the firmware reads the file through semihosting, and again on the console command `keys`
-# (key rotation). --small boots the small variant. The MAC (the node's hid) defaults to 02:c1
+# (key rotation). --small boots the small variant; --embassy boots cluster-embassy's firmware
+# (embassy executor and embassy-net on the same board support) instead of the smoltcp one. The MAC (the node's hid) defaults to 02:c1
 # followed by the four bytes of the address. DUR is N, Nms or Ns (milliseconds by default).
 #
 # Standard input is the firmware's console: one command per line, `leave` (sends the
@@ -26,13 +27,14 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 firmware="$here/../firmware"
+image=cluster-firmware
 TARGET=thumbv7em-none-eabihf
 
 usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "run.sh: $*" >&2; exit 2; }
 
 tap="" ip="" tags="" answer="" key_file="" mac="" port="" heartbeat="" ttl="" every=""
-small=0 build_only=0 icount=()
+small=0 embassy=0 build_only=0 icount=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --tap) tap=${2:?}; shift 2 ;;
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
     --ttl) ttl=${2:?}; shift 2 ;;
     --query-every) every=${2:?}; shift 2 ;;
     --small) small=1; shift ;;
+    --embassy) embassy=1; shift ;;
     --icount) icount=(-icount shift=0); shift ;;
     --build-only) build_only=1; shift ;;
     -h|--help) usage ;;
@@ -66,13 +69,17 @@ fi
 
 # The variant, built in a target directory of its own (variants can boot side by side).
 features=() variant=default
-if [ -n "$key_file" ]; then features+=(sealed); variant=sealed; fi
+if [ "$embassy" = 1 ]; then
+  [ "$small" = 0 ] || die "--small has no embassy variant"
+  firmware="$here/../../cluster-embassy/firmware" image=cluster-embassy-firmware variant=embassy
+fi
+if [ -n "$key_file" ]; then features+=(sealed); variant="$variant-sealed"; fi
 if [ "$small" = 1 ]; then features+=(small); variant="small-$variant"; fi
 target_dir="$firmware/target/qemu-$variant"
 feature_args=()
 if [ ${#features[@]} -gt 0 ]; then feature_args=(--features "$(IFS=,; echo "${features[*]}")"); fi
 (cd "$firmware" && cargo build --release --quiet --target-dir "$target_dir" "${feature_args[@]}") >&2
-elf="$target_dir/$TARGET/release/cluster-firmware"
+elf="$target_dir/$TARGET/release/$image"
 if [ "$build_only" = 1 ]; then echo "$elf"; exit 0; fi
 
 [ -n "$tap" ] || die "--tap TAP is required"

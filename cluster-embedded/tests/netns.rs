@@ -16,7 +16,7 @@ mod lab;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use lab::{KeyFile, Proc, build, ip, unavailable};
+use lab::{Bridge, KeyFile, Proc, build, unavailable};
 use serde_json::json;
 
 /// The timers and output of every node of these tests.
@@ -26,48 +26,15 @@ const TIMERS: [&str; 5] = ["--heartbeat", "200ms", "--ttl", "1500ms", "--json"];
 /// 224.0.0.0/4) for the tokio node, and the TAP device `tap0` on the bridge itself, which the
 /// firmware stack (10.251.0.2/24) drives from the bridge's namespace.
 struct Lab {
-    bridge: String,
-    host: String,
+    net: Bridge,
 }
 
 impl Lab {
-    /// A lab whose namespaces are named after this process and `name` (one per test, so that
-    /// tests can run side by side).
+    /// A lab whose namespaces are named after this process and `name`.
     fn new(name: &str) -> Result<Self, String> {
-        let tag = format!("ce{}{name}", std::process::id());
-        let lab = Self {
-            bridge: format!("{tag}br"),
-            host: format!("{tag}h0"),
-        };
-        let (br, h0) = (lab.bridge.as_str(), lab.host.as_str());
-        ip(&["netns", "add", br])?;
-        ip(&["netns", "add", h0])?;
-        ip(&[
-            "-n",
-            br,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", br, "link", "set", "br0", "up"])?;
-        ip(&[
-            "link", "add", "name", "eth0", "netns", h0, "type", "veth", "peer", "name", "port0",
-            "netns", br,
-        ])?;
-        ip(&["-n", br, "link", "set", "port0", "master", "br0"])?;
-        ip(&["-n", br, "link", "set", "port0", "up"])?;
-        ip(&["-n", h0, "link", "set", "lo", "up"])?;
-        ip(&["-n", h0, "addr", "add", "10.251.0.1/24", "dev", "eth0"])?;
-        ip(&["-n", h0, "link", "set", "eth0", "up"])?;
-        ip(&["-n", h0, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
-        ip(&["-n", br, "tuntap", "add", "dev", "tap0", "mode", "tap"])?;
-        ip(&["-n", br, "link", "set", "tap0", "master", "br0"])?;
-        ip(&["-n", br, "link", "set", "tap0", "up"])?;
-        Ok(lab)
+        Ok(Self {
+            net: Bridge::new(&format!("ce{name}"), "10.251.0", 1)?,
+        })
     }
 
     /// The firmware node: `tap_node` on `tap0` (10.251.0.2/24) in the bridge's namespace,
@@ -76,7 +43,7 @@ impl Lab {
         let mut all = vec!["--tap", "tap0", "--ip", "10.251.0.2/24"];
         all.extend(args);
         all.extend(TIMERS);
-        Proc::spawn("tap_node", &self.bridge, &binaries().tap_node, &all)
+        Proc::spawn("tap_node", &self.net.bridge, &binaries().tap_node, &all)
     }
 
     /// `cluster COMMAND --remote ARGS... TIMERS... [DATA]` on the host `h0` (10.251.0.1).
@@ -85,24 +52,7 @@ impl Lab {
         all.extend(args);
         all.extend(TIMERS);
         all.extend(data);
-        Proc::spawn(name, &self.host, &binaries().cluster, &all)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = ip(&[
-            "-n",
-            &self.bridge,
-            "tuntap",
-            "del",
-            "dev",
-            "tap0",
-            "mode",
-            "tap",
-        ]);
-        let _ = ip(&["netns", "del", &self.host]);
-        let _ = ip(&["netns", "del", &self.bridge]);
+        Proc::spawn(name, &self.net.host, &binaries().cluster, &all)
     }
 }
 

@@ -1,6 +1,7 @@
-//! The firmware on an emulated microcontroller: two QEMU `mps2-an386` boards (Cortex-M4F,
-//! LAN9220 Ethernet) booted by `cluster-embedded/qemu/run.sh`, each on a TAP device of a
-//! bridge, and `cluster join` nodes (tokio) on a veth host of the same bridge. Discovery all
+//! The firmware on an emulated microcontroller: QEMU `mps2-an386` boards (Cortex-M4F, LAN9220
+//! Ethernet) booted by `cluster-embedded/qemu/run.sh`, each on a TAP device of a bridge (two
+//! with the smoltcp driver's firmware, one with cluster-embassy's), and `cluster join` nodes
+//! (tokio) on a veth host of the same bridge. Discovery all
 //! ways, `cluster query` answered by each board, a board's own query answered by the tokio
 //! node, garbage and a flood from the tokio side (counted, the board keeps answering), the
 //! tokio node SIGKILLed (both boards report it lost within their ttl), a board told to leave
@@ -20,7 +21,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use lab::{KeyFile, Proc, build, ip, unavailable};
+use lab::{Bridge, KeyFile, Proc, build, unavailable};
 use serde_json::{Value, json};
 
 /// The timers of every node: fast heartbeats, a short ttl.
@@ -31,54 +32,14 @@ const TTL_MS: u128 = 1500;
 /// A bridge with `boards` TAP devices (`tap0`, ...) for QEMU boards (10.251.1.2, .3, ...),
 /// and a veth host `h0` (10.251.1.1/24, a route for 224.0.0.0/4) for the tokio nodes.
 struct Lab {
-    bridge: String,
-    host: String,
-    boards: usize,
+    net: Bridge,
 }
 
 impl Lab {
     fn new(name: &str, boards: usize) -> Result<Self, String> {
-        let tag = format!("cq{}{name}", std::process::id());
-        let lab = Self {
-            bridge: format!("{tag}br"),
-            host: format!("{tag}h0"),
-            boards: 0,
-        };
-        let (br, h0) = (lab.bridge.clone(), lab.host.clone());
-        ip(&["netns", "add", &br])?;
-        let mut lab = lab;
-        ip(&["netns", "add", &h0])?;
-        let (br, h0) = (br.as_str(), h0.as_str());
-        ip(&[
-            "-n",
-            br,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", br, "link", "set", "br0", "up"])?;
-        ip(&[
-            "link", "add", "name", "eth0", "netns", h0, "type", "veth", "peer", "name", "port0",
-            "netns", br,
-        ])?;
-        ip(&["-n", br, "link", "set", "port0", "master", "br0"])?;
-        ip(&["-n", br, "link", "set", "port0", "up"])?;
-        ip(&["-n", h0, "link", "set", "lo", "up"])?;
-        ip(&["-n", h0, "addr", "add", "10.251.1.1/24", "dev", "eth0"])?;
-        ip(&["-n", h0, "link", "set", "eth0", "up"])?;
-        ip(&["-n", h0, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
-        for board in 0..boards {
-            let tap = format!("tap{board}");
-            ip(&["-n", br, "tuntap", "add", "dev", &tap, "mode", "tap"])?;
-            lab.boards += 1;
-            ip(&["-n", br, "link", "set", &tap, "master", "br0"])?;
-            ip(&["-n", br, "link", "set", &tap, "up"])?;
-        }
-        Ok(lab)
+        Ok(Self {
+            net: Bridge::new(&format!("cq{name}"), "10.251.1", boards)?,
+        })
     }
 
     /// Board `index`'s address, without the prefix.
@@ -93,7 +54,7 @@ impl Lab {
         let mut all = vec!["--tap", &tap, "--ip", &address];
         all.extend(["--heartbeat", HEARTBEAT, "--ttl", TTL]);
         all.extend(args);
-        Proc::spawn(name, &self.bridge, &run_sh(), &all)
+        Proc::spawn(name, &self.net.bridge, &run_sh(), &all)
     }
 
     /// `cluster COMMAND --remote ARGS... TIMERS... [DATA]` on the host `h0`.
@@ -102,36 +63,16 @@ impl Lab {
         all.extend(args);
         all.extend(["--heartbeat", HEARTBEAT, "--ttl", TTL, "--json"]);
         all.extend(data);
-        Proc::spawn(name, &self.host, &binaries().cluster, &all)
+        Proc::spawn(name, &self.net.host, &binaries().cluster, &all)
     }
 
     /// Runs a Python program on the host `h0` (the garbage sender) and waits for it.
     fn python_on_host(&self, program: &str) {
         let status = Command::new("ip")
-            .args(["netns", "exec", &self.host, "python3", "-c", program])
+            .args(["netns", "exec", &self.net.host, "python3", "-c", program])
             .status()
             .expect("python3");
         assert!(status.success(), "the garbage sender failed");
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for board in 0..self.boards {
-            let tap = format!("tap{board}");
-            let _ = ip(&[
-                "-n",
-                &self.bridge,
-                "tuntap",
-                "del",
-                "dev",
-                &tap,
-                "mode",
-                "tap",
-            ]);
-        }
-        let _ = ip(&["netns", "del", &self.host]);
-        let _ = ip(&["netns", "del", &self.bridge]);
     }
 }
 
@@ -153,6 +94,7 @@ fn binaries() -> &'static Binaries {
         for variant in [
             &["--build-only"][..],
             &["--build-only", "--key-file", "/dev/null"],
+            &["--build-only", "--embassy"],
         ] {
             let status = Command::new(run_sh())
                 .args(variant)
@@ -267,12 +209,12 @@ for i in range(3000):
 
 #[test]
 #[ignore = "needs root, iproute2, /dev/net/tun and qemu-system-arm; run with --ignored"]
-fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() {
+fn boards_of_both_drivers_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() {
     if skip() {
         return;
     }
     binaries();
-    let lab = Lab::new("p", 2).unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
+    let lab = Lab::new("p", 3).unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
     let boot = Instant::now();
     let mut board_a = lab.board(
         "board a",
@@ -280,6 +222,13 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
         &["--tags", "fwa", "--answer", "fw a", "--query-every", "2"],
     );
     let mut board_b = lab.board("board b", 1, &["--tags", "fwb", "--answer", "fw b"]);
+    // Board e runs cluster-embassy's firmware: embassy's executor and embassy-net on the same
+    // board support, the LAN9220 behind embassy-net-driver.
+    let mut board_e = lab.board(
+        "board e (embassy)",
+        2,
+        &["--embassy", "--tags", "emb", "--answer", "emb ok"],
+    );
     let (a_sid, joined) = board_a.wait_joined();
     let boot_to_joined = boot.elapsed();
     assert_eq!(
@@ -289,6 +238,9 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
     assert_eq!(joined["protocols"], json!(["c"]));
     assert_eq!(joined["group"], "230.230.230.230");
     let (b_sid, _) = board_b.wait_joined();
+    let (e_sid, joined) = board_e.wait_joined();
+    assert_eq!(joined["hid"], "02:c1:0a:fb:01:04");
+    assert_eq!(joined["protocols"], json!(["c"]));
 
     // The tokio node starts once the boards run: how long until board a discovers it.
     let started = Instant::now();
@@ -306,18 +258,26 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
     assert_eq!(seen["ip"], "10.251.1.1");
     assert_eq!(seen["local"], false);
     has_tags(&mut board_a, &tok_sid, &["tok"]);
-    discovers(&mut board_a, &[&b_sid]);
-    discovers(&mut board_b, &[&a_sid, &tok_sid]);
+    discovers(&mut board_a, &[&b_sid, &e_sid]);
+    discovers(&mut board_b, &[&a_sid, &tok_sid, &e_sid]);
+    discovers(&mut board_e, &[&a_sid, &b_sid, &tok_sid]);
+    has_tags(&mut board_e, &tok_sid, &["tok"]);
     let seen = tokio.wait_event("discovered", &a_sid);
     assert_eq!(seen["ip"], "10.251.1.2");
     has_tags(&mut tokio, &a_sid, &["fwa"]);
     assert_eq!(seen["protocols"], json!(["c"]));
     let seen = tokio.wait_event("discovered", &b_sid);
     assert_eq!(seen["ip"], "10.251.1.3");
+    let seen = tokio.wait_event("discovered", &e_sid);
+    assert_eq!(seen["ip"], "10.251.1.4");
+    has_tags(&mut tokio, &e_sid, &["emb"]);
 
     // `cluster query` is answered by each board.
     assert_eq!(query_answer(&lab, "fwa", &[], &a_sid), "fw a");
     assert_eq!(query_answer(&lab, "fwb", &[], &b_sid), "fw b");
+    assert_eq!(query_answer(&lab, "emb", &[], &e_sid), "emb ok");
+    let asked = board_e.wait_for("query", |v| v["event"] == "query");
+    assert_eq!(asked["data"], "status?");
     let asked = board_a.wait_for("query", |v| v["event"] == "query");
     assert_eq!(asked["data"], "status?");
 
@@ -344,9 +304,19 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
     );
     assert_eq!(query_answer(&lab, "fwa", &[], &a_sid), "fw a");
     assert_eq!(query_answer(&lab, "fwb", &[], &b_sid), "fw b");
+    assert_eq!(query_answer(&lab, "emb", &[], &e_sid), "emb ok");
     // (The `cluster query` nodes leave when done: their `lost` lines are expected.)
-    let members = [a_sid.as_str(), b_sid.as_str(), tok_sid.as_str()];
-    for (board, who) in [(&mut board_a, "a"), (&mut board_b, "b")] {
+    let members = [
+        a_sid.as_str(),
+        b_sid.as_str(),
+        e_sid.as_str(),
+        tok_sid.as_str(),
+    ];
+    for (board, who) in [
+        (&mut board_a, "a"),
+        (&mut board_b, "b"),
+        (&mut board_e, "e"),
+    ] {
         assert!(
             !board
                 .lines()
@@ -357,11 +327,11 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
         );
     }
 
-    // The tokio node is killed: both boards see it expire, within their ttl.
+    // The tokio node is killed: every board sees it expire, within its ttl.
     let killed = Instant::now();
     tokio.signal("KILL");
     let mut lost_after = Vec::new();
-    for board in [&mut board_a, &mut board_b] {
+    for board in [&mut board_a, &mut board_b, &mut board_e] {
         let lost = board.wait_event("lost", &tok_sid);
         lost_after.push(killed.elapsed());
         assert_eq!(lost["reason"], "expired");
@@ -382,6 +352,14 @@ fn two_boards_and_a_tokio_node_discover_query_survive_garbage_crash_and_leave() 
     assert!(board_b.wait_exit().success(), "lines: {:#?}", board_b.seen);
     assert_eq!(watcher.wait_event("lost", &b_sid)["reason"], "disconnect");
     assert_eq!(board_a.wait_event("lost", &b_sid)["reason"], "disconnect");
+    assert_eq!(board_e.wait_event("lost", &b_sid)["reason"], "disconnect");
+
+    // The embassy board leaves too: its disconnect reaches the watcher and board a.
+    watcher.wait_event("discovered", &e_sid);
+    board_e.command("leave");
+    assert!(board_e.wait_exit().success(), "lines: {:#?}", board_e.seen);
+    assert_eq!(watcher.wait_event("lost", &e_sid)["reason"], "disconnect");
+    assert_eq!(board_a.wait_event("lost", &e_sid)["reason"], "disconnect");
 
     let figures = stats(&mut board_a);
     eprintln!(

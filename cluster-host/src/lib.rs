@@ -106,6 +106,7 @@ pub mod request;
 pub mod seed;
 mod setup;
 pub mod socket;
+pub mod tap_args;
 pub mod transports;
 
 pub use addrs::LocalAddrs;

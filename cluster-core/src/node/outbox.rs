@@ -58,6 +58,7 @@ impl<const DATA: usize> PayloadPool<DATA> {
     }
 
     /// Drops one reference; the slot is freed with the last.
+    #[inline(never)]
     pub(crate) fn release(&mut self, index: u8) {
         if let Some(slot) = self.slots.get_mut(usize::from(index)) {
             slot.refs = slot.refs.saturating_sub(1);
@@ -117,7 +118,7 @@ pub(crate) enum DirectBody {
 }
 
 /// One service-level send with its failover state (spec 5.13).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Direct {
     pub(crate) to: Sid,
     pub(crate) body: DirectBody,
@@ -207,6 +208,7 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
         SERVICES - self.directs.len()
     }
 
+    #[inline(never)]
     pub(crate) fn push_direct(&mut self, direct: Direct) -> bool {
         self.directs.push(direct).is_ok()
     }

@@ -1,12 +1,10 @@
 //! Protocol props carried in `data`: `t {port 41241} u {path /run/app/x.sock}` (spec 3.5).
 
-use core::fmt::Write;
-
 use super::registry::Registry;
 use crate::protocol::{Protocol, ProtocolList};
 use crate::service::UnixPath;
-use crate::text::push_decimal;
-use crate::wire::tcl_list::{self, ListWriter};
+use crate::text::{parse_u16, push_decimal};
+use crate::wire::tcl_list::{self, ListWriter, Sink};
 
 /// This node's own props: what it advertises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,13 +32,13 @@ pub(crate) fn write_props(
     out: &mut heapless::String<PROPS_TEXT_LEN>,
 ) -> core::fmt::Result {
     out.clear();
-    let mut list = ListWriter::new(out as &mut dyn Write);
+    let mut list = ListWriter::new(Sink(out));
     // Each protocol's props are written as a nested list into `inner`, then pushed as one
     // element (quoted as needed), without `core::fmt`'s formatting machinery.
     let mut inner = heapless::String::<PROPS_TEXT_LEN>::new();
     for protocol in order.iter() {
         inner.clear();
-        let mut nested = ListWriter::new(&mut inner as &mut dyn Write);
+        let mut nested = ListWriter::new(Sink(&mut inner));
         match protocol {
             Protocol::Tcp => {
                 let Some(port) = props.tcp_port else {
@@ -92,7 +90,7 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
                 .and_then(|port| {
                     let mut digits = heapless::String::<8>::new();
                     port.write_to(&mut digits).ok()?;
-                    digits.parse::<u16>().ok()
+                    parse_u16(digits.as_bytes())
                 });
             props.tcp = Some(port);
         } else if key.eq_str("u") {
@@ -139,12 +137,12 @@ pub(crate) fn write_failed(
     out: &mut heapless::String<32>,
 ) -> core::fmt::Result {
     let mut inner = heapless::String::<16>::new();
-    let mut list = ListWriter::new(&mut inner as &mut dyn Write);
+    let mut list = ListWriter::new(Sink(&mut inner));
     for protocol in protocols {
         list.push(protocol.letter())?;
     }
     out.clear();
-    let mut outer = ListWriter::new(out as &mut dyn Write);
+    let mut outer = ListWriter::new(Sink(out));
     outer.push_dict_pair("protocols", &inner)
 }
 

@@ -3,9 +3,10 @@
 //! A query's targets are marked in the services themselves (one bit per query slot), so the
 //! table costs a few bytes per query whatever the number of targets.
 
+use super::Core;
 use super::outbox::{Broadcast, Direct, DirectBody};
+use super::registry::Removed;
 use super::send::with_payload_mut;
-use super::{Core, Service};
 use crate::error::{QueryError, SendError};
 use crate::event::{Event, Payload, QueryEvent, QueryId};
 use crate::identity::Sid;
@@ -425,7 +426,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     /// A target left the registry: it counts as missing for every query it had not answered.
-    pub(super) fn query_target_lost(&mut self, now: Instant, service: &Service) {
+    pub(super) fn query_target_lost(&mut self, now: Instant, service: &Removed) {
         for slot in 0..QUERY_SLOTS {
             let Ok(slot) = u8::try_from(slot) else { break };
             let bit = 1u8 << slot;

@@ -350,6 +350,26 @@ fn read_tags(list: List<'_>) -> Option<TagList> {
 }
 
 /// Parses what `data` must hold for `kind` (spec 3.5); an invalid value drops the frame.
+/// Unicode's `White_Space` property, as [`char::is_whitespace`] (so a ping whose `data` is
+/// only white space names nobody, as with `str::trim`), without the 256-byte lookup table
+/// `core` links for it: the 25 characters, listed.
+fn is_white_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t'..='\r'
+            | ' '
+            | '\u{85}'
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+    )
+}
+
 fn parse_data<'m>(kind: MessageKind, data: Option<Str<'m>>) -> Result<Parsed<'m>, DatagramError> {
     let text = || {
         data.map(|d| d.to_str().map_err(|_| DatagramError::Invalid))
@@ -361,7 +381,7 @@ fn parse_data<'m>(kind: MessageKind, data: Option<Str<'m>>) -> Result<Parsed<'m>
             None => Parsed::None,
         },
         MessageKind::Ping => match text()? {
-            Some(t) if !t.trim().is_empty() => {
+            Some(t) if !t.chars().all(is_white_space) => {
                 crate::wire::tcl_list::validate_list(t).map_err(|_| DatagramError::Invalid)?;
                 Parsed::Ping(t)
             }
@@ -373,4 +393,14 @@ fn parse_data<'m>(kind: MessageKind, data: Option<Str<'m>>) -> Result<Parsed<'m>
         },
         _ => Parsed::None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn white_space_is_exactly_what_char_is_whitespace_says() {
+        for c in (0..=0x10_FFFF_u32).filter_map(char::from_u32) {
+            assert_eq!(super::is_white_space(c), c.is_whitespace(), "{c:?}");
+        }
+    }
 }

@@ -25,6 +25,28 @@ pub(crate) struct Registry<const N: usize> {
     unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
 }
 
+/// What the node still needs of a service it removed from the registry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Removed {
+    pub(crate) sid: Sid,
+    /// Its `Discovered` event was delivered (so a `Lost` one is owed).
+    pub(crate) announced: bool,
+    /// The queries it was a target of, and those it answered (bits by query slot).
+    pub(crate) query_targets: u8,
+    pub(crate) query_answered: u8,
+}
+
+impl Removed {
+    fn of(service: &Service) -> Self {
+        Self {
+            sid: service.sid,
+            announced: service.discover_at().is_none(),
+            query_targets: service.query_targets,
+            query_answered: service.query_answered,
+        }
+    }
+}
+
 /// Services whose unix-socket path is kept.
 pub(crate) const UNIX_PATHS: usize = 4;
 
@@ -142,20 +164,23 @@ impl<const N: usize> Registry<N> {
     }
 
     /// Removes the service at `index`, keeping the order of the others.
-    pub(crate) fn remove_at(&mut self, index: usize) -> Option<Service> {
+    /// Removes the service at `index` and returns what the node still needs of it (not the
+    /// record itself, which would pass through the stack: 328 bytes on a Cortex-M).
+    pub(crate) fn remove_at(&mut self, index: usize) -> Option<Removed> {
         // Found while every index still points at its service.
-        let sid = self.services.get(index)?.sid;
+        let removed = Removed::of(self.services.get(index)?);
+        let sid = removed.sid;
         if let Ok(at) = self.search(sid.as_bytes()) {
             self.by_sid.remove(at);
         }
-        let service = self.services.remove(index);
+        let _ = self.services.remove(index);
         for entry in &mut self.by_sid {
             if usize::from(entry.index) > index {
                 entry.index -= 1;
             }
         }
-        self.unix_paths.retain(|(s, _)| *s != service.sid);
-        Some(service)
+        self.unix_paths.retain(|(s, _)| *s != sid);
+        Some(removed)
     }
 
     pub(crate) fn iter(&self) -> core::slice::Iter<'_, Service> {
@@ -194,9 +219,9 @@ impl<const N: usize> Registry<N> {
                 .count()
         });
         let victim = if addr.is_some() && from_addr >= per_address_slots(N) {
-            self.weakest(|s| s.ip == addr)
+            self.weakest(&|s| s.ip == addr)
         } else {
-            self.weakest(|_| true)
+            self.weakest(&|_| true)
         };
         victim.map(Some).ok_or(Full)
     }
@@ -205,7 +230,7 @@ impl<const N: usize> Registry<N> {
     /// earliest first frame. Oldest first, so that a newcomer arriving during a flood of
     /// one-frame sids outlives the flood entries already there long enough to be heard again
     /// (a join sends a heartbeat and a discovery back to back).
-    fn weakest(&self, among: impl Fn(&Service) -> bool) -> Option<usize> {
+    fn weakest(&self, among: &dyn Fn(&Service) -> bool) -> Option<usize> {
         self.services
             .iter()
             .enumerate()

@@ -76,6 +76,18 @@ enum FilterOf<'s> {
     QueryTargets(u8),
 }
 
+/// The fields a frame carries beyond the base ones, the tags and the filter (see
+/// `Core::encode_frame`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Extra<'a> {
+    ruid: Option<Str<'a>>,
+    keepalive: Option<bool>,
+    data: Option<Str<'a>>,
+    error: Option<Str<'a>>,
+    raw: Option<&'a [u8]>,
+    known: Option<u64>,
+}
+
 /// A filter's sids, read in place from the registry when the frame is encoded.
 #[derive(Debug, Clone, Copy)]
 struct Filter<'s> {
@@ -321,7 +333,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Queues `direct`, counting a refusal when the queue is full.
     pub(super) fn queue_direct(&mut self, direct: Direct) -> bool {
-        if self.outbox.push_direct(direct.clone()) {
+        if self.outbox.push_direct(direct) {
             true
         } else {
             if let Some(p) = direct.payload {
@@ -445,7 +457,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Picks the next protocol of direct send `index` and encodes it, or settles the send
     /// when no protocol is left (spec 5.13).
     fn transmit_direct(&mut self, now: Instant, index: usize, buf: &mut [u8]) -> Option<Transmit> {
-        let direct = self.outbox.directs.get(index)?.clone();
+        let direct = *self.outbox.directs.get(index)?;
         let Some(service) = self.registry.get(direct.to.as_bytes()) else {
             self.drop_direct(index);
             return None;
@@ -537,10 +549,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     // ----- encoding -----
 
     /// Encodes one frame of `kind` into `buf`: the base fields (`sid hid type channel
-    /// protocols`), what `build` adds, and the tags and filter lists, which are read in place
-    /// from the node's tables. The reference's field order for the kind comes from
+    /// protocols`), the fields of `extra`, and the tags and filter lists, which are read in
+    /// place from the node's tables. The reference's field order for the kind comes from
     /// [`Message::fields`].
+    ///
+    /// Not generic (the extra fields come as a value, not as a closure that edits the
+    /// message): one copy of the message's assembly for every kind of frame.
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     fn encode_frame<'a>(
         &'a self,
         buf: &mut [u8],
@@ -549,26 +565,33 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         tags: bool,
         filter: FilterOf<'a>,
         placement: FilterPlacement,
-        build: impl FnOnce(Message<'a>) -> Message<'a>,
+        extra: Extra<'a>,
     ) -> Result<usize, EncodeError> {
-        let message = build(Message {
-            sid: Some(Str::from_bytes(self.sid.as_bytes())),
-            hid: Some(Str::from_bytes(self.hid.as_bytes())),
-            kind: Some(kind),
-            channel: Some(channel),
-            protocols: Some(List::from_source(&self.protocols)),
-            ..Message::default()
-        });
         let filter = Filter {
             of: filter,
             services: self.registry.as_slice(),
         };
         let message = Message {
+            sid: Some(Str::from_bytes(self.sid.as_bytes())),
+            hid: Some(Str::from_bytes(self.hid.as_bytes())),
+            kind: Some(kind),
+            channel: Some(channel),
+            protocols: Some(List::from_source(&self.protocols)),
+            ruid: extra.ruid,
+            keepalive: extra.keepalive,
+            data: extra.data,
+            error: extra.error,
+            raw: extra.raw,
+            known: extra.known,
             tags: tags.then(|| List::from_source(&self.config.tags)),
             filter: (!matches!(filter.of, FilterOf::None)).then(|| List::from_source(&filter)),
-            ..message
+            ..Message::default()
         };
-        message.encode_with(placement, self.config.compat, buf)
+        // Not sized when `buf` is too small: the node counts such a frame, and needs no
+        // length (`required` is not read).
+        message
+            .encode_unsized(placement, self.config.compat, buf)
+            .map_err(|e| e.unwrap_or(EncodeError::BufferTooSmall { required: 0 }))
     }
 
     fn encode_broadcast(
@@ -588,9 +611,19 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     (false, true) => Some(Str::from("")),
                     (false, false) => None,
                 };
-                self.encode_frame(buf, MessageKind::Heartbeat, 0, *tags, none, last, |m| {
-                    Message { data, known, ..m }
-                })
+                self.encode_frame(
+                    buf,
+                    MessageKind::Heartbeat,
+                    0,
+                    *tags,
+                    none,
+                    last,
+                    Extra {
+                        data,
+                        known,
+                        ..Extra::default()
+                    },
+                )
             }
             Broadcast::Discovery { mark } => {
                 let (filter, placement) = match mark {
@@ -604,35 +637,52 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     true,
                     filter,
                     placement,
-                    |m| Message {
+                    Extra {
                         data: props,
                         known,
-                        ..m
+                        ..Extra::default()
                     },
                 )
             }
             Broadcast::Disconnect { known } => {
                 let known = Some(*known);
-                self.encode_frame(buf, MessageKind::Disconnect, 0, true, none, last, |m| {
-                    Message { known, ..m }
-                })
+                self.encode_frame(
+                    buf,
+                    MessageKind::Disconnect,
+                    0,
+                    true,
+                    none,
+                    last,
+                    Extra {
+                        known,
+                        ..Extra::default()
+                    },
+                )
             }
             Broadcast::Ping => {
                 let mut text = heapless::String::<{ PING_MAX * 17 }>::new();
-                // One `ListWriter` instantiation for the crate's writers (`dyn Write`): less code.
+                // One `ListWriter` instantiation for the crate's writers (`Sink`): less code.
                 let mut list =
-                    crate::wire::tcl_list::ListWriter::new(&mut text as &mut dyn core::fmt::Write);
+                    crate::wire::tcl_list::ListWriter::new(crate::wire::tcl_list::Sink(&mut text));
                 for sid in &self.outbox.ping_sids {
                     if let Some(s) = sid.as_str() {
                         let _ = list.push(s);
                     }
                 }
                 let data = Some(Str::from(text.as_str()));
-                self.encode_frame(buf, MessageKind::Ping, 0, false, none, last, |m| Message {
-                    data,
-                    known,
-                    ..m
-                })
+                self.encode_frame(
+                    buf,
+                    MessageKind::Ping,
+                    0,
+                    false,
+                    none,
+                    last,
+                    Extra {
+                        data,
+                        known,
+                        ..Extra::default()
+                    },
+                )
             }
             Broadcast::Event {
                 channel,
@@ -650,11 +700,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     false,
                     filter,
                     first,
-                    |m| Message {
+                    Extra {
                         ruid: ruid.as_ref().map(|r| Str::from_bytes(r.as_bytes())),
                         data: payload.and_then(Payload::data).map(Str::from_bytes),
                         raw: payload.and_then(Payload::raw),
-                        ..m
+                        ..Extra::default()
                     },
                 )
             }
@@ -682,14 +732,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             false,
             filter,
             first,
-            |m| Message {
+            Extra {
                 ruid: Some(Str::from_bytes(record.id.as_bytes())),
                 data: Some(Str::from_bytes(
                     payload.and_then(Payload::data).unwrap_or_default(),
                 )),
                 raw: payload.and_then(Payload::raw),
                 keepalive: Some(true),
-                ..m
+                ..Extra::default()
             },
         )
     }
@@ -710,15 +760,21 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         match direct.body {
             DirectBody::DiscoveryAnswer => {
                 let data = Some(Str::from(self.props_text.as_str()));
-                self.encode_frame(buf, MessageKind::Heartbeat, 0, true, target, last, |m| {
-                    Message {
+                self.encode_frame(
+                    buf,
+                    MessageKind::Heartbeat,
+                    0,
+                    true,
+                    target,
+                    last,
+                    Extra {
                         ruid,
                         keepalive,
                         data,
                         known,
-                        ..m
-                    }
-                })
+                        ..Extra::default()
+                    },
+                )
             }
             DirectBody::Response { error } => {
                 let text = Str::from_bytes(payload.and_then(Payload::data).unwrap_or_default());
@@ -730,36 +786,30 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     false,
                     target,
                     last,
-                    |m| {
-                        if error {
-                            Message {
-                                ruid,
-                                keepalive,
-                                error: Some(text),
-                                ..m
-                            }
-                        } else {
-                            Message {
-                                ruid,
-                                keepalive,
-                                data: Some(text),
-                                raw,
-                                ..m
-                            }
-                        }
+                    Extra {
+                        ruid,
+                        keepalive,
+                        error: error.then_some(text),
+                        data: (!error).then_some(text),
+                        raw: raw.filter(|_| !error),
+                        known: None,
                     },
                 )
             }
-            DirectBody::Event => {
-                self.encode_frame(buf, MessageKind::Event, channel, false, target, last, |m| {
-                    Message {
-                        ruid,
-                        data: payload.and_then(Payload::data).map(Str::from_bytes),
-                        raw: payload.and_then(Payload::raw),
-                        ..m
-                    }
-                })
-            }
+            DirectBody::Event => self.encode_frame(
+                buf,
+                MessageKind::Event,
+                channel,
+                false,
+                target,
+                last,
+                Extra {
+                    ruid,
+                    data: payload.and_then(Payload::data).map(Str::from_bytes),
+                    raw: payload.and_then(Payload::raw),
+                    ..Extra::default()
+                },
+            ),
             DirectBody::Query { slot } => {
                 // Direct: the cluster-level payload names every target (spec 3.4); the
                 // multicast fallback names only this one, so others do not answer twice.
@@ -777,9 +827,18 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     return Err(EncodeError::TooLarge);
                 }
                 let data = Some(Str::from(text.as_str()));
-                self.encode_frame(buf, MessageKind::Failed, 0, false, target, last, |m| {
-                    Message { data, ..m }
-                })
+                self.encode_frame(
+                    buf,
+                    MessageKind::Failed,
+                    0,
+                    false,
+                    target,
+                    last,
+                    Extra {
+                        data,
+                        ..Extra::default()
+                    },
+                )
             }
         }
     }

@@ -3,8 +3,8 @@
 //! and the discovered notices, expiry and removal of services, props changes, and leaving.
 
 use super::props::{self, OwnProps};
-use super::registry::Ttl;
-use super::{Core, Identity, Phase};
+use super::registry::{Removed, Ttl};
+use super::{Core, Identity, Phase, earliest};
 use crate::error::SendError;
 use crate::event::{Event, LostReason};
 use crate::identity::Sid;
@@ -130,17 +130,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         } else {
             None
         };
-        [
-            self.heartbeat_at,
-            self.ping_answer_at,
-            self.expiry_check_at,
-            self.ping.deadline(),
-            self.queries.next_deadline(),
-            discoveries,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let mut next = earliest(self.heartbeat_at, self.ping_answer_at);
+        next = earliest(next, self.expiry_check_at);
+        next = earliest(next, self.ping.deadline());
+        next = earliest(next, self.queries.next_deadline());
+        earliest(next, discoveries)
     }
 
     pub(super) fn ttl(&self) -> Ttl {
@@ -211,11 +205,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Bookkeeping after a service left the registry: its ping entry, its queued sends, its
     /// part in queries, and the `Lost` event (never for a service not yet announced, Q11).
-    pub(super) fn service_removed(&mut self, now: Instant, service: &Service, reason: LostReason) {
+    pub(super) fn service_removed(&mut self, now: Instant, service: &Removed, reason: LostReason) {
         self.ping.remove(service.sid.as_bytes());
         self.outbox.forget(&service.sid, &mut self.payloads);
         self.query_target_lost(now, service);
-        if service.discover_at().is_some() {
+        if !service.announced {
             self.discover_pending = self.discover_pending.saturating_sub(1);
         } else {
             self.policy.on_lost(&service.sid, reason);

@@ -321,10 +321,10 @@ fn apply_one(tags: &mut TagList, op: TagOp<'_>) -> Result<(), TagError> {
             let (old, new) = pair(list)?;
             mappend(tags, Operand::Element(old), Operand::Element(new))
         }
-        TagOp::Replace(list) => replace(tags, list.iter().map(|&tag| Ok(Operand::Text(tag)))),
+        TagOp::Replace(list) => replace(tags, &mut list.iter().map(|&tag| Ok(Operand::Text(tag)))),
         TagOp::ReplaceList(list) => replace(
             tags,
-            tcl_list::elements(list)
+            &mut tcl_list::elements(list)
                 .map(|element| element.map(Operand::Element).map_err(TagError::BadList)),
         ),
     }
@@ -374,9 +374,10 @@ fn mappend(tags: &mut TagList, old: Operand<'_>, new: Operand<'_>) -> Result<(),
 }
 
 /// `replace`: the list becomes exactly `items`.
+/// `items` is a trait object: one copy of the loop for both forms of the operation.
 fn replace<'a>(
     tags: &mut TagList,
-    items: impl Iterator<Item = Result<Operand<'a>, TagError>>,
+    items: &mut dyn Iterator<Item = Result<Operand<'a>, TagError>>,
 ) -> Result<(), TagError> {
     let mut out = TagList::new();
     for item in items {

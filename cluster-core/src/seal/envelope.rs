@@ -25,9 +25,7 @@
 //!   for that salt, so a nonce is never used twice with a key; receivers keep a replay window
 //!   per salt ([`super::replay`]).
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
-
+use super::aead::{self, NONCE_LEN, TAG_LEN};
 use super::escape::{self, UnstuffError};
 use super::key::{Key, KeyRing};
 use super::replay::Salt;
@@ -40,8 +38,6 @@ const VERSION: u8 = 1;
 const BODY_PREFIX: [u8; 3] = [0x0E, 0x00, 0x0B];
 /// Pad bytes at most; each attempt adds one.
 pub(crate) const PAD_MAX: usize = 3;
-const NONCE_LEN: usize = 24;
-const TAG_LEN: usize = 16;
 /// Version, key id and pad length.
 const FIXED_HEAD: usize = 3;
 /// Room for header, `L`, body prefix and `S`: lengths below 2^35 take at most 5 bytes.
@@ -99,7 +95,6 @@ pub(crate) fn seal(
         .checked_add(inner_len)
         .filter(|&end| end <= range.end)
         .ok_or(SealFailure::BufferTooSmall)?;
-    let cipher = XChaCha20Poly1305::new(key.bytes().into());
     for pad in 0..=PAD_MAX {
         let head_len = FIXED_HEAD + pad + NONCE_LEN;
         let env_start = range.start - head_len;
@@ -117,9 +112,7 @@ pub(crate) fn seal(
         let (inner, after) = rest.split_at_mut(inner_len);
         let nonce = nonce_of(head);
         let aad = Aad::new(head, via);
-        let tag = cipher
-            .encrypt_inout_detached(&nonce, aad.bytes(), inner.into())
-            .map_err(|_| SealFailure::BufferTooSmall)?;
+        let tag = aead::encrypt(key.bytes(), &nonce, aad.bytes(), inner);
         after
             .get_mut(..TAG_LEN)
             .ok_or(SealFailure::BufferTooSmall)?
@@ -137,8 +130,7 @@ pub(crate) fn seal(
                 .get_mut(range.start..)
                 .ok_or(SealFailure::BufferTooSmall)?;
             let (inner, _) = rest.split_at_mut(inner_len);
-            cipher
-                .decrypt_inout_detached(&nonce, aad.bytes(), inner.into(), &tag)
+            aead::decrypt(key.bytes(), &nonce, aad.bytes(), inner, &tag)
                 .map_err(|_| SealFailure::BufferTooSmall)?;
             continue;
         }
@@ -225,8 +217,8 @@ fn write_head(head: &mut [u8], key_id: u8, pad: usize, salt: &Salt, counter: u64
 }
 
 /// The nonce: the last 24 bytes of the envelope header.
-fn nonce_of(head: &[u8]) -> XNonce {
-    let mut nonce = XNonce::default();
+fn nonce_of(head: &[u8]) -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
     if let Some(bytes) = head.get(head.len().saturating_sub(NONCE_LEN)..) {
         nonce.copy_from_slice(bytes);
     }
@@ -310,15 +302,15 @@ impl Envelope {
         let envelope = buf.get_mut(..self.len).ok_or(OpenFailure::Malformed)?;
         let (head, rest) = envelope.split_at_mut(self.head_len);
         let (inner, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
-        let tag = Tag::try_from(&tag[..]).map_err(|_| OpenFailure::Malformed)?;
-        XChaCha20Poly1305::new(key.bytes().into())
-            .decrypt_inout_detached(
-                &nonce_of(head),
-                Aad::new(head, via).bytes(),
-                inner.into(),
-                &tag,
-            )
-            .map_err(|_| OpenFailure::Forged)?;
+        let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| OpenFailure::Malformed)?;
+        aead::decrypt(
+            key.bytes(),
+            &nonce_of(head),
+            Aad::new(head, via).bytes(),
+            inner,
+            tag,
+        )
+        .map_err(|_| OpenFailure::Forged)?;
         Ok(inner)
     }
 }

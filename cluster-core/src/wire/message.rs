@@ -341,14 +341,30 @@ impl<'a> Message<'a> {
         compat: Compat,
         out: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        let length_bytes = super::varint::encoded_len(self.body_len_estimate());
-        match encode_body(compat, out, length_bytes, |w| self.write_body(placement, w)) {
+        match self.encode_unsized(placement, compat, out) {
             Ok(len) => Ok(len),
-            Err(OnePass::Refused(e)) => Err(e),
-            Err(OnePass::Full) => {
+            Err(Some(e)) => Err(e),
+            Err(None) => {
                 let required = encoded_len_of_fields(self.wire_order(placement), compat)?;
                 Err(EncodeError::BufferTooSmall { required })
             }
+        }
+    }
+
+    /// As [`encode_with`](Self::encode_with), but a buffer too small is `Err(None)`, without
+    /// the sizing pass that finds the length it needs: for the node, which only counts such
+    /// frames (and so links no sizing code).
+    pub(crate) fn encode_unsized(
+        &self,
+        placement: FilterPlacement,
+        compat: Compat,
+        out: &mut [u8],
+    ) -> Result<usize, Option<EncodeError>> {
+        let length_bytes = super::varint::encoded_len(self.body_len_estimate());
+        match encode_body(compat, out, length_bytes, |w| self.write_body(placement, w)) {
+            Ok(len) => Ok(len),
+            Err(OnePass::Refused(e)) => Err(Some(e)),
+            Err(OnePass::Full) => Err(None),
         }
     }
 

@@ -251,14 +251,20 @@ impl<'a> Element<'a> {
         if !self.substitute {
             return out.write_str(self.raw);
         }
+        // The substitution is written once, for every writer, through `dyn TextSink`.
+        self.substitute_into(&mut Sink(&mut Unsized(out)))
+    }
+
+    #[inline(never)]
+    fn substitute_into(&self, out: &mut Sink<'_>) -> fmt::Result {
         let mut rest = self.raw;
         while let Some((literal, escape)) = rest.split_once('\\') {
-            out.write_str(literal)?;
+            fmt::Write::write_str(out, literal)?;
             let (c, used) = backslash(escape);
-            out.write_char(c)?;
+            fmt::Write::write_char(out, c)?;
             rest = escape.get(used..).unwrap_or("");
         }
-        out.write_str(rest)
+        fmt::Write::write_str(out, rest)
     }
 
     /// The element's value read as a list, when it needs no substitution (see
@@ -266,6 +272,40 @@ impl<'a> Element<'a> {
     #[must_use]
     pub fn elements(&self) -> Option<Elements<'a>> {
         self.as_str().map(elements)
+    }
+}
+
+/// A writer that may be unsized (`W: ?Sized`), behind a sized one that can become a
+/// `dyn TextSink`.
+struct Unsized<'w, W: ?Sized>(&'w mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for Unsized<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.write_str(s)
+    }
+}
+
+/// Where text goes, as a trait object: [`fmt::Write`] without its `write_fmt`, so that a
+/// `dyn TextSink`'s vtable links none of `core::fmt`'s formatting machinery (a
+/// `dyn fmt::Write`'s does, about 400 bytes of flash). Every [`fmt::Write`] is one.
+pub(crate) trait TextSink {
+    /// Appends `s`.
+    fn put(&mut self, s: &str) -> fmt::Result;
+}
+
+impl<W: fmt::Write + ?Sized> TextSink for W {
+    fn put(&mut self, s: &str) -> fmt::Result {
+        self.write_str(s)
+    }
+}
+
+/// A [`fmt::Write`] over a `dyn TextSink`: one instantiation of the generic writers (such as
+/// [`ListWriter`]) for every sink.
+pub(crate) struct Sink<'a>(pub(crate) &'a mut dyn TextSink);
+
+impl fmt::Write for Sink<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.put(s)
     }
 }
 

@@ -23,16 +23,7 @@
 #![no_std]
 #![no_main]
 
-mod board;
-mod clock;
-mod host;
-mod json;
-mod lan9118;
-mod mmio;
-mod options;
 mod print;
-mod stack;
-mod uart;
 
 pub use cluster_embedded::Group;
 use cluster_embedded::cluster_core::wire::Message;
@@ -41,17 +32,20 @@ use cluster_embedded::smoltcp::iface::{
     Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage,
 };
 use cluster_embedded::smoltcp::time::{Duration, Instant};
-use cluster_embedded::smoltcp::wire::{EthernetAddress, IpCidr};
+use cluster_embedded::smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 use cluster_embedded::{Driver, MacHid, UdpBuffers, core_instant, firmware_config};
 use cortex_m_rt::entry;
 use panic_halt as _;
 use static_cell::{ConstStaticCell, StaticCell};
 
-use crate::clock::Clock;
-use crate::lan9118::Lan9118;
-use crate::mmio::Registers;
-use crate::options::{ANSWER, Options};
-use crate::uart::Uart;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::exception;
+use mps2_board::clock::Clock;
+use mps2_board::lan9118::{self, Lan9118};
+use mps2_board::mmio::Registers;
+use mps2_board::options::{self, ANSWER, Options};
+use mps2_board::uart::Uart;
+use mps2_board::{host, stack};
 
 /// Answers every query with the text of `--answer`.
 pub struct Sensor {
@@ -131,23 +125,54 @@ static COMMAND_LINE: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256])
 #[entry]
 fn main() -> ! {
     stack::paint();
+    // Start-up and the main loop each in a function of their own, so that neither's locals
+    // sit under the other's calls on the stack.
+    run(start())
+}
+
+/// What start-up hands the main loop.
+struct Running {
+    clock: Clock,
+    uart: Uart,
+    options: Options<'static>,
+    device: &'static mut Lan9118,
+    iface: &'static mut Interface,
+    sockets: SocketSet<'static>,
+    driver: &'static mut FirmwareDriver,
+}
+
+/// Start-up: the clock, the console, the options, the Ethernet controller, the stack, and the
+/// node started in place in `NODE` with its driver in `DRIVER`. A failure is fatal.
+#[inline(never)]
+fn start() -> Running {
     let Some(core) = cortex_m::Peripherals::take() else {
         host::exit_failure()
     };
     // SAFETY: the board's first timer; the clock is its only user.
-    let mut clock = Clock::start(unsafe { Registers::new() }, core.SYST);
+    let clock = Clock::start(unsafe { Registers::new() });
+    // SysTick wakes the main loop's `wfi` every millisecond.
+    let mut syst = core.SYST;
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(mps2_board::CORE_HZ / 1000 - 1);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
     // SAFETY: the board's first UART; nothing else drives it.
     let mut uart = Uart::new(unsafe { Registers::new() });
     let line = host::command_line(COMMAND_LINE.take()).unwrap_or("");
     let options = match options::parse(line) {
         Ok(options) => options,
-        Err(why) => fatal(&mut uart, why),
+        Err(why) => mps2_board::lines::fatal(&mut uart, why),
     };
     let device = DEVICE.take();
     let mac = match device.init() {
         Ok(mac) => mac,
-        Err(lan9118::InitError::NotFound) => fatal(&mut uart, "no LAN9118 at 0x40200000"),
-        Err(lan9118::InitError::Timeout) => fatal(&mut uart, "the LAN9118 did not come up"),
+        Err(lan9118::InitError::NotFound) => {
+            mps2_board::lines::fatal(&mut uart, "no LAN9118 at 0x40200000")
+        }
+        Err(lan9118::InitError::Timeout) => {
+            mps2_board::lines::fatal(&mut uart, "the LAN9118 did not come up")
+        }
     };
     // The board has no RNG: the MAC and the controller's free-running counter, which reads
     // the time since reset in 40 ns steps, vary between nodes and between boots.
@@ -159,7 +184,7 @@ fn main() -> ! {
     let mut iface_config = IfaceConfig::new(EthernetAddress(mac).into());
     iface_config.random_seed = seed;
     let iface = IFACE.init_with(|| Interface::new(iface_config, device, Instant::ZERO));
-    let cidr = options.ip;
+    let cidr = Ipv4Cidr::new(Ipv4Address::from(options.ip), options.prefix);
     iface.update_ip_addrs(|addrs| {
         let _ = addrs.push(IpCidr::Ipv4(cidr));
     });
@@ -171,12 +196,35 @@ fn main() -> ! {
         port: options.port,
         ..Group::CLUSTER
     };
-    let driver = match start(iface, &mut sockets, socket, mac, &options, group, seed) {
+    let driver = match start_node(iface, &mut sockets, socket, mac, &options, group, seed) {
         Ok(driver) => driver,
-        Err(why) => fatal(&mut uart, why),
+        Err(why) => mps2_board::lines::fatal(&mut uart, why),
     };
     print::joined(&mut uart, driver, group);
+    Running {
+        clock,
+        uart,
+        options,
+        device,
+        iface,
+        sockets,
+        driver,
+    }
+}
 
+/// The main loop: commands, the stack and the node when a frame waits or a deadline is due,
+/// the application, then sleep until the next millisecond.
+#[inline(never)]
+fn run(running: Running) -> ! {
+    let Running {
+        mut clock,
+        mut uart,
+        options,
+        device,
+        iface,
+        mut sockets,
+        driver,
+    } = running;
     let mut app = App::new(&options);
     let mut wake = Instant::ZERO;
     loop {
@@ -213,6 +261,11 @@ fn main() -> ! {
         // Sleep until SysTick's next millisecond (or another interrupt).
         cortex_m::asm::wfi();
     }
+}
+
+#[exception]
+fn SysTick() {
+    // Nothing to do: the interrupt only ends the main loop's `wfi`.
 }
 
 fn earliest(times: [Option<Instant>; 3]) -> Option<Instant> {
@@ -283,11 +336,13 @@ impl App {
             b"query" => query_everyone(now, driver, rest),
             b"keys" => {
                 if let Err(why) = keys(driver, options) {
-                    complain(out, why);
+                    mps2_board::lines::warning(out, why);
                 }
             }
             b"" => {}
-            _ => complain(out, "unknown command (leave, stats, query TEXT, keys)"),
+            _ => {
+                mps2_board::lines::warning(out, "unknown command (leave, stats, query TEXT, keys)")
+            }
         }
     }
 
@@ -360,10 +415,8 @@ fn query_everyone(now: Instant, driver: &mut FirmwareDriver, text: &[u8]) {
 #[cfg(feature = "small")]
 fn query_everyone(_now: Instant, _driver: &mut FirmwareDriver, _text: &[u8]) {}
 
-/// Starts the node in place in `NODE` and creates the driver that runs it in `DRIVER`. Kept
-/// out of `main` so that its stack frame (the node's start) is not part of the main loop's.
-#[inline(never)]
-fn start(
+/// Starts the node in place in `NODE` and creates the driver that runs it in `DRIVER`.
+fn start_node(
     iface: &mut Interface,
     sockets: &mut SocketSet<'static>,
     socket: SocketHandle,
@@ -429,21 +482,6 @@ fn keys(driver: &mut FirmwareDriver, options: &Options<'_>) -> Result<(), &'stat
         let _ = (driver, options);
         Err("this image has no sealing")
     }
-}
-
-/// A `{"event":"warning","error":...}` line: a command that did nothing.
-fn complain(out: &mut Uart, why: &str) {
-    let mut line = json::Line::event(out, "warning");
-    line.bytes("error", why.as_bytes());
-    line.end();
-}
-
-/// A `{"event":"fatal","error":...}` line, then the end of the emulation with a failure.
-fn fatal(out: &mut Uart, why: &str) -> ! {
-    let mut line = json::Line::event(out, "fatal");
-    line.bytes("error", why.as_bytes());
-    line.end();
-    host::exit_failure()
 }
 
 /// A 64-bit mix (splitmix64's finaliser), so that close seeds give unrelated sids.

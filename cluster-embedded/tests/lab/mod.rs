@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -27,6 +27,92 @@ pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
             args.join(" "),
             String::from_utf8_lossy(&output.stderr).trim()
         ))
+    }
+}
+
+/// Network namespaces on this machine: a bridge namespace holding `br0` and `taps` TAP devices
+/// (`tap0`, ...) on it, and a host namespace whose veth `eth0` (`SUBNET.1/24`, a route for
+/// 224.0.0.0/4) is a port of the bridge. Removed when dropped (also when a test fails).
+pub(crate) struct Bridge {
+    /// The bridge's namespace, where the TAP devices are.
+    pub(crate) bridge: String,
+    /// The host's namespace.
+    pub(crate) host: String,
+    taps: usize,
+}
+
+impl Bridge {
+    /// Namespaces named after this process and `tag` (one set per test, so that tests can run
+    /// side by side); `subnet` is the first three bytes, e.g. `10.251.0`.
+    pub(crate) fn new(tag: &str, subnet: &str, taps: usize) -> Result<Self, String> {
+        let tag = format!("{tag}{}", std::process::id());
+        let mut net = Self {
+            bridge: format!("{tag}br"),
+            host: format!("{tag}h0"),
+            taps: 0,
+        };
+        ip(&["netns", "add", &net.bridge])?;
+        ip(&["netns", "add", &net.host])?;
+        let (br, h0) = (net.bridge.clone(), net.host.clone());
+        let (br, h0) = (br.as_str(), h0.as_str());
+        ip(&[
+            "-n",
+            br,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
+        ip(&["-n", br, "link", "set", "br0", "up"])?;
+        ip(&[
+            "link", "add", "name", "eth0", "netns", h0, "type", "veth", "peer", "name", "port0",
+            "netns", br,
+        ])?;
+        ip(&["-n", br, "link", "set", "port0", "master", "br0"])?;
+        ip(&["-n", br, "link", "set", "port0", "up"])?;
+        ip(&["-n", h0, "link", "set", "lo", "up"])?;
+        ip(&[
+            "-n",
+            h0,
+            "addr",
+            "add",
+            &format!("{subnet}.1/24"),
+            "dev",
+            "eth0",
+        ])?;
+        ip(&["-n", h0, "link", "set", "eth0", "up"])?;
+        ip(&["-n", h0, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
+        for index in 0..taps {
+            let tap = format!("tap{index}");
+            ip(&["-n", br, "tuntap", "add", "dev", &tap, "mode", "tap"])?;
+            net.taps += 1;
+            ip(&["-n", br, "link", "set", &tap, "master", "br0"])?;
+            ip(&["-n", br, "link", "set", &tap, "up"])?;
+        }
+        Ok(net)
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        for index in 0..self.taps {
+            let tap = format!("tap{index}");
+            let _ = ip(&[
+                "-n",
+                &self.bridge,
+                "tuntap",
+                "del",
+                "dev",
+                &tap,
+                "mode",
+                "tap",
+            ]);
+        }
+        let _ = ip(&["netns", "del", &self.host]);
+        let _ = ip(&["netns", "del", &self.bridge]);
     }
 }
 
@@ -220,6 +306,21 @@ impl Drop for KeyFile {
 
 /// Why this machine cannot run the test, if it cannot.
 pub(crate) fn unavailable() -> Option<String> {
+    // Probed once per process: tests running side by side would otherwise add and delete the
+    // same probe namespace, and one of them would see the other's and skip.
+    static REASON: OnceLock<Option<String>> = OnceLock::new();
+    let reason = REASON.get_or_init(probe).clone();
+    if let Some(reason) = &reason {
+        // CI runs as root on a machine that has all of it: a skip there would hide a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this machine cannot run the network tests ({reason}), and CI is set"
+        );
+    }
+    reason
+}
+
+fn probe() -> Option<String> {
     let uid = Command::new("id").arg("-u").output().ok()?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Some("not root".into());

@@ -9,15 +9,15 @@
 //! Tags are separated by commas and the answer is hex, so that neither needs quoting in a
 //! command line that the host joins with spaces.
 
-use cluster_embedded::smoltcp::wire::{Ipv4Address, Ipv4Cidr};
-
 /// The longest `--answer` (bytes, once decoded).
 pub const ANSWER: usize = 96;
 
 /// What the command line asked for.
 pub struct Options<'a> {
-    /// The interface's address and prefix.
-    pub ip: Ipv4Cidr,
+    /// The interface's address.
+    pub ip: [u8; 4],
+    /// Its prefix length.
+    pub prefix: u8,
     /// Comma-separated tags.
     pub tags: &'a str,
     /// The reply to every query.
@@ -37,7 +37,8 @@ pub struct Options<'a> {
 /// Reads the command line; the first word (the program's name) is skipped.
 pub fn parse(line: &str) -> Result<Options<'_>, &'static str> {
     let mut options = Options {
-        ip: Ipv4Cidr::new(Ipv4Address::UNSPECIFIED, 0),
+        ip: [0; 4],
+        prefix: 0,
         tags: "",
         answer: heapless::Vec::new(),
         key_file: None,
@@ -53,7 +54,8 @@ pub fn parse(line: &str) -> Result<Options<'_>, &'static str> {
         let value = words.next().ok_or("an option lacks its value")?;
         match option {
             "--ip" => {
-                options.ip = parse_cidr(value).ok_or("bad --ip: A.B.C.D/NN expected")?;
+                (options.ip, options.prefix) =
+                    parse_cidr(value).ok_or("bad --ip: A.B.C.D/NN expected")?;
                 have_ip = true;
             }
             "--tags" => options.tags = value,
@@ -76,7 +78,7 @@ pub fn parse(line: &str) -> Result<Options<'_>, &'static str> {
     Ok(options)
 }
 
-fn parse_cidr(text: &str) -> Option<Ipv4Cidr> {
+fn parse_cidr(text: &str) -> Option<([u8; 4], u8)> {
     let (addr, prefix) = text.split_once('/')?;
     let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
     let mut octets = [0u8; 4];
@@ -87,12 +89,12 @@ fn parse_cidr(text: &str) -> Option<Ipv4Cidr> {
     if parts.next().is_some() {
         return None;
     }
-    Some(Ipv4Cidr::new(Ipv4Address::from(octets), prefix))
+    Some((octets, prefix))
 }
 
 fn parse_hex(text: &str) -> Option<heapless::Vec<u8, ANSWER>> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     let mut out = heapless::Vec::new();

@@ -1,17 +1,14 @@
 //! The millisecond clock: the CMSDK APB timer 0, a 32-bit down-counter at the 25 MHz APB
-//! clock, read and widened in software; SysTick only wakes the core once a millisecond.
+//! clock, read and widened in software. (The firmware wakes the core with SysTick or another
+//! timer interrupt; the clock needs none.)
 //!
 //! Counting SysTick interrupts would be simpler, but a count of interrupts loses time whenever
 //! an interrupt is late enough to merge with the next one: under QEMU on a loaded host that
 //! happens often (a run measured 2 s of interrupts in 6 s), and on hardware whenever
 //! interrupts stay masked for over a millisecond. The counter's value is the time itself.
 
-use cortex_m::peripheral::SYST;
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::exception;
-
-use crate::board::{CORE_HZ, TIMER0};
 use crate::mmio::Registers;
+use crate::{CORE_HZ, TIMER0};
 
 const CTRL: usize = 0x00;
 const VALUE: usize = 0x04;
@@ -21,13 +18,8 @@ const CTRL_ENABLE: u32 = 1 << 0;
 /// The timer counts at the APB clock, which is the core clock on this board.
 const TICKS_PER_MS: u32 = CORE_HZ / 1000;
 
-#[exception]
-fn SysTick() {
-    // Nothing to do: the interrupt only ends the main loop's `wfi`.
-}
-
 /// Milliseconds since [`Clock::start`]. Read it at least every 171 s (the counter's wrap at
-/// 25 MHz); the main loop does every millisecond.
+/// 25 MHz).
 pub struct Clock {
     timer: Registers<TIMER0>,
     last: u32,
@@ -37,17 +29,12 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// Starts the timer (free-running from `u32::MAX`) and SysTick's millisecond wake-up.
-    pub fn start(mut timer: Registers<TIMER0>, mut syst: SYST) -> Self {
+    /// Starts the timer, free-running from `u32::MAX`.
+    pub fn start(mut timer: Registers<TIMER0>) -> Self {
         timer.write(CTRL, 0);
         timer.write(RELOAD, u32::MAX);
         timer.write(VALUE, u32::MAX);
         timer.write(CTRL, CTRL_ENABLE);
-        syst.set_clock_source(SystClkSource::Core);
-        syst.set_reload(CORE_HZ / 1000 - 1);
-        syst.clear_current();
-        syst.enable_interrupt();
-        syst.enable_counter();
         Self {
             last: timer.read(VALUE),
             timer,

@@ -1,7 +1,7 @@
 //! The console: a CMSDK APB UART (ARM's Cortex-M System Design Kit), polled. It carries the
 //! node's JSON lines out and the operator's command lines in (QEMU's `-serial stdio`).
 
-use crate::board::UART0;
+use crate::UART0;
 use crate::mmio::Registers;
 
 const DATA: usize = 0x00;

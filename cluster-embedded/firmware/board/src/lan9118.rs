@@ -18,14 +18,15 @@
 //!   with the FIFO's fast-forward and counted; nothing the wire sends can make the driver
 //!   read past its buffer or wait.
 //!
+//! Both network stacks drive it: smoltcp through [`phy::Device`](smoltcp::phy::Device)
+//! (feature `smoltcp`, module [`smoltcp_device`]) and embassy-net through
+//! `embassy_net_driver::Driver` (feature `embassy`).
+//!
 //! The register sequence follows the LAN9118 datasheet's (soft reset, wait for `READY`,
 //! MAC address from the EEPROM loader, `TX_ON`, `TXEN | RXEN`) and was checked against QEMU's
 //! model of the chip (`hw/net/lan9118.c`), which this firmware runs on in CI.
 
-use cluster_embedded::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
-use cluster_embedded::smoltcp::time::Instant;
-
-use crate::board::ETHERNET;
+use crate::ETHERNET;
 use crate::mmio::Registers;
 
 /// The largest frame: an Ethernet header, 1500 bytes of payload (no FCS, no VLAN tag).
@@ -45,6 +46,10 @@ const HW_CFG: usize = 0x74;
 const RX_DP_CTRL: usize = 0x78;
 const RX_FIFO_INF: usize = 0x7c;
 const TX_FIFO_INF: usize = 0x80;
+const IRQ_CFG: usize = 0x54;
+const INT_STS: usize = 0x58;
+const INT_EN: usize = 0x5c;
+const FIFO_INT: usize = 0x68;
 const PMT_CTRL: usize = 0x84;
 const FREE_RUN: usize = 0x9c;
 const MAC_CSR_CMD: usize = 0xa4;
@@ -59,6 +64,10 @@ const RX_DP_CTRL_FFWD: u32 = 1 << 31;
 const RX_STATUS_ERROR: u32 = 1 << 15;
 const TX_CMD_A_FIRST: u32 = 1 << 13;
 const TX_CMD_A_LAST: u32 = 1 << 12;
+/// `IRQ_CFG`: the IRQ pin enabled, push-pull, active high.
+const IRQ_CFG_PUSH_PULL_HIGH: u32 = (1 << 8) | (1 << 4) | 1;
+/// `INT_STS`/`INT_EN`: the RX status FIFO holds more entries than `FIFO_INT`'s level (0).
+const INT_RSFL: u32 = 1 << 3;
 const MAC_CSR_BUSY: u32 = 1 << 31;
 const MAC_CSR_READ: u32 = 1 << 30;
 
@@ -97,14 +106,16 @@ pub struct Counters {
 /// The controller and its two frame buffers.
 pub struct Lan9118 {
     /// The last frame taken out of the RX FIFO (and its FCS).
-    rx: [u8; RX_BUF],
+    pub(crate) rx: [u8; RX_BUF],
+    /// The MAC address the EEPROM loader set, once [`init`](Self::init) has read it.
+    pub(crate) mac: [u8; 6],
     /// The registers, the transmit buffer and the counters: what a [`TxToken`] borrows
     /// while an [`RxToken`] borrows `rx` (smoltcp may answer a frame at once, e.g. ARP).
-    port: Port,
+    pub(crate) port: Port,
 }
 
 /// The controller's registers, the frame being sent, and the counters.
-struct Port {
+pub(crate) struct Port {
     regs: Registers<ETHERNET>,
     tx: [u8; FRAME],
     counters: Counters,
@@ -116,6 +127,7 @@ impl Lan9118 {
     pub const fn new(regs: Registers<ETHERNET>) -> Self {
         Self {
             rx: [0; RX_BUF],
+            mac: [0; 6],
             port: Port {
                 regs,
                 tx: [0; FRAME],
@@ -147,7 +159,12 @@ impl Lan9118 {
             MAC_CR,
             MAC_CR_TXEN | MAC_CR_RXEN | MAC_CR_FDPX | MAC_CR_MCPAS,
         )?;
-        Ok([low[0], low[1], low[2], low[3], high[0], high[1]])
+        // The IRQ pin's shape; no interrupt is enabled until a driver arms one.
+        port.regs.write(FIFO_INT, 0);
+        port.regs.write(INT_EN, 0);
+        port.regs.write(IRQ_CFG, IRQ_CFG_PUSH_PULL_HIGH);
+        self.mac = [low[0], low[1], low[2], low[3], high[0], high[1]];
+        Ok(self.mac)
     }
 
     /// True when a received frame waits in the FIFO.
@@ -167,7 +184,7 @@ impl Lan9118 {
 
     /// Takes the next good frame out of the FIFO into `rx`, skipping bad ones; its length
     /// without the FCS.
-    fn take_frame(&mut self) -> Option<usize> {
+    pub(crate) fn take_frame(&mut self) -> Option<usize> {
         let port = &mut self.port;
         loop {
             if !port.rx_pending() {
@@ -176,7 +193,7 @@ impl Lan9118 {
             let status = port.regs.read(RX_STATUS_FIFO);
             let len = ((status >> 16) & 0x3fff) as usize;
             let words = len.div_ceil(4);
-            if status & RX_STATUS_ERROR != 0 || len > RX_BUF || len < 4 + 14 {
+            if status & RX_STATUS_ERROR != 0 || !(4 + 14..=RX_BUF).contains(&len) {
                 port.counters.rx_errors = port.counters.rx_errors.wrapping_add(1);
                 port.skip(words);
                 continue;
@@ -191,8 +208,16 @@ impl Lan9118 {
 }
 
 impl Port {
+    #[cfg(feature = "embassy")]
+    /// Arms the RX interrupt: it fires when a frame arrives (after `arm`, not for frames
+    /// already waiting: check [`rx_pending`](Self::rx_pending) after arming).
+    pub(crate) fn arm_rx_interrupt(&mut self) {
+        self.regs.write(INT_STS, INT_RSFL);
+        self.regs.write(INT_EN, INT_RSFL);
+    }
+
     /// True when a received frame waits in the FIFO.
-    fn rx_pending(&self) -> bool {
+    pub(crate) fn rx_pending(&self) -> bool {
         (self.regs.read(RX_FIFO_INF) >> 16) & 0xff != 0
     }
 
@@ -235,8 +260,17 @@ impl Port {
     }
 
     /// True when the TX data FIFO has room for a whole frame and its commands.
-    fn tx_room(&self) -> bool {
+    pub(crate) fn tx_room(&self) -> bool {
         (self.regs.read(TX_FIFO_INF) & 0xffff) as usize >= FRAME + 8
+    }
+
+    /// Lets `fill` write a frame of `len` bytes (at most [`FRAME`]) into the transmit buffer,
+    /// then sends it: the work of both stacks' transmit tokens.
+    pub(crate) fn fill_and_send<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> R {
+        let len = len.min(FRAME);
+        let result = fill(&mut self.tx[..len]);
+        self.send(len);
+        result
     }
 
     /// Pushes the first `len` bytes of `tx` into the TX FIFO as one frame.
@@ -260,48 +294,31 @@ impl Port {
     }
 }
 
-/// A received frame, borrowed from the driver's buffer.
-pub struct RxToken<'a>(&'a [u8]);
+#[cfg(feature = "embassy")]
+pub mod embassy_driver;
+#[cfg(feature = "smoltcp")]
+pub mod smoltcp_device;
 
-/// Room for one frame to send.
-pub struct TxToken<'a>(&'a mut Port);
-
-impl phy::RxToken for RxToken<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
-    }
+/// The controller's interrupt: disarms it (the driver arms it again when it has nothing to
+/// read). Call it from the interrupt handler of [`ETHERNET_IRQ`](crate::ETHERNET_IRQ); it
+/// touches only the interrupt enable and status registers, which no path of the driver leaves
+/// half-written.
+pub fn disarm_interrupt() {
+    // SAFETY: the controller's block; the two registers written are the interrupt's alone,
+    // and an interrupt handler runs to its end before the driver resumes.
+    let mut regs: Registers<ETHERNET> = unsafe { Registers::new() };
+    regs.write(INT_EN, 0);
+    regs.write(INT_STS, INT_RSFL);
 }
 
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let len = len.min(FRAME);
-        let result = f(&mut self.0.tx[..len]);
-        self.0.send(len);
-        result
-    }
-}
+/// The controller's interrupt line, for `cortex_m::peripheral::NVIC`.
+#[derive(Debug, Clone, Copy)]
+pub struct Interrupt;
 
-impl Device for Lan9118 {
-    type RxToken<'a> = RxToken<'a>;
-    type TxToken<'a> = TxToken<'a>;
-
-    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        let len = self.take_frame()?;
-        Some((RxToken(&self.rx[..len]), TxToken(&mut self.port)))
-    }
-
-    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
-        if !self.port.tx_room() {
-            return None;
-        }
-        Some(TxToken(&mut self.port))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = FRAME;
-        caps.max_burst_size = Some(1);
-        caps
+// SAFETY: the number is the controller's line on this board's NVIC, and is below the
+// Cortex-M4's limit of 240.
+unsafe impl cortex_m::interrupt::InterruptNumber for Interrupt {
+    fn number(self) -> u16 {
+        crate::ETHERNET_IRQ
     }
 }

@@ -25,7 +25,6 @@ pub fn command_line(buf: &mut [u8]) -> Option<&str> {
 }
 
 /// Why a file could not be read.
-#[cfg(feature = "sealed")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileError {
     /// The host could not open it.
@@ -36,7 +35,6 @@ pub enum FileError {
     Read,
 }
 
-#[cfg(feature = "sealed")]
 /// Reads the whole file at `path` (at most `buf.len() - 1` bytes: the path is copied in front
 /// of the contents to get its NUL terminator) into `buf`; the contents.
 pub fn read_file<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a [u8], FileError> {
@@ -58,7 +56,6 @@ pub fn read_file<'a>(path: &str, buf: &'a mut [u8]) -> Result<&'a [u8], FileErro
     result
 }
 
-#[cfg(feature = "sealed")]
 fn read_open(handle: usize, buf: &mut [u8]) -> Result<&[u8], FileError> {
     // SAFETY: SYS_FLEN only reads the handle.
     let len = unsafe { cortex_m_semihosting::syscall(nr::FLEN, &[handle]) };

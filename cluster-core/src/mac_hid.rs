@@ -1,10 +1,11 @@
-//! The hid of a firmware node: its interface's MAC address, as the reference writes it.
+//! The hid of a node that has no host name to give: its interface's MAC address, as the
+//! reference writes it (firmware nodes: `cluster-embedded`, `cluster-embassy`).
 
 use core::fmt;
 
 /// A MAC address written as a hid: 17 lowercase characters such as `02:fc:00:00:00:01`
-/// (spec 5.2). Pass [`as_str`](Self::as_str) to [`Node::start`](cluster_core::Node::start)
-/// or [`Node::new`](cluster_core::Node::new).
+/// (spec 5.2). Pass [`as_str`](Self::as_str) to [`Node::start`](crate::Node::start) or
+/// [`Node::new`](crate::Node::new).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MacHid([u8; 17]);
 
@@ -43,13 +44,6 @@ impl fmt::Debug for MacHid {
     }
 }
 
-#[cfg(feature = "defmt")]
-impl defmt::Format for MacHid {
-    fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=str}", self.as_str());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +52,6 @@ mod tests {
     fn macs_are_written_as_the_reference_writes_hids() {
         let hid = MacHid::new([0x02, 0xfc, 0x00, 0x0a, 0xbc, 0xff]);
         assert_eq!(hid.as_str(), "02:fc:00:0a:bc:ff");
-        assert!(cluster_core::is_mac_hid(hid.as_str()));
+        assert!(crate::is_mac_hid(hid.as_str()));
     }
 }
