@@ -11,12 +11,10 @@
 //! binary and the `tap_node` example first). Addresses 10.251.0.0/24 exist only inside the
 //! namespaces, which the test creates and removes (a `Drop` guard, also on failure).
 
-mod lab;
-
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use lab::{Bridge, KeyFile, Proc, build, unavailable};
+use cluster_testkit::netns::{Bridge, KeyFile, Proc, build, unavailable};
 use serde_json::json;
 
 /// The timers and output of every node of these tests.

@@ -14,14 +14,12 @@
 //! on stderr). Addresses 10.251.1.0/24 exist only inside the namespaces, which the test
 //! creates and removes (a `Drop` guard, also on failure).
 
-mod lab;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use lab::{Bridge, KeyFile, Proc, build, unavailable};
+use cluster_testkit::netns::{Bridge, KeyFile, Proc, build, unavailable};
 use serde_json::{Value, json};
 
 /// The timers of every node: fast heartbeats, a short ttl.
@@ -153,7 +151,7 @@ fn stats(board: &mut Proc) -> Value {
     };
     let before = count(board);
     board.command("stats");
-    let deadline = Instant::now() + lab::PATIENCE;
+    let deadline = Instant::now() + cluster_testkit::netns::PATIENCE;
     while count(board) == before {
         assert!(Instant::now() < deadline, "{}: no stats line", board.name);
         std::thread::sleep(Duration::from_millis(20));

@@ -7,6 +7,8 @@
 //!   and runtime. `cluster-tokio` runs it over tokio; `cluster-smol` over smol and
 //!   async-std.
 //! * [`common`]: what the socket tests share (fresh ports, loopback options, bounded waits).
+//! * [`netns`]: network namespaces, a bridge with TAP devices, and the processes the
+//!   multi-host tests run in them.
 //! * [`flooder`]: hostile traffic for the flood test (`cluster-tokio/tests/flood.rs`) and
 //!   the flood benchmark (`benches/benches/flood.rs`).
 //!
@@ -20,6 +22,7 @@
 
 pub mod common;
 pub mod flooder;
+pub mod netns;
 pub mod suite;
 
 pub use common::Runtime;

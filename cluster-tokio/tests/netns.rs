@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::process::Command;
-
+use cluster_testkit::netns::{ip, unavailable};
 use common::fresh_port;
 use common::process::Node;
 
@@ -14,22 +13,6 @@ use common::process::Node;
 struct Lab {
     bridge: String,
     hosts: Vec<String>,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
 }
 
 impl Lab {
@@ -129,34 +112,6 @@ fn node_args(port: u16, head: &[&str]) -> Vec<String> {
         args.push(a.to_owned());
     }
     args
-}
-
-/// Why this machine cannot run the test, if it cannot. Under CI (which runs as root on a
-/// machine that has all of it) a reason is a failure: a skip there would hide one.
-fn unavailable() -> Option<String> {
-    let reason = probe();
-    if let Some(reason) = &reason {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "this machine cannot run the network test ({reason}), and CI is set"
-        );
-    }
-    reason
-}
-
-fn probe() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not root".into());
-    }
-    let probe = format!("clprobe{}", std::process::id());
-    match ip(&["netns", "add", &probe]) {
-        Ok(()) => {
-            let _ = ip(&["netns", "del", &probe]);
-            None
-        }
-        Err(e) => Some(format!("ip netns is unavailable ({e})")),
-    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
-//! What the network-namespace tests share: `ip` commands, processes whose output is read as
-//! JSON lines (and whose standard input takes commands), builds of the executables they run,
-//! key files, and the check that this machine can run them (root, `/dev/net/tun`, `ip netns`).
-#![allow(dead_code, reason = "each test file uses a part of the support code")]
+//! What the network-namespace tests share (`cluster-embedded`'s TAP and QEMU tests,
+//! `cluster-embassy`'s, `cluster-tokio`'s): `ip` commands, a bridge with a veth host and TAP
+//! devices, processes whose output is read as JSON lines (and whose standard input takes
+//! commands), builds of the executables they run, key files, and the check that this machine
+//! can run them (root, `/dev/net/tun`, `ip netns`; under CI a machine that cannot is a
+//! failure, not a skip).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -12,9 +14,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// How long to wait for a line or an exit before failing.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
-pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
+/// Runs `ip ARGS...`; its error output on failure.
+///
+/// # Errors
+///
+/// `ip` could not run, or failed.
+pub fn ip(args: &[&str]) -> Result<(), String> {
     let output = Command::new("ip")
         .args(args)
         .output()
@@ -33,18 +40,19 @@ pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
 /// Network namespaces on this machine: a bridge namespace holding `br0` and `taps` TAP devices
 /// (`tap0`, ...) on it, and a host namespace whose veth `eth0` (`SUBNET.1/24`, a route for
 /// 224.0.0.0/4) is a port of the bridge. Removed when dropped (also when a test fails).
-pub(crate) struct Bridge {
+#[derive(Debug)]
+pub struct Bridge {
     /// The bridge's namespace, where the TAP devices are.
-    pub(crate) bridge: String,
+    pub bridge: String,
     /// The host's namespace.
-    pub(crate) host: String,
+    pub host: String,
     taps: usize,
 }
 
 impl Bridge {
     /// Namespaces named after this process and `tag` (one set per test, so that tests can run
     /// side by side); `subnet` is the first three bytes, e.g. `10.251.0`.
-    pub(crate) fn new(tag: &str, subnet: &str, taps: usize) -> Result<Self, String> {
+    pub fn new(tag: &str, subnet: &str, taps: usize) -> Result<Self, String> {
         let tag = format!("{tag}{}", std::process::id());
         let mut net = Self {
             bridge: format!("{tag}br"),
@@ -118,16 +126,26 @@ impl Drop for Bridge {
 
 /// A process whose stdout is read line by line as JSON and whose stdin takes command lines;
 /// killed when dropped.
-pub(crate) struct Proc {
-    pub(crate) name: &'static str,
-    pub(crate) child: Child,
+#[derive(Debug)]
+pub struct Proc {
+    /// What the test calls it.
+    pub name: &'static str,
+    /// The process.
+    pub child: Child,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<Value>,
-    pub(crate) seen: Vec<Value>,
+    /// Every line read so far.
+    pub seen: Vec<Value>,
 }
 
 impl Proc {
-    pub(crate) fn spawn(name: &'static str, netns: &str, program: &Path, args: &[&str]) -> Self {
+    /// Runs `program ARGS...` in the namespace `netns` (its standard input piped, for
+    /// [`command`](Self::command)); a thread reads its output.
+    ///
+    /// # Panics
+    ///
+    /// The process cannot start; later, a line of its output is not JSON.
+    pub fn spawn(name: &'static str, netns: &str, program: &Path, args: &[&str]) -> Self {
         let mut child = Command::new("ip")
             .args(["netns", "exec", netns])
             .arg(program)
@@ -160,7 +178,7 @@ impl Proc {
     }
 
     /// The first line (read before or within [`PATIENCE`]) that `pick` accepts.
-    pub(crate) fn wait_for(&mut self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_for(&mut self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
         if let Some(found) = self.seen.iter().find(|v| pick(v)) {
             return found.clone();
         }
@@ -183,7 +201,7 @@ impl Proc {
     }
 
     /// Every line printed so far, without waiting.
-    pub(crate) fn lines(&mut self) -> &[Value] {
+    pub fn lines(&mut self) -> &[Value] {
         while let Ok(line) = self.lines.try_recv() {
             self.seen.push(line);
         }
@@ -191,7 +209,7 @@ impl Proc {
     }
 
     /// The tags of every service discovered so far (each node of these tests has one tag).
-    pub(crate) fn discovered_tags(&mut self) -> Vec<String> {
+    pub fn discovered_tags(&mut self) -> Vec<String> {
         self.lines()
             .iter()
             .filter(|v| v["event"] == "discovered")
@@ -199,19 +217,23 @@ impl Proc {
             .collect()
     }
 
-    pub(crate) fn wait_joined(&mut self) -> (String, Value) {
+    /// Waits for the `joined` line: the node's sid and the line.
+    pub fn wait_joined(&mut self) -> (String, Value) {
         let joined = self.wait_for("joined", |v| v["event"] == "joined");
         let sid = joined["sid"].as_str().expect("sid").to_owned();
         (sid, joined)
     }
 
-    pub(crate) fn wait_event(&mut self, event: &str, sid: &str) -> Value {
+    /// Waits for the line of `event` about `sid`.
+    pub fn wait_event(&mut self, event: &str, sid: &str) -> Value {
         self.wait_for(&format!("{event} of {sid}"), |v| {
             v["event"] == event && v["sid"] == sid
         })
     }
 
-    pub(crate) fn wait_exit(&mut self) -> ExitStatus {
+    /// Waits (at most [`PATIENCE`]) for the process to exit, then reads what is left of its
+    /// output.
+    pub fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -227,7 +249,7 @@ impl Proc {
     }
 
     /// Writes `line` and a line feed to the process's standard input.
-    pub(crate) fn command(&mut self, line: &str) {
+    pub fn command(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin");
         stdin
             .write_all(format!("{line}\n").as_bytes())
@@ -236,11 +258,12 @@ impl Proc {
     }
 
     /// SIGTERM: the process leaves the cluster and exits.
-    pub(crate) fn terminate(&self) {
+    pub fn terminate(&self) {
         self.signal("TERM");
     }
 
-    pub(crate) fn signal(&self, name: &str) {
+    /// Sends the signal `name` (`TERM`, `KILL`, `HUP`...).
+    pub fn signal(&self, name: &str) {
         let _ = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status();
@@ -256,7 +279,8 @@ impl Drop for Proc {
 }
 
 /// Builds with cargo and returns the path of the executable it reports.
-pub(crate) fn build(args: &[&str]) -> PathBuf {
+pub fn build(args: &[&str]) -> PathBuf {
+    // This crate sits at the workspace's root, like the crates that use it.
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(env!("CARGO"))
         .arg("build")
@@ -279,21 +303,25 @@ pub(crate) fn build(args: &[&str]) -> PathBuf {
 
 /// A key file in the temporary directory (seen by every namespace: they share the file
 /// system), removed when dropped.
-pub(crate) struct KeyFile(PathBuf);
+#[derive(Debug)]
+pub struct KeyFile(PathBuf);
 
 impl KeyFile {
-    pub(crate) fn new(name: &str, text: &str) -> Self {
+    /// A key file named after this process and `name`, holding `text`.
+    pub fn new(name: &str, text: &str) -> Self {
         let file = format!("cluster-netns-{}-{name}.keys", std::process::id());
         let key_file = Self(std::env::temp_dir().join(file));
         key_file.write(text);
         key_file
     }
 
-    pub(crate) fn write(&self, text: &str) {
+    /// Replaces the file's text.
+    pub fn write(&self, text: &str) {
         std::fs::write(&self.0, text).expect("key file");
     }
 
-    pub(crate) fn path(&self) -> &str {
+    /// The file's path.
+    pub fn path(&self) -> &str {
         self.0.to_str().expect("a UTF-8 path")
     }
 }
@@ -305,7 +333,7 @@ impl Drop for KeyFile {
 }
 
 /// Why this machine cannot run the test, if it cannot.
-pub(crate) fn unavailable() -> Option<String> {
+pub fn unavailable() -> Option<String> {
     // Probed once per process: tests running side by side would otherwise add and delete the
     // same probe namespace, and one of them would see the other's and skip.
     static REASON: OnceLock<Option<String>> = OnceLock::new();
