@@ -301,7 +301,11 @@ impl<P: Policy, I: Io> Engine<P, I> {
             .map(|(_, p)| p.to_string_lossy().into_owned());
         #[cfg(not(unix))]
         let unix_path = None;
-        let (handle, front) = front(*setup.node.sid(), *setup.node.hid());
+        let (handle, front) = front(
+            *setup.node.sid(),
+            *setup.node.hid(),
+            setup.options.event_buffer,
+        );
         let engine = Self {
             commands: front.commands,
             events: front.events,
@@ -1117,7 +1121,7 @@ mod tests {
         .map(Box::new);
         let node = node.expect("node");
         // No handle: the tests subscribe to the events where they look at them.
-        let (_, front) = front(*node.sid(), *node.hid());
+        let (_, front) = front(*node.sid(), *node.hid(), crate::EVENT_BUFFER);
         Engine {
             commands: front.commands,
             events: front.events,

@@ -37,11 +37,11 @@ pub struct Front {
 
 /// A handle on the node `sid`, `hid`, and the driver's ends of its channels.
 #[must_use]
-pub fn front(sid: Sid, hid: Hid) -> (Handle, Front) {
+pub fn front(sid: Sid, hid: Hid, event_buffer: usize) -> (Handle, Front) {
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     // A full buffer drops a slow subscriber's oldest event (it is told); with no subscriber
     // an event has nowhere to go.
-    let (events, first) = broadcast::channel(EVENT_BUFFER);
+    let (events, first) = broadcast::channel(event_buffer.max(1));
     let template = first.resubscribe();
     let handle = Handle {
         commands: commands_tx,

@@ -61,7 +61,7 @@
 //! | a multicast datagram the socket cannot take | one held-back transmit | nothing more is sent until the socket is writable: a wait, not a loss | — |
 //! | news from connection tasks to the driver | [`IO_QUEUE`](conn::IO_QUEUE) (256) | the tasks wait (backpressure, no loss) | — |
 //! | handle commands | [`COMMAND_QUEUE`] (64) | the caller waits (backpressure, no loss) | — |
-//! | each event subscriber | [`EVENT_BUFFER`] (1024) unread events | its oldest events are dropped and it gets `Event::Dropped { count }` first | `events_lagged` (counted by the handle) |
+//! | each event subscriber | [`Options::event_buffer`] ([`EVENT_BUFFER`], 1024; the `cluster` command 16,384) unread events | its oldest events are dropped and it gets `Event::Dropped { count }` first | `events_lagged` (counted by the handle) |
 //! | a query's stream | one event per target, then `Done` (targets: at most [`SERVICES`]) | cannot overflow: the node sends nothing else for a query | — |
 //!
 //! Memory therefore stays bounded whatever peers send: at most `max_connections`

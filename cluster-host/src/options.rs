@@ -100,6 +100,9 @@ pub enum OptionsError {
     /// [`Options::max_connections`] is 0.
     #[error("max_connections must be at least 1")]
     NoConnections,
+    /// [`Options::event_buffer`] is 0.
+    #[error("event_buffer must be at least 1")]
+    NoEventBuffer,
     /// The key file is not a valid key ring (feature `seal`).
     #[cfg(feature = "seal")]
     #[error("key file {path:?}: {error}")]
@@ -158,6 +161,13 @@ pub struct Options {
     /// connection is closed at once, and an outgoing one is opened only in place of one no
     /// known service uses (see the crate docs, "Limits").
     pub max_connections: usize,
+    /// Events kept for each subscriber that does not keep up ([`EVENT_BUFFER`], 1024); past
+    /// that it loses its oldest and gets `Event::Dropped` (see the crate docs, "Limits").
+    /// Every slot is allocated at the join: size it for the bursts the application must
+    /// print whole (a flood of invented services is one).
+    ///
+    /// [`EVENT_BUFFER`]: crate::EVENT_BUFFER
+    pub event_buffer: usize,
     /// Seal every frame with this key ring and accept only frames sealed with one of its keys
     /// (`cluster_core::seal`; feature `seal`). `None` (the default): plain frames, as the
     /// reference sends.
@@ -186,6 +196,7 @@ impl Options {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             addrs_refresh: DEFAULT_ADDRS_REFRESH,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            event_buffer: crate::EVENT_BUFFER,
             #[cfg(feature = "seal")]
             keys: None,
         }
@@ -277,6 +288,14 @@ impl Options {
         self
     }
 
+    /// Events kept for a subscriber that falls behind (see
+    /// [`Options::event_buffer`](Self#structfield.event_buffer)).
+    #[must_use]
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events;
+        self
+    }
+
     /// Seals every frame with `keys` (see [`Options::keys`](Self#structfield.keys)).
     #[must_use]
     #[cfg(feature = "seal")]
@@ -324,6 +343,9 @@ impl Options {
         self.config.validate()?;
         if self.max_connections == 0 {
             return Err(OptionsError::NoConnections);
+        }
+        if self.event_buffer == 0 {
+            return Err(OptionsError::NoEventBuffer);
         }
         let runs_unix = self.config.protocols.contains(Protocol::Unix);
         match (&self.unix_path, runs_unix) {
@@ -446,6 +468,19 @@ mod tests {
         );
         assert_eq!(parse_channels("5,7"), Ok(vec![5, 7]));
         assert!(parse_channels("five").is_err());
+    }
+
+    #[test]
+    fn limits_of_zero_are_refused() {
+        assert_eq!(
+            Options::default().max_connections(0).validate(),
+            Err(OptionsError::NoConnections)
+        );
+        assert_eq!(
+            Options::default().event_buffer(0).validate(),
+            Err(OptionsError::NoEventBuffer)
+        );
+        assert_eq!(Options::default().event_buffer(1).validate(), Ok(()));
     }
 
     #[test]

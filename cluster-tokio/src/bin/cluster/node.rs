@@ -75,6 +75,10 @@ pub(crate) struct NodeArgs {
     /// are, new inbound ones are closed at once.
     #[arg(long, default_value_t = cluster_host::options::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     max_connections: usize,
+    /// Events kept for the output while it falls behind (stdout may stall); past that the
+    /// oldest are dropped and a `dropped` line says how many.
+    #[arg(long, default_value_t = EVENTS_PRINTED, value_name = "N")]
+    event_buffer: usize,
     /// Reply TEXT to every accepted query (default: an empty reply).
     #[arg(long, value_name = "TEXT")]
     answer: Option<String>,
@@ -87,13 +91,18 @@ fn profile(text: &str) -> Result<Profile, OptionsError> {
     text.parse()
 }
 
+/// The events a node command keeps for its output by default: a flood of invented services
+/// makes thousands in seconds, all of which `cluster join` prints (about 2 MB at most).
+const EVENTS_PRINTED: usize = 16_384;
+
 impl NodeArgs {
     fn options(&self) -> Result<Options, CliError> {
         let mut options = Options::new(self.profile)
             .group(self.address)
             .port(self.port)
             .remote(self.remote)
-            .max_connections(self.max_connections);
+            .max_connections(self.max_connections)
+            .event_buffer(self.event_buffer);
         if let Some(protocols) = &self.protocols {
             options.config.protocols = parse_protocols(protocols).map_err(JoinError::from)?;
         }
