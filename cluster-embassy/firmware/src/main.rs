@@ -20,10 +20,8 @@
 use core::cell::RefCell;
 use core::task::Waker;
 
-use cluster_embassy::cluster_core::wire::Message;
 use cluster_embassy::cluster_core::{
-    Config, Node, Policy, QueryRequest, Refusal, Reply, Resolver, SendRequest, Service, TagOp,
-    Targets,
+    Answer, Config, Node, QueryRequest, Resolver, SendRequest, TagOp, Targets,
 };
 use cluster_embassy::embassy_net::{self, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4};
 use cluster_embassy::{Buffers, Event, Events, Group, Handle, Runner, State, firmware_config};
@@ -103,23 +101,9 @@ fn console<R>(f: impl FnOnce(&mut Uart) -> R) -> Option<R> {
 
 // ----- the node -----
 
-/// Answers every query with the text of `--answer`.
-struct Sensor {
-    answer: heapless::Vec<u8, ANSWER>,
-}
-
-impl Policy for Sensor {
-    fn answer_query(
-        &mut self,
-        _from: &Service,
-        _query: &Message<'_>,
-        reply: &mut Reply<'_>,
-    ) -> Result<(), Refusal> {
-        reply
-            .set_data(&self.answer)
-            .map_err(|_| Refusal::new("no room"))
-    }
-}
+/// Answers every query with the text of `--answer` (the core's answer-everything policy, over
+/// a bounded buffer so that the state stays `const`-constructible).
+type Sensor = Answer<heapless::Vec<u8, ANSWER>>;
 
 /// Services this node can know.
 const SERVICES: usize = 32;
@@ -140,9 +124,8 @@ static DEVICE: ConstStaticCell<Lan9118> =
 static RESOURCES: StaticCell<StackResources<2>> = StaticCell::new();
 // The node starts empty (`Node::empty` inside `State::new`, a `const`) and `new` starts it in
 // place.
-static STATE: ConstStaticCell<FirmwareState> = ConstStaticCell::new(State::new(Sensor {
-    answer: heapless::Vec::new(),
-}));
+static STATE: ConstStaticCell<FirmwareState> =
+    ConstStaticCell::new(State::new(Answer(heapless::Vec::new())));
 static BUFFERS: StaticCell<FirmwareBuffers> = StaticCell::new();
 /// The semihosting command line; the options borrow from it for the node's life.
 static COMMAND_LINE: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256]);
@@ -442,7 +425,7 @@ fn start(
         config.add_tag(tag).map_err(|_| "bad --tags")?;
     }
     let state = STATE.take();
-    state.node_mut().policy_mut().answer = options.answer.clone();
+    state.node_mut().policy_mut().0 = options.answer.clone();
     // The keys stay across the start: set before it, they seal the join frames too.
     #[cfg(feature = "sealed")]
     {

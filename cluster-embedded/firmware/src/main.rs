@@ -26,8 +26,7 @@
 mod print;
 
 pub use cluster_embedded::Group;
-use cluster_embedded::cluster_core::wire::Message;
-use cluster_embedded::cluster_core::{Config, Node, Policy, Refusal, Reply, Service};
+use cluster_embedded::cluster_core::{Answer, Config, Node};
 use cluster_embedded::smoltcp::iface::{
     Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage,
 };
@@ -47,31 +46,9 @@ use mps2_board::options::{self, ANSWER, Options};
 use mps2_board::uart::Uart;
 use mps2_board::{host, stack};
 
-/// Answers every query with the text of `--answer`.
-pub struct Sensor {
-    answer: heapless::Vec<u8, ANSWER>,
-}
-
-impl Sensor {
-    const fn new() -> Self {
-        Self {
-            answer: heapless::Vec::new(),
-        }
-    }
-}
-
-impl Policy for Sensor {
-    fn answer_query(
-        &mut self,
-        _from: &Service,
-        _query: &Message<'_>,
-        reply: &mut Reply<'_>,
-    ) -> Result<(), Refusal> {
-        reply
-            .set_data(&self.answer)
-            .map_err(|_| Refusal::new("no room"))
-    }
-}
+/// Answers every query with the text of `--answer` (the core's answer-everything policy, over
+/// a bounded buffer so that the node stays `const`-constructible).
+pub type Sensor = Answer<heapless::Vec<u8, ANSWER>>;
 
 /// Services this node can know.
 const SERVICES: usize = 32;
@@ -115,7 +92,7 @@ static IFACE: StaticCell<Interface> = StaticCell::new();
 // takes no flash image (.bss) and `Node::start` fills it in place, without a node-sized stack
 // temporary.
 static NODE: ConstStaticCell<FirmwareNode> =
-    ConstStaticCell::new(FirmwareNode::empty(Sensor::new()));
+    ConstStaticCell::new(FirmwareNode::empty(Answer(heapless::Vec::new())));
 // The driver is stored with the `Result` of `Driver::new`, so that `new` writes it in place
 // (unwrapping it first would cost a driver-sized stack temporary).
 static DRIVER: StaticCell<Result<FirmwareDriver, cluster_embedded::Error>> = StaticCell::new();
@@ -437,7 +414,7 @@ fn start_node(
         config.add_tag(tag).map_err(|_| "bad --tags")?;
     }
     let node = NODE.take();
-    node.policy_mut().answer = options.answer.clone();
+    node.policy_mut().0 = options.answer.clone();
     // The keys stay across `start`: set before it, they seal the join frames too.
     #[cfg(feature = "sealed")]
     {
