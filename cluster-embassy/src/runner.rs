@@ -266,9 +266,7 @@ impl<
             // The subscriptions read what was published before more datagrams are handed
             // on: a burst handled in one pass would overwrite events that no task had a
             // chance to read (a pass yields to the other tasks only at its end).
-            if handed > 0
-                && (self.backlogged(&self.state.events) || self.backlogged(&self.state.answers))
-            {
+            if handed > 0 && (backlogged(&self.state.events) || backlogged(&self.state.answers)) {
                 paused = true;
                 break;
             }
@@ -303,14 +301,6 @@ impl<
         // Also what the handles' commands queued since the last pass.
         self.flush(inner, at).await;
         (handed == DATAGRAMS_PER_PASS || paused) && self.socket.may_recv()
-    }
-
-    /// True when a channel holds half its depth or more unread: time to let its readers run.
-    fn backlogged<T: Clone, const N: usize, const S: usize>(
-        &self,
-        channel: &embassy_sync::pubsub::PubSubChannel<M, T, N, S, 1>,
-    ) -> bool {
-        channel.len() * 2 >= N
     }
 
     /// Sends every frame the node owes, then publishes its events (driving contract,
@@ -419,4 +409,11 @@ impl<
             events.publish_immediate(event);
         }
     }
+}
+
+/// True when a channel holds half its depth or more unread: time to let its readers run.
+fn backlogged<M: RawMutex, T: Clone, const N: usize, const S: usize>(
+    channel: &embassy_sync::pubsub::PubSubChannel<M, T, N, S, 1>,
+) -> bool {
+    channel.len() * 2 >= N
 }

@@ -40,7 +40,7 @@ GOALS = {
 # (variant, figure) pairs that fail the check when exceeded: the goals the image meets (with
 # the margins printed); the others are reported until they are met. The sealed flash goal was
 # met by the loopback image (64,416 B) and is not by the image that runs on the board
-# (76,140 B: the LAN9118 driver, the clock, the console, the JSON lines, the options and the
+# (76,164 B: the LAN9118 driver, the clock, the console, the JSON lines, the options and the
 # key file add some 9.5 KB), so it is reported again.
 ENFORCED = {
     ("default", "stack_main"),

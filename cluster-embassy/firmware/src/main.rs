@@ -264,8 +264,7 @@ async fn stats(cluster: FirmwareHandle) {
         .with_node(|node| node.stream_stats().reassembly.garbage_bytes)
         .await
         .unwrap_or(0);
-    // The driver's counters: read through the cell's owner, the network task, is not
-    // possible; the controller's own are not kept by this image.
+    // The controller's own counters are not printed: the network task owns the driver.
     console(|out| {
         let mut line = Line::event(out, "stats");
         line.number("frames_accepted", node.frames_accepted)

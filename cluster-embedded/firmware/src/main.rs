@@ -220,12 +220,12 @@ fn run(running: Running) -> ! {
                 app.load.note(clock.ticks().wrapping_sub(started));
             }
             let acted = app.run(now, driver, &mut uart);
-            if driver.has_left() && driver.is_idle() && iface.poll_at(now, &sockets).is_none() {
+            let stack_due = iface.poll_at(now, &sockets);
+            if driver.has_left() && driver.is_idle() && stack_due.is_none() {
                 // The disconnect is on the wire.
                 cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
             }
-            wake = earliest([next, iface.poll_at(now, &sockets), app.due()])
-                .unwrap_or(now + Duration::from_secs(1));
+            wake = earliest([next, stack_due, app.due()]).unwrap_or(now + Duration::from_secs(1));
             if acted {
                 // Frames the application queued leave at the next poll.
                 wake = now;
