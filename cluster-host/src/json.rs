@@ -13,7 +13,7 @@
 //! | dropped | `event`, `count` |
 //! | service | `event`, then the keys of `discovered` (`cluster services --json`) |
 //! | response, error, missing | `event`, `sid`, and `data` or `error` |
-//! | done | `event`, `responses`, `missing`, `timed_out` |
+//! | done | `event`, `responses`, `missing`, `timed_out`; from a front end that kept the query's news ([`query_done_json`]) also `missing_sids` |
 //! | stats | `event`, then every counter of [`cluster_core::Stats`] and of [`TransportStats`], named as their fields (`cluster services --stats --json`) |
 //! | error | `event`, `error` (the message), `what` (what failed, e.g. `key_file`) |
 //!
@@ -167,6 +167,20 @@ pub fn done_json(summary: &QuerySummary) -> Value {
         "missing": summary.missing,
         "timed_out": summary.timed_out,
     })
+}
+
+/// The final line of a query whose news were kept: [`done_json`] plus `missing_sids`, the
+/// targets that did not answer, in the order the node reported them.
+#[must_use]
+pub fn query_done_json(summary: &QuerySummary, missing: &[cluster_core::Sid]) -> Value {
+    let mut value = done_json(summary);
+    if let Value::Object(map) = &mut value {
+        map.insert(
+            "missing_sids".to_owned(),
+            missing.iter().map(sid_json).collect(),
+        );
+    }
+    value
 }
 
 /// Every counter of the node, by field name, in the order of [`Stats`]' fields.
@@ -331,6 +345,11 @@ mod tests {
         assert_eq!(
             query_event_json(&done).to_string(),
             r#"{"event":"done","responses":2,"missing":1,"timed_out":true}"#
+        );
+        let silent = [cluster_core::Sid::new(b"silent01").unwrap()];
+        assert_eq!(
+            query_done_json(&QuerySummary::default(), &silent)["missing_sids"],
+            json!(["silent01"])
         );
     }
 

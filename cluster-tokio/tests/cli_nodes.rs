@@ -114,6 +114,7 @@ fn query_prints_each_answer_and_exits_0_when_all_answered() {
     assert_eq!(done["event"], "done");
     assert_eq!(done["responses"], 2);
     assert_eq!(done["missing"], 0);
+    assert_eq!(done["missing_sids"], serde_json::json!([]));
     // The answering nodes saw the query.
     let query = a.wait_line(|l| (l["event"] == "query").then(|| l.clone()));
     assert_eq!(query["data"], "who?");
@@ -156,6 +157,7 @@ fn query_exits_3_when_a_target_stays_silent() {
     let done = lines.last().unwrap();
     assert_eq!(done["event"], "done", "lines: {lines:#?}");
     assert_eq!(done["missing"], 1);
+    assert_eq!(done["missing_sids"], serde_json::json!(["silent01"]));
     assert_eq!(done["timed_out"], true);
     assert!(
         lines

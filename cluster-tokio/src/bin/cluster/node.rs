@@ -11,8 +11,8 @@ use cluster_host::{
     read_key_file, split_list,
 };
 use cluster_tokio::{
-    Cluster, CommandError, Handle, JoinError, QueryEvent, QuerySpec, QuerySummary, Selector,
-    SendSpec,
+    Cluster, CommandError, Handle, JoinError, QueryEvent, QueryOutcome, QuerySpec, QuerySummary,
+    Selector, SendSpec,
 };
 use serde_json::json;
 
@@ -367,7 +367,7 @@ pub(crate) async fn query(args: QueryArgs) -> Result<(), CliError> {
     let result = match handle.query(spec).await {
         Ok(stream) => run_query(&handle, printer, stream).await,
         Err(CommandError::Query(QueryError::NoTargets)) => {
-            printer.done(&QuerySummary::default(), &[("targets", json!(0))])?;
+            printer.done(&QuerySummary::default(), &[], &[("targets", json!(0))])?;
             Err(CliError::NothingMatched)
         }
         Err(e) => Err(e.into()),
@@ -384,10 +384,10 @@ async fn run_query(
     let expected = stream.targets().len();
     let mut answered = 0;
     printer.progress(answered, expected);
-    let mut summary = QuerySummary::default();
+    let mut outcome = QueryOutcome::default();
     while let Some(event) = stream.next().await {
         match &event {
-            QueryEvent::Done(done) => summary = *done,
+            QueryEvent::Done(_) => {}
             QueryEvent::Response { .. } | QueryEvent::Error { .. } => {
                 answered += 1;
                 printer.query_event(&event)?;
@@ -395,10 +395,16 @@ async fn run_query(
             }
             QueryEvent::Missing { .. } => printer.query_event(&event)?,
         }
+        outcome.push(event);
     }
+    if stream.summary().is_none() {
+        outcome.finish_without_done(stream.targets());
+    }
+    let summary = outcome.summary;
     let (_, transport) = handle.stats().await?;
     printer.done(
         &summary,
+        &outcome.missing,
         &[
             ("targets", json!(expected)),
             ("id", json!(stream.id())),

@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use cluster_core::Stats;
+use cluster_core::{Sid, Stats};
 use cluster_tokio::json::{self, JoinedInfo};
 use cluster_tokio::{Event, KeyRing, QueryEvent, QuerySummary, ServiceInfo, TransportStats};
 use serde_json::Value;
@@ -143,16 +143,29 @@ impl Printer {
         })
     }
 
-    /// The final line of a query, with extra keys.
-    pub(crate) fn done(self, summary: &QuerySummary, extra: &[(&str, Value)]) -> io::Result<()> {
+    /// The final line of a query, naming the targets that did not answer, with extra keys.
+    pub(crate) fn done(
+        self,
+        summary: &QuerySummary,
+        missing: &[Sid],
+        extra: &[(&str, Value)],
+    ) -> io::Result<()> {
         self.clear_progress();
-        let mut value = json::done_json(summary);
+        let mut value = json::query_done_json(summary, missing);
         if let Value::Object(map) = &mut value {
             for (key, v) in extra {
                 map.insert((*key).to_owned(), v.clone());
             }
         }
-        self.line(&value, || done_text(self, summary))
+        self.line(&value, || {
+            let mut text = done_text(self, summary);
+            if !missing.is_empty() {
+                let sids: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                text.push_str(": ");
+                text.push_str(&sids.join(" "));
+            }
+            text
+        })
     }
 
     /// `answered / expected` on stderr, redrawn in place (terminals only).
