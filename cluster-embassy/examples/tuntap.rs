@@ -406,6 +406,7 @@ fn host_event(event: &Event) -> Option<cluster_host::Event> {
             tcp_port: service.tcp_port(),
             unix_path: None,
             expected: service.is_expected(),
+            heard_on: None,
         }),
         Event::Lost { sid, reason } => H::Lost {
             sid: *sid,

@@ -84,6 +84,7 @@ use crate::error::{CommandError, JoinError};
 use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
 use crate::handle::{Handle, front};
 use crate::json::JoinedInfo;
+use crate::multicast::Membership;
 use crate::options::Options;
 use crate::query::QueryStream;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
@@ -91,6 +92,7 @@ use crate::setup::Setup;
 use crate::socket::{MulticastSetup, canonical};
 use crate::transports::{StreamFrames, TransportStats, Transports};
 use crate::{HostNode, LocalAddrs};
+use socket2::SockRef;
 
 /// What the engine asks of the adapter. Every method returns at once: nothing here waits.
 pub trait Io {
@@ -140,6 +142,14 @@ pub trait Io {
     ///
     /// The listener could not be re-created; the node has no `u` listener any more.
     fn reopen_unix(&mut self) -> io::Result<()>;
+
+    /// The multicast socket, for the options of each route's copy of a datagram
+    /// (`IP_MULTICAST_IF`) and for joining and leaving the group as interfaces come and go
+    /// ([`crate::multicast::Membership`]). `None` (the default): every datagram goes out
+    /// once, on the interface the socket was set up with, and the set of interfaces is fixed.
+    fn multicast_socket(&self) -> Option<SockRef<'_>> {
+        None
+    }
 }
 
 /// What [`Io::write`] did with a frame.
@@ -242,6 +252,8 @@ pub struct Engine<P: Policy, I: Io> {
     transports: Transports<I::Conn>,
     counters: TransportStats,
     addrs: LocalAddrs,
+    /// The interfaces the group is joined on, followed while running.
+    membership: Membership,
     group: SocketAddrV4,
     tcp_port: Option<u16>,
     unix_path: Option<String>,
@@ -277,6 +289,34 @@ impl<P: Policy, I: Io> std::fmt::Debug for Engine<P, I> {
             .field("blocked", &self.blocked.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// Sends one multicast datagram: once, or (when the membership fans out) once per route,
+/// each with its interface set. The first route's outcome is the datagram's: a
+/// `WouldBlock` there holds it back whole; a later route that fails is counted in
+/// `datagrams_failed` and skipped for this datagram.
+fn send_group<I: Io>(
+    membership: &Membership,
+    counters: &mut TransportStats,
+    io: &mut I,
+    segment: &[u8],
+    group: SocketAddrV4,
+) -> io::Result<()> {
+    if !membership.fans_out() {
+        return io.send_datagram(segment, group);
+    }
+    for index in 0..membership.routes().len() {
+        let prepared = io
+            .multicast_socket()
+            .map_or(Ok(()), |socket| membership.prepare_send(&socket, index));
+        let sent = prepared.and_then(|()| io.send_datagram(segment, group));
+        match sent {
+            Ok(()) => {}
+            Err(e) if index == 0 => return Err(e),
+            Err(_) => counters.datagrams_failed += 1,
+        }
+    }
+    Ok(())
 }
 
 fn at(ms: u64) -> Instant {
@@ -316,6 +356,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 .with_max_connections(setup.options.max_connections),
             counters: TransportStats::default(),
             addrs: setup.addrs,
+            membership: setup.membership,
             group: setup.multicast.destination,
             tcp_port,
             unix_path,
@@ -359,6 +400,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             self.node.poll_timeout().map(Instant::as_millis),
             self.transports.next_deadline(),
             Some(self.addrs.next_refresh()),
+            Some(self.membership.next_poll()),
         ]
         .into_iter()
         .flatten()
@@ -385,6 +427,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
             }
         }
         self.addrs.refresh_if_due(now);
+        if self.membership.next_poll() <= now {
+            let _ = self.membership.poll(now, io.multicast_socket());
+        }
     }
 
     /// True while a multicast datagram waits for the socket to become writable: the
@@ -749,7 +794,22 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// A snapshot of the known services.
     #[must_use]
     pub fn services(&self) -> Vec<ServiceInfo> {
-        ServiceInfo::all(&self.node)
+        let mut services = ServiceInfo::all(&self.node);
+        for service in &mut services {
+            self.note_heard_on(service);
+        }
+        services
+    }
+
+    /// The interfaces the group is joined on and sent from.
+    #[must_use]
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Fills in where `service` was heard, from its address.
+    fn note_heard_on(&self, service: &mut ServiceInfo) {
+        service.heard_on = service.ip.and_then(|ip| self.membership.heard_on(ip, None));
     }
 
     /// The sids of the known services `selector` selects.
@@ -771,6 +831,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             protocols: self.node.protocols(),
             tcp_port: self.tcp_port,
             unix_path: self.unix_path.clone(),
+            interfaces: self.membership.names(),
         }
     }
 
@@ -848,7 +909,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
             return true;
         };
         while let Some(segment) = blocked.segments.front() {
-            match io.send_datagram(segment, self.group) {
+            match send_group(
+                &self.membership,
+                &mut self.counters,
+                io,
+                segment,
+                self.group,
+            ) {
                 Ok(()) => {
                     self.counters.datagrams_sent += 1;
                     blocked.segments.pop_front();
@@ -883,7 +950,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     let size = transmit.segment_size.max(1);
                     let mut ok = true;
                     for (i, segment) in frame.chunks(size).enumerate() {
-                        match io.send_datagram(segment, self.group) {
+                        match send_group(
+                            &self.membership,
+                            &mut self.counters,
+                            io,
+                            segment,
+                            self.group,
+                        ) {
                             Ok(()) => self.counters.datagrams_sent += 1,
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                                 self.blocked = Some(Blocked {
@@ -1026,7 +1099,12 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 break;
             };
             match translate(&self.node, event) {
-                Some(Translated::Event(event)) => self.publish(event),
+                Some(Translated::Event(mut event)) => {
+                    if let Event::Discovered(service) = &mut event {
+                        self.note_heard_on(service);
+                    }
+                    self.publish(event);
+                }
                 Some(Translated::Query { id, event }) => {
                     let done = matches!(event, QueryEvent::Done(_));
                     let delivered = self
@@ -1131,6 +1209,14 @@ mod tests {
             transports: Transports::new(Duration::from_secs(120)),
             counters: TransportStats::default(),
             addrs: LocalAddrs::fixed(vec![]),
+            membership: Membership::fixed(
+                Ipv4Addr::new(230, 230, 230, 230),
+                &MulticastSetup {
+                    destination: SocketAddrV4::new(Ipv4Addr::new(230, 230, 230, 230), 23000),
+                    interface: crate::socket::MulticastInterface::Configured(Ipv4Addr::LOCALHOST),
+                    ttl: 0,
+                },
+            ),
             group: SocketAddrV4::new(Ipv4Addr::new(230, 230, 230, 230), 23000),
             tcp_port: None,
             unix_path: None,

@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use crate::interfaces::HeardOn;
+
 use cluster_core::{
     Hid, LostReason, Node, Payload as CorePayload, Policy, Protocol, ProtocolList,
     QueryEvent as CoreQueryEvent, Service, Sid,
@@ -71,6 +73,10 @@ pub struct ServiceInfo {
     pub unix_path: Option<String>,
     /// True when a failed send or a ping reduced its time to live.
     pub expected: bool,
+    /// Where it was heard, by its address: our interface and our address on it (filled in
+    /// by the [`Engine`](crate::Engine); `None` from [`of`](Self::of), or when no
+    /// interface's prefix holds its address).
+    pub heard_on: Option<HeardOn>,
 }
 
 impl ServiceInfo {
@@ -92,6 +98,7 @@ impl ServiceInfo {
                 .unix_path_of(service.sid().as_bytes())
                 .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
             expected: service.is_expected(),
+            heard_on: None,
         }
     }
 

@@ -3,8 +3,8 @@
 //!
 //! | line | keys |
 //! | --- | --- |
-//! | joined | `event`, `sid`, `hid`, `port`, `group`, `protocols`, `tcp_port`, `unix_path` |
-//! | discovered | `event`, `sid`, `hid`, `ip`, `tags`, `protocols`, `local`, `tcp_port` |
+//! | joined | `event`, `sid`, `hid`, `port`, `group`, `protocols`, `tcp_port`, `unix_path`, `interfaces` |
+//! | discovered | `event`, `sid`, `hid`, `ip`, `tags`, `protocols`, `local`, `tcp_port`, `interface`, `interface_address` (where it was heard: our interface's name and our address on it) |
 //! | lost | `event`, `sid`, `reason` (`expired`, `disconnect`, `left`) |
 //! | tags | `event`, `sid`, `tags` |
 //! | message | `event`, `sid`, `channel`, `data`, `ruid` |
@@ -69,6 +69,8 @@ pub struct JoinedInfo {
     pub tcp_port: Option<u16>,
     /// Its unix socket.
     pub unix_path: Option<String>,
+    /// The interfaces the group is joined on, by name.
+    pub interfaces: Vec<String>,
 }
 
 /// `{"event":"joined",...}`.
@@ -83,6 +85,7 @@ pub fn joined_json(info: &JoinedInfo) -> Value {
         "protocols": protocols_json(info.protocols),
         "tcp_port": info.tcp_port,
         "unix_path": info.unix_path,
+        "interfaces": info.interfaces,
     })
 }
 
@@ -98,6 +101,8 @@ pub fn service_json(event: &str, service: &ServiceInfo) -> Value {
         "protocols": protocols_json(service.protocols),
         "local": service.local,
         "tcp_port": service.tcp_port,
+        "interface": service.heard_on.as_ref().map(|h| h.interface.clone()),
+        "interface_address": service.heard_on.as_ref().map(|h| h.address.to_string()),
     })
 }
 
@@ -314,10 +319,14 @@ mod tests {
             tcp_port: Some(4000),
             unix_path: None,
             expected: false,
+            heard_on: Some(crate::interfaces::HeardOn {
+                interface: "lo".into(),
+                address: "127.0.0.1".parse().unwrap(),
+            }),
         };
         assert_eq!(
             event_json(&Event::Discovered(service)).to_string(),
-            r#"{"event":"discovered","sid":"AbCd1234","hid":"02:fc:00:00:00:01","ip":"127.0.0.1","tags":["web"],"protocols":["t","c"],"local":true,"tcp_port":4000}"#
+            r#"{"event":"discovered","sid":"AbCd1234","hid":"02:fc:00:00:00:01","ip":"127.0.0.1","tags":["web"],"protocols":["t","c"],"local":true,"tcp_port":4000,"interface":"lo","interface_address":"127.0.0.1"}"#
         );
         let lost = Event::Lost {
             sid: sid(),
@@ -346,7 +355,7 @@ mod tests {
             query_event_json(&done).to_string(),
             r#"{"event":"done","responses":2,"missing":1,"timed_out":true}"#
         );
-        let silent = [cluster_core::Sid::new(b"silent01").unwrap()];
+        let silent = [Sid::new(b"silent01").unwrap()];
         assert_eq!(
             query_done_json(&QuerySummary::default(), &silent)["missing_sids"],
             json!(["silent01"])

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use cluster_core::{Config, ConfigError, Protocol, ProtocolList};
+
+use crate::interfaces::{InterfaceFilter, InterfaceSelector};
 #[cfg(feature = "seal")]
 use cluster_core::{KeyRing, KeyRingError};
 
@@ -20,6 +22,8 @@ pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the list of local addresses is read again (spec 7.2 Q14).
 pub const DEFAULT_ADDRS_REFRESH: Duration = Duration::from_secs(30);
+/// How often the interface list is read again by default.
+pub const DEFAULT_INTERFACE_POLL: Duration = Duration::from_secs(2);
 pub use crate::transports::DEFAULT_MAX_CONNECTIONS;
 
 /// The timer profile a node starts from.
@@ -141,10 +145,17 @@ pub struct Options {
     pub group: Ipv4Addr,
     /// The UDP port, bound and sent to (`23000`).
     pub port: u16,
-    /// The interface whose address joins the group and sends multicast. `None` (the default):
-    /// the default interface, as the reference does, or the loopback interface on a host
-    /// with no multicast route (see [`crate::socket`]).
-    pub interface: Option<Ipv4Addr>,
+    /// The interfaces that join the group and send multicast, by name or address. Empty
+    /// (the default): in local mode the default interface, as the reference does (or
+    /// loopback on a host with no multicast route, see [`crate::socket`]); with `remote`
+    /// every up, multicast-capable, non-loopback interface, followed while the node runs
+    /// (see [`crate::multicast`]).
+    pub interfaces: Vec<InterfaceSelector>,
+    /// Interfaces whose names match one of these globs (`*`, `?`) are never used.
+    pub exclude_interfaces: Vec<String>,
+    /// Read the interface list again this often, to join interfaces that appear and leave
+    /// those that go ([`DEFAULT_INTERFACE_POLL`], 2 s).
+    pub interface_poll: Duration,
     /// The hid; `None` reads the host's MAC ([`crate::hid::host_hid`]).
     pub hid: Option<String>,
     /// The unix-socket path `/dir/name.ext` for `u`; the node listens on
@@ -189,7 +200,9 @@ impl Options {
             config: profile.config(),
             group: DEFAULT_GROUP,
             port: DEFAULT_PORT,
-            interface: None,
+            interfaces: Vec::new(),
+            exclude_interfaces: Vec::new(),
+            interface_poll: DEFAULT_INTERFACE_POLL,
             hid: None,
             unix_path: None,
             tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
@@ -245,11 +258,44 @@ impl Options {
         self
     }
 
-    /// The multicast interface, by its IPv4 address (`127.0.0.1` keeps traffic on loopback).
+    /// Adds a multicast interface, by one of its addresses (`127.0.0.1` keeps traffic on
+    /// loopback).
     #[must_use]
     pub fn interface(mut self, address: Ipv4Addr) -> Self {
-        self.interface = Some(address);
+        self.interfaces
+            .push(InterfaceSelector::Addr(std::net::IpAddr::V4(address)));
         self
+    }
+
+    /// Adds a multicast interface, by name (`eth0`), or by address when `name` parses as one.
+    #[must_use]
+    pub fn interface_name(mut self, name: &str) -> Self {
+        let Ok(selector) = name.parse();
+        self.interfaces.push(selector);
+        self
+    }
+
+    /// Never uses the interfaces whose names match `glob` (`docker*`).
+    #[must_use]
+    pub fn exclude_interface(mut self, glob: impl Into<String>) -> Self {
+        self.exclude_interfaces.push(glob.into());
+        self
+    }
+
+    /// How often the interface list is read again.
+    #[must_use]
+    pub fn interface_poll(mut self, every: Duration) -> Self {
+        self.interface_poll = every;
+        self
+    }
+
+    /// The interfaces chosen, as a filter over the host's list.
+    #[must_use]
+    pub fn interface_filter(&self) -> InterfaceFilter {
+        InterfaceFilter {
+            only: self.interfaces.clone(),
+            exclude: self.exclude_interfaces.clone(),
+        }
     }
 
     /// The hid, instead of the host's MAC.

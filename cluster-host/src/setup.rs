@@ -1,6 +1,7 @@
 //! Everything a join needs before the runtime takes over: the hid, the sockets and the node.
 
-use std::net::{TcpListener, UdpSocket};
+use std::io;
+use std::net::{SocketAddrV4, TcpListener, UdpSocket};
 #[cfg(unix)]
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -11,9 +12,11 @@ use crate::HostNode;
 use crate::addrs::LocalAddrs;
 use crate::error::JoinError;
 use crate::hid::host_hid;
+use crate::multicast::Membership;
 use crate::options::{Options, OptionsError, unix_socket_path};
 use crate::seed::os_seed;
-use crate::socket::{self, MulticastSetup};
+use crate::socket::{self, MulticastInterface, MulticastSetup};
+use socket2::SockRef;
 
 /// Stack of the thread that builds a [`HostNode`]: the node is built by value before it is
 /// boxed, and debug builds copy it a few times.
@@ -28,6 +31,8 @@ pub struct Setup<P: Policy> {
     pub udp: UdpSocket,
     /// How it was set up.
     pub multicast: MulticastSetup,
+    /// The interfaces it joined the group on.
+    pub membership: Membership,
     /// The `t` listener, when `t` runs.
     pub tcp: Option<TcpListener>,
     /// The `u` listener and its path, when `u` runs.
@@ -57,16 +62,11 @@ pub fn setup<P: Policy + Send + 'static>(
         Some(hid) => hid.clone(),
         None => host_hid()?,
     };
-    let (udp, multicast) = socket::multicast_socket(
-        options.group,
-        options.port,
-        options.config.remote,
-        options.interface,
-    )
-    .map_err(|source| JoinError::Io {
-        what: "multicast socket",
-        source,
-    })?;
+    let (udp, multicast, membership) =
+        open_multicast(&options).map_err(|source| JoinError::Io {
+            what: "multicast socket",
+            source,
+        })?;
     let runs = |p| options.config.protocols.contains(p);
     let tcp = if runs(Protocol::Tcp) {
         Some(socket::tcp_listener().map_err(|source| JoinError::Io {
@@ -114,12 +114,47 @@ pub fn setup<P: Policy + Send + 'static>(
         node,
         udp,
         multicast,
+        membership,
         tcp,
         #[cfg(unix)]
         unix,
         addrs,
         options,
     })
+}
+
+/// Opens the multicast socket and joins the group on the interfaces `options` choose (see
+/// [`crate::multicast`]). Chosen interfaces of which none exists are an error
+/// ([`io::ErrorKind::NotFound`]).
+fn open_multicast(options: &Options) -> io::Result<(UdpSocket, MulticastSetup, Membership)> {
+    if !Membership::follows(options) {
+        let (udp, setup) =
+            socket::multicast_socket(options.group, options.port, options.config.remote, None)?;
+        let membership = Membership::fixed(options.group, &setup);
+        return Ok((udp, setup, membership));
+    }
+    let socket = socket::bound_multicast_socket(options.port, options.config.remote)?;
+    let mut membership = Membership::following(options);
+    // The first read is now: the next one is one poll period later.
+    let _ = membership.poll(0, Some(SockRef::from(&socket)));
+    if membership.routes().is_empty() {
+        let chosen: Vec<String> = options.interfaces.iter().map(ToString::to_string).collect();
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "no interface to join {} on: none matches {}",
+                options.group,
+                chosen.join(", ")
+            ),
+        ));
+    }
+    socket.set_nonblocking(true)?;
+    let setup = MulticastSetup {
+        destination: SocketAddrV4::new(options.group, options.port),
+        interface: MulticastInterface::Following,
+        ttl: u32::from(options.config.remote),
+    };
+    Ok((socket.into(), setup, membership))
 }
 
 /// Builds the node on a thread with a large stack and boxes it.

@@ -41,6 +41,10 @@ use std::path::{Path, PathBuf};
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
+/// A borrowed view of an adapter's socket with every socket option
+/// ([`Io::multicast_socket`](crate::Io::multicast_socket)).
+pub use socket2::SockRef;
+
 /// `ENODEV` on Linux: joining a group with no route for it.
 const ENODEV: i32 = 19;
 
@@ -60,6 +64,9 @@ pub enum MulticastInterface {
     LoopbackFallback,
     /// The configured interface address joins and sends.
     Configured(Ipv4Addr),
+    /// Every interface chosen by the options, followed while the node runs
+    /// ([`crate::multicast::Membership`] knows which).
+    Following,
 }
 
 /// How the multicast socket was set up.
@@ -84,28 +91,8 @@ pub fn multicast_socket(
     remote: bool,
     interface: Option<Ipv4Addr>,
 ) -> io::Result<(UdpSocket, MulticastSetup)> {
-    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(SockProtocol::UDP))
-        .map_err(|e| step("create the multicast socket", e))?;
-    socket
-        .set_reuse_address(true)
-        .map_err(|e| step("set SO_REUSEADDR", e))?;
-    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-    socket
-        .set_reuse_port(true)
-        .map_err(|e| step("set SO_REUSEPORT", e))?;
-    // A bigger buffer is a wish, not a need.
-    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
-    let bind = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
-    socket
-        .bind(&bind.into())
-        .map_err(|e| step(&format!("bind {bind}"), e))?;
+    let socket = bound_multicast_socket(port, remote)?;
     let ttl = u32::from(remote);
-    socket
-        .set_multicast_ttl_v4(ttl)
-        .map_err(|e| step("set IP_MULTICAST_TTL", e))?;
-    socket
-        .set_multicast_loop_v4(true)
-        .map_err(|e| step("set IP_MULTICAST_LOOP", e))?;
     let chosen = match interface {
         Some(address) => {
             join_on(&socket, group, address)?;
@@ -139,6 +126,39 @@ pub fn multicast_socket(
     Ok((socket.into(), setup))
 }
 
+/// The multicast socket before any group is joined (blocking; see the module docs): bound
+/// to `0.0.0.0:port` with `SO_REUSEADDR` and `SO_REUSEPORT`, TTL 0 or (`remote`) 1,
+/// multicast loopback on. [`crate::multicast::Membership`] joins it on each interface.
+///
+/// # Errors
+///
+/// Any error of `socket`, `setsockopt` or `bind`, with the step named.
+pub fn bound_multicast_socket(port: u16, remote: bool) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(SockProtocol::UDP))
+        .map_err(|e| step("create the multicast socket", e))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(|e| step("set SO_REUSEADDR", e))?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    socket
+        .set_reuse_port(true)
+        .map_err(|e| step("set SO_REUSEPORT", e))?;
+    // A bigger buffer is a wish, not a need.
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    let bind = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+    socket
+        .bind(&bind.into())
+        .map_err(|e| step(&format!("bind {bind}"), e))?;
+    let ttl = u32::from(remote);
+    socket
+        .set_multicast_ttl_v4(ttl)
+        .map_err(|e| step("set IP_MULTICAST_TTL", e))?;
+    socket
+        .set_multicast_loop_v4(true)
+        .map_err(|e| step("set IP_MULTICAST_LOOP", e))?;
+    Ok(socket)
+}
+
 /// Asks the kernel to drop this node's own multicast echoes before they reach the socket
 /// (Linux; elsewhere it does nothing and says so).
 ///
@@ -160,7 +180,7 @@ pub fn drop_own_echoes(socket: &UdpSocket, sid: &[u8]) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let program = echo_filter::program(sid).ok_or(io::ErrorKind::Unsupported)?;
-        socket2::SockRef::from(socket)
+        SockRef::from(socket)
             .attach_filter(&program)
             .map_err(|e| step("attach the own-echo filter", e))
     }

@@ -19,7 +19,7 @@ use cluster_host::conn::{IoEvent, Outbound, Target};
 use cluster_host::engine::Write;
 #[cfg(unix)]
 use cluster_host::socket::UnixSocket;
-use cluster_host::socket::{self, DATAGRAM_BUFFER};
+use cluster_host::socket::{self, DATAGRAM_BUFFER, SockRef};
 use cluster_host::{Command, Engine, Flow, Io};
 use futures_lite::FutureExt;
 
@@ -129,6 +129,10 @@ impl Io for SmolIo {
     #[cfg(not(unix))]
     fn reopen_unix(&mut self) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn multicast_socket(&self) -> Option<SockRef<'_>> {
+        Some(SockRef::from(self.udp.get_ref()))
     }
 }
 

@@ -57,11 +57,16 @@ pub(crate) struct NodeArgs {
     /// Hardware id; by default the MAC of eth0 (else of the first interface with one).
     #[arg(long)]
     hid: Option<String>,
-    /// IPv4 address of the interface that joins the group and sends multicast (e.g.
-    /// 127.0.0.1); by default the default interface, or loopback on hosts without a
-    /// multicast route.
-    #[arg(long, value_name = "ADDR")]
-    interface: Option<Ipv4Addr>,
+    /// An interface that joins the group and sends multicast, by name (eth0) or address
+    /// (127.0.0.1); repeat for several. By default: locally the default interface (or
+    /// loopback on hosts without a multicast route); with --remote every up,
+    /// multicast-capable, non-loopback interface, followed as interfaces come and go.
+    #[arg(long, value_name = "NAME|ADDR")]
+    interface: Vec<String>,
+    /// Never use the interfaces whose names match GLOB (* and ?), e.g. "docker*"; repeat
+    /// for several.
+    #[arg(long, value_name = "GLOB")]
+    exclude_interface: Vec<String>,
     /// Unix-socket path /dir/name.ext for protocol u (the node listens on
     /// /dir/name-SID.ext); adds u in front of the protocols.
     #[arg(long, value_name = "PATH")]
@@ -116,7 +121,12 @@ impl NodeArgs {
         if let Some(hid) = &self.hid {
             options = options.hid(hid.clone());
         }
-        options.interface = self.interface;
+        for interface in &self.interface {
+            options = options.interface_name(interface);
+        }
+        for glob in &self.exclude_interface {
+            options = options.exclude_interface(glob.clone());
+        }
         if let Some(path) = &self.key_file {
             options = options.key_file(path).map_err(JoinError::from)?;
         }
