@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod lab;
+pub use lab::Lab;
+
 /// How long to wait for a line or an exit before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 

@@ -70,11 +70,12 @@ impl Printer {
                 .map(|p| format!(" unix {p}"))
                 .unwrap_or_default();
             format!(
-                "{} {}@{} on {}{tcp}{unix}",
+                "{} {}@{} on {} via {}{tcp}{unix}",
                 self.paint(Colour::Green, "joined"),
                 info.sid,
                 info.hid,
                 info.group,
+                info.interfaces.join(" "),
             )
         })
     }
@@ -199,17 +200,20 @@ impl Printer {
         }
         let mut out = io::stdout().lock();
         let header = format!(
-            "{:<16} {:<17} {:<15} {:<5} {:<9} {:<6} TAGS",
-            "SID", "HID", "IP", "LOCAL", "PROTOCOLS", "TCP"
+            "{:<16} {:<17} {:<15} {:<12} {:<5} {:<9} {:<6} TAGS",
+            "SID", "HID", "IP", "INTERFACE", "LOCAL", "PROTOCOLS", "TCP"
         );
         writeln!(out, "{}", self.paint(Colour::Dim, &header))?;
         for s in services {
             writeln!(
                 out,
-                "{:<16} {:<17} {:<15} {:<5} {:<9} {:<6} {}",
+                "{:<16} {:<17} {:<15} {:<12} {:<5} {:<9} {:<6} {}",
                 s.sid.to_string(),
                 s.hid.to_string(),
                 s.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
+                s.heard_on
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |h| h.interface.clone()),
                 if s.local { "yes" } else { "no" },
                 s.protocols.letters().join(" "),
                 s.tcp_port
@@ -283,10 +287,14 @@ impl Printer {
 
 fn service_text(s: &ServiceInfo) -> String {
     format!(
-        "{}@{} {} [{}] protocols {}{}",
+        "{}@{} {}{} [{}] protocols {}{}",
         s.sid,
         s.hid,
         s.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
+        s.heard_on
+            .as_ref()
+            .map(|h| format!(" on {} ({})", h.interface, h.address))
+            .unwrap_or_default(),
         s.tags.join(" "),
         s.protocols.letters().join(" "),
         if s.local { " local" } else { "" }
