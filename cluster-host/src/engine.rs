@@ -64,7 +64,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, UdpSocket};
 #[cfg(unix)]
 use std::os::unix::net::UnixListener;
 #[cfg(unix)]
@@ -80,6 +80,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::command::{Command, Reply};
 use crate::conn::{IoEvent, Target};
+use crate::copies::Copies;
 use crate::error::{CommandError, JoinError};
 use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
 use crate::handle::{Handle, front};
@@ -150,6 +151,24 @@ pub trait Io {
     fn multicast_socket(&self) -> Option<SockRef<'_>> {
         None
     }
+
+    /// The IPv6 multicast socket, when the join opened one ([`Sockets::udp6`]).
+    fn multicast_socket_v6(&self) -> Option<SockRef<'_>> {
+        None
+    }
+
+    /// Sends one datagram to the IPv6 group `to` on the IPv6 multicast socket, without
+    /// waiting.
+    ///
+    /// # Errors
+    ///
+    /// Any error, [`io::ErrorKind::WouldBlock`] included, counts this copy as failed (the
+    /// IPv4 copy decides whether a datagram is held back). By default
+    /// [`io::ErrorKind::Unsupported`].
+    fn send_datagram_v6(&mut self, bytes: &[u8], to: SocketAddrV6) -> io::Result<()> {
+        let _ = (bytes, to);
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// What [`Io::write`] did with a frame.
@@ -170,6 +189,8 @@ pub enum Write {
 pub struct Sockets {
     /// The multicast socket, non-blocking.
     pub udp: UdpSocket,
+    /// The IPv6 multicast socket, non-blocking, when IPv6 is used ([`crate::multicast`]).
+    pub udp6: Option<UdpSocket>,
     /// How it was set up (its [`MulticastSetup::destination`] is where datagrams go).
     pub multicast: MulticastSetup,
     /// The `t` listener, when `t` runs.
@@ -190,11 +211,16 @@ impl Sockets {
     /// [`JoinError::Io`] naming the socket a wrapper refused.
     pub fn wrap<U, T>(
         self,
-        udp: impl FnOnce(UdpSocket) -> io::Result<U>,
+        udp: impl Fn(UdpSocket) -> io::Result<U>,
         tcp: impl FnOnce(TcpListener) -> io::Result<T>,
     ) -> Result<Wrapped<U, T>, JoinError> {
         Ok(Wrapped {
             udp: udp(self.udp).map_err(JoinError::io("multicast socket"))?,
+            udp6: self
+                .udp6
+                .map(&udp)
+                .transpose()
+                .map_err(JoinError::io("IPv6 multicast socket"))?,
             tcp: self
                 .tcp
                 .map(tcp)
@@ -213,6 +239,8 @@ impl Sockets {
 pub struct Wrapped<U, T> {
     /// The multicast socket.
     pub udp: U,
+    /// The IPv6 multicast socket, when IPv6 is used.
+    pub udp6: Option<U>,
     /// The `t` listener, when `t` runs.
     pub tcp: Option<T>,
     /// The `u` listener and its path, when `u` runs.
@@ -254,6 +282,12 @@ pub struct Engine<P: Policy, I: Io> {
     addrs: LocalAddrs,
     /// The interfaces the group is joined on, followed while running.
     membership: Membership,
+    /// Recent datagrams, to drop the copies that came over another path.
+    copies: Copies,
+    /// The interface (scope) of each IPv6 link-local sender heard, to connect to it and to
+    /// say where it was heard (the node keeps addresses without scope). Bounded by
+    /// [`SCOPES`].
+    scopes: HashMap<Ipv6Addr, u32>,
     group: SocketAddrV4,
     tcp_port: Option<u16>,
     unix_path: Option<String>,
@@ -316,8 +350,22 @@ fn send_group<I: Io>(
             Err(_) => counters.datagrams_failed += 1,
         }
     }
+    for index in 0..membership.routes_v6().len() {
+        let to = io.multicast_socket_v6().map_or_else(
+            || Err(io::ErrorKind::NotFound.into()),
+            |socket| membership.prepare_send_v6(&socket, index, group.port()),
+        );
+        match to.and_then(|to| io.send_datagram_v6(segment, to)) {
+            Ok(()) => counters.datagrams_sent_v6 += 1,
+            Err(_) => counters.datagrams_failed += 1,
+        }
+    }
     Ok(())
 }
+
+/// IPv6 link-local senders whose scope is remembered at most; past that the list starts
+/// again (the senders still heard are back within a heartbeat).
+const SCOPES: usize = 4096;
 
 fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
@@ -357,6 +405,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
             counters: TransportStats::default(),
             addrs: setup.addrs,
             membership: setup.membership,
+            copies: Copies::new(),
+            scopes: HashMap::new(),
             group: setup.multicast.destination,
             tcp_port,
             unix_path,
@@ -370,6 +420,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         };
         let sockets = Sockets {
             udp: setup.udp,
+            udp6: setup.udp6,
             multicast: setup.multicast,
             tcp: setup.tcp,
             #[cfg(unix)]
@@ -428,7 +479,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
         self.addrs.refresh_if_due(now);
         if self.membership.next_poll() <= now {
-            let _ = self.membership.poll(now, io.multicast_socket());
+            let _ = self
+                .membership
+                .poll(now, io.multicast_socket(), io.multicast_socket_v6());
         }
     }
 
@@ -448,7 +501,22 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// Input: a multicast datagram of `bytes` from `from`.
     pub fn handle_datagram(&mut self, now: u64, from: SocketAddr, bytes: &[u8], io: &mut I) {
         self.counters.datagrams_received += 1;
+        if let SocketAddr::V6(v6) = from
+            && v6.ip().to_ipv4_mapped().is_none()
+        {
+            self.counters.datagrams_received_v6 += 1;
+            if v6.ip().is_unicast_link_local() && v6.scope_id() != 0 {
+                if self.scopes.len() >= SCOPES && !self.scopes.contains_key(v6.ip()) {
+                    self.scopes.clear();
+                }
+                self.scopes.insert(*v6.ip(), v6.scope_id());
+            }
+        }
         let from = canonical(from);
+        if self.membership.has_paths() && self.copies.is_copy(now, from.ip(), bytes) {
+            self.counters.datagram_copies += 1;
+            return;
+        }
         let local = self.addrs.is_local(from.ip(), now);
         // Errors are counted in the node's stats; nothing else to do.
         let _ = self
@@ -809,7 +877,24 @@ impl<P: Policy, I: Io> Engine<P, I> {
 
     /// Fills in where `service` was heard, from its address.
     fn note_heard_on(&self, service: &mut ServiceInfo) {
-        service.heard_on = service.ip.and_then(|ip| self.membership.heard_on(ip, None));
+        service.heard_on = service.ip.and_then(|ip| {
+            let scope = match ip {
+                IpAddr::V6(v6) => self.scopes.get(&v6).copied(),
+                IpAddr::V4(_) => None,
+            };
+            self.membership.heard_on(ip, scope)
+        });
+    }
+
+    /// `addr` with the scope of the interface its IPv6 link-local address was heard on.
+    fn scoped(&self, addr: SocketAddr) -> SocketAddr {
+        match addr {
+            SocketAddr::V6(v6) if v6.scope_id() == 0 && v6.ip().is_unicast_link_local() => {
+                let scope = self.scopes.get(v6.ip()).copied().unwrap_or(0);
+                SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, scope))
+            }
+            _ => addr,
+        }
     }
 
     /// The sids of the known services `selector` selects.
@@ -1020,6 +1105,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             None => {
                 let (target, peer, local) = match endpoint {
                     Endpoint::Tcp(addr) => {
+                        let addr = self.scoped(addr);
                         let local = self.addrs.is_local(addr.ip(), now);
                         (Target::Tcp(addr), Some(addr), local)
                     }
@@ -1209,6 +1295,8 @@ mod tests {
             transports: Transports::new(Duration::from_secs(120)),
             counters: TransportStats::default(),
             addrs: LocalAddrs::fixed(vec![]),
+            copies: Copies::new(),
+            scopes: HashMap::new(),
             membership: Membership::fixed(
                 Ipv4Addr::new(230, 230, 230, 230),
                 &MulticastSetup {

@@ -92,6 +92,7 @@
 pub mod addrs;
 pub mod command;
 pub mod conn;
+pub mod copies;
 mod duration;
 pub mod engine;
 mod error;

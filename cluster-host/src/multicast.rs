@@ -13,6 +13,16 @@
 //!   joined, one that disappears is left. With none admitted, loopback stands in (as the
 //!   fallback of the fixed way) so that the nodes of the host still meet.
 //!
+//! **IPv6.** In the following way, when [`Options::group_v6`] is set (by default
+//! [`DEFAULT_GROUP_V6`](crate::options::DEFAULT_GROUP_V6), `ff02::e6e6:e6e6`, link-local
+//! scope: `e6e6:e6e6` is 230.230.230.230), a second socket, IPv6 only, bound to the same
+//! port, joins that group on every admitted interface that has an IPv6 address (a
+//! link-local one is enough), and every datagram also goes out there, the same bytes. A
+//! host without any IPv4 address thus discovers, queries and watches peers over IPv6
+//! alone; the reference (IPv4 only) is not affected. Copies of one datagram that arrive
+//! over both families (or over two interfaces) are dropped by the engine, so a dual-stack
+//! peer is one service whose events arrive once.
+//!
 //! Every multicast datagram goes out once per route, each with `IP_MULTICAST_IF` set to
 //! that interface's address. Multicast loopback is on for the first route only: a node on
 //! this host that joined on several interfaces gets each datagram once, not once per
@@ -21,7 +31,7 @@
 //! one service per sid.)
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV6};
 
 use socket2::SockRef;
 
@@ -41,6 +51,15 @@ pub struct Route {
     pub address: Ipv4Addr,
 }
 
+/// One interface the IPv6 group is joined on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route6 {
+    /// The interface's name.
+    pub name: String,
+    /// Its index: the group is joined on it and datagrams leave through it.
+    pub index: u32,
+}
+
 /// What a [`Membership::sync`] changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -48,15 +67,22 @@ pub struct Changes {
     pub joined: Vec<Route>,
     /// Routes left.
     pub left: Vec<Route>,
+    /// IPv6 routes joined.
+    pub joined_v6: Vec<Route6>,
+    /// IPv6 routes left.
+    pub left_v6: Vec<Route6>,
 }
 
 /// The interfaces in use and how they are chosen (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Membership {
     group: Ipv4Addr,
+    /// The IPv6 group, when IPv6 is used.
+    group_v6: Option<Ipv6Addr>,
     /// `None`: the fixed way.
     filter: Option<InterfaceFilter>,
     routes: Vec<Route>,
+    routes_v6: Vec<Route6>,
     /// The host's interfaces at the last read (to say where a peer was heard).
     interfaces: Vec<NetInterface>,
     poll_ms: u64,
@@ -86,8 +112,10 @@ impl Membership {
             .collect();
         Self {
             group,
+            group_v6: None,
             filter: None,
             routes,
+            routes_v6: Vec::new(),
             interfaces,
             poll_ms: u64::MAX,
             next_poll: u64::MAX,
@@ -99,8 +127,10 @@ impl Membership {
     pub fn following(options: &Options) -> Self {
         Self {
             group: options.group,
+            group_v6: options.group_v6,
             filter: Some(options.interface_filter()),
             routes: Vec::new(),
+            routes_v6: Vec::new(),
             interfaces: Vec::new(),
             poll_ms: u64::try_from(options.interface_poll.as_millis())
                 .unwrap_or(u64::MAX)
@@ -121,17 +151,43 @@ impl Membership {
         &self.routes
     }
 
-    /// The names of [`routes`](Self::routes).
+    /// The interfaces datagrams also go out on over IPv6, in order.
     #[must_use]
-    pub fn names(&self) -> Vec<String> {
-        self.routes.iter().map(|r| r.name.clone()).collect()
+    pub fn routes_v6(&self) -> &[Route6] {
+        &self.routes_v6
     }
 
-    /// Whether each datagram goes out on several routes, each with its own
-    /// `IP_MULTICAST_IF` (see [`prepare_send`](Self::prepare_send)).
+    /// The IPv6 group, when IPv6 is used.
+    #[must_use]
+    pub fn group_v6(&self) -> Option<Ipv6Addr> {
+        self.group_v6
+    }
+
+    /// The names of the interfaces in use, IPv4 routes first, each once.
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.routes.iter().map(|r| r.name.clone()).collect();
+        for route in &self.routes_v6 {
+            if !names.contains(&route.name) {
+                names.push(route.name.clone());
+            }
+        }
+        names
+    }
+
+    /// Whether each datagram goes out on several routes (or over IPv6), each with its own
+    /// interface set (see [`prepare_send`](Self::prepare_send)); else it goes out once on
+    /// the IPv4 socket as it is set up.
     #[must_use]
     pub fn fans_out(&self) -> bool {
-        self.filter.is_some() && self.routes.len() > 1
+        self.filter.is_some() && (self.routes.len() > 1 || !self.routes_v6.is_empty())
+    }
+
+    /// Whether datagrams may arrive over more than one path (several interfaces, or both
+    /// families), so that copies of one datagram must be told apart.
+    #[must_use]
+    pub fn has_paths(&self) -> bool {
+        self.routes.len() + self.routes_v6.len() > 1
     }
 
     /// When the interface list is next read (`u64::MAX` in the fixed way).
@@ -148,7 +204,12 @@ impl Membership {
     }
 
     /// Reads the interface list when due and joins or leaves to match it.
-    pub fn poll(&mut self, now_ms: u64, socket: Option<SockRef<'_>>) -> Changes {
+    pub fn poll(
+        &mut self,
+        now_ms: u64,
+        socket: Option<SockRef<'_>>,
+        socket_v6: Option<SockRef<'_>>,
+    ) -> Changes {
         if now_ms < self.next_poll {
             return Changes::default();
         }
@@ -158,7 +219,7 @@ impl Membership {
             return Changes::default();
         };
         match socket {
-            Some(socket) => self.sync(&socket, all),
+            Some(socket) => self.sync(&socket, socket_v6.as_deref(), all),
             None => {
                 self.interfaces = all;
                 Changes::default()
@@ -169,7 +230,12 @@ impl Membership {
     /// Joins the group on every admitted interface not joined yet and leaves the routes no
     /// longer admitted (the fixed way only records `all`). A join the system refuses is
     /// skipped and tried again at the next read.
-    pub fn sync(&mut self, socket: &socket2::Socket, all: Vec<NetInterface>) -> Changes {
+    pub fn sync(
+        &mut self,
+        socket: &socket2::Socket,
+        socket_v6: Option<&socket2::Socket>,
+        all: Vec<NetInterface>,
+    ) -> Changes {
         let mut changes = Changes::default();
         let Some(filter) = &self.filter else {
             self.interfaces = all;
@@ -216,6 +282,9 @@ impl Membership {
             changes.joined.push(route.clone());
             self.routes.push(route);
         }
+        if let (Some(socket_v6), Some(group_v6)) = (socket_v6, self.group_v6) {
+            self.sync_v6(socket_v6, group_v6, &all, &mut changes);
+        }
         if let Some(first) = self.routes.first() {
             // Sends without a fan-out go out on the first route.
             let _ = socket.set_multicast_if_v4(&first.address);
@@ -223,6 +292,69 @@ impl Membership {
         }
         self.interfaces = all;
         changes
+    }
+
+    /// The IPv6 half of [`sync`](Self::sync): every admitted interface with an index and an
+    /// IPv6 address.
+    fn sync_v6(
+        &mut self,
+        socket: &socket2::Socket,
+        group: Ipv6Addr,
+        all: &[NetInterface],
+        changes: &mut Changes,
+    ) {
+        let Some(filter) = &self.filter else {
+            return;
+        };
+        let wanted: Vec<Route6> = filter
+            .select(all)
+            .into_iter()
+            .filter(|i| !i.v6.is_empty())
+            .filter_map(|i| {
+                i.index.map(|index| Route6 {
+                    name: i.name.clone(),
+                    index,
+                })
+            })
+            .collect();
+        self.routes_v6.retain(|route| {
+            if wanted.contains(route) {
+                return true;
+            }
+            let _ = socket.leave_multicast_v6(&group, route.index);
+            changes.left_v6.push(route.clone());
+            false
+        });
+        for route in wanted {
+            if self.routes_v6.contains(&route) {
+                continue;
+            }
+            match socket.join_multicast_v6(&group, route.index) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(EADDRINUSE) => {}
+                Err(_) => continue,
+            }
+            changes.joined_v6.push(route.clone());
+            self.routes_v6.push(route);
+        }
+    }
+
+    /// Points the IPv6 socket at IPv6 route `index` (`IPV6_MULTICAST_IF`) and returns
+    /// where its copy goes: the group, scoped to that interface.
+    ///
+    /// # Errors
+    ///
+    /// No such route, no IPv6 group, or the `setsockopt` failed: skip this route.
+    pub fn prepare_send_v6(
+        &self,
+        socket: &socket2::Socket,
+        index: usize,
+        port: u16,
+    ) -> io::Result<SocketAddrV6> {
+        let route = self.routes_v6.get(index).ok_or(io::ErrorKind::NotFound)?;
+        let group = self.group_v6.ok_or(io::ErrorKind::NotFound)?;
+        socket.set_multicast_if_v6(route.index)?;
+        Ok(SocketAddrV6::new(group, port, 0, route.index))
     }
 
     /// Points the socket at route `index` before its copy of a datagram is sent: its
@@ -273,7 +405,7 @@ mod tests {
             .interface_poll(Duration::from_secs(1));
         let mut membership = Membership::following(&options);
         let socket = socket();
-        let changes = membership.sync(&socket, lo_only());
+        let changes = membership.sync(&socket, None, lo_only());
         assert_eq!(membership.names(), ["lo"]);
         assert_eq!(changes.joined.len(), 1);
         // An interface appears: it is joined and the fallback is left.
@@ -287,7 +419,7 @@ mod tests {
             loopback: false,
             multicast: true,
         });
-        let changes = membership.sync(&socket, host);
+        let changes = membership.sync(&socket, None, host);
         assert_eq!(membership.names(), ["lo-alias"]);
         assert_eq!(changes.left.len(), 1);
         assert!(!membership.fans_out());
@@ -297,7 +429,7 @@ mod tests {
     fn chosen_interfaces_that_match_nothing_join_nothing() {
         let options = Options::default().interface_name("no-such-nic");
         let mut membership = Membership::following(&options);
-        membership.sync(&socket(), lo_only());
+        membership.sync(&socket(), None, lo_only());
         assert!(membership.routes().is_empty());
     }
 }

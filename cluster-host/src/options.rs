@@ -1,7 +1,7 @@
 //! Join options shared by the adapters and the command line: the node's [`Config`] plus what
 //! only an adapter knows (group, port, interface, hid, unix-socket path, timeouts).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the list of local addresses is read again (spec 7.2 Q14).
 pub const DEFAULT_ADDRS_REFRESH: Duration = Duration::from_secs(30);
+/// The IPv6 group by default: link-local scope (`ff02::`), and `e6e6:e6e6` is the IPv4
+/// group 230.230.230.230 in hexadecimal.
+pub const DEFAULT_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0xe6e6, 0xe6e6);
 /// How often the interface list is read again by default.
 pub const DEFAULT_INTERFACE_POLL: Duration = Duration::from_secs(2);
 pub use crate::transports::DEFAULT_MAX_CONNECTIONS;
@@ -151,6 +154,10 @@ pub struct Options {
     /// every up, multicast-capable, non-loopback interface, followed while the node runs
     /// (see [`crate::multicast`]).
     pub interfaces: Vec<InterfaceSelector>,
+    /// The IPv6 group joined next to the IPv4 one, on the same port, when interfaces are
+    /// followed (`remote` or chosen interfaces; see [`crate::multicast`]):
+    /// [`DEFAULT_GROUP_V6`] by default; `None` turns IPv6 off.
+    pub group_v6: Option<Ipv6Addr>,
     /// Interfaces whose names match one of these globs (`*`, `?`) are never used.
     pub exclude_interfaces: Vec<String>,
     /// Read the interface list again this often, to join interfaces that appear and leave
@@ -202,6 +209,7 @@ impl Options {
             port: DEFAULT_PORT,
             interfaces: Vec::new(),
             exclude_interfaces: Vec::new(),
+            group_v6: Some(DEFAULT_GROUP_V6),
             interface_poll: DEFAULT_INTERFACE_POLL,
             hid: None,
             unix_path: None,
@@ -279,6 +287,13 @@ impl Options {
     #[must_use]
     pub fn exclude_interface(mut self, glob: impl Into<String>) -> Self {
         self.exclude_interfaces.push(glob.into());
+        self
+    }
+
+    /// The IPv6 group (`None`: IPv4 only).
+    #[must_use]
+    pub fn group_v6(mut self, group: Option<Ipv6Addr>) -> Self {
+        self.group_v6 = group;
         self
     }
 

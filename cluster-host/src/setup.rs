@@ -31,6 +31,8 @@ pub struct Setup<P: Policy> {
     pub udp: UdpSocket,
     /// How it was set up.
     pub multicast: MulticastSetup,
+    /// The IPv6 multicast socket, when IPv6 is used ([`crate::multicast`]).
+    pub udp6: Option<UdpSocket>,
     /// The interfaces it joined the group on.
     pub membership: Membership,
     /// The `t` listener, when `t` runs.
@@ -62,7 +64,7 @@ pub fn setup<P: Policy + Send + 'static>(
         Some(hid) => hid.clone(),
         None => host_hid()?,
     };
-    let (udp, multicast, membership) =
+    let (udp, udp6, multicast, membership) =
         open_multicast(&options).map_err(|source| JoinError::Io {
             what: "multicast socket",
             source,
@@ -109,11 +111,15 @@ pub fn setup<P: Policy + Send + 'static>(
     // The node ignores its own multicast echoes (spec 2.4); where the kernel can drop them
     // first, they never wake the driver. Without the filter nothing changes but the cost.
     let _ = socket::drop_own_echoes(&udp, node.sid().as_bytes());
+    if let Some(udp6) = &udp6 {
+        let _ = socket::drop_own_echoes(udp6, node.sid().as_bytes());
+    }
     let addrs = LocalAddrs::new(options.addrs_refresh, 0);
     Ok(Setup {
         node,
         udp,
         multicast,
+        udp6,
         membership,
         tcp,
         #[cfg(unix)]
@@ -126,18 +132,26 @@ pub fn setup<P: Policy + Send + 'static>(
 /// Opens the multicast socket and joins the group on the interfaces `options` choose (see
 /// [`crate::multicast`]). Chosen interfaces of which none exists are an error
 /// ([`io::ErrorKind::NotFound`]).
-fn open_multicast(options: &Options) -> io::Result<(UdpSocket, MulticastSetup, Membership)> {
+fn open_multicast(options: &Options) -> io::Result<Multicast> {
     if !Membership::follows(options) {
         let (udp, setup) =
             socket::multicast_socket(options.group, options.port, options.config.remote, None)?;
         let membership = Membership::fixed(options.group, &setup);
-        return Ok((udp, setup, membership));
+        return Ok((udp, None, setup, membership));
     }
     let socket = socket::bound_multicast_socket(options.port, options.config.remote)?;
+    // A host with IPv6 turned off cannot open it: IPv4 only then.
+    let socket_v6 = options
+        .group_v6
+        .and_then(|_| socket::bound_multicast_socket_v6(options.port, options.config.remote).ok());
     let mut membership = Membership::following(options);
     // The first read is now: the next one is one poll period later.
-    let _ = membership.poll(0, Some(SockRef::from(&socket)));
-    if membership.routes().is_empty() {
+    let _ = membership.poll(
+        0,
+        Some(SockRef::from(&socket)),
+        socket_v6.as_ref().map(SockRef::from),
+    );
+    if membership.routes().is_empty() && membership.routes_v6().is_empty() {
         let chosen: Vec<String> = options.interfaces.iter().map(ToString::to_string).collect();
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -149,13 +163,24 @@ fn open_multicast(options: &Options) -> io::Result<(UdpSocket, MulticastSetup, M
         ));
     }
     socket.set_nonblocking(true)?;
+    let udp6 = match socket_v6 {
+        Some(socket) => {
+            socket.set_nonblocking(true)?;
+            Some(socket.into())
+        }
+        None => None,
+    };
     let setup = MulticastSetup {
         destination: SocketAddrV4::new(options.group, options.port),
         interface: MulticastInterface::Following,
         ttl: u32::from(options.config.remote),
     };
-    Ok((socket.into(), setup, membership))
+    Ok((socket.into(), udp6, setup, membership))
 }
+
+/// The multicast sockets (IPv4, and IPv6 when used), how the first was set up, and the
+/// interfaces joined.
+type Multicast = (UdpSocket, Option<UdpSocket>, MulticastSetup, Membership);
 
 /// Builds the node on a thread with a large stack and boxes it.
 fn build_node<P: Policy + Send + 'static>(

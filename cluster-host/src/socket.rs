@@ -159,6 +159,41 @@ pub fn bound_multicast_socket(port: u16, remote: bool) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// The IPv6 multicast socket, before any group is joined (blocking): IPv6 only, bound to
+/// `[::]:port` with `SO_REUSEADDR` and `SO_REUSEPORT`, hop limit 0 or (`remote`) 1,
+/// multicast loopback on. It carries the same frames as the IPv4 socket
+/// ([`crate::multicast`]).
+///
+/// # Errors
+///
+/// Any error of `socket`, `setsockopt` or `bind` (a host with IPv6 turned off fails here).
+pub fn bound_multicast_socket_v6(port: u16, remote: bool) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(SockProtocol::UDP))
+        .map_err(|e| step("create the IPv6 multicast socket", e))?;
+    socket
+        .set_only_v6(true)
+        .map_err(|e| step("set IPV6_V6ONLY", e))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(|e| step("set SO_REUSEADDR", e))?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    socket
+        .set_reuse_port(true)
+        .map_err(|e| step("set SO_REUSEPORT", e))?;
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    let bind = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0);
+    socket
+        .bind(&bind.into())
+        .map_err(|e| step(&format!("bind {bind}"), e))?;
+    socket
+        .set_multicast_hops_v6(u32::from(remote))
+        .map_err(|e| step("set IPV6_MULTICAST_HOPS", e))?;
+    socket
+        .set_multicast_loop_v6(true)
+        .map_err(|e| step("set IPV6_MULTICAST_LOOP", e))?;
+    Ok(socket)
+}
+
 /// Asks the kernel to drop this node's own multicast echoes before they reach the socket
 /// (Linux; elsewhere it does nothing and says so).
 ///

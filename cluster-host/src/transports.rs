@@ -48,8 +48,17 @@ pub struct TransportStats {
     pub datagrams_sent: u64,
     /// Multicast datagrams received (own echoes included).
     pub datagrams_received: u64,
-    /// Multicast sends that failed.
+    /// Multicast sends that failed (a copy on one interface counts once).
     pub datagrams_failed: u64,
+    /// Copies of multicast datagrams sent on the IPv6 group ([`crate::multicast`]).
+    pub datagrams_sent_v6: u64,
+    /// Multicast datagrams received on the IPv6 group (also counted in
+    /// `datagrams_received`).
+    pub datagrams_received_v6: u64,
+    /// Received datagrams dropped as copies of one already handed to the node: the same
+    /// bytes from another address of the same sender within a moment (over the other
+    /// family, or another interface).
+    pub datagram_copies: u64,
     /// Outgoing stream connections attempted.
     pub connects: u64,
     /// Incoming stream connections accepted.

@@ -78,6 +78,7 @@ impl Cluster {
         let executor = Arc::new(Executor::new());
         let smol_io = SmolIo {
             udp: sockets.udp,
+            udp6: sockets.udp6,
             tcp: sockets.tcp,
             #[cfg(unix)]
             unix,

@@ -4,7 +4,7 @@
 //! node's outputs). Only the waiting and the sockets are here; the rest is `cluster-host`'s.
 
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,8 @@ impl Clock {
 /// The sockets and the connection tasks: what the engine asks things of ([`Io`]).
 pub(crate) struct SmolIo {
     pub(crate) udp: Async<UdpSocket>,
+    /// The IPv6 multicast socket, when IPv6 is used.
+    pub(crate) udp6: Option<Async<UdpSocket>>,
     pub(crate) tcp: Option<TcpListener>,
     #[cfg(unix)]
     pub(crate) unix: UnixSocket<UnixListener>,
@@ -134,6 +136,15 @@ impl Io for SmolIo {
     fn multicast_socket(&self) -> Option<SockRef<'_>> {
         Some(SockRef::from(self.udp.get_ref()))
     }
+
+    fn multicast_socket_v6(&self) -> Option<SockRef<'_>> {
+        self.udp6.as_ref().map(|udp6| SockRef::from(udp6.get_ref()))
+    }
+
+    fn send_datagram_v6(&mut self, bytes: &[u8], to: SocketAddrV6) -> io::Result<()> {
+        let udp6 = self.udp6.as_ref().ok_or(io::ErrorKind::NotConnected)?;
+        udp6.get_ref().send_to(bytes, to).map(drop)
+    }
 }
 
 /// Why the loop woke.
@@ -141,6 +152,7 @@ enum Wake {
     Command(Option<Command>),
     Io(IoEvent),
     Datagram(io::Result<(usize, SocketAddr)>),
+    Datagram6(io::Result<(usize, SocketAddr)>),
     TcpAccept(io::Result<(async_net::TcpStream, SocketAddr)>),
     #[cfg(unix)]
     UnixAccept(io::Result<async_net::unix::UnixStream>),
@@ -155,6 +167,8 @@ pub(crate) struct Driver<P: Policy> {
     clock: Clock,
     io_rx: Receiver<IoEvent>,
     datagram: Vec<u8>,
+    /// The read buffer of the IPv6 socket (empty without one).
+    datagram6: Vec<u8>,
 }
 
 /// Never ready: a source that is not there.
@@ -170,10 +184,19 @@ impl<P: Policy> Driver<P> {
         io_rx: Receiver<IoEvent>,
     ) -> Self {
         let datagram = vec![0; DATAGRAM_BUFFER];
+        let datagram6 = vec![
+            0;
+            if io.udp6.is_some() {
+                DATAGRAM_BUFFER
+            } else {
+                0
+            }
+        ];
         Self {
             engine,
             io,
             datagram,
+            datagram6,
             clock,
             io_rx,
         }
@@ -204,6 +227,7 @@ impl<P: Policy> Driver<P> {
             clock,
             io_rx,
             datagram,
+            datagram6,
             ..
         } = self;
         let blocked = engine.is_blocked();
@@ -218,6 +242,12 @@ impl<P: Policy> Driver<P> {
             }
         };
         let received = async { Wake::Datagram(udp.recv_from(datagram).await) };
+        let received6 = async {
+            match &io.udp6 {
+                Some(udp6) => Wake::Datagram6(udp6.recv_from(datagram6).await),
+                None => never().await,
+            }
+        };
         let writable = async {
             if blocked {
                 // An error shows at the next send; the engine counts it.
@@ -255,6 +285,7 @@ impl<P: Policy> Driver<P> {
         command
             .race(connection)
             .race(received)
+            .race(received6)
             .race(writable)
             .race(tcp)
             .race(unix)
@@ -267,7 +298,10 @@ impl<P: Policy> Driver<P> {
         let now = self.clock.ms();
         let io = &mut self.io;
         match wake {
-            Wake::Timer | Wake::Datagram(Err(_)) | Wake::TcpAccept(Err(_)) => {}
+            Wake::Timer
+            | Wake::Datagram(Err(_))
+            | Wake::Datagram6(Err(_))
+            | Wake::TcpAccept(Err(_)) => {}
             #[cfg(unix)]
             Wake::UnixAccept(Err(_)) => {}
             Wake::Writable => self.engine.resume(now, io),
@@ -279,6 +313,10 @@ impl<P: Policy> Driver<P> {
             Wake::Io(event) => self.engine.handle_io(now, event, io),
             Wake::Datagram(Ok((len, from))) => {
                 let bytes = self.datagram.get(..len).unwrap_or_default();
+                self.engine.handle_datagram(now, from, bytes, io);
+            }
+            Wake::Datagram6(Ok((len, from))) => {
+                let bytes = self.datagram6.get(..len).unwrap_or_default();
                 self.engine.handle_datagram(now, from, bytes, io);
             }
             // `None` from `accepted`: the table is full; the stream, not taken, closes here.

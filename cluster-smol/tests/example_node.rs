@@ -147,7 +147,8 @@ fn the_example_prints_cluster_join_lines_answers_and_leaves_on_a_signal() {
             "port",
             "protocols",
             "tcp_port",
-            "unix_path"
+            "unix_path",
+            "interfaces"
         ],
         "the keys and order of `cluster join --json`"
     );

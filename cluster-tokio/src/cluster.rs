@@ -61,6 +61,7 @@ impl Cluster {
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
         let io = TokioIo {
             udp: sockets.udp,
+            udp6: sockets.udp6,
             tcp: sockets.tcp,
             #[cfg(unix)]
             unix,

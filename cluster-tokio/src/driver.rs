@@ -7,7 +7,7 @@
 //! deadline passes. Only the waiting and the sockets are here; the rest is `cluster-host`'s.
 
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -54,6 +54,8 @@ fn far_future() -> tokio::time::Instant {
 #[derive(Debug)]
 pub(crate) struct TokioIo {
     pub(crate) udp: UdpSocket,
+    /// The IPv6 multicast socket, when IPv6 is used.
+    pub(crate) udp6: Option<UdpSocket>,
     pub(crate) tcp: Option<TcpListener>,
     #[cfg(unix)]
     pub(crate) unix: UnixSocket<UnixListener>,
@@ -116,6 +118,15 @@ impl Io for TokioIo {
     fn multicast_socket(&self) -> Option<SockRef<'_>> {
         Some(SockRef::from(&self.udp))
     }
+
+    fn multicast_socket_v6(&self) -> Option<SockRef<'_>> {
+        self.udp6.as_ref().map(SockRef::from)
+    }
+
+    fn send_datagram_v6(&mut self, bytes: &[u8], to: SocketAddrV6) -> io::Result<()> {
+        let udp6 = self.udp6.as_ref().ok_or(io::ErrorKind::NotConnected)?;
+        udp6.try_send_to(bytes, SocketAddr::V6(to)).map(drop)
+    }
 }
 
 /// Inputs handled in one poll of the driver before it yields to the runtime, so that the
@@ -123,7 +134,7 @@ impl Io for TokioIo {
 const BUDGET: usize = 64;
 
 /// The driver's sources of input, in the order a round asks them.
-const SOURCES: u8 = 7;
+const SOURCES: u8 = 8;
 /// The multicast socket's writability, the last source.
 const WRITABLE: u8 = 6;
 /// The two listeners' sources.
@@ -152,7 +163,7 @@ struct Wakeups {
 impl Default for Wakeups {
     fn default() -> Self {
         Self {
-            sources: AtomicU8::new((1 << SOURCES) - 1),
+            sources: AtomicU8::new(u8::MAX >> (8 - SOURCES)),
             task: Mutex::new(None),
         }
     }
@@ -265,7 +276,8 @@ impl<P: Policy> Driver<P> {
     /// the source in [`Wakeups`] before waking the task, so a poll asks only the sources that
     /// woke it (every source on the first poll). Then rounds: each source that may have
     /// something is asked for at most one input (commands, write outcomes, bytes from every
-    /// connection that has some, datagrams, new connections, writability, in that order),
+    /// connection that has some, datagrams, new connections, writability, IPv6 datagrams, in
+    /// that order),
     /// handed to the engine (which drains after it) with the clock read once per round; a
     /// source that has nothing registered its waker and is left until it wakes the task.
     /// Once none is left the task sleeps until one wakes it or the deadline passes; after a
@@ -306,7 +318,8 @@ impl<P: Policy> Driver<P> {
                     3 => self.poll_datagram(cx, now),
                     4 => self.poll_tcp_accept(cx, now),
                     5 => self.poll_unix_accept(cx, now),
-                    _ => self.poll_writable(cx, now),
+                    6 => self.poll_writable(cx, now),
+                    _ => self.poll_datagram_v6(cx, now),
                 };
                 match polled {
                     Polled::Idle => live &= !(1 << source),
@@ -427,6 +440,22 @@ impl<P: Policy> Driver<P> {
                 Polled::Handled
             }
             // An error shows again at the next read; nothing to hand the node.
+            Poll::Ready(Err(_)) => Polled::Handled,
+            Poll::Pending => Polled::Idle,
+        }
+    }
+
+    fn poll_datagram_v6(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let Some(udp6) = &self.io.udp6 else {
+            return Polled::Idle;
+        };
+        let mut buf = ReadBuf::new(&mut self.datagram);
+        match udp6.poll_recv_from(cx, &mut buf) {
+            Poll::Ready(Ok(from)) => {
+                let bytes = buf.filled();
+                self.engine.handle_datagram(now, from, bytes, &mut self.io);
+                Polled::Handled
+            }
             Poll::Ready(Err(_)) => Polled::Handled,
             Poll::Pending => Polled::Idle,
         }

@@ -129,3 +129,137 @@ fn an_interface_plugged_in_while_running_is_joined() {
     assert_eq!(seen["interface"], "eth1");
     right.wait_event("discovered", &mid_sid);
 }
+
+/// Two hosts on one bridge with IPv6 addresses only (no IPv4 address but loopback's).
+fn ipv6_only(tag: &str) -> Result<(Lab, String, String), String> {
+    let mut lab = Lab::new(tag);
+    let bridge = lab.bridge("br")?;
+    let one = lab.host("one")?;
+    let two = lab.host("two")?;
+    lab.cable(&one, "eth0", &bridge, &["fd00:251::1/64"])?;
+    lab.cable(&two, "eth0", &bridge, &["fd00:251::2/64"])?;
+    Ok((lab, one, two))
+}
+
+#[test]
+fn ipv6_only_hosts_discover_query_and_notice_a_crash() {
+    if let Some(reason) = unavailable() {
+        eprintln!("SKIPPED ipv6_only_hosts_discover_query_and_notice_a_crash: {reason}");
+        return;
+    }
+    let (_lab, one, two) = ipv6_only("ci6").expect("lab");
+    let port = fresh_port();
+    let mut a = join(&one, port, "one", &[]);
+    let a_sid = a.joined();
+    let mut b = join(&two, port, "two", &[]);
+    let b_sid = b.joined();
+    let seen = a.wait_event("discovered", &b_sid);
+    let ip: std::net::IpAddr = seen["ip"]
+        .as_str()
+        .expect("ip")
+        .parse()
+        .expect("an address");
+    assert!(ip.is_ipv6(), "heard over IPv6: {seen}");
+    assert_eq!(seen["interface"], "eth0");
+    b.wait_event("discovered", &a_sid);
+    // A query from a third process on host one reaches two over TCP to its IPv6 address.
+    let port_text = port.to_string();
+    let mut query = Node::spawn(
+        &["ip", "netns", "exec", &one],
+        &[
+            "query",
+            "--json",
+            "--remote",
+            "--port",
+            &port_text,
+            "--heartbeat",
+            "200ms",
+            "--resolve",
+            "two",
+            "--expect",
+            "1",
+            "--wait",
+            "5s",
+            "--timeout",
+            "3s",
+            "ping?",
+        ],
+    );
+    let lines = query.rest();
+    assert_eq!(query.wait_exit().code(), Some(0), "lines: {lines:#?}");
+    let response = lines
+        .iter()
+        .find(|l| l["event"] == "response")
+        .expect("a response");
+    assert_eq!(
+        (response["sid"].as_str(), response["data"].as_str()),
+        (Some(b_sid.as_str()), Some("two"))
+    );
+    // Two crashes: one notices by expiry.
+    b.kill();
+    let lost = a.wait_event("lost", &b_sid);
+    assert_eq!(lost["reason"], "expired");
+}
+
+#[test]
+fn a_dual_stack_peer_is_one_service_and_its_events_arrive_once() {
+    if let Some(reason) = unavailable() {
+        eprintln!("SKIPPED a_dual_stack_peer_is_one_service_and_its_events_arrive_once: {reason}");
+        return;
+    }
+    let mut lab = Lab::new("cids");
+    let bridge = lab.bridge("br").expect("bridge");
+    let one = lab.host("one").expect("host");
+    let two = lab.host("two").expect("host");
+    lab.cable(&one, "eth0", &bridge, &["10.251.3.1/24", "fd00:253::1/64"])
+        .expect("cable");
+    lab.cable(&two, "eth0", &bridge, &["10.251.3.2/24", "fd00:253::2/64"])
+        .expect("cable");
+    let port = fresh_port();
+    let mut a = join(&one, port, "one", &["--channels", "7"]);
+    let a_sid = a.joined();
+    let mut b = join(&two, port, "two", &[]);
+    let b_sid = b.joined();
+    b.wait_event("discovered", &a_sid);
+    a.wait_event("discovered", &b_sid);
+    let port_text = port.to_string();
+    for n in 0..3 {
+        let mut send = Node::spawn(
+            &["ip", "netns", "exec", &two],
+            &[
+                "send",
+                "--json",
+                "--remote",
+                "--port",
+                &port_text,
+                "--broadcast",
+                "--channel",
+                "7",
+                "--wait",
+                "0s",
+                &format!("event {n}"),
+            ],
+        );
+        let lines = send.rest();
+        assert_eq!(send.wait_exit().code(), Some(0), "lines: {lines:#?}");
+    }
+    // The three events arrive in order, each once (its IPv6 copy dropped); then b leaves
+    // and a hears the disconnect, after every event.
+    b.signal("TERM");
+    a.wait_event("lost", &b_sid);
+    let events: Vec<String> = a
+        .backlog
+        .iter()
+        .filter(|l| l["event"] == "message")
+        .map(|l| l["data"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(events, ["event 0", "event 1", "event 2"]);
+    assert_eq!(
+        a.backlog
+            .iter()
+            .filter(|l| l["event"] == "discovered" && l["sid"] == b_sid)
+            .count(),
+        0,
+        "b was discovered once (that line was taken above)"
+    );
+}

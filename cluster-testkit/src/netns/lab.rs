@@ -24,7 +24,9 @@ impl Lab {
         }
     }
 
-    /// A host: a namespace with `lo` up. Returns its namespace name.
+    /// A host: a namespace with `lo` up, and IPv6 duplicate address detection off (its
+    /// addresses, link-local ones included, are usable at once). Returns its namespace
+    /// name.
     ///
     /// # Errors
     ///
@@ -34,6 +36,9 @@ impl Lab {
         ip(&["netns", "add", &ns])?;
         self.namespaces.push(ns.clone());
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        for key in ["all", "default"] {
+            sysctl(&ns, &format!("net.ipv6.conf.{key}.accept_dad=0"))?;
+        }
         Ok(ns)
     }
 
@@ -91,6 +96,22 @@ impl Lab {
             ip(&args)?;
         }
         ip(&["-n", host, "link", "set", nic, "up"])
+    }
+}
+
+/// Runs `sysctl -w SETTING` in namespace `ns`.
+fn sysctl(ns: &str, setting: &str) -> Result<(), String> {
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "sysctl", "-qw", setting])
+        .output()
+        .map_err(|e| format!("cannot run sysctl: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "sysctl {setting} in {ns}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
     }
 }
 

@@ -63,6 +63,13 @@ pub(crate) struct NodeArgs {
     /// multicast-capable, non-loopback interface, followed as interfaces come and go.
     #[arg(long, value_name = "NAME|ADDR")]
     interface: Vec<String>,
+    /// The IPv6 group joined next to the IPv4 one (on the same port) when interfaces are
+    /// followed (--remote or --interface): link-local scope by default.
+    #[arg(long, default_value_t = cluster_host::options::DEFAULT_GROUP_V6, value_name = "ADDR")]
+    address6: std::net::Ipv6Addr,
+    /// IPv4 only: no IPv6 group.
+    #[arg(long)]
+    no_ipv6: bool,
     /// Never use the interfaces whose names match GLOB (* and ?), e.g. "docker*"; repeat
     /// for several.
     #[arg(long, value_name = "GLOB")]
@@ -124,6 +131,7 @@ impl NodeArgs {
         for interface in &self.interface {
             options = options.interface_name(interface);
         }
+        options = options.group_v6((!self.no_ipv6).then_some(self.address6));
         for glob in &self.exclude_interface {
             options = options.exclude_interface(glob.clone());
         }
