@@ -226,6 +226,8 @@ fn run(args: Args) -> Result<(), String> {
         protocols,
         tcp_port: None,
         unix_path: None,
+        // One smoltcp / embassy-net interface, which has no name of its own.
+        interfaces: Vec::new(),
     };
     println!("{}", joined_json(&info));
 

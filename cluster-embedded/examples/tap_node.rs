@@ -249,6 +249,8 @@ impl Printer {
                 protocols: node.protocols(),
                 tcp_port: None,
                 unix_path: None,
+                // One smoltcp / embassy-net interface, which has no name of its own.
+                interfaces: Vec::new(),
             };
             println!("{}", joined_json(&info));
         } else {
