@@ -85,6 +85,7 @@ use crate::error::{CommandError, JoinError};
 use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
 use crate::handle::{Handle, front};
 use crate::json::JoinedInfo;
+use crate::metrics::QueryLatency;
 use crate::multicast::Membership;
 use crate::options::Options;
 use crate::query::QueryStream;
@@ -284,6 +285,10 @@ pub struct Engine<P: Policy, I: Io> {
     membership: Membership,
     /// Recent datagrams, to drop the copies that came over another path.
     copies: Copies,
+    /// Where each answer's latency goes, when metrics are kept.
+    query_latency: Option<QueryLatency>,
+    /// When each query in [`queries`](Self::queries) started, when metrics are kept.
+    query_started: HashMap<String, u64>,
     /// The interface (scope) of each IPv6 link-local sender heard, to connect to it and to
     /// say where it was heard (the node keeps addresses without scope). Bounded by
     /// [`SCOPES`].
@@ -406,6 +411,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
             addrs: setup.addrs,
             membership: setup.membership,
             copies: Copies::new(),
+            query_latency: setup.options.query_latency.clone(),
+            query_started: HashMap::new(),
             scopes: HashMap::new(),
             group: setup.multicast.destination,
             tcp_port,
@@ -479,9 +486,21 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
         self.addrs.refresh_if_due(now);
         if self.membership.next_poll() <= now {
-            let _ = self
-                .membership
-                .poll(now, io.multicast_socket(), io.multicast_socket_v6());
+            let changes =
+                self.membership
+                    .poll(now, io.multicast_socket(), io.multicast_socket_v6());
+            for route in &changes.joined {
+                tracing::info!(interface = %route.name, address = %route.address, "joined the group");
+            }
+            for route in &changes.left {
+                tracing::info!(interface = %route.name, address = %route.address, "left the group");
+            }
+            for route in &changes.joined_v6 {
+                tracing::info!(interface = %route.name, index = route.index, "joined the IPv6 group");
+            }
+            for route in &changes.left_v6 {
+                tracing::info!(interface = %route.name, index = route.index, "left the IPv6 group");
+            }
         }
     }
 
@@ -515,6 +534,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let from = canonical(from);
         if self.membership.has_paths() && self.copies.is_copy(now, from.ip(), bytes) {
             self.counters.datagram_copies += 1;
+            tracing::trace!(from = %from, len = bytes.len(), "dropped a copy of a datagram");
             return;
         }
         let local = self.addrs.is_local(from.ip(), now);
@@ -618,6 +638,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let source = entry.source(conn);
         let protocol = entry.protocol;
         self.transports.touch(conn, now);
+        self.counters.stream_frames_received += 1;
         let _ = self.node.handle_datagram(at(now), source, frame);
         if self.transports.needs_sid(conn) {
             let sid = self
@@ -698,6 +719,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
         // nothing else for a query.
         let (sink, events) = mpsc::unbounded_channel();
         self.queries.insert(id.clone(), sink);
+        if self.query_latency.is_some() {
+            self.query_started.insert(id.clone(), now);
+        }
         Ok(QueryStream::new(id, targets, events))
     }
 
@@ -875,6 +899,23 @@ impl<P: Policy, I: Io> Engine<P, I> {
         &self.membership
     }
 
+    /// Records an answer's latency (metrics kept), and forgets a query's start once done.
+    fn note_latency(&mut self, now: u64, id: &str, event: &QueryEvent, done: bool) {
+        let Some(latency) = &self.query_latency else {
+            return;
+        };
+        if matches!(
+            event,
+            QueryEvent::Response { .. } | QueryEvent::Error { .. }
+        ) && let Some(started) = self.query_started.get(id)
+        {
+            latency.observe_ms(now.saturating_sub(*started));
+        }
+        if done {
+            self.query_started.remove(id);
+        }
+    }
+
     /// Fills in where `service` was heard, from its address.
     fn note_heard_on(&self, service: &mut ServiceInfo) {
         service.heard_on = service.ip.and_then(|ip| {
@@ -975,7 +1016,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
     fn drain(&mut self, now: u64, io: &mut I) {
         loop {
             self.drain_transmits(now, io);
-            self.drain_events();
+            self.drain_events(now);
             let Some(followup) = self.followups.pop() else {
                 break;
             };
@@ -1176,7 +1217,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let _ = self.events.send(event);
     }
 
-    fn drain_events(&mut self) {
+    fn drain_events(&mut self, now: u64) {
         loop {
             // Borrowed where it was returned: a core event holds a payload of up to `DATA`
             // bytes inline, and moving it out of the `Option` would copy all of them.
@@ -1186,13 +1227,26 @@ impl<P: Policy, I: Io> Engine<P, I> {
             };
             match translate(&self.node, event) {
                 Some(Translated::Event(mut event)) => {
-                    if let Event::Discovered(service) = &mut event {
-                        self.note_heard_on(service);
+                    match &mut event {
+                        Event::Discovered(service) => {
+                            self.note_heard_on(service);
+                            tracing::debug!(
+                                sid = %service.sid,
+                                ip = ?service.ip,
+                                interface = ?service.heard_on.as_ref().map(|h| &h.interface),
+                                "discovered"
+                            );
+                        }
+                        Event::Lost { sid, reason } => {
+                            tracing::debug!(sid = %sid, reason = reason.name(), "lost");
+                        }
+                        _ => {}
                     }
                     self.publish(event);
                 }
                 Some(Translated::Query { id, event }) => {
                     let done = matches!(event, QueryEvent::Done(_));
+                    self.note_latency(now, &id, &event, done);
                     let delivered = self
                         .queries
                         .get(&id)
@@ -1200,6 +1254,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     if done {
                         self.queries.remove(&id);
                     } else if !delivered && self.queries.remove(&id).is_some() {
+                        self.query_started.remove(&id);
                         // The caller dropped its stream: free the node's query slot.
                         self.followups.push(Followup::CancelQuery(id));
                     }
@@ -1296,6 +1351,8 @@ mod tests {
             counters: TransportStats::default(),
             addrs: LocalAddrs::fixed(vec![]),
             copies: Copies::new(),
+            query_latency: None,
+            query_started: HashMap::new(),
             scopes: HashMap::new(),
             membership: Membership::fixed(
                 Ipv4Addr::new(230, 230, 230, 230),

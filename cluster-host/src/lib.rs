@@ -14,6 +14,7 @@
 //! | [`socket`] | the multicast socket of `c` (`SO_REUSEADDR` + `SO_REUSEPORT`, TTL 0/1, loopback on, default interface with a loopback fallback), the `t` listener, the `u` listener ([`UnixSocket`](socket::UnixSocket): its file removed on leave or drop) |
 //! | [`interfaces`] | the host's interfaces, `--interface` / `--exclude-interface` choice, on which interface a peer was heard |
 //! | [`multicast`] | [`Membership`](multicast::Membership): the interfaces the group is joined on and sent from, followed while running |
+//! | [`metrics`] | [`NodeMetrics`](metrics::NodeMetrics): the node's counters, services, frames per transport and query latency as OpenMetrics (`prometheus-client`) |
 //! | [`addrs`] | the host's addresses, cached and refreshed (spec 7.2 Q14) |
 //! | [`hid`] | the default hid: eth0's MAC, else the first interface with one |
 //! | [`seed`] | the node's seed from the OS |
@@ -101,6 +102,7 @@ mod handle;
 pub mod hid;
 pub mod interfaces;
 pub mod json;
+pub mod metrics;
 pub mod multicast;
 pub mod options;
 pub mod packet;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use cluster_core::{Config, ConfigError, Protocol, ProtocolList};
 
 use crate::interfaces::{InterfaceFilter, InterfaceSelector};
+use crate::metrics::QueryLatency;
 #[cfg(feature = "seal")]
 use cluster_core::{KeyRing, KeyRingError};
 
@@ -158,6 +159,9 @@ pub struct Options {
     /// followed (`remote` or chosen interfaces; see [`crate::multicast`]):
     /// [`DEFAULT_GROUP_V6`] by default; `None` turns IPv6 off.
     pub group_v6: Option<Ipv6Addr>,
+    /// Where the engine records each query's latency, from its start to each answer
+    /// ([`crate::metrics::NodeMetrics::query_latency`]); `None`: not recorded.
+    pub query_latency: Option<QueryLatency>,
     /// Interfaces whose names match one of these globs (`*`, `?`) are never used.
     pub exclude_interfaces: Vec<String>,
     /// Read the interface list again this often, to join interfaces that appear and leave
@@ -210,6 +214,7 @@ impl Options {
             interfaces: Vec::new(),
             exclude_interfaces: Vec::new(),
             group_v6: Some(DEFAULT_GROUP_V6),
+            query_latency: None,
             interface_poll: DEFAULT_INTERFACE_POLL,
             hid: None,
             unix_path: None,
@@ -287,6 +292,13 @@ impl Options {
     #[must_use]
     pub fn exclude_interface(mut self, glob: impl Into<String>) -> Self {
         self.exclude_interfaces.push(glob.into());
+        self
+    }
+
+    /// Records each query's latency in `latency` (see [`crate::metrics`]).
+    #[must_use]
+    pub fn query_latency(mut self, latency: QueryLatency) -> Self {
+        self.query_latency = Some(latency);
         self
     }
 

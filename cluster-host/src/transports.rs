@@ -55,6 +55,8 @@ pub struct TransportStats {
     /// Multicast datagrams received on the IPv6 group (also counted in
     /// `datagrams_received`).
     pub datagrams_received_v6: u64,
+    /// Frames received on stream connections (`t` and `u`), each handed to the node.
+    pub stream_frames_received: u64,
     /// Received datagrams dropped as copies of one already handed to the node: the same
     /// bytes from another address of the same sender within a moment (over the other
     /// family, or another interface).

@@ -12,6 +12,7 @@ use cluster_host::socket::UnixSocket;
 use cluster_host::{Driver, Engine, Handle, JoinError, Options, setup};
 
 use crate::driver::{Clock, Driver as Inner, SmolIo};
+use tracing::Instrument;
 
 /// Joins clusters on `async-io`, from any executor. See the crate docs for examples.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +89,8 @@ impl Cluster {
             connect_timeout: sockets.options.connect_timeout,
         };
         let driver = Inner::new(engine, smol_io, clock, io_rx);
-        let inner = async move { executor.run(driver.run()).await };
+        let span = tracing::debug_span!("cluster_node", sid = %handle.sid());
+        let inner = async move { executor.run(driver.run().instrument(span)).await };
         Ok((handle, Driver::new(inner)))
     }
 }

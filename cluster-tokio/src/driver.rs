@@ -27,6 +27,7 @@ use tokio::net::UnixListener;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
+use tracing::Instrument;
 
 use crate::conn::{self, ConnHandle, Read, Ready};
 
@@ -268,7 +269,10 @@ impl<P: Policy> Driver<P> {
     pub(crate) async fn run(mut self) {
         // The join frames were queued by `Node::new`.
         self.engine.start(self.clock.ms(), &mut self.io);
-        std::future::poll_fn(|cx| self.poll_run(cx)).await;
+        let span = tracing::debug_span!("cluster_node", sid = %self.engine.node().sid());
+        std::future::poll_fn(|cx| self.poll_run(cx))
+            .instrument(span)
+            .await;
         self.shutdown().await;
     }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod openmetrics;
 pub mod process;
 
 use std::net::Ipv4Addr;

@@ -5,6 +5,7 @@
 //! variant with its own argument struct and one arm in [`run`]; every failure is a
 //! [`CliError`], turned into the exit status by [`exit_code`].
 
+mod metrics;
 mod node;
 mod output;
 
@@ -210,7 +211,23 @@ fn exit_code(result: &Result<(), CliError>) -> ExitCode {
     }
 }
 
+/// Spans and events of the node on stderr, filtered by `RUST_LOG` (e.g.
+/// `RUST_LOG=cluster_host=debug`); nothing without it.
+fn init_tracing() {
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() else {
+        return;
+    };
+    let colour =
+        io::IsTerminal::is_terminal(&io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(colour)
+        .init();
+}
+
 fn main() -> ExitCode {
+    init_tracing();
     let cli = Cli::parse();
     exit_code(&run(cli.command))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use cluster_core::{QueryError, SendError};
+use cluster_host::metrics::NodeMetrics;
 use cluster_host::{
     Answer, DurationError, Options, OptionsError, Profile, parse_channels, parse_protocols,
     read_key_file, split_list,
@@ -153,8 +154,20 @@ impl NodeArgs {
     }
 
     async fn join(&self) -> Result<(Handle, Printer), CliError> {
+        self.join_recording(None).await
+    }
+
+    /// Joins; with `metrics`, the node records its query latencies there.
+    async fn join_recording(
+        &self,
+        metrics: Option<&NodeMetrics>,
+    ) -> Result<(Handle, Printer), CliError> {
         let answer = Answer::new(self.answer.clone().unwrap_or_default());
-        let handle = Cluster::join_with(self.options()?, answer).await?;
+        let mut options = self.options()?;
+        if let Some(metrics) = metrics {
+            options = options.query_latency(metrics.query_latency());
+        }
+        let handle = Cluster::join_with(options, answer).await?;
         Ok((handle, Printer::new(self.json)))
     }
 }
@@ -164,6 +177,11 @@ impl NodeArgs {
 pub(crate) struct JoinArgs {
     #[command(flatten)]
     node: NodeArgs,
+    /// Serve OpenMetrics text at http://ADDR/metrics (e.g. 127.0.0.1:9464; port 0 picks
+    /// one, printed on a `metrics` line): every counter of --stats, services by location,
+    /// frames per transport, query latency.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// `cluster services`.
@@ -260,12 +278,22 @@ pub(crate) struct SendArgs {
 /// seals with the new ring from the next frame on; a file that cannot be read or parsed is
 /// reported (stderr, or an `error` line with `--json`) and the keys in use stay.
 pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
-    let (handle, printer) = args.node.join().await?;
+    let metrics = args.metrics.map(|_| NodeMetrics::new());
+    // Bound before joining: an address in use fails the command before anything is sent.
+    let listener = match args.metrics {
+        Some(address) => Some(tokio::net::TcpListener::bind(address).await?),
+        None => None,
+    };
+    let (handle, printer) = args.node.join_recording(metrics.as_ref()).await?;
     let mut events = handle.events();
     // Before the `joined` line: a SIGHUP sent once it is printed is never the default
     // (which ends the process).
     let mut hangups = Hangups::new(args.node.key_file.is_some())?;
     printer.joined(&handle.info().await?)?;
+    if let (Some(listener), Some(metrics)) = (listener, metrics) {
+        printer.metrics(listener.local_addr()?)?;
+        tokio::spawn(crate::metrics::serve(listener, handle.clone(), metrics));
+    }
     let stop = stop_signal();
     tokio::pin!(stop);
     loop {

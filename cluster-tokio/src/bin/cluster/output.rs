@@ -279,6 +279,12 @@ impl Printer {
         err.flush()
     }
 
+    /// Where the metrics are served (`cluster join --metrics`).
+    pub(crate) fn metrics(self, address: std::net::SocketAddr) -> io::Result<()> {
+        let line = serde_json::json!({ "event": "metrics", "address": address.to_string() });
+        self.line(&line, || format!("metrics at http://{address}/metrics"))
+    }
+
     /// A line saying what a send did.
     pub(crate) fn sent(self, value: &Value, text: String) -> io::Result<()> {
         self.line(value, || text)
