@@ -144,6 +144,17 @@ fn open_multicast(options: &Options) -> io::Result<Multicast> {
     let socket_v6 = options
         .group_v6
         .and_then(|_| socket::bound_multicast_socket_v6(options.port, options.config.remote).ok());
+    // Linux delivers a group's datagrams to every socket bound to the port once any socket
+    // of the host joined the group on the interface they came in on; with this off, only
+    // the interfaces this node chose are heard (`IP_MULTICAST_ALL`, Linux only: other
+    // systems deliver by this socket's own memberships already).
+    #[cfg(target_os = "linux")]
+    {
+        let _ = socket.set_multicast_all_v4(false);
+        if let Some(socket_v6) = &socket_v6 {
+            let _ = socket_v6.set_multicast_all_v6(false);
+        }
+    }
     let mut membership = Membership::following(options);
     // The first read is now: the next one is one poll period later.
     let _ = membership.poll(
