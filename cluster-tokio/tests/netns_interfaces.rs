@@ -263,3 +263,88 @@ fn a_dual_stack_peer_is_one_service_and_its_events_arrive_once() {
         "b was discovered once (that line was taken above)"
     );
 }
+
+/// `cluster doctor --remote --json` in namespace `ns`: its lines and exit code.
+fn doctor(ns: &str, port: u16) -> (Vec<serde_json::Value>, Option<i32>) {
+    let port = port.to_string();
+    let mut node = Node::spawn(
+        &["ip", "netns", "exec", ns],
+        &[
+            "doctor",
+            "--json",
+            "--remote",
+            "--port",
+            &port,
+            "--heartbeat",
+            "200ms",
+            "--wait",
+            "1s",
+        ],
+    );
+    let lines = node.rest();
+    (lines, node.wait_exit().code())
+}
+
+/// Runs `nft -f -` with `rules` in namespace `ns`.
+fn nft(ns: &str, rules: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(rules.as_bytes())
+        .expect("rules");
+    assert!(child.wait().expect("nft").success(), "nft refused: {rules}");
+}
+
+#[test]
+fn doctor_gives_one_verdict_per_interface_and_an_exit_code() {
+    if let Some(reason) = unavailable() {
+        eprintln!("SKIPPED doctor_gives_one_verdict_per_interface_and_an_exit_code: {reason}");
+        return;
+    }
+    let links = TwoLinks::new("cidr", false).expect("lab");
+    let port = fresh_port();
+    let mut left = join(&links.left, port, "left", &[]);
+    left.joined();
+    // mid shares a link with left: its eth0 is ok.
+    let (lines, code) = doctor(&links.mid, port);
+    assert_eq!(code, Some(0), "lines: {lines:#?}");
+    assert_eq!(lines.len(), 1, "one line per interface: {lines:#?}");
+    let eth0 = &lines[0];
+    assert_eq!(
+        (
+            eth0["interface"].as_str(),
+            eth0["verdict"].as_str(),
+            eth0["loop"].as_bool()
+        ),
+        (Some("eth0"), Some("ok"), Some(true))
+    );
+    assert_eq!(eth0["answered"]["remote"], 1);
+    // right is alone on its link: multicast works, nobody answers.
+    let (lines, code) = doctor(&links.right, port);
+    assert_eq!(code, Some(6), "lines: {lines:#?}");
+    assert_eq!(
+        (lines[0]["verdict"].as_str(), lines[0]["loop"].as_bool()),
+        (Some("alone"), Some(true))
+    );
+    assert!(!lines[0]["hints"].as_array().expect("hints").is_empty());
+    // A firewall on right that drops the cluster's port: its own datagram never comes back.
+    nft(
+        &links.right,
+        &format!(
+            "table inet doctor {{\n chain out {{\n  type filter hook output priority 0;\n  udp dport {port} drop\n }}\n}}\n"
+        ),
+    );
+    let (lines, code) = doctor(&links.right, port);
+    assert_eq!(code, Some(6), "lines: {lines:#?}");
+    assert_eq!(
+        (lines[0]["verdict"].as_str(), lines[0]["loop"].as_bool()),
+        (Some("no_loop"), Some(false))
+    );
+}

@@ -5,6 +5,7 @@
 //! variant with its own argument struct and one arm in [`run`]; every failure is a
 //! [`CliError`], turned into the exit status by [`exit_code`].
 
+mod doctor;
 mod metrics;
 mod node;
 mod output;
@@ -23,6 +24,7 @@ const EXIT_IO: u8 = 3;
 const EXIT_MISSING: u8 = 3;
 const EXIT_JOIN: u8 = 4;
 const EXIT_NODE: u8 = 5;
+const EXIT_UNHEALTHY: u8 = 6;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,7 +34,7 @@ const EXIT_NODE: u8 = 5;
     after_help = "Exit status: 0 success; 1 (decode, encode) some input lines were bad (each is reported, \
                   the run carries on); 2 usage error, or (query, send) no service matched; 3 I/O error, or \
                   (query) the timeout passed with targets missing; 4 could not join (hid, sockets, options); \
-                  5 the node refused a command."
+                  5 the node refused a command; 6 (doctor) some interface's verdict is not ok."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +55,10 @@ enum Command {
     Query(node::QueryArgs),
     /// Join, wait for targets, send them an event, leave. Exit 2 when nothing matched.
     Send(node::SendArgs),
+    /// Check each interface: does a multicast datagram to the group come back (loop), does
+    /// another node answer; one verdict line per interface (ok, alone, no_loop, error) with
+    /// hints on group, port, TTL and firewalls. Exit 0 when every verdict is ok, else 6.
+    Doctor(doctor::DoctorArgs),
     /// Decode hex frames (one per line on stdin) to JSON or readable summaries.
     Decode(DecodeArgs),
     /// Encode JSON objects of fields (one per line on stdin) to hex frames.
@@ -129,6 +135,9 @@ enum CliError {
     /// The node refused a command or stopped.
     #[error("{0}")]
     Node(#[from] cluster_tokio::CommandError),
+    /// `doctor` found this many interfaces whose verdict is not ok (each was reported).
+    #[error("{0} interface(s) not ok")]
+    Unhealthy(usize),
     /// Some input lines were bad; each was reported already.
     #[error("{0} bad line(s)")]
     BadLines(usize),
@@ -160,6 +169,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Services(args) => return on_runtime(node::services(args)),
         Command::Query(args) => return on_runtime(node::query(args)),
         Command::Send(args) => return on_runtime(node::send(args)),
+        Command::Doctor(args) => return on_runtime(doctor::doctor(args)),
         Command::Decode(_) | Command::Encode(_) => {}
     }
     let stdin = io::stdin().lock();
@@ -182,7 +192,11 @@ fn run(command: Command) -> Result<(), CliError> {
             let stderr = io::stderr().lock();
             lines_result(packet::encode_stream(stdin, stdout, stderr, compat)?)
         }
-        Command::Join(_) | Command::Services(_) | Command::Query(_) | Command::Send(_) => Ok(()),
+        Command::Join(_)
+        | Command::Services(_)
+        | Command::Query(_)
+        | Command::Send(_)
+        | Command::Doctor(_) => Ok(()),
     }
 }
 
@@ -195,6 +209,7 @@ fn exit_code(result: &Result<(), CliError>) -> ExitCode {
         Err(CliError::BadLines(_)) => ExitCode::from(EXIT_BAD_LINES),
         Err(CliError::NothingMatched) => ExitCode::from(EXIT_NOTHING_MATCHED),
         Err(CliError::Missing(_)) => ExitCode::from(EXIT_MISSING),
+        Err(CliError::Unhealthy(_)) => ExitCode::from(EXIT_UNHEALTHY),
         Err(error @ CliError::Join(_)) => {
             eprintln!("cluster: {error}");
             ExitCode::from(EXIT_JOIN)

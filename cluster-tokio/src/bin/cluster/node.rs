@@ -97,7 +97,7 @@ pub(crate) struct NodeArgs {
     answer: Option<String>,
     /// Print one JSON object per line.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 fn profile(text: &str) -> Result<Profile, OptionsError> {
@@ -110,7 +110,7 @@ fn profile(text: &str) -> Result<Profile, OptionsError> {
 const EVENTS_PRINTED: usize = 16_384;
 
 impl NodeArgs {
-    fn options(&self) -> Result<Options, CliError> {
+    pub(crate) fn options(&self) -> Result<Options, CliError> {
         let mut options = Options::new(self.profile)
             .group(self.address)
             .port(self.port)

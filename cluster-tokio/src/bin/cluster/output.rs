@@ -285,6 +285,19 @@ impl Printer {
         self.line(&line, || format!("metrics at http://{address}/metrics"))
     }
 
+    /// One interface's verdict (`cluster doctor`): its JSON line, or its text line followed
+    /// by one indented line per hint.
+    pub(crate) fn doctor(self, value: &Value, text: String, hints: &[String]) -> io::Result<()> {
+        self.line(value, || {
+            let mut text = text;
+            for hint in hints {
+                text.push_str("\n  hint: ");
+                text.push_str(hint);
+            }
+            text
+        })
+    }
+
     /// A line saying what a send did.
     pub(crate) fn sent(self, value: &Value, text: String) -> io::Result<()> {
         self.line(value, || text)
