@@ -4,6 +4,7 @@ use std::io;
 use std::net::{SocketAddrV4, TcpListener, UdpSocket};
 #[cfg(unix)]
 use std::os::unix::net::UnixListener;
+#[cfg(unix)]
 use std::path::PathBuf;
 
 use cluster_core::{Instant, Policy, Protocol};
@@ -13,7 +14,9 @@ use crate::addrs::LocalAddrs;
 use crate::error::JoinError;
 use crate::hid::host_hid;
 use crate::multicast::Membership;
-use crate::options::{Options, OptionsError, unix_socket_path};
+use crate::options::Options;
+#[cfg(unix)]
+use crate::options::{OptionsError, unix_socket_path};
 use crate::seed::os_seed;
 use crate::socket::{self, MulticastInterface, MulticastSetup};
 use socket2::SockRef;

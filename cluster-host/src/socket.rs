@@ -139,6 +139,8 @@ pub fn bound_multicast_socket(port: u16, remote: bool) -> io::Result<Socket> {
     socket
         .set_reuse_address(true)
         .map_err(|e| step("set SO_REUSEADDR", e))?;
+    // Unix systems share a UDP port between sockets only with SO_REUSEPORT (the reference
+    // sets it); Windows has no such option, and SO_REUSEADDR alone shares the port there.
     #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
     socket
         .set_reuse_port(true)

@@ -352,6 +352,8 @@ impl<P: Policy> Driver<P> {
             }
             self.engine.resume(self.clock.ms(), &mut self.io);
         }
+        // Windows has no `u` (unix sockets).
+        #[cfg(unix)]
         self.io.unix.remove();
         self.engine.finish();
         // Connection tasks report to nobody now; let them finish their writes.

@@ -542,6 +542,8 @@ impl<P: Policy> Driver<P> {
                 _ => break,
             }
         }
+        // Windows has no `u` (unix sockets).
+        #[cfg(unix)]
         self.io.unix.remove();
         self.engine.finish();
     }
