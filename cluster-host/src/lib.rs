@@ -66,6 +66,9 @@
 //! | handle commands | [`COMMAND_QUEUE`] (64) | the caller waits (backpressure, no loss) | — |
 //! | each event subscriber | [`Options::event_buffer`] ([`EVENT_BUFFER`], 1024; the `cluster` command 16,384) unread events | its oldest events are dropped and it gets `Event::Dropped { count }` first | `events_lagged` (counted by the handle) |
 //! | a query's stream | one event per target, then `Done` (targets: at most [`SERVICES`]) | cannot overflow: the node sends nothing else for a query | — |
+//! | recent datagrams remembered to drop their copies from other paths (followed interfaces) | [`copies::CAPACITY`] (256) within [`copies::WINDOW_MS`] (1 s), [`copies::PATHS`] (8) addresses each | the oldest is forgotten (a later copy of it would reach the node) | `datagram_copies` (copies dropped) |
+//! | IPv6 link-local senders whose interface (scope) is remembered | 4096 | the list starts again; senders still heard are back within a heartbeat | — |
+//! | a copy of a datagram on a second interface or over IPv6 that the socket cannot take | — | that copy is lost (the first interface's copy decides whether a datagram waits) | `datagrams_failed` |
 //!
 //! Memory therefore stays bounded whatever peers send: at most `max_connections`
 //! reassembly buffers of 64 KiB (16 MiB at the default, only while each holds a partial
