@@ -1,14 +1,16 @@
 //! [`Copies`]: tells apart the copies of one multicast datagram that arrive over several
 //! paths (IPv4 and IPv6, or two interfaces on one link), so that the node gets it once.
 //!
-//! A sender on several paths sends the same bytes on each, from a different address on
-//! each. So a datagram is a copy when the same bytes came, within [`WINDOW_MS`], from
-//! another address that has not yet been matched with that earlier arrival; the same
-//! bytes again from the same address are a new datagram (a repeat the sender meant).
-//! Each arrival is matched with at most one earlier datagram per address, so N sends of
-//! the same bytes reach the node N times however many paths carry them. Memory is
-//! bounded: at most [`CAPACITY`] recent datagrams are remembered (the oldest forgotten
-//! first), and each remembers at most [`PATHS`] addresses.
+//! A path is the sender's address and, where the adapter knows it, the interface the
+//! datagram arrived on. A sender on several links sends the same bytes on each, from a
+//! different address on each; a sender on one link that two of our interfaces share
+//! reaches us once per interface, from one address. So a datagram is a copy when the same
+//! bytes came, within [`WINDOW_MS`], over another path that has not yet been matched with
+//! that earlier arrival; the same bytes again over the same path are a new datagram (a
+//! repeat the sender meant). Each arrival is matched with at most one earlier datagram per
+//! path, so N sends of the same bytes reach the node N times however many paths carry
+//! them. Memory is bounded: at most [`CAPACITY`] recent datagrams are remembered (the
+//! oldest forgotten first), and each remembers at most [`PATHS`] paths.
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
@@ -18,7 +20,7 @@ use std::net::IpAddr;
 pub const WINDOW_MS: u64 = 1000;
 /// Datagrams remembered at most.
 pub const CAPACITY: usize = 256;
-/// Addresses remembered per datagram at most.
+/// Paths remembered per datagram at most.
 pub const PATHS: usize = 8;
 
 #[derive(Debug)]
@@ -26,8 +28,11 @@ struct Seen {
     hash: u64,
     len: usize,
     at: u64,
-    from: Vec<IpAddr>,
+    from: Vec<Path>,
 }
+
+/// Where a datagram came from: the sender's address and the arriving interface's index.
+pub type Path = (IpAddr, Option<u32>);
 
 /// Recent datagrams and the addresses each came from (see the module docs).
 #[derive(Debug, Default)]
@@ -44,10 +49,10 @@ impl Copies {
         Self::default()
     }
 
-    /// Whether `bytes` from `from` at `now` (ms) is a copy of a datagram already let
+    /// Whether `bytes` over `from` at `now` (ms) is a copy of a datagram already let
     /// through; if not, it is remembered.
-    pub fn is_copy(&mut self, now: u64, from: IpAddr, bytes: &[u8]) -> bool {
-        let from = from.to_canonical();
+    pub fn is_copy(&mut self, now: u64, from: Path, bytes: &[u8]) -> bool {
+        let from = (from.0.to_canonical(), from.1);
         while self
             .seen
             .front()
@@ -83,8 +88,8 @@ impl Copies {
 mod tests {
     use super::*;
 
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
+    fn ip(text: &str) -> Path {
+        (text.parse().unwrap(), None)
     }
 
     #[test]
@@ -105,6 +110,16 @@ mod tests {
         // Other bytes, or too late, are not copies.
         assert!(!copies.is_copy(305, v6, b"other"));
         assert!(!copies.is_copy(305 + WINDOW_MS + 1, v4, b"other"));
+    }
+
+    #[test]
+    fn one_sender_heard_on_two_of_our_interfaces_counts_once() {
+        let mut copies = Copies::new();
+        let on = |index| ("10.0.0.2".parse().unwrap(), Some(index));
+        assert!(!copies.is_copy(0, on(2), b"beat"));
+        assert!(copies.is_copy(0, on(3), b"beat"));
+        assert!(!copies.is_copy(5, on(3), b"beat"));
+        assert!(copies.is_copy(5, on(2), b"beat"));
     }
 
     #[test]

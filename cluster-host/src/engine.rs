@@ -293,6 +293,9 @@ pub struct Engine<P: Policy, I: Io> {
     /// say where it was heard (the node keeps addresses without scope). Bounded by
     /// [`SCOPES`].
     scopes: HashMap<Ipv6Addr, u32>,
+    /// The interface the last datagram from each sender arrived on, where the adapter knows
+    /// ([`handle_datagram_on`](Self::handle_datagram_on)). Bounded by [`SCOPES`].
+    arrivals: HashMap<IpAddr, u32>,
     group: SocketAddrV4,
     tcp_port: Option<u16>,
     unix_path: Option<String>,
@@ -368,9 +371,18 @@ fn send_group<I: Io>(
     Ok(())
 }
 
-/// IPv6 link-local senders whose scope is remembered at most; past that the list starts
-/// again (the senders still heard are back within a heartbeat).
+/// Senders whose interface (an IPv6 link-local sender's scope, or where its last datagram
+/// arrived) is remembered at most; past that the list starts again (the senders still heard
+/// are back within a heartbeat).
 const SCOPES: usize = 4096;
+
+/// Remembers `value` for `key` in a map of at most [`SCOPES`] entries.
+fn remember<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, value: u32) {
+    if map.len() >= SCOPES && !map.contains_key(&key) {
+        map.clear();
+    }
+    map.insert(key, value);
+}
 
 fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
@@ -414,6 +426,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             query_latency: setup.options.query_latency.clone(),
             query_started: HashMap::new(),
             scopes: HashMap::new(),
+            arrivals: HashMap::new(),
             group: setup.multicast.destination,
             tcp_port,
             unix_path,
@@ -519,20 +532,33 @@ impl<P: Policy, I: Io> Engine<P, I> {
 
     /// Input: a multicast datagram of `bytes` from `from`.
     pub fn handle_datagram(&mut self, now: u64, from: SocketAddr, bytes: &[u8], io: &mut I) {
+        self.handle_datagram_on(now, from, None, bytes, io);
+    }
+
+    /// Input: a multicast datagram of `bytes` from `from` that arrived on the interface of
+    /// index `arrived` ([`crate::arrival::recv_from`]; `None`: not known).
+    pub fn handle_datagram_on(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        arrived: Option<u32>,
+        bytes: &[u8],
+        io: &mut I,
+    ) {
         self.counters.datagrams_received += 1;
         if let SocketAddr::V6(v6) = from
             && v6.ip().to_ipv4_mapped().is_none()
         {
             self.counters.datagrams_received_v6 += 1;
             if v6.ip().is_unicast_link_local() && v6.scope_id() != 0 {
-                if self.scopes.len() >= SCOPES && !self.scopes.contains_key(v6.ip()) {
-                    self.scopes.clear();
-                }
-                self.scopes.insert(*v6.ip(), v6.scope_id());
+                remember(&mut self.scopes, *v6.ip(), v6.scope_id());
             }
         }
         let from = canonical(from);
-        if self.membership.has_paths() && self.copies.is_copy(now, from.ip(), bytes) {
+        if let Some(index) = arrived {
+            remember(&mut self.arrivals, from.ip(), index);
+        }
+        if self.membership.has_paths() && self.copies.is_copy(now, (from.ip(), arrived), bytes) {
             self.counters.datagram_copies += 1;
             tracing::trace!(from = %from, len = bytes.len(), "dropped a copy of a datagram");
             return;
@@ -919,11 +945,11 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// Fills in where `service` was heard, from its address.
     fn note_heard_on(&self, service: &mut ServiceInfo) {
         service.heard_on = service.ip.and_then(|ip| {
-            let scope = match ip {
+            let arrived = self.arrivals.get(&ip).copied().or(match ip {
                 IpAddr::V6(v6) => self.scopes.get(&v6).copied(),
                 IpAddr::V4(_) => None,
-            };
-            self.membership.heard_on(ip, scope)
+            });
+            self.membership.heard_on(ip, arrived)
         });
     }
 
@@ -1354,6 +1380,7 @@ mod tests {
             query_latency: None,
             query_started: HashMap::new(),
             scopes: HashMap::new(),
+            arrivals: HashMap::new(),
             membership: Membership::fixed(
                 Ipv4Addr::new(230, 230, 230, 230),
                 &MulticastSetup {

@@ -94,6 +94,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod addrs;
+pub mod arrival;
 pub mod command;
 pub mod conn;
 pub mod copies;

@@ -87,6 +87,8 @@ pub struct Membership {
     interfaces: Vec<NetInterface>,
     poll_ms: u64,
     next_poll: u64,
+    /// The sockets report each datagram's arriving interface ([`crate::arrival`]).
+    reports_arrival: bool,
 }
 
 impl Membership {
@@ -119,6 +121,7 @@ impl Membership {
             interfaces,
             poll_ms: u64::MAX,
             next_poll: u64::MAX,
+            reports_arrival: false,
         }
     }
 
@@ -136,6 +139,7 @@ impl Membership {
                 .unwrap_or(u64::MAX)
                 .max(1),
             next_poll: 0,
+            reports_arrival: false,
         }
     }
 
@@ -188,6 +192,19 @@ impl Membership {
     #[must_use]
     pub fn has_paths(&self) -> bool {
         self.routes.len() + self.routes_v6.len() > 1
+    }
+
+    /// Whether the adapter should read the multicast sockets with
+    /// [`arrival::recv_from`](crate::arrival::recv_from), which says on which interface each
+    /// datagram arrived (the join turned that on).
+    #[must_use]
+    pub fn reports_arrival(&self) -> bool {
+        self.reports_arrival
+    }
+
+    /// Notes that the join turned on arrival reports on every multicast socket.
+    pub fn set_reports_arrival(&mut self, on: bool) {
+        self.reports_arrival = on;
     }
 
     /// When the interface list is next read (`u64::MAX` in the fixed way).

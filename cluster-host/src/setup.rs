@@ -159,6 +159,11 @@ fn open_multicast(options: &Options) -> io::Result<Multicast> {
         }
     }
     let mut membership = Membership::following(options);
+    let reports = crate::arrival::enable(&socket, false).is_ok()
+        && socket_v6
+            .as_ref()
+            .is_none_or(|s| crate::arrival::enable(s, true).is_ok());
+    membership.set_reports_arrival(reports);
     // The first read is now: the next one is one poll period later.
     let _ = membership.poll(
         0,

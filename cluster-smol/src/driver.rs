@@ -15,6 +15,7 @@ use async_net::TcpListener;
 #[cfg(unix)]
 use async_net::unix::UnixListener;
 use cluster_core::{ConnId, Policy, Protocol, SendId};
+use cluster_host::arrival;
 use cluster_host::conn::{IoEvent, Outbound, Target};
 use cluster_host::engine::Write;
 #[cfg(unix)]
@@ -151,8 +152,8 @@ impl Io for SmolIo {
 enum Wake {
     Command(Option<Command>),
     Io(IoEvent),
-    Datagram(io::Result<(usize, SocketAddr)>),
-    Datagram6(io::Result<(usize, SocketAddr)>),
+    Datagram(io::Result<Received>),
+    Datagram6(io::Result<Received>),
     TcpAccept(io::Result<(async_net::TcpStream, SocketAddr)>),
     #[cfg(unix)]
     UnixAccept(io::Result<async_net::unix::UnixStream>),
@@ -169,6 +170,30 @@ pub(crate) struct Driver<P: Policy> {
     datagram: Vec<u8>,
     /// The read buffer of the IPv6 socket (empty without one).
     datagram6: Vec<u8>,
+    /// Control messages of a read on each socket (the arriving interface).
+    control: [Vec<u8>; 2],
+}
+
+/// A datagram's length, sender and arriving interface (when known).
+type Received = (usize, SocketAddr, Option<u32>);
+
+/// Reads one datagram from `socket` into `buf`: with `arrival`, through
+/// [`arrival::recv_from`] (which also says on which interface it arrived), else with
+/// `recv_from`.
+async fn recv_datagram(
+    socket: &Async<UdpSocket>,
+    buf: &mut [u8],
+    control: &mut [u8],
+    arrival: bool,
+) -> io::Result<Received> {
+    if arrival {
+        socket
+            .read_with(|s| arrival::recv_from(&SockRef::from(s), buf, control))
+            .await
+    } else {
+        let (n, from) = socket.recv_from(buf).await?;
+        Ok((n, from, None))
+    }
 }
 
 /// Never ready: a source that is not there.
@@ -197,6 +222,10 @@ impl<P: Policy> Driver<P> {
             io,
             datagram,
             datagram6,
+            control: [
+                vec![0; arrival::CONTROL_BUFFER],
+                vec![0; arrival::CONTROL_BUFFER],
+            ],
             clock,
             io_rx,
         }
@@ -228,8 +257,10 @@ impl<P: Policy> Driver<P> {
             io_rx,
             datagram,
             datagram6,
+            control: [control, control6],
             ..
         } = self;
+        let arrival = engine.membership().reports_arrival();
         let blocked = engine.is_blocked();
         let clock = *clock;
         let udp = &io.udp;
@@ -241,10 +272,13 @@ impl<P: Policy> Driver<P> {
                 Err(_) => never().await,
             }
         };
-        let received = async { Wake::Datagram(udp.recv_from(datagram).await) };
+        let received =
+            async { Wake::Datagram(recv_datagram(udp, datagram, control, arrival).await) };
         let received6 = async {
             match &io.udp6 {
-                Some(udp6) => Wake::Datagram6(udp6.recv_from(datagram6).await),
+                Some(udp6) => {
+                    Wake::Datagram6(recv_datagram(udp6, datagram6, control6, arrival).await)
+                }
                 None => never().await,
             }
         };
@@ -311,13 +345,15 @@ impl<P: Policy> Driver<P> {
                 }
             }
             Wake::Io(event) => self.engine.handle_io(now, event, io),
-            Wake::Datagram(Ok((len, from))) => {
+            Wake::Datagram(Ok((len, from, arrived))) => {
                 let bytes = self.datagram.get(..len).unwrap_or_default();
-                self.engine.handle_datagram(now, from, bytes, io);
+                self.engine
+                    .handle_datagram_on(now, from, arrived, bytes, io);
             }
-            Wake::Datagram6(Ok((len, from))) => {
+            Wake::Datagram6(Ok((len, from, arrived))) => {
                 let bytes = self.datagram6.get(..len).unwrap_or_default();
-                self.engine.handle_datagram(now, from, bytes, io);
+                self.engine
+                    .handle_datagram_on(now, from, arrived, bytes, io);
             }
             // `None` from `accepted`: the table is full; the stream, not taken, closes here.
             Wake::TcpAccept(Ok((stream, peer))) => {

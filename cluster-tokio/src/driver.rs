@@ -15,13 +15,14 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use cluster_core::{ConnId, Policy, Protocol, SendId};
+use cluster_host::arrival;
 use cluster_host::conn::{IoEvent, Target};
 use cluster_host::engine::Write;
 #[cfg(unix)]
 use cluster_host::socket::UnixSocket;
 use cluster_host::socket::{self, DATAGRAM_BUFFER, SockRef};
 use cluster_host::{Engine, Flow, Io};
-use tokio::io::ReadBuf;
+use tokio::io::{Interest, ReadBuf};
 #[cfg(unix)]
 use tokio::net::UnixListener;
 use tokio::net::{TcpListener, UdpSocket};
@@ -130,6 +131,43 @@ impl Io for TokioIo {
     }
 }
 
+/// A datagram's length, sender and arriving interface (when known).
+type Received = (usize, SocketAddr, Option<u32>);
+
+/// Reads one datagram from `socket` into `buf`: with `arrival`, through
+/// [`arrival::recv_from`] (which also says on which interface it arrived), else with
+/// tokio's `recv_from`.
+fn recv_datagram(
+    socket: &UdpSocket,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+    control: &mut [u8],
+    arrival: bool,
+) -> Poll<io::Result<Received>> {
+    if !arrival {
+        let mut read = ReadBuf::new(buf);
+        return match socket.poll_recv_from(cx, &mut read) {
+            Poll::Ready(Ok(from)) => Poll::Ready(Ok((read.filled().len(), from, None))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        };
+    }
+    loop {
+        match socket.poll_recv_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        // `try_io` clears the readiness on `WouldBlock`: the next poll registers the waker.
+        match socket.try_io(Interest::READABLE, || {
+            arrival::recv_from(&SockRef::from(socket), buf, control)
+        }) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => return Poll::Ready(other),
+        }
+    }
+}
+
 /// Inputs handled in one poll of the driver before it yields to the runtime, so that the
 /// other tasks of a busy runtime get their turn.
 const BUDGET: usize = 64;
@@ -221,6 +259,8 @@ pub(crate) struct Driver<P: Policy> {
     io_rx: mpsc::Receiver<IoEvent>,
     /// The read buffer, of datagrams and of stream connections.
     datagram: Vec<u8>,
+    /// Control messages of a read (the arriving interface).
+    control: Vec<u8>,
     /// The connections to read this round (kept for its allocation).
     readable: Vec<ConnId>,
     /// The wake-up for the engine's deadline, kept across turns (re-armed only when the
@@ -257,6 +297,7 @@ impl<P: Policy> Driver<P> {
             clock,
             io_rx,
             datagram: vec![0; DATAGRAM_BUFFER],
+            control: vec![0; arrival::CONTROL_BUFFER],
             readable: Vec::new(),
             sleep: Box::pin(tokio::time::sleep_until(clock.0)),
             armed: None,
@@ -436,30 +477,36 @@ impl<P: Policy> Driver<P> {
     }
 
     fn poll_datagram(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
-        let mut buf = ReadBuf::new(&mut self.datagram);
-        match self.io.udp.poll_recv_from(cx, &mut buf) {
-            Poll::Ready(Ok(from)) => {
-                let bytes = buf.filled();
-                self.engine.handle_datagram(now, from, bytes, &mut self.io);
-                Polled::Handled
-            }
-            // An error shows again at the next read; nothing to hand the node.
-            Poll::Ready(Err(_)) => Polled::Handled,
-            Poll::Pending => Polled::Idle,
-        }
+        let arrival = self.engine.membership().reports_arrival();
+        let received = recv_datagram(
+            &self.io.udp,
+            cx,
+            &mut self.datagram,
+            &mut self.control,
+            arrival,
+        );
+        self.handle_received(now, received)
     }
 
     fn poll_datagram_v6(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
         let Some(udp6) = &self.io.udp6 else {
             return Polled::Idle;
         };
-        let mut buf = ReadBuf::new(&mut self.datagram);
-        match udp6.poll_recv_from(cx, &mut buf) {
-            Poll::Ready(Ok(from)) => {
-                let bytes = buf.filled();
-                self.engine.handle_datagram(now, from, bytes, &mut self.io);
+        let arrival = self.engine.membership().reports_arrival();
+        let received = recv_datagram(udp6, cx, &mut self.datagram, &mut self.control, arrival);
+        self.handle_received(now, received)
+    }
+
+    /// Hands a received datagram (in the read buffer) to the engine.
+    fn handle_received(&mut self, now: u64, received: Poll<io::Result<Received>>) -> Polled {
+        match received {
+            Poll::Ready(Ok((n, from, arrived))) => {
+                let bytes = self.datagram.get(..n).unwrap_or_default();
+                self.engine
+                    .handle_datagram_on(now, from, arrived, bytes, &mut self.io);
                 Polled::Handled
             }
+            // An error shows again at the next read; nothing to hand the node.
             Poll::Ready(Err(_)) => Polled::Handled,
             Poll::Pending => Polled::Idle,
         }

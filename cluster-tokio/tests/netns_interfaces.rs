@@ -348,3 +348,66 @@ fn doctor_gives_one_verdict_per_interface_and_an_exit_code() {
         (Some("no_loop"), Some(false))
     );
 }
+
+#[test]
+fn a_lan_reached_through_two_of_our_interfaces_delivers_each_event_once() {
+    if let Some(reason) = unavailable() {
+        eprintln!(
+            "SKIPPED a_lan_reached_through_two_of_our_interfaces_delivers_each_event_once: {reason}"
+        );
+        return;
+    }
+    // Wi-Fi and Ethernet on one LAN: mid has two NICs on the same bridge.
+    let mut lab = Lab::new("cilan");
+    let bridge = lab.bridge("br").expect("bridge");
+    let mid = lab.host("mid").expect("host");
+    let peer = lab.host("peer").expect("host");
+    lab.cable(&mid, "eth0", &bridge, &["10.251.4.1/24"])
+        .expect("cable");
+    lab.cable(&mid, "eth1", &bridge, &["10.251.4.3/24"])
+        .expect("cable");
+    lab.cable(&peer, "eth0", &bridge, &["10.251.4.2/24"])
+        .expect("cable");
+    let port = fresh_port();
+    let mut a = join(&mid, port, "mid", &["--channels", "7", "--no-ipv6"]);
+    let a_sid = a.joined();
+    let mut b = join(&peer, port, "peer", &["--no-ipv6"]);
+    let b_sid = b.joined();
+    let seen = a.wait_event("discovered", &b_sid);
+    assert!(
+        ["eth0", "eth1"].contains(&seen["interface"].as_str().unwrap_or_default()),
+        "{seen}"
+    );
+    b.wait_event("discovered", &a_sid);
+    let port_text = port.to_string();
+    for n in 0..3 {
+        let mut send = Node::spawn(
+            &["ip", "netns", "exec", &peer],
+            &[
+                "send",
+                "--json",
+                "--remote",
+                "--no-ipv6",
+                "--port",
+                &port_text,
+                "--broadcast",
+                "--channel",
+                "7",
+                "--wait",
+                "0s",
+                &format!("event {n}"),
+            ],
+        );
+        let lines = send.rest();
+        assert_eq!(send.wait_exit().code(), Some(0), "lines: {lines:#?}");
+    }
+    b.signal("TERM");
+    a.wait_event("lost", &b_sid);
+    let events: Vec<&str> = a
+        .backlog
+        .iter()
+        .filter(|l| l["event"] == "message")
+        .filter_map(|l| l["data"].as_str())
+        .collect();
+    assert_eq!(events, ["event 0", "event 1", "event 2"]);
+}
