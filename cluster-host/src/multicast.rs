@@ -196,10 +196,12 @@ impl Membership {
 
     /// Whether the adapter should read the multicast sockets with
     /// [`arrival::recv_from`](crate::arrival::recv_from), which says on which interface each
-    /// datagram arrived (the join turned that on).
+    /// datagram arrived: the join turned that on, and datagrams may come over several paths
+    /// ([`has_paths`](Self::has_paths)). With one path the plain read is cheaper, and the
+    /// interface is that path's.
     #[must_use]
     pub fn reports_arrival(&self) -> bool {
-        self.reports_arrival
+        self.reports_arrival && self.has_paths()
     }
 
     /// Notes that the join turned on arrival reports on every multicast socket.
@@ -312,7 +314,8 @@ impl Membership {
     }
 
     /// The IPv6 half of [`sync`](Self::sync): every admitted interface with an index and an
-    /// IPv6 address.
+    /// IPv6 address, but loopback (Linux's `lo` cannot carry IPv6 multicast; the IPv4 group
+    /// serves the nodes of the host).
     fn sync_v6(
         &mut self,
         socket: &socket2::Socket,
@@ -326,7 +329,7 @@ impl Membership {
         let wanted: Vec<Route6> = filter
             .select(all)
             .into_iter()
-            .filter(|i| !i.v6.is_empty())
+            .filter(|i| !i.v6.is_empty() && !i.loopback)
             .filter_map(|i| {
                 i.index.map(|index| Route6 {
                     name: i.name.clone(),
