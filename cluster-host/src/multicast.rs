@@ -26,7 +26,9 @@
 //! Every multicast datagram goes out once per route, each with `IP_MULTICAST_IF` set to
 //! that interface's address. Multicast loopback is on for the first route only: a node on
 //! this host that joined on several interfaces gets each datagram once, not once per
-//! interface. (A peer reached through two of our interfaces, e.g. Ethernet and Wi-Fi on
+//! interface. The first route is the interface the kernel's multicast route points at when it
+//! is in use, so that a reference node on this host, which joins on the default interface
+//! only, hears the looped-back copy. (A peer reached through two of our interfaces, e.g. Ethernet and Wi-Fi on
 //! one LAN, still hears each datagram twice; heartbeats are idempotent, and the core keeps
 //! one service per sid.)
 
@@ -77,6 +79,8 @@ pub struct Changes {
 #[derive(Debug, Clone)]
 pub struct Membership {
     group: Ipv4Addr,
+    /// The port (to ask the kernel which interface its multicast route points at).
+    port: u16,
     /// The IPv6 group, when IPv6 is used.
     group_v6: Option<Ipv6Addr>,
     /// `None`: the fixed way.
@@ -114,6 +118,7 @@ impl Membership {
             .collect();
         Self {
             group,
+            port: setup.destination.port(),
             group_v6: None,
             filter: None,
             routes,
@@ -130,6 +135,7 @@ impl Membership {
     pub fn following(options: &Options) -> Self {
         Self {
             group: options.group,
+            port: options.port,
             group_v6: options.group_v6,
             filter: Some(options.interface_filter()),
             routes: Vec::new(),
@@ -279,6 +285,12 @@ impl Membership {
                 address: Ipv4Addr::LOCALHOST,
             });
         }
+        // The default interface first: it gets the looped-back copy.
+        if let Some(source) = crate::socket::default_route_source(self.group, self.port)
+            && let Some(at) = wanted.iter().position(|r| r.address == source)
+        {
+            wanted[..=at].rotate_right(1);
+        }
         let group = self.group;
         self.routes.retain(|route| {
             if wanted.contains(route) {
@@ -289,8 +301,8 @@ impl Membership {
             changes.left.push(route.clone());
             false
         });
-        for route in wanted {
-            if self.routes.contains(&route) {
+        for route in &wanted {
+            if self.routes.contains(route) {
                 continue;
             }
             match socket.join_multicast_v4(&group, &route.address) {
@@ -299,8 +311,11 @@ impl Membership {
                 Err(_) => continue,
             }
             changes.joined.push(route.clone());
-            self.routes.push(route);
+            self.routes.push(route.clone());
         }
+        // In the order wanted (the default interface first).
+        self.routes
+            .sort_by_key(|r| wanted.iter().position(|w| w == r).unwrap_or(usize::MAX));
         if let (Some(socket_v6), Some(group_v6)) = (socket_v6, self.group_v6) {
             self.sync_v6(socket_v6, group_v6, &all, &mut changes);
         }

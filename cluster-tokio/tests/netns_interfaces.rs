@@ -85,6 +85,25 @@ fn a_host_with_two_nics_discovers_a_peer_on_each_and_says_where() {
     let joined = mid.wait_line(|l| (l["event"] == "joined").then(|| l.clone()));
     let mid_sid = joined["sid"].as_str().expect("sid").to_owned();
     assert_eq!(joined["interfaces"], serde_json::json!(["eth0", "eth1"]));
+    // A node of the same host that joined on eth1 only hears mid's looped-back copies once
+    // the multicast route points at eth1: the default interface comes first.
+    cluster_testkit::netns::ip(&[
+        "-n",
+        &links.mid,
+        "route",
+        "add",
+        "224.0.0.0/4",
+        "dev",
+        "eth1",
+    ])
+    .expect("route");
+    let mut mid2 = join(&links.mid, port, "mid2", &[]);
+    let joined2 = mid2.wait_line(|l| (l["event"] == "joined").then(|| l.clone()));
+    let mid2_sid = joined2["sid"].as_str().expect("sid").to_owned();
+    assert_eq!(joined2["interfaces"], serde_json::json!(["eth1", "eth0"]));
+    let mut eth1_only = join(&links.mid, port, "eth1-only", &["--interface", "eth1"]);
+    eth1_only.joined();
+    assert_eq!(eth1_only.wait_event("discovered", &mid2_sid)["local"], true);
     let mut left = join(&links.left, port, "left", &[]);
     let left_sid = left.joined();
     let mut right = join(&links.right, port, "right", &[]);
