@@ -2,7 +2,9 @@
 //! group and send ([`InterfaceFilter`]), and on which one a peer was heard ([`heard_on`]).
 //!
 //! The list is read with `if-addrs` (no unsafe code of our own) and grouped by interface
-//! name. An interface is a candidate when it is up, is not loopback and can do multicast.
+//! name. `if-addrs` leaves IPv6 link-local addresses out; on Linux they are read from
+//! `/proc/net/if_inet6`, so that an interface whose only IPv6 address is link-local still
+//! joins the IPv6 group. An interface is a candidate when it is up, is not loopback and can do multicast.
 //! `if-addrs` does not report the `IFF_MULTICAST` flag: on Linux it is read from
 //! `/sys/class/net/NAME/flags`; elsewhere every up interface counts as multicast-capable
 //! (a join that the system refuses is then skipped, see [`crate::multicast`]).
@@ -105,18 +107,75 @@ pub fn list() -> std::io::Result<Vec<NetInterface>> {
             if_addrs::IfAddr::V6(v6) => interface.v6.push((v6.ip, v6.prefixlen)),
         }
     }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    add_link_local(&mut out);
     Ok(out)
+}
+
+/// Adds the IPv6 link-local addresses of `/proc/net/if_inet6` (lines `ADDRESS INDEX PREFIX
+/// SCOPE FLAGS NAME`, hexadecimal), and the interfaces that have no other address.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn add_link_local(out: &mut Vec<NetInterface>) {
+    let Ok(text) = std::fs::read_to_string("/proc/net/if_inet6") else {
+        return;
+    };
+    for line in text.lines() {
+        let Some((address, index, prefix, name)) = if_inet6_line(line) else {
+            continue;
+        };
+        if !address.is_unicast_link_local() {
+            continue;
+        }
+        let position = match out.iter().position(|i| i.name == name) {
+            Some(position) => position,
+            None => {
+                let flags = sys_flags(name);
+                out.push(NetInterface {
+                    name: name.to_owned(),
+                    index: Some(index),
+                    v4: Vec::new(),
+                    v6: Vec::new(),
+                    // IFF_UP, IFF_LOOPBACK, IFF_MULTICAST.
+                    up: flags.is_some_and(|f| f & 0x1 != 0),
+                    loopback: flags.is_some_and(|f| f & 0x8 != 0),
+                    multicast: flags.is_none_or(|f| f & 0x1000 != 0),
+                });
+                out.len() - 1
+            }
+        };
+        if let Some(interface) = out.get_mut(position)
+            && !interface.v6.iter().any(|(a, _)| *a == address)
+        {
+            interface.v6.push((address, prefix));
+        }
+    }
+}
+
+/// One line of `/proc/net/if_inet6`: the address, the interface index, the prefix length
+/// and the name.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn if_inet6_line(line: &str) -> Option<(Ipv6Addr, u32, u8, &str)> {
+    let mut words = line.split_whitespace();
+    let address = u128::from_str_radix(words.next()?, 16).ok()?;
+    let index = u32::from_str_radix(words.next()?, 16).ok()?;
+    let prefix = u8::from_str_radix(words.next()?, 16).ok()?;
+    let (_scope, _flags, name) = (words.next()?, words.next()?, words.next()?);
+    Some((Ipv6Addr::from(address), index, prefix, name))
+}
+
+/// The flags of `/sys/class/net/NAME/flags`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn sys_flags(name: &str) -> Option<u32> {
+    let path = format!("/sys/class/net/{name}/flags");
+    let text = std::fs::read_to_string(path).ok()?;
+    u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
 }
 
 /// `IFF_MULTICAST` of `/sys/class/net/NAME/flags`; true when it cannot be read.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn multicast_flag(name: &str) -> bool {
     const IFF_MULTICAST: u32 = 0x1000;
-    let path = format!("/sys/class/net/{name}/flags");
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| u32::from_str_radix(t.trim().trim_start_matches("0x"), 16).ok())
-        .is_none_or(|flags| flags & IFF_MULTICAST != 0)
+    sys_flags(name).is_none_or(|flags| flags & IFF_MULTICAST != 0)
 }
 
 /// Other systems: `if-addrs` gives no flags, so every interface counts as capable.
@@ -349,6 +408,18 @@ mod tests {
         assert_eq!(v6.interface, "wlan0");
         assert_eq!(v6.address, "fe80::2".parse::<IpAddr>().unwrap());
         assert_eq!(heard("8.8.8.8", None), None);
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn lines_of_proc_net_if_inet6_parse() {
+        let line = "fe8000000000000058a219fffeba24e1 03 40 20 80     eth0";
+        assert_eq!(
+            if_inet6_line(line),
+            Some(("fe80::58a2:19ff:feba:24e1".parse().unwrap(), 3, 64, "eth0"))
+        );
+        assert_eq!(if_inet6_line("zz 03 40 20 80 eth0"), None);
+        assert_eq!(if_inet6_line("fe80 03"), None);
     }
 
     #[test]

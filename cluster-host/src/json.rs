@@ -16,6 +16,8 @@
 //! | done | `event`, `responses`, `missing`, `timed_out`; from a front end that kept the query's news ([`query_done_json`]) also `missing_sids` |
 //! | stats | `event`, then every counter of [`cluster_core::Stats`] and of [`TransportStats`], named as their fields (`cluster services --stats --json`) |
 //! | error | `event`, `error` (the message), `what` (what failed, e.g. `key_file`) |
+//! | metrics | `event`, `address` (where `cluster join --metrics` serves `GET /metrics`) |
+//! | interface | `event`, `interface`, `address`, `group`, `port`, `ttl`, `loop`, `loop_v6`, `answered` (`local`, `remote`), `sids`, `verdict` (`ok`, `alone`, `no_loop`, `error`), `hints` (`cluster doctor`) |
 //!
 //! Text that is not UTF-8 is written `{"bytes_hex": "..."}`; an absent `data` is `null`.
 

@@ -149,14 +149,15 @@ fn an_interface_plugged_in_while_running_is_joined() {
     right.wait_event("discovered", &mid_sid);
 }
 
-/// Two hosts on one bridge with IPv6 addresses only (no IPv4 address but loopback's).
+/// Two hosts on one bridge with IPv6 link-local addresses only (no IPv4 address but
+/// loopback's, no other IPv6 address): peers are reached on their interface's scope.
 fn ipv6_only(tag: &str) -> Result<(Lab, String, String), String> {
     let mut lab = Lab::new(tag);
     let bridge = lab.bridge("br")?;
     let one = lab.host("one")?;
     let two = lab.host("two")?;
-    lab.cable(&one, "eth0", &bridge, &["fd00:251::1/64"])?;
-    lab.cable(&two, "eth0", &bridge, &["fd00:251::2/64"])?;
+    lab.cable(&one, "eth0", &bridge, &[])?;
+    lab.cable(&two, "eth0", &bridge, &[])?;
     Ok((lab, one, two))
 }
 
@@ -173,12 +174,15 @@ fn ipv6_only_hosts_discover_query_and_notice_a_crash() {
     let mut b = join(&two, port, "two", &[]);
     let b_sid = b.joined();
     let seen = a.wait_event("discovered", &b_sid);
-    let ip: std::net::IpAddr = seen["ip"]
+    let ip: std::net::Ipv6Addr = seen["ip"]
         .as_str()
         .expect("ip")
         .parse()
-        .expect("an address");
-    assert!(ip.is_ipv6(), "heard over IPv6: {seen}");
+        .expect("an IPv6 address");
+    assert!(
+        ip.is_unicast_link_local(),
+        "heard over IPv6 link-local: {seen}"
+    );
     assert_eq!(seen["interface"], "eth0");
     b.wait_event("discovered", &a_sid);
     // A query from a third process on host one reaches two over TCP to its IPv6 address.
@@ -213,6 +217,13 @@ fn ipv6_only_hosts_discover_query_and_notice_a_crash() {
     assert_eq!(
         (response["sid"].as_str(), response["data"].as_str()),
         (Some(b_sid.as_str()), Some("two"))
+    );
+    // The query went over TCP to two's link-local address, on eth0's scope.
+    let done = lines.last().expect("a done line");
+    assert_eq!(
+        (done["direct_writes"].as_u64(), done["direct_failures"].as_u64()),
+        (Some(1), Some(0)),
+        "{done}"
     );
     // Two crashes: one notices by expiry.
     b.kill();
@@ -345,6 +356,7 @@ fn doctor_gives_one_verdict_per_interface_and_an_exit_code() {
         (Some("eth0"), Some("ok"), Some(true))
     );
     assert_eq!(eth0["answered"]["remote"], 1);
+    assert_eq!(eth0["loop_v6"], true, "eth0 has a link-local IPv6 address");
     // right is alone on its link: multicast works, nobody answers.
     let (lines, code) = doctor(&links.right, port);
     assert_eq!(code, Some(6), "lines: {lines:#?}");

@@ -7,7 +7,8 @@
 //! 1. **Loop**: a socket bound to the port joins the group on that interface only and sends
 //!    a probe to it with multicast loopback on; the probe must come back within
 //!    [`LOOP_WAIT`]. The probe is a frame every node drops unread: its `filter` names a sid
-//!    nobody has (spec 5.8; counted in nodes' `filtered_out`).
+//!    nobody has (spec 5.8; counted in nodes' `filtered_out`). The same over IPv6 (the IPv6
+//!    group, unless `--no-ipv6`) on an interface with an IPv6 address.
 //! 2. **Answers**: a node joins on that interface alone (IPv4) for `--wait` and counts the
 //!    services it discovers (on this host, or elsewhere), then leaves.
 //!
@@ -69,6 +70,8 @@ struct Report {
     interface: String,
     address: Ipv4Addr,
     looped: Result<bool, String>,
+    /// The IPv6 loop check: `None` when not tried (no IPv6 on the interface, or IPv6 off).
+    looped_v6: Option<Result<bool, String>>,
     /// The sids that answered, and whether each runs on this host.
     answered: Result<Vec<(String, bool)>, String>,
 }
@@ -77,7 +80,9 @@ impl Report {
     fn verdict(&self) -> Verdict {
         match (&self.looped, &self.answered) {
             (Err(_), _) | (_, Err(_)) => Verdict::Error,
+            _ if matches!(self.looped_v6, Some(Err(_))) => Verdict::Error,
             (Ok(false), _) => Verdict::NoLoop,
+            _ if self.looped_v6 == Some(Ok(false)) => Verdict::NoLoop,
             (Ok(true), Ok(sids)) if sids.is_empty() => Verdict::Alone,
             (Ok(true), Ok(_)) => Verdict::Ok,
         }
@@ -94,6 +99,19 @@ impl Report {
         let mut hints = Vec::new();
         if let Err(e) = &self.looped {
             hints.push(format!("the probe socket failed: {e}"));
+        }
+        if let Some(Err(e)) = &self.looped_v6 {
+            hints.push(format!("the IPv6 probe socket failed: {e}"));
+        }
+        if self.looped_v6 == Some(Ok(false))
+            && let Some(group) = options.group_v6
+        {
+            hints.push(format!(
+                "our own IPv6 datagram to [{group}]:{port} did not come back on {}: a firewall \
+                 of this host may drop it (allow udp port {port} in input and output for IPv6 \
+                 too), or use --no-ipv6",
+                self.interface
+            ));
         }
         if let Err(e) = &self.answered {
             hints.push(format!("the node could not run on {}: {e}", self.interface));
@@ -138,6 +156,7 @@ impl Report {
             "port": options.port,
             "ttl": u32::from(options.config.remote),
             "loop": self.looped.as_ref().ok(),
+            "loop_v6": self.looped_v6.as_ref().and_then(|l| l.as_ref().ok()),
             "answered": { "local": local, "remote": remote },
             "sids": self.answered.as_deref().unwrap_or_default().iter().map(|(s, _)| s).collect::<Vec<_>>(),
             "verdict": self.verdict().name(),
@@ -187,11 +206,20 @@ pub(crate) async fn doctor(args: DoctorArgs) -> Result<(), CliError> {
         let looped = loop_check(&options, address)
             .await
             .map_err(|e| e.to_string());
+        let looped_v6 = match (options.group_v6, interface.index) {
+            (Some(group), Some(index)) if !interface.v6.is_empty() && !interface.loopback => Some(
+                loop_check_v6(&options, group, index)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            _ => None,
+        };
         let answered = answers(&options, &interface.name, args.wait).await;
         let report = Report {
             interface: interface.name.clone(),
             address,
             looped,
+            looped_v6,
             answered,
         };
         if report.verdict() != Verdict::Ok {
@@ -219,8 +247,16 @@ async fn loop_check(options: &Options, address: Ipv4Addr) -> std::io::Result<boo
     socket.set_multicast_if_v4(&address)?;
     socket.set_nonblocking(true)?;
     let socket = tokio::net::UdpSocket::from_std(socket.into())?;
-    let probe = probe(cluster_host::os_seed())?;
     let to = SocketAddrV4::new(options.group, options.port);
+    probe_comes_back(&socket, std::net::SocketAddr::V4(to)).await
+}
+
+/// Sends a fresh probe to `to` and waits (at most [`LOOP_WAIT`]) for it to come back.
+async fn probe_comes_back(
+    socket: &tokio::net::UdpSocket,
+    to: std::net::SocketAddr,
+) -> std::io::Result<bool> {
+    let probe = probe(cluster_host::os_seed())?;
     match socket.send_to(&probe, to).await {
         Ok(_) => {}
         // A firewall rule of this host refused it on the way out (`EPERM`).
@@ -241,6 +277,23 @@ async fn loop_check(options: &Options, address: Ipv4Addr) -> std::io::Result<boo
         Ok(Err(e)) => Err(e),
         Err(_) => Ok(false),
     }
+}
+
+/// [`loop_check`] over IPv6: the IPv6 group on the interface of index `index`.
+async fn loop_check_v6(
+    options: &Options,
+    group: std::net::Ipv6Addr,
+    index: u32,
+) -> std::io::Result<bool> {
+    let socket = socket::bound_multicast_socket_v6(options.port, options.config.remote)?;
+    #[cfg(target_os = "linux")]
+    socket.set_multicast_all_v6(false)?;
+    socket.join_multicast_v6(&group, index)?;
+    socket.set_multicast_if_v6(index)?;
+    socket.set_nonblocking(true)?;
+    let socket = tokio::net::UdpSocket::from_std(socket.into())?;
+    let to = std::net::SocketAddrV6::new(group, options.port, 0, index);
+    probe_comes_back(&socket, std::net::SocketAddr::V6(to)).await
 }
 
 /// The probe: an event whose `filter` names a sid nobody has, so that every node drops it
