@@ -221,7 +221,10 @@ fn ipv6_only_hosts_discover_query_and_notice_a_crash() {
     // The query went over TCP to two's link-local address, on eth0's scope.
     let done = lines.last().expect("a done line");
     assert_eq!(
-        (done["direct_writes"].as_u64(), done["direct_failures"].as_u64()),
+        (
+            done["direct_writes"].as_u64(),
+            done["direct_failures"].as_u64()
+        ),
         (Some(1), Some(0)),
         "{done}"
     );
