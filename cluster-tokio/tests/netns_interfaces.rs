@@ -1,7 +1,9 @@
 //! Hosts with several network interfaces, in network namespaces created and removed by the
 //! test ([`cluster_testkit::netns::Lab`]): a host with two NICs on two bridges hears a peer
 //! on each and says where it heard it; an interface plugged in while the node runs is
-//! joined. `cluster join --remote` processes run inside with `ip netns exec`. Needs root and
+//! joined, and one whose address changes is followed; IPv6-only hosts (link-local addresses
+//! only) discover, query and watch each other; dual-stack peers and a LAN reached through
+//! two interfaces deliver each event once; `cluster doctor` gives its verdicts. `cluster join --remote` processes run inside with `ip netns exec`. Needs root and
 //! iproute2; otherwise the test prints why and passes without running (under CI it fails).
 
 mod common;
@@ -147,6 +149,58 @@ fn an_interface_plugged_in_while_running_is_joined() {
     let seen = mid.wait_event("discovered", &right_sid);
     assert_eq!(seen["interface"], "eth1");
     right.wait_event("discovered", &mid_sid);
+    // eth1 changes its address: mid joins and sends with the new one, and a node started on
+    // right now hears mid from it.
+    let ip = cluster_testkit::netns::ip;
+    // (Deleting a primary address deletes its secondaries: the old one goes first.)
+    ip(&[
+        "-n",
+        &links.mid,
+        "addr",
+        "del",
+        "10.251.2.1/24",
+        "dev",
+        "eth1",
+    ])
+    .expect("old address");
+    ip(&[
+        "-n",
+        &links.mid,
+        "addr",
+        "add",
+        "10.251.2.9/24",
+        "dev",
+        "eth1",
+    ])
+    .expect("new address");
+    let heard_from = |port: u16| {
+        let port = port.to_string();
+        let mut services = Node::spawn(
+            &["ip", "netns", "exec", &links.right],
+            &[
+                "services",
+                "--json",
+                "--remote",
+                "--no-ipv6",
+                "--port",
+                &port,
+                "--wait",
+                "1s",
+            ],
+        );
+        let lines = services.rest();
+        lines
+            .iter()
+            .find(|l| l["event"] == "service" && l["sid"] == mid_sid)
+            .map(|l| l["ip"].as_str().unwrap_or_default().to_owned())
+    };
+    // The next read of the interface list is at most 2 s away.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = heard_from(port);
+    while seen.as_deref() != Some("10.251.2.9") && std::time::Instant::now() < deadline {
+        seen = heard_from(port);
+    }
+    assert_eq!(seen.as_deref(), Some("10.251.2.9"));
 }
 
 /// Two hosts on one bridge with IPv6 link-local addresses only (no IPv4 address but
