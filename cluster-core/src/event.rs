@@ -10,6 +10,25 @@ pub type Ruid = InlineStr<32>;
 /// The id of one of this node's queries.
 pub type QueryId = InlineStr<32>;
 
+/// Names a query this node holds open ([`Event::QueryHeld`]): drawn from a per-node 32-bit
+/// counter, so no two queries held at the same time share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplyToken(pub(crate) u32);
+
+impl ReplyToken {
+    /// The token as a number (for logs and for carrying it across a process boundary).
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The token a number from [`get`](Self::get) stands for.
+    #[must_use]
+    pub const fn from_u32(value: u32) -> Self {
+        Self(value)
+    }
+}
+
 /// The application part of a frame: `data` and `raw`, copied into one bounded buffer of
 /// `DATA` bytes.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -223,6 +242,23 @@ pub enum Event<const DATA: usize = 512> {
     },
     /// A query arrived and was answered through the [`Policy`](crate::Policy).
     QueryReceived {
+        /// The asker.
+        sid: Sid,
+        /// Its channel.
+        channel: u64,
+        /// The query id.
+        ruid: Option<Ruid>,
+        /// The query's payload.
+        payload: Payload<DATA>,
+    },
+    /// A query arrived while this node holds queries open
+    /// ([`Node::hold_queries`](crate::Node::hold_queries)): answer it with
+    /// [`Node::answer`](crate::Node::answer) or [`Node::refuse`](crate::Node::refuse) and
+    /// `token`, before the node's [`query_timeout`](crate::Config::query_timeout) passes. The
+    /// [`Policy`](crate::Policy) is not asked.
+    QueryHeld {
+        /// What answers it.
+        token: ReplyToken,
         /// The asker.
         sid: Sid,
         /// Its channel.

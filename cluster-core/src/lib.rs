@@ -215,13 +215,13 @@ pub mod typed;
 pub mod wire;
 
 pub use config::{Config, ConfigError, MAX_CHANNELS};
-pub use error::{DatagramError, QueryError, SendError};
-pub use event::{Event, LostReason, Payload, QueryEvent, QueryId, Ruid};
+pub use error::{AnswerError, DatagramError, QueryError, SendError};
+pub use event::{Event, LostReason, Payload, QueryEvent, QueryId, ReplyToken, Ruid};
 pub use identity::{Hid, InlineStr, MAX_TAGS, Sid, Tag, TagList, is_mac_hid};
 pub use mac_hid::MacHid;
 pub use node::{
-    Node, QueryRequest, ResolveError, Resolver, ResolverSet, SendRequest, ServerNode, TagError,
-    TagOp, Targets, glob_match,
+    HeldRoom, HeldTable, NoHeld, Node, QueryRequest, ResolveError, Resolver, ResolverSet,
+    SendRequest, ServerNode, TagError, TagOp, Targets, glob_match,
 };
 pub use policy::{
     Answer, DefaultPolicy, Outgoing, PayloadFull, PayloadMut, Policy, Refusal, Reply, Verdict,
@@ -230,6 +230,6 @@ pub use protocol::{Protocol, ProtocolList};
 #[cfg(feature = "seal")]
 pub use seal::{Key, KeyRing, KeyRingError};
 pub use service::{Service, UnixPath};
-pub use stats::Stats;
+pub use stats::{HeldStats, Stats};
 pub use time::Instant;
 pub use transmit::{ConnId, Destination, Endpoint, SendId, Source, Transmit};
