@@ -73,7 +73,8 @@ use std::task::{Context, Poll};
 
 use cluster_core::wire::{ReassemblerStats, StreamItem};
 use cluster_core::{
-    ConnId, Destination, Endpoint, Instant, Policy, Protocol, SendId, Sid, Source, Stats,
+    ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, ReplyToken, SendId, Sid,
+    Source, Stats,
 };
 
 use tokio::sync::{broadcast, mpsc};
@@ -83,6 +84,9 @@ use crate::conn::{IoEvent, Target};
 use crate::error::{CommandError, JoinError};
 use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
 use crate::handle::{Handle, front};
+use crate::held::{
+    HeldAnswer, INCOMING_QUEUE, IncomingQueries, IncomingQuery, IncomingSink, Undelivered,
+};
 use crate::json::JoinedInfo;
 use crate::options::Options;
 use crate::query::QueryStream;
@@ -226,6 +230,10 @@ pub enum Flow {
 enum Followup {
     CancelQuery(String),
     Refresh(Protocol),
+    /// A held query the application cannot be given: let it go (the asker gets an error).
+    DropHeld(ReplyToken),
+    /// The stream of held queries was dropped: the policy answers again.
+    StopHolding,
 }
 
 /// The multicast datagrams of one transmit that the socket could not take yet.
@@ -246,6 +254,8 @@ pub struct Engine<P: Policy, I: Io> {
     tcp_port: Option<u16>,
     unix_path: Option<String>,
     queries: HashMap<String, mpsc::UnboundedSender<QueryEvent>>,
+    /// Where held queries go, once a handle asked for them.
+    incoming: Option<IncomingSink>,
     /// The handles' commands.
     commands: mpsc::Receiver<Command>,
     /// The events' fan-out to the handles' subscriptions.
@@ -320,6 +330,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             tcp_port,
             unix_path,
             queries: HashMap::new(),
+            incoming: None,
             followups: Vec::new(),
             in_flight: 0,
             blocked: None,
@@ -606,6 +617,41 @@ impl<P: Policy, I: Io> Engine<P, I> {
         result
     }
 
+    /// Command: holds queries open from now on; they arrive on the returned stream (a
+    /// stream taken before ends). Their responders answer through `commands`.
+    pub fn hold(&mut self, commands: mpsc::WeakSender<Command>) -> IncomingQueries {
+        let (queries, rx) = mpsc::channel(INCOMING_QUEUE);
+        self.incoming = Some(IncomingSink { queries, commands });
+        self.node.hold_queries(true);
+        IncomingQueries::new(rx)
+    }
+
+    /// Command: answers the held query `token`.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Answer`]: nothing was sent.
+    pub fn answer(
+        &mut self,
+        now: u64,
+        token: ReplyToken,
+        answer: &HeldAnswer,
+        io: &mut I,
+    ) -> Result<(), CommandError> {
+        let result = match answer {
+            HeldAnswer::Data(data, raw) => self.node.answer(at(now), token, data, raw.as_deref()),
+            HeldAnswer::Refuse(error) => self.node.refuse(at(now), token, error),
+        };
+        self.drain(now, io);
+        result.map_err(CommandError::from)
+    }
+
+    /// The counters of held queries.
+    #[must_use]
+    pub fn held_stats(&self) -> HeldStats {
+        self.node.held_stats()
+    }
+
     /// Command: broadcasts a discovery unless one went out too recently.
     pub fn discover(&mut self, now: u64, io: &mut I) -> bool {
         let queued = self.node.discover(at(now));
@@ -693,6 +739,19 @@ impl<P: Policy, I: Io> Engine<P, I> {
             }
             Command::Subscribe(channel, reply) => {
                 let _ = reply.send(self.subscribe(channel));
+            }
+            Command::Hold(commands, reply) => {
+                let _ = reply.send(self.hold(commands));
+            }
+            Command::Answer(token, answer, reply) => {
+                let _ = reply.send(self.answer(now, token, &answer, io));
+            }
+            Command::DropHeld(token) => {
+                let _ = self.node.drop_held(at(now), token);
+                self.drain(now, io);
+            }
+            Command::HeldStats(reply) => {
+                let _ = reply.send(self.node.held_stats());
             }
             Command::Flush(reply) => self.flush_waiters.push(reply),
             Command::Leave(reply) => {
@@ -838,6 +897,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     self.node.cancel_query(at(now), &id);
                 }
                 Followup::Refresh(protocol) => self.refresh(now, protocol, io),
+                Followup::DropHeld(token) => {
+                    let _ = self.node.drop_held(at(now), token);
+                }
+                Followup::StopHolding => {
+                    self.incoming = None;
+                    self.node.hold_queries(false);
+                }
             }
         }
     }
@@ -1043,6 +1109,33 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 Some(Translated::Refresh(protocol)) => {
                     self.followups.push(Followup::Refresh(protocol));
                 }
+                Some(Translated::Held {
+                    token,
+                    sid,
+                    channel,
+                    ruid,
+                    payload,
+                }) => {
+                    let delivered = self.incoming.as_ref().map(|sink| {
+                        sink.deliver(token, |responder| IncomingQuery {
+                            sid,
+                            channel,
+                            ruid,
+                            payload,
+                            responder,
+                        })
+                    });
+                    match delivered {
+                        Some(Ok(())) => {}
+                        Some(Err(Undelivered::Full)) => {
+                            self.followups.push(Followup::DropHeld(token));
+                        }
+                        Some(Err(Undelivered::Closed)) | None => {
+                            self.followups.push(Followup::DropHeld(token));
+                            self.followups.push(Followup::StopHolding);
+                        }
+                    }
+                }
                 None => {}
             }
         }
@@ -1135,6 +1228,7 @@ mod tests {
             tcp_port: None,
             unix_path: None,
             queries: HashMap::new(),
+            incoming: None,
             followups: Vec::new(),
             in_flight: 0,
             blocked: None,

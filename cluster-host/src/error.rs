@@ -2,7 +2,7 @@
 
 use std::io;
 
-use cluster_core::{ConfigError, QueryError, ResolveError, SendError, TagError};
+use cluster_core::{AnswerError, ConfigError, QueryError, ResolveError, SendError, TagError};
 
 use crate::hid::HidError;
 use crate::options::OptionsError;
@@ -57,4 +57,7 @@ pub enum CommandError {
     /// The node refused the tag edit.
     #[error("tag edit refused: {0}")]
     Tags(#[from] TagError),
+    /// The node did not send the answer to a held query.
+    #[error("answer not sent: {0}")]
+    Answer(#[from] AnswerError),
 }

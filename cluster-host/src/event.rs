@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 
 use cluster_core::{
-    Hid, LostReason, Node, Payload as CorePayload, Policy, Protocol, ProtocolList,
-    QueryEvent as CoreQueryEvent, Service, Sid,
+    HeldRoom, Hid, LostReason, Node, Payload as CorePayload, Policy, Protocol, ProtocolList,
+    QueryEvent as CoreQueryEvent, ReplyToken, Service, Sid,
 };
 
 /// An application payload: the `data` text and the `raw` bytes of a frame.
@@ -42,7 +42,7 @@ impl Payload {
         String::from_utf8_lossy(self.data.as_deref().unwrap_or_default()).into_owned()
     }
 
-    fn from_core<const DATA: usize>(payload: &CorePayload<DATA>) -> Self {
+    pub(crate) fn from_core<const DATA: usize>(payload: &CorePayload<DATA>) -> Self {
         Self {
             data: payload.data().map(<[u8]>::to_vec),
             raw: payload.raw().map(<[u8]>::to_vec),
@@ -76,8 +76,8 @@ pub struct ServiceInfo {
 impl ServiceInfo {
     /// The snapshot of `service`, as `node` knows it.
     #[must_use]
-    pub fn of<P: Policy, const S: usize, const D: usize>(
-        node: &Node<P, S, D>,
+    pub fn of<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
+        node: &Node<P, S, D, H>,
         service: &Service,
     ) -> Self {
         Self {
@@ -97,7 +97,9 @@ impl ServiceInfo {
 
     /// Every service `node` knows, in the order first heard from.
     #[must_use]
-    pub fn all<P: Policy, const S: usize, const D: usize>(node: &Node<P, S, D>) -> Vec<Self> {
+    pub fn all<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
+        node: &Node<P, S, D, H>,
+    ) -> Vec<Self> {
         node.services().map(|s| Self::of(node, s)).collect()
     }
 }
@@ -216,13 +218,26 @@ pub enum Translated {
     /// The adapter must reopen this protocol's listener (then report
     /// [`Event::ProtocolRefreshed`]).
     Refresh(Protocol),
+    /// A query held open, for the application to answer with `token`.
+    Held {
+        /// What answers it.
+        token: ReplyToken,
+        /// The asker.
+        sid: Sid,
+        /// Its channel.
+        channel: u64,
+        /// The query id.
+        ruid: Option<String>,
+        /// The query's payload.
+        payload: Payload,
+    },
 }
 
 /// Translates a core event, reading what it needs from `node` (call it while draining
 /// [`Node::poll_event`], before the next input).
 #[must_use]
-pub fn translate<P: Policy, const S: usize, const D: usize>(
-    node: &Node<P, S, D>,
+pub fn translate<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
+    node: &Node<P, S, D, H>,
     event: &cluster_core::Event<D>,
 ) -> Option<Translated> {
     use cluster_core::Event as E;
@@ -302,6 +317,19 @@ pub fn translate<P: Policy, const S: usize, const D: usize>(
             }
         }
         E::RefreshProtocol { protocol } => Translated::Refresh(*protocol),
+        E::QueryHeld {
+            token,
+            sid,
+            channel,
+            ruid,
+            payload,
+        } => Translated::Held {
+            token: *token,
+            sid: *sid,
+            channel: *channel,
+            ruid: ruid.map(|r| text(r.as_bytes())),
+            payload: Payload::from_core(payload),
+        },
         E::Dropped { count } => Translated::Event(Event::Dropped {
             count: u64::from(*count),
         }),

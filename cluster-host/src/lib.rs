@@ -19,6 +19,7 @@
 //! | [`options`] | [`Options`]: the node's `Config` plus group, port, interface, hid, paths, timeouts; durations like `500ms` |
 //! | [`event`], [`request`] | owned events ([`Event`], [`QueryEvent`]) and requests ([`SendSpec`], [`QuerySpec`], [`TagEdit`]) |
 //! | [`policy`] | [`Answer`]: reply the same text to every query |
+//! | [`held`] | [`IncomingQueries`], [`IncomingQuery`], [`Responder`]: queries answered later |
 //! | [`json`] | the JSON lines of `cluster join --json`, and the `stats` line of every counter |
 //! | [`packet`] | hex frames to JSON and back (`cluster decode`, `cluster encode`) |
 //! | [`setup()`] | a join up to the runtime: options checked, hid found, sockets opened, node built |
@@ -95,6 +96,7 @@ pub mod engine;
 mod error;
 pub mod event;
 mod handle;
+pub mod held;
 pub mod hid;
 pub mod json;
 pub mod options;
@@ -117,6 +119,7 @@ pub use engine::{Engine, Flow, Io, Sockets, Wrapped, Write};
 pub use error::{CommandError, JoinError};
 pub use event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo, Translated, translate};
 pub use handle::{Driver, EVENT_BUFFER, Events, Front, Handle, front};
+pub use held::{HeldAnswer, IncomingQueries, IncomingQuery, Responder};
 pub use hid::{HidError, host_hid};
 #[cfg(feature = "seal")]
 pub use options::read_key_file;
@@ -131,9 +134,14 @@ pub use setup::{Setup, setup};
 pub use transports::{TransportStats, Transports};
 
 /// The node the hosted adapters run: up to [`SERVICES`] services and payloads of up to
-/// [`DATA`] bytes. It is about 540 KiB: adapters build it on a thread with a large stack and keep it in a
-/// `Box`.
-pub type HostNode<P> = cluster_core::Node<P, SERVICES, DATA>;
+/// [`DATA`] bytes, holding up to [`HELD`] queries open. It is about 620 KiB (the held
+/// queries about 120 KiB of it): adapters build it on a thread with a large stack and keep
+/// it in a `Box`.
+pub type HostNode<P> = cluster_core::Node<P, SERVICES, DATA, cluster_core::HeldTable<HELD>>;
+
+/// Queries a hosted node holds open at once for the application to answer later
+/// ([`Handle::incoming_queries`]); beyond that, new ones are refused as busy.
+pub const HELD: usize = 1024;
 
 /// Services a hosted node knows at most.
 pub const SERVICES: usize = 1024;

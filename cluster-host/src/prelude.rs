@@ -10,6 +10,7 @@ pub use crate::duration::parse_duration;
 pub use crate::error::{CommandError, JoinError};
 pub use crate::event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo};
 pub use crate::handle::{Driver, Events, Handle};
+pub use crate::held::{HeldAnswer, IncomingQueries, IncomingQuery, Responder};
 pub use crate::json::{self, JoinedInfo};
 pub use crate::options::{Options, Profile};
 pub use crate::policy::Answer;

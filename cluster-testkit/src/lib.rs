@@ -47,6 +47,11 @@ macro_rules! adapter_suite {
                 a_send_to_a_dead_tcp_listener_falls_back_to_multicast_with_a_failed_report,
                 a_failed_report_about_our_tcp_reopens_the_listener,
             }
+            held {
+                a_held_query_is_answered_later_from_another_task,
+                a_dropped_responder_answers_with_an_error_and_is_counted,
+                queries_go_back_to_the_policy_once_the_stream_is_dropped,
+            }
             limits {
                 connections_over_the_limit_are_refused_and_counted_while_real_peers_keep_working,
                 a_connection_declaring_a_huge_frame_is_resynced_and_counted_without_buffering_it,

@@ -3,8 +3,10 @@
 //!
 //! * [`loopback`]: discovery, leave, queries and refusals, events on channels, crashes,
 //!   tags, unix sockets, failover to multicast with the type-8 report, listener refresh.
+//! * [`held`]: queries held open and answered later through the handles.
 //! * [`limits`]: the adapters' bounds (connection table, huge declared frames, slow event
 //!   subscribers) and key rotation through the handles.
 
+pub mod held;
 pub mod limits;
 pub mod loopback;
