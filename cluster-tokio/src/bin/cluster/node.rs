@@ -11,12 +11,13 @@ use cluster_host::{
     read_key_file, split_list,
 };
 use cluster_tokio::{
-    Cluster, CommandError, Handle, JoinError, QueryEvent, QuerySpec, QuerySummary, Selector,
-    SendSpec,
+    Cluster, CommandError, Event, Handle, IncomingQueries, IncomingQuery, JoinError, QueryEvent,
+    QuerySpec, QuerySummary, Selector, SendSpec,
 };
 use serde_json::json;
 
 use crate::CliError;
+use crate::answer_cmd::AnswerCmd;
 use crate::output::Printer;
 
 fn duration(text: &str) -> Result<Duration, DurationError> {
@@ -146,6 +147,20 @@ impl NodeArgs {
 pub(crate) struct JoinArgs {
     #[command(flatten)]
     node: NodeArgs,
+    /// Answer each query by running `sh -c CMD`: the query text on its stdin, the answer
+    /// from its stdout (one trailing newline removed). A command that fails, runs past
+    /// --answer-timeout (it is then killed) or prints more than 8192 bytes refuses the
+    /// query with an error text instead. The asker is in CLUSTER_SID, CLUSTER_CHANNEL and
+    /// CLUSTER_RUID.
+    #[arg(long, value_name = "CMD", conflicts_with = "answer")]
+    answer_cmd: Option<String>,
+    /// Time each query gets for its --answer-cmd, from its arrival (waiting for a free
+    /// slot included); keep it below the askers' query timeout.
+    #[arg(long, value_parser = duration, default_value = "1s", value_name = "DUR")]
+    answer_timeout: Duration,
+    /// --answer-cmd commands running at once at most; further queries wait for a slot.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    answer_jobs: usize,
 }
 
 /// `cluster services`.
@@ -244,6 +259,14 @@ pub(crate) struct SendArgs {
 pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
     let (handle, printer) = args.node.join().await?;
     let mut events = handle.events();
+    let answer_cmd = args
+        .answer_cmd
+        .clone()
+        .map(|cmd| AnswerCmd::new(cmd, args.answer_timeout, args.answer_jobs));
+    let mut incoming = match &answer_cmd {
+        Some(_) => Some(handle.incoming_queries().await?),
+        None => None,
+    };
     // Before the `joined` line: a SIGHUP sent once it is printed is never the default
     // (which ends the process).
     let mut hangups = Hangups::new(args.node.key_file.is_some())?;
@@ -265,10 +288,30 @@ pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
                 Some(event) => printer.event(&event)?,
                 None => return Err(CommandError::Closed.into()),
             },
+            query = next_query(&mut incoming) => match (query, &answer_cmd) {
+                (Some(query), Some(answer_cmd)) => {
+                    printer.event(&Event::QueryReceived {
+                        sid: query.sid,
+                        channel: query.channel,
+                        ruid: query.ruid.clone(),
+                        payload: query.payload.clone(),
+                    })?;
+                    answer_cmd.spawn(query);
+                }
+                _ => return Err(CommandError::Closed.into()),
+            },
         }
     }
     handle.leave().await?;
     Ok(())
+}
+
+/// The next held query; never without a stream.
+async fn next_query(incoming: &mut Option<IncomingQueries>) -> Option<IncomingQuery> {
+    match incoming {
+        Some(incoming) => incoming.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Reads the key file again and hands the ring to the node, or reports why not.
