@@ -57,6 +57,9 @@ pub enum CommandError {
     /// The node refused the tag edit.
     #[error("tag edit refused: {0}")]
     Tags(#[from] TagError),
+    /// A typed value could not be encoded.
+    #[error("typed value: {0}")]
+    Typed(#[from] crate::typed::TypedError),
     /// The node did not send the answer to a held query.
     #[error("answer not sent: {0}")]
     Answer(#[from] AnswerError),

@@ -20,6 +20,7 @@
 //! | [`event`], [`request`] | owned events ([`Event`], [`QueryEvent`]) and requests ([`SendSpec`], [`QuerySpec`], [`TagEdit`]) |
 //! | [`policy`] | [`Answer`]: reply the same text to every query |
 //! | [`held`] | [`IncomingQueries`], [`IncomingQuery`], [`Responder`]: queries answered later |
+//! | [`typed`] | typed messages end to end: [`Typed`](typed::Typed) values in `raw`, typed sends, queries, answers and event streams |
 //! | [`json`] | the JSON lines of `cluster join --json`, and the `stats` line of every counter |
 //! | [`packet`] | hex frames to JSON and back (`cluster decode`, `cluster encode`) |
 //! | [`setup()`] | a join up to the runtime: options checked, hid found, sockets opened, node built |
@@ -110,6 +111,7 @@ mod setup;
 pub mod socket;
 pub mod tap_args;
 pub mod transports;
+pub mod typed;
 
 pub use addrs::LocalAddrs;
 pub use command::{COMMAND_QUEUE, Command, Reply};

@@ -17,3 +17,7 @@ pub use crate::policy::Answer;
 pub use crate::query::{QueryOutcome, QueryStream};
 pub use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
 pub use crate::transports::TransportStats;
+pub use crate::typed::{
+    Typed, TypedAnswer, TypedError, TypedEvents, TypedMessage, TypedOutcome, TypedQueryEvent,
+    TypedQueryStream,
+};

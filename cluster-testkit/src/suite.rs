@@ -4,9 +4,11 @@
 //! * [`loopback`]: discovery, leave, queries and refusals, events on channels, crashes,
 //!   tags, unix sockets, failover to multicast with the type-8 report, listener refresh.
 //! * [`held`]: queries held open and answered later through the handles.
+//! * [`typed`]: typed messages through the handles: queries, answers, bad answers, events.
 //! * [`limits`]: the adapters' bounds (connection table, huge declared frames, slow event
 //!   subscribers) and key rotation through the handles.
 
 pub mod held;
 pub mod limits;
 pub mod loopback;
+pub mod typed;
