@@ -7,17 +7,18 @@
 //! | discovered | `event`, `sid`, `hid`, `ip`, `tags`, `protocols`, `local`, `tcp_port` |
 //! | lost | `event`, `sid`, `reason` (`expired`, `disconnect`, `left`) |
 //! | tags | `event`, `sid`, `tags` |
-//! | message | `event`, `sid`, `channel`, `data`, `ruid` |
-//! | query | `event`, `sid`, `ruid`, `data`, `channel` |
+//! | message | `event`, `sid`, `channel`, `data`, `ruid`, and `raw` when present |
+//! | query | `event`, `sid`, `ruid`, `data`, `channel`, and `raw` when present |
 //! | refreshed | `event`, `protocol` |
 //! | dropped | `event`, `count` |
 //! | service | `event`, then the keys of `discovered` (`cluster services --json`) |
-//! | response, error, missing | `event`, `sid`, and `data` or `error` |
+//! | response, error, missing | `event`, `sid`, and `data` (and `raw` when present) or `error` |
 //! | done | `event`, `responses`, `missing`, `timed_out` |
 //! | stats | `event`, then every counter of [`cluster_core::Stats`] and of [`TransportStats`], named as their fields (`cluster services --stats --json`) |
 //! | error | `event`, `error` (the message), `what` (what failed, e.g. `key_file`) |
 //!
-//! Text that is not UTF-8 is written `{"bytes_hex": "..."}`; an absent `data` is `null`.
+//! Text that is not UTF-8 is written `{"bytes_hex": "..."}`; an absent `data` is `null`. The
+//! `raw` field (typed payloads: postcard bytes) is lowercase hex, as `cluster decode` writes it.
 
 use std::fmt::Write as _;
 
@@ -32,13 +33,7 @@ use crate::transports::TransportStats;
 pub fn bytes_json(bytes: &[u8]) -> Value {
     match std::str::from_utf8(bytes) {
         Ok(text) => Value::String(text.to_owned()),
-        Err(_) => {
-            let mut hex = String::with_capacity(bytes.len() * 2);
-            for b in bytes {
-                let _ = write!(hex, "{b:02x}");
-            }
-            json!({ "bytes_hex": hex })
-        }
+        Err(_) => json!({ "bytes_hex": hex(bytes) }),
     }
 }
 
@@ -48,6 +43,23 @@ fn sid_json(sid: &cluster_core::Sid) -> Value {
 
 fn data_json(payload: &Payload) -> Value {
     payload.data.as_deref().map_or(Value::Null, bytes_json)
+}
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+/// Adds `"raw": "<hex>"` to a line when the payload has a `raw` field (typed payloads).
+fn with_raw(mut line: Value, payload: &Payload) -> Value {
+    if let (Some(raw), Value::Object(map)) = (&payload.raw, &mut line) {
+        map.insert("raw".to_owned(), Value::String(hex(raw)));
+    }
+    line
 }
 
 fn protocols_json(list: cluster_core::ProtocolList) -> Value {
@@ -117,25 +129,31 @@ pub fn event_json(event: &Event) -> Value {
             channel,
             ruid,
             payload,
-        } => json!({
-            "event": "message",
-            "sid": sid_json(sid),
-            "channel": channel,
-            "data": data_json(payload),
-            "ruid": ruid,
-        }),
+        } => with_raw(
+            json!({
+                "event": "message",
+                "sid": sid_json(sid),
+                "channel": channel,
+                "data": data_json(payload),
+                "ruid": ruid,
+            }),
+            payload,
+        ),
         Event::QueryReceived {
             sid,
             channel,
             ruid,
             payload,
-        } => json!({
-            "event": "query",
-            "sid": sid_json(sid),
-            "ruid": ruid,
-            "data": data_json(payload),
-            "channel": channel,
-        }),
+        } => with_raw(
+            json!({
+                "event": "query",
+                "sid": sid_json(sid),
+                "ruid": ruid,
+                "data": data_json(payload),
+                "channel": channel,
+            }),
+            payload,
+        ),
         Event::ProtocolRefreshed { protocol } => {
             json!({ "event": "refreshed", "protocol": protocol.letter() })
         }
@@ -147,9 +165,10 @@ pub fn event_json(event: &Event) -> Value {
 #[must_use]
 pub fn query_event_json(event: &QueryEvent) -> Value {
     match event {
-        QueryEvent::Response { sid, payload } => {
-            json!({ "event": "response", "sid": sid_json(sid), "data": data_json(payload) })
-        }
+        QueryEvent::Response { sid, payload } => with_raw(
+            json!({ "event": "response", "sid": sid_json(sid), "data": data_json(payload) }),
+            payload,
+        ),
         QueryEvent::Error { sid, error } => {
             json!({ "event": "error", "sid": sid_json(sid), "error": error })
         }
@@ -322,6 +341,17 @@ mod tests {
         assert_eq!(
             event_json(&message).to_string(),
             r#"{"event":"message","sid":"AbCd1234","channel":5,"data":{"bytes_hex":"ff00"},"ruid":null}"#
+        );
+        let typed = QueryEvent::Response {
+            sid: sid(),
+            payload: Payload {
+                data: Some(b"pong".to_vec()),
+                raw: Some(vec![0x0a, 0xff]),
+            },
+        };
+        assert_eq!(
+            query_event_json(&typed).to_string(),
+            r#"{"event":"response","sid":"AbCd1234","data":"pong","raw":"0aff"}"#
         );
         let done = QueryEvent::Done(QuerySummary {
             answered: 2,

@@ -92,6 +92,14 @@ fn profile(text: &str) -> Result<Profile, OptionsError> {
     text.parse()
 }
 
+/// The bytes of `--raw-hex`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawHex(Vec<u8>);
+
+fn raw_hex(text: &str) -> Result<RawHex, cluster_host::packet::PacketError> {
+    cluster_host::packet::unhex(text).map(RawHex)
+}
+
 /// The events a node command keeps for its output by default: a flood of invented services
 /// makes thousands in seconds, all of which `cluster join` prints. The slots take about
 /// 2.6 MB (a 128-byte event and the channel's bookkeeping each), allocated at the join.
@@ -231,6 +239,10 @@ pub(crate) struct QueryArgs {
     /// lan-fast, 30 s for reference).
     #[arg(long, value_parser = duration, value_name = "DUR")]
     timeout: Option<Duration>,
+    /// Also send these bytes, given in hex, as the query's raw field (typed payloads are
+    /// postcard bytes there, their kind in the text).
+    #[arg(long, value_parser = raw_hex, value_name = "HEX")]
+    raw_hex: Option<RawHex>,
     /// The query text.
     data: String,
 }
@@ -248,6 +260,10 @@ pub(crate) struct SendArgs {
     /// One multicast frame (to everyone without --resolve) instead of direct sends.
     #[arg(long)]
     broadcast: bool,
+    /// Also send these bytes, given in hex, as the event's raw field (typed payloads are
+    /// postcard bytes there, their kind in the text).
+    #[arg(long, value_parser = raw_hex, value_name = "HEX")]
+    raw_hex: Option<RawHex>,
     /// The event text.
     data: String,
 }
@@ -407,6 +423,7 @@ pub(crate) async fn query(args: QueryArgs) -> Result<(), CliError> {
     args.targets.wait_for_targets(&handle).await?;
     let mut spec = QuerySpec::new(args.targets.selector(), args.data.as_bytes());
     spec.timeout = args.timeout;
+    spec.raw = args.raw_hex.map(|raw| raw.0);
     let result = match handle.query(spec).await {
         Ok(stream) => run_query(&handle, printer, stream).await,
         Err(CommandError::Query(QueryError::NoTargets)) => {
@@ -466,6 +483,7 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), CliError> {
         args.targets.selector()
     };
     let mut spec = SendSpec::new(to, args.data.as_bytes()).channel(args.channel);
+    spec.raw = args.raw_hex.map(|raw| raw.0);
     if args.broadcast {
         spec = spec.broadcast(true);
     }
