@@ -270,6 +270,18 @@ pub enum Event<const DATA: usize = 512> {
     },
     /// News about one of this node's queries.
     Query(QueryEvent<DATA>),
+    /// A service published new data ([`Node::set_data`](crate::Node::set_data)): `data`
+    /// holds its whole data entry, `version V data {key value ...} hex {key hex ...}` (a Tcl
+    /// dict; [`wire::tcl_list`](crate::wire::tcl_list) reads it). Reported once per version,
+    /// never older than the last one reported.
+    DataChanged {
+        /// The service.
+        sid: Sid,
+        /// Its data version.
+        version: u16,
+        /// The entry's text, in a payload's `data`.
+        data: Payload<DATA>,
+    },
     /// A peer reported that this node's `protocol` failed (type 8): the adapter should
     /// reopen that listener and call [`Node::set_tcp_port`](crate::Node::set_tcp_port) or
     /// [`Node::set_unix_path`](crate::Node::set_unix_path).

@@ -153,6 +153,7 @@
 //! | a connection on which a frame of a service arrives becomes the route to it (newest wins, spec 1.2), so a frame replayed over an attacker's TCP connection takes the service's traffic | only a frame addressed to this node (its `filter` names our sid, as every direct send's does) from the service's address makes its connection the route (`routes_refused` counts the others) | `a_frame_replayed_over_tcp_does_not_take_its_services_route` (cluster-tokio) |
 //! | one UDP reassembly buffer; here one per sender, but every node of a host sends from the cluster port, so a bogus length from that address held back every local node's frames | a datagram holding a whole frame is parsed on its own, past a partial frame pending from its address | `a_whole_datagram_passes_a_partial_frame_pending_from_its_key` |
 //! | a tags change is sent once, so a discovery answer with the old tags that arrives late (over TCP) leaves peers with the old tags | the heartbeat after the change carries the tags again | `a_tags_change_is_repeated_so_a_late_frame_with_the_old_tags_is_corrected` |
+//! | per-service props are protocol props only | a node may publish key/value data ([`Node::set_data`]): one more props entry, `meta {version V data {..} hex {..}}`, which reference nodes store as the service's `meta` props; while it does, its periodic heartbeats carry `data` = `metav V` (a valid props dict; the reference's periodic heartbeat has no `data`). A node that publishes nothing sends exactly the reference's frames | `an_update_goes_out_at_once_in_the_props_and_periodic_heartbeats_carry_its_version`, `a_node_without_data_sends_what_the_reference_sends` |
 //!
 //! # Features
 //!
@@ -215,7 +216,7 @@ pub mod typed;
 pub mod wire;
 
 pub use config::{Config, ConfigError, MAX_CHANNELS};
-pub use error::{AnswerError, DatagramError, QueryError, SendError};
+pub use error::{AnswerError, DataError, DatagramError, QueryError, SendError};
 pub use event::{Event, LostReason, Payload, QueryEvent, QueryId, ReplyToken, Ruid};
 pub use identity::{Hid, InlineStr, MAX_TAGS, Sid, Tag, TagList, is_mac_hid};
 pub use mac_hid::MacHid;

@@ -7,6 +7,7 @@
 //! would obscure more than it isolates. Pure pieces (the registry, props, resolver, tags, the
 //! TTL rule) stay free functions or small types with their own tests.
 
+mod data;
 mod heartbeat;
 mod held;
 mod outbox;
@@ -24,7 +25,7 @@ mod tags;
 use core::time::Duration;
 
 use crate::config::{Config, ConfigError};
-use crate::error::{AnswerError, DatagramError, QueryError, SendError};
+use crate::error::{AnswerError, DataError, DatagramError, QueryError, SendError};
 use crate::event::{Event, LostReason, Payload, QueryId, ReplyToken};
 use crate::identity::{Hid, Sid, TagList, generate_sid};
 use crate::policy::{DefaultPolicy, Policy};
@@ -618,6 +619,31 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             self.core.props_changed(now);
         }
         true
+    }
+
+    /// Command: publishes `pairs` (text keys, byte values) as this node's data, replacing what
+    /// it published before, and returns the new version (1 for the first, then counting, after 65535 again 1).
+    /// Every peer reads it: a full heartbeat carrying it goes out at once, and later frames
+    /// keep peers that missed it up to date (see [`Event::DataChanged`]). With no pairs the
+    /// node publishes an empty set (a new version).
+    ///
+    /// The pairs ride the props (`meta {version V data {k v ...} hex {k hex ...}}` after the
+    /// protocols', which Tcl nodes store as the service's `meta` props) and take one of the
+    /// node's payload slots while published: with the protocols' props they must fit in
+    /// `DATA` bytes, values that are not UTF-8 counting twice (hex).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError`]; what was published before stays.
+    pub fn set_data(&mut self, now: Instant, pairs: &[(&str, &[u8])]) -> Result<u16, DataError> {
+        let now = self.core.advance(now);
+        self.core.set_data(now, pairs)
+    }
+
+    /// The version of the data this node publishes (0: none).
+    #[must_use]
+    pub fn data_version(&self) -> u16 {
+        self.core.data_version()
     }
 
     /// Command: subscribes to a channel. Returns false when the channel table is full.

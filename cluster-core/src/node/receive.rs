@@ -246,14 +246,18 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     self.service_removed(now, &service, LostReason::Disconnected);
                 }
             }
-            (MessageKind::Heartbeat, Parsed::Props(props)) => self.apply_props(index, props, false),
+            (MessageKind::Heartbeat, Parsed::Props(props)) => {
+                self.apply_props(index, sid, props, false, msg);
+            }
             (MessageKind::Discovery, parsed) => {
                 if let Parsed::Props(props) = parsed {
-                    self.apply_props(index, props, false);
+                    self.apply_props(index, sid, props, false, msg);
                 }
                 self.answer_discovery(sid, msg);
             }
-            (MessageKind::Flush, Parsed::Props(props)) => self.apply_props(index, props, true),
+            (MessageKind::Flush, Parsed::Props(props)) => {
+                self.apply_props(index, sid, props, true, msg);
+            }
             (MessageKind::Ping, Parsed::Ping(data)) => self.handle_ping(now, data),
             (MessageKind::Query, _) => {
                 let route = ResponseRoute::of(sid, channel, source, msg);
@@ -289,9 +293,20 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
     }
 
-    fn apply_props(&mut self, index: usize, props: ReceivedProps, replace: bool) {
+    fn apply_props(
+        &mut self,
+        index: usize,
+        sid: Sid,
+        props: ReceivedProps,
+        replace: bool,
+        msg: &Message<'_>,
+    ) {
         if !props.apply(&mut self.registry, index, replace) {
             bump(&mut self.stats.oversized);
+        }
+        if let Some(seen) = props.data {
+            let text = msg.data.and_then(|d| d.to_str().ok()).unwrap_or_default();
+            self.note_data(index, sid, seen, text);
         }
     }
 

@@ -239,6 +239,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if props::write_props(&self.props, self.protocols, &mut self.props_text).is_err() {
             self.props_text.clear();
         }
+        self.refresh_data_text();
     }
 
     pub(super) fn subscribed(&self, channel: u64) -> bool {
