@@ -406,6 +406,8 @@ fn host_event(event: &Event) -> Option<cluster_host::Event> {
             tcp_port: service.tcp_port(),
             unix_path: None,
             expected: service.is_expected(),
+            data_version: service.data_version(),
+            data: cluster_host::node_data::DataMap::new(),
         }),
         Event::Lost { sid, reason } => H::Lost {
             sid: *sid,

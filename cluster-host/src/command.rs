@@ -56,6 +56,8 @@ pub enum Command {
     Answer(ReplyToken, HeldAnswer, Reply<Result<(), CommandError>>),
     /// A [`Responder`](crate::Responder) was dropped unanswered.
     DropHeld(ReplyToken),
+    /// [`Handle::set_data`](crate::Handle::set_data).
+    SetData(Vec<(String, Vec<u8>)>, Reply<Result<u16, CommandError>>),
     /// [`Handle::held_stats`](crate::Handle::held_stats).
     HeldStats(Reply<HeldStats>),
     /// [`Handle::flush`](crate::Handle::flush): answered once no direct send is in flight.

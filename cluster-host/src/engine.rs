@@ -88,6 +88,7 @@ use crate::held::{
     HeldAnswer, INCOMING_QUEUE, IncomingQueries, IncomingQuery, IncomingSink, Undelivered,
 };
 use crate::json::JoinedInfo;
+use crate::node_data::{DataFilter, DataTable};
 use crate::options::Options;
 use crate::query::QueryStream;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
@@ -256,6 +257,8 @@ pub struct Engine<P: Policy, I: Io> {
     queries: HashMap<String, mpsc::UnboundedSender<QueryEvent>>,
     /// Where held queries go, once a handle asked for them.
     incoming: Option<IncomingSink>,
+    /// What every known service publishes.
+    data: DataTable,
     /// The handles' commands.
     commands: mpsc::Receiver<Command>,
     /// The events' fan-out to the handles' subscriptions.
@@ -331,6 +334,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             unix_path,
             queries: HashMap::new(),
             incoming: None,
+            data: DataTable::default(),
             followups: Vec::new(),
             in_flight: 0,
             blocked: None,
@@ -563,6 +567,12 @@ impl<P: Policy, I: Io> Engine<P, I> {
     ///
     /// [`CommandError::Send`] or [`CommandError::Resolve`]; nothing was queued.
     pub fn send(&mut self, now: u64, spec: &SendSpec, io: &mut I) -> Result<(), CommandError> {
+        let narrowed = match self.narrow(&spec.to) {
+            Ok(Some(to)) => Some(SendSpec { to, ..spec.clone() }),
+            Ok(None) => None,
+            Err(e) => return Err(e),
+        };
+        let spec = narrowed.as_ref().unwrap_or(spec);
         let result = spec
             .with_request(|request| self.node.send(at(now), request))
             .map_err(CommandError::from)
@@ -589,6 +599,15 @@ impl<P: Policy, I: Io> Engine<P, I> {
     }
 
     fn start_query(&mut self, now: u64, spec: &QuerySpec) -> Result<QueryStream, CommandError> {
+        let narrowed = match self.narrow(&spec.to) {
+            Ok(Some(to)) => Some(QuerySpec { to, ..spec.clone() }),
+            Ok(None) => None,
+            Err(CommandError::Send(cluster_core::SendError::NoTargets)) => {
+                return Err(CommandError::Query(cluster_core::QueryError::NoTargets));
+            }
+            Err(e) => return Err(e),
+        };
+        let spec = narrowed.as_ref().unwrap_or(spec);
         let targets = spec.to.matching(&self.node)?;
         let id = spec.with_request(|request| self.node.query(at(now), request))??;
         let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
@@ -644,6 +663,70 @@ impl<P: Policy, I: Io> Engine<P, I> {
         };
         self.drain(now, io);
         result.map_err(CommandError::from)
+    }
+
+    /// Command: publishes `pairs` as this node's data; returns the new version.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Data`]; what was published before stays.
+    pub fn set_data(
+        &mut self,
+        now: u64,
+        pairs: &[(String, Vec<u8>)],
+        io: &mut I,
+    ) -> Result<u16, CommandError> {
+        let pairs: Vec<(&str, &[u8])> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        let result = self.node.set_data(at(now), &pairs);
+        self.drain(now, io);
+        result.map_err(CommandError::from)
+    }
+
+    /// `selector` with its `data:` filters (see [`node_data`](crate::node_data)) applied:
+    /// the services it selects, named one by one; `None` when it has no such filter.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Resolve`]; [`CommandError::Send`] with `NoTargets` when no service
+    /// passes the filters.
+    fn narrow(&self, selector: &Selector) -> Result<Option<Selector>, CommandError> {
+        let Some(args) = &selector.resolver else {
+            return Ok(None);
+        };
+        let resolver_form = args.first().is_some_and(|a| a.starts_with('-'));
+        let filters: Vec<DataFilter> = args.iter().filter_map(|a| DataFilter::parse(a)).collect();
+        if resolver_form || filters.is_empty() {
+            return Ok(None);
+        }
+        let rest = Selector {
+            resolver: Some(
+                args.iter()
+                    .filter(|a| DataFilter::parse(a).is_none())
+                    .cloned()
+                    .collect(),
+            ),
+            services: Vec::new(),
+        };
+        let mut services: Vec<Sid> = rest
+            .matching(&self.node)?
+            .into_iter()
+            .filter(|sid| self.data.matches(sid, &filters))
+            .collect();
+        for sid in &selector.services {
+            if !services.contains(sid) {
+                services.push(*sid);
+            }
+        }
+        if services.is_empty() {
+            return Err(CommandError::Send(cluster_core::SendError::NoTargets));
+        }
+        Ok(Some(Selector {
+            resolver: None,
+            services,
+        }))
     }
 
     /// The counters of held queries.
@@ -750,6 +833,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 let _ = self.node.drop_held(at(now), token);
                 self.drain(now, io);
             }
+            Command::SetData(pairs, reply) => {
+                let _ = reply.send(self.set_data(now, &pairs, io));
+            }
             Command::HeldStats(reply) => {
                 let _ = reply.send(self.node.held_stats());
             }
@@ -808,7 +894,15 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// A snapshot of the known services.
     #[must_use]
     pub fn services(&self) -> Vec<ServiceInfo> {
-        ServiceInfo::all(&self.node)
+        let mut services = ServiceInfo::all(&self.node);
+        for service in &mut services {
+            self.fill_data(service);
+        }
+        services
+    }
+
+    fn fill_data(&self, service: &mut ServiceInfo) {
+        (service.data_version, service.data) = self.data.get(&service.sid);
     }
 
     /// The sids of the known services `selector` selects.
@@ -817,7 +911,12 @@ impl<P: Policy, I: Io> Engine<P, I> {
     ///
     /// [`CommandError::Resolve`] for invalid resolver arguments.
     pub fn resolve(&self, selector: &Selector) -> Result<Vec<Sid>, CommandError> {
-        selector.matching(&self.node).map_err(CommandError::from)
+        match self.narrow(selector) {
+            Ok(Some(narrowed)) => Ok(narrowed.services),
+            Ok(None) => selector.matching(&self.node).map_err(CommandError::from),
+            Err(CommandError::Send(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// What this node advertises.
@@ -1092,7 +1191,17 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 break;
             };
             match translate(&self.node, event) {
-                Some(Translated::Event(event)) => self.publish(event),
+                Some(Translated::Event(mut event)) => {
+                    match &mut event {
+                        Event::DataChanged { sid, version, data } => {
+                            self.data.set(*sid, *version, data.clone());
+                        }
+                        Event::Lost { sid, .. } => self.data.remove(sid),
+                        Event::Discovered(service) => self.fill_data(service),
+                        _ => {}
+                    }
+                    self.publish(event);
+                }
                 Some(Translated::Query { id, event }) => {
                     let done = matches!(event, QueryEvent::Done(_));
                     let delivered = self
@@ -1229,6 +1338,7 @@ mod tests {
             unix_path: None,
             queries: HashMap::new(),
             incoming: None,
+            data: DataTable::default(),
             followups: Vec::new(),
             in_flight: 0,
             blocked: None,

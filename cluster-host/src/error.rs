@@ -2,7 +2,9 @@
 
 use std::io;
 
-use cluster_core::{AnswerError, ConfigError, QueryError, ResolveError, SendError, TagError};
+use cluster_core::{
+    AnswerError, ConfigError, DataError, QueryError, ResolveError, SendError, TagError,
+};
 
 use crate::hid::HidError;
 use crate::options::OptionsError;
@@ -60,6 +62,9 @@ pub enum CommandError {
     /// A typed value could not be encoded.
     #[error("typed value: {0}")]
     Typed(#[from] crate::typed::TypedError),
+    /// The node refused the data to publish.
+    #[error("data refused: {0}")]
+    Data(#[from] DataError),
     /// The node did not send the answer to a held query.
     #[error("answer not sent: {0}")]
     Answer(#[from] AnswerError),

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use crate::node_data::{DataMap, parse_entry};
 use cluster_core::{
     HeldRoom, Hid, LostReason, Node, Payload as CorePayload, Policy, Protocol, ProtocolList,
     QueryEvent as CoreQueryEvent, ReplyToken, Service, Sid,
@@ -71,6 +72,10 @@ pub struct ServiceInfo {
     pub unix_path: Option<String>,
     /// True when a failed send or a ping reduced its time to live.
     pub expected: bool,
+    /// The version of the data it publishes (0: none seen).
+    pub data_version: u16,
+    /// The data it publishes ([`node_data`](crate::node_data)).
+    pub data: DataMap,
 }
 
 impl ServiceInfo {
@@ -92,6 +97,8 @@ impl ServiceInfo {
                 .unix_path_of(service.sid().as_bytes())
                 .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
             expected: service.is_expected(),
+            data_version: 0,
+            data: DataMap::new(),
         }
     }
 
@@ -158,6 +165,15 @@ pub enum Event {
     ProtocolRefreshed {
         /// The protocol.
         protocol: Protocol,
+    },
+    /// A service published new data (a newer version; reported once per version).
+    DataChanged {
+        /// The service.
+        sid: Sid,
+        /// Its data version.
+        version: u16,
+        /// All its pairs (the new set replaces the old one as a whole).
+        data: DataMap,
     },
     /// Events were lost: the node's queue or the subscriber's buffer overflowed.
     Dropped {
@@ -330,6 +346,11 @@ pub fn translate<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
             ruid: ruid.map(|r| text(r.as_bytes())),
             payload: Payload::from_core(payload),
         },
+        E::DataChanged { sid, version, data } => Translated::Event(Event::DataChanged {
+            sid: *sid,
+            version: *version,
+            data: parse_entry(data.data_str()?)?,
+        }),
         E::Dropped { count } => Translated::Event(Event::Dropped {
             count: u64::from(*count),
         }),

@@ -183,6 +183,30 @@ impl Handle {
         self.ask(|r| Command::Hold(weak, r)).await
     }
 
+    /// Publishes `pairs` as this node's data, replacing what it published before as a whole;
+    /// returns the new version. Every peer reads it in its `services()` (and gets
+    /// [`Event::DataChanged`]) within about a heartbeat interval, or at the next one under
+    /// loss. At most [`DATA`](crate::DATA) bytes with the node's protocol props (values that
+    /// are not UTF-8 count twice).
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Data`]; [`CommandError::Closed`].
+    pub async fn set_data<K, V>(
+        &self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<u16, CommandError>
+    where
+        K: Into<String>,
+        V: Into<Vec<u8>>,
+    {
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.ask(|r| Command::SetData(pairs, r)).await?
+    }
+
     /// The counters of held queries: held, answered, refused, late, dropped, expired, busy.
     ///
     /// # Errors

@@ -11,7 +11,8 @@
 //! | query | `event`, `sid`, `ruid`, `data`, `channel`, and `raw` when present |
 //! | refreshed | `event`, `protocol` |
 //! | dropped | `event`, `count` |
-//! | service | `event`, then the keys of `discovered` (`cluster services --json`) |
+//! | service | `event`, then the keys of `discovered` (`cluster services --json`); with `data_version` and `data` (`{"key": value}`) when the service publishes data |
+//! | data | `event`, `sid`, `version`, `data` (`{"key": value}`): a service published new data |
 //! | response, error, missing | `event`, `sid`, and `data` (and `raw` when present) or `error` |
 //! | done | `event`, `responses`, `missing`, `timed_out` |
 //! | stats | `event`, then every counter of [`cluster_core::Stats`] and of [`TransportStats`], named as their fields (`cluster services --stats --json`) |
@@ -26,6 +27,7 @@ use cluster_core::Stats;
 use serde_json::{Map, Value, json};
 
 use crate::event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo};
+use crate::node_data::DataMap;
 use crate::transports::TransportStats;
 
 /// A byte string as JSON: a string when UTF-8, else `{"bytes_hex": "..."}`.
@@ -101,7 +103,7 @@ pub fn joined_json(info: &JoinedInfo) -> Value {
 /// A service's keys, after `event`.
 #[must_use]
 pub fn service_json(event: &str, service: &ServiceInfo) -> Value {
-    json!({
+    let mut line = json!({
         "event": event,
         "sid": sid_json(&service.sid),
         "hid": bytes_json(service.hid.as_bytes()),
@@ -110,7 +112,23 @@ pub fn service_json(event: &str, service: &ServiceInfo) -> Value {
         "protocols": protocols_json(service.protocols),
         "local": service.local,
         "tcp_port": service.tcp_port,
-    })
+    });
+    if service.data_version > 0
+        && let Value::Object(map) = &mut line
+    {
+        map.insert("data_version".to_owned(), json!(service.data_version));
+        map.insert("data".to_owned(), data_map_json(&service.data));
+    }
+    line
+}
+
+/// A service's data: `{"key": value}`, each value as [`bytes_json`] writes it.
+fn data_map_json(data: &DataMap) -> Value {
+    Value::Object(
+        data.iter()
+            .map(|(k, v)| (k.clone(), bytes_json(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 /// The line of an event.
@@ -157,6 +175,12 @@ pub fn event_json(event: &Event) -> Value {
         Event::ProtocolRefreshed { protocol } => {
             json!({ "event": "refreshed", "protocol": protocol.letter() })
         }
+        Event::DataChanged { sid, version, data } => json!({
+            "event": "data",
+            "sid": sid_json(sid),
+            "version": version,
+            "data": data_map_json(data),
+        }),
         Event::Dropped { count } => json!({ "event": "dropped", "count": count }),
     }
 }
@@ -319,6 +343,8 @@ mod tests {
             tcp_port: Some(4000),
             unix_path: None,
             expected: false,
+            data_version: 0,
+            data: DataMap::new(),
         };
         assert_eq!(
             event_json(&Event::Discovered(service)).to_string(),

@@ -19,6 +19,7 @@
 //! | [`options`] | [`Options`]: the node's `Config` plus group, port, interface, hid, paths, timeouts; durations like `500ms` |
 //! | [`event`], [`request`] | owned events ([`Event`], [`QueryEvent`]) and requests ([`SendSpec`], [`QuerySpec`], [`TagEdit`]) |
 //! | [`policy`] | [`Answer`]: reply the same text to every query |
+//! | [`node_data`] | per-node data: the pairs services publish, parsed and kept for [`ServiceInfo`]; `data:KEY=VALUE` selectors |
 //! | [`held`] | [`IncomingQueries`], [`IncomingQuery`], [`Responder`]: queries answered later |
 //! | [`typed`] | typed messages end to end: [`Typed`](typed::Typed) values in `raw`, typed sends, queries, answers and event streams |
 //! | [`json`] | the JSON lines of `cluster join --json`, and the `stats` line of every counter |
@@ -100,6 +101,7 @@ mod handle;
 pub mod held;
 pub mod hid;
 pub mod json;
+pub mod node_data;
 pub mod options;
 pub mod packet;
 pub mod policy;

@@ -47,6 +47,10 @@ macro_rules! adapter_suite {
                 a_send_to_a_dead_tcp_listener_falls_back_to_multicast_with_a_failed_report,
                 a_failed_report_about_our_tcp_reopens_the_listener,
             }
+            data {
+                published_data_reaches_the_other_nodes_services_and_updates_replace_it,
+                data_filters_select_the_services_whose_data_matches,
+            }
             held {
                 a_held_query_is_answered_later_from_another_task,
                 a_dropped_responder_answers_with_an_error_and_is_counted,

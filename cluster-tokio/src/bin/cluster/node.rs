@@ -80,6 +80,10 @@ pub(crate) struct NodeArgs {
     /// oldest are dropped and a `dropped` line says how many.
     #[arg(long, default_value_t = EVENTS_PRINTED, value_name = "N")]
     event_buffer: usize,
+    /// Publish KEY=VALUE as this node's data (repeat the option); every peer reads it
+    /// (`cluster services --json` shows it, and `--resolve data:KEY=VALUE` selects by it).
+    #[arg(long = "data", value_name = "KEY=VALUE", value_parser = data_pair)]
+    publish: Vec<(String, String)>,
     /// Reply TEXT to every accepted query (default: an empty reply).
     #[arg(long, value_name = "TEXT")]
     answer: Option<String>,
@@ -90,6 +94,14 @@ pub(crate) struct NodeArgs {
 
 fn profile(text: &str) -> Result<Profile, OptionsError> {
     text.parse()
+}
+
+/// One `--data KEY=VALUE`.
+fn data_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// The bytes of `--raw-hex`.
@@ -146,6 +158,9 @@ impl NodeArgs {
     async fn join(&self) -> Result<(Handle, Printer), CliError> {
         let answer = Answer::new(self.answer.clone().unwrap_or_default());
         let handle = Cluster::join_with(self.options()?, answer).await?;
+        if !self.publish.is_empty() {
+            handle.set_data(self.publish.clone()).await?;
+        }
         Ok((handle, Printer::new(self.json)))
     }
 }
