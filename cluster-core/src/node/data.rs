@@ -193,46 +193,68 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         Some(text)
     }
 
-    /// The protocols' props changed: the data entry follows them again.
+    /// The protocols' props changed: the data entry follows them again, rewritten in place
+    /// (no buffer of `DATA` bytes on the stack).
+    #[inline(never)]
     pub(super) fn refresh_data_text(&mut self) {
-        let Some(stored) = self.payloads.pinned() else {
+        let Some(stored) = self.payloads.pinned_mut() else {
             return;
         };
-        let mut entry = heapless::String::<DATA>::new();
-        // The entry as written: `... meta {..}`; read its value back.
-        let value = tcl_list::dict_get(stored.data_str().unwrap_or_default(), META);
-        let written = match value {
-            Ok(Some(element)) => element.write_to(&mut Sink(&mut entry)).is_ok(),
-            _ => false,
-        };
-        let mut text = heapless::String::<DATA>::new();
-        let rewritten = written
-            && write_props_with_entry(&self.props_text, &entry, &mut text)
-                .and_then(|()| self.store_data_text(&text))
-                .is_ok();
-        if !rewritten {
+        let text = stored.data_str().unwrap_or_default();
+        // Where the entry's key starts, from the key's position in the text.
+        let start = tcl_list::dict_pairs(text).find_map(|pair| {
+            let (key, _) = pair.ok()?;
+            let key = key.as_str().filter(|k| *k == META)?;
+            Some((key.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize))
+        });
+        let props = self.props_text.as_bytes();
+        let separator = usize::from(!props.is_empty());
+        let (bytes, data_len, _) = stored.parts_mut();
+        let Some(start) = start.filter(|&s| s <= bytes.len()) else {
             // Cannot happen with a text this node wrote; stop publishing rather than send
             // stale props.
             self.payloads.unpin();
+            return;
+        };
+        // `props meta {..}`: drop the old props, then put the new ones in front.
+        bytes.rotate_left(start);
+        bytes.truncate(bytes.len() - start);
+        if bytes.len() + props.len() + separator > bytes.capacity() {
+            self.payloads.unpin();
+            return;
         }
+        let _ = bytes.extend_from_slice(props);
+        if separator == 1 {
+            let _ = bytes.push(b' ');
+        }
+        bytes.rotate_right(props.len() + separator);
+        *data_len = Some(bytes.len());
     }
 
     /// A received props dict told the sender's data (`index` in the registry): a newer full
     /// entry is stored and reported; a newer digest makes this node ask for the props.
+    ///
+    /// Out of line: its buffer is on the stack only while a peer's data is read.
+    #[inline(never)]
     pub(super) fn note_data(&mut self, index: usize, sid: Sid, seen: DataSeen, data: &str) {
         let Some(known) = self.registry.at(index).map(|s| s.data_version) else {
             return;
         };
         match seen {
             DataSeen::Full(version) if newer(version, known) => {
-                let mut entry = heapless::String::<DATA>::new();
+                // Written straight into the event's payload: no second buffer.
+                let mut payload = Payload::<DATA>::default();
                 let value = tcl_list::dict_get(data, META).ok().flatten();
-                let fits = value.is_some_and(|v| v.write_to(&mut Sink(&mut entry)).is_ok());
-                let payload = Payload::new(Some(entry.as_bytes()), None).filter(|_| fits);
-                let Some(payload) = payload else {
+                let fits = value.is_some_and(|v| {
+                    let (bytes, data_len, _) = payload.parts_mut();
+                    let written = v.write_to(&mut BytesSink(bytes)).is_ok();
+                    *data_len = Some(bytes.len());
+                    written
+                });
+                if !fits {
                     bump(&mut self.stats.oversized);
                     return;
-                };
+                }
                 if let Some(service) = self.registry.at_mut(index) {
                     service.data_version = version;
                 }
@@ -247,6 +269,17 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
             _ => {}
         }
+    }
+}
+
+/// Appends text to a payload's bytes; an error when it does not fit.
+struct BytesSink<'a, const N: usize>(&'a mut heapless::Vec<u8, N>);
+
+impl<const N: usize> core::fmt::Write for BytesSink<'_, N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0
+            .extend_from_slice(s.as_bytes())
+            .map_err(|_| core::fmt::Error)
     }
 }
 
