@@ -6,7 +6,7 @@
 //! A responder answers once ([`answer`](Responder::answer), [`answer_raw`](Responder::answer_raw)
 //! or [`refuse`](Responder::refuse)). Dropped unanswered, it tells the node, which answers the
 //! asker with the error `query dropped unanswered` at once and counts it (`dropped` in
-//! [`HeldStats`]); an answer after the timeout is refused with
+//! [`HeldStats`](cluster_core::HeldStats)); an answer after the timeout is refused with
 //! [`AnswerError::Late`](cluster_core::AnswerError::Late) and counted (`late`). Neither panics.
 
 use cluster_core::{ReplyToken, Sid};
