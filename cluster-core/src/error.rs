@@ -131,3 +131,66 @@ impl fmt::Display for QueryError {
 }
 
 impl core::error::Error for QueryError {}
+
+/// Why [`Node::set_data`](crate::Node::set_data) refused the pairs. The data published
+/// before stays as it was.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataError {
+    /// A key is empty.
+    BadKey,
+    /// A key appears twice.
+    DuplicateKey,
+    /// The pairs, with the protocols' props, do not fit in the node's `DATA` capacity.
+    TooLarge,
+    /// No payload slot was free to hold them; try again after draining transmits.
+    Full,
+    /// The node has not joined, or has left.
+    NotJoined,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadKey => "empty data key",
+            Self::DuplicateKey => "data key given twice",
+            Self::TooLarge => "data larger than the node's capacity",
+            Self::Full => "no payload slot free for the data",
+            Self::NotJoined => "node not joined",
+        })
+    }
+}
+
+impl core::error::Error for DataError {}
+
+/// Why [`Node::answer`](crate::Node::answer) or [`Node::refuse`](crate::Node::refuse) did
+/// not send an answer. Each variant says what became of the held query.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerError {
+    /// No held query has this token: it was answered already, dropped, expired and swept,
+    /// or never issued (or the node left or joined again). Nothing changed.
+    Unknown,
+    /// The query was held for longer than the node's
+    /// [`query_timeout`](crate::Config::query_timeout): the asker has given up. The held
+    /// query is forgotten and counted (`late` in [`HeldStats`](crate::HeldStats)).
+    Late,
+    /// The answer is larger than the node's `DATA` capacity. The query is still held.
+    TooLarge,
+    /// The outbound queue is full. The query is still held; try again after draining
+    /// transmits.
+    Full,
+}
+
+impl fmt::Display for AnswerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown => f.write_str("no held query has this token"),
+            Self::Late => f.write_str("answer too late: the query timed out"),
+            Self::TooLarge => f.write_str("answer larger than the node's capacity"),
+            Self::Full => f.write_str("outbound queue full"),
+        }
+    }
+}
+
+impl core::error::Error for AnswerError {}

@@ -10,6 +10,25 @@ pub type Ruid = InlineStr<32>;
 /// The id of one of this node's queries.
 pub type QueryId = InlineStr<32>;
 
+/// Names a query this node holds open ([`Event::QueryHeld`]): drawn from a per-node 32-bit
+/// counter, so no two queries held at the same time share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplyToken(pub(crate) u32);
+
+impl ReplyToken {
+    /// The token as a number (for logs and for carrying it across a process boundary).
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The token a number from [`get`](Self::get) stands for.
+    #[must_use]
+    pub const fn from_u32(value: u32) -> Self {
+        Self(value)
+    }
+}
+
 /// The application part of a frame: `data` and `raw`, copied into one bounded buffer of
 /// `DATA` bytes.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -232,8 +251,37 @@ pub enum Event<const DATA: usize = 512> {
         /// The query's payload.
         payload: Payload<DATA>,
     },
+    /// A query arrived while this node holds queries open
+    /// ([`Node::hold_queries`](crate::Node::hold_queries)): answer it with
+    /// [`Node::answer`](crate::Node::answer) or [`Node::refuse`](crate::Node::refuse) and
+    /// `token`, before the node's [`query_timeout`](crate::Config::query_timeout) passes. The
+    /// [`Policy`](crate::Policy) is not asked.
+    QueryHeld {
+        /// What answers it.
+        token: ReplyToken,
+        /// The asker.
+        sid: Sid,
+        /// Its channel.
+        channel: u64,
+        /// The query id.
+        ruid: Option<Ruid>,
+        /// The query's payload.
+        payload: Payload<DATA>,
+    },
     /// News about one of this node's queries.
     Query(QueryEvent<DATA>),
+    /// A service published new data ([`Node::set_data`](crate::Node::set_data)): `data`
+    /// holds its whole data entry, `version V data {key value ...} hex {key hex ...}` (a Tcl
+    /// dict; [`wire::tcl_list`](crate::wire::tcl_list) reads it). Reported once per version,
+    /// never older than the last one reported.
+    DataChanged {
+        /// The service.
+        sid: Sid,
+        /// Its data version.
+        version: u16,
+        /// The entry's text, in a payload's `data`.
+        data: Payload<DATA>,
+    },
     /// A peer reported that this node's `protocol` failed (type 8): the adapter should
     /// reopen that listener and call [`Node::set_tcp_port`](crate::Node::set_tcp_port) or
     /// [`Node::set_unix_path`](crate::Node::set_unix_path).

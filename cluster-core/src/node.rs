@@ -7,7 +7,9 @@
 //! would obscure more than it isolates. Pure pieces (the registry, props, resolver, tags, the
 //! TTL rule) stay free functions or small types with their own tests.
 
+mod data;
 mod heartbeat;
+mod held;
 mod outbox;
 mod ping;
 mod props;
@@ -23,14 +25,14 @@ mod tags;
 use core::time::Duration;
 
 use crate::config::{Config, ConfigError};
-use crate::error::{DatagramError, QueryError, SendError};
-use crate::event::{Event, LostReason, Payload, QueryId};
+use crate::error::{AnswerError, DataError, DatagramError, QueryError, SendError};
+use crate::event::{Event, LostReason, Payload, QueryId, ReplyToken};
 use crate::identity::{Hid, Sid, TagList, generate_sid};
 use crate::policy::{DefaultPolicy, Policy};
 use crate::protocol::{Protocol, ProtocolList};
 use crate::rng::Rng;
 use crate::service::{Service, UnixPath};
-use crate::stats::{Stats, bump};
+use crate::stats::{HeldStats, Stats, bump};
 use crate::time::{Instant, millis_ceil};
 use crate::transmit::{ConnId, SendId, Source, Transmit};
 use crate::wire::{StreamItem, StreamTable};
@@ -39,6 +41,8 @@ pub use request::{QueryRequest, SendRequest, Targets};
 pub use resolve::{ResolveError, Resolver, ResolverSet, glob_match};
 pub use tags::{TagError, TagOp};
 
+use held::Outcome;
+pub use held::{HeldRoom, HeldTable, NoHeld};
 use outbox::{Outbox, PayloadPool};
 use props::{OwnProps, PROPS_TEXT_LEN};
 use query::QueryTable;
@@ -62,8 +66,11 @@ struct StreamKey {
 /// One cluster member, as a sans-IO state machine.
 ///
 /// `SERVICES` bounds the registry (and the outbound queue of direct sends); `DATA` bounds an
-/// application payload (`data` plus `raw`) and each reassembly buffer. Memory is fixed at
-/// construction: see the crate docs for the size of the default node.
+/// application payload (`data` plus `raw`) and each reassembly buffer; `H` is the room for
+/// queries the application holds open to answer later ([`NoHeld`] by default, which takes no
+/// memory: the [`Policy`] answers every query on the spot; a [`HeldTable`] otherwise, see
+/// [`hold_queries`](Self::hold_queries)).
+/// Memory is fixed at construction: see the crate docs for the size of the default node.
 ///
 /// # Driving contract
 ///
@@ -108,8 +115,16 @@ struct StreamKey {
 /// reference: a discovery answer sent over TCP just before a tags change may arrive after the
 /// multicast heartbeat that carries the new tags, and then set the old ones again until the
 /// next change. Applications that change tags right after a peer joins should expect it.
-pub struct Node<P: Policy = DefaultPolicy, const SERVICES: usize = 32, const DATA: usize = 512> {
+pub struct Node<
+    P: Policy = DefaultPolicy,
+    const SERVICES: usize = 32,
+    const DATA: usize = 512,
+    H: HeldRoom = NoHeld,
+> {
     core: Core<P, SERVICES, DATA>,
+    /// Kept apart from [`Core`] so that its capacity is not a parameter of every part of the
+    /// node: the receive pipeline borrows it.
+    held: H,
     /// Kept apart from [`Core`] so that frames borrowed from a buffer can be handed to the
     /// core while the table is borrowed.
     streams: StreamTable<StreamKey, STREAM_SENDERS, DATA>,
@@ -191,8 +206,8 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 /// the heap.
 pub type ServerNode<P = DefaultPolicy> = Node<P, 16_384, 65_536>;
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> core::fmt::Debug
-    for Node<P, SERVICES, DATA>
+impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> core::fmt::Debug
+    for Node<P, SERVICES, DATA, H>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Node")
@@ -200,11 +215,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> core::fmt::Debug
             .field("hid", &self.core.hid)
             .field("services", &self.core.registry.len())
             .field("phase", &self.core.phase)
+            .field("held", &self.held.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, SERVICES, DATA, H> {
     /// A buffer of this many bytes always holds the largest frame this node sends (1401
     /// bytes for the default node): give [`poll_transmit`](Self::poll_transmit) at least this
     /// much. Frames that do not fit a smaller buffer are dropped and counted
@@ -292,6 +308,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     pub const fn empty(policy: P) -> Self {
         const { assert!(SERVICES >= 1 && DATA >= 64) };
         Self {
+            held: H::EMPTY,
             streams: StreamTable::unconfigured(),
             #[cfg(feature = "seal")]
             seal: crate::seal::Sealer::empty(),
@@ -375,6 +392,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         );
         let drawn = generate_sid(&mut rng);
         self.streams.clear();
+        self.held.clear();
         self.streams.set_max_frame_len(config.max_frame_len);
         self.streams.set_idle_ms(millis_ceil(config.stream_idle));
         // A new salt and replay table at every start; the keys stay.
@@ -427,6 +445,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
             conn: source.conn,
         };
         let core = &mut self.core;
+        let mut held = self.held.view();
         #[cfg(feature = "seal")]
         let seal = &mut self.seal;
         let mut result = Ok(());
@@ -435,13 +454,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
                 #[cfg(feature = "seal")]
                 StreamItem::Frame(frame) => {
                     match seal.admit(now, source.via, frame, &mut core.stats) {
-                        crate::seal::Admit::Frame(frame) => core.handle_frame(now, &source, &frame),
+                        crate::seal::Admit::Frame(frame) => {
+                            core.handle_frame(now, &source, &frame, &mut held)
+                        }
                         crate::seal::Admit::OwnEcho => Ok(()),
                         crate::seal::Admit::Drop(e) => Err(e),
                     }
                 }
                 #[cfg(not(feature = "seal"))]
-                StreamItem::Frame(frame) => core.handle_frame(now, &source, &frame),
+                StreamItem::Frame(frame) => core.handle_frame(now, &source, &frame, &mut held),
                 StreamItem::Error(e) => {
                     bump(&mut core.stats.decode_errors);
                     Err(DatagramError::Decode(e))
@@ -474,6 +495,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         }
         self.streams.expire(now.as_millis());
         self.sync_stream_stats();
+        if let Some(mut held) = self.held.view() {
+            held.expire(now);
+        }
         self.core.handle_timeout(now);
     }
 
@@ -597,6 +621,31 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         true
     }
 
+    /// Command: publishes `pairs` (text keys, byte values) as this node's data, replacing what
+    /// it published before, and returns the new version (1 for the first, then counting, after 65535 again 1).
+    /// Every peer reads it: a full heartbeat carrying it goes out at once, and later frames
+    /// keep peers that missed it up to date (see [`Event::DataChanged`]). With no pairs the
+    /// node publishes an empty set (a new version).
+    ///
+    /// The pairs ride the props (`meta {version V data {k v ...} hex {k hex ...}}` after the
+    /// protocols', which Tcl nodes store as the service's `meta` props) and take one of the
+    /// node's payload slots while published: with the protocols' props they must fit in
+    /// `DATA` bytes, values that are not UTF-8 counting twice (hex).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError`]; what was published before stays.
+    pub fn set_data(&mut self, now: Instant, pairs: &[(&str, &[u8])]) -> Result<u16, DataError> {
+        let now = self.core.advance(now);
+        self.core.set_data(now, pairs)
+    }
+
+    /// The version of the data this node publishes (0: none).
+    #[must_use]
+    pub fn data_version(&self) -> u16 {
+        self.core.data_version()
+    }
+
     /// Command: subscribes to a channel. Returns false when the channel table is full.
     pub fn subscribe(&mut self, channel: u64) -> bool {
         self.core.config.add_channel(channel).is_ok()
@@ -646,6 +695,88 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
         let now = self.core.advance(now);
         self.core.leave(now);
         self.streams.clear();
+        self.held.clear();
+    }
+
+    // ----- queries held open -----
+
+    /// Command: holds every query that arrives from now on open for the application to
+    /// answer later, instead of asking the [`Policy`] on the spot (`on` false: the policy
+    /// answers again; queries already held stay held). Each held query is reported as
+    /// [`Event::QueryHeld`] with a [`ReplyToken`]; answer it with [`answer`](Self::answer)
+    /// or [`refuse`](Self::refuse) within the node's
+    /// [`query_timeout`](Config::query_timeout) (the asker's own timeout is not on the wire;
+    /// by default both are 30 s).
+    ///
+    /// At most `N` queries are held at once (the node's [`HeldTable<N>`]). A query arriving while the table (or the
+    /// event queue) is full is refused at once with the error text
+    /// `busy: too many queries held open` and counted (`busy` in
+    /// [`held_stats`](Self::held_stats)). Returns false, holding nothing, when the node has no
+    /// room for held queries ([`NoHeld`]).
+    pub fn hold_queries(&mut self, on: bool) -> bool {
+        self.held.set_on(on)
+    }
+
+    /// Command: answers the held query `token` with `data` (and `raw`, when given), on the
+    /// protocol and connection it arrived on.
+    ///
+    /// # Errors
+    ///
+    /// [`AnswerError`]: the query is unknown (already answered, dropped, expired), late (its
+    /// timeout passed: nothing is sent, the query is forgotten and counted), or, still held,
+    /// the answer does not fit or the outbound queue is full.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        token: ReplyToken,
+        data: &[u8],
+        raw: Option<&[u8]>,
+    ) -> Result<(), AnswerError> {
+        let now = self.core.advance(now);
+        let outcome = Outcome::Answer(Some(data), raw);
+        self.core.answer_held(now, self.held.view(), token, outcome)
+    }
+
+    /// Command: refuses the held query `token`: its answer carries `error` (at most the
+    /// node's `DATA` bytes) in place of `data`, as a [`Refusal`](crate::Refusal) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`answer`](Self::answer).
+    pub fn refuse(
+        &mut self,
+        now: Instant,
+        token: ReplyToken,
+        error: &str,
+    ) -> Result<(), AnswerError> {
+        let now = self.core.advance(now);
+        let outcome = Outcome::Refuse(error.as_bytes());
+        self.core.answer_held(now, self.held.view(), token, outcome)
+    }
+
+    /// Command: lets the held query `token` go unanswered (the application dropped it): its
+    /// asker gets the error `query dropped unanswered` at once rather than waiting for its
+    /// timeout, and the drop is counted (`dropped` in [`held_stats`](Self::held_stats)).
+    ///
+    /// # Errors
+    ///
+    /// As [`answer`](Self::answer) (a late drop is counted `late`).
+    pub fn drop_held(&mut self, now: Instant, token: ReplyToken) -> Result<(), AnswerError> {
+        let now = self.core.advance(now);
+        self.core
+            .answer_held(now, self.held.view(), token, Outcome::Drop)
+    }
+
+    /// Queries held open now.
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The counters of held queries.
+    #[must_use]
+    pub fn held_stats(&self) -> HeldStats {
+        self.held.stats()
     }
 
     // ----- outputs -----
@@ -733,7 +864,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Node<P, SERVICES, DATA
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let streams = self.streams.next_expiry().map(Instant::from_millis);
-        earliest(self.core.next_deadline(), streams)
+        let held = self.held.next_deadline().filter(|_| self.core.joined());
+        earliest(earliest(self.core.next_deadline(), streams), held)
     }
 
     // ----- getters -----

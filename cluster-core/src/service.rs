@@ -44,6 +44,9 @@ pub struct Service {
     pub(crate) frames: u8,
     /// Off probation: never evicted for a newcomer.
     pub(crate) established: bool,
+    /// The version of its data ([`Event::DataChanged`](crate::Event)) last reported; 0 for
+    /// none.
+    pub(crate) data_version: u16,
     /// When its first frame was accepted, in milliseconds modulo 2^32: probation is decided
     /// while the service lives, within its ttl, far below the 49 days that wrap this.
     pub(crate) first_heard: u32,
@@ -88,6 +91,7 @@ impl Service {
             broadcast_marks: 0,
             frames: 0,
             established: false,
+            data_version: 0,
             first_heard: now.as_millis() as u32,
         }
     }
@@ -132,6 +136,13 @@ impl Service {
     #[must_use]
     pub fn protocols(&self) -> ProtocolList {
         self.protocols
+    }
+
+    /// The version of the data it published (0: none seen yet); the data itself came with
+    /// [`Event::DataChanged`](crate::Event).
+    #[must_use]
+    pub fn data_version(&self) -> u16 {
+        self.data_version
     }
 
     /// Its tags.

@@ -96,3 +96,25 @@ impl Stats {
 pub(crate) fn bump(counter: &mut u64) {
     *counter = counter.saturating_add(1);
 }
+
+/// Counters of the queries a node held open ([`Node::hold_queries`](crate::Node::hold_queries)),
+/// read with [`Node::held_stats`](crate::Node::held_stats). They only grow (saturating).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HeldStats {
+    /// Queries held open (each reported as an `Event::QueryHeld`).
+    pub held: u64,
+    /// Held queries answered in time.
+    pub answered: u64,
+    /// Held queries refused in time (their answer carries `error`).
+    pub refused: u64,
+    /// Answers given after the query timeout: not sent.
+    pub late: u64,
+    /// Held queries let go unanswered by the application (answered with an error).
+    pub dropped: u64,
+    /// Held queries whose timeout passed unanswered (forgotten).
+    pub expired: u64,
+    /// Queries refused at once with a "busy" error because the table of held queries (or the
+    /// event queue) was full.
+    pub busy: u64,
+}

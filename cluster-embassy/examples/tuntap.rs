@@ -409,6 +409,8 @@ fn host_event(event: &Event) -> Option<cluster_host::Event> {
             unix_path: None,
             expected: service.is_expected(),
             heard_on: None,
+            data_version: service.data_version(),
+            data: cluster_host::node_data::DataMap::new(),
         }),
         Event::Lost { sid, reason } => H::Lost {
             sid: *sid,

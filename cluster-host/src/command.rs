@@ -4,9 +4,10 @@
 
 #[cfg(feature = "seal")]
 use cluster_core::KeyRing;
-use cluster_core::{Sid, Stats};
+use cluster_core::{HeldStats, ReplyToken, Sid, Stats};
 
 use crate::error::CommandError;
+use crate::held::{HeldAnswer, IncomingQueries};
 use crate::json::JoinedInfo;
 use crate::query::QueryStream;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
@@ -48,6 +49,17 @@ pub enum Command {
     SetKeys(Option<KeyRing>, Reply<()>),
     /// [`Handle::subscribe`](crate::Handle::subscribe).
     Subscribe(u64, Reply<bool>),
+    /// [`Handle::incoming_queries`](crate::Handle::incoming_queries): hold queries open from
+    /// now on; their responders answer through the commands of the handle given (weakly).
+    Hold(tokio::sync::mpsc::WeakSender<Self>, Reply<IncomingQueries>),
+    /// [`Responder::send`](crate::Responder::send): answers a held query.
+    Answer(ReplyToken, HeldAnswer, Reply<Result<(), CommandError>>),
+    /// A [`Responder`](crate::Responder) was dropped unanswered.
+    DropHeld(ReplyToken),
+    /// [`Handle::set_data`](crate::Handle::set_data).
+    SetData(Vec<(String, Vec<u8>)>, Reply<Result<u16, CommandError>>),
+    /// [`Handle::held_stats`](crate::Handle::held_stats).
+    HeldStats(Reply<HeldStats>),
     /// [`Handle::flush`](crate::Handle::flush): answered once no direct send is in flight.
     Flush(Reply<()>),
     /// [`Handle::leave`](crate::Handle::leave): answered once the driver finished.

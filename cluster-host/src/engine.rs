@@ -73,7 +73,8 @@ use std::task::{Context, Poll};
 
 use cluster_core::wire::{ReassemblerStats, StreamItem};
 use cluster_core::{
-    ConnId, Destination, Endpoint, Instant, Policy, Protocol, SendId, Sid, Source, Stats,
+    ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, ReplyToken, SendId, Sid,
+    Source, Stats,
 };
 
 use tokio::sync::{broadcast, mpsc};
@@ -84,9 +85,13 @@ use crate::copies::Copies;
 use crate::error::{CommandError, JoinError};
 use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
 use crate::handle::{Handle, front};
+use crate::held::{
+    HeldAnswer, INCOMING_QUEUE, IncomingQueries, IncomingQuery, IncomingSink, Undelivered,
+};
 use crate::json::JoinedInfo;
 use crate::metrics::QueryLatency;
 use crate::multicast::Membership;
+use crate::node_data::{DataFilter, DataTable};
 use crate::options::Options;
 use crate::query::QueryStream;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
@@ -265,6 +270,10 @@ pub enum Flow {
 enum Followup {
     CancelQuery(String),
     Refresh(Protocol),
+    /// A held query the application cannot be given: let it go (the asker gets an error).
+    DropHeld(ReplyToken),
+    /// The stream of held queries was dropped: the policy answers again.
+    StopHolding,
 }
 
 /// The multicast datagrams of one transmit that the socket could not take yet.
@@ -300,6 +309,10 @@ pub struct Engine<P: Policy, I: Io> {
     tcp_port: Option<u16>,
     unix_path: Option<String>,
     queries: HashMap<String, mpsc::UnboundedSender<QueryEvent>>,
+    /// Where held queries go, once a handle asked for them.
+    incoming: Option<IncomingSink>,
+    /// What every known service publishes.
+    data: DataTable,
     /// The handles' commands.
     commands: mpsc::Receiver<Command>,
     /// The events' fan-out to the handles' subscriptions.
@@ -431,6 +444,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
             tcp_port,
             unix_path,
             queries: HashMap::new(),
+            incoming: None,
+            data: DataTable::default(),
             followups: Vec::new(),
             in_flight: 0,
             blocked: None,
@@ -712,6 +727,12 @@ impl<P: Policy, I: Io> Engine<P, I> {
     ///
     /// [`CommandError::Send`] or [`CommandError::Resolve`]; nothing was queued.
     pub fn send(&mut self, now: u64, spec: &SendSpec, io: &mut I) -> Result<(), CommandError> {
+        let narrowed = match self.narrow(&spec.to) {
+            Ok(Some(to)) => Some(SendSpec { to, ..spec.clone() }),
+            Ok(None) => None,
+            Err(e) => return Err(e),
+        };
+        let spec = narrowed.as_ref().unwrap_or(spec);
         let result = spec
             .with_request(|request| self.node.send(at(now), request))
             .map_err(CommandError::from)
@@ -738,6 +759,15 @@ impl<P: Policy, I: Io> Engine<P, I> {
     }
 
     fn start_query(&mut self, now: u64, spec: &QuerySpec) -> Result<QueryStream, CommandError> {
+        let narrowed = match self.narrow(&spec.to) {
+            Ok(Some(to)) => Some(QuerySpec { to, ..spec.clone() }),
+            Ok(None) => None,
+            Err(CommandError::Send(cluster_core::SendError::NoTargets)) => {
+                return Err(CommandError::Query(cluster_core::QueryError::NoTargets));
+            }
+            Err(e) => return Err(e),
+        };
+        let spec = narrowed.as_ref().unwrap_or(spec);
         let targets = spec.to.matching(&self.node)?;
         let id = spec.with_request(|request| self.node.query(at(now), request))??;
         let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
@@ -767,6 +797,105 @@ impl<P: Policy, I: Io> Engine<P, I> {
             .map_err(CommandError::from);
         self.drain(now, io);
         result
+    }
+
+    /// Command: holds queries open from now on; they arrive on the returned stream (a
+    /// stream taken before ends). Their responders answer through `commands`.
+    pub fn hold(&mut self, commands: mpsc::WeakSender<Command>) -> IncomingQueries {
+        let (queries, rx) = mpsc::channel(INCOMING_QUEUE);
+        self.incoming = Some(IncomingSink { queries, commands });
+        self.node.hold_queries(true);
+        IncomingQueries::new(rx)
+    }
+
+    /// Command: answers the held query `token`.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Answer`]: nothing was sent.
+    pub fn answer(
+        &mut self,
+        now: u64,
+        token: ReplyToken,
+        answer: &HeldAnswer,
+        io: &mut I,
+    ) -> Result<(), CommandError> {
+        let result = match answer {
+            HeldAnswer::Data(data, raw) => self.node.answer(at(now), token, data, raw.as_deref()),
+            HeldAnswer::Refuse(error) => self.node.refuse(at(now), token, error),
+        };
+        self.drain(now, io);
+        result.map_err(CommandError::from)
+    }
+
+    /// Command: publishes `pairs` as this node's data; returns the new version.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Data`]; what was published before stays.
+    pub fn set_data(
+        &mut self,
+        now: u64,
+        pairs: &[(String, Vec<u8>)],
+        io: &mut I,
+    ) -> Result<u16, CommandError> {
+        let pairs: Vec<(&str, &[u8])> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        let result = self.node.set_data(at(now), &pairs);
+        self.drain(now, io);
+        result.map_err(CommandError::from)
+    }
+
+    /// `selector` with its `data:` filters (see [`node_data`](crate::node_data)) applied:
+    /// the services it selects, named one by one; `None` when it has no such filter.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Resolve`]; [`CommandError::Send`] with `NoTargets` when no service
+    /// passes the filters.
+    fn narrow(&self, selector: &Selector) -> Result<Option<Selector>, CommandError> {
+        let Some(args) = &selector.resolver else {
+            return Ok(None);
+        };
+        let resolver_form = args.first().is_some_and(|a| a.starts_with('-'));
+        let filters: Vec<DataFilter> = args.iter().filter_map(|a| DataFilter::parse(a)).collect();
+        if resolver_form || filters.is_empty() {
+            return Ok(None);
+        }
+        let rest = Selector {
+            resolver: Some(
+                args.iter()
+                    .filter(|a| DataFilter::parse(a).is_none())
+                    .cloned()
+                    .collect(),
+            ),
+            services: Vec::new(),
+        };
+        let mut services: Vec<Sid> = rest
+            .matching(&self.node)?
+            .into_iter()
+            .filter(|sid| self.data.matches(sid, &filters))
+            .collect();
+        for sid in &selector.services {
+            if !services.contains(sid) {
+                services.push(*sid);
+            }
+        }
+        if services.is_empty() {
+            return Err(CommandError::Send(cluster_core::SendError::NoTargets));
+        }
+        Ok(Some(Selector {
+            resolver: None,
+            services,
+        }))
+    }
+
+    /// The counters of held queries.
+    #[must_use]
+    pub fn held_stats(&self) -> HeldStats {
+        self.node.held_stats()
     }
 
     /// Command: broadcasts a discovery unless one went out too recently.
@@ -857,6 +986,22 @@ impl<P: Policy, I: Io> Engine<P, I> {
             Command::Subscribe(channel, reply) => {
                 let _ = reply.send(self.subscribe(channel));
             }
+            Command::Hold(commands, reply) => {
+                let _ = reply.send(self.hold(commands));
+            }
+            Command::Answer(token, answer, reply) => {
+                let _ = reply.send(self.answer(now, token, &answer, io));
+            }
+            Command::DropHeld(token) => {
+                let _ = self.node.drop_held(at(now), token);
+                self.drain(now, io);
+            }
+            Command::SetData(pairs, reply) => {
+                let _ = reply.send(self.set_data(now, &pairs, io));
+            }
+            Command::HeldStats(reply) => {
+                let _ = reply.send(self.node.held_stats());
+            }
             Command::Flush(reply) => self.flush_waiters.push(reply),
             Command::Leave(reply) => {
                 self.leave_waiters.push(reply);
@@ -915,6 +1060,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let mut services = ServiceInfo::all(&self.node);
         for service in &mut services {
             self.note_heard_on(service);
+            self.fill_data(service);
         }
         services
     }
@@ -964,13 +1110,23 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
     }
 
+    /// Fills in the data `service` publishes, as last seen.
+    fn fill_data(&self, service: &mut ServiceInfo) {
+        (service.data_version, service.data) = self.data.get(&service.sid);
+    }
+
     /// The sids of the known services `selector` selects.
     ///
     /// # Errors
     ///
     /// [`CommandError::Resolve`] for invalid resolver arguments.
     pub fn resolve(&self, selector: &Selector) -> Result<Vec<Sid>, CommandError> {
-        selector.matching(&self.node).map_err(CommandError::from)
+        match self.narrow(selector) {
+            Ok(Some(narrowed)) => Ok(narrowed.services),
+            Ok(None) => selector.matching(&self.node).map_err(CommandError::from),
+            Err(CommandError::Send(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// What this node advertises.
@@ -1051,6 +1207,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     self.node.cancel_query(at(now), &id);
                 }
                 Followup::Refresh(protocol) => self.refresh(now, protocol, io),
+                Followup::DropHeld(token) => {
+                    let _ = self.node.drop_held(at(now), token);
+                }
+                Followup::StopHolding => {
+                    self.incoming = None;
+                    self.node.hold_queries(false);
+                }
             }
         }
     }
@@ -1256,6 +1419,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     match &mut event {
                         Event::Discovered(service) => {
                             self.note_heard_on(service);
+                            self.fill_data(service);
                             tracing::debug!(
                                 sid = %service.sid,
                                 ip = ?service.ip,
@@ -1265,6 +1429,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
                         }
                         Event::Lost { sid, reason } => {
                             tracing::debug!(sid = %sid, reason = reason.name(), "lost");
+                            self.data.remove(sid);
+                        }
+                        Event::DataChanged { sid, version, data } => {
+                            self.data.set(*sid, *version, data.clone());
                         }
                         _ => {}
                     }
@@ -1287,6 +1455,33 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 }
                 Some(Translated::Refresh(protocol)) => {
                     self.followups.push(Followup::Refresh(protocol));
+                }
+                Some(Translated::Held {
+                    token,
+                    sid,
+                    channel,
+                    ruid,
+                    payload,
+                }) => {
+                    let delivered = self.incoming.as_ref().map(|sink| {
+                        sink.deliver(token, |responder| IncomingQuery {
+                            sid,
+                            channel,
+                            ruid,
+                            payload,
+                            responder,
+                        })
+                    });
+                    match delivered {
+                        Some(Ok(())) => {}
+                        Some(Err(Undelivered::Full)) => {
+                            self.followups.push(Followup::DropHeld(token));
+                        }
+                        Some(Err(Undelivered::Closed)) | None => {
+                            self.followups.push(Followup::DropHeld(token));
+                            self.followups.push(Followup::StopHolding);
+                        }
+                    }
                 }
                 None => {}
             }
@@ -1393,6 +1588,8 @@ mod tests {
             tcp_port: None,
             unix_path: None,
             queries: HashMap::new(),
+            incoming: None,
+            data: DataTable::default(),
             followups: Vec::new(),
             in_flight: 0,
             blocked: None,

@@ -2,7 +2,9 @@
 
 use std::io;
 
-use cluster_core::{ConfigError, QueryError, ResolveError, SendError, TagError};
+use cluster_core::{
+    AnswerError, ConfigError, DataError, QueryError, ResolveError, SendError, TagError,
+};
 
 use crate::hid::HidError;
 use crate::options::OptionsError;
@@ -57,4 +59,13 @@ pub enum CommandError {
     /// The node refused the tag edit.
     #[error("tag edit refused: {0}")]
     Tags(#[from] TagError),
+    /// A typed value could not be encoded.
+    #[error("typed value: {0}")]
+    Typed(#[from] crate::typed::TypedError),
+    /// The node refused the data to publish.
+    #[error("data refused: {0}")]
+    Data(#[from] DataError),
+    /// The node did not send the answer to a held query.
+    #[error("answer not sent: {0}")]
+    Answer(#[from] AnswerError),
 }

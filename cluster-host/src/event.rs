@@ -5,10 +5,10 @@
 use std::net::IpAddr;
 
 use crate::interfaces::HeardOn;
-
+use crate::node_data::{DataMap, parse_entry};
 use cluster_core::{
-    Hid, LostReason, Node, Payload as CorePayload, Policy, Protocol, ProtocolList,
-    QueryEvent as CoreQueryEvent, Service, Sid,
+    HeldRoom, Hid, LostReason, Node, Payload as CorePayload, Policy, Protocol, ProtocolList,
+    QueryEvent as CoreQueryEvent, ReplyToken, Service, Sid,
 };
 
 /// An application payload: the `data` text and the `raw` bytes of a frame.
@@ -44,7 +44,7 @@ impl Payload {
         String::from_utf8_lossy(self.data.as_deref().unwrap_or_default()).into_owned()
     }
 
-    fn from_core<const DATA: usize>(payload: &CorePayload<DATA>) -> Self {
+    pub(crate) fn from_core<const DATA: usize>(payload: &CorePayload<DATA>) -> Self {
         Self {
             data: payload.data().map(<[u8]>::to_vec),
             raw: payload.raw().map(<[u8]>::to_vec),
@@ -77,13 +77,17 @@ pub struct ServiceInfo {
     /// by the [`Engine`](crate::Engine); `None` from [`of`](Self::of), or when no
     /// interface's prefix holds its address).
     pub heard_on: Option<HeardOn>,
+    /// The version of the data it publishes (0: none seen).
+    pub data_version: u16,
+    /// The data it publishes ([`node_data`](crate::node_data)).
+    pub data: DataMap,
 }
 
 impl ServiceInfo {
     /// The snapshot of `service`, as `node` knows it.
     #[must_use]
-    pub fn of<P: Policy, const S: usize, const D: usize>(
-        node: &Node<P, S, D>,
+    pub fn of<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
+        node: &Node<P, S, D, H>,
         service: &Service,
     ) -> Self {
         Self {
@@ -99,12 +103,16 @@ impl ServiceInfo {
                 .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
             expected: service.is_expected(),
             heard_on: None,
+            data_version: 0,
+            data: DataMap::new(),
         }
     }
 
     /// Every service `node` knows, in the order first heard from.
     #[must_use]
-    pub fn all<P: Policy, const S: usize, const D: usize>(node: &Node<P, S, D>) -> Vec<Self> {
+    pub fn all<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
+        node: &Node<P, S, D, H>,
+    ) -> Vec<Self> {
         node.services().map(|s| Self::of(node, s)).collect()
     }
 }
@@ -163,6 +171,15 @@ pub enum Event {
     ProtocolRefreshed {
         /// The protocol.
         protocol: Protocol,
+    },
+    /// A service published new data (a newer version; reported once per version).
+    DataChanged {
+        /// The service.
+        sid: Sid,
+        /// Its data version.
+        version: u16,
+        /// All its pairs (the new set replaces the old one as a whole).
+        data: DataMap,
     },
     /// Events were lost: the node's queue or the subscriber's buffer overflowed.
     Dropped {
@@ -223,13 +240,26 @@ pub enum Translated {
     /// The adapter must reopen this protocol's listener (then report
     /// [`Event::ProtocolRefreshed`]).
     Refresh(Protocol),
+    /// A query held open, for the application to answer with `token`.
+    Held {
+        /// What answers it.
+        token: ReplyToken,
+        /// The asker.
+        sid: Sid,
+        /// Its channel.
+        channel: u64,
+        /// The query id.
+        ruid: Option<String>,
+        /// The query's payload.
+        payload: Payload,
+    },
 }
 
 /// Translates a core event, reading what it needs from `node` (call it while draining
 /// [`Node::poll_event`], before the next input).
 #[must_use]
-pub fn translate<P: Policy, const S: usize, const D: usize>(
-    node: &Node<P, S, D>,
+pub fn translate<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
+    node: &Node<P, S, D, H>,
     event: &cluster_core::Event<D>,
 ) -> Option<Translated> {
     use cluster_core::Event as E;
@@ -309,6 +339,24 @@ pub fn translate<P: Policy, const S: usize, const D: usize>(
             }
         }
         E::RefreshProtocol { protocol } => Translated::Refresh(*protocol),
+        E::QueryHeld {
+            token,
+            sid,
+            channel,
+            ruid,
+            payload,
+        } => Translated::Held {
+            token: *token,
+            sid: *sid,
+            channel: *channel,
+            ruid: ruid.map(|r| text(r.as_bytes())),
+            payload: Payload::from_core(payload),
+        },
+        E::DataChanged { sid, version, data } => Translated::Event(Event::DataChanged {
+            sid: *sid,
+            version: *version,
+            data: parse_entry(data.data_str()?)?,
+        }),
         E::Dropped { count } => Translated::Event(Event::Dropped {
             count: u64::from(*count),
         }),

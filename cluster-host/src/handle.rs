@@ -10,11 +10,12 @@ use std::task::{Context, Poll};
 
 #[cfg(feature = "seal")]
 use cluster_core::KeyRing;
-use cluster_core::{Hid, Sid, Stats};
+use cluster_core::{HeldStats, Hid, Sid, Stats};
 
 use crate::command::{COMMAND_QUEUE, Command, Reply};
 use crate::error::CommandError;
 use crate::event::{Event, ServiceInfo};
+use crate::held::IncomingQueries;
 use crate::json::JoinedInfo;
 use crate::query::QueryStream;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
@@ -164,6 +165,55 @@ impl Handle {
     /// [`CommandError::Resolve`]; [`CommandError::Closed`].
     pub async fn query(&self, spec: QuerySpec) -> Result<QueryStream, CommandError> {
         self.ask(|r| Command::Query(spec, r)).await?
+    }
+
+    /// Holds the queries that arrive from now on open for the application: each comes on the
+    /// returned stream with a [`Responder`](crate::Responder) that answers it later, from any
+    /// task (see [`held`](crate::held)), instead of the node's policy answering on the spot.
+    /// A later call takes over (the earlier stream ends). Once the stream is dropped, the
+    /// next query is answered with an error (`query dropped unanswered`) and the ones after
+    /// it by the policy again. At most [`HELD`](crate::HELD) queries are held at once; beyond
+    /// that, and while the stream holds that many unread, new ones are refused as busy.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn incoming_queries(&self) -> Result<IncomingQueries, CommandError> {
+        let weak = self.commands.downgrade();
+        self.ask(|r| Command::Hold(weak, r)).await
+    }
+
+    /// Publishes `pairs` as this node's data, replacing what it published before as a whole;
+    /// returns the new version. Every peer reads it in its `services()` (and gets
+    /// [`Event::DataChanged`]) within about a heartbeat interval, or at the next one under
+    /// loss. At most [`DATA`](crate::DATA) bytes with the node's protocol props (values that
+    /// are not UTF-8 count twice).
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Data`]; [`CommandError::Closed`].
+    pub async fn set_data<K, V>(
+        &self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<u16, CommandError>
+    where
+        K: Into<String>,
+        V: Into<Vec<u8>>,
+    {
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.ask(|r| Command::SetData(pairs, r)).await?
+    }
+
+    /// The counters of held queries: held, answered, refused, late, dropped, expired, busy.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`].
+    pub async fn held_stats(&self) -> Result<HeldStats, CommandError> {
+        self.ask(Command::HeldStats).await
     }
 
     /// Edits this node's tags; a full heartbeat follows. Returns whether they changed.

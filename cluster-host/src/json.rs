@@ -7,19 +7,21 @@
 //! | discovered | `event`, `sid`, `hid`, `ip`, `tags`, `protocols`, `local`, `tcp_port`, `interface`, `interface_address` (where it was heard: our interface's name and our address on it) |
 //! | lost | `event`, `sid`, `reason` (`expired`, `disconnect`, `left`) |
 //! | tags | `event`, `sid`, `tags` |
-//! | message | `event`, `sid`, `channel`, `data`, `ruid` |
-//! | query | `event`, `sid`, `ruid`, `data`, `channel` |
+//! | message | `event`, `sid`, `channel`, `data`, `ruid`, and `raw` when present |
+//! | query | `event`, `sid`, `ruid`, `data`, `channel`, and `raw` when present |
 //! | refreshed | `event`, `protocol` |
 //! | dropped | `event`, `count` |
-//! | service | `event`, then the keys of `discovered` (`cluster services --json`) |
-//! | response, error, missing | `event`, `sid`, and `data` or `error` |
+//! | service | `event`, then the keys of `discovered` (`cluster services --json`); with `data_version` and `data` (`{"key": value}`) when the service publishes data |
+//! | data | `event`, `sid`, `version`, `data` (`{"key": value}`): a service published new data |
+//! | response, error, missing | `event`, `sid`, and `data` (and `raw` when present) or `error` |
 //! | done | `event`, `responses`, `missing`, `timed_out`; from a front end that kept the query's news ([`query_done_json`]) also `missing_sids` |
 //! | stats | `event`, then every counter of [`cluster_core::Stats`] and of [`TransportStats`], named as their fields (`cluster services --stats --json`) |
 //! | error | `event`, `error` (the message), `what` (what failed, e.g. `key_file`) |
 //! | metrics | `event`, `address` (where `cluster join --metrics` serves `GET /metrics`) |
 //! | interface | `event`, `interface`, `address`, `group`, `port`, `ttl`, `loop`, `loop_v6`, `answered` (`local`, `remote`), `sids`, `verdict` (`ok`, `alone`, `no_loop`, `error`), `hints` (`cluster doctor`) |
 //!
-//! Text that is not UTF-8 is written `{"bytes_hex": "..."}`; an absent `data` is `null`.
+//! Text that is not UTF-8 is written `{"bytes_hex": "..."}`; an absent `data` is `null`. The
+//! `raw` field (typed payloads: postcard bytes) is lowercase hex, as `cluster decode` writes it.
 
 use std::fmt::Write as _;
 
@@ -27,6 +29,7 @@ use cluster_core::Stats;
 use serde_json::{Map, Value, json};
 
 use crate::event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo};
+use crate::node_data::DataMap;
 use crate::transports::TransportStats;
 
 /// A byte string as JSON: a string when UTF-8, else `{"bytes_hex": "..."}`.
@@ -34,13 +37,7 @@ use crate::transports::TransportStats;
 pub fn bytes_json(bytes: &[u8]) -> Value {
     match std::str::from_utf8(bytes) {
         Ok(text) => Value::String(text.to_owned()),
-        Err(_) => {
-            let mut hex = String::with_capacity(bytes.len() * 2);
-            for b in bytes {
-                let _ = write!(hex, "{b:02x}");
-            }
-            json!({ "bytes_hex": hex })
-        }
+        Err(_) => json!({ "bytes_hex": hex(bytes) }),
     }
 }
 
@@ -50,6 +47,23 @@ fn sid_json(sid: &cluster_core::Sid) -> Value {
 
 fn data_json(payload: &Payload) -> Value {
     payload.data.as_deref().map_or(Value::Null, bytes_json)
+}
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+/// Adds `"raw": "<hex>"` to a line when the payload has a `raw` field (typed payloads).
+fn with_raw(mut line: Value, payload: &Payload) -> Value {
+    if let (Some(raw), Value::Object(map)) = (&payload.raw, &mut line) {
+        map.insert("raw".to_owned(), Value::String(hex(raw)));
+    }
+    line
 }
 
 fn protocols_json(list: cluster_core::ProtocolList) -> Value {
@@ -94,7 +108,7 @@ pub fn joined_json(info: &JoinedInfo) -> Value {
 /// A service's keys, after `event`.
 #[must_use]
 pub fn service_json(event: &str, service: &ServiceInfo) -> Value {
-    json!({
+    let mut line = json!({
         "event": event,
         "sid": sid_json(&service.sid),
         "hid": bytes_json(service.hid.as_bytes()),
@@ -105,7 +119,23 @@ pub fn service_json(event: &str, service: &ServiceInfo) -> Value {
         "tcp_port": service.tcp_port,
         "interface": service.heard_on.as_ref().map(|h| h.interface.clone()),
         "interface_address": service.heard_on.as_ref().map(|h| h.address.to_string()),
-    })
+    });
+    if service.data_version > 0
+        && let Value::Object(map) = &mut line
+    {
+        map.insert("data_version".to_owned(), json!(service.data_version));
+        map.insert("data".to_owned(), data_map_json(&service.data));
+    }
+    line
+}
+
+/// A service's data: `{"key": value}`, each value as [`bytes_json`] writes it.
+fn data_map_json(data: &DataMap) -> Value {
+    Value::Object(
+        data.iter()
+            .map(|(k, v)| (k.clone(), bytes_json(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 /// The line of an event.
@@ -124,28 +154,40 @@ pub fn event_json(event: &Event) -> Value {
             channel,
             ruid,
             payload,
-        } => json!({
-            "event": "message",
-            "sid": sid_json(sid),
-            "channel": channel,
-            "data": data_json(payload),
-            "ruid": ruid,
-        }),
+        } => with_raw(
+            json!({
+                "event": "message",
+                "sid": sid_json(sid),
+                "channel": channel,
+                "data": data_json(payload),
+                "ruid": ruid,
+            }),
+            payload,
+        ),
         Event::QueryReceived {
             sid,
             channel,
             ruid,
             payload,
-        } => json!({
-            "event": "query",
-            "sid": sid_json(sid),
-            "ruid": ruid,
-            "data": data_json(payload),
-            "channel": channel,
-        }),
+        } => with_raw(
+            json!({
+                "event": "query",
+                "sid": sid_json(sid),
+                "ruid": ruid,
+                "data": data_json(payload),
+                "channel": channel,
+            }),
+            payload,
+        ),
         Event::ProtocolRefreshed { protocol } => {
             json!({ "event": "refreshed", "protocol": protocol.letter() })
         }
+        Event::DataChanged { sid, version, data } => json!({
+            "event": "data",
+            "sid": sid_json(sid),
+            "version": version,
+            "data": data_map_json(data),
+        }),
         Event::Dropped { count } => json!({ "event": "dropped", "count": count }),
     }
 }
@@ -154,9 +196,10 @@ pub fn event_json(event: &Event) -> Value {
 #[must_use]
 pub fn query_event_json(event: &QueryEvent) -> Value {
     match event {
-        QueryEvent::Response { sid, payload } => {
-            json!({ "event": "response", "sid": sid_json(sid), "data": data_json(payload) })
-        }
+        QueryEvent::Response { sid, payload } => with_raw(
+            json!({ "event": "response", "sid": sid_json(sid), "data": data_json(payload) }),
+            payload,
+        ),
         QueryEvent::Error { sid, error } => {
             json!({ "event": "error", "sid": sid_json(sid), "error": error })
         }
@@ -333,6 +376,8 @@ mod tests {
                 interface: "lo".into(),
                 address: "127.0.0.1".parse().unwrap(),
             }),
+            data_version: 0,
+            data: DataMap::new(),
         };
         assert_eq!(
             event_json(&Event::Discovered(service)).to_string(),
@@ -355,6 +400,17 @@ mod tests {
         assert_eq!(
             event_json(&message).to_string(),
             r#"{"event":"message","sid":"AbCd1234","channel":5,"data":{"bytes_hex":"ff00"},"ruid":null}"#
+        );
+        let typed = QueryEvent::Response {
+            sid: sid(),
+            payload: Payload {
+                data: Some(b"pong".to_vec()),
+                raw: Some(vec![0x0a, 0xff]),
+            },
+        };
+        assert_eq!(
+            query_event_json(&typed).to_string(),
+            r#"{"event":"response","sid":"AbCd1234","data":"pong","raw":"0aff"}"#
         );
         let done = QueryEvent::Done(QuerySummary {
             answered: 2,

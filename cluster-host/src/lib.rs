@@ -22,6 +22,9 @@
 //! | [`options`] | [`Options`]: the node's `Config` plus group, port, interface, hid, paths, timeouts; durations like `500ms` |
 //! | [`event`], [`request`] | owned events ([`Event`], [`QueryEvent`]) and requests ([`SendSpec`], [`QuerySpec`], [`TagEdit`]) |
 //! | [`policy`] | [`Answer`]: reply the same text to every query |
+//! | [`node_data`] | per-node data: the pairs services publish, parsed and kept for [`ServiceInfo`]; `data:KEY=VALUE` selectors |
+//! | [`held`] | [`IncomingQueries`], [`IncomingQuery`], [`Responder`]: queries answered later |
+//! | [`typed`] | typed messages end to end: [`Typed`](typed::Typed) values in `raw`, typed sends, queries, answers and event streams |
 //! | [`json`] | the JSON lines of `cluster join --json`, and the `stats` line of every counter |
 //! | [`packet`] | hex frames to JSON and back (`cluster decode`, `cluster encode`) |
 //! | [`setup()`] | a join up to the runtime: options checked, hid found, sockets opened, node built |
@@ -103,11 +106,13 @@ pub mod engine;
 mod error;
 pub mod event;
 mod handle;
+pub mod held;
 pub mod hid;
 pub mod interfaces;
 pub mod json;
 pub mod metrics;
 pub mod multicast;
+pub mod node_data;
 pub mod options;
 pub mod packet;
 pub mod policy;
@@ -119,6 +124,7 @@ mod setup;
 pub mod socket;
 pub mod tap_args;
 pub mod transports;
+pub mod typed;
 
 pub use addrs::LocalAddrs;
 pub use command::{COMMAND_QUEUE, Command, Reply};
@@ -128,6 +134,7 @@ pub use engine::{Engine, Flow, Io, Sockets, Wrapped, Write};
 pub use error::{CommandError, JoinError};
 pub use event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo, Translated, translate};
 pub use handle::{Driver, EVENT_BUFFER, Events, Front, Handle, front};
+pub use held::{HeldAnswer, IncomingQueries, IncomingQuery, Responder};
 pub use hid::{HidError, host_hid};
 #[cfg(feature = "seal")]
 pub use options::read_key_file;
@@ -142,9 +149,14 @@ pub use setup::{Setup, setup};
 pub use transports::{TransportStats, Transports};
 
 /// The node the hosted adapters run: up to [`SERVICES`] services and payloads of up to
-/// [`DATA`] bytes. It is about 540 KiB: adapters build it on a thread with a large stack and keep it in a
-/// `Box`.
-pub type HostNode<P> = cluster_core::Node<P, SERVICES, DATA>;
+/// [`DATA`] bytes, holding up to [`HELD`] queries open. It is about 620 KiB (the held
+/// queries about 120 KiB of it): adapters build it on a thread with a large stack and keep
+/// it in a `Box`.
+pub type HostNode<P> = cluster_core::Node<P, SERVICES, DATA, cluster_core::HeldTable<HELD>>;
+
+/// Queries a hosted node holds open at once for the application to answer later
+/// ([`Handle::incoming_queries`]); beyond that, new ones are refused as busy.
+pub const HELD: usize = 1024;
 
 /// Services a hosted node knows at most.
 pub const SERVICES: usize = 1024;

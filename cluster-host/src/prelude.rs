@@ -10,9 +10,14 @@ pub use crate::duration::parse_duration;
 pub use crate::error::{CommandError, JoinError};
 pub use crate::event::{Event, Payload, QueryEvent, QuerySummary, ServiceInfo};
 pub use crate::handle::{Driver, Events, Handle};
+pub use crate::held::{HeldAnswer, IncomingQueries, IncomingQuery, Responder};
 pub use crate::json::{self, JoinedInfo};
 pub use crate::options::{Options, Profile};
 pub use crate::policy::Answer;
 pub use crate::query::{QueryOutcome, QueryStream};
 pub use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
 pub use crate::transports::TransportStats;
+pub use crate::typed::{
+    Typed, TypedAnswer, TypedError, TypedEvents, TypedMessage, TypedOutcome, TypedQueryEvent,
+    TypedQueryStream,
+};

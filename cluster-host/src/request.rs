@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use cluster_core::{
-    Node, Policy, ProtocolList, QueryRequest, ResolveError, Resolver, SendRequest, Sid, TagError,
-    TagOp, Targets,
+    HeldRoom, Node, Policy, ProtocolList, QueryRequest, ResolveError, Resolver, SendRequest, Sid,
+    TagError, TagOp, Targets,
 };
 
 /// Which services a send or query goes to: a resolver's matches plus explicit sids.
@@ -75,9 +75,9 @@ impl Selector {
     /// # Errors
     ///
     /// [`ResolveError`] when the resolver arguments are invalid.
-    pub fn matching<P: Policy, const S: usize, const D: usize>(
+    pub fn matching<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
         &self,
-        node: &Node<P, S, D>,
+        node: &Node<P, S, D, H>,
     ) -> Result<Vec<Sid>, ResolveError> {
         self.with_targets(|targets| {
             node.services()

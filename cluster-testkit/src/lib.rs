@@ -47,6 +47,21 @@ macro_rules! adapter_suite {
                 a_send_to_a_dead_tcp_listener_falls_back_to_multicast_with_a_failed_report,
                 a_failed_report_about_our_tcp_reopens_the_listener,
             }
+            data {
+                published_data_reaches_the_other_nodes_services_and_updates_replace_it,
+                data_filters_select_the_services_whose_data_matches,
+            }
+            held {
+                a_held_query_is_answered_later_from_another_task,
+                a_dropped_responder_answers_with_an_error_and_is_counted,
+                queries_go_back_to_the_policy_once_the_stream_is_dropped,
+            }
+            typed {
+                a_typed_query_round_trips_through_a_typed_answer_policy,
+                a_bad_typed_answer_is_an_error_and_the_other_answers_still_arrive,
+                a_held_typed_query_is_answered_later,
+                typed_events_carry_only_their_type,
+            }
             limits {
                 connections_over_the_limit_are_refused_and_counted_while_real_peers_keep_working,
                 a_connection_declaring_a_huge_frame_is_resynced_and_counted_without_buffering_it,

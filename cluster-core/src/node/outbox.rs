@@ -13,6 +13,8 @@ const PAYLOAD_SLOTS: usize = 4;
 const BROADCAST_QUEUE: usize = 8;
 /// Filtered broadcasts that may be queued at once (one bit per service each).
 const BROADCAST_MARKS: u8 = 8;
+/// The reference count of a pinned slot (never reached by counting).
+const PINNED: u32 = u32::MAX;
 /// The most sids one ping names.
 pub(crate) const PING_MAX: usize = 16;
 
@@ -50,6 +52,37 @@ impl<const DATA: usize> PayloadPool<DATA> {
         u8::try_from(index).ok()
     }
 
+    /// Keeps `payload` in a slot until [`unpin`](Self::unpin) (this node's published data);
+    /// `None` when every slot is taken.
+    pub(crate) fn pin(&mut self, payload: Payload<DATA>) -> Option<()> {
+        self.alloc(payload, PINNED).map(|_| ())
+    }
+
+    /// The pinned payload.
+    pub(crate) fn pinned(&self) -> Option<&Payload<DATA>> {
+        self.slots
+            .iter()
+            .find(|s| s.refs == PINNED)
+            .map(|s| &s.payload)
+    }
+
+    /// The pinned payload, to replace it.
+    pub(crate) fn pinned_mut(&mut self) -> Option<&mut Payload<DATA>> {
+        self.slots
+            .iter_mut()
+            .find(|s| s.refs == PINNED)
+            .map(|s| &mut s.payload)
+    }
+
+    /// Frees the pinned slot.
+    pub(crate) fn unpin(&mut self) {
+        for slot in &mut self.slots {
+            if slot.refs == PINNED {
+                slot.refs = 0;
+            }
+        }
+    }
+
     pub(crate) fn get(&self, index: u8) -> Option<&Payload<DATA>> {
         self.slots
             .get(usize::from(index))
@@ -60,7 +93,9 @@ impl<const DATA: usize> PayloadPool<DATA> {
     /// Drops one reference; the slot is freed with the last.
     #[inline(never)]
     pub(crate) fn release(&mut self, index: u8) {
-        if let Some(slot) = self.slots.get_mut(usize::from(index)) {
+        if let Some(slot) = self.slots.get_mut(usize::from(index))
+            && slot.refs != PINNED
+        {
             slot.refs = slot.refs.saturating_sub(1);
         }
     }

@@ -1,5 +1,6 @@
 //! Protocol props carried in `data`: `t {port 41241} u {path /run/app/x.sock}` (spec 3.5).
 
+use super::data::{self, DataSeen};
 use super::registry::Registry;
 use crate::protocol::{Protocol, ProtocolList};
 use crate::service::UnixPath;
@@ -70,6 +71,8 @@ pub(crate) struct ReceivedProps {
     pub(crate) tcp: Option<Option<u16>>,
     /// `Some(value)` when the dict names `u`.
     pub(crate) unix: Option<Option<UnixPath>>,
+    /// What the dict says of the sender's data (`meta` or `metav`, see [`data`]).
+    pub(crate) data: Option<DataSeen>,
 }
 
 /// Reads a props dict. Unknown protocols are ignored; an invalid dict is an error (the frame
@@ -102,6 +105,15 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
                     UnixPath::new(text.as_bytes())
                 });
             props.unix = Some(path);
+        } else if key.eq_str(data::META) {
+            let version = value_text
+                .and_then(|v| tcl_list::dict_get(v, "version").ok().flatten())
+                .and_then(|v| data::element_version(&v));
+            props.data = version.map(DataSeen::Full).or(props.data);
+        } else if key.eq_str(data::DIGEST) {
+            props.data = props
+                .data
+                .or(data::element_version(&value).map(DataSeen::Digest));
         }
     }
     Ok(props)

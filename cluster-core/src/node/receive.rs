@@ -1,6 +1,6 @@
 //! The receive pipeline (spec 5.6), in the reference's order, with this project's decisions.
 
-use super::outbox::{Direct, DirectBody};
+use super::held::{Held, ResponseRoute};
 use super::props::{self, ReceivedProps};
 use super::send::with_payload_mut;
 use super::{Core, Service};
@@ -30,6 +30,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         now: Instant,
         source: &Source,
         frame: &Frame<'_>,
+        held: &mut Option<Held<'_>>,
     ) -> Result<(), DatagramError> {
         // Step 2: the local-only rule.
         if !self.config.remote && !source.local {
@@ -67,7 +68,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return Err(DatagramError::Rejected);
         }
         if !changed {
-            return self.accept(now, source, &msg, channel);
+            return self.accept(now, source, &msg, channel, held);
         }
         let payload = core::mem::take(&mut self.scratch);
         let rewritten = Message {
@@ -75,7 +76,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             raw: payload.raw(),
             ..msg
         };
-        let result = self.accept(now, source, &rewritten, channel);
+        let result = self.accept(now, source, &rewritten, channel, held);
         self.scratch = payload;
         result
     }
@@ -96,6 +97,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         source: &Source,
         msg: &Message<'_>,
         channel: u64,
+        held: &mut Option<Held<'_>>,
     ) -> Result<(), DatagramError> {
         let kind = match msg.kind {
             Some(MessageKind::Unknown(_)) | None => return Err(DatagramError::Invalid),
@@ -220,7 +222,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             self.ask_for_props(&sid);
         }
         bump(&mut self.stats.frames_accepted);
-        self.dispatch(now, source, index, sid, kind, channel, msg, parsed);
+        self.dispatch(now, source, index, sid, kind, channel, msg, parsed, held);
         Ok(())
     }
 
@@ -236,6 +238,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         channel: u64,
         msg: &Message<'_>,
         parsed: Parsed<'_>,
+        held: &mut Option<Held<'_>>,
     ) {
         match (kind, parsed) {
             (MessageKind::Disconnect, _) => {
@@ -243,16 +246,25 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     self.service_removed(now, &service, LostReason::Disconnected);
                 }
             }
-            (MessageKind::Heartbeat, Parsed::Props(props)) => self.apply_props(index, props, false),
+            (MessageKind::Heartbeat, Parsed::Props(props)) => {
+                self.apply_props(index, sid, props, false, msg);
+            }
             (MessageKind::Discovery, parsed) => {
                 if let Parsed::Props(props) = parsed {
-                    self.apply_props(index, props, false);
+                    self.apply_props(index, sid, props, false, msg);
                 }
                 self.answer_discovery(sid, msg);
             }
-            (MessageKind::Flush, Parsed::Props(props)) => self.apply_props(index, props, true),
+            (MessageKind::Flush, Parsed::Props(props)) => {
+                self.apply_props(index, sid, props, true, msg);
+            }
             (MessageKind::Ping, Parsed::Ping(data)) => self.handle_ping(now, data),
-            (MessageKind::Query, _) => self.answer_query(index, sid, source, channel, msg),
+            (MessageKind::Query, _) => {
+                let route = ResponseRoute::of(sid, channel, source, msg);
+                if !self.hold_query(now, held, route, msg) {
+                    self.answer_query(index, route, msg);
+                }
+            }
             (MessageKind::Response, _) => self.handle_response(now, &sid, msg),
             (MessageKind::Event, _) => {
                 let accepted = self
@@ -281,22 +293,26 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
     }
 
-    fn apply_props(&mut self, index: usize, props: ReceivedProps, replace: bool) {
+    fn apply_props(
+        &mut self,
+        index: usize,
+        sid: Sid,
+        props: ReceivedProps,
+        replace: bool,
+        msg: &Message<'_>,
+    ) {
         if !props.apply(&mut self.registry, index, replace) {
             bump(&mut self.stats.oversized);
+        }
+        if let Some(seen) = props.data {
+            let text = msg.data.and_then(|d| d.to_str().ok()).unwrap_or_default();
+            self.note_data(index, sid, seen, text);
         }
     }
 
     /// A query (type 4): the policy builds the answer, which goes back through the protocol
     /// (and connection) the query came in on, with `filter=[asker]` last.
-    fn answer_query(
-        &mut self,
-        index: usize,
-        sid: Sid,
-        source: &Source,
-        channel: u64,
-        msg: &Message<'_>,
-    ) {
+    fn answer_query(&mut self, index: usize, route: ResponseRoute, msg: &Message<'_>) {
         let mut answer = Payload::<DATA>::new(Some(b""), None).unwrap_or_default();
         let Some(service) = self.registry.at(index) else {
             return;
@@ -315,28 +331,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         };
         if let Some(received) = Payload::new(msg.data.map(|d| d.as_bytes()), msg.raw) {
             self.push_event(Event::QueryReceived {
-                sid,
-                channel,
-                ruid: msg.ruid.and_then(|r| Ruid::new(r.as_bytes())),
+                sid: route.asker,
+                channel: route.channel,
+                ruid: route.ruid,
                 payload: received,
             });
         }
-        let Some(slot) = self.payloads.alloc(answer, 1) else {
-            bump(&mut self.stats.sends_rejected);
-            return;
-        };
-        let mut response = Direct::new(
-            sid,
-            DirectBody::Response { error },
-            source.via == Protocol::Multicast,
-        );
-        response.channel = channel;
-        response.ruid = msg.ruid.and_then(|r| Ruid::new(r.as_bytes()));
-        response.keepalive = msg.keepalive;
-        response.payload = Some(slot);
-        response.order = Some(ProtocolList::new(&[source.via]));
-        response.conn = source.conn;
-        let _ = self.queue_direct(response);
+        let _ = self.queue_response(route, answer, error);
     }
 }
 

@@ -600,16 +600,19 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
         let known = Some(self.registry.len() as u64);
-        let props = Some(Str::from(self.props_text.as_str()));
+        let props = Some(Str::from(self.props_data_text()));
+        let digest = self.data_digest();
         let none = FilterOf::None;
         let last = FilterPlacement::Last;
         match broadcast {
             Broadcast::Heartbeat { props: p, tags } => {
-                // Spec 5.4: `data` only when props are queued, "" when only tags are.
-                let data = match (p, tags) {
-                    (true, _) => props,
-                    (false, true) => Some(Str::from("")),
-                    (false, false) => None,
+                // Spec 5.4: `data` only when props are queued, "" when only tags are; a node
+                // publishing data carries its version there instead (see `data.rs`).
+                let data = match (p, tags, &digest) {
+                    (true, _, _) => props,
+                    (false, _, Some(digest)) => Some(Str::from(digest.as_str())),
+                    (false, true, None) => Some(Str::from("")),
+                    (false, false, None) => None,
                 };
                 self.encode_frame(
                     buf,
@@ -759,7 +762,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let channel = direct.channel;
         match direct.body {
             DirectBody::DiscoveryAnswer => {
-                let data = Some(Str::from(self.props_text.as_str()));
+                let data = Some(Str::from(self.props_data_text()));
                 self.encode_frame(
                     buf,
                     MessageKind::Heartbeat,

@@ -239,6 +239,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if props::write_props(&self.props, self.protocols, &mut self.props_text).is_err() {
             self.props_text.clear();
         }
+        // Out of line, and only for a node publishing data: its text buffers are not on the
+        // stack of every props change.
+        if self.payloads.pinned().is_some() {
+            self.refresh_data_text();
+        }
     }
 
     pub(super) fn subscribed(&self, channel: u64) -> bool {

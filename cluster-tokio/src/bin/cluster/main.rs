@@ -5,6 +5,7 @@
 //! variant with its own argument struct and one arm in [`run`]; every failure is a
 //! [`CliError`], turned into the exit status by [`exit_code`].
 
+mod answer_cmd;
 mod doctor;
 mod metrics;
 mod node;

@@ -12,12 +12,13 @@ use cluster_host::{
     read_key_file, split_list,
 };
 use cluster_tokio::{
-    Cluster, CommandError, Handle, JoinError, QueryEvent, QueryOutcome, QuerySpec, QuerySummary,
-    Selector, SendSpec,
+    Cluster, CommandError, Event, Handle, IncomingQueries, IncomingQuery, JoinError, QueryEvent,
+    QueryOutcome, QuerySpec, QuerySummary, Selector, SendSpec,
 };
 use serde_json::json;
 
 use crate::CliError;
+use crate::answer_cmd::AnswerCmd;
 use crate::output::Printer;
 
 fn duration(text: &str) -> Result<Duration, DurationError> {
@@ -92,6 +93,10 @@ pub(crate) struct NodeArgs {
     /// oldest are dropped and a `dropped` line says how many.
     #[arg(long, default_value_t = EVENTS_PRINTED, value_name = "N")]
     event_buffer: usize,
+    /// Publish KEY=VALUE as this node's data (repeat the option); every peer reads it
+    /// (`cluster services --json` shows it, and `--resolve data:KEY=VALUE` selects by it).
+    #[arg(long = "data", value_name = "KEY=VALUE", value_parser = data_pair)]
+    publish: Vec<(String, String)>,
     /// Reply TEXT to every accepted query (default: an empty reply).
     #[arg(long, value_name = "TEXT")]
     answer: Option<String>,
@@ -102,6 +107,22 @@ pub(crate) struct NodeArgs {
 
 fn profile(text: &str) -> Result<Profile, OptionsError> {
     text.parse()
+}
+
+/// One `--data KEY=VALUE`.
+fn data_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+/// The bytes of `--raw-hex`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawHex(Vec<u8>);
+
+fn raw_hex(text: &str) -> Result<RawHex, cluster_host::packet::PacketError> {
+    cluster_host::packet::unhex(text).map(RawHex)
 }
 
 /// The events a node command keeps for its output by default: a flood of invented services
@@ -168,6 +189,9 @@ impl NodeArgs {
             options = options.query_latency(metrics.query_latency());
         }
         let handle = Cluster::join_with(options, answer).await?;
+        if !self.publish.is_empty() {
+            handle.set_data(self.publish.clone()).await?;
+        }
         Ok((handle, Printer::new(self.json)))
     }
 }
@@ -182,6 +206,20 @@ pub(crate) struct JoinArgs {
     /// frames per transport, query latency.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// Answer each query by running `sh -c CMD`: the query text on its stdin, the answer
+    /// from its stdout (one trailing newline removed). A command that fails, runs past
+    /// --answer-timeout (it is then killed) or prints more than 8192 bytes refuses the
+    /// query with an error text instead. The asker is in CLUSTER_SID, CLUSTER_CHANNEL and
+    /// CLUSTER_RUID.
+    #[arg(long, value_name = "CMD", conflicts_with = "answer")]
+    answer_cmd: Option<String>,
+    /// Time each query gets for its --answer-cmd, from its arrival (waiting for a free
+    /// slot included); keep it below the askers' query timeout.
+    #[arg(long, value_parser = duration, default_value = "1s", value_name = "DUR")]
+    answer_timeout: Duration,
+    /// --answer-cmd commands running at once at most; further queries wait for a slot.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    answer_jobs: usize,
 }
 
 /// `cluster services`.
@@ -252,6 +290,10 @@ pub(crate) struct QueryArgs {
     /// lan-fast, 30 s for reference).
     #[arg(long, value_parser = duration, value_name = "DUR")]
     timeout: Option<Duration>,
+    /// Also send these bytes, given in hex, as the query's raw field (typed payloads are
+    /// postcard bytes there, their kind in the text).
+    #[arg(long, value_parser = raw_hex, value_name = "HEX")]
+    raw_hex: Option<RawHex>,
     /// The query text.
     data: String,
 }
@@ -269,6 +311,10 @@ pub(crate) struct SendArgs {
     /// One multicast frame (to everyone without --resolve) instead of direct sends.
     #[arg(long)]
     broadcast: bool,
+    /// Also send these bytes, given in hex, as the event's raw field (typed payloads are
+    /// postcard bytes there, their kind in the text).
+    #[arg(long, value_parser = raw_hex, value_name = "HEX")]
+    raw_hex: Option<RawHex>,
     /// The event text.
     data: String,
 }
@@ -286,6 +332,14 @@ pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
     };
     let (handle, printer) = args.node.join_recording(metrics.as_ref()).await?;
     let mut events = handle.events();
+    let answer_cmd = args
+        .answer_cmd
+        .clone()
+        .map(|cmd| AnswerCmd::new(cmd, args.answer_timeout, args.answer_jobs));
+    let mut incoming = match &answer_cmd {
+        Some(_) => Some(handle.incoming_queries().await?),
+        None => None,
+    };
     // Before the `joined` line: a SIGHUP sent once it is printed is never the default
     // (which ends the process).
     let mut hangups = Hangups::new(args.node.key_file.is_some())?;
@@ -311,10 +365,30 @@ pub(crate) async fn join(args: JoinArgs) -> Result<(), CliError> {
                 Some(event) => printer.event(&event)?,
                 None => return Err(CommandError::Closed.into()),
             },
+            query = next_query(&mut incoming) => match (query, &answer_cmd) {
+                (Some(query), Some(answer_cmd)) => {
+                    printer.event(&Event::QueryReceived {
+                        sid: query.sid,
+                        channel: query.channel,
+                        ruid: query.ruid.clone(),
+                        payload: query.payload.clone(),
+                    })?;
+                    answer_cmd.spawn(query);
+                }
+                _ => return Err(CommandError::Closed.into()),
+            },
         }
     }
     handle.leave().await?;
     Ok(())
+}
+
+/// The next held query; never without a stream.
+async fn next_query(incoming: &mut Option<IncomingQueries>) -> Option<IncomingQuery> {
+    match incoming {
+        Some(incoming) => incoming.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Reads the key file again and hands the ring to the node, or reports why not.
@@ -410,6 +484,7 @@ pub(crate) async fn query(args: QueryArgs) -> Result<(), CliError> {
     args.targets.wait_for_targets(&handle).await?;
     let mut spec = QuerySpec::new(args.targets.selector(), args.data.as_bytes());
     spec.timeout = args.timeout;
+    spec.raw = args.raw_hex.map(|raw| raw.0);
     let result = match handle.query(spec).await {
         Ok(stream) => run_query(&handle, printer, stream).await,
         Err(CommandError::Query(QueryError::NoTargets)) => {
@@ -475,6 +550,7 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), CliError> {
         args.targets.selector()
     };
     let mut spec = SendSpec::new(to, args.data.as_bytes()).channel(args.channel);
+    spec.raw = args.raw_hex.map(|raw| raw.0);
     if args.broadcast {
         spec = spec.broadcast(true);
     }

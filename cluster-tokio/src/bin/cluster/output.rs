@@ -122,6 +122,14 @@ impl Printer {
             Event::Dropped { count } => {
                 format!("{} {count} events", self.paint(Colour::Red, "! dropped"))
             }
+            Event::DataChanged { sid, version, data } => format!(
+                "{} {sid} v{version}: {}",
+                self.paint(Colour::Yellow, "~ data"),
+                data.iter()
+                    .map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
             _ => format!("{event:?}"),
         })
     }

@@ -1,0 +1,336 @@
+//! Queries held open: the application answers them later, through a [`ReplyToken`], instead
+//! of the [`Policy`] answering on the spot.
+//!
+//! The table lives in the [`Node`](crate::Node) (its `H` parameter: [`NoHeld`] by default,
+//! which takes no memory, or a [`HeldTable`]), outside the core, and the receive pipeline
+//! borrows it as a [`Held`] view, so that its size is not a parameter of every part of the
+//! node. A held query remembers where its answer goes (the
+//! asker, the protocol and connection the query came on, its `ruid` and `keepalive`) and
+//! until when: the node's [`query_timeout`](crate::Config::query_timeout) from its arrival,
+//! the time a node of this project waits for answers by default (the wire does not carry the
+//! asker's timeout).
+
+use heapless::vec::VecView;
+
+use super::Core;
+use super::outbox::{Direct, DirectBody};
+use crate::error::AnswerError;
+use crate::event::{Event, Payload, ReplyToken, Ruid};
+use crate::identity::Sid;
+use crate::policy::Policy;
+use crate::protocol::{ConnId, Protocol, ProtocolList};
+use crate::stats::{HeldStats, bump};
+use crate::time::{Instant, millis_ceil};
+use crate::transmit::Source;
+use crate::wire::Message;
+
+/// The error text of a query refused because no more queries can be held.
+pub(crate) const BUSY: &[u8] = b"busy: too many queries held open";
+/// The error text of a held query the application let go unanswered.
+pub(crate) const UNANSWERED: &[u8] = b"query dropped unanswered";
+
+/// Where the answer to a query goes: back to the asker, on the protocol (and connection) the
+/// query came in on, echoing its `ruid` and `keepalive` (spec 5.11).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseRoute {
+    pub(crate) asker: Sid,
+    pub(crate) channel: u64,
+    pub(crate) ruid: Option<Ruid>,
+    pub(crate) keepalive: Option<bool>,
+    pub(crate) via: Protocol,
+    pub(crate) conn: Option<ConnId>,
+}
+
+impl ResponseRoute {
+    /// The route back for query `msg` from `asker`, received from `source`.
+    pub(crate) fn of(asker: Sid, channel: u64, source: &Source, msg: &Message<'_>) -> Self {
+        Self {
+            asker,
+            channel,
+            ruid: msg.ruid.and_then(|r| Ruid::new(r.as_bytes())),
+            keepalive: msg.keepalive,
+            via: source.via,
+            conn: source.conn,
+        }
+    }
+}
+
+/// One query held open.
+#[derive(Debug, Clone, Copy)]
+struct HeldQuery {
+    token: ReplyToken,
+    route: ResponseRoute,
+    deadline: Instant,
+}
+
+/// The table's state apart from its entries.
+#[derive(Debug)]
+struct HeldState {
+    on: bool,
+    issued: u32,
+    stats: HeldStats,
+}
+
+/// Where a [`Node`](crate::Node) keeps the queries it holds open: [`NoHeld`] (the default)
+/// or a [`HeldTable`].
+pub trait HeldRoom: HeldStore {}
+
+/// No room for held queries: the node's [`Policy`] answers every query on the spot, and
+/// [`Node::hold_queries`](crate::Node::hold_queries) returns false. Takes no memory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHeld;
+
+impl HeldRoom for NoHeld {}
+
+/// Room for `N` queries held open at once (see
+/// [`Node::hold_queries`](crate::Node::hold_queries)): about 120 bytes each.
+#[derive(Debug)]
+pub struct HeldTable<const N: usize> {
+    entries: heapless::Vec<HeldQuery, N>,
+    state: HeldState,
+}
+
+impl<const N: usize> HeldRoom for HeldTable<N> {}
+
+/// The methods of [`HeldRoom`], out of the public surface.
+mod store {
+    use super::{Held, HeldStats, HeldTable, Instant, NoHeld};
+
+    /// What the node asks of its room for held queries.
+    pub trait HeldStore {
+        /// Nothing held.
+        const EMPTY: Self;
+        /// The view the pipeline works on; `None` when there is no room at all.
+        fn view(&mut self) -> Option<Held<'_>>;
+        /// Turns holding on or off; false (and off) when there is no room at all.
+        fn set_on(&mut self, on: bool) -> bool;
+        /// The earliest timeout of a held query.
+        fn next_deadline(&self) -> Option<Instant>;
+        /// Forgets every held query; tokens are never reused.
+        fn clear(&mut self);
+        /// Queries held now.
+        fn len(&self) -> usize;
+        /// The counters.
+        fn stats(&self) -> HeldStats;
+    }
+
+    impl HeldStore for NoHeld {
+        const EMPTY: Self = Self;
+        fn view(&mut self) -> Option<Held<'_>> {
+            None
+        }
+        fn set_on(&mut self, on: bool) -> bool {
+            !on
+        }
+        fn next_deadline(&self) -> Option<Instant> {
+            None
+        }
+        fn clear(&mut self) {}
+        fn len(&self) -> usize {
+            0
+        }
+        fn stats(&self) -> HeldStats {
+            HeldStats::default()
+        }
+    }
+
+    impl<const N: usize> HeldStore for HeldTable<N> {
+        const EMPTY: Self = Self::new();
+        fn view(&mut self) -> Option<Held<'_>> {
+            Some(Held {
+                entries: self.entries.as_mut_view(),
+                state: &mut self.state,
+            })
+        }
+        fn set_on(&mut self, on: bool) -> bool {
+            self.state.on = on && N > 0;
+            self.state.on || !on
+        }
+        fn next_deadline(&self) -> Option<Instant> {
+            self.entries.iter().map(|q| q.deadline).min()
+        }
+        fn clear(&mut self) {
+            self.entries.clear();
+        }
+        fn len(&self) -> usize {
+            self.entries.len()
+        }
+        fn stats(&self) -> HeldStats {
+            self.state.stats
+        }
+    }
+}
+
+pub(crate) use store::HeldStore;
+
+impl<const N: usize> HeldTable<N> {
+    /// Empty, holding nothing.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            entries: heapless::Vec::new(),
+            state: HeldState {
+                on: false,
+                issued: 0,
+                stats: HeldStats {
+                    held: 0,
+                    answered: 0,
+                    refused: 0,
+                    late: 0,
+                    dropped: 0,
+                    expired: 0,
+                    busy: 0,
+                },
+            },
+        }
+    }
+}
+
+impl<const N: usize> Default for HeldTable<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The table of held queries, borrowed whatever its capacity.
+#[derive(Debug)]
+pub struct Held<'a> {
+    entries: &'a mut VecView<HeldQuery>,
+    state: &'a mut HeldState,
+}
+
+impl Held<'_> {
+    fn position(&self, token: ReplyToken) -> Option<usize> {
+        self.entries.iter().position(|q| q.token == token)
+    }
+
+    /// Forgets the held queries whose timeout passed, counting each as expired.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        let before = self.entries.len();
+        self.entries.retain(|q| q.deadline > now);
+        let gone = before.saturating_sub(self.entries.len());
+        let stats = &mut self.state.stats;
+        stats.expired = stats.expired.saturating_add(gone as u64);
+    }
+}
+
+/// What a held query is answered with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outcome<'a> {
+    /// `data` and `raw`.
+    Answer(Option<&'a [u8]>, Option<&'a [u8]>),
+    /// An error text (the response's `error` field).
+    Refuse(&'a [u8]),
+    /// The application let it go: answered with [`UNANSWERED`].
+    Drop,
+}
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+    /// A query (type 4) while holding is on: held and reported as [`Event::QueryHeld`], or,
+    /// when the table or the event queue is full, refused at once with [`BUSY`]. False when
+    /// holding is off: the policy answers.
+    pub(super) fn hold_query(
+        &mut self,
+        now: Instant,
+        held: &mut Option<Held<'_>>,
+        route: ResponseRoute,
+        msg: &Message<'_>,
+    ) -> bool {
+        let Some(held) = held.as_mut().filter(|h| h.state.on) else {
+            return false;
+        };
+        let payload = Payload::<DATA>::new(msg.data.map(|d| d.as_bytes()), msg.raw);
+        let room = !held.entries.is_full() && !self.events.is_full();
+        let Some(payload) = payload.filter(|_| room) else {
+            bump(&mut held.state.stats.busy);
+            let busy = Payload::new(Some(BUSY), None).unwrap_or_default();
+            let _ = self.queue_response(route, busy, true);
+            return true;
+        };
+        held.state.issued = held.state.issued.wrapping_add(1);
+        let token = ReplyToken(held.state.issued);
+        let timeout = millis_ceil(self.config.query_timeout);
+        let entry = HeldQuery {
+            token,
+            route,
+            deadline: now.saturating_add_millis(timeout),
+        };
+        if held.entries.push(entry).is_err() {
+            return true; // checked above
+        }
+        bump(&mut held.state.stats.held);
+        self.push_event(Event::QueryHeld {
+            token,
+            sid: route.asker,
+            channel: route.channel,
+            ruid: route.ruid,
+            payload,
+        });
+        true
+    }
+
+    /// Answers the held query `token` (see [`Node::answer`](crate::Node::answer)).
+    pub(super) fn answer_held(
+        &mut self,
+        now: Instant,
+        held: Option<Held<'_>>,
+        token: ReplyToken,
+        outcome: Outcome<'_>,
+    ) -> Result<(), AnswerError> {
+        let held = held.ok_or(AnswerError::Unknown)?;
+        let index = held.position(token).ok_or(AnswerError::Unknown)?;
+        let entry = *held.entries.get(index).ok_or(AnswerError::Unknown)?;
+        if entry.deadline <= now {
+            held.entries.swap_remove(index);
+            bump(&mut held.state.stats.late);
+            return Err(AnswerError::Late);
+        }
+        let (payload, error) = match outcome {
+            Outcome::Answer(data, raw) => (Payload::new(data.or(Some(b"")), raw), false),
+            Outcome::Refuse(text) => (Payload::new(Some(text), None), true),
+            Outcome::Drop => (Payload::new(Some(UNANSWERED), None), true),
+        };
+        let payload = payload.ok_or(AnswerError::TooLarge)?;
+        if !self.queue_response(entry.route, payload, error) {
+            return Err(AnswerError::Full);
+        }
+        held.entries.swap_remove(index);
+        let stats = &mut held.state.stats;
+        bump(match outcome {
+            Outcome::Answer(..) => &mut stats.answered,
+            Outcome::Refuse(_) => &mut stats.refused,
+            Outcome::Drop => &mut stats.dropped,
+        });
+        Ok(())
+    }
+
+    /// Queues a query response along `route`; false (counted in `sends_rejected`) when the
+    /// outbound queue or the payload pool is full.
+    pub(super) fn queue_response(
+        &mut self,
+        route: ResponseRoute,
+        answer: Payload<DATA>,
+        error: bool,
+    ) -> bool {
+        if self.outbox.direct_room() == 0 {
+            bump(&mut self.stats.sends_rejected);
+            return false;
+        }
+        let Some(slot) = self.payloads.alloc(answer, 1) else {
+            bump(&mut self.stats.sends_rejected);
+            return false;
+        };
+        let mut response = Direct::new(
+            route.asker,
+            DirectBody::Response { error },
+            route.via == Protocol::Multicast,
+        );
+        response.channel = route.channel;
+        response.ruid = route.ruid;
+        response.keepalive = route.keepalive;
+        response.payload = Some(slot);
+        response.order = Some(ProtocolList::new(&[route.via]));
+        response.conn = route.conn;
+        self.queue_direct(response)
+    }
+}
