@@ -1,8 +1,8 @@
 //! XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03: RFC 8439's AEAD with HChaCha20 and a
 //! 24-byte nonce), written for size where it costs no speed: one ChaCha20 block function
 //! shared by HChaCha20, the Poly1305 key and the keystream (its double round written out, the
-//! keystream XORed a word at a time), and a 32-bit Poly1305 (26-bit limbs with the 25
-//! products written out, as poly1305-donna).
+//! keystream XORed a word at a time), and a 32-bit Poly1305 (26-bit limbs, as
+//! poly1305-donna, each limb of the product five multiply-adds over a window of `r` and `5 r`).
 //!
 //! It replaces RustCrypto's `chacha20poly1305` in the node: the same construction and the
 //! same bytes (the draft's vectors and a comparison with RustCrypto on random inputs are in
@@ -203,25 +203,21 @@ impl Poly1305 {
         h[2] = h[2].wrapping_add(((m1 >> 20) | (m2 << 12)) & MASK26);
         h[3] = h[3].wrapping_add(((m2 >> 14) | (m3 << 18)) & MASK26);
         h[4] = h[4].wrapping_add((m3 >> 8) | (1 << 24));
-        // d[i] = sum of h[j] * r[i - j], with r[k + 5] = 5 * r[k] (2^130 = 5 mod p): 32 x 32
-        // bit products (one `umull`/`umlal` each), written out. Each is below 2^55 (limbs
-        // below 2^27, 5 * r below 2^29), so the sums of five fit in 64 bits.
-        let [h0, h1, h2, h3, h4] = *h;
+        // d[i] = sum of h[j] * r[i - j], with r[k + 5] = 5 * r[k] (2^130 = 5 mod p): with
+        // t = [5 r1, 5 r2, 5 r3, 5 r4, r0, r1, r2, r3, r4], d[i] = sum of h[j] * t[4 + i - j],
+        // five 32 x 32 bit products (one `umull`/`umlal` each) over a window of t. Each is
+        // below 2^55 (limbs below 2^27, 5 * r below 2^29), so the sums fit in 64 bits.
         let [r0, r1, r2, r3, r4] = self.r;
-        // Below 2^29: the clamped limbs r[1..] are below 2^26.
-        let [s1, s2, s3, s4] = [r1 * 5, r2 * 5, r3 * 5, r4 * 5];
-        let d = [
-            mul(h0, r0) + mul(h1, s4) + mul(h2, s3) + mul(h3, s2) + mul(h4, s1),
-            mul(h0, r1) + mul(h1, r0) + mul(h2, s4) + mul(h3, s3) + mul(h4, s2),
-            mul(h0, r2) + mul(h1, r1) + mul(h2, r0) + mul(h3, s4) + mul(h4, s3),
-            mul(h0, r3) + mul(h1, r2) + mul(h2, r1) + mul(h3, r0) + mul(h4, s4),
-            mul(h0, r4) + mul(h1, r3) + mul(h2, r2) + mul(h3, r1) + mul(h4, r0),
-        ];
+        let t = [r1 * 5, r2 * 5, r3 * 5, r4 * 5, r0, r1, r2, r3, r4];
+        // Each limb of the product is carried into the next as it is made.
+        let [h0, h1, h2, h3, h4] = *h;
         let mut carry = 0u64;
-        for (limb, d) in h.iter_mut().zip(d) {
-            let d = d + carry;
-            *limb = (d as u32) & MASK26;
-            carry = d >> 26;
+        for (limb, window) in h.iter_mut().zip(t.windows(5)) {
+            if let [t0, t1, t2, t3, t4] = *window {
+                let d = mul(h0, t4) + mul(h1, t3) + mul(h2, t2) + mul(h3, t1) + mul(h4, t0) + carry;
+                *limb = (d as u32) & MASK26;
+                carry = d >> 26;
+            }
         }
         // 2^130 = 5 (mod p).
         h[0] = h[0].wrapping_add((carry as u32).wrapping_mul(5));
