@@ -9,7 +9,7 @@ Reads one JSON object per variant and line ({"variant", "flash", "ram", "stack_m
 when an enforced goal is exceeded, or when a variant with goals is missing from the input.
 
   flash        .text + .rodata
-  ram          .data + .bss less the device's buffers (the static `cluster_firmware::DEVICE`)
+  ram          .data + .bss less the device's buffers (the image's static `DEVICE`)
   stack_main   the main loop's deepest call path (stack.py)
   stack_start  start-up's deepest call path, through `start` (stack.py --through)
 
@@ -20,7 +20,7 @@ variants `default` and `sealed` of the node image (`src/bin/node-image.rs`): the
 smoltcp driver with 32 services and every command, on a loopback device that stands in for the
 MAC driver. That is what the cluster costs a firmware. The board image (`src/main.rs`, variants
 `board*`) adds the application's code for one particular board (its MAC driver, clock,
-console, JSON lines and options: about 9.5 KB of flash and 364 B of RAM); its figures are
+console, JSON lines and options: about 9.6 KB of flash and 324 B of RAM); its figures are
 printed without goals, since another board or product brings its own. Neither image's
 capacities changed to meet a goal (32 services, DATA = 512, EVENTS = 4, UDP 8 x 2048/2048).
 """
