@@ -24,6 +24,8 @@
 #           and of the rest of cluster_core::seal,
 #           inlined code included (by_source.py, from the debug info; needs llvm-symbolizer).
 #           Zero in the variants without `sealed`.
+#   layout: the node image's node and driver by field, and their largest parts (layout.py,
+#           from the debug info; needs llvm-dwarfdump): where the static RAM goes.
 # Goals (issue 14; `goals.py` holds them, for the node image): default flash <= 48 KiB and
 # static RAM <= 24 KiB, sealed flash <= 64 KiB and static RAM <= 32 KiB; the main loop's stack
 # not above 11,740 B and start-up's not above 10 KiB.
@@ -122,6 +124,13 @@ for line in sys.stdin:
 for size, name in sorted(rows, reverse=True):
     print(f"    {size:7d}  {name}")
 '
+  if [ -n "$DWARFDUMP" ] && [ "$bin" = node-image ]; then
+    # The node's and the driver's statics by field, and their largest parts (layout.py).
+    local parts=(Node Core Registry Service Outbox Direct Driver)
+    if [[ " $* " == *" sealed "* ]]; then parts+=(Sealer); fi
+    echo "  where the node's and the driver's bytes go (layout.py, from the debug info):"
+    python3 layout.py "$DWARFDUMP" "$elf" "${parts[@]}" | sed 's/^/    /'
+  fi
 }
 
 # The node image: the goals' variants.
