@@ -9,11 +9,20 @@ Reads one JSON object per variant and line ({"variant", "flash", "ram", "stack_m
 when an enforced goal is exceeded, or when a variant with goals is missing from the input.
 
   flash        .text + .rodata
-  ram          .data + .bss less the device's buffers (the static `cluster_firmware::DEVICE`)
+  ram          .data + .bss less the device's buffers (the image's static `DEVICE`)
   stack_main   the main loop's deepest call path (stack.py)
   stack_start  start-up's deepest call path, through `start` (stack.py --through)
 
 ENFORCED lists the goals CI holds the image to (the others are printed, marked "reported").
+
+Which image: the goals are the issue's, for the measurement it was filed against, the
+variants `default` and `sealed` of the node image (`src/bin/node-image.rs`): the node and the
+smoltcp driver with 32 services and every command, on a loopback device that stands in for the
+MAC driver. That is what the cluster costs a firmware. The board image (`src/main.rs`, variants
+`board*`) adds the application's code for one particular board (its MAC driver, clock,
+console, JSON lines and options: about 9.6 KB of flash and 324 B of RAM); its figures are
+printed without goals, since another board or product brings its own. Neither image's
+capacities changed to meet a goal (32 services, DATA = 512, EVENTS = 4, UDP 8 x 2048/2048).
 """
 
 import json
@@ -38,11 +47,9 @@ GOALS = {
 }
 
 # (variant, figure) pairs that fail the check when exceeded: the goals the image meets (with
-# the margins printed); the others are reported until they are met. The sealed flash goal was
-# met by the loopback image (64,416 B) and is not by the image that runs on the board
-# (76,164 B: the LAN9118 driver, the clock, the console, the JSON lines, the options and the
-# key file add some 9.5 KB), so it is reported again.
+# the margins printed); the others are reported until they are met.
 ENFORCED = {
+    ("sealed", "flash"),
     ("default", "stack_main"),
     ("default", "stack_start"),
     ("sealed", "stack_main"),

@@ -1,7 +1,8 @@
 # Sourced by the firmware measurements (this directory's measure.sh and
 # cluster-embassy/firmware/measure.sh): the thumbv7em target and the LLVM tools they read the
 # ELF with, installed when missing (rustup's llvm-tools, or Debian's llvm when run as root).
-# Sets TARGET, SIZE, OBJDUMP, NM and SYMBOLIZER (empty when llvm-symbolizer is missing).
+# Sets TARGET, SIZE, OBJDUMP, NM, SYMBOLIZER and DWARFDUMP (each of the last two empty when
+# llvm-symbolizer or llvm-dwarfdump is missing).
 
 TARGET=thumbv7em-none-eabihf
 if command -v rustup >/dev/null 2>&1; then
@@ -35,3 +36,4 @@ SIZE=$(find_tool llvm-size) || { echo "llvm-size not found" >&2; exit 1; }
 OBJDUMP=$(find_tool llvm-objdump) || { echo "llvm-objdump not found" >&2; exit 1; }
 NM=$(find_tool llvm-nm) || { echo "llvm-nm not found" >&2; exit 1; }
 SYMBOLIZER=$(find_tool llvm-symbolizer) || SYMBOLIZER=""
+DWARFDUMP=$(find_tool llvm-dwarfdump) || DWARFDUMP=""

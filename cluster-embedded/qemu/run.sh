@@ -78,7 +78,7 @@ if [ "$small" = 1 ]; then features+=(small); variant="small-$variant"; fi
 target_dir="$firmware/target/qemu-$variant"
 feature_args=()
 if [ ${#features[@]} -gt 0 ]; then feature_args=(--features "$(IFS=,; echo "${features[*]}")"); fi
-(cd "$firmware" && cargo build --release --quiet --target-dir "$target_dir" "${feature_args[@]}") >&2
+(cd "$firmware" && cargo build --release --quiet --target-dir "$target_dir" --bin "$image" "${feature_args[@]}") >&2
 elf="$target_dir/$TARGET/release/$image"
 if [ "$build_only" = 1 ]; then echo "$elf"; exit 0; fi
 

@@ -1,6 +1,8 @@
 //! XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03: RFC 8439's AEAD with HChaCha20 and a
-//! 24-byte nonce), written for size: one ChaCha20 block function shared by HChaCha20, the
-//! Poly1305 key and the keystream, and a 32-bit Poly1305 (26-bit limbs, as poly1305-donna).
+//! 24-byte nonce), written for size where it costs no speed: one ChaCha20 block function
+//! shared by HChaCha20, the Poly1305 key and the keystream (its double round written out, the
+//! keystream XORed a word at a time), and a 32-bit Poly1305 (26-bit limbs, as
+//! poly1305-donna, each limb of the product five multiply-adds over a window of `r` and `5 r`).
 //!
 //! It replaces RustCrypto's `chacha20poly1305` in the node: the same construction and the
 //! same bytes (the draft's vectors and a comparison with RustCrypto on random inputs are in
@@ -53,36 +55,38 @@ fn read_words(out: &mut [u32], bytes: &[u8]) {
     }
 }
 
-/// The quarter rounds of a double round: four columns, then four diagonals.
-const QUARTERS: [[u8; 4]; 8] = [
-    [0, 4, 8, 12],
-    [1, 5, 9, 13],
-    [2, 6, 10, 14],
-    [3, 7, 11, 15],
-    [0, 5, 10, 15],
-    [1, 6, 11, 12],
-    [2, 7, 8, 13],
-    [3, 4, 9, 14],
-];
+/// One quarter round on the words `a`, `b`, `c`, `d` of `s`.
+#[inline(always)]
+#[allow(clippy::indexing_slicing)] // constant indices below 16 at every call
+fn quarter(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
+    s[a] = s[a].wrapping_add(s[b]);
+    s[d] = (s[d] ^ s[a]).rotate_left(16);
+    s[c] = s[c].wrapping_add(s[d]);
+    s[b] = (s[b] ^ s[c]).rotate_left(12);
+    s[a] = s[a].wrapping_add(s[b]);
+    s[d] = (s[d] ^ s[a]).rotate_left(8);
+    s[c] = s[c].wrapping_add(s[d]);
+    s[b] = (s[b] ^ s[c]).rotate_left(7);
+}
 
-/// ChaCha20's 20 rounds, in place, without the final addition. One quarter round in a loop
-/// over [`QUARTERS`], rather than unrolled: slower, and a third of the code.
+/// ChaCha20's 20 rounds, in place, without the final addition. The double round is written
+/// out (constant indices: the words stay in registers as far as they fit) and the ten double
+/// rounds are a loop.
 #[inline(never)]
-#[allow(clippy::indexing_slicing)] // every index is masked below 16
-fn rounds(s: &mut [u32; 16]) {
+fn rounds(state: &mut [u32; 16]) {
+    let mut s = *state;
     for _ in 0..10 {
-        for [a, b, c, d] in QUARTERS {
-            let [a, b, c, d] = [a, b, c, d].map(|i| usize::from(i) & 15);
-            s[a] = s[a].wrapping_add(s[b]);
-            s[d] = (s[d] ^ s[a]).rotate_left(16);
-            s[c] = s[c].wrapping_add(s[d]);
-            s[b] = (s[b] ^ s[c]).rotate_left(12);
-            s[a] = s[a].wrapping_add(s[b]);
-            s[d] = (s[d] ^ s[a]).rotate_left(8);
-            s[c] = s[c].wrapping_add(s[d]);
-            s[b] = (s[b] ^ s[c]).rotate_left(7);
-        }
+        quarter(&mut s, 0, 4, 8, 12);
+        quarter(&mut s, 1, 5, 9, 13);
+        quarter(&mut s, 2, 6, 10, 14);
+        quarter(&mut s, 3, 7, 11, 15);
+        quarter(&mut s, 0, 5, 10, 15);
+        quarter(&mut s, 1, 6, 11, 12);
+        quarter(&mut s, 2, 7, 8, 13);
+        quarter(&mut s, 3, 4, 9, 14);
     }
+    *state = s;
+    s.zeroize();
 }
 
 /// The initial state: constants, key, then `tail` (counter and nonce, or HChaCha20's nonce).
@@ -130,13 +134,19 @@ impl ChaCha20 {
         s
     }
 
-    /// XORs `buf` with the keystream from block 1 on (block 0 keys Poly1305).
+    /// XORs `buf` with the keystream from block 1 on (block 0 keys Poly1305), a word at a
+    /// time (the last bytes of a buffer whose length is not a multiple of 4 one by one).
     fn apply(&self, buf: &mut [u8]) {
         for (counter, chunk) in (1u32..).zip(buf.chunks_mut(64)) {
             let mut block = self.block(counter);
-            let stream = block.iter().flat_map(|w| w.to_le_bytes());
-            for (byte, key) in chunk.iter_mut().zip(stream) {
-                *byte ^= key;
+            for (bytes, key) in chunk.chunks_mut(4).zip(&block) {
+                if let Ok(word) = <&mut [u8; 4]>::try_from(&mut *bytes) {
+                    *word = (u32::from_le_bytes(*word) ^ key).to_le_bytes();
+                } else {
+                    for (byte, key) in bytes.iter_mut().zip(key.to_le_bytes()) {
+                        *byte ^= key;
+                    }
+                }
             }
             block.zeroize();
         }
@@ -158,6 +168,12 @@ struct Poly1305 {
 }
 
 const MASK26: u32 = 0x03ff_ffff;
+
+/// The 64-bit product of two 32-bit words (one `umull`).
+#[inline(always)]
+fn mul(a: u32, b: u32) -> u64 {
+    u64::from(a) * u64::from(b)
+}
 
 impl Poly1305 {
     fn new(key: &[u32; 16]) -> Self {
@@ -187,25 +203,21 @@ impl Poly1305 {
         h[2] = h[2].wrapping_add(((m1 >> 20) | (m2 << 12)) & MASK26);
         h[3] = h[3].wrapping_add(((m2 >> 14) | (m3 << 18)) & MASK26);
         h[4] = h[4].wrapping_add((m3 >> 8) | (1 << 24));
-        // d[i] = sum of h[j] * r[i - j], with r[k + 5] = 5 * r[k] (2^130 = 5 mod p): 32 x 32
-        // bit products (one `umlal` each), in a loop rather than written out.
-        let r = self.r;
-        let mut d = [0u64; 5];
-        for (i, d) in d.iter_mut().enumerate() {
-            for (j, &h) in h.iter().enumerate() {
-                let (k, wrap) = match i.checked_sub(j) {
-                    Some(k) => (k, 1),
-                    None => (i + 5 - j, 5),
-                };
-                let r = r[k % 5].wrapping_mul(wrap);
-                *d += u64::from(h) * u64::from(r);
-            }
-        }
+        // d[i] = sum of h[j] * r[i - j], with r[k + 5] = 5 * r[k] (2^130 = 5 mod p): with
+        // t = [5 r1, 5 r2, 5 r3, 5 r4, r0, r1, r2, r3, r4], d[i] = sum of h[j] * t[4 + i - j],
+        // five 32 x 32 bit products (one `umull`/`umlal` each) over a window of t. Each is
+        // below 2^55 (limbs below 2^27, 5 * r below 2^29), so the sums fit in 64 bits.
+        let [r0, r1, r2, r3, r4] = self.r;
+        let t = [r1 * 5, r2 * 5, r3 * 5, r4 * 5, r0, r1, r2, r3, r4];
+        // Each limb of the product is carried into the next as it is made.
+        let [h0, h1, h2, h3, h4] = *h;
         let mut carry = 0u64;
-        for (limb, d) in h.iter_mut().zip(d) {
-            let d = d + carry;
-            *limb = (d as u32) & MASK26;
-            carry = d >> 26;
+        for (limb, window) in h.iter_mut().zip(t.windows(5)) {
+            if let [t0, t1, t2, t3, t4] = *window {
+                let d = mul(h0, t4) + mul(h1, t3) + mul(h2, t2) + mul(h3, t1) + mul(h4, t0) + carry;
+                *limb = (d as u32) & MASK26;
+                carry = d >> 26;
+            }
         }
         // 2^130 = 5 (mod p).
         h[0] = h[0].wrapping_add((carry as u32).wrapping_mul(5));
