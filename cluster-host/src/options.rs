@@ -108,6 +108,12 @@ pub enum OptionsError {
     /// [`Options::max_connections`] is 0.
     #[error("max_connections must be at least 1")]
     NoConnections,
+    /// Seeds are given but the node is in local mode or does not run `t`.
+    #[error("seeds need remote mode and protocol t")]
+    SeedsNeedRemoteTcp,
+    /// A seed is not `HOST:PORT`.
+    #[error("seed {0:?} is not HOST:PORT")]
+    BadSeed(String),
     /// [`Options::event_buffer`] is 0.
     #[error("event_buffer must be at least 1")]
     NoEventBuffer,
@@ -195,6 +201,14 @@ pub struct Options {
     /// reference sends.
     #[cfg(feature = "seal")]
     pub keys: Option<KeyRing>,
+    /// Seeds, as `HOST:PORT` of a node's `t` listener: the node exchanges membership with
+    /// them over TCP and heartbeats remote members unicast ([`crate::seeds`]). Names are
+    /// resolved at the start and again while a seed has not answered. Needs `remote` and `t`
+    /// ([`seed`](Self::seed) sets `remote`). Empty (the default): LAN only.
+    pub seeds: Vec<String>,
+    /// The TCP port of `t`; `None` (the default): an ephemeral one, as the reference. Nodes
+    /// that are seeds need a fixed one.
+    pub tcp_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -225,7 +239,17 @@ impl Options {
             event_buffer: crate::EVENT_BUFFER,
             #[cfg(feature = "seal")]
             keys: None,
+            seeds: Vec::new(),
+            tcp_port: None,
         }
+    }
+
+    /// Adds a seed `HOST:PORT` and turns remote mode on.
+    #[must_use]
+    pub fn seed(mut self, host_port: impl Into<String>) -> Self {
+        self.seeds.push(host_port.into());
+        self.config.remote = true;
+        self
     }
 
     /// Accept and reach services on other hosts (multicast TTL 1).
@@ -419,6 +443,17 @@ impl Options {
         }
         if self.event_buffer == 0 {
             return Err(OptionsError::NoEventBuffer);
+        }
+        if !self.seeds.is_empty()
+            && !(self.config.remote && self.config.protocols.contains(Protocol::Tcp))
+        {
+            return Err(OptionsError::SeedsNeedRemoteTcp);
+        }
+        if let Some(bad) = self.seeds.iter().find(|s| {
+            s.rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        }) {
+            return Err(OptionsError::BadSeed(bad.clone()));
         }
         let runs_unix = self.config.protocols.contains(Protocol::Unix);
         match (&self.unix_path, runs_unix) {
