@@ -507,6 +507,19 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
         Ok(())
     }
 
+    /// Input: the node learned that `sid` left (its disconnect arrived on the LAN): it is
+    /// marked lost at once, without an event, and re-probed slowly like any lost member.
+    pub fn departed(&mut self, now: Instant, sid: &Sid) {
+        let reprobe = self.config.reprobe_interval;
+        if let Ok(i) = self.find(sid)
+            && let Some(m) = self.members.get_mut(i)
+            && m.state == MemberState::Alive
+        {
+            m.state = MemberState::Lost;
+            m.next_probe = now.saturating_add_millis(reprobe);
+        }
+    }
+
     /// Input: time passed; runs whatever is due (beats, checks, exchanges, seed retries).
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.next_beat {

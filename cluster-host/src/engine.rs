@@ -1355,6 +1355,11 @@ impl<P: Policy, I: Io> Engine<P, I> {
                         }
                         Event::Lost { sid, reason } => {
                             tracing::debug!(sid = %sid, reason = reason.name(), "lost");
+                            if *reason == cluster_core::LostReason::Disconnected
+                                && let Some(seeds) = &mut self.seeds
+                            {
+                                seeds.departed(now, sid);
+                            }
                         }
                         _ => {}
                     }

@@ -149,6 +149,12 @@ impl Seeds {
         }
     }
 
+    /// Input: the node saw `sid` leave (a disconnect): the membership stops telling the
+    /// node about it until it is heard from again.
+    pub fn departed(&mut self, now: u64, sid: &Sid) {
+        self.membership.departed(Instant::from_millis(now), sid);
+    }
+
     /// Input: time passed.
     pub fn handle_timeout(&mut self, now: u64) -> Vec<ToNode> {
         if self.membership.seeds_unanswered() && now >= self.next_resolve {

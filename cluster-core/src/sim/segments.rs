@@ -236,8 +236,8 @@ impl SegmentSim {
         self.group_of_segment = None;
     }
 
-    /// True when every running node has every other running node alive in its table and no
-    /// crashed node alive.
+    /// True when every running node has heard from every other running node and has it
+    /// alive in its table, and has no crashed node alive.
     #[must_use]
     pub fn converged(&self) -> bool {
         let up = self.nodes.iter().filter(|n| n.up).count();
@@ -245,7 +245,9 @@ impl SegmentSim {
             let m = n.membership.members();
             let alive_up = m
                 .iter()
-                .filter(|m| m.state == MemberState::Alive && self.member_is_up(m.entry.addr))
+                .filter(|m| {
+                    m.state == MemberState::Alive && m.heard && self.member_is_up(m.entry.addr)
+                })
                 .count();
             let alive_down = m
                 .iter()
