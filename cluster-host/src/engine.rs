@@ -1494,6 +1494,7 @@ mod tests {
             buf: vec![0; HostNode::<DefaultPolicy>::TRANSMIT_BUF],
             spare: None,
             max_frame_len: cluster_core::wire::MAX_FRAME_LEN,
+            seeds: None,
         }
     }
 

@@ -444,9 +444,8 @@ impl Options {
         if self.event_buffer == 0 {
             return Err(OptionsError::NoEventBuffer);
         }
-        if !self.seeds.is_empty()
-            && !(self.config.remote && self.config.protocols.contains(Protocol::Tcp))
-        {
+        let seeds_can_run = self.config.remote && self.config.protocols.contains(Protocol::Tcp);
+        if !self.seeds.is_empty() && !seeds_can_run {
             return Err(OptionsError::SeedsNeedRemoteTcp);
         }
         if let Some(bad) = self.seeds.iter().find(|s| {
