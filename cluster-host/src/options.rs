@@ -111,6 +111,11 @@ pub enum OptionsError {
     /// Seeds are given but the node is in local mode or does not run `t`.
     #[error("seeds need remote mode and protocol t")]
     SeedsNeedRemoteTcp,
+    /// Seeds and sealing together: membership frames are not sealed yet, and a sealed
+    /// cluster must not leak its membership (feature `seal`).
+    #[cfg(feature = "seal")]
+    #[error("seeds do not work with sealed frames yet")]
+    SeedsUnsealed,
     /// A seed is not `HOST:PORT`.
     #[error("seed {0:?} is not HOST:PORT")]
     BadSeed(String),
@@ -448,6 +453,10 @@ impl Options {
         if !self.seeds.is_empty() && !seeds_can_run {
             return Err(OptionsError::SeedsNeedRemoteTcp);
         }
+        #[cfg(feature = "seal")]
+        if !self.seeds.is_empty() && self.keys.is_some() {
+            return Err(OptionsError::SeedsUnsealed);
+        }
         if let Some(bad) = self.seeds.iter().find(|s| {
             s.rsplit_once(':')
                 .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
@@ -556,6 +565,22 @@ pub fn parse_channels(text: &str) -> Result<Vec<u64>, OptionsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeds_need_remote_mode_tcp_and_host_port() {
+        let seeded = Options::default().seed("10.0.0.1:41917");
+        assert!(seeded.config.remote);
+        assert_eq!(seeded.validate(), Ok(()));
+        let local = Options::default().seed("10.0.0.1:41917").remote(false);
+        assert_eq!(local.validate(), Err(OptionsError::SeedsNeedRemoteTcp));
+        for bad in ["10.0.0.1", ":41917", "seed:http"] {
+            assert_eq!(
+                Options::default().seed(bad).validate(),
+                Err(OptionsError::BadSeed(bad.to_owned())),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn unix_paths_get_the_sid_before_the_extension() {

@@ -230,3 +230,76 @@ fn to_node(entry: &Entry, kind: Option<MessageKind>, full: bool) -> Option<ToNod
         frame,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> Entry {
+        let tags: TagList = ["web", "db x"]
+            .iter()
+            .map(|t| cluster_core::Tag::new(t.as_bytes()).unwrap())
+            .collect();
+        own_entry(
+            &Sid::new(b"Zbdc22e7").unwrap(),
+            &Hid::new(b"02:fc:00:00:00:01").unwrap(),
+            41917,
+            &tags,
+        )
+    }
+
+    #[test]
+    fn the_own_entry_advertises_the_tcp_port_and_braced_tags() {
+        let entry = me();
+        assert_eq!(entry.props.as_str(), Some("t {port 41917}"));
+        assert_eq!(entry.tags.as_str(), Some("{web} {db x}"));
+        assert_eq!(entry.protocols.as_str(), Some("t c"));
+    }
+
+    #[test]
+    fn a_member_reaches_the_node_as_its_full_heartbeat_or_disconnect() {
+        let mut entry = me();
+        entry.addr = "10.252.2.12:41917".parse().unwrap();
+        let full = to_node(&entry, Some(MessageKind::Heartbeat), true).unwrap();
+        assert_eq!(full.source, Source::multicast(entry.addr, false));
+        let (message, _) = Message::parse(&full.frame).unwrap();
+        assert_eq!(message.kind, Some(MessageKind::Heartbeat));
+        assert_eq!(message.sid.unwrap(), "Zbdc22e7");
+        assert_eq!(message.data.unwrap(), "t {port 41917}");
+        let tags: Vec<String> = message
+            .tags
+            .unwrap()
+            .into_iter()
+            .map(|t| String::from_utf8(t.to_vec()).unwrap())
+            .collect();
+        assert_eq!(tags, ["web", "db x"]);
+        let gone = to_node(&entry, Some(MessageKind::Disconnect), false).unwrap();
+        let (message, _) = Message::parse(&gone.frame).unwrap();
+        assert_eq!(message.kind, Some(MessageKind::Disconnect));
+        assert_eq!((message.data, message.tags), (None, None));
+    }
+
+    #[test]
+    fn a_member_known_only_from_its_beats_is_not_told_to_the_node() {
+        let mut entry = me();
+        entry.protocols = MemberText::EMPTY;
+        assert_eq!(to_node(&entry, Some(MessageKind::Heartbeat), true), None);
+    }
+
+    #[test]
+    fn seeds_resolve_addresses_and_skip_what_does_not_resolve() {
+        let names = ["10.1.2.3:41917".to_owned(), "no port".to_owned()];
+        assert_eq!(
+            resolve(&names),
+            ["10.1.2.3:41917".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn the_refresh_runs_at_a_third_of_the_ttl_at_most_every_5_s() {
+        let seeds = Seeds::new(Vec::new(), me(), 1_500, 1, 0);
+        assert_eq!(seeds.refresh_every, 500);
+        let seeds = Seeds::new(Vec::new(), me(), 600_000, 1, 0);
+        assert_eq!(seeds.refresh_every, REFRESH_EVERY);
+    }
+}
