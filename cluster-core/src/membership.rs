@@ -48,6 +48,8 @@
 
 mod entry;
 mod frame;
+#[cfg(test)]
+mod tests;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -202,6 +204,7 @@ pub struct Membership<const MEMBERS: usize> {
     replies: heapless::Deque<SocketAddr, PENDING>,
     pushes: heapless::Deque<SocketAddr, PENDING>,
     events: heapless::Deque<MemberEvent, MEMBERS>,
+    /// The next member of the current beat sweep; `usize::MAX` between sweeps.
     beat_cursor: usize,
     next_beat: Instant,
     next_check: Instant,
@@ -226,7 +229,7 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             replies: heapless::Deque::new(),
             pushes: heapless::Deque::new(),
             events: heapless::Deque::new(),
-            beat_cursor: 0,
+            beat_cursor: usize::MAX,
             next_beat: now.saturating_add_millis(beat_phase),
             next_check: now.saturating_add_millis(config.check_interval),
             next_exchange: now,
@@ -628,6 +631,8 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
                 MemberState::Lost => {}
             }
         }
+        // The sweep is over: members added until the next beat wait for it.
+        self.beat_cursor = usize::MAX;
         None
     }
 

@@ -800,6 +800,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let result = with_tag_ops(edits, |ops| self.node.update_tags(at(now), ops))
             .and_then(|r| r)
             .map_err(CommandError::from);
+        if let Some(seeds) = &mut self.seeds {
+            seeds.set_tags(self.node.tags());
+        }
         self.drain(now, io);
         result
     }

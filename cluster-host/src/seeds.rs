@@ -149,6 +149,17 @@ impl Seeds {
         }
     }
 
+    /// Command: the node's tags changed; the next exchanges carry them (with a higher
+    /// incarnation, so they replace the old ones wherever they are merged).
+    pub fn set_tags(&mut self, tags: &TagList) {
+        let me = self.membership.me();
+        let port = me.addr.port();
+        let entry = own_entry(&me.sid, &me.hid, port, tags);
+        if entry.tags != me.tags {
+            self.membership.set_texts(entry.props, entry.tags);
+        }
+    }
+
     /// Input: the node saw `sid` leave (a disconnect): the membership stops telling the
     /// node about it until it is heard from again.
     pub fn departed(&mut self, now: u64, sid: &Sid) {
@@ -284,6 +295,23 @@ mod tests {
         let mut entry = me();
         entry.protocols = MemberText::EMPTY;
         assert_eq!(to_node(&entry, Some(MessageKind::Heartbeat), true), None);
+    }
+
+    #[test]
+    fn new_tags_go_out_with_a_higher_incarnation() {
+        let mut seeds = Seeds::new(Vec::new(), me(), 1_500, 1, 0);
+        let tags: TagList = [cluster_core::Tag::new(b"api").unwrap()]
+            .into_iter()
+            .collect();
+        seeds.set_tags(&tags);
+        let entry = seeds.membership().me();
+        assert_eq!((entry.tags.as_str(), entry.incarnation), (Some("{api}"), 1));
+        seeds.set_tags(&tags);
+        assert_eq!(
+            seeds.membership().me().incarnation,
+            1,
+            "no change, no new incarnation"
+        );
     }
 
     #[test]
