@@ -409,6 +409,7 @@ fn host_event(event: &Event) -> Option<cluster_host::Event> {
             unix_path: None,
             expected: service.is_expected(),
             heard_on: None,
+            learned: "multicast",
         }),
         Event::Lost { sid, reason } => H::Lost {
             sid: *sid,

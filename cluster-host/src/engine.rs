@@ -989,6 +989,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
             });
             self.membership.heard_on(ip, arrived)
         });
+        // A service on none of our subnets that the membership knows came through seeds.
+        if service.heard_on.is_none()
+            && let Some(seeds) = &self.seeds
+            && seeds.membership().member(&service.sid).is_some()
+        {
+            service.learned = "seed";
+        }
     }
 
     /// `addr` with the scope of the interface its IPv6 link-local address was heard on.

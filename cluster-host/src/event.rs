@@ -77,6 +77,10 @@ pub struct ServiceInfo {
     /// by the [`Engine`](crate::Engine); `None` from [`of`](Self::of), or when no
     /// interface's prefix holds its address).
     pub heard_on: Option<HeardOn>,
+    /// How it was learned: `multicast` (its own frames, on a LAN) or `seed` (through the
+    /// membership exchanged with seeds, [`crate::seeds`]; filled in by the
+    /// [`Engine`](crate::Engine)).
+    pub learned: &'static str,
 }
 
 impl ServiceInfo {
@@ -99,6 +103,7 @@ impl ServiceInfo {
                 .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()),
             expected: service.is_expected(),
             heard_on: None,
+            learned: "multicast",
         }
     }
 

@@ -121,11 +121,14 @@ fn routed_subnets_meet_through_seeds_query_across_see_a_crash_and_merge_after_a_
         }
     }
     let sids: Vec<String> = nodes.iter_mut().map(Node::joined).collect();
-    // Every node discovers every other, across the router too.
+    // Every node discovers every other, across the router too, and says how: peers on its
+    // subnet by multicast, the others through the seeds.
     for (i, node) in nodes.iter_mut().enumerate() {
         for (j, sid) in sids.iter().enumerate() {
             if i != j {
-                node.wait_event("discovered", sid);
+                let seen = node.wait_event("discovered", sid);
+                let how = if (i < 3) == (j < 3) { "multicast" } else { "seed" };
+                assert_eq!(seen["learned"], how, "{i} about {j}: {seen}");
             }
         }
     }
