@@ -15,6 +15,10 @@
 //! would treat it as a periodic heartbeat from the sender (spec 5.11: refresh, no `data` to
 //! merge): nothing it does not understand is acted upon.
 //!
+//! `raw` is read by length, never as varints, so its bytes (which may contain `C0 8D`) do not
+//! meet the header-skip quirk; they could only mislead a stream parser that lost its place,
+//! which does not happen on the TCP connections these frames use (spec 2.5).
+//!
 //! Even so, a node sends `mx` frames only to addresses that are configured seeds or that
 //! reached it through `mx` frames (which only nodes of this project send). A seed that is a
 //! reference node therefore sees at most a heartbeat every retry interval and never answers,

@@ -127,7 +127,11 @@ fn routed_subnets_meet_through_seeds_query_across_see_a_crash_and_merge_after_a_
         for (j, sid) in sids.iter().enumerate() {
             if i != j {
                 let seen = node.wait_event("discovered", sid);
-                let how = if (i < 3) == (j < 3) { "multicast" } else { "seed" };
+                let how = if (i < 3) == (j < 3) {
+                    "multicast"
+                } else {
+                    "seed"
+                };
                 assert_eq!(seen["learned"], how, "{i} about {j}: {seen}");
             }
         }
