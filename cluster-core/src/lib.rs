@@ -198,6 +198,7 @@ mod error;
 mod event;
 mod identity;
 mod mac_hid;
+pub mod membership;
 mod node;
 mod policy;
 mod protocol;

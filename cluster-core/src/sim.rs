@@ -32,6 +32,7 @@
 mod cluster;
 mod net;
 mod rng;
+mod segments;
 
 use core::ops::Range;
 use std::vec::Vec;
@@ -42,6 +43,7 @@ pub use cluster::{
 };
 pub use net::{Delivery, EndpointId, HostId, LinkModel, NetConfig, NetStats, SimNet, Trace};
 pub use rng::{SimRng, derive_seed, node_seed, splitmix64};
+pub use segments::{SIM_MEMBERS, SegmentEvent, SegmentLinks, SegmentSim};
 
 /// The `p`-th percentile (0–100, nearest rank) of `values`, which it sorts; 0 when empty.
 #[must_use]

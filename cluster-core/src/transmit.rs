@@ -72,6 +72,12 @@ impl Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SendId(pub(crate) u32);
 
+impl SendId {
+    /// A write no node asked for (an adapter's own frames, such as membership frames): a
+    /// node never hands it out, and its outcome is not reported to the node.
+    pub const UNTRACKED: Self = Self(u32::MAX);
+}
+
 /// Where the service behind a direct send listens, as it advertised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {

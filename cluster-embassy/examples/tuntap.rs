@@ -411,6 +411,7 @@ fn host_event(event: &Event) -> Option<cluster_host::Event> {
             heard_on: None,
             data_version: service.data_version(),
             data: cluster_host::node_data::DataMap::new(),
+            learned: "multicast",
         }),
         Event::Lost { sid, reason } => H::Lost {
             sid: *sid,

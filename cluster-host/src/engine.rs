@@ -95,6 +95,7 @@ use crate::node_data::{DataFilter, DataTable};
 use crate::options::Options;
 use crate::query::QueryStream;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
+use crate::seeds::{Seeds, own_entry};
 use crate::setup::Setup;
 use crate::socket::{MulticastSetup, canonical};
 use crate::transports::{StreamFrames, TransportStats, Transports};
@@ -332,6 +333,8 @@ pub struct Engine<P: Policy, I: Io> {
     spare: Option<Box<StreamFrames>>,
     /// The longest body a connection's reassembler accepts ([`cluster_core::Config::max_frame_len`]).
     max_frame_len: usize,
+    /// Membership beyond the LAN, when the options name seeds ([`crate::seeds`]).
+    seeds: Option<Box<Seeds>>,
 }
 
 impl<P: Policy, I: Io> std::fmt::Debug for Engine<P, I> {
@@ -419,6 +422,21 @@ impl<P: Policy, I: Io> Engine<P, I> {
             .map(|(_, p)| p.to_string_lossy().into_owned());
         #[cfg(not(unix))]
         let unix_path = None;
+        let seeds = (!setup.options.seeds.is_empty()).then(|| {
+            let me = own_entry(
+                setup.node.sid(),
+                setup.node.hid(),
+                tcp_port.unwrap_or_default(),
+                setup.node.tags(),
+            );
+            Box::new(Seeds::new(
+                setup.options.seeds.clone(),
+                me,
+                u64::try_from(setup.options.config.ttl.as_millis()).unwrap_or(u64::MAX),
+                crate::seed::os_seed(),
+                0,
+            ))
+        });
         let (handle, front) = front(
             *setup.node.sid(),
             *setup.node.hid(),
@@ -452,6 +470,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             buf: vec![0; HostNode::<P>::TRANSMIT_BUF],
             spare: None,
             max_frame_len: setup.options.config.max_frame_len,
+            seeds,
         };
         let sockets = Sockets {
             udp: setup.udp,
@@ -487,6 +506,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             self.transports.next_deadline(),
             Some(self.addrs.next_refresh()),
             Some(self.membership.next_poll()),
+            self.seeds.as_ref().map(|s| s.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -513,6 +533,16 @@ impl<P: Policy, I: Io> Engine<P, I> {
             }
         }
         self.addrs.refresh_if_due(now);
+        if let Some(seeds) = &mut self.seeds
+            && seeds.next_deadline() <= now
+        {
+            for to_node in seeds.handle_timeout(now) {
+                let _ = self
+                    .node
+                    .handle_datagram(at(now), to_node.source, &to_node.frame);
+            }
+            self.drain(now, io);
+        }
         if self.membership.next_poll() <= now {
             let changes =
                 self.membership
@@ -680,6 +710,11 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let protocol = entry.protocol;
         self.transports.touch(conn, now);
         self.counters.stream_frames_received += 1;
+        if let (Some(seeds), Some(peer)) = (&mut self.seeds, source.addr)
+            && seeds.handle_frame(now, peer, frame)
+        {
+            return;
+        }
         let _ = self.node.handle_datagram(at(now), source, frame);
         if self.transports.needs_sid(conn) {
             let sid = self
@@ -712,7 +747,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 } else {
                     self.counters.writes_failed += 1;
                 }
-                if let Some(send) = send {
+                if let Some(send) = send.filter(|s| *s != SendId::UNTRACKED) {
                     self.in_flight = self.in_flight.saturating_sub(1);
                     self.report(now, send, ok);
                 }
@@ -795,6 +830,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let result = with_tag_ops(edits, |ops| self.node.update_tags(at(now), ops))
             .and_then(|r| r)
             .map_err(CommandError::from);
+        if let Some(seeds) = &mut self.seeds {
+            seeds.set_tags(self.node.tags());
+        }
         self.drain(now, io);
         result
     }
@@ -1097,6 +1135,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
             });
             self.membership.heard_on(ip, arrived)
         });
+        // A service on none of our subnets that the membership knows came through seeds.
+        if service.heard_on.is_none()
+            && let Some(seeds) = &self.seeds
+            && seeds.membership().member(&service.sid).is_some()
+        {
+            service.learned = "seed";
+        }
     }
 
     /// `addr` with the scope of the interface its IPv6 link-local address was heard on.
@@ -1198,6 +1243,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
     fn drain(&mut self, now: u64, io: &mut I) {
         loop {
             self.drain_transmits(now, io);
+            if self.drain_seeds(now, io) {
+                continue;
+            }
             self.drain_events(now);
             let Some(followup) = self.followups.pop() else {
                 break;
@@ -1380,6 +1428,58 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
     }
 
+    /// Sends the membership's `mx` frames over TCP (to the newest connection this node
+    /// opened to that address, or a new one) and hands its news to the node. True when the
+    /// node got frames (its transmits need draining again).
+    fn drain_seeds(&mut self, now: u64, io: &mut I) -> bool {
+        let Some(mut seeds) = self.seeds.take() else {
+            return false;
+        };
+        while let Some((to, frame)) = seeds.poll_transmit(now) {
+            let existing = self
+                .transports
+                .iter()
+                .filter(|(_, c)| c.outgoing && c.peer == Some(to) && c.protocol == Protocol::Tcp)
+                .map(|(id, _)| id)
+                .max_by_key(|id| id.0);
+            let id = match existing {
+                Some(id) => id,
+                None => {
+                    if !self.make_room(now) {
+                        continue;
+                    }
+                    self.counters.connects += 1;
+                    let local = self.addrs.is_local(to.ip(), now);
+                    self.transports
+                        .open(Protocol::Tcp, Some(to), local, true, None, now, |id| {
+                            io.connect(id, Target::Tcp(to))
+                        })
+                }
+            };
+            if let Some(entry) = self.transports.get_mut(id) {
+                match io.write(&mut entry.writer, frame, SendId::UNTRACKED) {
+                    Write::Written | Write::Queued => self.transports.touch(id, now),
+                    Write::Refused => self.counters.writes_refused += 1,
+                }
+            }
+        }
+        let mut fed = false;
+        while let Some(to_node) = seeds.poll_to_node() {
+            let _ = self
+                .node
+                .handle_datagram(at(now), to_node.source, &to_node.frame);
+            fed = true;
+        }
+        self.seeds = Some(seeds);
+        fed
+    }
+
+    /// The membership beyond the LAN, when the node has seeds.
+    #[must_use]
+    pub fn seeds(&self) -> Option<&Seeds> {
+        self.seeds.as_deref()
+    }
+
     /// Room for one more connection: when the table is full, the connection
     /// [`Transports::evictable`] names is closed (counted in `connections_evicted`). False
     /// when none may be (counted in `connects_refused`).
@@ -1429,6 +1529,11 @@ impl<P: Policy, I: Io> Engine<P, I> {
                         }
                         Event::Lost { sid, reason } => {
                             tracing::debug!(sid = %sid, reason = reason.name(), "lost");
+                            if *reason == cluster_core::LostReason::Disconnected
+                                && let Some(seeds) = &mut self.seeds
+                            {
+                                seeds.departed(now, sid);
+                            }
                             self.data.remove(sid);
                         }
                         Event::DataChanged { sid, version, data } => {
@@ -1596,6 +1701,7 @@ mod tests {
             buf: vec![0; HostNode::<DefaultPolicy>::TRANSMIT_BUF],
             spare: None,
             max_frame_len: cluster_core::wire::MAX_FRAME_LEN,
+            seeds: None,
         }
     }
 

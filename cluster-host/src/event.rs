@@ -81,6 +81,10 @@ pub struct ServiceInfo {
     pub data_version: u16,
     /// The data it publishes ([`node_data`](crate::node_data)).
     pub data: DataMap,
+    /// How it was learned: `multicast` (its own frames, on a LAN) or `seed` (through the
+    /// membership exchanged with seeds, [`crate::seeds`]; filled in by the
+    /// [`Engine`](crate::Engine)).
+    pub learned: &'static str,
 }
 
 impl ServiceInfo {
@@ -105,6 +109,7 @@ impl ServiceInfo {
             heard_on: None,
             data_version: 0,
             data: DataMap::new(),
+            learned: "multicast",
         }
     }
 

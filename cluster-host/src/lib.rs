@@ -120,6 +120,7 @@ pub mod prelude;
 pub mod query;
 pub mod request;
 pub mod seed;
+pub mod seeds;
 mod setup;
 pub mod socket;
 pub mod tap_args;

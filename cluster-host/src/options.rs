@@ -108,6 +108,17 @@ pub enum OptionsError {
     /// [`Options::max_connections`] is 0.
     #[error("max_connections must be at least 1")]
     NoConnections,
+    /// Seeds are given but the node is in local mode or does not run `t`.
+    #[error("seeds need remote mode and protocol t")]
+    SeedsNeedRemoteTcp,
+    /// Seeds and sealing together: membership frames are not sealed yet, and a sealed
+    /// cluster must not leak its membership (feature `seal`).
+    #[cfg(feature = "seal")]
+    #[error("seeds do not work with sealed frames yet")]
+    SeedsUnsealed,
+    /// A seed is not `HOST:PORT`.
+    #[error("seed {0:?} is not HOST:PORT")]
+    BadSeed(String),
     /// [`Options::event_buffer`] is 0.
     #[error("event_buffer must be at least 1")]
     NoEventBuffer,
@@ -195,6 +206,14 @@ pub struct Options {
     /// reference sends.
     #[cfg(feature = "seal")]
     pub keys: Option<KeyRing>,
+    /// Seeds, as `HOST:PORT` of a node's `t` listener: the node exchanges membership with
+    /// them over TCP and heartbeats remote members unicast ([`crate::seeds`]). Names are
+    /// resolved at the start and again while a seed has not answered. Needs `remote` and `t`
+    /// ([`seed`](Self::seed) sets `remote`). Empty (the default): LAN only.
+    pub seeds: Vec<String>,
+    /// The TCP port of `t`; `None` (the default): an ephemeral one, as the reference. Nodes
+    /// that are seeds need a fixed one.
+    pub tcp_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -225,7 +244,17 @@ impl Options {
             event_buffer: crate::EVENT_BUFFER,
             #[cfg(feature = "seal")]
             keys: None,
+            seeds: Vec::new(),
+            tcp_port: None,
         }
+    }
+
+    /// Adds a seed `HOST:PORT` and turns remote mode on.
+    #[must_use]
+    pub fn seed(mut self, host_port: impl Into<String>) -> Self {
+        self.seeds.push(host_port.into());
+        self.config.remote = true;
+        self
     }
 
     /// Accept and reach services on other hosts (multicast TTL 1).
@@ -420,6 +449,20 @@ impl Options {
         if self.event_buffer == 0 {
             return Err(OptionsError::NoEventBuffer);
         }
+        let seeds_can_run = self.config.remote && self.config.protocols.contains(Protocol::Tcp);
+        if !self.seeds.is_empty() && !seeds_can_run {
+            return Err(OptionsError::SeedsNeedRemoteTcp);
+        }
+        #[cfg(feature = "seal")]
+        if !self.seeds.is_empty() && self.keys.is_some() {
+            return Err(OptionsError::SeedsUnsealed);
+        }
+        if let Some(bad) = self.seeds.iter().find(|s| {
+            s.rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        }) {
+            return Err(OptionsError::BadSeed(bad.clone()));
+        }
         let runs_unix = self.config.protocols.contains(Protocol::Unix);
         match (&self.unix_path, runs_unix) {
             (None, true) => return Err(OptionsError::UnixPathMissing),
@@ -522,6 +565,22 @@ pub fn parse_channels(text: &str) -> Result<Vec<u64>, OptionsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeds_need_remote_mode_tcp_and_host_port() {
+        let seeded = Options::default().seed("10.0.0.1:41917");
+        assert!(seeded.config.remote);
+        assert_eq!(seeded.validate(), Ok(()));
+        let local = Options::default().seed("10.0.0.1:41917").remote(false);
+        assert_eq!(local.validate(), Err(OptionsError::SeedsNeedRemoteTcp));
+        for bad in ["10.0.0.1", ":41917", "seed:http"] {
+            assert_eq!(
+                Options::default().seed(bad).validate(),
+                Err(OptionsError::BadSeed(bad.to_owned())),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn unix_paths_get_the_sid_before_the_extension() {

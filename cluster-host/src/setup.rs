@@ -74,10 +74,14 @@ pub fn setup<P: Policy + Send + 'static>(
         })?;
     let runs = |p| options.config.protocols.contains(p);
     let tcp = if runs(Protocol::Tcp) {
-        Some(socket::tcp_listener().map_err(|source| JoinError::Io {
-            what: "TCP listener",
-            source,
-        })?)
+        Some(
+            socket::tcp_listener_on(options.tcp_port.unwrap_or(0)).map_err(|source| {
+                JoinError::Io {
+                    what: "TCP listener",
+                    source,
+                }
+            })?,
+        )
     } else {
         None
     };

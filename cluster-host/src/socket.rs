@@ -415,9 +415,20 @@ pub fn default_route_source(group: Ipv4Addr, port: u16) -> Option<Ipv4Addr> {
 ///
 /// The IPv4 fallback's error when both fail.
 pub fn tcp_listener() -> io::Result<TcpListener> {
-    let listener = dual_stack_listener().or_else(|_| {
+    tcp_listener_on(0)
+}
+
+/// As [`tcp_listener`], on `port` (0: an ephemeral one). A fixed port is what seeds name
+/// (`Options::tcp_port`); it is bound with `SO_REUSEADDR` so a restarted node gets it back.
+///
+/// # Errors
+///
+/// The IPv4 fallback's error when both fail.
+pub fn tcp_listener_on(port: u16) -> io::Result<TcpListener> {
+    let listener = dual_stack_listener(port).or_else(|_| {
         let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(SockProtocol::TCP))?;
-        socket.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0).into())?;
+        socket.set_reuse_address(port != 0)?;
+        socket.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
         socket.listen(128)?;
         Ok::<_, io::Error>(TcpListener::from(socket))
     })?;
@@ -425,10 +436,11 @@ pub fn tcp_listener() -> io::Result<TcpListener> {
     Ok(listener)
 }
 
-fn dual_stack_listener() -> io::Result<TcpListener> {
+fn dual_stack_listener(port: u16) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(SockProtocol::TCP))?;
     socket.set_only_v6(false)?;
-    socket.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0).into())?;
+    socket.set_reuse_address(port != 0)?;
+    socket.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into())?;
     socket.listen(128)?;
     Ok(socket.into())
 }

@@ -136,7 +136,8 @@ fn text(event: &Event) -> String {
 
 /// Why the main loop woke.
 enum Wake {
-    Event(Option<Event>),
+    // Boxed: an event is some 200 bytes, the signal nothing.
+    Event(Option<Box<Event>>),
     Signal,
 }
 
@@ -156,7 +157,7 @@ async fn run(args: Args, spawn: fn(Driver)) -> Result<(), Box<dyn std::error::Er
         println!("joined {}@{} on {}{tcp}", info.sid, info.hid, info.group);
     }
     loop {
-        let event = async { Wake::Event(events.next().await) };
+        let event = async { Wake::Event(events.next().await.map(Box::new)) };
         let signal = async {
             signals.next().await;
             Wake::Signal

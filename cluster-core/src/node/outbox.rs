@@ -256,6 +256,9 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
 
     pub(super) fn next_send_id(&mut self) -> SendId {
         self.next_send_id = self.next_send_id.wrapping_add(1);
+        if SendId(self.next_send_id) == SendId::UNTRACKED {
+            self.next_send_id = self.next_send_id.wrapping_add(1);
+        }
         SendId(self.next_send_id)
     }
 
@@ -499,7 +502,7 @@ mod tests {
         let mut outbox = Outbox::<1>::new();
         assert_eq!(outbox.next_send_id(), SendId(1));
         assert_eq!(outbox.next_send_id(), SendId(2));
-        outbox.next_send_id = u32::MAX;
-        assert_eq!(outbox.next_send_id(), SendId(0));
+        outbox.next_send_id = u32::MAX - 1;
+        assert_eq!(outbox.next_send_id(), SendId(0), "UNTRACKED is skipped");
     }
 }

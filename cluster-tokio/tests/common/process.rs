@@ -89,6 +89,13 @@ impl Node {
     }
 
     /// Waits for the `joined` line and returns the sid.
+    /// Forgets every line printed so far: later waits see only newer ones.
+    #[allow(dead_code)]
+    pub fn forget_seen(&mut self) {
+        while self.lines.try_recv().is_ok() {}
+        self.backlog.clear();
+    }
+
     pub fn joined(&mut self) -> String {
         self.wait_line(|l| (l["event"] == "joined").then(|| l["sid"].as_str().unwrap().to_owned()))
     }

@@ -97,6 +97,15 @@ pub(crate) struct NodeArgs {
     /// (`cluster services --json` shows it, and `--resolve data:KEY=VALUE` selects by it).
     #[arg(long = "data", value_name = "KEY=VALUE", value_parser = data_pair)]
     publish: Vec<(String, String)>,
+    /// A seed beyond the LAN, HOST:PORT of a node's TCP listener (repeat for several; names
+    /// are resolved again while unreachable). Exchanges membership with it over TCP and
+    /// heartbeats remote members unicast; implies --remote.
+    #[arg(long, value_name = "HOST:PORT")]
+    seed: Vec<String>,
+    /// TCP port of protocol t (default: an ephemeral one); a node others name as a seed
+    /// needs a fixed one.
+    #[arg(long, value_name = "PORT")]
+    tcp_port: Option<u16>,
     /// Reply TEXT to every accepted query (default: an empty reply).
     #[arg(long, value_name = "TEXT")]
     answer: Option<String>,
@@ -162,6 +171,10 @@ impl NodeArgs {
         }
         if let Some(path) = &self.unix_path {
             options = options.unix_path(path.clone());
+        }
+        options.tcp_port = self.tcp_port;
+        for seed in &self.seed {
+            options = options.seed(seed.clone());
         }
         for tag in self.tags.iter().flat_map(|t| split_list(t)) {
             options = options.tag(tag).map_err(JoinError::from)?;

@@ -1,0 +1,726 @@
+//! Membership beyond one LAN: unicast seeds, push-pull exchanges, unicast heartbeats to
+//! remote members and slow re-probing of lost ones, so that a healed partition merges back.
+//!
+//! [`Membership`] is sans-IO like [`Node`](crate::Node): the driver feeds it received `mx`
+//! frames and time, sends what [`Membership::poll_transmit`] gives to the address it names
+//! (over TCP, to the member's `t` listener) and drains [`Membership::poll_event`].
+//!
+//! # The wire rule (membership version 1)
+//!
+//! Everything this module sends is an ordinary **type-1 heartbeat on channel 0** with the base
+//! fields `sid hid type channel protocols`, no `data`, no `tags`, plus two template fields the
+//! reference never sends (spec 3.1): `op` (id 9, a string) and, on exchanges, `raw` (id 11,
+//! bytes). Field ids stay within 1–15, `protocols` is `t c` and the encoder keeps the `C0 8D`
+//! rule, so the frame passes the reference decoder (spec 2.4). A reference node that got one
+//! would treat it as a periodic heartbeat from the sender (spec 5.11: refresh, no `data` to
+//! merge): nothing it does not understand is acted upon.
+//!
+//! `raw` is read by length, never as varints, so its bytes (which may contain `C0 8D`) do not
+//! meet the header-skip quirk; they could only mislead a stream parser that lost its place,
+//! which does not happen on the TCP connections these frames use (spec 2.5).
+//!
+//! Even so, a node sends `mx` frames only to addresses that are configured seeds or that
+//! reached it through `mx` frames (which only nodes of this project send). A seed that is a
+//! reference node therefore sees at most a heartbeat every retry interval and never answers,
+//! and no member table ever names it: a reference node never receives a `beat` or a `pull`.
+//!
+//! `op` holds the **capability/version word** `mx/<version> <verb> <incarnation> <port>`:
+//!
+//! * a receiver that finds no `op`, or one that does not start `mx/`, handles the frame as
+//!   an ordinary heartbeat;
+//! * version 1 knows the verbs `push`, `pull` and `beat` (see the `frame` module); a frame
+//!   of any version ≥ 1 with one of these verbs is read with the version-1 layout, and
+//!   later versions may only *append* (words after the port, a trailer after the entries);
+//!   an unknown verb is ignored;
+//! * a node always answers with the lowest version of the two (here always `mx/1`), so
+//!   mixed versions agree on version 1.
+//!
+//! The entries of `raw` are laid out as in the `entry` module: sid, hid, IP, port,
+//! incarnation, protocols, props, tags.
+//!
+//! # Behaviour
+//!
+//! * **Seeds** get a `push` at start and again every `seed_retry`, forever, while they
+//!   have not answered or while no member is alive.
+//! * A `push` is answered with a `pull`; both carry the sender's alive members (as many as fit)
+//!   and are merged: unknown members are added, a higher incarnation replaces what is known.
+//!   Hearsay never revives a member this node has declared lost; only its own frames do.
+//! * Every `beat_interval` each alive member gets a `beat`. A member not heard from for
+//!   `lost_after` is **lost**; lost members get a `push` every `reprobe_interval`,
+//!   forever, and come **back** as soon as one of their frames arrives.
+//! * Every `exchange_interval` (±20 %) a random alive member gets a `push` (anti-entropy).
+
+mod entry;
+mod frame;
+#[cfg(test)]
+mod tests;
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+pub use entry::{Entries, Entry, EntryError, EntryWriter, MEMBER_TEXT, MemberText};
+pub use frame::{MX_VERSION, MxWord, MxWordError, Sender, Verb, encode as encode_frame};
+
+use crate::identity::{Hid, Sid};
+use crate::rng::Rng;
+use crate::time::Instant;
+use crate::wire::{EncodeError, Message};
+
+/// Most seeds a node keeps.
+pub const MAX_SEEDS: usize = 8;
+/// Pending pushes and pulls; more are dropped (and counted), their senders retry.
+const PENDING: usize = 64;
+/// Space a frame needs besides its `raw` bytes (base fields and `op`).
+const FRAME_OVERHEAD: usize = 160;
+
+/// Timing of the membership protocol, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MembershipConfig {
+    /// Between two beats to each alive member.
+    pub beat_interval: u64,
+    /// Silence after which a member is lost.
+    pub lost_after: u64,
+    /// Between two checks for silent members.
+    pub check_interval: u64,
+    /// Mean time between two anti-entropy exchanges.
+    pub exchange_interval: u64,
+    /// Between two pushes to a seed that has not answered.
+    pub seed_retry: u64,
+    /// Between two pushes to a lost member.
+    pub reprobe_interval: u64,
+}
+
+impl Default for MembershipConfig {
+    /// Crash detection in at most `lost_after + check_interval` (4.75 s); a false loss needs
+    /// four beats in a row lost.
+    fn default() -> Self {
+        Self {
+            beat_interval: 1_000,
+            lost_after: 4_500,
+            check_interval: 250,
+            exchange_interval: 10_000,
+            seed_retry: 2_000,
+            reprobe_interval: 5_000,
+        }
+    }
+}
+
+/// Whether a member is heard from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    /// Heard from within `lost_after`, or learned recently.
+    Alive,
+    /// Silent for `lost_after`; re-probed slowly.
+    Lost,
+}
+
+/// How a member became known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    /// From another member's exchange.
+    Exchange,
+    /// From its own frame.
+    Direct,
+}
+
+/// A remote member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// What it is and where it is.
+    pub entry: Entry,
+    /// Alive or lost.
+    pub state: MemberState,
+    /// How it became known.
+    pub learned: Learned,
+    /// True once one of its own frames arrived.
+    pub heard: bool,
+    /// True while its texts are unknown (only its beats were seen).
+    pub placeholder: bool,
+    last_heard: Instant,
+    next_probe: Instant,
+}
+
+/// A change of the member table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberEvent {
+    /// A member was heard from for the first time.
+    Joined(Sid),
+    /// A member fell silent.
+    Lost(Sid),
+    /// A lost member was heard from again.
+    Back(Sid),
+}
+
+/// A frame to send, written at the start of the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The member's (or seed's) TCP address.
+    pub to: SocketAddr,
+    /// Frame length.
+    pub len: usize,
+    /// What it is.
+    pub verb: Verb,
+}
+
+/// Why a received `mx` frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipError {
+    /// The `op` word is unreadable.
+    Word(MxWordError),
+    /// The entries are unreadable (entries before the bad one were merged).
+    Entries(EntryError),
+    /// `sid` or `hid` is missing or too long.
+    Sender,
+}
+
+/// Too many seeds (more than [`MAX_SEEDS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManySeeds;
+
+/// Counters of what went wrong.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MembershipStats {
+    /// Members not added because the table was full of alive members.
+    pub table_full: u64,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+    /// Pushes or pulls not queued because the queue was full.
+    pub pending_dropped: u64,
+    /// Frames that could not be encoded (buffer too small even for the sender alone).
+    pub encode_failed: u64,
+    /// Received `mx` frames dropped as malformed.
+    pub bad_frames: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seed {
+    addr: SocketAddr,
+    answered: bool,
+    next_try: Instant,
+}
+
+/// The membership state of one node: its seeds and remote members, at most `MEMBERS`.
+#[derive(Debug)]
+pub struct Membership<const MEMBERS: usize> {
+    config: MembershipConfig,
+    me: Entry,
+    seeds: heapless::Vec<Seed, MAX_SEEDS>,
+    members: heapless::Vec<Member, MEMBERS>,
+    replies: heapless::Deque<SocketAddr, PENDING>,
+    pushes: heapless::Deque<SocketAddr, PENDING>,
+    events: heapless::Deque<MemberEvent, MEMBERS>,
+    /// The next member of the current beat sweep; `usize::MAX` between sweeps.
+    beat_cursor: usize,
+    next_beat: Instant,
+    next_check: Instant,
+    next_exchange: Instant,
+    rng: Rng,
+    stats: MembershipStats,
+}
+
+impl<const MEMBERS: usize> Membership<MEMBERS> {
+    /// A node's membership. `me` is its own entry; its IP is ignored (receivers use the
+    /// frame's source address). `seed` seeds the jitter.
+    #[must_use]
+    pub fn new(config: MembershipConfig, mut me: Entry, seed: u64, now: Instant) -> Self {
+        me.addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), me.addr.port());
+        let mut rng = Rng::new(seed);
+        let beat_phase = rng.below(config.beat_interval.max(1));
+        let mut membership = Self {
+            config,
+            me,
+            seeds: heapless::Vec::new(),
+            members: heapless::Vec::new(),
+            replies: heapless::Deque::new(),
+            pushes: heapless::Deque::new(),
+            events: heapless::Deque::new(),
+            beat_cursor: usize::MAX,
+            next_beat: now.saturating_add_millis(beat_phase),
+            next_check: now.saturating_add_millis(config.check_interval),
+            next_exchange: now,
+            rng,
+            stats: MembershipStats::default(),
+        };
+        membership.next_exchange = now.saturating_add_millis(membership.exchange_delay());
+        membership
+    }
+
+    /// Command: replaces the seeds (after resolving their names again, for example). Seeds
+    /// already known keep their state; new ones are pushed to at once.
+    ///
+    /// # Errors
+    ///
+    /// [`TooManySeeds`], and nothing changes.
+    pub fn set_seeds(&mut self, now: Instant, seeds: &[SocketAddr]) -> Result<(), TooManySeeds> {
+        if seeds.len() > MAX_SEEDS {
+            return Err(TooManySeeds);
+        }
+        let mut next = heapless::Vec::new();
+        for &addr in seeds {
+            let seed = self
+                .seeds
+                .iter()
+                .find(|s| s.addr == addr)
+                .copied()
+                .unwrap_or(Seed {
+                    addr,
+                    answered: false,
+                    next_try: now,
+                });
+            next.push(seed).map_err(|_| TooManySeeds)?;
+        }
+        self.seeds = next;
+        Ok(())
+    }
+
+    /// Command: changes this node's tags and props; the incarnation grows so that the change
+    /// wins wherever it is merged.
+    pub fn set_texts(&mut self, props: MemberText, tags: MemberText) {
+        self.me.props = props;
+        self.me.tags = tags;
+        self.me.incarnation = self.me.incarnation.saturating_add(1);
+    }
+
+    /// Getter: this node's own entry.
+    #[must_use]
+    pub fn me(&self) -> &Entry {
+        &self.me
+    }
+
+    /// Getter: the remote members, sorted by sid.
+    #[must_use]
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// Getter: one member.
+    #[must_use]
+    pub fn member(&self, sid: &Sid) -> Option<&Member> {
+        self.find(sid).ok().and_then(|i| self.members.get(i))
+    }
+
+    /// Getter: true while some seed has never answered (the driver resolves seed names again
+    /// and calls [`set_seeds`](Self::set_seeds)).
+    #[must_use]
+    pub fn seeds_unanswered(&self) -> bool {
+        self.seeds.iter().any(|s| !s.answered)
+    }
+
+    /// Getter: counters.
+    #[must_use]
+    pub fn stats(&self) -> MembershipStats {
+        self.stats
+    }
+
+    fn find(&self, sid: &Sid) -> Result<usize, usize> {
+        self.members
+            .binary_search_by(|m| m.entry.sid.as_bytes().cmp(sid.as_bytes()))
+    }
+
+    fn exchange_delay(&mut self) -> u64 {
+        let mean = self.config.exchange_interval;
+        self.rng.inclusive(mean - mean / 5, mean + mean / 5)
+    }
+
+    fn emit(&mut self, event: MemberEvent) {
+        if self.events.push_back(event).is_err() {
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    /// Input: one received frame, with the address it came from (only its IP is used).
+    /// Returns `Ok(false)` when the frame is not an `mx` frame (the node handles it), and
+    /// `Ok(true)` when it was membership traffic.
+    ///
+    /// # Errors
+    ///
+    /// A [`MembershipError`] when an `mx` frame is malformed; it is dropped.
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &Message<'_>,
+    ) -> Result<bool, MembershipError> {
+        let Some(word) = message.op.and_then(|op| MxWord::parse(op.as_bytes())) else {
+            return Ok(false);
+        };
+        let outcome = self.handle_word(now, from, message, word);
+        if outcome.is_err() {
+            self.stats.bad_frames += 1;
+        }
+        outcome.map(|()| true)
+    }
+
+    fn handle_word(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &Message<'_>,
+        word: Result<MxWord, MxWordError>,
+    ) -> Result<(), MembershipError> {
+        let word = match word {
+            Ok(word) => word,
+            Err(MxWordError::UnknownVerb) => return Ok(()),
+            Err(e) => return Err(MembershipError::Word(e)),
+        };
+        let sid = message
+            .sid
+            .and_then(|s| Sid::new(s.as_bytes()))
+            .filter(|s| !s.is_empty())
+            .ok_or(MembershipError::Sender)?;
+        let hid = message
+            .hid
+            .and_then(|h| Hid::new(h.as_bytes()))
+            .ok_or(MembershipError::Sender)?;
+        if sid == self.me.sid {
+            return Ok(());
+        }
+        let addr = SocketAddr::new(from.ip(), word.port);
+        self.heard_from(now, sid, hid, addr, word.incarnation);
+        if word.verb == Verb::Pull
+            && let Some(seed) = self.seeds.iter_mut().find(|s| s.addr == addr)
+        {
+            seed.answered = true;
+        }
+        if word.verb == Verb::Push && self.replies.push_back(addr).is_err() {
+            self.stats.pending_dropped += 1;
+        }
+        if word.verb != Verb::Beat
+            && let Some(raw) = message.raw
+        {
+            self.merge(now, &sid, addr, raw)?;
+        }
+        Ok(())
+    }
+
+    fn heard_from(&mut self, now: Instant, sid: Sid, hid: Hid, addr: SocketAddr, inc: u64) {
+        match self.find(&sid) {
+            Ok(i) => {
+                let Some(m) = self.members.get_mut(i) else {
+                    return;
+                };
+                m.last_heard = now;
+                if inc >= m.entry.incarnation {
+                    m.entry.addr = addr;
+                    m.entry.hid = hid;
+                }
+                if inc > m.entry.incarnation {
+                    m.entry.incarnation = inc;
+                    m.placeholder = true;
+                }
+                let event = match (m.state, m.heard) {
+                    (MemberState::Lost, true) => Some(MemberEvent::Back(sid)),
+                    (_, false) => Some(MemberEvent::Joined(sid)),
+                    (MemberState::Alive, true) => None,
+                };
+                m.state = MemberState::Alive;
+                m.heard = true;
+                if let Some(event) = event {
+                    self.emit(event);
+                }
+            }
+            Err(at) => {
+                let entry = Entry {
+                    sid,
+                    hid,
+                    addr,
+                    incarnation: inc,
+                    protocols: MemberText::EMPTY,
+                    props: MemberText::EMPTY,
+                    tags: MemberText::EMPTY,
+                };
+                if self.insert(now, at, entry, Learned::Direct, true) {
+                    self.emit(MemberEvent::Joined(sid));
+                }
+            }
+        }
+    }
+
+    /// Inserts at `at` (the sorted position); when full, replaces the member lost longest
+    /// ago. Returns whether it was added.
+    fn insert(
+        &mut self,
+        now: Instant,
+        at: usize,
+        entry: Entry,
+        learned: Learned,
+        heard: bool,
+    ) -> bool {
+        let member = Member {
+            entry,
+            state: MemberState::Alive,
+            learned,
+            heard,
+            placeholder: heard && entry.protocols.is_empty(),
+            last_heard: now,
+            next_probe: now,
+        };
+        if self.members.is_full() {
+            let oldest = self
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.state == MemberState::Lost)
+                .min_by_key(|(_, m)| m.last_heard)
+                .map(|(i, _)| i);
+            let Some(victim) = oldest else {
+                self.stats.table_full += 1;
+                return false;
+            };
+            self.members.remove(victim);
+            let at = match self.find(&entry.sid) {
+                Ok(i) | Err(i) => i,
+            };
+            return self.members.insert(at, member).is_ok();
+        }
+        self.members.insert(at, member).is_ok()
+    }
+
+    fn merge(
+        &mut self,
+        now: Instant,
+        sender: &Sid,
+        sender_addr: SocketAddr,
+        raw: &[u8],
+    ) -> Result<(), MembershipError> {
+        for item in Entries::new(raw).map_err(MembershipError::Entries)? {
+            let mut entry = item.map_err(MembershipError::Entries)?;
+            if entry.sid == self.me.sid || entry.sid.is_empty() {
+                continue;
+            }
+            if entry.sid == *sender {
+                entry.addr = sender_addr;
+            }
+            match self.find(&entry.sid) {
+                Ok(i) => {
+                    let Some(m) = self.members.get_mut(i) else {
+                        continue;
+                    };
+                    let newer = entry.incarnation > m.entry.incarnation;
+                    if newer || (entry.incarnation == m.entry.incarnation && m.placeholder) {
+                        let was_lost = m.state == MemberState::Lost;
+                        m.entry = entry;
+                        m.placeholder = false;
+                        if newer && was_lost {
+                            // Perhaps it moved: probe it at its new address soon.
+                            m.next_probe = now;
+                        }
+                    }
+                }
+                Err(at) => {
+                    self.insert(now, at, entry, Learned::Exchange, false);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Input: the node learned that `sid` left (its disconnect arrived on the LAN): it is
+    /// marked lost at once, without an event, and re-probed slowly like any lost member.
+    pub fn departed(&mut self, now: Instant, sid: &Sid) {
+        let reprobe = self.config.reprobe_interval;
+        if let Ok(i) = self.find(sid)
+            && let Some(m) = self.members.get_mut(i)
+            && m.state == MemberState::Alive
+        {
+            m.state = MemberState::Lost;
+            m.next_probe = now.saturating_add_millis(reprobe);
+        }
+    }
+
+    /// Input: time passed; runs whatever is due (beats, checks, exchanges, seed retries).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_beat {
+            self.beat_cursor = 0;
+            self.next_beat = self
+                .next_beat
+                .saturating_add_millis(self.config.beat_interval);
+            if self.next_beat <= now {
+                self.next_beat = now.saturating_add_millis(self.config.beat_interval);
+            }
+        }
+        if now >= self.next_check {
+            self.check(now);
+            self.next_check = now.saturating_add_millis(self.config.check_interval);
+        }
+        if now >= self.next_exchange {
+            self.exchange();
+            self.next_exchange = now.saturating_add_millis(self.exchange_delay());
+        }
+        let nobody_alive = !self.members.iter().any(|m| m.state == MemberState::Alive);
+        for i in 0..self.seeds.len() {
+            let Some(seed) = self.seeds.get_mut(i) else {
+                break;
+            };
+            if (!seed.answered || nobody_alive) && seed.next_try <= now {
+                seed.next_try = now.saturating_add_millis(self.config.seed_retry);
+                let addr = seed.addr;
+                if self.pushes.push_back(addr).is_err() {
+                    self.stats.pending_dropped += 1;
+                }
+            }
+        }
+    }
+
+    fn check(&mut self, now: Instant) {
+        let lost_after = self.config.lost_after;
+        let reprobe = self.config.reprobe_interval;
+        for i in 0..self.members.len() {
+            let Some(m) = self.members.get_mut(i) else {
+                break;
+            };
+            if m.state == MemberState::Alive
+                && now.as_millis().saturating_sub(m.last_heard.as_millis()) >= lost_after
+            {
+                m.state = MemberState::Lost;
+                m.next_probe = now.saturating_add_millis(reprobe);
+                if m.heard {
+                    let sid = m.entry.sid;
+                    self.emit(MemberEvent::Lost(sid));
+                }
+            }
+        }
+    }
+
+    fn exchange(&mut self) {
+        let alive = self
+            .members
+            .iter()
+            .filter(|m| m.state == MemberState::Alive)
+            .count();
+        if alive == 0 {
+            return;
+        }
+        let pick = self.rng.below(alive as u64) as usize;
+        let target = self
+            .members
+            .iter()
+            .filter(|m| m.state == MemberState::Alive)
+            .nth(pick)
+            .map(|m| m.entry.addr);
+        if let Some(addr) = target
+            && self.pushes.push_back(addr).is_err()
+        {
+            self.stats.pending_dropped += 1;
+        }
+    }
+
+    /// Output: the next frame to send, written at the start of `buf`. Exchanges carry as many
+    /// members as fit in half of `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
+        loop {
+            let (to, verb) = self.next_send(now)?;
+            match self.write(verb, buf) {
+                Ok(len) => return Some(Outgoing { to, len, verb }),
+                Err(_) => self.stats.encode_failed += 1,
+            }
+        }
+    }
+
+    fn next_send(&mut self, now: Instant) -> Option<(SocketAddr, Verb)> {
+        if let Some(to) = self.replies.pop_front() {
+            return Some((to, Verb::Pull));
+        }
+        if let Some(to) = self.pushes.pop_front() {
+            return Some((to, Verb::Push));
+        }
+        let reprobe = self.config.reprobe_interval;
+        while let Some(m) = self.members.get_mut(self.beat_cursor) {
+            self.beat_cursor += 1;
+            match m.state {
+                MemberState::Alive => return Some((m.entry.addr, Verb::Beat)),
+                MemberState::Lost if m.next_probe <= now => {
+                    m.next_probe = now.saturating_add_millis(reprobe);
+                    return Some((m.entry.addr, Verb::Push));
+                }
+                MemberState::Lost => {}
+            }
+        }
+        // The sweep is over: members added until the next beat wait for it.
+        self.beat_cursor = usize::MAX;
+        None
+    }
+
+    fn write(&mut self, verb: Verb, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let word = MxWord {
+            version: MX_VERSION,
+            verb,
+            incarnation: self.me.incarnation,
+            port: self.me.addr.port(),
+        };
+        let (sid, hid) = (self.me.sid, self.me.hid);
+        let sender = Sender {
+            sid: sid.as_str().unwrap_or_default(),
+            hid: hid.as_str().unwrap_or_default(),
+        };
+        if verb == Verb::Beat {
+            return encode_frame(sender, &word, None, buf);
+        }
+        let half = buf.len() / 2;
+        let (head, tail) = buf.split_at_mut(half);
+        let room = tail.len().min(head.len().saturating_sub(FRAME_OVERHEAD));
+        let mut limit = usize::MAX;
+        // A length that would start `C0 8D` is refused by the encoder: one entry fewer.
+        for _ in 0..4 {
+            let raw_len = self.write_entries(tail.get_mut(..room).unwrap_or_default(), limit);
+            let raw = tail.get(..raw_len.0).unwrap_or_default();
+            match encode_frame(sender, &word, Some(raw), head) {
+                Err(EncodeError::ReservedVarintPrefix { .. }) if raw_len.1 > 0 => {
+                    limit = raw_len.1 - 1;
+                }
+                other => return other,
+            }
+        }
+        Err(EncodeError::TooLarge)
+    }
+
+    /// Writes this node's entry and then the heard, alive members from a random start, at
+    /// most `limit` entries. Returns the bytes and the number of entries written.
+    fn write_entries(&mut self, out: &mut [u8], limit: usize) -> (usize, usize) {
+        let Some(mut writer) = EntryWriter::new(out) else {
+            return (0, 0);
+        };
+        let mut count = 0;
+        if writer.push(&self.me).is_some() {
+            count += 1;
+        }
+        let n = self.members.len();
+        let start = if n == 0 {
+            0
+        } else {
+            self.rng.below(n as u64) as usize
+        };
+        for k in 0..n {
+            if count >= limit {
+                break;
+            }
+            let Some(m) = self.members.get((start + k) % n) else {
+                continue;
+            };
+            if m.state != MemberState::Alive || !m.heard || m.placeholder {
+                continue;
+            }
+            if writer.push(&m.entry).is_none() {
+                break;
+            }
+            count += 1;
+        }
+        (writer.finish(), count)
+    }
+
+    /// Output: the next change of the member table.
+    pub fn poll_event(&mut self) -> Option<MemberEvent> {
+        self.events.pop_front()
+    }
+
+    /// Output: when [`handle_timeout`](Self::handle_timeout) is next due (now, when frames
+    /// are waiting to be polled).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Instant {
+        let mut next = self.next_beat.min(self.next_check).min(self.next_exchange);
+        // Answered seeds are retried (when nobody is alive) at the checks.
+        for seed in self.seeds.iter().filter(|s| !s.answered) {
+            next = next.min(seed.next_try);
+        }
+        next
+    }
+}

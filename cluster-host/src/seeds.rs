@@ -1,0 +1,333 @@
+//! Seeds: membership beyond the LAN ([`cluster_core::membership`]) run beside the node.
+//!
+//! A node with seeds (`Options::seeds`, `cluster join --seed HOST:PORT`) runs in remote mode
+//! and keeps a [`Membership`] next to its [`Node`](cluster_core::Node):
+//!
+//! * seed names are resolved at the start and again every [`RESOLVE_EVERY`] while a seed
+//!   has not answered (a Kubernetes headless service's addresses change);
+//! * `mx` frames go over TCP to the member's `t` listener; `mx` frames read from any
+//!   connection are taken by the membership and never reach the node;
+//! * what the membership knows is told to the node as the frames the member would send on
+//!   its LAN: a member heard for the first time or back becomes a full heartbeat (its props
+//!   and tags), alive members get a periodic heartbeat every [`REFRESH_EVERY`] so the node's
+//!   expiry keeps them, and a lost member becomes a disconnect. The node therefore lists,
+//!   queries and sends to remote members as to any service in remote mode (spec Q2).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use cluster_core::membership::{
+    Entry, MemberEvent, MemberState, MemberText, Membership, MembershipConfig,
+};
+use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str, tcl_list};
+use cluster_core::{Hid, Instant, Sid, Source, TagList};
+
+/// Remote members a node keeps at most.
+pub const MAX_MEMBERS: usize = 1024;
+/// Between two resolutions of the seeds' names while one has not answered, in ms.
+pub const RESOLVE_EVERY: u64 = 10_000;
+/// Between two refreshes of the alive members in the node, in ms, at most (a third of the
+/// node's TTL when that is shorter).
+pub const REFRESH_EVERY: u64 = 5_000;
+/// The send buffer: an exchange carries as many members as fit in half of it.
+const BUF: usize = 1 << 17;
+
+/// A frame for the node, as if the member had sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToNode {
+    /// Where it appears to come from.
+    pub source: Source,
+    /// The frame.
+    pub frame: Vec<u8>,
+}
+
+/// The seeds and the remote members of one node.
+#[derive(Debug)]
+pub struct Seeds {
+    names: Vec<String>,
+    membership: Box<Membership<MAX_MEMBERS>>,
+    next_resolve: u64,
+    next_refresh: u64,
+    refresh_every: u64,
+    buf: Vec<u8>,
+}
+
+/// Our own entry: sid, hid, TCP port, protocols, props and tags as the node advertises them.
+#[must_use]
+pub fn own_entry(sid: &Sid, hid: &Hid, tcp_port: u16, tags: &TagList) -> Entry {
+    let mut tag_text = String::new();
+    for tag in tags {
+        if !tag_text.is_empty() {
+            tag_text.push(' ');
+        }
+        tag_text.push('{');
+        tag_text.push_str(tag.as_str().unwrap_or_default());
+        tag_text.push('}');
+    }
+    Entry {
+        sid: *sid,
+        hid: *hid,
+        addr: SocketAddr::from(([0, 0, 0, 0], tcp_port)),
+        incarnation: 0,
+        protocols: MemberText::new(b"t c").unwrap_or_default(),
+        props: MemberText::new(format!("t {{port {tcp_port}}}").as_bytes()).unwrap_or_default(),
+        tags: MemberText::new(tag_text.as_bytes()).unwrap_or_default(),
+    }
+}
+
+/// Resolves `HOST:PORT` names; names that do not resolve (now) are left out.
+#[must_use]
+pub fn resolve(names: &[String]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for name in names {
+        match name.to_socket_addrs() {
+            Ok(addrs) => out.extend(addrs.filter(SocketAddr::is_ipv4).take(1)),
+            Err(e) => tracing::debug!(seed = %name, error = %e, "seed does not resolve"),
+        }
+    }
+    out.truncate(cluster_core::membership::MAX_SEEDS);
+    out
+}
+
+impl Seeds {
+    /// Seeds for the node whose entry is `me` and whose services expire after `ttl_ms`,
+    /// starting at `now` (ms).
+    #[must_use]
+    pub fn new(names: Vec<String>, me: Entry, ttl_ms: u64, seed: u64, now: u64) -> Self {
+        let refresh_every = (ttl_ms / 3).clamp(100, REFRESH_EVERY);
+        let mut membership = Box::new(Membership::new(
+            MembershipConfig::default(),
+            me,
+            seed,
+            Instant::from_millis(now),
+        ));
+        let _ = membership.set_seeds(Instant::from_millis(now), &resolve(&names));
+        Self {
+            names,
+            membership,
+            next_resolve: now + RESOLVE_EVERY,
+            next_refresh: now + refresh_every,
+            refresh_every,
+            buf: vec![0; BUF],
+        }
+    }
+
+    /// The membership (getters).
+    #[must_use]
+    pub fn membership(&self) -> &Membership<MAX_MEMBERS> {
+        &self.membership
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due.
+    #[must_use]
+    pub fn next_deadline(&self) -> u64 {
+        self.membership
+            .poll_timeout()
+            .as_millis()
+            .min(self.next_refresh)
+            .min(if self.membership.seeds_unanswered() {
+                self.next_resolve
+            } else {
+                u64::MAX
+            })
+    }
+
+    /// Input: one frame read from a TCP connection with peer `from`. True when it was an
+    /// `mx` frame (the node must not see it).
+    pub fn handle_frame(&mut self, now: u64, from: SocketAddr, frame: &[u8]) -> bool {
+        let Ok((message, _)) = Message::parse(frame) else {
+            return false;
+        };
+        match self
+            .membership
+            .handle_frame(Instant::from_millis(now), from, &message)
+        {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::debug!(from = %from, error = ?e, "malformed membership frame");
+                true
+            }
+        }
+    }
+
+    /// Command: the node's tags changed; the next exchanges carry them (with a higher
+    /// incarnation, so they replace the old ones wherever they are merged).
+    pub fn set_tags(&mut self, tags: &TagList) {
+        let me = self.membership.me();
+        let port = me.addr.port();
+        let entry = own_entry(&me.sid, &me.hid, port, tags);
+        if entry.tags != me.tags {
+            self.membership.set_texts(entry.props, entry.tags);
+        }
+    }
+
+    /// Input: the node saw `sid` leave (a disconnect): the membership stops telling the
+    /// node about it until it is heard from again.
+    pub fn departed(&mut self, now: u64, sid: &Sid) {
+        self.membership.departed(Instant::from_millis(now), sid);
+    }
+
+    /// Input: time passed.
+    pub fn handle_timeout(&mut self, now: u64) -> Vec<ToNode> {
+        if self.membership.seeds_unanswered() && now >= self.next_resolve {
+            self.next_resolve = now + RESOLVE_EVERY;
+            let addrs = resolve(&self.names);
+            let _ = self.membership.set_seeds(Instant::from_millis(now), &addrs);
+        }
+        self.membership.handle_timeout(Instant::from_millis(now));
+        let mut out = Vec::new();
+        if now >= self.next_refresh {
+            self.next_refresh = now + self.refresh_every;
+            for member in self.membership.members() {
+                if member.state == MemberState::Alive && member.heard && !member.placeholder {
+                    out.extend(to_node(&member.entry, Some(MessageKind::Heartbeat), true));
+                }
+            }
+        }
+        out
+    }
+
+    /// Output: the next `mx` frame to send, with the TCP address it goes to.
+    pub fn poll_transmit(&mut self, now: u64) -> Option<(SocketAddr, &[u8])> {
+        let out = self
+            .membership
+            .poll_transmit(Instant::from_millis(now), &mut self.buf)?;
+        Some((out.to, self.buf.get(..out.len).unwrap_or_default()))
+    }
+
+    /// Output: the membership's changes, as frames for the node.
+    pub fn poll_to_node(&mut self) -> Option<ToNode> {
+        loop {
+            let event = self.membership.poll_event()?;
+            let (sid, kind, full) = match event {
+                MemberEvent::Joined(sid) | MemberEvent::Back(sid) => {
+                    (sid, MessageKind::Heartbeat, true)
+                }
+                MemberEvent::Lost(sid) => (sid, MessageKind::Disconnect, false),
+            };
+            let Some(member) = self.membership.member(&sid) else {
+                continue;
+            };
+            if let Some(frame) = to_node(&member.entry, Some(kind), full) {
+                return Some(frame);
+            }
+        }
+    }
+}
+
+/// The frame `entry` would send on its LAN: a full heartbeat (`full`: with its props and
+/// tags), a periodic one, or a disconnect.
+fn to_node(entry: &Entry, kind: Option<MessageKind>, full: bool) -> Option<ToNode> {
+    let protocols: Vec<&str> = entry.protocols.as_str()?.split_ascii_whitespace().collect();
+    if protocols.is_empty() {
+        return None; // only its beats were seen: its protocols come with an exchange
+    }
+    let tags: Vec<&str> = tcl_list::elements(entry.tags.as_str()?)
+        .filter_map(Result::ok)
+        .map(|e| e.raw())
+        .collect();
+    let message = Message {
+        kind,
+        channel: Some(0),
+        hid: Some(Str::from(entry.hid.as_str()?)),
+        sid: Some(Str::from(entry.sid.as_str()?)),
+        protocols: Some(List::from_items(&protocols)),
+        data: full.then(|| Str::from(entry.props.as_str().unwrap_or_default())),
+        tags: full.then(|| List::from_items(&tags)),
+        ..Message::default()
+    };
+    let frame = message.encode_to_vec(FilterPlacement::Last).ok()?;
+    Some(ToNode {
+        source: Source::multicast(entry.addr, false),
+        frame,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> Entry {
+        let tags: TagList = ["web", "db x"]
+            .iter()
+            .map(|t| cluster_core::Tag::new(t.as_bytes()).unwrap())
+            .collect();
+        own_entry(
+            &Sid::new(b"Zbdc22e7").unwrap(),
+            &Hid::new(b"02:fc:00:00:00:01").unwrap(),
+            41917,
+            &tags,
+        )
+    }
+
+    #[test]
+    fn the_own_entry_advertises_the_tcp_port_and_braced_tags() {
+        let entry = me();
+        assert_eq!(entry.props.as_str(), Some("t {port 41917}"));
+        assert_eq!(entry.tags.as_str(), Some("{web} {db x}"));
+        assert_eq!(entry.protocols.as_str(), Some("t c"));
+    }
+
+    #[test]
+    fn a_member_reaches_the_node_as_its_full_heartbeat_or_disconnect() {
+        let mut entry = me();
+        entry.addr = "10.252.2.12:41917".parse().unwrap();
+        let full = to_node(&entry, Some(MessageKind::Heartbeat), true).unwrap();
+        assert_eq!(full.source, Source::multicast(entry.addr, false));
+        let (message, _) = Message::parse(&full.frame).unwrap();
+        assert_eq!(message.kind, Some(MessageKind::Heartbeat));
+        assert_eq!(message.sid.unwrap(), "Zbdc22e7");
+        assert_eq!(message.data.unwrap(), "t {port 41917}");
+        let tags: Vec<String> = message
+            .tags
+            .unwrap()
+            .into_iter()
+            .map(|t| String::from_utf8(t.to_vec()).unwrap())
+            .collect();
+        assert_eq!(tags, ["web", "db x"]);
+        let gone = to_node(&entry, Some(MessageKind::Disconnect), false).unwrap();
+        let (message, _) = Message::parse(&gone.frame).unwrap();
+        assert_eq!(message.kind, Some(MessageKind::Disconnect));
+        assert_eq!((message.data, message.tags), (None, None));
+    }
+
+    #[test]
+    fn a_member_known_only_from_its_beats_is_not_told_to_the_node() {
+        let mut entry = me();
+        entry.protocols = MemberText::EMPTY;
+        assert_eq!(to_node(&entry, Some(MessageKind::Heartbeat), true), None);
+    }
+
+    #[test]
+    fn new_tags_go_out_with_a_higher_incarnation() {
+        let mut seeds = Seeds::new(Vec::new(), me(), 1_500, 1, 0);
+        let tags: TagList = [cluster_core::Tag::new(b"api").unwrap()]
+            .into_iter()
+            .collect();
+        seeds.set_tags(&tags);
+        let entry = seeds.membership().me();
+        assert_eq!((entry.tags.as_str(), entry.incarnation), (Some("{api}"), 1));
+        seeds.set_tags(&tags);
+        assert_eq!(
+            seeds.membership().me().incarnation,
+            1,
+            "no change, no new incarnation"
+        );
+    }
+
+    #[test]
+    fn seeds_resolve_addresses_and_skip_what_does_not_resolve() {
+        let names = ["10.1.2.3:41917".to_owned(), "no port".to_owned()];
+        assert_eq!(
+            resolve(&names),
+            ["10.1.2.3:41917".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn the_refresh_runs_at_a_third_of_the_ttl_at_most_every_5_s() {
+        let seeds = Seeds::new(Vec::new(), me(), 1_500, 1, 0);
+        assert_eq!(seeds.refresh_every, 500);
+        let seeds = Seeds::new(Vec::new(), me(), 600_000, 1, 0);
+        assert_eq!(seeds.refresh_every, REFRESH_EVERY);
+    }
+}
