@@ -167,7 +167,7 @@
 //! | `serde` | typed payloads (module `typed`: any `T: Serialize` in the `raw` field, postcard-encoded, no allocator), and `Serialize` on ids and [`Instant`] |
 //! | `sim` | `std`, plus `sim`: a deterministic virtual-time network and the `Cluster` harness the scenario tests use |
 //! | `seal` | [`seal`]: every frame sealed (XChaCha20-Poly1305) under a pre-shared key ring, with replay protection; no allocator |
-//! | `node-data` | per-node data: `Node::set_data` and `Node::data_version`, `Event::DataChanged`, `Service::data_version`, `DataError`; the props entry `meta {version V data {..} hex {..}}` and the `metav V` digest of periodic heartbeats, read from peers too. Off, a node publishes nothing, ignores peers' data (no event, no discovery asked for it) and links none of that code (about 2.5 KB of flash on thumbv7em); cluster-host turns it on, the firmware images leave it off |
+//! | `node-data` | per-node data: `Node::set_data` and `Node::data_version`, `Event::DataChanged`, `Service::data_version`, `DataError`; the props entry `meta {version V data {..} hex {..}}` and the `metav V` digest of periodic heartbeats, read from peers too. Off, a node publishes nothing, ignores peers' data (no event, no discovery asked for it) and links none of that code (2,140 B of flash in the sealed thumbv7em node image); cluster-host turns it on, the firmware images leave it off |
 //!
 //! The minimum supported Rust version is 1.91 (smoltcp's), edition 2024.
 //!
