@@ -134,6 +134,8 @@ impl core::error::Error for QueryError {}
 
 /// Why [`Node::set_data`](crate::Node::set_data) refused the pairs. The data published
 /// before stays as it was.
+#[cfg(feature = "node-data")]
+#[cfg_attr(docsrs, doc(cfg(feature = "node-data")))]
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataError {
@@ -149,6 +151,7 @@ pub enum DataError {
     NotJoined,
 }
 
+#[cfg(feature = "node-data")]
 impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -161,6 +164,7 @@ impl fmt::Display for DataError {
     }
 }
 
+#[cfg(feature = "node-data")]
 impl core::error::Error for DataError {}
 
 /// Why [`Node::answer`](crate::Node::answer) or [`Node::refuse`](crate::Node::refuse) did

@@ -274,6 +274,8 @@ pub enum Event<const DATA: usize = 512> {
     /// holds its whole data entry, `version V data {key value ...} hex {key hex ...}` (a Tcl
     /// dict; [`wire::tcl_list`](crate::wire::tcl_list) reads it). Reported once per version,
     /// never older than the last one reported.
+    #[cfg(feature = "node-data")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "node-data")))]
     DataChanged {
         /// The service.
         sid: Sid,

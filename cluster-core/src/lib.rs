@@ -119,7 +119,7 @@
 //! | query table | 8 queries | [`Node::query`] returns [`QueryError::Full`] | `queries_rejected` |
 //! | ping batch | 16 sids per ping | the service is not pinged (it still expires) | `ping_batch_full` |
 //! | held queries ([`Node::hold_queries`]) | `N` of the node's [`HeldTable<N>`] (none by default), each until [`Config::query_timeout`] | a new query is refused at once with the error `busy: too many queries held open`; an expired one is forgotten, a late answer refused | [`HeldStats`]: `busy`, `expired`, `late` |
-//! | published data ([`Node::set_data`]) | `DATA` bytes with the protocols' props, in one of the 4 payload slots | [`Node::set_data`] returns [`DataError::TooLarge`] or [`DataError::Full`]; the old data stays | — |
+//! | published data (feature `node-data`: `Node::set_data`) | `DATA` bytes with the protocols' props, in one of the 4 payload slots | `Node::set_data` returns `DataError::TooLarge` or `DataError::Full`; the old data stays | — |
 //! | event queue | 3 events with data; derived events are never dropped | the event is dropped, [`Event::Dropped`] follows | `events_dropped` |
 //! | payload, tags, props, sids | `DATA`, 8 tags, 104-byte unix paths (4 kept) | the frame (or the path) is dropped | `oversized` |
 //! | replay table (`seal`) | `SERVICES` senders | the least recent sender is forgotten | `replay_evictions` |
@@ -155,7 +155,7 @@
 //! | a connection on which a frame of a service arrives becomes the route to it (newest wins, spec 1.2), so a frame replayed over an attacker's TCP connection takes the service's traffic | only a frame addressed to this node (its `filter` names our sid, as every direct send's does) from the service's address makes its connection the route (`routes_refused` counts the others) | `a_frame_replayed_over_tcp_does_not_take_its_services_route` (cluster-tokio) |
 //! | one UDP reassembly buffer; here one per sender, but every node of a host sends from the cluster port, so a bogus length from that address held back every local node's frames | a datagram holding a whole frame is parsed on its own, past a partial frame pending from its address | `a_whole_datagram_passes_a_partial_frame_pending_from_its_key` |
 //! | a tags change is sent once, so a discovery answer with the old tags that arrives late (over TCP) leaves peers with the old tags | the heartbeat after the change carries the tags again | `a_tags_change_is_repeated_so_a_late_frame_with_the_old_tags_is_corrected` |
-//! | per-service props are protocol props only | a node may publish key/value data ([`Node::set_data`]): one more props entry, `meta {version V data {..} hex {..}}`, which reference nodes store as the service's `meta` props; while it does, its periodic heartbeats carry `data` = `metav V` (a valid props dict; the reference's periodic heartbeat has no `data`). A node that publishes nothing sends exactly the reference's frames | `an_update_goes_out_at_once_in_the_props_and_periodic_heartbeats_carry_its_version`, `a_node_without_data_sends_what_the_reference_sends` |
+//! | per-service props are protocol props only | with the feature `node-data`, a node may publish key/value data (`Node::set_data`): one more props entry, `meta {version V data {..} hex {..}}`, which reference nodes store as the service's `meta` props; while it does, its periodic heartbeats carry `data` = `metav V` (a valid props dict; the reference's periodic heartbeat has no `data`). A node that publishes nothing sends exactly the reference's frames; without the feature a node never publishes, and ignores the `meta` entry and the `metav` digest of peers' props | `an_update_goes_out_at_once_in_the_props_and_periodic_heartbeats_carry_its_version`, `a_node_without_data_sends_what_the_reference_sends`; without the feature `a_peers_data_entry_and_digest_change_nothing` |
 //!
 //! # Features
 //!
@@ -167,6 +167,7 @@
 //! | `serde` | typed payloads (module `typed`: any `T: Serialize` in the `raw` field, postcard-encoded, no allocator), and `Serialize` on ids and [`Instant`] |
 //! | `sim` | `std`, plus `sim`: a deterministic virtual-time network and the `Cluster` harness the scenario tests use |
 //! | `seal` | [`seal`]: every frame sealed (XChaCha20-Poly1305) under a pre-shared key ring, with replay protection; no allocator |
+//! | `node-data` | per-node data: `Node::set_data` and `Node::data_version`, `Event::DataChanged`, `Service::data_version`, `DataError`; the props entry `meta {version V data {..} hex {..}}` and the `metav V` digest of periodic heartbeats, read from peers too. Off, a node publishes nothing, ignores peers' data (no event, no discovery asked for it) and links none of that code (2,140 B of flash in the sealed thumbv7em node image); cluster-host turns it on, the firmware images leave it off |
 //!
 //! The minimum supported Rust version is 1.91 (smoltcp's), edition 2024.
 //!
@@ -219,7 +220,9 @@ pub mod typed;
 pub mod wire;
 
 pub use config::{Config, ConfigError, MAX_CHANNELS};
-pub use error::{AnswerError, DataError, DatagramError, QueryError, SendError};
+#[cfg(feature = "node-data")]
+pub use error::DataError;
+pub use error::{AnswerError, DatagramError, QueryError, SendError};
 pub use event::{Event, LostReason, Payload, QueryEvent, QueryId, ReplyToken, Ruid};
 pub use identity::{Hid, InlineStr, MAX_TAGS, Sid, Tag, TagList, is_mac_hid};
 pub use mac_hid::MacHid;

@@ -7,6 +7,7 @@
 //! would obscure more than it isolates. Pure pieces (the registry, props, resolver, tags, the
 //! TTL rule) stay free functions or small types with their own tests.
 
+#[cfg(feature = "node-data")]
 mod data;
 mod heartbeat;
 mod held;
@@ -25,7 +26,9 @@ mod tags;
 use core::time::Duration;
 
 use crate::config::{Config, ConfigError};
-use crate::error::{AnswerError, DataError, DatagramError, QueryError, SendError};
+#[cfg(feature = "node-data")]
+use crate::error::DataError;
+use crate::error::{AnswerError, DatagramError, QueryError, SendError};
 use crate::event::{Event, LostReason, Payload, QueryId, ReplyToken};
 use crate::identity::{Hid, Sid, TagList, generate_sid};
 use crate::policy::{DefaultPolicy, Policy};
@@ -635,12 +638,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
     /// # Errors
     ///
     /// [`DataError`]; what was published before stays.
+    #[cfg(feature = "node-data")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "node-data")))]
     pub fn set_data(&mut self, now: Instant, pairs: &[(&str, &[u8])]) -> Result<u16, DataError> {
         let now = self.core.advance(now);
         self.core.set_data(now, pairs)
     }
 
     /// The version of the data this node publishes (0: none).
+    #[cfg(feature = "node-data")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "node-data")))]
     #[must_use]
     pub fn data_version(&self) -> u16 {
         self.core.data_version()

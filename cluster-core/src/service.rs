@@ -46,6 +46,7 @@ pub struct Service {
     pub(crate) established: bool,
     /// The version of its data ([`Event::DataChanged`](crate::Event)) last reported; 0 for
     /// none.
+    #[cfg(feature = "node-data")]
     pub(crate) data_version: u16,
     /// When its first frame was accepted, in milliseconds modulo 2^32: probation is decided
     /// while the service lives, within its ttl, far below the 49 days that wrap this.
@@ -91,6 +92,7 @@ impl Service {
             broadcast_marks: 0,
             frames: 0,
             established: false,
+            #[cfg(feature = "node-data")]
             data_version: 0,
             first_heard: now.as_millis() as u32,
         }
@@ -140,6 +142,8 @@ impl Service {
 
     /// The version of the data it published (0: none seen yet); the data itself came with
     /// [`Event::DataChanged`](crate::Event).
+    #[cfg(feature = "node-data")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "node-data")))]
     #[must_use]
     pub fn data_version(&self) -> u16 {
         self.data_version

@@ -52,12 +52,14 @@ impl<const DATA: usize> PayloadPool<DATA> {
         u8::try_from(index).ok()
     }
 
+    #[cfg(feature = "node-data")]
     /// Keeps `payload` in a slot until [`unpin`](Self::unpin) (this node's published data);
     /// `None` when every slot is taken.
     pub(crate) fn pin(&mut self, payload: Payload<DATA>) -> Option<()> {
         self.alloc(payload, PINNED).map(|_| ())
     }
 
+    #[cfg(feature = "node-data")]
     /// The pinned payload.
     pub(crate) fn pinned(&self) -> Option<&Payload<DATA>> {
         self.slots
@@ -66,6 +68,7 @@ impl<const DATA: usize> PayloadPool<DATA> {
             .map(|s| &s.payload)
     }
 
+    #[cfg(feature = "node-data")]
     /// The pinned payload, to replace it.
     pub(crate) fn pinned_mut(&mut self) -> Option<&mut Payload<DATA>> {
         self.slots
@@ -74,6 +77,7 @@ impl<const DATA: usize> PayloadPool<DATA> {
             .map(|s| &mut s.payload)
     }
 
+    #[cfg(feature = "node-data")]
     /// Frees the pinned slot.
     pub(crate) fn unpin(&mut self) {
         for slot in &mut self.slots {

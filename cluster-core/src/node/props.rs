@@ -1,5 +1,6 @@
 //! Protocol props carried in `data`: `t {port 41241} u {path /run/app/x.sock}` (spec 3.5).
 
+#[cfg(feature = "node-data")]
 use super::data::{self, DataSeen};
 use super::registry::Registry;
 use crate::protocol::{Protocol, ProtocolList};
@@ -72,6 +73,7 @@ pub(crate) struct ReceivedProps {
     /// `Some(value)` when the dict names `u`.
     pub(crate) unix: Option<Option<UnixPath>>,
     /// What the dict says of the sender's data (`meta` or `metav`, see [`data`]).
+    #[cfg(feature = "node-data")]
     pub(crate) data: Option<DataSeen>,
 }
 
@@ -105,18 +107,36 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
                     UnixPath::new(text.as_bytes())
                 });
             props.unix = Some(path);
-        } else if key.eq_str(data::META) {
-            let version = value_text
-                .and_then(|v| tcl_list::dict_get(v, "version").ok().flatten())
-                .and_then(|v| data::element_version(&v));
-            props.data = version.map(DataSeen::Full).or(props.data);
-        } else if key.eq_str(data::DIGEST) {
-            props.data = props
-                .data
-                .or(data::element_version(&value).map(DataSeen::Digest));
+        } else {
+            // Without `node-data` the data entry and digest are unknown keys, ignored.
+            #[cfg(feature = "node-data")]
+            props.note_data(&key, &value, value_text);
         }
     }
     Ok(props)
+}
+
+#[cfg(feature = "node-data")]
+impl ReceivedProps {
+    /// Notes the data entry (`meta`) or the digest (`metav`) when `key` names one; the full
+    /// entry wins over a digest.
+    fn note_data(
+        &mut self,
+        key: &tcl_list::Element<'_>,
+        value: &tcl_list::Element<'_>,
+        value_text: Option<&str>,
+    ) {
+        if key.eq_str(data::META) {
+            let version = value_text
+                .and_then(|v| tcl_list::dict_get(v, "version").ok().flatten())
+                .and_then(|v| data::element_version(&v));
+            self.data = version.map(DataSeen::Full).or(self.data);
+        } else if key.eq_str(data::DIGEST) {
+            self.data = self
+                .data
+                .or(data::element_version(value).map(DataSeen::Digest));
+        }
+    }
 }
 
 impl ReceivedProps {

@@ -293,6 +293,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
     }
 
+    #[cfg_attr(
+        not(feature = "node-data"),
+        expect(unused_variables, reason = "`sid` and `msg` carry the sender's data")
+    )]
     fn apply_props(
         &mut self,
         index: usize,
@@ -304,6 +308,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if !props.apply(&mut self.registry, index, replace) {
             bump(&mut self.stats.oversized);
         }
+        #[cfg(feature = "node-data")]
         if let Some(seen) = props.data {
             let text = msg.data.and_then(|d| d.to_str().ok()).unwrap_or_default();
             self.note_data(index, sid, seen, text);

@@ -156,6 +156,21 @@ impl ListSource for TagList {
     }
 }
 
+/// Without `node-data` a node publishes nothing: frames carry the protocols' props alone
+/// and periodic heartbeats no digest (with it, `data.rs` gives both).
+#[cfg(not(feature = "node-data"))]
+impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+    /// The props text frames carry.
+    fn props_data_text(&self) -> &str {
+        &self.props_text
+    }
+
+    /// The digest a periodic heartbeat carries: none.
+    fn data_digest(&self) -> Option<heapless::String<24>> {
+        None
+    }
+}
+
 impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
     // ----- commands -----
 

@@ -241,6 +241,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
         // Out of line, and only for a node publishing data: its text buffers are not on the
         // stack of every props change.
+        #[cfg(feature = "node-data")]
         if self.payloads.pinned().is_some() {
             self.refresh_data_text();
         }
