@@ -1,5 +1,6 @@
 //! The receive pipeline (spec 5.6), in the reference's order, with this project's decisions.
 
+use super::answered::{Recall, Recalled};
 use super::outbox::{Direct, DirectBody};
 use super::props::{self, ReceivedProps};
 use super::send::with_payload_mut;
@@ -252,7 +253,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
             (MessageKind::Flush, Parsed::Props(props)) => self.apply_props(index, props, true),
             (MessageKind::Ping, Parsed::Ping(data)) => self.handle_ping(now, data),
-            (MessageKind::Query, _) => self.answer_query(index, sid, source, channel, msg),
+            (MessageKind::Query, _) => self.answer_query(now, index, sid, source, channel, msg),
             (MessageKind::Response, _) => self.handle_response(now, &sid, msg),
             (MessageKind::Event, _) => {
                 let accepted = self
@@ -288,15 +289,30 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     /// A query (type 4): the policy builds the answer, which goes back through the protocol
-    /// (and connection) the query came in on, with `filter=[asker]` last.
+    /// (and connection) the query came in on, with `filter=[asker]` last. A copy of a query
+    /// answered lately gets the same answer again, without the policy
+    /// ([`answered`](super::answered)).
     fn answer_query(
         &mut self,
+        now: Instant,
         index: usize,
         sid: Sid,
         source: &Source,
         channel: u64,
         msg: &Message<'_>,
     ) {
+        match self.recall_answer(now, sid.as_bytes(), channel, msg) {
+            Recall::New => {}
+            Recall::Again(answer) => {
+                bump(&mut self.stats.answers_repeated);
+                self.queue_response(sid, source, channel, msg, answer);
+                return;
+            }
+            Recall::Forgotten => {
+                bump(&mut self.stats.copies_dropped);
+                return;
+            }
+        }
         let mut answer = Payload::<DATA>::new(Some(b""), None).unwrap_or_default();
         let Some(service) = self.registry.at(index) else {
             return;
@@ -321,19 +337,40 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 payload: received,
             });
         }
+        self.make_payload_room();
         let Some(slot) = self.payloads.alloc(answer, 1) else {
             bump(&mut self.stats.sends_rejected);
             return;
         };
+        let answer = Recalled {
+            payload: slot,
+            error,
+        };
+        self.remember_answer(now, sid.as_bytes(), channel, msg, answer);
+        self.queue_response(sid, source, channel, msg, answer);
+    }
+
+    /// Queues the response in `answer` (one payload reference, taken by the response) to
+    /// `asker`'s query, through the protocol and connection the query came in on.
+    fn queue_response(
+        &mut self,
+        asker: Sid,
+        source: &Source,
+        channel: u64,
+        msg: &Message<'_>,
+        answer: Recalled,
+    ) {
         let mut response = Direct::new(
-            sid,
-            DirectBody::Response { error },
+            asker,
+            DirectBody::Response {
+                error: answer.error,
+            },
             source.via == Protocol::Multicast,
         );
         response.channel = channel;
         response.ruid = msg.ruid.and_then(|r| Ruid::new(r.as_bytes()));
         response.keepalive = msg.keepalive;
-        response.payload = Some(slot);
+        response.payload = Some(answer.payload);
         response.order = Some(ProtocolList::new(&[source.via]));
         response.conn = source.conn;
         let _ = self.queue_direct(response);

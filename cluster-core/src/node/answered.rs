@@ -1,0 +1,302 @@
+//! Answered queries, remembered for [`Config::answer_memory`](crate::Config::answer_memory).
+//!
+//! An asker retransmits a query its target has not answered ([`retry`](super::retry)), and a
+//! lossy or duplicating network may deliver a query twice. A copy must be answered (the first
+//! answer may be what was lost) but the policy must not be asked twice: its answer may have
+//! effects. So the node remembers the queries it answered lately, each by a 64-bit digest of
+//! the asker's sid, the query id (`ruid`), the channel and the payload, with a reference on
+//! the answer's payload, and answers a copy from there, over the protocol the copy came on.
+//!
+//! The payload is part of the key because reference askers give every query of a node the
+//! same id (spec 6, Q3): a reference node that asks again with other text is answered anew;
+//! one that asks again with the same text within `answer_memory` gets the remembered answer.
+//! A query without an id is never remembered.
+//!
+//! The memory holds [`ANSWERS`] queries, the oldest going first. The answers' payloads live
+//! in the node's small payload pool, and sends come first: when the pool needs room the
+//! oldest remembered payload is given up ([`hold`](super::hold)). A copy of a query whose
+//! answer was given up is not answered (counted in `copies_dropped`): the policy is never
+//! asked twice.
+//!
+//! A copy may also come much later than `answer_memory`: TCP holds a segment it lost several
+//! times in a row for seconds (200 ms, then 400, 800, ...), and everything written after it on
+//! that connection waits behind it. For this project's askers, whose ids end in a counter
+//! (`q<s0><s2>#<slast>.<n>`, spec 7.2 Q3), the node also keeps, for the last [`ASKERS`]
+//! askers, the highest counter it answered and which of the [`WINDOW`] below it: a copy of
+//! one of those, or of an id further below, is not answered (`copies_dropped`), however late
+//! it comes. A query first seen that far below the highest is dropped the same way; its
+//! asker, which has sent `WINDOW` queries since, has given up on it in all but contrived
+//! cases.
+
+use super::Core;
+use crate::identity::Sid;
+use crate::policy::Policy;
+use crate::time::{Instant, millis_ceil};
+use crate::wire::Message;
+
+/// Queries remembered at once, with their answers.
+const ANSWERS: usize = 16;
+/// Askers whose counters are tracked.
+const ASKERS: usize = 8;
+/// Counters tracked below an asker's highest.
+const WINDOW: u64 = 32;
+
+/// The counters of one asker's queries answered lately.
+#[derive(Debug, Clone, Copy)]
+struct AskerWindow {
+    asker: Sid,
+    highest: u64,
+    /// Bit `i`: the query with counter `highest - i` was answered.
+    answered: u32,
+}
+
+impl AskerWindow {
+    /// Whether counter `n` was answered, or is too far below the highest to tell.
+    fn answered(&self, n: u64) -> bool {
+        match self.highest.checked_sub(n) {
+            None => false,
+            Some(below) if below >= WINDOW => true,
+            Some(below) => self.answered & (1 << below) != 0,
+        }
+    }
+
+    fn mark(&mut self, n: u64) {
+        if n > self.highest {
+            let shift = n - self.highest;
+            self.answered = if shift >= WINDOW {
+                0
+            } else {
+                self.answered << shift
+            };
+            self.highest = n;
+        }
+        if let Some(below) = self.highest.checked_sub(n).filter(|b| *b < WINDOW) {
+            self.answered |= 1 << below;
+        }
+    }
+}
+
+/// The counter of an id this project's node with sid `asker` generates,
+/// `q<s0><s2>#<slast>.<n>`.
+fn generated_counter(asker: &[u8], ruid: &[u8]) -> Option<u64> {
+    let (&first, _) = asker.split_first()?;
+    let third = *asker.get(2)?;
+    let (&last, _) = asker.split_last()?;
+    let rest = ruid.strip_prefix(&[b'q', first, third, b'#', last, b'.'])?;
+    if rest.is_empty() || rest.len() > 19 || !rest.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(rest.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// One answered query.
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    key: u64,
+    until: Instant,
+    /// The answer's payload slot, until given up.
+    payload: Option<u8>,
+    error: bool,
+}
+
+/// The answered queries, oldest first.
+#[derive(Debug)]
+pub(crate) struct AnswerMemory {
+    entries: heapless::Deque<Remembered, ANSWERS>,
+    /// The askers' counters, the one used last at the end.
+    askers: heapless::Vec<AskerWindow, ASKERS>,
+}
+
+impl AnswerMemory {
+    pub(crate) const fn new() -> Self {
+        Self {
+            entries: heapless::Deque::new(),
+            askers: heapless::Vec::new(),
+        }
+    }
+
+    /// Forgets everything without releasing payloads (the pool is cleared with it).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.askers.clear();
+    }
+
+    /// Whether `asker`'s query with counter `n` was answered (or is too old to tell).
+    fn counter_answered(&self, asker: &[u8], n: u64) -> bool {
+        self.askers
+            .iter()
+            .any(|w| w.asker.as_bytes() == asker && w.answered(n))
+    }
+
+    /// Notes that `asker`'s query with counter `n` was answered.
+    fn mark_counter(&mut self, asker: &[u8], n: u64) {
+        let Some(sid) = Sid::new(asker) else {
+            return;
+        };
+        let mut window = match self.askers.iter().position(|w| w.asker == sid) {
+            Some(index) => self.askers.remove(index),
+            None => AskerWindow {
+                asker: sid,
+                highest: n,
+                answered: 0,
+            },
+        };
+        window.mark(n);
+        if self.askers.is_full() {
+            self.askers.remove(0);
+        }
+        let _ = self.askers.push(window);
+    }
+}
+
+/// An answer to send: its payload slot (with a reference for the send) and whether it is an
+/// `error`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recalled {
+    pub(crate) payload: u8,
+    pub(crate) error: bool,
+}
+
+/// What the memory knows of a query.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Recall {
+    /// Not answered lately: ask the policy.
+    New,
+    /// Answered: send this again.
+    Again(Recalled),
+    /// Answered, but the answer was given up to make room, or is no longer remembered (or the
+    /// query is too old): not answered again.
+    Forgotten,
+}
+
+/// FNV-1a over the asker, the id, the channel, `data` and `raw`, each length-prefixed.
+fn key(asker: &[u8], ruid: &[u8], channel: u64, msg: &Message<'_>) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+    };
+    feed(&channel.to_le_bytes());
+    let parts = [
+        Some(asker),
+        Some(ruid),
+        msg.data.map(|d| d.as_bytes()),
+        msg.raw,
+    ];
+    for part in parts {
+        match part {
+            Some(bytes) => {
+                feed(&[1]);
+                feed(&(bytes.len() as u64).to_le_bytes());
+                feed(bytes);
+            }
+            None => feed(&[0]),
+        }
+    }
+    hash
+}
+
+impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+    /// What is remembered of this copy of a query from `asker` (`New` when the memory is
+    /// off or the query has no id).
+    pub(super) fn recall_answer(
+        &mut self,
+        now: Instant,
+        asker: &[u8],
+        channel: u64,
+        msg: &Message<'_>,
+    ) -> Recall {
+        self.forget_old_answers(now);
+        let Some(ruid) = msg.ruid else {
+            return Recall::New;
+        };
+        let key = key(asker, ruid.as_bytes(), channel, msg);
+        let Some(found) = self.answers.entries.iter().find(|e| e.key == key).copied() else {
+            let answered = generated_counter(asker, ruid.as_bytes())
+                .is_some_and(|n| self.answers.counter_answered(asker, n));
+            return if answered {
+                Recall::Forgotten
+            } else {
+                Recall::New
+            };
+        };
+        match found.payload {
+            Some(payload) if self.payloads.add_refs(payload, 1) => Recall::Again(Recalled {
+                payload,
+                error: found.error,
+            }),
+            _ => Recall::Forgotten,
+        }
+    }
+
+    /// Remembers the answer in `answer` to a query from `asker` (taking a reference on its
+    /// payload).
+    pub(super) fn remember_answer(
+        &mut self,
+        now: Instant,
+        asker: &[u8],
+        channel: u64,
+        msg: &Message<'_>,
+        answer: Recalled,
+    ) {
+        let memory = millis_ceil(self.config.answer_memory);
+        let Some(ruid) = msg.ruid.filter(|_| memory > 0) else {
+            return;
+        };
+        if let Some(n) = generated_counter(asker, ruid.as_bytes()) {
+            self.answers.mark_counter(asker, n);
+        }
+        self.forget_old_answers(now);
+        if self.answers.entries.is_full() {
+            self.forget_oldest_answer();
+        }
+        let entry = Remembered {
+            key: key(asker, ruid.as_bytes(), channel, msg),
+            until: now.saturating_add_millis(memory),
+            payload: self
+                .payloads
+                .add_refs(answer.payload, 1)
+                .then_some(answer.payload),
+            error: answer.error,
+        };
+        if let Err(entry) = self.answers.entries.push_back(entry)
+            && let Some(payload) = entry.payload
+        {
+            self.payloads.release(payload);
+        }
+    }
+
+    /// Gives up the oldest remembered answer's payload (its query stays remembered); false
+    /// when no payload is held.
+    pub(super) fn release_answer_hold(&mut self) -> bool {
+        let held = self
+            .answers
+            .entries
+            .iter_mut()
+            .find_map(|e| e.payload.take());
+        match held {
+            Some(payload) => {
+                self.payloads.release(payload);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn forget_oldest_answer(&mut self) {
+        if let Some(entry) = self.answers.entries.pop_front()
+            && let Some(payload) = entry.payload
+        {
+            self.payloads.release(payload);
+        }
+    }
+
+    /// Forgets the queries answered longer than `answer_memory` ago.
+    fn forget_old_answers(&mut self, now: Instant) {
+        while self.answers.entries.front().is_some_and(|e| e.until <= now) {
+            self.forget_oldest_answer();
+        }
+    }
+}
