@@ -78,8 +78,9 @@ pub struct Config {
     pub answer_memory: Duration,
     /// Ask a service that has been silent for more than half its `ttl`, at each full
     /// heartbeat, with a discovery filtered to it (which it answers directly, over TCP when it
-    /// can), so that heartbeats lost in a row do not expire a healthy service. Off in the
-    /// reference profile. See [`Node`](crate::Node), "Loss".
+    /// can), so that heartbeats lost in a row do not expire a healthy service; the same
+    /// discovery asks again (up to 8 at a time) the services whose tags have not arrived. Off
+    /// in the reference profile. See [`Node`](crate::Node), "Loss".
     pub probe_silent: bool,
     /// Refuse frames the reference cannot read (spec 7.3, default on).
     pub compat: Compat,

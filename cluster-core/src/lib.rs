@@ -118,7 +118,7 @@
 //! | outbound queue | one direct send per service, 8 broadcasts, 4 payloads | the command returns `Full` | `sends_rejected` |
 //! | query table | 8 queries | [`Node::query`] returns [`QueryError::Full`] | `queries_rejected` |
 //! | payloads kept for copies (retransmitted queries, remembered answers) | the 4 payloads of the outbound queue | a new send takes the place of the oldest kept payload | `holds_reclaimed` |
-//! | answer memory | 16 queries, the counters of 8 askers | the oldest is forgotten; a copy of its query is answered by the policy again only if its id has no counter | `copies_dropped` |
+//! | answer memory | 16 queries, the counters of 16 askers | the oldest is forgotten; a copy of its query is answered by the policy again only if its id has no counter | `copies_dropped` |
 //! | ping batch | 16 sids per ping | the service is not pinged (it still expires) | `ping_batch_full` |
 //! | event queue | 3 events with data; derived events are never dropped | the event is dropped, [`Event::Dropped`] follows | `events_dropped` |
 //! | payload, tags, props, sids | `DATA`, 8 tags, 104-byte unix paths (4 kept) | the frame (or the path) is dropped | `oversized` |

@@ -126,6 +126,9 @@ struct StreamKey {
 /// * **Probing silent services** ([`Config::probe_silent`]): at each full heartbeat, the
 ///   services silent for more than half their `ttl` are asked for a heartbeat with one
 ///   discovery filtered to them, which each answers directly (over TCP when it runs it).
+///   The same discovery asks again the services whose tags have not arrived (met through a
+///   periodic heartbeat after this node's join discovery was lost), which could not be
+///   resolved by tag until then.
 ///
 /// A healthy service is then reported lost only when, for a whole `ttl`, all its heartbeats
 /// (`k` of them) and all the probes (`m`, each failing with `q`) are lost: about

@@ -44,6 +44,9 @@ pub struct Service {
     pub(crate) frames: u8,
     /// Off probation: never evicted for a newcomer.
     pub(crate) established: bool,
+    /// A frame carrying its tags was accepted (its join frames, a discovery answer, a tags
+    /// change); until then its tags are unknown, and probing asks for them.
+    pub(crate) told: bool,
     /// When its first frame was accepted, in milliseconds modulo 2^32: probation is decided
     /// while the service lives, within its ttl, far below the 49 days that wrap this.
     pub(crate) first_heard: u32,
@@ -88,6 +91,7 @@ impl Service {
             broadcast_marks: 0,
             frames: 0,
             established: false,
+            told: false,
             first_heard: now.as_millis() as u32,
         }
     }

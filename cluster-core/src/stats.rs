@@ -63,7 +63,8 @@ pub struct Stats {
     /// Payloads kept for retransmission (a query's, a remembered answer) given up early to
     /// make room for a new send.
     pub holds_reclaimed: u64,
-    /// Services silent for half their ttl asked for a heartbeat ([`Config::probe_silent`]).
+    /// Services asked for a heartbeat because they were silent for half their ttl or their
+    /// tags are unknown ([`Config::probe_silent`]).
     ///
     /// [`Config::probe_silent`]: crate::Config::probe_silent
     pub silent_probes: u64,

@@ -22,37 +22,40 @@
 //! times in a row for seconds (200 ms, then 400, 800, ...), and everything written after it on
 //! that connection waits behind it. For this project's askers, whose ids end in a counter
 //! (`q<s0><s2>#<slast>.<n>`, spec 7.2 Q3), the node also keeps, for the last [`ASKERS`]
-//! askers, the highest counter it answered and which of the [`WINDOW`] below it: a copy of
+//! askers (by a digest of their sid), the highest counter it answered and which of the
+//! [`WINDOW`] below it: a copy of
 //! one of those, or of an id further below, is not answered (`copies_dropped`), however late
 //! it comes. A query first seen that far below the highest is dropped the same way; its
 //! asker, which has sent `WINDOW` queries since, has given up on it in all but contrived
 //! cases.
 
 use super::Core;
-use crate::identity::Sid;
 use crate::policy::Policy;
 use crate::time::{Instant, millis_ceil};
 use crate::wire::Message;
 
 /// Queries remembered at once, with their answers.
 const ANSWERS: usize = 16;
-/// Askers whose counters are tracked.
-const ASKERS: usize = 8;
+/// Askers whose counters are tracked: enough for a few seconds of short-lived askers (a
+/// `cluster query` process is a node of its own), whose copies TCP may still deliver after
+/// they left.
+const ASKERS: usize = 16;
 /// Counters tracked below an asker's highest.
-const WINDOW: u64 = 32;
+const WINDOW: u32 = 32;
 
 /// The counters of one asker's queries answered lately.
 #[derive(Debug, Clone, Copy)]
 struct AskerWindow {
-    asker: Sid,
-    highest: u64,
+    /// FNV-1a of the asker's sid (16 bytes a window instead of 40).
+    asker: u64,
+    highest: u32,
     /// Bit `i`: the query with counter `highest - i` was answered.
     answered: u32,
 }
 
 impl AskerWindow {
     /// Whether counter `n` was answered, or is too far below the highest to tell.
-    fn answered(&self, n: u64) -> bool {
+    fn answered(&self, n: u32) -> bool {
         match self.highest.checked_sub(n) {
             None => false,
             Some(below) if below >= WINDOW => true,
@@ -60,7 +63,7 @@ impl AskerWindow {
         }
     }
 
-    fn mark(&mut self, n: u64) {
+    fn mark(&mut self, n: u32) {
         if n > self.highest {
             let shift = n - self.highest;
             self.answered = if shift >= WINDOW {
@@ -77,17 +80,28 @@ impl AskerWindow {
 }
 
 /// The counter of an id this project's node with sid `asker` generates,
-/// `q<s0><s2>#<slast>.<n>`.
-fn generated_counter(asker: &[u8], ruid: &[u8]) -> Option<u64> {
+/// `q<s0><s2>#<slast>.<n>` (`None` past `u32::MAX`, four billion queries of one node).
+fn generated_counter(asker: &[u8], ruid: &[u8]) -> Option<u32> {
     let (&first, _) = asker.split_first()?;
     let third = *asker.get(2)?;
     let (&last, _) = asker.split_last()?;
     let rest = ruid.strip_prefix(&[b'q', first, third, b'#', last, b'.'])?;
-    if rest.is_empty() || rest.len() > 19 || !rest.iter().all(u8::is_ascii_digit) {
+    if rest.is_empty() || rest.len() > 10 || !rest.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(rest.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+    let n = rest.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    u32::try_from(n).ok()
 }
+
+/// FNV-1a of `bytes`, continuing from `hash`.
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// One answered query.
 #[derive(Debug, Clone, Copy)]
@@ -122,21 +136,18 @@ impl AnswerMemory {
     }
 
     /// Whether `asker`'s query with counter `n` was answered (or is too old to tell).
-    fn counter_answered(&self, asker: &[u8], n: u64) -> bool {
-        self.askers
-            .iter()
-            .any(|w| w.asker.as_bytes() == asker && w.answered(n))
+    fn counter_answered(&self, asker: &[u8], n: u32) -> bool {
+        let key = fnv(FNV_START, asker);
+        self.askers.iter().any(|w| w.asker == key && w.answered(n))
     }
 
     /// Notes that `asker`'s query with counter `n` was answered.
-    fn mark_counter(&mut self, asker: &[u8], n: u64) {
-        let Some(sid) = Sid::new(asker) else {
-            return;
-        };
-        let mut window = match self.askers.iter().position(|w| w.asker == sid) {
+    fn mark_counter(&mut self, asker: &[u8], n: u32) {
+        let key = fnv(FNV_START, asker);
+        let mut window = match self.askers.iter().position(|w| w.asker == key) {
             Some(index) => self.askers.remove(index),
             None => AskerWindow {
-                asker: sid,
+                asker: key,
                 highest: n,
                 answered: 0,
             },
@@ -171,13 +182,8 @@ pub(crate) enum Recall {
 
 /// FNV-1a over the asker, the id, the channel, `data` and `raw`, each length-prefixed.
 fn key(asker: &[u8], ruid: &[u8], channel: u64, msg: &Message<'_>) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            hash = (hash ^ u64::from(b)).wrapping_mul(PRIME);
-        }
-    };
+    let mut hash = FNV_START;
+    let mut feed = |bytes: &[u8]| hash = fnv(hash, bytes);
     feed(&channel.to_le_bytes());
     let parts = [
         Some(asker),

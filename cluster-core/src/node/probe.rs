@@ -8,6 +8,12 @@
 //! which retransmits where multicast would not: a healthy service is expired only when its
 //! heartbeats for a whole `ttl` and every probe, or its answer, are lost. A crashed service
 //! still expires `ttl` after its last frame.
+//!
+//! The same discovery also names, at most [`UNTOLD_PER_HEARTBEAT`] at a time, the services
+//! whose tags have not arrived yet: a service first heard through a frame without tags (a
+//! periodic heartbeat, when this node's join discovery was lost) is asked for them once
+//! when it is met, and that question or its answer can be lost too. Until its tags arrive it
+//! cannot be resolved by tag.
 
 use super::Core;
 use crate::policy::Policy;
@@ -15,23 +21,31 @@ use crate::service::Seen;
 use crate::stats::bump;
 use crate::time::Instant;
 
+/// Services whose tags are unknown asked at one full heartbeat, at most (so that a flood of
+/// invented sids does not make each discovery a list of all of them).
+const UNTOLD_PER_HEARTBEAT: usize = 8;
+
 impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
-    /// Asks the services silent for more than half their ttl for a heartbeat.
+    /// Asks the services silent for more than half their ttl for a heartbeat, and some of
+    /// those whose tags are unknown for them.
     pub(super) fn probe_silent_services(&mut self, now: Instant) {
         if !self.config.probe_silent {
             return;
         }
         let half = self.ttl().ms / 2;
         let seen_now = Seen::at(now);
+        let mut untold = 0;
         for index in 0..self.registry.len() {
-            let Some(sid) = self
-                .registry
-                .at(index)
-                .filter(|s| seen_now.0.saturating_sub(s.last_seen.0) > half)
-                .map(|s| s.sid)
-            else {
+            let Some(service) = self.registry.at(index) else {
                 continue;
             };
+            let silent = seen_now.0.saturating_sub(service.last_seen.0) > half;
+            let ask_tags = !service.told && untold < UNTOLD_PER_HEARTBEAT;
+            if !silent && !ask_tags {
+                continue;
+            }
+            untold += usize::from(!silent);
+            let sid = service.sid;
             if self.ask_for_props(&sid) {
                 bump(&mut self.stats.silent_probes);
             }

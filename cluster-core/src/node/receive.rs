@@ -191,6 +191,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             service.note_address(source.via, source.ip(), source.local);
             if let Some(tags) = tags {
                 service.tags = tags;
+                service.told = true;
             }
             // Q12: any accepted frame counts as seen.
             service.last_seen = Seen::at(now);
