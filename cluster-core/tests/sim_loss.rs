@@ -288,3 +288,17 @@ fn at_twenty_percent_loss_without_retransmission_answers_are_missed() {
         assert_eq!(run.retried, 0, "seed {seed}");
     }
 }
+
+/// The control of the answer memory: with retransmission but without the memory, copies of
+/// queries reach the policy again.
+#[test]
+fn at_twenty_percent_loss_retransmission_without_the_memory_asks_the_policy_twice() {
+    let mut config = heavy_loss_config();
+    config.answer_memory = Duration::ZERO;
+    for seed in sim::seeds(0..2) {
+        let run = twenty_percent_loss(seed, &config, Duration::from_millis(2000));
+        eprintln!("seed {seed}: {run:?}");
+        assert!(run.answered_twice > 0, "seed {seed}: {run:?}");
+        assert_eq!(run.repeated, 0, "seed {seed}");
+    }
+}
