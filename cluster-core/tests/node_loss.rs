@@ -345,3 +345,36 @@ fn a_service_silent_for_half_its_ttl_is_asked_for_a_heartbeat() {
     assert!(probes.iter().all(|t| *t > 1010), "{probes:?}");
     assert_eq!(node.stats().silent_probes, probes.len() as u64);
 }
+
+#[test]
+fn remembered_answers_give_way_to_new_sends_and_their_copies_are_then_not_answered() {
+    let mut node = node_with_peers(&["PEER0001"]);
+    let tcp = Source::tcp(ConnId(1), lan([127, 0, 0, 1]), true);
+    // Four answers remembered: every slot of the payload pool holds one.
+    for n in 1..=4 {
+        let ruid = format!("r{n}");
+        node.handle_datagram(at(100 + n), tcp, &query_frame("PEER0001", &ruid, "s"))
+            .unwrap();
+        assert_eq!(responses(&flush(&mut node, at(100 + n))).len(), 1);
+    }
+    // A send still finds room: the oldest remembered answer makes way.
+    let peers = [sid("PEER0001")];
+    node.send(
+        at(200),
+        &cluster_core::SendRequest::new(Targets::services(&peers), b"event"),
+    )
+    .unwrap();
+    flush(&mut node, at(200));
+    assert_eq!(node.stats().holds_reclaimed, 1);
+    // A copy of that first query is not answered (the policy is not asked again); a copy of
+    // the last still is, from memory.
+    node.handle_datagram(at(300), tcp, &query_frame("PEER0001", "r1", "s"))
+        .unwrap();
+    assert!(responses(&flush(&mut node, at(300))).is_empty());
+    node.handle_datagram(at(310), tcp, &query_frame("PEER0001", "r4", "s"))
+        .unwrap();
+    assert_eq!(responses(&flush(&mut node, at(310)))[0].1, "4:s");
+    assert_eq!(node.policy_mut().calls, 4);
+    assert_eq!(node.stats().copies_dropped, 1);
+    assert_eq!(node.stats().answers_repeated, 1);
+}

@@ -134,8 +134,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             let (channel, deadline) = (record.channel, record.deadline);
             self.resend_query(bit, channel, payload);
             let next_at = now.saturating_add_millis(interval);
-            if let Some(r) = self.retries.slots.get_mut(slot) {
-                r.next_at = (next_at < deadline).then_some(next_at);
+            if next_at >= deadline {
+                // The last one: the payload goes back to the pool (the copies just queued
+                // hold their own references).
+                self.retry_end(bit);
+            } else if let Some(r) = self.retries.slots.get_mut(slot) {
+                r.next_at = Some(next_at);
             }
         }
     }
