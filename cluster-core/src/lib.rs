@@ -183,6 +183,9 @@
 //!   and `node.rs` holds the public entry points.
 //! * `node/outbox.rs` holds the outbound queues and the payload pool, with their own unit
 //!   tests; `node/send.rs` chooses routes, fails over and encodes.
+//! * The remedies for lossy LANs ([`Node`], "Loss") have a module each: `node/retry.rs`
+//!   (query retransmission), `node/answered.rs` (the answer memory), `node/hold.rs` (payloads
+//!   kept for copies, given up under pressure) and `node/probe.rs` (probing silent services).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
