@@ -1253,4 +1253,60 @@ mod tests {
         assert_eq!(received, expected);
         assert_eq!(net.stats().connections_opened, 1);
     }
+
+    #[test]
+    fn with_stream_rto_a_lossy_link_delays_streams_as_retransmissions_would() {
+        let timed = |loss: f64, stream_rto: u64| {
+            let mut config = NetConfig::default();
+            config.lan = LinkModel::lan().with_loss(loss);
+            config.lan.jitter = Duration::ZERO;
+            config.stream_rto = Duration::from_millis(stream_rto);
+            config.syn_rto = Duration::from_millis(1000);
+            let mut net = SimNet::new(7, config);
+            let ips = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
+            let h1 = net.add_host("h1", &ips[..1], 0);
+            let h2 = net.add_host("h2", &ips[1..], 0);
+            let (a, c) = (net.add_endpoint(h1), net.add_endpoint(h2));
+            net.start(a, true);
+            net.start(c, true);
+            let addr = SocketAddrV4::new(ips[1], net.listen(c));
+            for i in 0..200u32 {
+                net.send(
+                    Instant::from_millis(u64::from(i) * 10),
+                    a,
+                    &tcp(addr, i, 1),
+                    &[1],
+                );
+            }
+            let arrivals: Vec<u64> = drain(&mut net, 1_000_000)
+                .into_iter()
+                .filter(|(_, d)| matches!(d, Delivery::Bytes { .. }))
+                .map(|(t, _)| t)
+                .collect();
+            (arrivals, net.stats().stream_retransmits)
+        };
+        // Without the model, loss does not touch streams: every write takes the 1 ms latency
+        // (after the 2 ms connect of the first).
+        let (plain, retransmits) = timed(0.5, 0);
+        assert_eq!(retransmits, 0);
+        assert_eq!(plain.len(), 200);
+        assert!(
+            plain
+                .iter()
+                .enumerate()
+                .skip(1)
+                .all(|(i, t)| *t == i as u64 * 10 + 1)
+        );
+        // With it, every byte still arrives, in order, and some late: by 200 ms, 600 ms, ...
+        let (lossy, retransmits) = timed(0.5, 200);
+        assert_eq!(lossy.len(), 200);
+        assert!(lossy.windows(2).all(|w| w[0] <= w[1]), "out of order");
+        assert!(retransmits > 50, "{retransmits}");
+        let late = lossy
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| **t >= *i as u64 * 10 + 201)
+            .count();
+        assert!(late > 50, "{late} writes delayed");
+    }
 }
