@@ -1257,11 +1257,14 @@ mod tests {
     #[test]
     fn with_stream_rto_a_lossy_link_delays_streams_as_retransmissions_would() {
         let timed = |loss: f64, stream_rto: u64| {
-            let mut config = NetConfig::default();
-            config.lan = LinkModel::lan().with_loss(loss);
-            config.lan.jitter = Duration::ZERO;
-            config.stream_rto = Duration::from_millis(stream_rto);
-            config.syn_rto = Duration::from_millis(1000);
+            let mut lan = LinkModel::lan().with_loss(loss);
+            lan.jitter = Duration::ZERO;
+            let config = NetConfig {
+                lan,
+                stream_rto: Duration::from_millis(stream_rto),
+                syn_rto: Duration::from_millis(1000),
+                ..NetConfig::default()
+            };
             let mut net = SimNet::new(7, config);
             let ips = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
             let h1 = net.add_host("h1", &ips[..1], 0);
