@@ -67,6 +67,21 @@ pub struct Config {
     /// Fall back to multicast with a filter when every direct protocol to a target failed
     /// (spec 7.3, default on).
     pub multicast_fallback: bool,
+    /// Retransmit a query to the targets that have not answered, every this long until its
+    /// timeout, by multicast filtered to each such target: the frame of a service-level query
+    /// (spec 7.3, Q6), which any node answers by multicast. `None` (reference): the query is
+    /// sent once, as the reference does. See [`Node`](crate::Node), "Loss".
+    pub query_retry: Option<Duration>,
+    /// How long an answered query is remembered, by asker, id and payload, so that a
+    /// retransmitted copy gets the same answer again without the policy answering twice.
+    /// Zero (reference): every copy is answered anew. See [`Node`](crate::Node), "Loss".
+    pub answer_memory: Duration,
+    /// Ask a service that has been silent for more than half its `ttl`, at each full
+    /// heartbeat, with a discovery filtered to it (which it answers directly, over TCP when it
+    /// can), so that heartbeats lost in a row do not expire a healthy service; the same
+    /// discovery asks again (up to 8 at a time) the services whose tags have not arrived. Off
+    /// in the reference profile. See [`Node`](crate::Node), "Loss".
+    pub probe_silent: bool,
     /// Refuse frames the reference cannot read (spec 7.3, default on).
     pub compat: Compat,
     /// A partial frame from a UDP sender is dropped after this long without new data (5 s).
@@ -99,6 +114,9 @@ impl Config {
             expiry_check_after_ping: Duration::ZERO,
             query_timeout: Duration::ZERO,
             multicast_fallback: false,
+            query_retry: None,
+            answer_memory: Duration::ZERO,
+            probe_silent: false,
             compat: Compat::Reference,
             stream_idle: Duration::ZERO,
             max_frame_len: 0,
@@ -129,6 +147,9 @@ impl Config {
             expiry_check_after_ping: Duration::from_millis(30_000),
             query_timeout: Duration::from_millis(30_000),
             multicast_fallback: true,
+            query_retry: None,
+            answer_memory: Duration::ZERO,
+            probe_silent: false,
             compat: Compat::Reference,
             stream_idle: Duration::from_secs(5),
             max_frame_len: crate::wire::MAX_FRAME_LEN,
@@ -148,7 +169,10 @@ impl Config {
     ///   node knows everyone within a few network round trips;
     /// * failed sends ping after 50 ms and leave the target 1 s, so a crash seen by a sender is
     ///   dropped by all within about 1.1 s;
-    /// * queries time out after 2 s.
+    /// * queries time out after 2 s; one that a target has not answered is sent again every
+    ///   250 ms by multicast, answers are remembered for 2 s so that a copy is answered
+    ///   without asking the policy again, and a service silent for half its `ttl` is asked
+    ///   for a heartbeat (see [`Node`](crate::Node), "Loss").
     #[must_use]
     pub fn lan_fast() -> Self {
         Self {
@@ -165,6 +189,9 @@ impl Config {
             ping_answer_stagger: Duration::from_millis(100),
             expiry_check_after_ping: Duration::from_millis(1000),
             query_timeout: Duration::from_millis(2000),
+            query_retry: Some(Duration::from_millis(250)),
+            answer_memory: Duration::from_millis(2000),
+            probe_silent: true,
             ..Self::reference()
         }
     }

@@ -97,7 +97,7 @@
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
 //!   established service (see [`Node`], "Capacity and floods"). The default node takes
-//!   **23,488 bytes** on 64-bit targets (pinned by the
+//!   **24,432 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
 //! * [`Node::new`] returns the node by value. To build one in place, as firmware does in a
@@ -117,6 +117,8 @@
 //! | frame length | [`Config::max_frame_len`] (1 MiB) | the header is skipped and the stream resyncs | `stream_overflows` |
 //! | outbound queue | one direct send per service, 8 broadcasts, 4 payloads | the command returns `Full` | `sends_rejected` |
 //! | query table | 8 queries | [`Node::query`] returns [`QueryError::Full`] | `queries_rejected` |
+//! | payloads kept for copies (retransmitted queries, remembered answers) | the 4 payloads of the outbound queue | a new send takes the place of the oldest kept payload | `holds_reclaimed` |
+//! | answer memory | 16 queries, the counters of 16 askers | the oldest is forgotten; a copy of its query is answered by the policy again only if its id has no counter | `copies_dropped` |
 //! | ping batch | 16 sids per ping | the service is not pinged (it still expires) | `ping_batch_full` |
 //! | held queries ([`Node::hold_queries`]) | `N` of the node's [`HeldTable<N>`] (none by default), each until [`Config::query_timeout`] | a new query is refused at once with the error `busy: too many queries held open`; an expired one is forgotten, a late answer refused | [`HeldStats`]: `busy`, `expired`, `late` |
 //! | published data (feature `node-data`: `Node::set_data`) | `DATA` bytes with the protocols' props, in one of the 4 payload slots | `Node::set_data` returns `DataError::TooLarge` or `DataError::Full`; the old data stays | — |
@@ -154,6 +156,7 @@
 //! | resolver modifiers reset the operation, `-exact` unimplemented (Q9) | fixed | `node::resolve` unit tests |
 //! | a connection on which a frame of a service arrives becomes the route to it (newest wins, spec 1.2), so a frame replayed over an attacker's TCP connection takes the service's traffic | only a frame addressed to this node (its `filter` names our sid, as every direct send's does) from the service's address makes its connection the route (`routes_refused` counts the others) | `a_frame_replayed_over_tcp_does_not_take_its_services_route` (cluster-tokio) |
 //! | one UDP reassembly buffer; here one per sender, but every node of a host sends from the cluster port, so a bogus length from that address held back every local node's frames | a datagram holding a whole frame is parsed on its own, past a partial frame pending from its address | `a_whole_datagram_passes_a_partial_frame_pending_from_its_key` |
+//! | a query is sent once; each copy that reaches a node is answered by its hook again | with [`Config::lan_fast`], a query is sent again by multicast to the targets that have not answered, and a copy is answered from memory, without the policy (see [`Node`], "Loss") | `at_twenty_percent_loss_99_percent_of_answers_arrive_in_time_and_no_node_is_lost` |
 //! | a tags change is sent once, so a discovery answer with the old tags that arrives late (over TCP) leaves peers with the old tags | the heartbeat after the change carries the tags again | `a_tags_change_is_repeated_so_a_late_frame_with_the_old_tags_is_corrected` |
 //! | per-service props are protocol props only | with the feature `node-data`, a node may publish key/value data (`Node::set_data`): one more props entry, `meta {version V data {..} hex {..}}`, which reference nodes store as the service's `meta` props; while it does, its periodic heartbeats carry `data` = `metav V` (a valid props dict; the reference's periodic heartbeat has no `data`). A node that publishes nothing sends exactly the reference's frames; without the feature a node never publishes, and ignores the `meta` entry and the `metav` digest of peers' props | `an_update_goes_out_at_once_in_the_props_and_periodic_heartbeats_carry_its_version`, `a_node_without_data_sends_what_the_reference_sends`; without the feature `a_peers_data_entry_and_digest_change_nothing` |
 //!
@@ -184,6 +187,9 @@
 //!   and `node.rs` holds the public entry points.
 //! * `node/outbox.rs` holds the outbound queues and the payload pool, with their own unit
 //!   tests; `node/send.rs` chooses routes, fails over and encodes.
+//! * The remedies for lossy LANs ([`Node`], "Loss") have a module each: `node/retry.rs`
+//!   (query retransmission), `node/answered.rs` (the answer memory), `node/hold.rs` (payloads
+//!   kept for copies, given up under pressure) and `node/probe.rs` (probing silent services).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -48,6 +48,9 @@ pub struct Service {
     /// none.
     #[cfg(feature = "node-data")]
     pub(crate) data_version: u16,
+    /// A frame carrying its tags was accepted (its join frames, a discovery answer, a tags
+    /// change); until then its tags are unknown, and probing asks for them.
+    pub(crate) told: bool,
     /// When its first frame was accepted, in milliseconds modulo 2^32: probation is decided
     /// while the service lives, within its ttl, far below the 49 days that wrap this.
     pub(crate) first_heard: u32,
@@ -94,6 +97,7 @@ impl Service {
             established: false,
             #[cfg(feature = "node-data")]
             data_version: 0,
+            told: false,
             first_heard: now.as_millis() as u32,
         }
     }

@@ -45,6 +45,29 @@ pub struct Stats {
     /// from another address than the service's: handled, but the connection was not made the
     /// route to the service.
     pub routes_refused: u64,
+    /// Query frames sent again to targets that had not answered ([`Config::query_retry`]).
+    ///
+    /// [`Config::query_retry`]: crate::Config::query_retry
+    pub queries_retried: u64,
+    /// Copies of an answered query answered again from memory, without asking the policy
+    /// ([`Config::answer_memory`]).
+    ///
+    /// [`Config::answer_memory`]: crate::Config::answer_memory
+    pub answers_repeated: u64,
+    /// Copies of an answered query left unanswered because the answer is no longer at hand
+    /// (given up to make room for a send, or remembered no more), and queries too old to tell
+    /// (see [`Config::answer_memory`]): the policy is never asked twice.
+    ///
+    /// [`Config::answer_memory`]: crate::Config::answer_memory
+    pub copies_dropped: u64,
+    /// Payloads kept for retransmission (a query's, a remembered answer) given up early to
+    /// make room for a new send.
+    pub holds_reclaimed: u64,
+    /// Services asked for a heartbeat because they were silent for half their ttl or their
+    /// tags are unknown ([`Config::probe_silent`]).
+    ///
+    /// [`Config::probe_silent`]: crate::Config::probe_silent
+    pub silent_probes: u64,
     /// Frames dropped because they were not sealed while this node requires sealed frames
     /// (feature `seal`).
     pub unsealed: u64,
@@ -79,6 +102,11 @@ impl Stats {
         sends_failed: 0,
         pings_sent: 0,
         routes_refused: 0,
+        queries_retried: 0,
+        answers_repeated: 0,
+        copies_dropped: 0,
+        holds_reclaimed: 0,
+        silent_probes: 0,
         services_evicted: 0,
         queries_rejected: 0,
         ping_batch_full: 0,

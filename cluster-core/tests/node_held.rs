@@ -334,3 +334,28 @@ fn leaving_forgets_held_queries() {
         Err(AnswerError::Unknown)
     );
 }
+
+#[test]
+fn retransmitted_copies_of_a_held_query_reach_the_application_once() {
+    // lan_fast retransmits a query every 250 ms to the targets that have not answered; an
+    // application that takes 900 ms must still see it once.
+    let mut pair = Pair::<4>::joined(21);
+    assert!(pair.responder.hold_queries(true));
+    pair.ask(b"slow?");
+    pair.later(900);
+    let held = pair.held();
+    assert_eq!(held.len(), 1, "copies are not held again: {held:?}");
+    let copies = pair.responder.stats().copies_dropped;
+    assert!(
+        copies >= 3,
+        "the asker retransmitted (250, 500, 750 ms): {copies}"
+    );
+    pair.responder
+        .answer(pair.now, held[0].0, b"done", None)
+        .unwrap();
+    pair.pump();
+    pair.later(500);
+    assert_eq!(pair.responses(), [Ok(b"done".to_vec())]);
+    assert_eq!(pair.held().len(), 1, "nothing held after the answer");
+    assert_eq!(pair.responder.held_stats().answered, 1);
+}

@@ -4,10 +4,10 @@
 use cluster_core::{DefaultPolicy, Event, Node, Service};
 
 /// The figure the crate docs state, on 64-bit targets.
-const DOCUMENTED: usize = 23_488;
+const DOCUMENTED: usize = 24_432;
 /// The same node built with the `seal` feature (its key ring, replay table of 32 senders and
 /// a 1 KiB opening buffer come on top); the goal is for the default build.
-const DOCUMENTED_SEALED: usize = 26_256;
+const DOCUMENTED_SEALED: usize = 27_200;
 
 #[test]
 fn default_node_fits_in_24_kib_and_matches_the_docs() {

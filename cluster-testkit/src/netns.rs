@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod lab;
+mod lan;
+
 pub use lab::Lab;
+pub use lan::{Lan, nft, nft_unavailable};
 
 /// How long to wait for a line or an exit before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);

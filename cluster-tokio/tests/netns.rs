@@ -5,96 +5,24 @@
 
 mod common;
 
-use cluster_testkit::netns::{ip, unavailable};
+use cluster_testkit::netns::{Lan, unavailable};
 use common::fresh_port;
 use common::process::Node;
 
-/// The namespaces of one test; removed (with their links) when dropped, even on failure.
-struct Lab {
-    bridge: String,
-    hosts: Vec<String>,
-}
-
-impl Lab {
-    /// Three hosts `10.250.0.{1,2,3}` whose `eth0` ports sit on one bridge, each with a
-    /// route for `224.0.0.0/4`.
-    fn new(hosts: usize) -> Result<Self, String> {
-        let tag = format!("cl{}", std::process::id());
-        let mut lab = Self {
-            bridge: format!("{tag}br"),
-            hosts: Vec::new(),
-        };
-        ip(&["netns", "add", &lab.bridge])?;
-        let br = lab.bridge.clone();
-        ip(&[
-            "-n",
-            &br,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &br, "link", "set", "br0", "up"])?;
-        for i in 0..hosts {
-            let ns = format!("{tag}h{i}");
-            ip(&["netns", "add", &ns])?;
-            lab.hosts.push(ns.clone());
-            let port = format!("port{i}");
-            ip(&[
-                "link", "add", "name", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
-                "netns", &br,
-            ])?;
-            ip(&["-n", &br, "link", "set", &port, "master", "br0"])?;
-            ip(&["-n", &br, "link", "set", &port, "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            let address = format!("10.250.0.{}/24", i + 1);
-            ip(&["-n", &ns, "addr", "add", &address, "dev", "eth0"])?;
-            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            ip(&["-n", &ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
-        }
-        Ok(lab)
-    }
-
-    /// Cuts (or restores) host `i`'s cable, on the bridge side.
-    fn link(&self, i: usize, up: bool) {
-        let state = if up { "up" } else { "down" };
-        ip(&[
-            "-n",
-            &self.bridge,
-            "link",
-            "set",
-            &format!("port{i}"),
-            state,
-        ])
-        .expect("link");
-    }
-
-    /// `cluster join` on host `i`.
-    fn join(&self, i: usize, port: u16) -> Node {
-        let args = node_args(
-            port,
-            &[
-                "join",
-                "--tags",
-                &format!("host{i}"),
-                "--answer",
-                &format!("from host{i}"),
-            ],
-        );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Node::spawn(&["ip", "netns", "exec", &self.hosts[i]], &args)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in self.hosts.iter().chain([&self.bridge]) {
-            let _ = ip(&["netns", "del", ns]);
-        }
-    }
+/// `cluster join` on host `i` of `lan`.
+fn join(lan: &Lan, i: usize, port: u16) -> Node {
+    let args = node_args(
+        port,
+        &[
+            "join",
+            "--tags",
+            &format!("host{i}"),
+            "--answer",
+            &format!("from host{i}"),
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Node::spawn(&["ip", "netns", "exec", &lan.hosts[i]], &args)
 }
 
 fn node_args(port: u16, head: &[&str]) -> Vec<String> {
@@ -120,9 +48,10 @@ fn three_hosts_discover_query_over_tcp_and_notice_a_cut_cable() {
         eprintln!("SKIPPED three_hosts_discover_query_over_tcp_and_notice_a_cut_cable: {reason}");
         return;
     }
-    let lab = Lab::new(3).unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
+    let lab = Lan::new("cl", "10.250.0", 3)
+        .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
     let port = fresh_port();
-    let mut nodes: Vec<Node> = (0..3).map(|i| lab.join(i, port)).collect();
+    let mut nodes: Vec<Node> = (0..3).map(|i| join(&lab, i, port)).collect();
     let sids: Vec<String> = nodes.iter_mut().map(Node::joined).collect();
 
     // Remote-mode discovery, each host with its own address.
@@ -172,12 +101,12 @@ fn three_hosts_discover_query_over_tcp_and_notice_a_cut_cable() {
     assert!(done["direct_writes"].as_u64() >= Some(1), "done: {done}");
 
     // Host 2's cable is cut: the others drop it; restored: they find it again.
-    lab.link(2, false);
+    lab.link(2, false).expect("link down");
     for node in nodes.iter_mut().take(2) {
         let lost = node.wait_event("lost", &sids[2]);
         assert_eq!(lost["reason"], "expired");
     }
-    lab.link(2, true);
+    lab.link(2, true).expect("link up");
     for node in nodes.iter_mut().take(2) {
         let seen = node.wait_event("discovered", &sids[2]);
         assert_eq!(seen["ip"], "10.250.0.3");

@@ -21,6 +21,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             tags = true;
         }
         self.expire_services(now);
+        self.probe_silent_services(now);
         if !self
             .outbox
             .push_broadcast(Broadcast::Heartbeat { props, tags })

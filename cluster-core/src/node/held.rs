@@ -13,6 +13,7 @@
 use heapless::vec::VecView;
 
 use super::Core;
+use super::answered::{QueryKey, Recalled};
 use super::outbox::{Direct, DirectBody};
 use crate::error::AnswerError;
 use crate::event::{Event, Payload, ReplyToken, Ruid};
@@ -61,6 +62,10 @@ struct HeldQuery {
     token: ReplyToken,
     route: ResponseRoute,
     deadline: Instant,
+    /// The query as the answer memory knows it ([`answered`](super::answered)): copies of it
+    /// (an asker's retransmissions) are dropped while it is held, and its answer is
+    /// remembered for the copies that come after.
+    query: Option<QueryKey>,
 }
 
 /// The table's state apart from its entries.
@@ -239,6 +244,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let Some(held) = held.as_mut().filter(|h| h.state.on) else {
             return false;
         };
+        let query = QueryKey::of(route.asker.as_bytes(), route.channel, msg);
+        if query.is_some() && held.entries.iter().any(|e| e.query == query) {
+            // A copy of a query the application has not answered yet: the answer goes to
+            // the asker once it is given, and is remembered for later copies.
+            bump(&mut self.stats.copies_dropped);
+            return true;
+        }
         let payload = Payload::<DATA>::new(msg.data.map(|d| d.as_bytes()), msg.raw);
         let room = !held.entries.is_full() && !self.events.is_full();
         let Some(payload) = payload.filter(|_| room) else {
@@ -254,6 +266,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             token,
             route,
             deadline: now.saturating_add_millis(timeout),
+            query,
         };
         if held.entries.push(entry).is_err() {
             return true; // checked above
@@ -291,9 +304,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             Outcome::Drop => (Payload::new(Some(UNANSWERED), None), true),
         };
         let payload = payload.ok_or(AnswerError::TooLarge)?;
-        if !self.queue_response(entry.route, payload, error) {
+        let Some(answer) = self.queue_response(entry.route, payload, error) else {
             return Err(AnswerError::Full);
-        }
+        };
+        self.remember_answer(now, entry.route.asker.as_bytes(), entry.query, answer);
         held.entries.swap_remove(index);
         let stats = &mut held.state.stats;
         bump(match outcome {
@@ -304,31 +318,42 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         Ok(())
     }
 
-    /// Queues a query response along `route`; false (counted in `sends_rejected`) when the
-    /// outbound queue or the payload pool is full.
+    /// Queues `answer` to the query that `route` leads back to; the payload's slot and
+    /// whether it is an error on success (to be remembered), `None` when the outbox or the
+    /// payload pool is full (counted in `sends_rejected`).
     pub(super) fn queue_response(
         &mut self,
         route: ResponseRoute,
         answer: Payload<DATA>,
         error: bool,
-    ) -> bool {
+    ) -> Option<Recalled> {
         if self.outbox.direct_room() == 0 {
             bump(&mut self.stats.sends_rejected);
-            return false;
+            return None;
         }
-        let Some(slot) = self.payloads.alloc(answer, 1) else {
+        self.make_payload_room();
+        let Some(payload) = self.payloads.alloc(answer, 1) else {
             bump(&mut self.stats.sends_rejected);
-            return false;
+            return None;
         };
+        let answer = Recalled { payload, error };
+        self.queue_recalled(route, answer).then_some(answer)
+    }
+
+    /// Queues the answer whose payload `answer` holds a reference on (taken by the send, or
+    /// released when the outbox is full) to the query that `route` leads back to.
+    pub(super) fn queue_recalled(&mut self, route: ResponseRoute, answer: Recalled) -> bool {
         let mut response = Direct::new(
             route.asker,
-            DirectBody::Response { error },
+            DirectBody::Response {
+                error: answer.error,
+            },
             route.via == Protocol::Multicast,
         );
         response.channel = route.channel;
         response.ruid = route.ruid;
         response.keepalive = route.keepalive;
-        response.payload = Some(slot);
+        response.payload = Some(answer.payload);
         response.order = Some(ProtocolList::new(&[route.via]));
         response.conn = route.conn;
         self.queue_direct(response)

@@ -94,6 +94,21 @@ impl<const DATA: usize> PayloadPool<DATA> {
             .map(|s| &s.payload)
     }
 
+    /// Adds `refs` references to a slot in use; false (nothing changed) when it is free.
+    pub(crate) fn add_refs(&mut self, index: u8, refs: u32) -> bool {
+        match self
+            .slots
+            .get_mut(usize::from(index))
+            .filter(|s| s.refs > 0)
+        {
+            Some(slot) => {
+                slot.refs = slot.refs.saturating_add(refs);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Drops one reference; the slot is freed with the last.
     #[inline(never)]
     pub(crate) fn release(&mut self, index: u8) {

@@ -183,6 +183,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return Err(QueryError::Send(SendError::Full));
         }
         let refs = u32::try_from(copies).unwrap_or(u32::MAX);
+        self.make_payload_room();
         let Some(payload_slot) = self.payloads.alloc(payload, refs) else {
             bump(&mut self.stats.sends_rejected);
             return Err(QueryError::Send(SendError::Full));
@@ -197,9 +198,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             missing: 0,
             state: QueryRecord::LIVE,
         };
+        let deadline = record.deadline;
         if let Some(entry) = self.queries.slots.get_mut(slot) {
             *entry = record;
         }
+        self.retry_begin(now, bit, payload_slot, deadline);
         for service in self.registry.iter_mut() {
             service.query_answered &= !(1 << bit);
             if request.targets.selects(service) {
@@ -341,6 +344,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         };
         record.end(timed_out);
         self.outbox.forget_query(slot, &mut self.payloads);
+        self.retry_end(slot);
     }
 
     /// The next event of an ended query: a `Missing` per silent target, then `Done`, which
@@ -385,6 +389,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Frees a slot whose query never started.
     fn abandon_query(&mut self, slot: u8) {
         let bit = 1u8 << slot;
+        self.retry_end(slot);
         self.queries.release(usize::from(slot));
         for service in self.registry.iter_mut() {
             service.query_targets &= !bit;

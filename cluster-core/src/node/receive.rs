@@ -1,5 +1,6 @@
 //! The receive pipeline (spec 5.6), in the reference's order, with this project's decisions.
 
+use super::answered::{QueryKey, Recall};
 use super::held::{Held, ResponseRoute};
 use super::props::{self, ReceivedProps};
 use super::send::with_payload_mut;
@@ -192,6 +193,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             service.note_address(source.via, source.ip(), source.local);
             if let Some(tags) = tags {
                 service.tags = tags;
+                service.told = true;
             }
             // Q12: any accepted frame counts as seen.
             service.last_seen = Seen::at(now);
@@ -261,8 +263,19 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             (MessageKind::Ping, Parsed::Ping(data)) => self.handle_ping(now, data),
             (MessageKind::Query, _) => {
                 let route = ResponseRoute::of(sid, channel, source, msg);
-                if !self.hold_query(now, held, route, msg) {
-                    self.answer_query(index, route, msg);
+                // A copy of a query answered lately gets the same answer, without the policy
+                // or the application ([`answered`](super::answered)).
+                match self.recall_answer(now, sid.as_bytes(), channel, msg) {
+                    Recall::New => {
+                        if !self.hold_query(now, held, route, msg) {
+                            self.answer_query(now, index, route, msg);
+                        }
+                    }
+                    Recall::Again(answer) => {
+                        bump(&mut self.stats.answers_repeated);
+                        self.queue_recalled(route, answer);
+                    }
+                    Recall::Forgotten => bump(&mut self.stats.copies_dropped),
                 }
             }
             (MessageKind::Response, _) => self.handle_response(now, &sid, msg),
@@ -316,8 +329,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     /// A query (type 4): the policy builds the answer, which goes back through the protocol
-    /// (and connection) the query came in on, with `filter=[asker]` last.
-    fn answer_query(&mut self, index: usize, route: ResponseRoute, msg: &Message<'_>) {
+    /// (and connection) the query came in on, with `filter=[asker]` last; the answer is
+    /// remembered for copies of the query ([`answered`](super::answered)).
+    fn answer_query(
+        &mut self,
+        now: Instant,
+        index: usize,
+        route: ResponseRoute,
+        msg: &Message<'_>,
+    ) {
         let mut answer = Payload::<DATA>::new(Some(b""), None).unwrap_or_default();
         let Some(service) = self.registry.at(index) else {
             return;
@@ -342,7 +362,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 payload: received,
             });
         }
-        let _ = self.queue_response(route, answer, error);
+        if let Some(answer) = self.queue_response(route, answer, error) {
+            let query = QueryKey::of(route.asker.as_bytes(), route.channel, msg);
+            self.remember_answer(now, route.asker.as_bytes(), query, answer);
+        }
     }
 }
 

@@ -215,6 +215,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if verdict == Verdict::Reject {
             return Err(SendError::Rejected);
         }
+        self.make_payload_room();
         if broadcast {
             let mark = if targets > 0 {
                 Some(self.outbox.alloc_mark().ok_or(SendError::Full)?)

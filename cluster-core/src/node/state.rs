@@ -57,6 +57,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             registry,
             ping,
             queries,
+            retries,
+            answers,
             outbox,
             payloads,
             events,
@@ -85,6 +87,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         registry.clear();
         ping.clear();
         queries.clear();
+        retries.clear();
+        answers.clear();
         outbox.clear(payloads);
         events.clear();
         lost.clear();
@@ -119,6 +123,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             self.send_ping(now);
         }
         self.expire_queries(now);
+        self.retry_queries(now);
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
@@ -134,6 +139,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         next = earliest(next, self.expiry_check_at);
         next = earliest(next, self.ping.deadline());
         next = earliest(next, self.queries.next_deadline());
+        next = earliest(next, self.retries.next_deadline());
         earliest(next, discoveries)
     }
 

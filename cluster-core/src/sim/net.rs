@@ -26,7 +26,8 @@ pub struct EndpointId(pub usize);
 /// Each datagram takes `latency` plus a uniform draw in `0..=jitter`; it is lost with
 /// probability `loss`, delivered twice with probability `duplicate`, and held back by up to
 /// `reorder_delay` more with probability `reorder`. Streams (TCP) take `latency` plus jitter
-/// too, but are never lost, duplicated or reordered.
+/// too, and are never lost, duplicated or reordered; with [`NetConfig::stream_rto`] set, `loss`
+/// delays them as TCP's retransmissions would.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinkModel {
     /// Fixed one-way delay.
@@ -105,6 +106,16 @@ pub struct NetConfig {
     /// Largest extra delay of the second chunk of a split write (0: both chunks are read at
     /// the same instant).
     pub stream_split_delay: Duration,
+    /// TCP's first retransmission timeout for data (Linux: 200 ms at least). When non-zero,
+    /// each stream write is lost with the link's `loss` and sent again after this long,
+    /// doubling at each loss in a row, so loss delays streams as it does real TCP; when zero,
+    /// streams ignore `loss`.
+    pub stream_rto: Duration,
+    /// TCP's first SYN retransmission timeout (Linux: 1 s), used with
+    /// [`stream_rto`](Self::stream_rto): a connection is set up when both the SYN and the
+    /// SYN-ACK get through (each lost with the link's `loss`), retried after this long,
+    /// doubling.
+    pub syn_rto: Duration,
 }
 
 impl Default for NetConfig {
@@ -116,6 +127,8 @@ impl Default for NetConfig {
             multicast_port: 23000,
             stream_split: 0.0,
             stream_split_delay: Duration::ZERO,
+            stream_rto: Duration::ZERO,
+            syn_rto: Duration::ZERO,
         }
     }
 }
@@ -236,6 +249,9 @@ pub struct NetStats {
     pub datagrams_undeliverable: u64,
     /// Stream writes.
     pub stream_writes: u64,
+    /// Stream segments and connection set-ups sent again after a loss
+    /// ([`NetConfig::stream_rto`]).
+    pub stream_retransmits: u64,
     /// TCP connections opened.
     pub connections_opened: u64,
     /// Connects refused (host reachable, nobody listening on the port).
@@ -729,6 +745,42 @@ impl SimNet {
         millis_ceil(link.latency) + self.rng.inclusive(0, millis_ceil(link.jitter))
     }
 
+    /// The time a stream write loses to retransmissions: `stream_rto`, doubling, for each
+    /// loss in a row (none when `stream_rto` is zero).
+    fn stream_retransmits(&mut self, link: &LinkModel) -> u64 {
+        let rto = millis_ceil(self.config.stream_rto);
+        self.backoff(rto, |net| net.rng.chance(link.loss))
+    }
+
+    /// The time a connection set-up loses to lost SYNs or SYN-ACKs.
+    fn handshake_retries(&mut self, link: &LinkModel) -> u64 {
+        let rto = millis_ceil(self.config.syn_rto);
+        if millis_ceil(self.config.stream_rto) == 0 {
+            return 0;
+        }
+        self.backoff(rto, |net| {
+            net.rng.chance(link.loss) || net.rng.chance(link.loss)
+        })
+    }
+
+    /// `rto + 2 rto + 4 rto + ...`, one term per `lost()` in a row (at most 8).
+    fn backoff(&mut self, rto: u64, lost: impl Fn(&mut Self) -> bool) -> u64 {
+        let mut total = 0;
+        let mut wait = rto;
+        if rto == 0 {
+            return 0;
+        }
+        for _ in 0..8 {
+            if !lost(self) {
+                break;
+            }
+            self.stats.stream_retransmits += 1;
+            total += wait;
+            wait *= 2;
+        }
+        total
+    }
+
     fn outcome(&mut self, at: Instant, to: usize, send: SendId, ok: bool) {
         let incarnation = self.eps[to].incarnation;
         self.push(
@@ -879,7 +931,7 @@ impl SimNet {
             self.config.lan
         };
         let rtt = self.delay(&link) + self.delay(&link);
-        let connected = now.saturating_add_millis(rtt);
+        let connected = now.saturating_add_millis(rtt + self.handshake_retries(&link));
         let Some(&to) = self.listeners.get(&(host, addr.port())) else {
             self.stats.connects_refused += 1;
             self.outcome(connected, from, send, false);
@@ -929,7 +981,7 @@ impl SimNet {
         let link = self.link(src.ep, dst.ep);
         let same = self.eps[src.ep].host == self.eps[dst.ep].host;
         let at = now
-            .saturating_add_millis(self.delay(&link))
+            .saturating_add_millis(self.delay(&link) + self.stream_retransmits(&link))
             .max(self.conns[conn].last_at[to_end]);
         self.conns[conn].last_at[to_end] = at;
         let source = Source::tcp(conn_id(conn, to_end), SocketAddr::V4(src.addr), same);
@@ -1200,5 +1252,64 @@ mod tests {
             .collect();
         assert_eq!(received, expected);
         assert_eq!(net.stats().connections_opened, 1);
+    }
+
+    #[test]
+    fn with_stream_rto_a_lossy_link_delays_streams_as_retransmissions_would() {
+        let timed = |loss: f64, stream_rto: u64| {
+            let mut lan = LinkModel::lan().with_loss(loss);
+            lan.jitter = Duration::ZERO;
+            let config = NetConfig {
+                lan,
+                stream_rto: Duration::from_millis(stream_rto),
+                syn_rto: Duration::from_millis(1000),
+                ..NetConfig::default()
+            };
+            let mut net = SimNet::new(7, config);
+            let ips = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
+            let h1 = net.add_host("h1", &ips[..1], 0);
+            let h2 = net.add_host("h2", &ips[1..], 0);
+            let (a, c) = (net.add_endpoint(h1), net.add_endpoint(h2));
+            net.start(a, true);
+            net.start(c, true);
+            let addr = SocketAddrV4::new(ips[1], net.listen(c));
+            for i in 0..200u32 {
+                net.send(
+                    Instant::from_millis(u64::from(i) * 10),
+                    a,
+                    &tcp(addr, i, 1),
+                    &[1],
+                );
+            }
+            let arrivals: Vec<u64> = drain(&mut net, 1_000_000)
+                .into_iter()
+                .filter(|(_, d)| matches!(d, Delivery::Bytes { .. }))
+                .map(|(t, _)| t)
+                .collect();
+            (arrivals, net.stats().stream_retransmits)
+        };
+        // Without the model, loss does not touch streams: every write takes the 1 ms latency
+        // (after the 2 ms connect of the first).
+        let (plain, retransmits) = timed(0.5, 0);
+        assert_eq!(retransmits, 0);
+        assert_eq!(plain.len(), 200);
+        assert!(
+            plain
+                .iter()
+                .enumerate()
+                .skip(1)
+                .all(|(i, t)| *t == i as u64 * 10 + 1)
+        );
+        // With it, every byte still arrives, in order, and some late: by 200 ms, 600 ms, ...
+        let (lossy, retransmits) = timed(0.5, 200);
+        assert_eq!(lossy.len(), 200);
+        assert!(lossy.windows(2).all(|w| w[0] <= w[1]), "out of order");
+        assert!(retransmits > 50, "{retransmits}");
+        let late = lossy
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| **t >= *i as u64 * 10 + 201)
+            .count();
+        assert!(late > 50, "{late} writes delayed");
     }
 }
