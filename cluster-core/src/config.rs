@@ -70,17 +70,20 @@ pub struct Config {
     /// Retransmit a query to the targets that have not answered, every this long until its
     /// timeout, by multicast filtered to each such target: the frame of a service-level query
     /// (spec 7.3, Q6), which any node answers by multicast. `None` (reference): the query is
-    /// sent once, as the reference does. See [`Node`](crate::Node), "Loss".
+    /// sent once, as the reference does. Needs the feature `loss-recovery` (without it, never
+    /// retransmitted). See [`Node`](crate::Node), "Loss".
     pub query_retry: Option<Duration>,
     /// How long an answered query is remembered, by asker, id and payload, so that a
     /// retransmitted copy gets the same answer again without the policy answering twice.
-    /// Zero (reference): every copy is answered anew. See [`Node`](crate::Node), "Loss".
+    /// Zero (reference): every copy is answered anew. Needs the feature `loss-recovery`
+    /// (without it, nothing is remembered). See [`Node`](crate::Node), "Loss".
     pub answer_memory: Duration,
     /// Ask a service that has been silent for more than half its `ttl`, at each full
     /// heartbeat, with a discovery filtered to it (which it answers directly, over TCP when it
     /// can), so that heartbeats lost in a row do not expire a healthy service; the same
     /// discovery asks again (up to 8 at a time) the services whose tags have not arrived. Off
-    /// in the reference profile. See [`Node`](crate::Node), "Loss".
+    /// in the reference profile. Needs the feature `loss-recovery` (without it, no probing).
+    /// See [`Node`](crate::Node), "Loss".
     pub probe_silent: bool,
     /// Refuse frames the reference cannot read (spec 7.3, default on).
     pub compat: Compat,

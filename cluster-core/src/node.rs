@@ -122,7 +122,10 @@ struct StreamKey {
 /// heartbeats stop for `ttl`. On a LAN that drops a fifth of all packets, TCP delivers late
 /// (a lost SYN costs a second, a segment lost three times in a row 1.4 s) and four heartbeats
 /// in a row are lost now and then. [`Config::lan_fast`] turns on three remedies, all made of
-/// frames a reference node handles as usual; [`Config::reference`] leaves them off:
+/// frames a reference node handles as usual; [`Config::reference`] leaves them off. They are
+/// built in with the feature `loss-recovery` (cluster-host turns it on; the firmware images
+/// leave it off to fit their flash budget, and a node built without it ignores the three
+/// fields):
 ///
 /// * **Query retransmission** ([`Config::query_retry`], 250 ms): while a query is live, the
 ///   targets that have not answered are asked again every interval, by multicast filtered to

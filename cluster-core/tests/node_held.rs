@@ -335,6 +335,7 @@ fn leaving_forgets_held_queries() {
     );
 }
 
+#[cfg(feature = "loss-recovery")]
 #[test]
 fn retransmitted_copies_of_a_held_query_reach_the_application_once() {
     // lan_fast retransmits a query every 250 ms to the targets that have not answered; an

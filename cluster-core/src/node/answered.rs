@@ -30,6 +30,7 @@
 //! cases.
 
 use super::Core;
+use super::hold::LOSS_RECOVERY;
 use crate::policy::Policy;
 use crate::time::{Instant, millis_ceil};
 use crate::wire::Message;
@@ -172,8 +173,11 @@ pub(crate) struct QueryKey {
 
 impl QueryKey {
     /// The key of query `msg` from `asker` on `channel`; `None` for a query without an id,
-    /// which is never remembered.
+    /// which is never remembered, and without the feature `loss-recovery`.
     pub(crate) fn of(asker: &[u8], channel: u64, msg: &Message<'_>) -> Option<Self> {
+        if !LOSS_RECOVERY {
+            return None;
+        }
         let ruid = msg.ruid?;
         Some(Self {
             key: key(asker, ruid.as_bytes(), channel, msg),
@@ -236,6 +240,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         channel: u64,
         msg: &Message<'_>,
     ) -> Recall {
+        if !LOSS_RECOVERY {
+            return Recall::New;
+        }
         self.forget_old_answers(now);
         let Some(query) = QueryKey::of(asker, channel, msg) else {
             return Recall::New;
@@ -274,6 +281,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         query: Option<QueryKey>,
         answer: Recalled,
     ) {
+        if !LOSS_RECOVERY {
+            return;
+        }
         let memory = millis_ceil(self.config.answer_memory);
         let Some(query) = query.filter(|_| memory > 0) else {
             return;
@@ -304,6 +314,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Gives up the oldest remembered answer's payload (its query stays remembered); false
     /// when no payload is held.
     pub(super) fn release_answer_hold(&mut self) -> bool {
+        if !LOSS_RECOVERY {
+            return false;
+        }
         let held = self
             .answers
             .entries

@@ -8,6 +8,11 @@ use super::Core;
 use crate::policy::Policy;
 use crate::stats::bump;
 
+/// Whether the remedies for heavy loss are built in (feature `loss-recovery`). Each remedy's
+/// entry points return at once without it, and the optimiser removes the rest: a `cfg!`
+/// constant instead of `#[cfg]` items, so that both builds type-check the same code.
+pub(super) const LOSS_RECOVERY: bool = cfg!(feature = "loss-recovery");
+
 impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
     /// Frees a slot of the payload pool, when every slot is taken, by giving up kept
     /// payloads. Does nothing when a slot is free or no payload is kept.

@@ -16,6 +16,7 @@
 //! cannot be resolved by tag.
 
 use super::Core;
+use super::hold::LOSS_RECOVERY;
 use crate::policy::Policy;
 use crate::service::Seen;
 use crate::stats::bump;
@@ -29,7 +30,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Asks the services silent for more than half their ttl for a heartbeat, and some of
     /// those whose tags are unknown for them.
     pub(super) fn probe_silent_services(&mut self, now: Instant) {
-        if !self.config.probe_silent {
+        if !LOSS_RECOVERY || !self.config.probe_silent {
             return;
         }
         let half = self.ttl().ms / 2;

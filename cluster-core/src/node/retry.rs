@@ -15,6 +15,7 @@
 //! again.
 
 use super::Core;
+use super::hold::LOSS_RECOVERY;
 use super::outbox::{Direct, DirectBody};
 use super::query::QUERY_SLOTS;
 use crate::policy::Policy;
@@ -66,6 +67,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Query `slot` just started with `payload`: its first retransmission is due one
     /// interval from now, when retransmission is on and the query lasts that long.
     pub(super) fn retry_begin(&mut self, now: Instant, slot: u8, payload: u8, deadline: Instant) {
+        if !LOSS_RECOVERY {
+            return;
+        }
         let Some(interval) = self.config.query_retry.map(millis_ceil) else {
             return;
         };
@@ -83,6 +87,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Query `slot` ended: no more retransmissions, its payload released.
     pub(super) fn retry_end(&mut self, slot: u8) {
+        if !LOSS_RECOVERY {
+            return;
+        }
         if let Some(retry) = self.retries.slots.get_mut(usize::from(slot)) {
             if let Some(payload) = retry.payload {
                 self.payloads.release(payload);
@@ -94,6 +101,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Gives up the payload of the query that retransmits next, to make room in the pool;
     /// false when no query holds one.
     pub(super) fn release_retry_hold(&mut self) -> bool {
+        if !LOSS_RECOVERY {
+            return false;
+        }
         let next = self
             .retries
             .slots
@@ -113,6 +123,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Sends the due queries again to their silent targets, by multicast filtered to each.
     pub(super) fn retry_queries(&mut self, now: Instant) {
+        if !LOSS_RECOVERY {
+            return;
+        }
         let interval = self.config.query_retry.map_or(1, millis_ceil).max(1);
         for slot in 0..QUERY_SLOTS {
             let Some(retry) = self.retries.slots.get(slot).copied() else {
