@@ -1,0 +1,64 @@
+//! Runs one simulated LAN for profiling and for the long runs the CI leaves out:
+//! `sim_run PROFILE NODES SECONDS` with PROFILE `lan_fast` or `reference`. Every node sits on
+//! its own host (remote mode), joins within 300 ms; the run goes until every node knows every
+//! other, then for SECONDS more simulated seconds. Prints the convergence time, the wall time
+//! of both phases and the steady rate in simulated seconds per wall second.
+//!
+//! `cargo run --release -p cluster-benches --example sim_run -- reference 10000 60` is the
+//! 10,000-node run of `BENCHMARKS.md`; under `valgrind --tool=callgrind` a small LAN shows
+//! where the simulator spends its instructions.
+
+use std::time::{Duration, Instant as WallClock};
+
+use cluster_core::sim::{Cluster, ClusterBuilder, LinkModel};
+use cluster_core::{Config, DefaultPolicy};
+
+fn run<const SERVICES: usize>(profile: &str, n: usize, steady: Duration) {
+    let mut config = match profile {
+        "lan_fast" => Config::lan_fast(),
+        "reference" => Config::reference(),
+        other => panic!("unknown profile {other}: lan_fast or reference"),
+    };
+    config.remote = true;
+    let wall = WallClock::now();
+    let mut b = ClusterBuilder::new(1);
+    b.lan(LinkModel::lan());
+    b.log_events(false);
+    b.nodes_one_per_host(n, &config);
+    b.join_within(Duration::from_millis(300));
+    let mut c: Cluster<DefaultPolicy, SERVICES, 512> = b.build();
+    let converged = c
+        .run_until(|c| c.all_know_each_other(), u64::MAX)
+        .expect("converges");
+    let last_join = c.last_join().expect("joined");
+    let join_wall = wall.elapsed();
+    let start = c.now();
+    let wall = WallClock::now();
+    c.run_for(steady);
+    let elapsed = wall.elapsed();
+    let simulated = c.now().saturating_duration_since(start);
+    println!(
+        "{profile} {n} nodes: converged {} ms after the last join ({:.1} s wall); {:.1} \
+         simulated s in {:.1} s wall: {:.2} simulated s per wall s; {} steps",
+        converged.as_millis().saturating_sub(last_join.as_millis()),
+        join_wall.as_secs_f64(),
+        simulated.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        simulated.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
+        c.steps(),
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let profile = args.next().unwrap_or_else(|| "lan_fast".into());
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let steady = Duration::from_secs(secs);
+    match n {
+        0..=128 => run::<128>(&profile, n, steady),
+        129..=1024 => run::<1024>(&profile, n, steady),
+        1025..=16_384 => run::<16_384>(&profile, n, steady),
+        _ => panic!("at most 16,384 nodes"),
+    }
+}
