@@ -3,7 +3,8 @@
 //! node sits on its own host (remote mode), joins within 300 ms; the run goes until every
 //! node knows every other, then for SECONDS more simulated seconds. Prints the convergence
 //! time, the wall time of both phases and the steady rate in simulated seconds per wall
-//! second.
+//! second, and per second of CPU time of the thread (from `/proc/thread-self/schedstat`, on
+//! Linux: the fairer figure on a shared machine).
 //!
 //! CAPACITY is the number of services each node can hold (128, 1024, 4096 or 16384; by
 //! default the smallest that holds every other node). A node's registry is a fixed array, so
@@ -20,6 +21,23 @@ use std::time::{Duration, Instant as WallClock};
 
 use cluster_core::sim::{Cluster, ClusterBuilder, LinkModel};
 use cluster_core::{Config, DefaultPolicy};
+
+/// CPU time of this thread so far, when Linux tells it.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Simulated seconds per CPU second since `cpu_start`, or NaN without `/proc`.
+fn per_cpu_second(simulated: Duration, cpu_start: Option<Duration>) -> f64 {
+    match (cpu_start, cpu_time()) {
+        (Some(start), Some(end)) => {
+            simulated.as_secs_f64() / end.saturating_sub(start).as_secs_f64().max(1e-9)
+        }
+        _ => f64::NAN,
+    }
+}
 
 fn run<const SERVICES: usize>(profile: &str, n: usize, steady: Duration) {
     let mut config = match profile {
@@ -45,18 +63,20 @@ fn run<const SERVICES: usize>(profile: &str, n: usize, steady: Duration) {
     let last_join = c.last_join().expect("joined");
     let join_wall = wall.elapsed();
     let start = c.now();
+    let cpu = cpu_time();
     let wall = WallClock::now();
     c.run_for(steady);
     let elapsed = wall.elapsed();
     let simulated = c.now().saturating_duration_since(start);
     println!(
         "{profile} {n} nodes: converged {} ms after the last join ({:.1} s wall); {:.1} \
-         simulated s in {:.1} s wall: {:.2} simulated s per wall s; {} steps",
+         simulated s in {:.1} s wall: {:.2} simulated s per wall s, {:.2} per CPU s; {} steps",
         converged.as_millis().saturating_sub(last_join.as_millis()),
         join_wall.as_secs_f64(),
         simulated.as_secs_f64(),
         elapsed.as_secs_f64(),
         simulated.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
+        per_cpu_second(simulated, cpu),
         c.steps(),
     );
 }
@@ -71,6 +91,7 @@ fn run_capped<const SERVICES: usize>(
     c.run_for(Duration::from_millis(300));
     let join_wall = wall.elapsed();
     let start = c.now();
+    let cpu = cpu_time();
     let wall = WallClock::now();
     c.run_for(steady);
     let elapsed = wall.elapsed();
@@ -80,12 +101,14 @@ fn run_capped<const SERVICES: usize>(
         .collect();
     println!(
         "{profile} {} nodes, {SERVICES} services each: joins in {:.1} s wall; {:.1} simulated s \
-         in {:.1} s wall: {:.2} simulated s per wall s; known services per node {}..={}; {} steps",
+         in {:.1} s wall: {:.2} simulated s per wall s, {:.2} per CPU s; known services per \
+         node {}..={}; {} steps",
         c.len(),
         join_wall.as_secs_f64(),
         simulated.as_secs_f64(),
         elapsed.as_secs_f64(),
         simulated.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
+        per_cpu_second(simulated, cpu),
         known.iter().min().unwrap_or(&0),
         known.iter().max().unwrap_or(&0),
         c.steps(),
