@@ -11,7 +11,11 @@
 //!
 //! Before criterion runs, p50 and p99 of 2,000 round trips of each kind are printed.
 //!
-//! `cargo bench -p cluster-benches --bench loopback`
+//! The same measurements run with the smol adapter (`smol_round_trip`, `smol_one_way`,
+//! against bare async-io sockets), side by side in the same run: see `loopback/smol_side.rs`.
+//!
+//! `cargo bench -p cluster-benches --bench loopback` (`-- smol_` for the smol side only,
+//! `-- '^(round_trip|one_way)'` for the tokio side only)
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -24,6 +28,9 @@ use cluster_tokio::{
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::net::UdpSocket;
 use tokio::runtime::Runtime;
+
+#[path = "loopback/smol_side.rs"]
+mod smol_side;
 
 const BATCH: u64 = 200;
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -325,5 +332,11 @@ fn one_way(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, round_trip, one_way);
+criterion_group!(
+    benches,
+    round_trip,
+    one_way,
+    smol_side::round_trip,
+    smol_side::one_way
+);
 criterion_main!(benches);

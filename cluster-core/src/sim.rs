@@ -30,6 +30,7 @@
 //! [`Node`]: crate::Node
 
 mod cluster;
+mod fanout;
 mod net;
 mod rng;
 mod segments;

@@ -512,6 +512,11 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
     /// time to it. Returns the new time, or `None` when nothing is left to do.
     pub fn step(&mut self) -> Option<Instant> {
         let next = self.next_time()?;
+        Some(self.step_at(next))
+    }
+
+    /// [`step`](Self::step) when the next thing is due at `next` (as `next_time` said).
+    fn step_at(&mut self, next: Instant) -> Instant {
         self.now = self.now.max(next);
         self.steps += 1;
         let now = self.now;
@@ -534,7 +539,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
                 self.drive(index, true);
             }
         }
-        Some(now)
+        now
     }
 
     /// Steps until `pred` holds at the end of an instant (after everything due at that
@@ -563,7 +568,9 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             if steps >= max_steps {
                 return Err(self.timeout(steps, TimeoutReason::StepLimit));
             }
-            self.step();
+            if let Some(next) = next {
+                self.step_at(next);
+            }
             steps += 1;
         }
     }
@@ -587,8 +594,8 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
     /// After an absurd number of steps (a livelock in a node).
     pub fn run_to(&mut self, end: Instant) {
         let mut steps = 0u64;
-        while self.next_time().is_some_and(|t| t <= end) {
-            self.step();
+        while let Some(next) = self.next_time().filter(|t| *t <= end) {
+            self.step_at(next);
             steps += 1;
             assert!(
                 steps < RUN_FOR_STEP_LIMIT,

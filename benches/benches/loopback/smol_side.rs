@@ -1,0 +1,238 @@
+//! The same measurements with the smol adapter (`cluster-smol` on async-io), everything on
+//! one thread as with tokio's current-thread runtime: a `LocalExecutor` runs the nodes'
+//! drivers and the measuring tasks inside async-io's `block_on`, which drives the reactor.
+//! The bare baselines use async-io sockets (`smol::net::UdpSocket`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use cluster_smol::{
+    Answer, Cluster, Event, Events, Handle, Options, QuerySpec, Selector, SendSpec,
+};
+use criterion::{Criterion, Throughput};
+use futures_lite::future;
+use smol::LocalExecutor;
+use smol::net::UdpSocket;
+
+use super::{BATCH, PATIENCE, percentiles};
+
+/// One executor for the whole run, as a runtime would be.
+fn executor() -> &'static LocalExecutor<'static> {
+    Box::leak(Box::new(LocalExecutor::new()))
+}
+
+fn run<T>(ex: &'static LocalExecutor<'static>, fut: impl Future<Output = T>) -> T {
+    smol::block_on(ex.run(fut))
+}
+
+fn options() -> Options {
+    Options::default()
+        .interface(Ipv4Addr::LOCALHOST)
+        .port(23_700 + (std::process::id() % 500) as u16)
+        .hid("02:00:00:00:00:bf")
+}
+
+async fn patience<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    future::or(async { Some(fut.await) }, async {
+        smol::Timer::after(PATIENCE).await;
+        None
+    })
+    .await
+    .unwrap_or_else(|| panic!("{what}: no answer within {PATIENCE:?}"))
+}
+
+/// Two smol nodes that know each other; the second answers queries with "pong".
+struct Pair {
+    asker: Handle,
+    answerer: Handle,
+    answerer_events: Events,
+}
+
+async fn pair(ex: &'static LocalExecutor<'static>) -> Pair {
+    let spawn = |driver| ex.spawn(driver).detach();
+    let answerer = Cluster::join_with(
+        options().channel(7).expect("channel"),
+        Answer::new("pong"),
+        spawn,
+    )
+    .await
+    .expect("join");
+    let answerer_events = answerer.events();
+    let asker = Cluster::join(options(), spawn).await.expect("join");
+    let mut events = asker.events();
+    patience("discovery", async {
+        while let Some(event) = events.next().await {
+            if matches!(event, Event::Discovered(ref s) if s.sid == answerer.sid()) {
+                return;
+            }
+        }
+    })
+    .await;
+    Pair {
+        asker,
+        answerer,
+        answerer_events,
+    }
+}
+
+async fn query_once(pair: &Pair) {
+    let outcome = pair
+        .asker
+        .query(QuerySpec::new(
+            Selector::service(pair.answerer.sid()),
+            "ping",
+        ))
+        .await
+        .expect("query")
+        .collect()
+        .await;
+    assert_eq!(outcome.responses.len(), 1, "answered");
+}
+
+/// A bare async-io UDP echo on loopback.
+async fn udp_echo(ex: &'static LocalExecutor<'static>) -> (UdpSocket, SocketAddr) {
+    let echo = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let echo_addr = echo.local_addr().expect("addr");
+    ex.spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+            let _ = echo.send_to(&buf[..n], from).await;
+        }
+    })
+    .detach();
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    (client, echo_addr)
+}
+
+async fn echo_once(client: &UdpSocket, to: SocketAddr) {
+    let mut buf = [0u8; 2048];
+    client.send_to(&[7u8; 64], to).await.expect("send");
+    client.recv_from(&mut buf).await.expect("recv");
+}
+
+/// `smol_round_trip/udp_echo` vs `smol_round_trip/query`.
+pub(crate) fn round_trip(c: &mut Criterion) {
+    let ex = executor();
+    let pair = run(ex, pair(ex));
+    let (client, echo) = run(ex, udp_echo(ex));
+    let sample = |f: &dyn Fn()| {
+        (0..2000)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect::<Vec<Duration>>()
+    };
+    percentiles(
+        "smol_round_trip/udp_echo",
+        sample(&|| run(ex, echo_once(&client, echo))),
+    );
+    percentiles(
+        "smol_round_trip/query",
+        sample(&|| run(ex, query_once(&pair))),
+    );
+    // The query first: while criterion analyses a benchmark nothing runs the executor, and
+    // under load the pause can outlast the answerer's TTL at the asker (`NoTargets`).
+    let mut group = c.benchmark_group("smol_round_trip");
+    group.bench_function("query", |b| b.iter(|| run(ex, query_once(&pair))));
+    group.bench_function("udp_echo", |b| {
+        b.iter(|| run(ex, echo_once(&client, echo)));
+    });
+    group.finish();
+    run(ex, async {
+        pair.asker.leave().await.expect("leave");
+        pair.answerer.leave().await.expect("leave");
+    });
+}
+
+/// `batches` batches of `BATCH` datagrams, each sent then received (one in flight).
+async fn udp_batches(sender: &UdpSocket, receiver: &UdpSocket, to: SocketAddr, batches: u64) {
+    let mut buf = [0u8; 2048];
+    for _ in 0..batches * BATCH {
+        sender.send_to(&[7u8; 64], to).await.expect("send");
+        receiver.recv_from(&mut buf).await.expect("recv");
+    }
+}
+
+/// `batches` batches of `BATCH` broadcast events, each batch sent then all delivered.
+async fn event_batches(asker: &Handle, delivered: &mut Events, batches: u64) {
+    for _ in 0..batches {
+        for _ in 0..BATCH {
+            let spec = SendSpec::new(Selector::none(), "event")
+                .channel(7)
+                .broadcast(true);
+            asker.send(spec).await.expect("send");
+        }
+        let mut got = 0;
+        patience("events delivered", async {
+            while got < BATCH {
+                match delivered.next().await {
+                    Some(Event::Message { .. }) => got += 1,
+                    Some(Event::Dropped { count }) => got += count,
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// `smol_one_way/udp`, `smol_one_way/broadcast_event` (both sides in a task of the
+/// executor) and `smol_one_way/broadcast_event_from_root` (from the future `block_on` runs).
+pub(crate) fn one_way(c: &mut Criterion) {
+    let ex = executor();
+    let pair = run(ex, pair(ex));
+    let asker = pair.asker.clone();
+    let mut delivered = Some(pair.answerer_events);
+    let (sender, receiver) = run(ex, async {
+        let receiver = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let sender = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        (sender, receiver)
+    });
+    let to = receiver.local_addr().expect("addr");
+    let mut group = c.benchmark_group("smol_one_way");
+    group.throughput(Throughput::Elements(BATCH));
+    group.bench_function("udp", |b| {
+        b.iter_custom(|batches| {
+            let (sender, receiver) = (sender.clone(), receiver.clone());
+            run(
+                ex,
+                ex.spawn(async move {
+                    let start = Instant::now();
+                    udp_batches(&sender, &receiver, to, batches).await;
+                    start.elapsed()
+                }),
+            )
+        });
+    });
+    group.bench_function("broadcast_event", |b| {
+        b.iter_custom(|batches| {
+            let asker = asker.clone();
+            let mut events = delivered.take().expect("events");
+            let (elapsed, events) = run(
+                ex,
+                ex.spawn(async move {
+                    let start = Instant::now();
+                    event_batches(&asker, &mut events, batches).await;
+                    (start.elapsed(), events)
+                }),
+            );
+            delivered = Some(events);
+            elapsed
+        });
+    });
+    group.bench_function("broadcast_event_from_root", |b| {
+        b.iter_custom(|batches| {
+            let events = delivered.as_mut().expect("events");
+            run(ex, async {
+                let start = Instant::now();
+                event_batches(&asker, events, batches).await;
+                start.elapsed()
+            })
+        });
+    });
+    group.finish();
+    drop(pair.answerer);
+}
