@@ -98,7 +98,8 @@
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
 //!   established service (see [`Node`], "Capacity and floods"). The default node takes
 //!   **24,432 bytes** on 64-bit targets (pinned by the
-//!   test `node_size`), no heap. [`ServerNode`] (16,384 services, 64 KiB payloads) is
+//!   test `node_size`), no heap; 24,688 with the feature `node-data` (each service record
+//!   keeps the version of its data: 8 bytes more with alignment). [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
 //! * [`Node::new`] returns the node by value. To build one in place, as firmware does in a
 //!   `static`, start from [`Node::empty`] (a `const`, all zero bits but the policy, so it

@@ -8,6 +8,11 @@ const DOCUMENTED: usize = 24_432;
 /// The same node built with the `seal` feature (its key ring, replay table of 32 senders and
 /// a 1 KiB opening buffer come on top); the goal is for the default build.
 const DOCUMENTED_SEALED: usize = 27_200;
+/// With the feature `node-data` each service record keeps the version of the data it
+/// publishes, which takes the record from 328 to 336 bytes (alignment): 256 bytes more with
+/// 32 services. Hosts turn it on (through cluster-host); the 24 KiB goal is for the default
+/// build, which the firmware uses.
+const DATA_EXTRA: usize = 256;
 
 #[test]
 fn default_node_fits_in_24_kib_and_matches_the_docs() {
@@ -18,9 +23,18 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
     );
     eprintln!("size_of::<Service>() = {}", size_of::<Service>());
     eprintln!("size_of::<Event>() = {}", size_of::<Event>());
+    let data_extra = if cfg!(feature = "node-data") {
+        DATA_EXTRA
+    } else {
+        0
+    };
     if cfg!(feature = "seal") {
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(size, DOCUMENTED_SEALED, "update the crate docs");
+            assert_eq!(size, DOCUMENTED_SEALED + data_extra, "update the crate docs");
+        }
+    } else if cfg!(feature = "node-data") {
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(size, DOCUMENTED + data_extra, "update the crate docs");
         }
     } else {
         assert!(
