@@ -30,7 +30,11 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
     };
     if cfg!(feature = "seal") {
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(size, DOCUMENTED_SEALED + data_extra, "update the crate docs");
+            assert_eq!(
+                size,
+                DOCUMENTED_SEALED + data_extra,
+                "update the crate docs"
+            );
         }
     } else if cfg!(feature = "node-data") {
         if cfg!(target_pointer_width = "64") {

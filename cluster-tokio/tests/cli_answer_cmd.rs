@@ -3,39 +3,13 @@
 
 mod common;
 
+use common::fresh_port;
 use common::process::Node;
-use common::{HID, fresh_port};
-
-fn node_args(port: u16) -> Vec<String> {
-    let port = port.to_string();
-    let args = [
-        "--json",
-        "--port",
-        &port,
-        "--interface",
-        "127.0.0.1",
-        "--hid",
-        HID,
-        "--heartbeat",
-        "200ms",
-        "--ttl",
-        "1500ms",
-    ];
-    args.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn spawn(command: &str, port: u16, extra: &[&str]) -> Node {
-    let mut args = vec![command.to_owned()];
-    args.extend(node_args(port));
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Node::spawn(&[], &args)
-}
 
 /// Queries every node tagged `answerer` with `text`; returns the one answer line (a
 /// `response` or an `error`).
 fn ask(port: u16, text: &str) -> serde_json::Value {
-    let mut asker = spawn(
+    let mut asker = Node::on_loopback(
         "query",
         port,
         &[
@@ -64,7 +38,7 @@ fn ask(port: u16, text: &str) -> serde_json::Value {
 fn the_command_reads_the_query_on_stdin_and_its_stdout_is_the_answer() {
     let port = fresh_port();
     let script = r#"printf '%s for %s' "$(tr a-z A-Z)" "$CLUSTER_SID""#;
-    let mut answerer = spawn(
+    let mut answerer = Node::on_loopback(
         "join",
         port,
         &["--tags", "answerer", "--answer-cmd", script],
@@ -84,7 +58,7 @@ fn the_command_reads_the_query_on_stdin_and_its_stdout_is_the_answer() {
 #[test]
 fn a_failing_command_refuses_the_query() {
     let port = fresh_port();
-    let mut answerer = spawn(
+    let mut answerer = Node::on_loopback(
         "join",
         port,
         &[
@@ -105,7 +79,7 @@ fn a_failing_command_refuses_the_query() {
 #[test]
 fn a_command_past_its_time_is_killed_and_the_query_refused() {
     let port = fresh_port();
-    let mut answerer = spawn(
+    let mut answerer = Node::on_loopback(
         "join",
         port,
         &[
@@ -128,7 +102,7 @@ fn a_command_past_its_time_is_killed_and_the_query_refused() {
 #[test]
 fn an_answer_over_the_payload_capacity_is_refused() {
     let port = fresh_port();
-    let mut answerer = spawn(
+    let mut answerer = Node::on_loopback(
         "join",
         port,
         &[

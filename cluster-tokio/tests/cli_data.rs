@@ -3,41 +3,21 @@
 
 mod common;
 
+use common::fresh_port;
 use common::process::Node;
-use common::{HID, fresh_port};
-
-fn spawn(command: &str, port: u16, extra: &[&str]) -> Node {
-    let port = port.to_string();
-    let mut args = vec![
-        command,
-        "--json",
-        "--port",
-        &port,
-        "--interface",
-        "127.0.0.1",
-        "--hid",
-        HID,
-        "--heartbeat",
-        "200ms",
-        "--ttl",
-        "1500ms",
-    ];
-    args.extend_from_slice(extra);
-    Node::spawn(&[], &args)
-}
 
 #[test]
 fn services_json_shows_each_nodes_data_and_resolve_selects_by_it() {
     let port = fresh_port();
-    let mut eu = spawn(
+    let mut eu = Node::on_loopback(
         "join",
         port,
         &["--data", "region=eu", "--data", "rack=7", "--answer", "eu"],
     );
     let eu_sid = eu.joined();
-    let mut us = spawn("join", port, &["--data", "region=us", "--answer", "us"]);
+    let mut us = Node::on_loopback("join", port, &["--data", "region=us", "--answer", "us"]);
     let us_sid = us.joined();
-    let mut services = spawn("services", port, &["--wait", "1500ms"]);
+    let mut services = Node::on_loopback("services", port, &["--wait", "1500ms"]);
     let lines = services.rest();
     assert_eq!(services.wait_exit().code(), Some(0));
     let line_of = |sid: &str| {
@@ -57,7 +37,7 @@ fn services_json_shows_each_nodes_data_and_resolve_selects_by_it() {
         line_of(&us_sid)["data"],
         serde_json::json!({"region": "us"})
     );
-    let mut query = spawn(
+    let mut query = Node::on_loopback(
         "query",
         port,
         &[

@@ -3,31 +3,11 @@
 
 mod common;
 
+use common::fresh_port;
 use common::process::Node;
-use common::{HID, fresh_port};
-
-fn spawn(command: &str, port: u16, extra: &[&str]) -> Node {
-    let port = port.to_string();
-    let mut args = vec![
-        command,
-        "--json",
-        "--port",
-        &port,
-        "--interface",
-        "127.0.0.1",
-        "--hid",
-        HID,
-        "--heartbeat",
-        "200ms",
-        "--ttl",
-        "1500ms",
-    ];
-    args.extend_from_slice(extra);
-    Node::spawn(&[], &args)
-}
 
 fn run(command: &str, port: u16, extra: &[&str]) -> Vec<serde_json::Value> {
-    let mut node = spawn(command, port, extra);
+    let mut node = Node::on_loopback(command, port, extra);
     let lines = node.rest();
     assert_eq!(node.wait_exit().code(), Some(0), "lines: {lines:#?}");
     lines
@@ -36,7 +16,7 @@ fn run(command: &str, port: u16, extra: &[&str]) -> Vec<serde_json::Value> {
 #[test]
 fn send_raw_hex_arrives_as_the_raw_of_the_message_line() {
     let port = fresh_port();
-    let mut sink = spawn("join", port, &["--tags", "sink"]);
+    let mut sink = Node::on_loopback("join", port, &["--tags", "sink"]);
     sink.joined();
     let wait = ["--resolve", "sink", "--expect", "1", "--wait", "5s"];
     let mut extra = wait.to_vec();
@@ -52,7 +32,7 @@ fn send_raw_hex_arrives_as_the_raw_of_the_message_line() {
 #[test]
 fn query_raw_hex_reaches_the_answering_node() {
     let port = fresh_port();
-    let mut answerer = spawn("join", port, &["--tags", "answerer", "--answer", "ok"]);
+    let mut answerer = Node::on_loopback("join", port, &["--tags", "answerer", "--answer", "ok"]);
     answerer.joined();
     let extra = [
         "--resolve",
@@ -81,7 +61,7 @@ fn query_raw_hex_reaches_the_answering_node() {
 #[test]
 fn bad_hex_is_refused_before_joining() {
     let port = fresh_port();
-    let mut node = spawn("send", port, &["--raw-hex", "0g", "x"]);
+    let mut node = Node::on_loopback("send", port, &["--raw-hex", "0g", "x"]);
     let status = node.wait_exit();
     assert_eq!(status.code(), Some(2), "clap's usage error");
 }

@@ -11,7 +11,7 @@ use cluster_host::metrics::NodeMetrics;
 use cluster_tokio::{Answer, Cluster, QuerySpec, Selector};
 use common::openmetrics::{family, parse, sample};
 use common::process::Node;
-use common::{HID, fresh_port, options};
+use common::{fresh_port, options};
 
 /// `GET path` over HTTP/1.1: the status line and the body.
 fn get(address: &str, path: &str) -> (String, String) {
@@ -28,35 +28,15 @@ fn get(address: &str, path: &str) -> (String, String) {
     (status, body.to_owned())
 }
 
-fn join(port: u16, extra: &[&str]) -> Node {
-    let port = port.to_string();
-    let mut args = vec![
-        "join",
-        "--json",
-        "--port",
-        &port,
-        "--interface",
-        "127.0.0.1",
-        "--hid",
-        HID,
-        "--heartbeat",
-        "200ms",
-        "--ttl",
-        "1500ms",
-    ];
-    args.extend_from_slice(extra);
-    Node::spawn(&[], &args)
-}
-
 #[test]
 fn join_serves_every_counter_services_and_frames_at_get_metrics() {
     let port = fresh_port();
-    let mut a = join(port, &["--metrics", "127.0.0.1:0"]);
+    let mut a = Node::on_loopback("join", port, &["--metrics", "127.0.0.1:0"]);
     a.joined();
     let address = a.wait_line(|l| {
         (l["event"] == "metrics").then(|| l["address"].as_str().unwrap().to_owned())
     });
-    let mut b = join(port, &[]);
+    let mut b = Node::on_loopback("join", port, &[]);
     let b_sid = b.joined();
     a.wait_event("discovered", &b_sid);
 

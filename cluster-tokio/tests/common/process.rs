@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::PATIENCE;
+use super::{HID, PATIENCE};
 
 /// The binary under test.
 pub const CLUSTER: &str = env!("CARGO_BIN_EXE_cluster");
@@ -22,6 +22,28 @@ pub struct Node {
 }
 
 impl Node {
+    /// Runs `cluster COMMAND --json` on loopback only (port `port`, interface 127.0.0.1, the
+    /// tests' hid, heartbeat 200 ms, ttl 1.5 s), then `extra`.
+    pub fn on_loopback(command: &str, port: u16, extra: &[&str]) -> Self {
+        let port = port.to_string();
+        let mut args = vec![
+            command,
+            "--json",
+            "--port",
+            &port,
+            "--interface",
+            "127.0.0.1",
+            "--hid",
+            HID,
+            "--heartbeat",
+            "200ms",
+            "--ttl",
+            "1500ms",
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn(&[], &args)
+    }
+
     /// Runs `prefix... cluster args...` (the prefix is e.g. `ip netns exec NS`).
     pub fn spawn(prefix: &[&str], args: &[&str]) -> Self {
         let mut command = match prefix.split_first() {
