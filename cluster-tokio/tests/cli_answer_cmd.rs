@@ -119,3 +119,83 @@ fn an_answer_over_the_payload_capacity_is_refused() {
     answerer.signal("TERM");
     answerer.wait_exit();
 }
+
+/// Asks the node tagged `answerer` from three `cluster query` processes at once; returns
+/// their answer lines.
+fn ask_three_at_once(port: u16) -> Vec<serde_json::Value> {
+    let askers: Vec<Node> = (0..3)
+        .map(|i| {
+            Node::on_loopback(
+                "query",
+                port,
+                &[
+                    "--resolve",
+                    "answerer",
+                    "--expect",
+                    "1",
+                    "--wait",
+                    "5s",
+                    "--timeout",
+                    "8s",
+                    &format!("q{i}"),
+                ],
+            )
+        })
+        .collect();
+    askers
+        .into_iter()
+        .map(|mut asker| {
+            let lines = asker.rest();
+            assert_eq!(asker.wait_exit().code(), Some(0), "lines: {lines:#?}");
+            lines
+                .into_iter()
+                .find(|l| l["event"] == "response" || l["event"] == "error")
+                .expect("an answer line")
+        })
+        .collect()
+}
+
+#[test]
+fn answer_jobs_bounds_the_commands_running_at_once() {
+    // Each command marks itself running in a scratch folder, notes how many are running,
+    // holds its slot for 0.5 s and answers. With one job the three queries, which arrive
+    // together, run one after the other: no command ever sees another one running.
+    let dir = std::env::temp_dir().join(format!("cluster-answer-jobs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "cat >/dev/null; d={d}; touch $d/run.$$; ls $d | grep -c '^run\\.' >> $d/seen; \
+         sleep 0.5; rm $d/run.$$; printf ok",
+        d = dir.display()
+    );
+    let port = fresh_port();
+    let mut answerer = Node::on_loopback(
+        "join",
+        port,
+        &[
+            "--tags",
+            "answerer",
+            "--answer-cmd",
+            &script,
+            "--answer-jobs",
+            "1",
+            "--answer-timeout",
+            "6s",
+        ],
+    );
+    answerer.joined();
+    let answers = ask_three_at_once(port);
+    let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    for answer in &answers {
+        assert_eq!(answer["event"], "response", "{answer}");
+        assert_eq!(answer["data"], "ok");
+    }
+    let running: Vec<u32> = seen.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(
+        running,
+        [1, 1, 1],
+        "commands running at once, as each saw it"
+    );
+    answerer.signal("TERM");
+    answerer.wait_exit();
+}
