@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use cluster_core::{ConfigError, QueryError, SendError, TagError};
+use cluster_core::{AnswerError, ConfigError, QueryError, SendError, TagError};
 use embassy_net::MulticastError;
 use embassy_net::udp::BindError;
 
@@ -66,6 +66,10 @@ pub enum CommandError {
     Query(QueryError),
     /// [`Handle::update_tags`](crate::Handle::update_tags) failed; the tags are unchanged.
     Tags(TagError),
+    /// [`Handle::answer`](crate::Handle::answer), [`refuse`](crate::Handle::refuse) or
+    /// [`drop_held`](crate::Handle::drop_held) failed: see [`AnswerError`] for what became
+    /// of the held query.
+    Answer(AnswerError),
 }
 
 impl fmt::Display for CommandError {
@@ -76,6 +80,7 @@ impl fmt::Display for CommandError {
             Self::Send(e) => write!(f, "{e}"),
             Self::Query(e) => write!(f, "{e}"),
             Self::Tags(e) => write!(f, "{e}"),
+            Self::Answer(e) => write!(f, "{e}"),
         }
     }
 }
@@ -97,5 +102,11 @@ impl From<QueryError> for CommandError {
 impl From<TagError> for CommandError {
     fn from(e: TagError) -> Self {
         Self::Tags(e)
+    }
+}
+
+impl From<AnswerError> for CommandError {
+    fn from(e: AnswerError) -> Self {
+        Self::Answer(e)
     }
 }

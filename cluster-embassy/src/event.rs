@@ -1,6 +1,6 @@
 //! [`Event`]: what the runner publishes to every [`Events`](crate::Events) subscription.
 
-use cluster_core::{LostReason, Payload, Ruid, Service, Sid, TagList};
+use cluster_core::{LostReason, Payload, ReplyToken, Ruid, Service, Sid, TagList};
 
 /// Something the application may want to know about the cluster, as the host adapters'
 /// `Event`, without an allocator: the runner reads what the node knows when the event
@@ -42,6 +42,26 @@ pub enum Event<const DATA: usize = 512> {
     },
     /// A query arrived and was answered through the node's policy.
     QueryReceived {
+        /// The asker.
+        sid: Sid,
+        /// The channel.
+        channel: u64,
+        /// The query id.
+        ruid: Option<Ruid>,
+        /// The query's payload.
+        payload: Payload<DATA>,
+    },
+    /// A query arrived while the node holds queries open
+    /// ([`Handle::hold_queries`](crate::Handle::hold_queries)); the policy was not asked.
+    /// Answer it with [`Handle::answer`](crate::Handle::answer) or
+    /// [`Handle::refuse`](crate::Handle::refuse) and `token`, from any task, before the
+    /// node's `query_timeout`, or let it go with [`Handle::drop_held`](crate::Handle::drop_held).
+    /// A held query whose event a subscription missed ([`Dropped`](Self::Dropped)) is
+    /// answered by nobody: its asker gets nothing until its timeout, and the node forgets it
+    /// at its own (counted `expired` in [`Handle::held_stats`](crate::Handle::held_stats)).
+    QueryHeld {
+        /// What answers it.
+        token: ReplyToken,
         /// The asker.
         sid: Sid,
         /// The channel.

@@ -1,8 +1,8 @@
 //! [`Handle`]: how the application's tasks talk to the node; [`Events`] and [`QueryStream`].
 
 use cluster_core::{
-    DefaultPolicy, Hid, Node, Policy, QueryEvent, QueryId, QueryRequest, SendRequest, Service, Sid,
-    Stats as NodeStats, TagList, TagOp,
+    DefaultPolicy, HeldRoom, HeldStats, Hid, NoHeld, Node, Policy, QueryEvent, QueryId,
+    QueryRequest, ReplyToken, SendRequest, Service, Sid, Stats as NodeStats, TagList, TagOp,
 };
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
@@ -35,8 +35,9 @@ pub struct Handle<
     const SUBSCRIBERS: usize = 2,
     const ANSWERS: usize = 4,
     const QUERIES: usize = 1,
+    H: HeldRoom = NoHeld,
 > {
-    state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
+    state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
     sid: Sid,
     hid: Hid,
 }
@@ -50,7 +51,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> Clone for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> Clone for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     fn clone(&self) -> Self {
         *self
@@ -66,7 +68,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> Copy for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> Copy for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
 }
 
@@ -79,7 +82,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> core::fmt::Debug for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> core::fmt::Debug for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Handle")
@@ -99,11 +103,12 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> Handle<'d, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> Handle<'d, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     /// The handle of a started node (its sid and hid are read once).
     pub(crate) fn new(
-        state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
+        state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
     ) -> Self {
         // Not locked by anyone yet: `new` just started the node.
         let (sid, hid) = state.inner.try_lock().map_or_else(
@@ -144,7 +149,7 @@ impl<
     }
 
     /// The node, locked, unless it left.
-    async fn node(&self) -> Result<MutexGuard<'d, M, Inner<P, SERVICES, DATA>>, CommandError> {
+    async fn node(&self) -> Result<MutexGuard<'d, M, Inner<P, SERVICES, DATA, H>>, CommandError> {
         let inner = self.state.inner.lock().await;
         if inner.node.has_left() {
             return Err(CommandError::Left);
@@ -222,6 +227,75 @@ impl<
         Ok(found)
     }
 
+    /// Holds every query that arrives from now on open, as [`Node::hold_queries`]: each is
+    /// published as [`Event::QueryHeld`] with a [`ReplyToken`] instead of being answered by
+    /// the policy, and any task answers it later with [`answer`](Self::answer),
+    /// [`refuse`](Self::refuse) or [`drop_held`](Self::drop_held). `on` false gives the
+    /// queries back to the policy (those held stay held). Returns false, holding nothing,
+    /// when the state has no room for held queries (`H` is [`NoHeld`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Left`].
+    pub async fn hold_queries(&self, on: bool) -> Result<bool, CommandError> {
+        Ok(self.node().await?.node.hold_queries(on))
+    }
+
+    /// Answers the held query `token` with `data` (and `raw`, when given), as
+    /// [`Node::answer`]; the response leaves at the runner's next pass.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Answer`]: the token is unknown (answered, dropped or expired
+    /// already), late (the node's `query_timeout` passed: nothing is sent, counted), or the
+    /// answer does not fit (the query stays held). [`CommandError::Left`].
+    pub async fn answer(
+        &self,
+        token: ReplyToken,
+        data: &[u8],
+        raw: Option<&[u8]>,
+    ) -> Result<(), CommandError> {
+        let result = self.node().await?.node.answer(now(), token, data, raw);
+        self.wake();
+        Ok(result?)
+    }
+
+    /// Refuses the held query `token`: the asker gets `error` as the answer's error text,
+    /// as [`Node::refuse`].
+    ///
+    /// # Errors
+    ///
+    /// As [`answer`](Self::answer).
+    pub async fn refuse(&self, token: ReplyToken, error: &str) -> Result<(), CommandError> {
+        let result = self.node().await?.node.refuse(now(), token, error);
+        self.wake();
+        Ok(result?)
+    }
+
+    /// Lets the held query `token` go unanswered, as [`Node::drop_held`]: its asker gets the
+    /// error `query dropped unanswered` at once instead of waiting for its timeout, and the
+    /// drop is counted (`dropped` in [`held_stats`](Self::held_stats)).
+    ///
+    /// # Errors
+    ///
+    /// As [`answer`](Self::answer).
+    pub async fn drop_held(&self, token: ReplyToken) -> Result<(), CommandError> {
+        let result = self.node().await?.node.drop_held(now(), token);
+        self.wake();
+        Ok(result?)
+    }
+
+    /// The counters of held queries (held, answered, refused, dropped, busy, expired,
+    /// late), as [`Node::held_stats`].
+    pub async fn held_stats(&self) -> HeldStats {
+        self.state.inner.lock().await.node.held_stats()
+    }
+
+    /// The number of queries held open now, as [`Node::held`].
+    pub async fn held(&self) -> usize {
+        self.state.inner.lock().await.node.held()
+    }
+
     /// Edits this node's tags, as [`Node::update_tags`]; a full heartbeat follows. Returns
     /// whether they changed.
     ///
@@ -293,7 +367,7 @@ impl<
     /// [`CommandError::Left`].
     pub async fn with_node<R>(
         &self,
-        f: impl FnOnce(&Node<P, SERVICES, DATA>) -> R,
+        f: impl FnOnce(&Node<P, SERVICES, DATA, H>) -> R,
     ) -> Result<R, CommandError> {
         Ok(f(&self.node().await?.node))
     }
