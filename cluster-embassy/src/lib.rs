@@ -98,16 +98,71 @@
 //! ```
 //!
 //! Queries are answered by the node's [`Policy`](cluster_core::Policy) (`answer_query`), in
-//! the runner, as they arrive; the application sees them as [`Event::QueryReceived`].
+//! the runner, as they arrive; the application sees them as [`Event::QueryReceived`]. To
+//! answer later instead, see below.
+//!
+//! # Answering queries later
+//!
+//! An answer that needs an `.await` (a sensor reading, a bus transfer) cannot come from the
+//! policy. Give the [`State`] room for held queries (its last parameter `H`, a
+//! [`HeldTable<N>`](cluster_core::HeldTable); the default [`NoHeld`](cluster_core::NoHeld)
+//! takes no memory) and call [`Handle::hold_queries`]: each query is then published as
+//! [`Event::QueryHeld`] with a [`ReplyToken`](cluster_core::ReplyToken), and any task
+//! answers it with [`Handle::answer`] (or [`Handle::refuse`], or [`Handle::drop_held`] to
+//! let it go: the asker gets an error at once) before the node's `query_timeout`. A late or
+//! unknown token is a [`CommandError::Answer`], never a panic, and counted in
+//! [`Handle::held_stats`]; a query arriving while all `N` are held is refused `busy`.
+//!
+//! ```no_run
+//! use cluster_core::{DefaultPolicy, HeldTable, ReplyToken};
+//! use cluster_embassy::{Event, Handle, State};
+//! use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as Cs;
+//! use embassy_sync::channel::Channel;
+//!
+//! // Room for 4 queries held open (about 120 bytes each), the other parameters the defaults;
+//! // started with `cluster_embassy::new` as above.
+//! type Cluster = State<Cs, DefaultPolicy, 32, 512, 4, 2, 4, 1, HeldTable<4>>;
+//! type ClusterHandle = Handle<'static, Cs, DefaultPolicy, 32, 512, 4, 2, 4, 1, HeldTable<4>>;
+//!
+//! // The tokens go to the task that knows the answers.
+//! static TOKENS: Channel<Cs, ReplyToken, 4> = Channel::new();
+//!
+//! #[embassy_executor::task]
+//! async fn listen(cluster: ClusterHandle) {
+//!     let mut events = cluster.events().unwrap();
+//!     cluster.hold_queries(true).await.unwrap();
+//!     loop {
+//!         if let Event::QueryHeld { token, .. } = events.next().await {
+//!             TOKENS.send(token).await;
+//!         }
+//!     }
+//! }
+//!
+//! #[embassy_executor::task]
+//! async fn measure(cluster: ClusterHandle) {
+//!     loop {
+//!         let token = TOKENS.receive().await;
+//!         let reading = read_sensor().await;
+//!         if cluster.answer(token, reading, None).await.is_err() {
+//!             // too late or unknown: nothing was sent (counted in `held_stats`)
+//!         }
+//!     }
+//! }
+//! # async fn read_sensor() -> &'static [u8] { b"21.5" }
+//! # fn main() {}
+//! ```
 //!
 //! # Names
 //!
 //! The names are those of the host adapters (`cluster-tokio`, `cluster-smol`) where they
 //! mean the same: [`Handle`] with `sid`, `hid`, `events`, `send`, `query`, `update_tags`,
-//! `tags`, `discover`, `heartbeat`, `subscribe`, `stats`, `set_keys` and `leave`;
+//! `tags`, `discover`, `heartbeat`, `subscribe`, `stats`, `held_stats`, `set_keys` and
+//! `leave`;
 //! [`Events::next`] and [`Events::try_next`]; [`QueryStream::next`] and [`QueryStream::id`];
 //! [`Event`] with `Discovered`, `Lost`, `TagsChanged`, `Message`, `QueryReceived` and
-//! `Dropped`. The commands take the core's borrowed requests ([`SendRequest`],
+//! `Dropped`. Held queries take the core's names: [`Handle::hold_queries`], `answer`,
+//! `refuse`, `drop_held` with the token of [`Event::QueryHeld`], where the host adapters hand
+//! out a `Responder` per query from `Handle::incoming_queries` (which needs an allocator). The commands take the core's borrowed requests ([`SendRequest`],
 //! [`QueryRequest`], [`TagOp`]) rather than owned specs: nothing is copied on the way.
 //!
 //! [`SendRequest`]: cluster_core::SendRequest

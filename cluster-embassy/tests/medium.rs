@@ -1,8 +1,9 @@
 //! Embassy nodes on an in-memory Ethernet, without root: a hub wiring several
 //! `embassy_net::Stack`s (every frame a port transmits reaches every other port, in order),
 //! each with its cluster runner, on embassy's std executor and clock. The nodes discover
-//! each other, query, send, change tags and leave through their handles; a subscription that
-//! does not keep up is told how many events it missed.
+//! each other, query, send, change tags and leave through their handles, hold queries and
+//! answer (or drop) them later from another task; a subscription that does not keep up is
+//! told how many events it missed.
 //!
 //! Time is real (embassy-time's std driver) with the `lan_fast` timers, and every wait is
 //! bounded ([`PATIENCE`]); nothing is asserted about elapsed time.
