@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use cluster_core::{AnswerError, ConfigError, QueryError, SendError, TagError};
+use cluster_core::{ConfigError, QueryError, SendError, TagError};
 use embassy_net::MulticastError;
 use embassy_net::udp::BindError;
 
@@ -67,9 +67,11 @@ pub enum CommandError {
     /// [`Handle::update_tags`](crate::Handle::update_tags) failed; the tags are unchanged.
     Tags(TagError),
     /// [`Handle::answer`](crate::Handle::answer), [`refuse`](crate::Handle::refuse) or
-    /// [`drop_held`](crate::Handle::drop_held) failed: see [`AnswerError`] for what became
-    /// of the held query.
-    Answer(AnswerError),
+    /// [`drop_held`](crate::Handle::drop_held) failed: see
+    /// [`AnswerError`](cluster_core::AnswerError) for what became of the held query.
+    #[cfg(feature = "held")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "held")))]
+    Answer(cluster_core::AnswerError),
 }
 
 impl fmt::Display for CommandError {
@@ -80,6 +82,7 @@ impl fmt::Display for CommandError {
             Self::Send(e) => write!(f, "{e}"),
             Self::Query(e) => write!(f, "{e}"),
             Self::Tags(e) => write!(f, "{e}"),
+            #[cfg(feature = "held")]
             Self::Answer(e) => write!(f, "{e}"),
         }
     }
@@ -105,8 +108,9 @@ impl From<TagError> for CommandError {
     }
 }
 
-impl From<AnswerError> for CommandError {
-    fn from(e: AnswerError) -> Self {
+#[cfg(feature = "held")]
+impl From<cluster_core::AnswerError> for CommandError {
+    fn from(e: cluster_core::AnswerError) -> Self {
         Self::Answer(e)
     }
 }

@@ -1,6 +1,6 @@
 //! [`Event`]: what the runner publishes to every [`Events`](crate::Events) subscription.
 
-use cluster_core::{LostReason, Payload, ReplyToken, Ruid, Service, Sid, TagList};
+use cluster_core::{LostReason, Payload, Ruid, Service, Sid, TagList};
 
 /// Something the application may want to know about the cluster, as the host adapters'
 /// `Event`, without an allocator: the runner reads what the node knows when the event
@@ -59,9 +59,11 @@ pub enum Event<const DATA: usize = 512> {
     /// A held query whose event a subscription missed ([`Dropped`](Self::Dropped)) is
     /// answered by nobody: its asker gets nothing until its timeout, and the node forgets it
     /// at its own (counted `expired` in [`Handle::held_stats`](crate::Handle::held_stats)).
+    #[cfg(feature = "held")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "held")))]
     QueryHeld {
         /// What answers it.
-        token: ReplyToken,
+        token: cluster_core::ReplyToken,
         /// The asker.
         sid: Sid,
         /// The channel.

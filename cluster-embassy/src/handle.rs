@@ -1,8 +1,8 @@
 //! [`Handle`]: how the application's tasks talk to the node; [`Events`] and [`QueryStream`].
 
 use cluster_core::{
-    DefaultPolicy, HeldRoom, HeldStats, Hid, NoHeld, Node, Policy, QueryEvent, QueryId,
-    QueryRequest, ReplyToken, SendRequest, Service, Sid, Stats as NodeStats, TagList, TagOp,
+    DefaultPolicy, HeldRoom, Hid, NoHeld, Node, Policy, QueryEvent, QueryId, QueryRequest,
+    SendRequest, Service, Sid, Stats as NodeStats, TagList, TagOp,
 };
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
@@ -37,7 +37,7 @@ pub struct Handle<
     const QUERIES: usize = 1,
     H: HeldRoom = NoHeld,
 > {
-    state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
+    pub(crate) state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
     sid: Sid,
     hid: Hid,
 }
@@ -149,7 +149,9 @@ impl<
     }
 
     /// The node, locked, unless it left.
-    async fn node(&self) -> Result<MutexGuard<'d, M, Inner<P, SERVICES, DATA, H>>, CommandError> {
+    pub(crate) async fn node(
+        &self,
+    ) -> Result<MutexGuard<'d, M, Inner<P, SERVICES, DATA, H>>, CommandError> {
         let inner = self.state.inner.lock().await;
         if inner.node.has_left() {
             return Err(CommandError::Left);
@@ -158,7 +160,7 @@ impl<
     }
 
     /// Wakes the runner: the node may owe frames.
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.state.wake.signal(());
     }
 
@@ -225,75 +227,6 @@ impl<
         let found = self.node().await?.node.cancel_query(now(), id);
         self.wake();
         Ok(found)
-    }
-
-    /// Holds every query that arrives from now on open, as [`Node::hold_queries`]: each is
-    /// published as [`Event::QueryHeld`] with a [`ReplyToken`] instead of being answered by
-    /// the policy, and any task answers it later with [`answer`](Self::answer),
-    /// [`refuse`](Self::refuse) or [`drop_held`](Self::drop_held). `on` false gives the
-    /// queries back to the policy (those held stay held). Returns false, holding nothing,
-    /// when the state has no room for held queries (`H` is [`NoHeld`]).
-    ///
-    /// # Errors
-    ///
-    /// [`CommandError::Left`].
-    pub async fn hold_queries(&self, on: bool) -> Result<bool, CommandError> {
-        Ok(self.node().await?.node.hold_queries(on))
-    }
-
-    /// Answers the held query `token` with `data` (and `raw`, when given), as
-    /// [`Node::answer`]; the response leaves at the runner's next pass.
-    ///
-    /// # Errors
-    ///
-    /// [`CommandError::Answer`]: the token is unknown (answered, dropped or expired
-    /// already), late (the node's `query_timeout` passed: nothing is sent, counted), or the
-    /// answer does not fit (the query stays held). [`CommandError::Left`].
-    pub async fn answer(
-        &self,
-        token: ReplyToken,
-        data: &[u8],
-        raw: Option<&[u8]>,
-    ) -> Result<(), CommandError> {
-        let result = self.node().await?.node.answer(now(), token, data, raw);
-        self.wake();
-        Ok(result?)
-    }
-
-    /// Refuses the held query `token`: the asker gets `error` as the answer's error text,
-    /// as [`Node::refuse`].
-    ///
-    /// # Errors
-    ///
-    /// As [`answer`](Self::answer).
-    pub async fn refuse(&self, token: ReplyToken, error: &str) -> Result<(), CommandError> {
-        let result = self.node().await?.node.refuse(now(), token, error);
-        self.wake();
-        Ok(result?)
-    }
-
-    /// Lets the held query `token` go unanswered, as [`Node::drop_held`]: its asker gets the
-    /// error `query dropped unanswered` at once instead of waiting for its timeout, and the
-    /// drop is counted (`dropped` in [`held_stats`](Self::held_stats)).
-    ///
-    /// # Errors
-    ///
-    /// As [`answer`](Self::answer).
-    pub async fn drop_held(&self, token: ReplyToken) -> Result<(), CommandError> {
-        let result = self.node().await?.node.drop_held(now(), token);
-        self.wake();
-        Ok(result?)
-    }
-
-    /// The counters of held queries (held, answered, refused, dropped, busy, expired,
-    /// late), as [`Node::held_stats`].
-    pub async fn held_stats(&self) -> HeldStats {
-        self.state.inner.lock().await.node.held_stats()
-    }
-
-    /// The number of queries held open now, as [`Node::held`].
-    pub async fn held(&self) -> usize {
-        self.state.inner.lock().await.node.held()
     }
 
     /// Edits this node's tags, as [`Node::update_tags`]; a full heartbeat follows. Returns

@@ -402,6 +402,7 @@ impl<
                     ruid,
                     payload,
                 },
+                #[cfg(feature = "held")]
                 CoreEvent::QueryHeld {
                     token,
                     sid,

@@ -78,9 +78,9 @@ pub(crate) struct Inner<P: Policy, const SERVICES: usize, const DATA: usize, H: 
 /// * `SUBSCRIBERS`: how many [`Events`](crate::Events) subscriptions may exist at once.
 /// * `ANSWERS`: the depth of the query answers channel, shared by every query in progress.
 /// * `QUERIES`: how many [`QueryStream`](crate::QueryStream)s may exist at once.
-/// * `H`: the node's room for queries held open to be answered later
-///   ([`Handle::hold_queries`](crate::Handle::hold_queries)): [`NoHeld`] (the default, no
-///   memory: the policy answers every query on the spot) or a
+/// * `H`: the node's room for queries held open to be answered later (feature `held`:
+///   `Handle::hold_queries`): [`NoHeld`] (the default, no memory: the policy answers every
+///   query on the spot) or a
 ///   [`HeldTable<N>`](cluster_core::HeldTable) (about 120 bytes a query).
 ///
 /// Memory: the node (`Node<P, SERVICES, DATA, H>`, about 23 KiB with the defaults) plus
