@@ -665,7 +665,7 @@ mod held {
     }
 
     #[test]
-    fn a_held_query_answered_later_from_another_task_reaches_the_asker() {
+    fn a_held_query_answered_later_from_another_task_reaches_the_asker_and_one_refused_too() {
         HELD_ANSWER_DONE.store(false, Ordering::Relaxed);
         let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
         executor.run_until(
@@ -714,6 +714,21 @@ mod held {
             Err(CommandError::Answer(AnswerError::Unknown)),
             "a token answers once"
         );
+
+        // A second query, refused: the asker gets the refusal's text as the error.
+        drop(answers); // one query stream at a time
+        let mut answers = asker.query(&request).await.unwrap();
+        let token = held_query(&mut holder_events, &asker).await;
+        holder.refuse(token, "not now").await.unwrap();
+        match with_timeout(PATIENCE, answers.next()).await.unwrap() {
+            Some(QueryEvent::Error { sid, error, .. }) => {
+                assert_eq!(sid, holder.sid());
+                assert_eq!(error.data(), Some(&b"not now"[..]));
+            }
+            other => panic!("the refusal expected, got {other:?}"),
+        }
+        let stats = holder.held_stats().await;
+        assert_eq!((stats.held, stats.answered, stats.refused), (2, 1, 1));
         HELD_ANSWER_DONE.store(true, Ordering::Relaxed);
     }
 
