@@ -419,7 +419,8 @@ impl<
                 CoreEvent::Dropped { count } => Event::Dropped {
                     count: u64::from(count),
                 },
-                // `RefreshProtocol` is about `t` and `u`, which this node does not run.
+                // `RefreshProtocol` is about `t` and `u`, which this node does not run. Without
+                // the feature `held` nothing asks the node to hold queries, so no `QueryHeld`.
                 _ => continue,
             };
             if self.state.events.is_full() {
