@@ -66,6 +66,12 @@ pub enum CommandError {
     Query(QueryError),
     /// [`Handle::update_tags`](crate::Handle::update_tags) failed; the tags are unchanged.
     Tags(TagError),
+    /// [`Handle::answer`](crate::Handle::answer), [`refuse`](crate::Handle::refuse) or
+    /// [`drop_held`](crate::Handle::drop_held) failed: see
+    /// [`AnswerError`](cluster_core::AnswerError) for what became of the held query.
+    #[cfg(feature = "held")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "held")))]
+    Answer(cluster_core::AnswerError),
 }
 
 impl fmt::Display for CommandError {
@@ -76,6 +82,8 @@ impl fmt::Display for CommandError {
             Self::Send(e) => write!(f, "{e}"),
             Self::Query(e) => write!(f, "{e}"),
             Self::Tags(e) => write!(f, "{e}"),
+            #[cfg(feature = "held")]
+            Self::Answer(e) => write!(f, "{e}"),
         }
     }
 }
@@ -97,5 +105,12 @@ impl From<QueryError> for CommandError {
 impl From<TagError> for CommandError {
     fn from(e: TagError) -> Self {
         Self::Tags(e)
+    }
+}
+
+#[cfg(feature = "held")]
+impl From<cluster_core::AnswerError> for CommandError {
+    fn from(e: cluster_core::AnswerError) -> Self {
+        Self::Answer(e)
     }
 }

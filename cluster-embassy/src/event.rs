@@ -51,6 +51,28 @@ pub enum Event<const DATA: usize = 512> {
         /// The query's payload.
         payload: Payload<DATA>,
     },
+    /// A query arrived while the node holds queries open
+    /// ([`Handle::hold_queries`](crate::Handle::hold_queries)); the policy was not asked.
+    /// Answer it with [`Handle::answer`](crate::Handle::answer) or
+    /// [`Handle::refuse`](crate::Handle::refuse) and `token`, from any task, before the
+    /// node's `query_timeout`, or let it go with [`Handle::drop_held`](crate::Handle::drop_held).
+    /// A held query whose event a subscription missed ([`Dropped`](Self::Dropped)) is
+    /// answered by nobody: its asker gets nothing until its timeout, and the node forgets it
+    /// at its own (counted `expired` in [`Handle::held_stats`](crate::Handle::held_stats)).
+    #[cfg(feature = "held")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "held")))]
+    QueryHeld {
+        /// What answers it.
+        token: cluster_core::ReplyToken,
+        /// The asker.
+        sid: Sid,
+        /// The channel.
+        channel: u64,
+        /// The query id.
+        ruid: Option<Ruid>,
+        /// The query's payload.
+        payload: Payload<DATA>,
+    },
     /// Events were lost: the node's own queue overflowed, or this subscription fell more
     /// than the channel's depth (`EVENTS`) behind.
     Dropped {

@@ -1,8 +1,8 @@
 //! [`Handle`]: how the application's tasks talk to the node; [`Events`] and [`QueryStream`].
 
 use cluster_core::{
-    DefaultPolicy, Hid, Node, Policy, QueryEvent, QueryId, QueryRequest, SendRequest, Service, Sid,
-    Stats as NodeStats, TagList, TagOp,
+    DefaultPolicy, HeldRoom, Hid, NoHeld, Node, Policy, QueryEvent, QueryId, QueryRequest,
+    SendRequest, Service, Sid, Stats as NodeStats, TagList, TagOp,
 };
 use embassy_futures::select::{Either, select};
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
@@ -35,8 +35,9 @@ pub struct Handle<
     const SUBSCRIBERS: usize = 2,
     const ANSWERS: usize = 4,
     const QUERIES: usize = 1,
+    H: HeldRoom = NoHeld,
 > {
-    state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
+    pub(crate) state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
     sid: Sid,
     hid: Hid,
 }
@@ -50,7 +51,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> Clone for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> Clone for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     fn clone(&self) -> Self {
         *self
@@ -66,7 +68,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> Copy for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> Copy for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
 }
 
@@ -79,7 +82,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> core::fmt::Debug for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> core::fmt::Debug for Handle<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Handle")
@@ -99,11 +103,12 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> Handle<'d, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> Handle<'d, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     /// The handle of a started node (its sid and hid are read once).
     pub(crate) fn new(
-        state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
+        state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
     ) -> Self {
         // Not locked by anyone yet: `new` just started the node.
         let (sid, hid) = state.inner.try_lock().map_or_else(
@@ -144,7 +149,9 @@ impl<
     }
 
     /// The node, locked, unless it left.
-    async fn node(&self) -> Result<MutexGuard<'d, M, Inner<P, SERVICES, DATA>>, CommandError> {
+    pub(crate) async fn node(
+        &self,
+    ) -> Result<MutexGuard<'d, M, Inner<P, SERVICES, DATA, H>>, CommandError> {
         let inner = self.state.inner.lock().await;
         if inner.node.has_left() {
             return Err(CommandError::Left);
@@ -153,7 +160,7 @@ impl<
     }
 
     /// Wakes the runner: the node may owe frames.
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.state.wake.signal(());
     }
 
@@ -293,7 +300,7 @@ impl<
     /// [`CommandError::Left`].
     pub async fn with_node<R>(
         &self,
-        f: impl FnOnce(&Node<P, SERVICES, DATA>) -> R,
+        f: impl FnOnce(&Node<P, SERVICES, DATA, H>) -> R,
     ) -> Result<R, CommandError> {
         Ok(f(&self.node().await?.node))
     }

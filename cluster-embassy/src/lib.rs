@@ -98,16 +98,36 @@
 //! ```
 //!
 //! Queries are answered by the node's [`Policy`](cluster_core::Policy) (`answer_query`), in
-//! the runner, as they arrive; the application sees them as [`Event::QueryReceived`].
+//! the runner, as they arrive; the application sees them as [`Event::QueryReceived`]. To
+//! answer later instead, see below.
+//!
+//! # Answering queries later (feature `held`)
+//!
+//! An answer that needs an `.await` (a sensor reading, a bus transfer) cannot come from the
+//! policy. With the feature `held`, give the [`State`] room for held queries (its last
+//! parameter `H`, a [`HeldTable<N>`](cluster_core::HeldTable); the default
+//! [`NoHeld`](cluster_core::NoHeld) takes no memory) and call `Handle::hold_queries`: each
+//! query is then published as `Event::QueryHeld` with a
+//! [`ReplyToken`](cluster_core::ReplyToken), and any task answers it with `Handle::answer`
+//! (or `refuse`, or `drop_held` to let it go: the asker gets an error at once) before the
+//! node's `query_timeout`. A late or unknown token is a `CommandError::Answer`, never a
+//! panic, and counted in `Handle::held_stats`; a query arriving while all `N` are held is
+//! refused `busy`. The documentation of `Handle::hold_queries` shows two tasks doing it.
+//! Without the feature, the event and error variants do not exist (a firmware image stays
+//! as small as before) and a held query's event is not published.
 //!
 //! # Names
 //!
 //! The names are those of the host adapters (`cluster-tokio`, `cluster-smol`) where they
 //! mean the same: [`Handle`] with `sid`, `hid`, `events`, `send`, `query`, `update_tags`,
-//! `tags`, `discover`, `heartbeat`, `subscribe`, `stats`, `set_keys` and `leave`;
-//! [`Events::next`] and [`Events::try_next`]; [`QueryStream::next`] and [`QueryStream::id`];
-//! [`Event`] with `Discovered`, `Lost`, `TagsChanged`, `Message`, `QueryReceived` and
-//! `Dropped`. The commands take the core's borrowed requests ([`SendRequest`],
+//! `tags`, `discover`, `heartbeat`, `subscribe`, `stats`, `held_stats`, `set_keys` and
+//! `leave`; [`Events::next`] and [`Events::try_next`]; [`QueryStream::next`] and
+//! [`QueryStream::id`]; [`Event`] with `Discovered`, `Lost`, `TagsChanged`, `Message`,
+//! `QueryReceived`, `QueryHeld` and `Dropped`. Held queries are answered with the core's
+//! names (`hold_queries`, `answer`, `refuse`, `drop_held`, given the token of
+//! `Event::QueryHeld`), where the host adapters hand out a `Responder` per query from
+//! `Handle::incoming_queries` (which needs an allocator). The commands take the core's
+//! borrowed requests ([`SendRequest`],
 //! [`QueryRequest`], [`TagOp`]) rather than owned specs: nothing is copied on the way.
 //!
 //! [`SendRequest`]: cluster_core::SendRequest
@@ -165,6 +185,7 @@
 //! | feature | adds |
 //! | --- | --- |
 //! | *(default)* | nothing: `no_std`, no allocator |
+//! | `held` | queries answered later: `Event::QueryHeld`, `CommandError::Answer` and `Handle::hold_queries`, `answer`, `refuse`, `drop_held`, `held`, `held_stats` (no allocator; without it the firmware image is about 350 bytes smaller) |
 //! | `seal` | sealed frames: `Handle::set_keys`, and `cluster-core/seal` (XChaCha20-Poly1305 under a pre-shared key ring, replay protection; no allocator) |
 //! | `tap` | host only: the `tuntap` example on a Linux TAP device (`embassy-net-tuntap`, embassy's std executor and clock), with `--key-file`; turns on `seal` |
 #![no_std]
@@ -176,6 +197,8 @@
 mod error;
 mod event;
 mod handle;
+#[cfg(feature = "held")]
+mod held;
 mod runner;
 mod state;
 mod time;

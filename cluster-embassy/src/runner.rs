@@ -3,7 +3,8 @@
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cluster_core::{
-    Config, DefaultPolicy, Destination, Event as CoreEvent, Node, Policy, Protocol, Source,
+    Config, DefaultPolicy, Destination, Event as CoreEvent, HeldRoom, NoHeld, Node, Policy,
+    Protocol, Source,
 };
 use embassy_futures::select::select3;
 use embassy_futures::yield_now;
@@ -89,21 +90,22 @@ pub fn new<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
+    H: HeldRoom,
     const TX: usize,
     const PACKETS: usize,
     const RX: usize,
     const SEND: usize,
 >(
     stack: Stack<'d>,
-    state: &'d mut State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
+    state: &'d mut State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
     buffers: &'d mut Buffers<TX, PACKETS, RX, SEND>,
     group: Group,
     config: Config,
     seed: u64,
 ) -> Result<
     (
-        Handle<'d, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
-        Runner<'d, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
+        Handle<'d, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
+        Runner<'d, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
     ),
     Error,
 > {
@@ -147,7 +149,7 @@ pub fn new<
     stack
         .join_multicast_group(group.addr)
         .map_err(Error::Join)?;
-    let state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES> = state;
+    let state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H> = state;
     Ok((
         Handle::new(state),
         Runner {
@@ -179,10 +181,11 @@ pub struct Runner<
     const SUBSCRIBERS: usize = 2,
     const ANSWERS: usize = 4,
     const QUERIES: usize = 1,
+    H: HeldRoom = NoHeld,
 > {
     stack: Stack<'d>,
     socket: UdpSocket<'d>,
-    state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>,
+    state: &'d State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>,
     tx: &'d mut [u8],
     group: Group,
 }
@@ -196,7 +199,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> core::fmt::Debug for Runner<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> core::fmt::Debug for Runner<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Runner")
@@ -215,7 +219,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> Runner<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> Runner<'_, M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     /// Runs the node until it leaves ([`Handle::leave`]): then sends the disconnect, waits
     /// (at most a second) for the socket to hand it to the stack, leaves the multicast group
@@ -251,7 +256,7 @@ impl<
     /// when the channels fill up), then the node's timers, then what commands queued; after
     /// each input, the transmits and the events. Returns whether it left datagrams in the
     /// socket.
-    async fn pass(&mut self, inner: &mut Inner<P, SERVICES, DATA>) -> bool {
+    async fn pass(&mut self, inner: &mut Inner<P, SERVICES, DATA, H>) -> bool {
         // Remote mode: a peer is local only when it is this interface (spec 5.6).
         let own = self
             .stack
@@ -305,7 +310,7 @@ impl<
 
     /// Sends every frame the node owes, then publishes its events (driving contract,
     /// step 2).
-    async fn flush(&mut self, inner: &mut Inner<P, SERVICES, DATA>, at: cluster_core::Instant) {
+    async fn flush(&mut self, inner: &mut Inner<P, SERVICES, DATA, H>, at: cluster_core::Instant) {
         let endpoint = self.group.endpoint();
         while let Some(transmit) = inner.node.poll_transmit(at, self.tx) {
             match transmit.dst {
@@ -348,7 +353,7 @@ impl<
     /// Publishes the node's events: query news to the answers channel, the rest (with what
     /// the node knows now of the service) to the events channel. Neither waits: a full
     /// channel loses its oldest message, which the subscriptions that missed it count.
-    fn publish(&self, inner: &mut Inner<P, SERVICES, DATA>) {
+    fn publish(&self, inner: &mut Inner<P, SERVICES, DATA, H>) {
         let events = self.state.events.immediate_publisher();
         let answers = self.state.answers.immediate_publisher();
         while let Some(event) = inner.node.poll_event() {
@@ -397,10 +402,25 @@ impl<
                     ruid,
                     payload,
                 },
+                #[cfg(feature = "held")]
+                CoreEvent::QueryHeld {
+                    token,
+                    sid,
+                    channel,
+                    ruid,
+                    payload,
+                } => Event::QueryHeld {
+                    token,
+                    sid,
+                    channel,
+                    ruid,
+                    payload,
+                },
                 CoreEvent::Dropped { count } => Event::Dropped {
                     count: u64::from(count),
                 },
-                // `RefreshProtocol` is about `t` and `u`, which this node does not run.
+                // `RefreshProtocol` is about `t` and `u`, which this node does not run. Without
+                // the feature `held` nothing asks the node to hold queries, so no `QueryHeld`.
                 _ => continue,
             };
             if self.state.events.is_full() {

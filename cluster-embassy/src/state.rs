@@ -1,7 +1,7 @@
 //! The memory of a node on embassy: [`State`] (shared by the runner and every handle) and
 //! [`Buffers`] (the runner's alone).
 
-use cluster_core::{DefaultPolicy, Node, Policy, QueryEvent};
+use cluster_core::{DefaultPolicy, HeldRoom, NoHeld, Node, Policy, QueryEvent};
 use embassy_net::udp::PacketMetadata;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use embassy_sync::mutex::Mutex;
@@ -55,8 +55,8 @@ pub(crate) fn bump(counter: &mut u64) {
 }
 
 /// What the runner and the handles take turns at: the node and the adapter's counters.
-pub(crate) struct Inner<P: Policy, const SERVICES: usize, const DATA: usize> {
-    pub(crate) node: Node<P, SERVICES, DATA>,
+pub(crate) struct Inner<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> {
+    pub(crate) node: Node<P, SERVICES, DATA, H>,
     pub(crate) stats: Stats,
 }
 
@@ -78,8 +78,12 @@ pub(crate) struct Inner<P: Policy, const SERVICES: usize, const DATA: usize> {
 /// * `SUBSCRIBERS`: how many [`Events`](crate::Events) subscriptions may exist at once.
 /// * `ANSWERS`: the depth of the query answers channel, shared by every query in progress.
 /// * `QUERIES`: how many [`QueryStream`](crate::QueryStream)s may exist at once.
+/// * `H`: the node's room for queries held open to be answered later (feature `held`:
+///   `Handle::hold_queries`): [`NoHeld`] (the default, no memory: the policy answers every
+///   query on the spot) or a
+///   [`HeldTable<N>`](cluster_core::HeldTable) (about 120 bytes a query).
 ///
-/// Memory: the node (`Node<P, SERVICES, DATA>`, about 23 KiB with the defaults) plus
+/// Memory: the node (`Node<P, SERVICES, DATA, H>`, about 23 KiB with the defaults) plus
 /// `EVENTS` events and `ANSWERS` answers of about `DATA + 80` bytes each.
 ///
 /// The node is not a separate object: it is created empty here ([`Node::empty`], all zero
@@ -94,8 +98,9 @@ pub struct State<
     const SUBSCRIBERS: usize = 2,
     const ANSWERS: usize = 4,
     const QUERIES: usize = 1,
+    H: HeldRoom = NoHeld,
 > {
-    pub(crate) inner: Mutex<M, Inner<P, SERVICES, DATA>>,
+    pub(crate) inner: Mutex<M, Inner<P, SERVICES, DATA, H>>,
     /// Set by a handle after a command: the runner sends what the node now owes.
     pub(crate) wake: Signal<M, ()>,
     pub(crate) events: PubSubChannel<M, Event<DATA>, EVENTS, SUBSCRIBERS, 1>,
@@ -111,7 +116,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     /// An empty state around a node that has not joined yet ([`Node::empty`]), with its
     /// policy. [`new`](crate::new) starts the node.
@@ -131,7 +137,7 @@ impl<
     /// The node, before [`new`](crate::new) starts it: for example to set its keys
     /// (`Node::set_keys`, feature `seal`; they stay across the start, so the join frames
     /// are sealed too) or subscribe channels.
-    pub fn node_mut(&mut self) -> &mut Node<P, SERVICES, DATA> {
+    pub fn node_mut(&mut self) -> &mut Node<P, SERVICES, DATA, H> {
         &mut self.inner.get_mut().node
     }
 }
@@ -145,7 +151,8 @@ impl<
     const SUBSCRIBERS: usize,
     const ANSWERS: usize,
     const QUERIES: usize,
-> core::fmt::Debug for State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES>
+    H: HeldRoom,
+> core::fmt::Debug for State<M, P, SERVICES, DATA, EVENTS, SUBSCRIBERS, ANSWERS, QUERIES, H>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("State")

@@ -1,8 +1,9 @@
 //! Embassy nodes on an in-memory Ethernet, without root: a hub wiring several
 //! `embassy_net::Stack`s (every frame a port transmits reaches every other port, in order),
 //! each with its cluster runner, on embassy's std executor and clock. The nodes discover
-//! each other, query, send, change tags and leave through their handles; a subscription that
-//! does not keep up is told how many events it missed.
+//! each other, query, send, change tags and leave through their handles, hold queries and
+//! answer (or drop) them later from another task; a subscription that does not keep up is
+//! told how many events it missed.
 //!
 //! Time is real (embassy-time's std driver) with the `lan_fast` timers, and every wait is
 //! bounded ([`PATIENCE`]); nothing is asserted about elapsed time.
@@ -207,7 +208,7 @@ fn node(
     (handle, events)
 }
 
-#[embassy_executor::task(pool_size = 16)]
+#[embassy_executor::task(pool_size = 24)]
 async fn net_task(mut runner: embassy_net::Runner<'static, Port>) -> ! {
     runner.run().await
 }
@@ -580,4 +581,198 @@ async fn five_nodes(spawner: Spawner) {
         "the end still arrives: {news:?}"
     );
     LAG_DONE.store(true, Ordering::Relaxed);
+}
+
+// ----- queries held open and answered later (feature `held`) -----
+
+#[cfg(feature = "held")]
+mod held {
+    use super::*;
+    use cluster_core::{AnswerError, HeldTable, ReplyToken};
+
+    /// A node with room for four queries held open.
+    type HeldState = State<NoopRawMutex, Answer, 32, 512, 2, 2, 4, 1, HeldTable<4>>;
+    type HeldHandle = Handle<'static, NoopRawMutex, Answer, 32, 512, 2, 2, 4, 1, HeldTable<4>>;
+    type HeldRunner = Runner<'static, NoopRawMutex, Answer, 32, 512, 2, 2, 4, 1, HeldTable<4>>;
+
+    /// As [`node`], with room for held queries, holding every query it receives.
+    async fn holding_node(
+        spawner: Spawner,
+        stack: Stack<'static>,
+        tag: &str,
+        answer: &'static str,
+    ) -> (HeldHandle, Events<'static, 512>) {
+        let state: &'static mut HeldState = Box::leak(Box::new(State::new(Answer(answer))));
+        let buffers: &'static mut Buffers = Box::leak(Box::default());
+        let seed = u64::from(stack.hardware_address().as_bytes()[5]);
+        let (handle, runner) =
+            cluster_embassy::new(stack, state, buffers, Group::CLUSTER, config(tag), seed).unwrap();
+        assert!(
+            handle.hold_queries(true).await.unwrap(),
+            "a HeldTable holds"
+        );
+        let events = handle.events().unwrap();
+        spawner.spawn(held_cluster_task(runner).expect("a held cluster task slot"));
+        (handle, events)
+    }
+
+    #[embassy_executor::task(pool_size = 4)]
+    async fn held_cluster_task(runner: HeldRunner) {
+        runner.run().await;
+    }
+
+    /// An asker (`NoHeld`: it cannot hold) and a holder that discovered each other, the
+    /// holder's events subscribed.
+    async fn asker_and_holder(spawner: Spawner) -> (TestHandle, HeldHandle, Events<'static, 512>) {
+        let hub = Rc::new(RefCell::new(Hub::default()));
+        let stacks = [0, 1].map(|i| stack(spawner, &hub, i));
+        let (asker, _) = node(spawner, stacks[0], "asker", "asker ok");
+        let (holder, holder_events) = holding_node(spawner, stacks[1], "holder", "policy ok").await;
+        assert!(
+            !asker.hold_queries(true).await.unwrap(),
+            "a NoHeld node holds nothing"
+        );
+        wait_discovered(&asker, 1).await;
+        (asker, holder, holder_events)
+    }
+
+    /// The token of the next query the holder holds, from `asker`.
+    async fn held_query(events: &mut Events<'static, 512>, asker: &TestHandle) -> ReplyToken {
+        let asker = asker.sid();
+        wait_for(events, "a held query", |e| match e {
+            Event::QueryHeld {
+                token,
+                sid,
+                payload,
+                ..
+            } if *sid == asker => {
+                assert_eq!(payload.data(), Some(&b"status?"[..]));
+                Some(*token)
+            }
+            Event::QueryReceived { .. } => panic!("the policy answered a query to hold"),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Answers a held query from a task of its own.
+    #[embassy_executor::task(pool_size = 2)]
+    async fn answer_later(holder: HeldHandle, token: ReplyToken) {
+        holder
+            .answer(token, b"answered later", None)
+            .await
+            .expect("the query is still held");
+    }
+
+    #[test]
+    fn a_held_query_answered_later_from_another_task_reaches_the_asker_and_one_refused_too() {
+        HELD_ANSWER_DONE.store(false, Ordering::Relaxed);
+        let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
+        executor.run_until(
+            |spawner| spawner.spawn(held_answer(spawner).expect("the scenario's slot")),
+            || HELD_ANSWER_DONE.load(Ordering::Relaxed),
+        );
+    }
+
+    static HELD_ANSWER_DONE: AtomicBool = AtomicBool::new(false);
+
+    #[embassy_executor::task]
+    async fn held_answer(spawner: Spawner) {
+        let (asker, holder, mut holder_events) = asker_and_holder(spawner).await;
+        let filters = ["holder"];
+        let resolver = Resolver::resolve(&filters);
+        let request = QueryRequest::new(Targets::resolve(&resolver), b"status?");
+        let mut answers = asker.query(&request).await.unwrap();
+        let token = held_query(&mut holder_events, &asker).await;
+        assert_eq!(holder.held().await, 1, "held, not answered by the policy");
+        spawner.spawn(answer_later(holder, token).expect("an answering task slot"));
+
+        match with_timeout(PATIENCE, answers.next()).await.unwrap() {
+            Some(QueryEvent::Response { sid, payload, .. }) => {
+                assert_eq!(sid, holder.sid());
+                assert_eq!(payload.data(), Some(&b"answered later"[..]));
+            }
+            other => panic!("the later answer expected, got {other:?}"),
+        }
+        let end = with_timeout(PATIENCE, answers.next()).await.unwrap();
+        assert!(
+            matches!(
+                end,
+                Some(QueryEvent::Done {
+                    answered: 1,
+                    missing: 0,
+                    ..
+                })
+            ),
+            "{end:?}"
+        );
+        assert_eq!(holder.held().await, 0);
+        let stats = holder.held_stats().await;
+        assert_eq!((stats.held, stats.answered, stats.dropped), (1, 1, 0));
+        assert_eq!(
+            holder.answer(token, b"twice", None).await,
+            Err(CommandError::Answer(AnswerError::Unknown)),
+            "a token answers once"
+        );
+
+        // A second query, refused: the asker gets the refusal's text as the error.
+        drop(answers); // one query stream at a time
+        let mut answers = asker.query(&request).await.unwrap();
+        let token = held_query(&mut holder_events, &asker).await;
+        holder.refuse(token, "not now").await.unwrap();
+        match with_timeout(PATIENCE, answers.next()).await.unwrap() {
+            Some(QueryEvent::Error { sid, error, .. }) => {
+                assert_eq!(sid, holder.sid());
+                assert_eq!(error.data(), Some(&b"not now"[..]));
+            }
+            other => panic!("the refusal expected, got {other:?}"),
+        }
+        let stats = holder.held_stats().await;
+        assert_eq!((stats.held, stats.answered, stats.refused), (2, 1, 1));
+        HELD_ANSWER_DONE.store(true, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn a_held_query_dropped_unanswered_reaches_the_asker_as_an_error() {
+        HELD_DROP_DONE.store(false, Ordering::Relaxed);
+        let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
+        executor.run_until(
+            |spawner| spawner.spawn(held_drop(spawner).expect("the scenario's slot")),
+            || HELD_DROP_DONE.load(Ordering::Relaxed),
+        );
+    }
+
+    static HELD_DROP_DONE: AtomicBool = AtomicBool::new(false);
+
+    #[embassy_executor::task]
+    async fn held_drop(spawner: Spawner) {
+        let (asker, holder, mut holder_events) = asker_and_holder(spawner).await;
+        let filters = ["holder"];
+        let resolver = Resolver::resolve(&filters);
+        let request = QueryRequest::new(Targets::resolve(&resolver), b"status?");
+        let mut answers = asker.query(&request).await.unwrap();
+        let token = held_query(&mut holder_events, &asker).await;
+        holder.drop_held(token).await.unwrap();
+
+        match with_timeout(PATIENCE, answers.next()).await.unwrap() {
+            Some(QueryEvent::Error { sid, error, .. }) => {
+                assert_eq!(sid, holder.sid());
+                assert_eq!(error.data(), Some(&b"query dropped unanswered"[..]));
+            }
+            other => panic!("the drop's error expected, got {other:?}"),
+        }
+        let end = with_timeout(PATIENCE, answers.next()).await.unwrap();
+        assert!(
+            matches!(end, Some(QueryEvent::Done { missing: 0, .. })),
+            "{end:?}"
+        );
+        let stats = holder.held_stats().await;
+        assert_eq!((stats.held, stats.answered, stats.dropped), (1, 0, 1));
+        assert_eq!(
+            holder.drop_held(token).await,
+            Err(CommandError::Answer(AnswerError::Unknown)),
+            "a dropped token is gone"
+        );
+        HELD_DROP_DONE.store(true, Ordering::Relaxed);
+    }
 }
