@@ -193,7 +193,9 @@ fn five_hosts_at_twenty_percent_loss_keep_every_member_and_answer_99_percent_of_
             {
                 lost.push((i, line.clone()));
             }
-            if line["event"] == "lost" && line["reason"] == "disconnect" {
+            // An asker is gone once it is lost for any reason: at 20% loss its disconnect
+            // may be lost too, and it then expires.
+            if line["event"] == "lost" {
                 departed.insert(sid.clone());
             }
             if line["event"] == "query" {

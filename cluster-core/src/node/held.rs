@@ -331,13 +331,19 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             bump(&mut self.stats.sends_rejected);
             return None;
         }
+        let answer = self.store_answer(answer, error)?;
+        self.queue_recalled(route, answer).then_some(answer)
+    }
+
+    /// Puts `answer` in the payload pool (making room by giving up kept payloads), with one
+    /// reference; `None` when the pool is full (counted in `sends_rejected`).
+    pub(super) fn store_answer(&mut self, answer: Payload<DATA>, error: bool) -> Option<Recalled> {
         self.make_payload_room();
         let Some(payload) = self.payloads.alloc(answer, 1) else {
             bump(&mut self.stats.sends_rejected);
             return None;
         };
-        let answer = Recalled { payload, error };
-        self.queue_recalled(route, answer).then_some(answer)
+        Some(Recalled { payload, error })
     }
 
     /// Queues the answer whose payload `answer` holds a reference on (taken by the send, or

@@ -362,10 +362,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 payload: received,
             });
         }
-        if let Some(answer) = self.queue_response(route, answer, error) {
-            let query = QueryKey::of(route.asker.as_bytes(), route.channel, msg);
-            self.remember_answer(now, route.asker.as_bytes(), query, answer);
-        }
+        // Remembered before it is queued: the policy has answered, so a copy of the query
+        // gets this answer even when the outbox has no room for it now.
+        let Some(answer) = self.store_answer(answer, error) else {
+            return;
+        };
+        let query = QueryKey::of(route.asker.as_bytes(), route.channel, msg);
+        self.remember_answer(now, route.asker.as_bytes(), query, answer);
+        self.queue_recalled(route, answer);
     }
 }
 
