@@ -55,69 +55,39 @@ fn the_command_reads_the_query_on_stdin_and_its_stdout_is_the_answer() {
     assert_eq!(answerer.wait_exit().code(), Some(0));
 }
 
-#[test]
-fn a_failing_command_refuses_the_query() {
+/// What a query gets from an answerer whose command is `command` (its other options
+/// `extra`).
+fn answer_from(command: &str, extra: &[&str]) -> serde_json::Value {
     let port = fresh_port();
-    let mut answerer = Node::on_loopback(
-        "join",
-        port,
-        &[
-            "--tags",
-            "answerer",
-            "--answer-cmd",
-            "cat >/dev/null; exit 3",
-        ],
-    );
+    let mut args = vec!["--tags", "answerer", "--answer-cmd", command];
+    args.extend_from_slice(extra);
+    let mut answerer = Node::on_loopback("join", port, &args);
     answerer.joined();
     let answer = ask(port, "x");
-    assert_eq!(answer["event"], "error");
-    assert_eq!(answer["error"], "answer command failed (exit status: 3)");
     answerer.signal("TERM");
     answerer.wait_exit();
+    answer
+}
+
+#[test]
+fn a_failing_command_refuses_the_query() {
+    let answer = answer_from("cat >/dev/null; exit 3", &[]);
+    assert_eq!(answer["event"], "error");
+    assert_eq!(answer["error"], "answer command failed (exit status: 3)");
 }
 
 #[test]
 fn a_command_past_its_time_is_killed_and_the_query_refused() {
-    let port = fresh_port();
-    let mut answerer = Node::on_loopback(
-        "join",
-        port,
-        &[
-            "--tags",
-            "answerer",
-            "--answer-cmd",
-            "sleep 30",
-            "--answer-timeout",
-            "300ms",
-        ],
-    );
-    answerer.joined();
-    let answer = ask(port, "x");
+    let answer = answer_from("sleep 30", &["--answer-timeout", "300ms"]);
     assert_eq!(answer["event"], "error");
     assert_eq!(answer["error"], "answer command timed out after 300ms");
-    answerer.signal("TERM");
-    answerer.wait_exit();
 }
 
 #[test]
 fn an_answer_over_the_payload_capacity_is_refused() {
-    let port = fresh_port();
-    let mut answerer = Node::on_loopback(
-        "join",
-        port,
-        &[
-            "--tags",
-            "answerer",
-            "--answer-cmd",
-            "head -c 100000 /dev/zero",
-        ],
-    );
-    answerer.joined();
-    let answer = ask(port, "x");
+    let answer = answer_from("head -c 100000 /dev/zero", &[]);
     assert_eq!(answer["event"], "error");
     assert_eq!(answer["error"], "answer longer than 8192 bytes");
-    answerer.signal("TERM");
-    answerer.wait_exit();
 }
 
 /// Asks the node tagged `answerer` from three `cluster query` processes at once; returns

@@ -26,29 +26,13 @@ use std::time::{Duration, Instant};
 
 use cluster_testkit::netns::{Lan, nft_unavailable, unavailable};
 use common::fresh_port;
+use common::lan::{remote_args, spawn_on};
 use common::process::Node;
 use serde_json::Value;
 
 const HOSTS: usize = 5;
 const LOSS_PERCENT: u32 = 20;
 const RUN: Duration = Duration::from_secs(60);
-
-fn node_args(port: u16, head: &[String]) -> Vec<String> {
-    let mut args = head.to_vec();
-    for a in [
-        "--json",
-        "--remote",
-        "--port",
-        &port.to_string(),
-        "--heartbeat",
-        "200ms",
-        "--ttl",
-        "2s",
-    ] {
-        args.push(a.to_owned());
-    }
-    args
-}
 
 /// A member on every host (tags `member` and `host<i>`, answering `from host<i>`), each
 /// having discovered every other: the members and their sids.
@@ -62,7 +46,7 @@ fn members(lan: &Lan, port: u16) -> (Vec<Node>, Vec<String>) {
                 "--answer".to_owned(),
                 format!("from host{i}"),
             ];
-            spawn(lan, i, &node_args(port, &head))
+            spawn_on(lan, i, &remote_args(port, &head))
         })
         .collect();
     let sids: Vec<String> = members.iter_mut().map(Node::joined).collect();
@@ -74,11 +58,6 @@ fn members(lan: &Lan, port: u16) -> (Vec<Node>, Vec<String>) {
         }
     }
     (members, sids)
-}
-
-fn spawn(lan: &Lan, host: usize, args: &[String]) -> Node {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Node::spawn(&["ip", "netns", "exec", &lan.hosts[host]], &args)
 }
 
 /// One `cluster query` to every member from `host`: its `done` line.
@@ -93,7 +72,7 @@ fn query_members(lan: &Lan, host: usize, port: u16, n: usize) -> Value {
         "5s".to_owned(),
         format!("q{host}.{n}"),
     ];
-    let mut query = spawn(lan, host, &node_args(port, &head));
+    let mut query = spawn_on(lan, host, &remote_args(port, &head));
     let lines = query.rest();
     query.wait_exit();
     lines
@@ -248,7 +227,7 @@ fn send(lan: &Lan, host: usize, port: u16, resolve: &str, text: &str) {
         "5s".to_owned(),
         text.to_owned(),
     ];
-    let mut sender = spawn(lan, host, &node_args(port, &head));
+    let mut sender = spawn_on(lan, host, &remote_args(port, &head));
     let lines = sender.rest();
     assert_eq!(
         sender.wait_exit().code(),
@@ -321,7 +300,7 @@ fn a_host_cut_off_for_15_s_is_lost_then_found_within_5_s_and_nothing_sent_after_
             "5s".to_owned(),
             "after healing".to_owned(),
         ];
-        let mut query = spawn(&lan, host, &node_args(port, &head));
+        let mut query = spawn_on(&lan, host, &remote_args(port, &head));
         let lines = query.rest();
         query.wait_exit();
         let responders: Vec<&Value> = lines

@@ -8,7 +8,7 @@
 
 mod common;
 
-use cluster_testkit::netns::{Lab, unavailable};
+use cluster_testkit::netns::{Lab, nft, unavailable};
 use common::fresh_port;
 use common::process::Node;
 
@@ -372,23 +372,6 @@ fn doctor(ns: &str, port: u16) -> (Vec<serde_json::Value>, Option<i32>) {
     (lines, node.wait_exit().code())
 }
 
-/// Runs `nft -f -` with `rules` in namespace `ns`.
-fn nft(ns: &str, rules: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("nft");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(rules.as_bytes())
-        .expect("rules");
-    assert!(child.wait().expect("nft").success(), "nft refused: {rules}");
-}
-
 #[test]
 fn doctor_gives_one_verdict_per_interface_and_an_exit_code() {
     if let Some(reason) = unavailable() {
@@ -423,12 +406,14 @@ fn doctor_gives_one_verdict_per_interface_and_an_exit_code() {
     );
     assert!(!lines[0]["hints"].as_array().expect("hints").is_empty());
     // A firewall on right that drops the cluster's port: its own datagram never comes back.
-    nft(
-        &links.right,
-        &format!(
-            "table inet doctor {{\n chain out {{\n  type filter hook output priority 0;\n  udp dport {port} drop\n }}\n}}\n"
-        ),
-    );
+    for command in [
+        "add table inet doctor".to_owned(),
+        "add chain inet doctor out { type filter hook output priority 0 ; policy accept ; }"
+            .to_owned(),
+        format!("add rule inet doctor out udp dport {port} drop"),
+    ] {
+        nft(&links.right, &command).expect("the firewall rule");
+    }
     let (lines, code) = doctor(&links.right, port);
     assert_eq!(code, Some(6), "lines: {lines:#?}");
     assert_eq!(

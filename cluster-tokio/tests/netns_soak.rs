@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use cluster_testkit::netns::{Lan, unavailable};
 use common::fresh_port;
+use common::lan::{remote_args, spawn_on};
 use common::process::{CLUSTER, Node};
 
 const HOSTS: usize = 3;
@@ -33,28 +34,6 @@ const DEFAULT_SECS: u64 = 150;
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// The most a member's RSS may grow after the warm-up.
 const RSS_GROWTH_KIB: u64 = 1024;
-
-fn node_args(port: u16, head: &[String]) -> Vec<String> {
-    let mut args = head.to_vec();
-    for a in [
-        "--json",
-        "--remote",
-        "--port",
-        &port.to_string(),
-        "--heartbeat",
-        "200ms",
-        "--ttl",
-        "2s",
-    ] {
-        args.push(a.to_owned());
-    }
-    args
-}
-
-fn spawn(lan: &Lan, host: usize, args: &[String]) -> Node {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Node::spawn(&["ip", "netns", "exec", &lan.hosts[host]], &args)
-}
 
 /// A small deterministic generator for the churn (xorshift64).
 struct Dice(u64);
@@ -93,7 +72,7 @@ fn churn(lan: &Lan, host: usize, port: u16, stop: &AtomicBool) -> (u64, u64) {
     let (mut left, mut killed) = (0, 0);
     while !stop.load(Ordering::Relaxed) {
         let head = ["join".to_owned(), "--tags".to_owned(), "churn".to_owned()];
-        let args = node_args(port, &head);
+        let args = remote_args(port, &head);
         let mut child = Command::new("ip")
             .args(["netns", "exec", &lan.hosts[host], CLUSTER])
             .args(&args)
@@ -133,7 +112,7 @@ fn ask(lan: &Lan, host: usize, port: u16, stop: &AtomicBool) -> (u64, u64, u64, 
             format!("soak {host}.{queries}"),
         ];
         let started = Instant::now();
-        let mut query = spawn(lan, host, &node_args(port, &head));
+        let mut query = spawn_on(lan, host, &remote_args(port, &head));
         let lines = query.rest();
         query.wait_exit();
         slowest = slowest.max(started.elapsed());
@@ -181,7 +160,7 @@ fn members_stay_flat_in_memory_and_descriptors_while_nodes_churn_around_them() {
                 "--event-buffer".to_owned(),
                 "1024".to_owned(),
             ];
-            spawn(&lan, i, &node_args(port, &head))
+            spawn_on(&lan, i, &remote_args(port, &head))
         })
         .collect();
     let sids: Vec<String> = members.iter_mut().map(Node::joined).collect();

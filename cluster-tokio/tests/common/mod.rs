@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod lan;
 pub mod openmetrics;
 pub mod process;
 

@@ -1,0 +1,31 @@
+//! `cluster` processes on the hosts of a [`Lan`] (the loss, partition and soak tests).
+
+use cluster_testkit::netns::Lan;
+
+use super::process::Node;
+
+/// `head` (the command and its own options), then `--json --remote` on `port` with a 200 ms
+/// heartbeat and a 2 s ttl: the timers of the lossy-LAN tests.
+pub fn remote_args(port: u16, head: &[String]) -> Vec<String> {
+    let port = port.to_string();
+    let tail = [
+        "--json",
+        "--remote",
+        "--port",
+        &port,
+        "--heartbeat",
+        "200ms",
+        "--ttl",
+        "2s",
+    ];
+    head.iter()
+        .cloned()
+        .chain(tail.iter().map(|a| (*a).to_owned()))
+        .collect()
+}
+
+/// Runs `cluster args...` on host `host` of `lan`.
+pub fn spawn_on(lan: &Lan, host: usize, args: &[String]) -> Node {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Node::spawn(&["ip", "netns", "exec", &lan.hosts[host]], &args)
+}
