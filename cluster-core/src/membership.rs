@@ -41,7 +41,13 @@
 //! # Behaviour
 //!
 //! * **Seeds** get a `push` at start and again every `seed_retry`, forever, while they
-//!   have not answered or while no member is alive.
+//!   have not answered or while no member is alive. A seed that answered gets one more
+//!   push `seed_retry` later ([`SEED_ANSWERS`]): nodes that started at the same moment
+//!   crossed at the seeds, each answered before the other arrived, and learn of each other
+//!   from that second answer instead of waiting for an anti-entropy exchange.
+//! * A member heard from but whose texts are unknown (only its beats arrived: it learned of
+//!   this node first) gets a `push` at once, and again every `seed_retry` while still
+//!   unknown, so that it is told to the node within one round trip.
 //! * A `push` is answered with a `pull`; both carry the sender's alive members (as many as fit)
 //!   and are merged: unknown members are added, a higher incarnation replaces what is known.
 //!   Hearsay never revives a member this node has declared lost; only its own frames do.
@@ -67,6 +73,10 @@ use crate::wire::{EncodeError, Message};
 
 /// Most seeds a node keeps.
 pub const MAX_SEEDS: usize = 8;
+/// Answers a node collects from each seed before it stops pushing to it (while some member
+/// is alive): the second, `seed_retry` after the first, carries the members that reached
+/// the seed while the first was on its way.
+pub const SEED_ANSWERS: u8 = 2;
 /// Pending pushes and pulls; more are dropped (and counted), their senders retry.
 const PENDING: usize = 64;
 /// Space a frame needs besides its `raw` bytes (base fields and `op`).
@@ -194,7 +204,8 @@ pub struct MembershipStats {
 #[derive(Debug, Clone, Copy)]
 struct Seed {
     addr: SocketAddr,
-    answered: bool,
+    /// Pulls received from it, up to [`SEED_ANSWERS`].
+    answers: u8,
     next_try: Instant,
 }
 
@@ -263,7 +274,7 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
                 .copied()
                 .unwrap_or(Seed {
                     addr,
-                    answered: false,
+                    answers: 0,
                     next_try: now,
                 });
             next.push(seed).map_err(|_| TooManySeeds)?;
@@ -302,7 +313,7 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
     /// and calls [`set_seeds`](Self::set_seeds)).
     #[must_use]
     pub fn seeds_unanswered(&self) -> bool {
-        self.seeds.iter().any(|s| !s.answered)
+        self.seeds.iter().any(|s| s.answers == 0)
     }
 
     /// Getter: counters.
@@ -379,7 +390,7 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
         if word.verb == Verb::Pull
             && let Some(seed) = self.seeds.iter_mut().find(|s| s.addr == addr)
         {
-            seed.answered = true;
+            seed.answers = seed.answers.saturating_add(1).min(SEED_ANSWERS);
         }
         if word.verb == Verb::Push && self.replies.push_back(addr).is_err() {
             self.stats.pending_dropped += 1;
@@ -389,7 +400,23 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
         {
             self.merge(now, &sid, addr, raw)?;
         }
+        self.ask_unknown(now, &sid);
         Ok(())
+    }
+
+    /// A member heard from whose texts are still unknown gets a push (at most every
+    /// `seed_retry`); its pull carries its own entry.
+    fn ask_unknown(&mut self, now: Instant, sid: &Sid) {
+        let retry = self.config.seed_retry;
+        let Some(m) = self.find(sid).ok().and_then(|i| self.members.get_mut(i)) else {
+            return;
+        };
+        if m.placeholder && m.state == MemberState::Alive && m.next_probe <= now {
+            m.next_probe = now.saturating_add_millis(retry);
+            if self.pushes.push_back(m.entry.addr).is_err() {
+                self.stats.pending_dropped += 1;
+            }
+        }
     }
 
     fn heard_from(&mut self, now: Instant, sid: Sid, hid: Hid, addr: SocketAddr, inc: u64) {
@@ -551,7 +578,7 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             let Some(seed) = self.seeds.get_mut(i) else {
                 break;
             };
-            if (!seed.answered || nobody_alive) && seed.next_try <= now {
+            if (seed.answers < SEED_ANSWERS || nobody_alive) && seed.next_try <= now {
                 seed.next_try = now.saturating_add_millis(self.config.seed_retry);
                 let addr = seed.addr;
                 if self.pushes.push_back(addr).is_err() {
@@ -718,7 +745,7 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
     pub fn poll_timeout(&self) -> Instant {
         let mut next = self.next_beat.min(self.next_check).min(self.next_exchange);
         // Answered seeds are retried (when nobody is alive) at the checks.
-        for seed in self.seeds.iter().filter(|s| !s.answered) {
+        for seed in self.seeds.iter().filter(|s| s.answers < SEED_ANSWERS) {
             next = next.min(seed.next_try);
         }
         next

@@ -170,3 +170,125 @@ fn a_full_table_replaces_the_member_lost_longest_ago_and_counts_refusals() {
     assert!(m.member(&Sid::new(b"M0000009").unwrap()).is_some());
     assert_eq!(m.members().len(), 8);
 }
+
+/// Runs `nodes` (each with its IP) from `from` to `until` ms in 10 ms steps, routing every
+/// frame to the node whose IP it is for; frames for other addresses are dropped.
+fn run(nodes: &mut [(&str, Membership<8>)], from: u64, until: u64) {
+    let mut buf = [0u8; 4096];
+    let mut t = from;
+    while t <= until {
+        let now = Instant::from_millis(t);
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for i in 0..nodes.len() {
+                nodes[i].1.handle_timeout(now);
+                while let Some(out) = nodes[i].1.poll_transmit(now, &mut buf) {
+                    moved = true;
+                    let source = SocketAddr::new(nodes[i].0.parse().unwrap(), 50_000);
+                    let (message, _) = Message::parse(&buf[..out.len]).unwrap();
+                    if let Some(to) = nodes.iter().position(|n| Ok(out.to.ip()) == n.0.parse()) {
+                        assert_eq!(nodes[to].1.handle_frame(now, source, &message), Ok(true));
+                    }
+                }
+            }
+        }
+        t += 10;
+    }
+}
+
+fn knows(m: &Membership<8>, sid: &str) -> bool {
+    m.member(&Sid::new(sid.as_bytes()).unwrap())
+        .is_some_and(|m| m.heard && !m.placeholder)
+}
+
+#[test]
+fn nodes_that_cross_at_two_seeds_learn_of_each_other_from_the_seeds_second_answer() {
+    let seeds: [SocketAddr; 2] = [
+        "10.0.1.11:41917".parse().unwrap(),
+        "10.0.2.11:41917".parse().unwrap(),
+    ];
+    let mut a1 = node("A1aaaaaa", "10.0.1.12");
+    let mut b1 = node("B1bbbbbb", "10.0.2.12");
+    let mut sa = node("SAaaaaaa", "10.0.1.11");
+    let mut sb = node("SBbbbbbb", "10.0.2.11");
+    for m in [&mut a1, &mut b1, &mut sa, &mut sb] {
+        m.set_seeds(Instant::ZERO, &seeds).unwrap();
+    }
+    // a1 and b1 push both seeds at the same moment; each seed answers each push before it
+    // reads the other one, so neither answer names the other node.
+    let now = Instant::ZERO;
+    let mut buf = [0u8; 4096];
+    let mut pushes: heapless::Vec<(&str, SocketAddr, heapless::Vec<u8, 2048>), 8> =
+        heapless::Vec::new();
+    for (ip, m) in [("10.0.1.12", &mut a1), ("10.0.2.12", &mut b1)] {
+        m.handle_timeout(now);
+        while let Some(out) = m.poll_transmit(now, &mut buf) {
+            pushes
+                .push((
+                    ip,
+                    out.to,
+                    heapless::Vec::from_slice(&buf[..out.len]).unwrap(),
+                ))
+                .unwrap();
+        }
+    }
+    for (ip, to, frame) in &pushes {
+        let seed = if *to == seeds[0] { &mut sa } else { &mut sb };
+        let (message, _) = Message::parse(frame).unwrap();
+        let source = SocketAddr::new(ip.parse().unwrap(), 50_000);
+        seed.handle_frame(now, source, &message).unwrap();
+        let reply = seed.poll_transmit(now, &mut buf).unwrap();
+        assert_eq!(reply.verb, Verb::Pull);
+        let (message, _) = Message::parse(&buf[..reply.len]).unwrap();
+        let back = if *ip == "10.0.1.12" { &mut a1 } else { &mut b1 };
+        let source = SocketAddr::new(to.ip(), 50_000);
+        back.handle_frame(now, source, &message).unwrap();
+    }
+    assert!(!knows(&a1, "B1bbbbbb") && !knows(&b1, "A1aaaaaa"));
+    // Anti-entropy would take 8 to 12 s; the seeds' second answers come after 2 s.
+    let mut nodes = [
+        ("10.0.1.12", a1),
+        ("10.0.2.12", b1),
+        ("10.0.1.11", sa),
+        ("10.0.2.11", sb),
+    ];
+    run(&mut nodes, 10, 2_500);
+    assert!(knows(&nodes[0].1, "B1bbbbbb"), "a1 knows b1");
+    assert!(knows(&nodes[1].1, "A1aaaaaa"), "b1 knows a1");
+}
+
+#[test]
+fn a_member_heard_only_through_its_beats_is_asked_for_its_entry_at_once() {
+    let mut a = node("Aaaaaaaa", "10.0.0.1");
+    let mut b = node("Bbbbbbbb", "10.0.0.2");
+    let mut buf = [0u8; 4096];
+    // b knows a (a pushed it once); a restarts and knows nobody, so b's beats are the first
+    // it hears of b.
+    a.set_seeds(Instant::ZERO, &["10.0.0.2:41917".parse().unwrap()])
+        .unwrap();
+    a.handle_timeout(Instant::ZERO);
+    deliver(Instant::ZERO, &mut a, "10.0.0.1", &mut b);
+    let mut fresh_a = node("Aaaaaaaa", "10.0.0.1");
+    // b's pull to the old a is lost; b's next beat reaches the fresh a.
+    while b.poll_transmit(Instant::ZERO, &mut buf).is_some() {}
+    let beat_time = Instant::from_millis(1_000);
+    b.handle_timeout(beat_time);
+    let beat = b.poll_transmit(beat_time, &mut buf).unwrap();
+    assert_eq!(beat.verb, Verb::Beat);
+    let (message, _) = Message::parse(&buf[..beat.len]).unwrap();
+    let source: SocketAddr = "10.0.0.2:50000".parse().unwrap();
+    fresh_a.handle_frame(beat_time, source, &message).unwrap();
+    let sid = Sid::new(b"Bbbbbbbb").unwrap();
+    assert!(fresh_a.member(&sid).unwrap().placeholder);
+    let ask = fresh_a.poll_transmit(beat_time, &mut buf).unwrap();
+    assert_eq!(
+        (ask.to, ask.verb),
+        ("10.0.0.2:41917".parse().unwrap(), Verb::Push)
+    );
+    let (message, _) = Message::parse(&buf[..ask.len]).unwrap();
+    b.handle_frame(beat_time, "10.0.0.1:50000".parse().unwrap(), &message)
+        .unwrap();
+    deliver(beat_time, &mut b, "10.0.0.2", &mut fresh_a);
+    assert!(knows(&fresh_a, "Bbbbbbbb"));
+}
