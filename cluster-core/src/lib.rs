@@ -170,7 +170,7 @@
 //! | `std` | `alloc` |
 //! | `serde` | typed payloads (module `typed`: any `T: Serialize` in the `raw` field, postcard-encoded, no allocator), and `Serialize` on ids and [`Instant`] |
 //! | `sim` | `std`, plus `sim`: a deterministic virtual-time network and the `Cluster` harness the scenario tests use |
-//! | `seal` | [`seal`]: every frame sealed (XChaCha20-Poly1305) under a pre-shared key ring, with replay protection; no allocator |
+//! | `seal` | module `seal`: every frame sealed (XChaCha20-Poly1305) under a pre-shared key ring, with replay protection; no allocator |
 //! | `node-data` | per-node data: `Node::set_data` and `Node::data_version`, `Event::DataChanged`, `Service::data_version`, `DataError`; the props entry `meta {version V data {..} hex {..}}` and the `metav V` digest of periodic heartbeats, read from peers too. Off, a node publishes nothing, ignores peers' data (no event, no discovery asked for it) and links none of that code (2,140 B of flash in the sealed thumbv7em node image); cluster-host turns it on, the firmware images leave it off |
 //! | `loss-recovery` | the remedies for heavy loss that `Config::lan_fast` turns on: query retransmission (`Config::query_retry`), the answer memory (`Config::answer_memory`: a copy of a query is answered again without the policy), probing of silent services (`Config::probe_silent`), and their counters. Off, those `Config` fields have no effect, the node behaves as the reference does under loss and links none of that code (about 3.7 KB of flash in the sealed thumbv7em node image); cluster-host turns it on, the firmware images leave it off |
 //!

@@ -16,7 +16,7 @@
 //!   [`handle_io`](Engine::handle_io), [`handle_timers`](Engine::handle_timers),
 //!   [`accepted`](Engine::accepted)) and the commands of a handle ([`send`](Engine::send),
 //!   [`query`](Engine::query), [`update_tags`](Engine::update_tags),
-//!   [`set_keys`](Engine::set_keys), ...), each followed by the drain of the driving
+//!   `set_keys` with feature `seal`, ...), each followed by the drain of the driving
 //!   contract;
 //! * the drain itself: multicast datagrams go out through [`Io::send_datagram`] (non-blocking;
 //!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
