@@ -45,7 +45,8 @@ pub fn ip(args: &[&str]) -> Result<(), String> {
 
 /// Network namespaces on this machine: a bridge namespace holding `br0` and `taps` TAP devices
 /// (`tap0`, ...) on it, and a host namespace whose veth `eth0` (`SUBNET.1/24`, a route for
-/// 224.0.0.0/4) is a port of the bridge. Removed when dropped (also when a test fails).
+/// 224.0.0.0/4) is a port of the bridge: a [`Lab`] with TAP devices for emulated boards.
+/// Removed when dropped (also when a test fails).
 #[derive(Debug)]
 pub struct Bridge {
     /// The bridge's namespace, where the TAP devices are.
@@ -53,64 +54,50 @@ pub struct Bridge {
     /// The host's namespace.
     pub host: String,
     taps: usize,
+    _lab: Lab,
 }
 
 impl Bridge {
     /// Namespaces named after this process and `tag` (one set per test, so that tests can run
     /// side by side); `subnet` is the first three bytes, e.g. `10.251.0`.
+    ///
+    /// # Errors
+    ///
+    /// An `ip` command failed (what was built is removed).
     pub fn new(tag: &str, subnet: &str, taps: usize) -> Result<Self, String> {
-        let tag = format!("{tag}{}", std::process::id());
+        let mut lab = Lab::new(tag);
+        let bridge = lab.bridge("br")?;
+        let host = lab.host("h0")?;
+        lab.cable(&host, "eth0", &bridge, &[&format!("{subnet}.1/24")])?;
+        ip(&["-n", &host, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
         let mut net = Self {
-            bridge: format!("{tag}br"),
-            host: format!("{tag}h0"),
+            bridge,
+            host,
             taps: 0,
+            _lab: lab,
         };
-        ip(&["netns", "add", &net.bridge])?;
-        ip(&["netns", "add", &net.host])?;
-        let (br, h0) = (net.bridge.clone(), net.host.clone());
-        let (br, h0) = (br.as_str(), h0.as_str());
-        ip(&[
-            "-n",
-            br,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", br, "link", "set", "br0", "up"])?;
-        ip(&[
-            "link", "add", "name", "eth0", "netns", h0, "type", "veth", "peer", "name", "port0",
-            "netns", br,
-        ])?;
-        ip(&["-n", br, "link", "set", "port0", "master", "br0"])?;
-        ip(&["-n", br, "link", "set", "port0", "up"])?;
-        ip(&["-n", h0, "link", "set", "lo", "up"])?;
-        ip(&[
-            "-n",
-            h0,
-            "addr",
-            "add",
-            &format!("{subnet}.1/24"),
-            "dev",
-            "eth0",
-        ])?;
-        ip(&["-n", h0, "link", "set", "eth0", "up"])?;
-        ip(&["-n", h0, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
         for index in 0..taps {
             let tap = format!("tap{index}");
-            ip(&["-n", br, "tuntap", "add", "dev", &tap, "mode", "tap"])?;
+            ip(&[
+                "-n",
+                &net.bridge,
+                "tuntap",
+                "add",
+                "dev",
+                &tap,
+                "mode",
+                "tap",
+            ])?;
             net.taps += 1;
-            ip(&["-n", br, "link", "set", &tap, "master", "br0"])?;
-            ip(&["-n", br, "link", "set", &tap, "up"])?;
+            ip(&["-n", &net.bridge, "link", "set", &tap, "master", "br0"])?;
+            ip(&["-n", &net.bridge, "link", "set", &tap, "up"])?;
         }
         Ok(net)
     }
 }
 
 impl Drop for Bridge {
+    /// TAP devices are deleted first; the lab then removes the namespaces.
     fn drop(&mut self) {
         for index in 0..self.taps {
             let tap = format!("tap{index}");
@@ -125,8 +112,6 @@ impl Drop for Bridge {
                 "tap",
             ]);
         }
-        let _ = ip(&["netns", "del", &self.host]);
-        let _ = ip(&["netns", "del", &self.bridge]);
     }
 }
 

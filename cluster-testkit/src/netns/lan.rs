@@ -3,11 +3,11 @@
 
 use std::process::Command;
 
-use super::ip;
+use super::{Lab, ip};
 
 /// `hosts` network namespaces `{tag}{pid}h0`, `h1`, ... whose `eth0` (`SUBNET.(i+1)/24`, a
 /// route for 224.0.0.0/4) are ports `port0`, `port1`, ... of a bridge in namespace
-/// `{tag}{pid}br`. Removed when dropped (also when a test fails).
+/// `{tag}{pid}br`: a [`Lab`] of one bridge. Removed when dropped (also when a test fails).
 #[derive(Debug)]
 pub struct Lan {
     /// The bridge's namespace.
@@ -15,6 +15,7 @@ pub struct Lan {
     /// The hosts' namespaces.
     pub hosts: Vec<String>,
     subnet: String,
+    _lab: Lab,
 }
 
 impl Lan {
@@ -24,55 +25,22 @@ impl Lan {
     ///
     /// An `ip` command failed (what was built is removed).
     pub fn new(tag: &str, subnet: &str, hosts: usize) -> Result<Self, String> {
-        let tag = format!("{tag}{}", std::process::id());
-        let mut lan = Self {
-            bridge: format!("{tag}br"),
-            hosts: Vec::new(),
-            subnet: subnet.to_owned(),
-        };
-        ip(&["netns", "add", &lan.bridge])?;
-        let br = lan.bridge.clone();
-        ip(&[
-            "-n",
-            &br,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        ip(&["-n", &br, "link", "set", "br0", "up"])?;
+        let mut lab = Lab::new(tag);
+        let bridge = lab.bridge("br")?;
+        let mut names = Vec::new();
         for i in 0..hosts {
-            let ns = format!("{tag}h{i}");
-            ip(&["netns", "add", &ns])?;
-            lan.hosts.push(ns.clone());
-            let port = format!("port{i}");
-            ip(&[
-                "link", "add", "name", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
-                "netns", &br,
-            ])?;
-            ip(&["-n", &br, "link", "set", &port, "master", "br0"])?;
-            ip(&["-n", &br, "link", "set", &port, "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &lan.address_cidr(i),
-                "dev",
-                "eth0",
-            ])?;
-            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+            // Cables are numbered in the order they are plugged: host i is on `port{i}`.
+            let ns = lab.host(&format!("h{i}"))?;
+            lab.cable(&ns, "eth0", &bridge, &[&format!("{subnet}.{}/24", i + 1)])?;
             ip(&["-n", &ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
+            names.push(ns);
         }
-        Ok(lan)
-    }
-
-    fn address_cidr(&self, host: usize) -> String {
-        format!("{}/24", self.address(host))
+        Ok(Self {
+            bridge,
+            hosts: names,
+            subnet: subnet.to_owned(),
+            _lab: lab,
+        })
     }
 
     /// Host `host`'s address.
@@ -136,14 +104,6 @@ impl Lan {
             .nth(1)
             .ok_or_else(|| format!("no counter in: {out}"))?;
         packets.parse().map_err(|e| format!("{packets}: {e}"))
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for ns in self.hosts.iter().chain([&self.bridge]) {
-            let _ = ip(&["netns", "del", ns]);
-        }
     }
 }
 
