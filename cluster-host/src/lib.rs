@@ -126,6 +126,7 @@ pub mod socket;
 pub mod tap_args;
 pub mod transports;
 pub mod typed;
+pub mod wakeups;
 
 pub use addrs::LocalAddrs;
 pub use command::{COMMAND_QUEUE, Command, Reply};
