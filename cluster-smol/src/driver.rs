@@ -20,7 +20,7 @@ use async_executor::{Executor, Task};
 use async_io::{Async, Timer};
 use cluster_core::{ConnId, Policy, Protocol, SendId};
 use cluster_host::arrival;
-use cluster_host::conn::{IoEvent, Outbound, Target};
+use cluster_host::conn::{IoEvent, Target};
 use cluster_host::engine::Write;
 #[cfg(unix)]
 use cluster_host::socket::UnixSocket;
@@ -112,15 +112,11 @@ impl Io for SmolIo {
     }
 
     fn write(&mut self, conn: &mut ConnHandle, bytes: &[u8], send: SendId) -> Write {
-        let frame = Outbound {
-            bytes: bytes.to_vec(),
-            send: Some(send),
-        };
-        if conn.try_queue(frame) {
-            Write::Queued
-        } else {
-            Write::Refused
-        }
+        conn.write(bytes, send)
+    }
+
+    fn written(&mut self, conn: &mut ConnHandle) {
+        conn.written();
     }
 
     fn reopen_tcp(&mut self) -> io::Result<u16> {
@@ -429,7 +425,7 @@ impl<P: Policy> Driver<P> {
                 let io = &mut self.io;
                 // `None`: the table is full; the stream, not taken, closes here.
                 let _ = self.engine.accepted(now, Protocol::Tcp, Some(peer), |id| {
-                    let _ = stream.set_nodelay(true);
+                    conn::tune(&stream);
                     io.accepted(id, stream)
                 });
                 Polled::Handled
