@@ -29,9 +29,9 @@ impl Direct {
     /// Writes what the socket takes now, without waiting (`WouldBlock` when full).
     fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
         match self {
-            Self::Tcp(stream) => (&*stream.get_ref()).write(bytes),
+            Self::Tcp(stream) => stream.get_ref().write(bytes),
             #[cfg(unix)]
-            Self::Unix(stream) => (&*stream.get_ref()).write(bytes),
+            Self::Unix(stream) => stream.get_ref().write(bytes),
         }
     }
 }
@@ -119,7 +119,7 @@ impl Stream for async_net::unix::UnixStream {
 /// frame is acknowledged by the answer rather than by a packet of its own. Best effort.
 pub(crate) fn tune(stream: &async_net::TcpStream) {
     let _ = stream.set_nodelay(true);
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(target_os = "linux")]
     {
         use std::os::linux::net::TcpStreamExt;
         let socket: Arc<Async<std::net::TcpStream>> = stream.clone().into();
