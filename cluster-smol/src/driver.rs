@@ -291,7 +291,7 @@ impl<P: Policy> Driver<P> {
             let now = self.clock.ms();
             if self.armed.is_none_or(|due| due <= now) {
                 self.engine.handle_timers(now, &mut self.io);
-                self.arm();
+                self.arm(now);
             }
             self.engine.answer_flushes();
             // A datagram held back by any call: wait for writability too. A listener
@@ -325,7 +325,7 @@ impl<P: Policy> Driver<P> {
             }
             self.engine.answer_flushes();
             if live == 0 {
-                self.arm();
+                self.arm(now);
                 if Pin::new(&mut self.timer).poll(cx).is_ready() {
                     // A fired timer does not fire again: arm it anew next round.
                     self.armed = None;
@@ -335,7 +335,7 @@ impl<P: Policy> Driver<P> {
             }
             budget = budget.saturating_sub(handled);
             if budget == 0 {
-                self.arm();
+                self.arm(now);
                 // The sources not finished are asked first at the next poll.
                 self.wakeups.note(live);
                 cx.waker().wake_by_ref();
@@ -344,10 +344,20 @@ impl<P: Policy> Driver<P> {
         }
     }
 
-    /// Sets the timer to the engine's deadline, when it moved.
-    fn arm(&mut self) {
+    /// Sets the timer to the engine's deadline when it moved earlier, or when the timer
+    /// is due (or fired) at `now`. A deadline that moved later keeps the armed timer: it
+    /// wakes the task once early (the round finds no timer due and arms the later one),
+    /// which is cheaper than moving it now, as async-io wakes its reactor for every timer
+    /// inserted (a query moves the deadline twice: its own timeout, then back).
+    fn arm(&mut self, now: u64) {
         let deadline = self.engine.next_deadline();
-        if deadline != self.armed {
+        let keep = match (self.armed, deadline) {
+            (Some(armed), Some(next)) => armed == next || (now < armed && armed < next),
+            (Some(armed), None) => now < armed,
+            (None, None) => true,
+            (None, Some(_)) => false,
+        };
+        if !keep {
             match deadline {
                 Some(ms) => self.timer.set_at(self.clock.at(ms)),
                 None => self.timer = Timer::never(),
