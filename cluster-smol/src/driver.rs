@@ -163,11 +163,12 @@ type Received = (usize, SocketAddr, Option<u32>);
 fn recv_datagram(
     socket: &Async<UdpSocket>,
     cx: &mut Context<'_>,
+    woken: bool,
     buf: &mut [u8],
     control: &mut [u8],
     arrival: bool,
 ) -> Poll<io::Result<Received>> {
-    poll_nonblocking(socket, cx, |s| {
+    poll_nonblocking(socket, cx, woken, |s| {
         if arrival {
             arrival::recv_from(&SockRef::from(s), buf, control)
         } else {
@@ -178,12 +179,18 @@ fn recv_datagram(
 
 /// `op` on the non-blocking `source` until it does not say `WouldBlock`; on `WouldBlock`,
 /// registers `cx` with the reactor for readability (`Pending` unless the reactor already
-/// saw the source readable since, when `op` runs again).
+/// saw the source readable since, when `op` runs again). When the reactor `woken` the task
+/// for this source, its notice is taken first: taken only after a `WouldBlock`, the notice
+/// of a datagram already read would make `op` run once more for nothing.
 fn poll_nonblocking<T, R>(
     source: &Async<T>,
     cx: &mut Context<'_>,
+    woken: bool,
     mut op: impl FnMut(&T) -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
+    if woken && let Poll::Ready(Err(e)) = source.poll_readable(cx) {
+        return Poll::Ready(Err(e));
+    }
     loop {
         match op(source.get_ref()) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -203,10 +210,18 @@ const BUDGET: usize = 64;
 
 /// The driver's sources of input, in the order a round asks them.
 const SOURCES: u8 = 7;
+/// The multicast socket's datagrams.
+const DATAGRAM: u8 = 2;
+/// The `t` listener's connections.
+const TCP_ACCEPT: u8 = 3;
+/// The `u` listener's connections.
+const UNIX_ACCEPT: u8 = 4;
 /// The multicast socket's writability.
 const WRITABLE: u8 = 5;
+/// The IPv6 multicast socket's datagrams.
+const DATAGRAM_V6: u8 = 6;
 /// The two listeners' sources.
-const ACCEPTS: u8 = (1 << 3) | (1 << 4);
+const ACCEPTS: u8 = (1 << TCP_ACCEPT) | (1 << UNIX_ACCEPT);
 
 /// What one source had for the driver in a round.
 enum Polled {
@@ -239,6 +254,9 @@ pub(crate) struct Driver<P: Policy> {
     wakeups: Arc<Wakeups>,
     /// Each source's waker, in the order of the sources.
     wakers: Arc<[Waker]>,
+    /// The sources that woke the task and were not asked since (bits): a socket's
+    /// readiness notice from the reactor is waiting there.
+    woken: u8,
 }
 
 impl<P: Policy> Driver<P> {
@@ -261,6 +279,7 @@ impl<P: Policy> Driver<P> {
             armed: None,
             wakeups,
             wakers,
+            woken: 0,
         }
     }
 
@@ -286,6 +305,7 @@ impl<P: Policy> Driver<P> {
         let mut budget = BUDGET;
         // One bit per source that may have an input.
         let mut live = self.wakeups.take(cx.waker());
+        self.woken = live;
         let wakers = Arc::clone(&self.wakers);
         loop {
             let now = self.clock.ms();
@@ -311,10 +331,10 @@ impl<P: Policy> Driver<P> {
                 let polled = match source {
                     0 => self.poll_command(cx, now),
                     1 => self.poll_io(cx, now),
-                    2 => self.poll_datagram(cx, now),
-                    3 => self.poll_tcp_accept(cx, now),
-                    4 => self.poll_unix_accept(cx, now),
-                    5 => self.poll_writable(cx, now),
+                    DATAGRAM => self.poll_datagram(cx, now),
+                    TCP_ACCEPT => self.poll_tcp_accept(cx, now),
+                    UNIX_ACCEPT => self.poll_unix_accept(cx, now),
+                    WRITABLE => self.poll_writable(cx, now),
                     _ => self.poll_datagram_v6(cx, now),
                 };
                 match polled {
@@ -387,11 +407,21 @@ impl<P: Policy> Driver<P> {
         }
     }
 
+    /// Whether `source` woke the task since it was last asked (once: it is asked now).
+    fn take_woken(&mut self, source: u8) -> bool {
+        let bit = 1 << source;
+        let woken = self.woken & bit != 0;
+        self.woken &= !bit;
+        woken
+    }
+
     fn poll_datagram(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
         let arrival = self.engine.membership().reports_arrival();
+        let woken = self.take_woken(DATAGRAM);
         let received = recv_datagram(
             &self.io.udp,
             cx,
+            woken,
             &mut self.datagram,
             &mut self.control,
             arrival,
@@ -400,11 +430,19 @@ impl<P: Policy> Driver<P> {
     }
 
     fn poll_datagram_v6(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let woken = self.take_woken(DATAGRAM_V6);
         let Some(udp6) = &self.io.udp6 else {
             return Polled::Idle;
         };
         let arrival = self.engine.membership().reports_arrival();
-        let received = recv_datagram(udp6, cx, &mut self.datagram, &mut self.control, arrival);
+        let received = recv_datagram(
+            udp6,
+            cx,
+            woken,
+            &mut self.datagram,
+            &mut self.control,
+            arrival,
+        );
         self.handle_received(now, received)
     }
 
@@ -424,10 +462,11 @@ impl<P: Policy> Driver<P> {
     }
 
     fn poll_tcp_accept(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let woken = self.take_woken(TCP_ACCEPT);
         let Some(listener) = &self.io.tcp else {
             return Polled::Idle;
         };
-        match poll_nonblocking(listener, cx, TcpListener::accept) {
+        match poll_nonblocking(listener, cx, woken, TcpListener::accept) {
             Poll::Ready(Ok((stream, peer))) => {
                 let Ok(stream) = async_net::TcpStream::try_from(stream) else {
                     return Polled::Handled;
@@ -447,10 +486,11 @@ impl<P: Policy> Driver<P> {
 
     #[cfg(unix)]
     fn poll_unix_accept(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let woken = self.take_woken(UNIX_ACCEPT);
         let Some(listener) = self.io.unix.listener() else {
             return Polled::Idle;
         };
-        match poll_nonblocking(listener, cx, UnixListener::accept) {
+        match poll_nonblocking(listener, cx, woken, UnixListener::accept) {
             Poll::Ready(Ok((stream, _))) => {
                 let Ok(stream) = async_net::unix::UnixStream::try_from(stream) else {
                     return Polled::Handled;
