@@ -282,3 +282,77 @@ async fn run<S: Stream>(
     // The reading half is dropped (stops reading) as soon as the writing half ends.
     writing.or(reading).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+    use std::net::{Ipv4Addr, TcpListener};
+
+    /// A handle on a connected loopback stream (no task: the test plays the task's part
+    /// through the queue's receiver), and the peer's end.
+    fn connected() -> (ConnHandle, Receiver<Outbound>, std::net::TcpStream) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (peer, _) = listener.accept().expect("accept");
+        let stream = async_net::TcpStream::try_from(client).expect("async stream");
+        let (queue, rx) = async_channel::bounded(WRITE_QUEUE);
+        let handle = ConnHandle {
+            queue,
+            direct: Some(stream.direct()),
+            connected: None,
+            pending: 0,
+        };
+        (handle, rx, peer)
+    }
+
+    fn read_exactly(peer: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut bytes = vec![0; n];
+        peer.read_exact(&mut bytes).expect("read");
+        bytes
+    }
+
+    #[test]
+    fn a_frame_with_nothing_queued_is_written_at_once() {
+        let (mut handle, rx, mut peer) = connected();
+        assert_eq!(handle.write(b"frame", SendId::UNTRACKED), Write::Written);
+        assert!(rx.try_recv().is_err(), "nothing queued for the task");
+        assert_eq!(read_exactly(&mut peer, 5), b"frame");
+    }
+
+    #[test]
+    fn a_frame_behind_a_queued_one_is_queued_until_that_ones_outcome_is_reported() {
+        let (mut handle, rx, mut peer) = connected();
+        handle.pending = 1;
+        assert_eq!(handle.write(b"second", SendId::UNTRACKED), Write::Queued);
+        assert_eq!(rx.try_recv().expect("queued").bytes, b"second");
+        assert_eq!(handle.pending, 2);
+        handle.written();
+        handle.written();
+        assert_eq!(handle.write(b"third", SendId::UNTRACKED), Write::Written);
+        assert_eq!(read_exactly(&mut peer, 5), b"third");
+    }
+
+    #[test]
+    fn an_outgoing_connection_writes_directly_once_its_task_left_the_socket() {
+        let (connected_handle, _rx, mut peer) = connected();
+        let (queue, rx) = async_channel::bounded(WRITE_QUEUE);
+        let cell = Connected::default();
+        let mut handle = ConnHandle {
+            queue,
+            direct: None,
+            connected: Some(Arc::clone(&cell)),
+            pending: 0,
+        };
+        // Not connected yet: the frame waits for the task.
+        assert_eq!(handle.write(b"early", SendId::UNTRACKED), Write::Queued);
+        assert_eq!(rx.try_recv().expect("queued").bytes, b"early");
+        handle.written();
+        *cell.lock().expect("cell") = connected_handle.direct.clone();
+        assert_eq!(handle.write(b"later", SendId::UNTRACKED), Write::Written);
+        assert_eq!(read_exactly(&mut peer, 5), b"later");
+    }
+}
