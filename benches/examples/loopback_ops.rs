@@ -9,7 +9,10 @@
 //! * `echo`: N bare tokio UDP echo round trips (as `round_trip/udp_echo`);
 //! * `multicast`: N datagrams to the group, received by the other of two multicast sockets
 //!   set up as the nodes' are, the sender's own echo dropped by the kernel: the kernel's
-//!   share of an event, without any protocol code.
+//!   share of an event, without any protocol code;
+//! * `smol_events`, `smol_query`, `smol_udp`, `smol_echo`: the same four paths with the smol
+//!   adapter and async-io sockets, on a `LocalExecutor` inside `block_on` (as the smol side
+//!   of the loopback bench).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -18,6 +21,10 @@ use cluster_host::socket;
 use cluster_tokio::{Answer, Cluster, Event, Options, QuerySpec, Selector, SendSpec};
 use tokio::net::UdpSocket;
 
+#[path = "loopback_ops/smol_side.rs"]
+mod smol_side;
+
+/// Events sent before their delivery is awaited.
 const BATCH: u64 = 200;
 
 fn options() -> Options {
@@ -35,6 +42,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().unwrap_or_default();
     let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+    if let Some(smol_path) = path.strip_prefix("smol_") {
+        smol_side::run(smol_path, n);
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

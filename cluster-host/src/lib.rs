@@ -27,6 +27,7 @@
 //! | [`typed`] | typed messages end to end: [`Typed`](typed::Typed) values in `raw`, typed sends, queries, answers and event streams |
 //! | [`json`] | the JSON lines of `cluster join --json`, and the `stats` line of every counter |
 //! | [`packet`] | hex frames to JSON and back (`cluster decode`, `cluster encode`) |
+//! | [`wakeups`] | [`Wakeups`](wakeups::Wakeups): which of a driver's sources woke it, each polled with a waker of its own |
 //! | [`setup()`] | a join up to the runtime: options checked, hid found, sockets opened, node built |
 //! | [`engine`] | [`Engine`]: the driver task's logic without the waiting (inputs, commands, the drain, failover, routing, listener refresh) behind the [`Io`] trait; the driving loop is in its docs |
 //! | [`command`] | [`Command`]: what a handle asks of the driver, with its one-shot reply |
@@ -126,6 +127,7 @@ pub mod socket;
 pub mod tap_args;
 pub mod transports;
 pub mod typed;
+pub mod wakeups;
 
 pub use addrs::LocalAddrs;
 pub use command::{COMMAND_QUEUE, Command, Reply};

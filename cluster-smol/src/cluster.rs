@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use async_executor::Executor;
 use async_io::Async;
-use async_net::TcpListener;
 use cluster_core::{DefaultPolicy, Policy};
 use cluster_host::conn::IO_QUEUE;
 #[cfg(unix)]
@@ -71,10 +70,10 @@ impl Cluster {
     {
         let clock = Clock(std::time::Instant::now());
         let (engine, sockets, handle) = Engine::<P, SmolIo>::from_setup(setup(options, policy)?);
-        let sockets = sockets.wrap(Async::new, TcpListener::try_from)?;
+        let sockets = sockets.wrap(Async::new, Async::new)?;
         #[cfg(unix)]
-        let unix = UnixSocket::new(sockets.unix, async_net::unix::UnixListener::try_from)
-            .map_err(JoinError::io("unix listener"))?;
+        let unix =
+            UnixSocket::new(sockets.unix, Async::new).map_err(JoinError::io("unix listener"))?;
         let (io_tx, io_rx) = async_channel::bounded(IO_QUEUE);
         let executor = Arc::new(Executor::new());
         let smol_io = SmolIo {
@@ -87,6 +86,7 @@ impl Cluster {
             executor: Arc::clone(&executor),
             tasks: Vec::new(),
             connect_timeout: sockets.options.connect_timeout,
+            reopened: false,
         };
         let driver = Inner::new(engine, smol_io, clock, io_rx);
         let span = tracing::debug_span!("cluster_node", sid = %handle.sid());

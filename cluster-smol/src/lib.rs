@@ -81,17 +81,19 @@
 //! channels, which need no tokio runtime; the connection tasks' are `async-channel`), so
 //! handles work from any executor, and from a tokio task too.
 //!
-//! The driver follows the core's driving contract: it waits for the first of a command, a
-//! datagram, bytes or a write outcome from a connection, a new connection, the multicast
-//! socket becoming writable again, or the node's deadline (compared with the clock directly;
-//! time is milliseconds since the join on the monotonic clock); makes exactly one input or
-//! command call; then drains every transmit and every event. That logic is
+//! The driver follows the core's driving contract: it waits for a command, a datagram,
+//! bytes or a write outcome from a connection, a new connection, the multicast socket
+//! becoming writable again, or the node's deadline (compared with the clock directly; time
+//! is milliseconds since the join on the monotonic clock); makes exactly one input or
+//! command call per input; then drains every transmit and every event. That logic is
 //! `cluster_host::Engine`, shared with the other adapters; this crate adds the waiting
-//! (`async-io`'s reactor and timers, `futures-lite`'s `race`) and the connection tasks.
+//! (`async-io`'s reactor and timers, each source polled with a waker of its own and kept
+//! registered across inputs: `cluster_host::wakeups`) and the connection tasks.
 //!
 //! Each stream connection has a task of its own, run by a private `async-executor` inside
 //! the driver future (not smol's global executor), so the driver needs nothing from the
-//! executor that polls it.
+//! executor that polls it. The task reads, and writes what the driver queues; a frame the
+//! socket takes whole at once, with nothing queued before it, the driver writes itself.
 //!
 //! # Protocols
 //!

@@ -9,9 +9,8 @@
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use cluster_core::{ConnId, Policy, Protocol, SendId};
@@ -21,6 +20,7 @@ use cluster_host::engine::Write;
 #[cfg(unix)]
 use cluster_host::socket::UnixSocket;
 use cluster_host::socket::{self, DATAGRAM_BUFFER, SockRef};
+use cluster_host::wakeups::Wakeups;
 use cluster_host::{Engine, Flow, Io};
 use tokio::io::{Interest, ReadBuf};
 #[cfg(unix)]
@@ -191,66 +191,6 @@ enum Polled {
     Stop,
 }
 
-/// Which sources woke the driver task since it last looked, and the task's waker.
-#[derive(Debug)]
-struct Wakeups {
-    /// One bit per source; every source at first.
-    sources: AtomicU8,
-    task: Mutex<Option<Waker>>,
-}
-
-impl Default for Wakeups {
-    fn default() -> Self {
-        Self {
-            sources: AtomicU8::new(u8::MAX >> (8 - SOURCES)),
-            task: Mutex::new(None),
-        }
-    }
-}
-
-impl Wakeups {
-    /// Notes `sources` (bits) for the next poll.
-    fn note(&self, sources: u8) {
-        self.sources.fetch_or(sources, Ordering::AcqRel);
-    }
-
-    /// Remembers `task` as the task's waker and takes the sources noted since last time.
-    fn take(&self, task: &Waker) -> u8 {
-        {
-            let mut current = self.task.lock().unwrap_or_else(PoisonError::into_inner);
-            if !current.as_ref().is_some_and(|w| w.will_wake(task)) {
-                *current = Some(task.clone());
-            }
-        }
-        self.sources.swap(0, Ordering::AcqRel)
-    }
-}
-
-/// The waker one source is polled with: it notes the source, then wakes the task.
-#[derive(Debug)]
-struct SourceWaker {
-    bit: u8,
-    wakeups: Arc<Wakeups>,
-}
-
-impl Wake for SourceWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakeups.note(self.bit);
-        let task = self
-            .wakeups
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(task) = &*task {
-            task.wake_by_ref();
-        }
-    }
-}
-
 /// The task's state.
 pub(crate) struct Driver<P: Policy> {
     engine: Engine<P, TokioIo>,
@@ -282,15 +222,8 @@ impl<P: Policy> Driver<P> {
         clock: Clock,
         io_rx: mpsc::Receiver<IoEvent>,
     ) -> Self {
-        let wakeups = Arc::new(Wakeups::default());
-        let wakers = (0..SOURCES)
-            .map(|source| {
-                Waker::from(Arc::new(SourceWaker {
-                    bit: 1 << source,
-                    wakeups: Arc::clone(&wakeups),
-                }))
-            })
-            .collect();
+        let wakeups = Wakeups::new(SOURCES);
+        let wakers = wakeups.wakers(SOURCES);
         Self {
             engine,
             io,
