@@ -17,7 +17,7 @@ use core::fmt::Write as _;
 use crate::wire::{EncodeError, FilterPlacement, List, Message, MessageKind, Str};
 
 /// The highest membership version this crate speaks.
-pub const MX_VERSION: u32 = 1;
+pub const MX_VERSION: u32 = 2;
 
 /// The prefix of every membership `op` word.
 const PREFIX: &str = "mx/";
