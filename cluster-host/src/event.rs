@@ -81,9 +81,10 @@ pub struct ServiceInfo {
     pub data_version: u16,
     /// The data it publishes ([`node_data`](crate::node_data)).
     pub data: DataMap,
-    /// How it was learned: `multicast` (its own frames, on a LAN) or `seed` (through the
-    /// membership exchanged with seeds, [`crate::seeds`]; filled in by the
-    /// [`Engine`](crate::Engine)).
+    /// How it was learned: `multicast` (its own frames, on a LAN), `seed` (through the
+    /// membership exchanged with seeds, [`crate::seeds`]) or `gateway` (a service on another
+    /// LAN that does not speak the membership protocol, reached through a gateway there,
+    /// [`crate::gateway`]); filled in by the [`Engine`](crate::Engine).
     pub learned: &'static str,
 }
 

@@ -4,7 +4,7 @@
 //! | line | keys |
 //! | --- | --- |
 //! | joined | `event`, `sid`, `hid`, `port`, `group`, `protocols`, `tcp_port`, `unix_path`, `interfaces` |
-//! | discovered | `event`, `sid`, `hid`, `ip`, `tags`, `protocols`, `local`, `tcp_port`, `interface`, `interface_address` (where it was heard: our interface's name and our address on it), `learned` (`multicast` or `seed`) |
+//! | discovered | `event`, `sid`, `hid`, `ip`, `tags`, `protocols`, `local`, `tcp_port`, `interface`, `interface_address` (where it was heard: our interface's name and our address on it), `learned` (`multicast`, `seed` or `gateway`) |
 //! | lost | `event`, `sid`, `reason` (`expired`, `disconnect`, `left`) |
 //! | tags | `event`, `sid`, `tags` |
 //! | message | `event`, `sid`, `channel`, `data`, `ruid`, and `raw` when present |

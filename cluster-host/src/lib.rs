@@ -105,6 +105,7 @@ mod duration;
 pub mod engine;
 mod error;
 pub mod event;
+pub mod gateway;
 mod handle;
 pub mod held;
 pub mod hid;

@@ -11,18 +11,27 @@
 //!   its LAN: a member heard for the first time or back becomes a full heartbeat (its props
 //!   and tags), alive members get a periodic heartbeat every [`REFRESH_EVERY`] so the node's
 //!   expiry keeps them, and a lost member becomes a disconnect. The node therefore lists,
-//!   queries and sends to remote members as to any service in remote mode (spec Q2).
+//!   queries and sends to remote members as to any service in remote mode (spec Q2);
+//! * as a gateway, it exports the services the engine hears on the LAN that are not
+//!   members ([`set_exports`](Seeds::set_exports)), and the routes other gateways offer are
+//!   told to the node the same way, as frames from the gateway's address: the node sends
+//!   to such a service at its gateway, which relays ([`crate::gateway`]). A route is not
+//!   told for a sid this node hears on its own LAN, for a member (it is reached directly)
+//!   or for itself.
 
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use cluster_core::membership::{
-    Entry, MemberEvent, MemberState, MemberText, Membership, MembershipConfig,
+    Entry, MemberEvent, MemberState, MemberText, Membership, MembershipConfig, RouteEvent,
 };
 use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str, tcl_list};
 use cluster_core::{Hid, Instant, Sid, Source, TagList};
 
 /// Remote members a node keeps at most.
 pub const MAX_MEMBERS: usize = 1024;
+/// Routes through gateways, and exports as a gateway, a node keeps at most.
+pub const MAX_ROUTES: usize = 256;
 /// Between two resolutions of the seeds' names while one has not answered, in ms.
 pub const RESOLVE_EVERY: u64 = 10_000;
 /// Between two refreshes of the alive members in the node, in ms, at most (a third of the
@@ -44,7 +53,11 @@ pub struct ToNode {
 #[derive(Debug)]
 pub struct Seeds {
     names: Vec<String>,
-    membership: Box<Membership<MAX_MEMBERS>>,
+    membership: Box<Membership<MAX_MEMBERS, MAX_ROUTES>>,
+    /// Sids heard on the LAN itself (multicast), until the node loses them.
+    lan: HashSet<Sid>,
+    /// Routes told to the node, as last told.
+    told: HashMap<Sid, Entry>,
     next_resolve: u64,
     next_refresh: u64,
     refresh_every: u64,
@@ -104,6 +117,8 @@ impl Seeds {
         Self {
             names,
             membership,
+            lan: HashSet::new(),
+            told: HashMap::new(),
             next_resolve: now + RESOLVE_EVERY,
             next_refresh: now + refresh_every,
             refresh_every,
@@ -113,8 +128,39 @@ impl Seeds {
 
     /// The membership (getters).
     #[must_use]
-    pub fn membership(&self) -> &Membership<MAX_MEMBERS> {
+    pub fn membership(&self) -> &Membership<MAX_MEMBERS, MAX_ROUTES> {
         &self.membership
+    }
+
+    /// Input: a frame of `sid` arrived on the LAN (multicast, not through a member).
+    pub fn heard_on_lan(&mut self, sid: Sid) {
+        if sid != self.membership.me().sid && !self.lan.contains(&sid) {
+            self.lan.insert(sid);
+        }
+    }
+
+    /// True when `sid` was heard on the LAN and the node has not lost it since.
+    #[must_use]
+    pub fn is_on_lan(&self, sid: &Sid) -> bool {
+        self.lan.contains(sid)
+    }
+
+    /// Command: the LAN-only services this node relays (see the module docs).
+    pub fn set_exports(&mut self, exports: &[Entry]) {
+        self.membership.set_exports(exports);
+    }
+
+    /// True when this node relays `sid` as a gateway.
+    #[must_use]
+    pub fn is_export(&self, sid: &Sid) -> bool {
+        self.membership.exports().iter().any(|e| e.sid == *sid)
+    }
+
+    /// True when the route for `sid` is for the node: not on our LAN, not a member, not us.
+    fn routes_to_node(&self, sid: &Sid) -> bool {
+        *sid != self.membership.me().sid
+            && !self.lan.contains(sid)
+            && self.membership.member(sid).is_none()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
@@ -164,6 +210,13 @@ impl Seeds {
     /// node about it until it is heard from again.
     pub fn departed(&mut self, now: u64, sid: &Sid) {
         self.membership.departed(Instant::from_millis(now), sid);
+        self.told.remove(sid);
+    }
+
+    /// Input: the node lost `sid` (for any reason): it is no longer on the LAN.
+    pub fn lost(&mut self, sid: &Sid) {
+        self.lan.remove(sid);
+        self.told.remove(sid);
     }
 
     /// Input: time passed.
@@ -182,6 +235,24 @@ impl Seeds {
                     out.extend(to_node(&member.entry, Some(MessageKind::Heartbeat), true));
                 }
             }
+            let mut sids: Vec<Sid> = self
+                .membership
+                .routes()
+                .iter()
+                .map(|r| r.entry.sid)
+                .collect();
+            sids.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            sids.dedup();
+            for sid in sids {
+                if !self.routes_to_node(&sid) {
+                    continue;
+                }
+                if let Some(route) = self.membership.route(&sid) {
+                    let entry = route.entry;
+                    self.told.insert(sid, entry);
+                    out.extend(to_node(&entry, Some(MessageKind::Heartbeat), true));
+                }
+            }
         }
         out
     }
@@ -197,7 +268,9 @@ impl Seeds {
     /// Output: the membership's changes, as frames for the node.
     pub fn poll_to_node(&mut self) -> Option<ToNode> {
         loop {
-            let event = self.membership.poll_event()?;
+            let Some(event) = self.membership.poll_event() else {
+                return self.poll_route_to_node();
+            };
             let (sid, kind, full) = match event {
                 MemberEvent::Joined(sid) | MemberEvent::Back(sid) => {
                     (sid, MessageKind::Heartbeat, true)
@@ -209,6 +282,36 @@ impl Seeds {
             };
             if let Some(frame) = to_node(&member.entry, Some(kind), full) {
                 return Some(frame);
+            }
+        }
+    }
+}
+
+impl Seeds {
+    /// The next change of a route in use, as a frame for the node: a full heartbeat from the
+    /// gateway's address, or the disconnect of a service no gateway offers any more.
+    fn poll_route_to_node(&mut self) -> Option<ToNode> {
+        loop {
+            let (sid, up) = match self.membership.poll_route_event()? {
+                RouteEvent::Up(sid) => (sid, true),
+                RouteEvent::Down(sid) => (sid, false),
+            };
+            if !self.routes_to_node(&sid) {
+                continue;
+            }
+            let frame = match (up, self.membership.route(&sid)) {
+                (true, Some(route)) => {
+                    let entry = route.entry;
+                    self.told.insert(sid, entry);
+                    to_node(&entry, Some(MessageKind::Heartbeat), true)
+                }
+                _ => self
+                    .told
+                    .remove(&sid)
+                    .and_then(|entry| to_node(&entry, Some(MessageKind::Disconnect), false)),
+            };
+            if frame.is_some() {
+                return frame;
             }
         }
     }

@@ -83,7 +83,7 @@ impl Net {
                     while let Some(out) = self.nodes[k].1.poll_transmit(at, &mut buf) {
                         sent = true;
                         let to = out.to.ip();
-                        let is_to = |text: &str| text.parse::<core::net::IpAddr>() == Ok(to);
+                        let is_to = |text: &str| text.parse::<IpAddr>() == Ok(to);
                         if self.down.iter().any(|d| is_to(d)) {
                             continue;
                         }
