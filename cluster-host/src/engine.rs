@@ -405,7 +405,7 @@ fn remember<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, value: u
     map.insert(key, value);
 }
 
-/// The sender's sid of a frame, when it parses (sealed frames do not).
+/// The sender's sid of a (plain) frame, when it parses.
 fn sender_of(bytes: &[u8]) -> Option<Sid> {
     let (message, _) = cluster_core::wire::Message::parse(bytes).ok()?;
     Sid::new(message.sid?.as_bytes())
@@ -458,13 +458,17 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 tcp_port.unwrap_or_default(),
                 setup.node.tags(),
             );
-            Box::new(Seeds::new(
+            #[allow(unused_mut)]
+            let mut seeds = Box::new(Seeds::new(
                 setup.options.seeds.clone(),
                 me,
                 u64::try_from(setup.options.config.ttl.as_millis()).unwrap_or(u64::MAX),
                 crate::seed::os_seed(),
                 0,
-            ))
+            ));
+            #[cfg(feature = "seal")]
+            seeds.set_keys(setup.node.keys().cloned(), crate::seed::os_seed());
+            seeds
         });
         let (handle, front) = front(
             *setup.node.sid(),
@@ -646,7 +650,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
         let local = self.addrs.is_local(from.ip(), now);
         if let Some(seeds) = &mut self.seeds
-            && let Some(sid) = sender_of(bytes)
+            && let Some(sid) = seeds
+                .plain(now, bytes, Protocol::Multicast)
+                .and_then(|plain| sender_of(&plain))
         {
             seeds.heard_on_lan(sid);
         }
@@ -751,15 +757,20 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let protocol = entry.protocol;
         self.transports.touch(conn, now);
         self.counters.stream_frames_received += 1;
-        if let (Some(seeds), Some(peer)) = (&mut self.seeds, source.addr)
-            && seeds.handle_frame(now, peer, frame)
-        {
-            return;
-        }
-        if let Some(seeds) = &self.seeds
-            && let Some(inbound) = gateway::inbound(frame, |sid| seeds.is_export(sid))
-        {
-            self.relay(now, conn, inbound);
+        if let (Some(seeds), Some(peer)) = (&mut self.seeds, source.addr) {
+            // Membership frames and queries to relay count only when they open (sealed).
+            let plain = seeds.plain(now, frame, protocol);
+            if let Some(plain) = &plain
+                && seeds.handle_frame(now, peer, plain)
+            {
+                return;
+            }
+            let inbound = plain
+                .as_deref()
+                .and_then(|plain| gateway::inbound(plain, |sid| seeds.is_export(sid)));
+            if let Some(inbound) = inbound {
+                self.relay(now, conn, inbound);
+            }
         }
         let _ = self.node.handle_datagram(at(now), source, frame);
         if self.transports.needs_sid(conn) {
@@ -1258,6 +1269,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// ([`KeyRing`](cluster_core::KeyRing)).
     #[cfg(feature = "seal")]
     pub fn set_keys(&mut self, keys: Option<cluster_core::KeyRing>) {
+        if let Some(seeds) = &mut self.seeds {
+            seeds.set_keys(keys.clone(), crate::seed::os_seed());
+        }
         self.node.set_keys(keys);
     }
 
@@ -1620,6 +1634,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// Writes the queued answers of relayed queries on their askers' connections.
     fn write_relayed_answers(&mut self, now: u64, io: &mut I) {
         for (conn, frame) in std::mem::take(&mut self.relayed_answers) {
+            let Some(frame) = self.seeds.as_mut().and_then(|s| s.seal_frame(&frame)) else {
+                continue;
+            };
             if let Some(entry) = self.transports.get_mut(conn) {
                 match io.write(&mut entry.writer, &frame, SendId::UNTRACKED) {
                     Write::Written | Write::Queued => self.transports.touch(conn, now),

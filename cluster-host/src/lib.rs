@@ -123,6 +123,7 @@ pub mod request;
 pub mod seed;
 pub mod seeds;
 mod setup;
+pub mod side_seal;
 pub mod socket;
 pub mod tap_args;
 pub mod transports;

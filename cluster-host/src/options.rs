@@ -111,11 +111,6 @@ pub enum OptionsError {
     /// Seeds are given but the node is in local mode or does not run `t`.
     #[error("seeds need remote mode and protocol t")]
     SeedsNeedRemoteTcp,
-    /// Seeds and sealing together: membership frames are not sealed yet, and a sealed
-    /// cluster must not leak its membership (feature `seal`).
-    #[cfg(feature = "seal")]
-    #[error("seeds do not work with sealed frames yet")]
-    SeedsUnsealed,
     /// A seed is not `HOST:PORT`.
     #[error("seed {0:?} is not HOST:PORT")]
     BadSeed(String),
@@ -452,10 +447,6 @@ impl Options {
         let seeds_can_run = self.config.remote && self.config.protocols.contains(Protocol::Tcp);
         if !self.seeds.is_empty() && !seeds_can_run {
             return Err(OptionsError::SeedsNeedRemoteTcp);
-        }
-        #[cfg(feature = "seal")]
-        if !self.seeds.is_empty() && self.keys.is_some() {
-            return Err(OptionsError::SeedsUnsealed);
         }
         if let Some(bad) = self.seeds.iter().find(|s| {
             s.rsplit_once(':')

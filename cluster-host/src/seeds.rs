@@ -19,6 +19,7 @@
 //!   told for a sid this node hears on its own LAN, for a member (it is reached directly)
 //!   or for itself.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -26,7 +27,9 @@ use cluster_core::membership::{
     Entry, MemberEvent, MemberState, MemberText, Membership, MembershipConfig, RouteEvent,
 };
 use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str, tcl_list};
-use cluster_core::{Hid, Instant, Sid, Source, TagList};
+use cluster_core::{Hid, Instant, Protocol, Sid, Source, TagList};
+
+use crate::side_seal::SideSeal;
 
 /// Remote members a node keeps at most.
 pub const MAX_MEMBERS: usize = 1024;
@@ -58,6 +61,8 @@ pub struct Seeds {
     lan: HashSet<Sid>,
     /// Routes told to the node, as last told.
     told: HashMap<Sid, Entry>,
+    /// Sealing of what the membership and the gateway write and read.
+    seal: SideSeal,
     next_resolve: u64,
     next_refresh: u64,
     refresh_every: u64,
@@ -119,6 +124,7 @@ impl Seeds {
             membership,
             lan: HashSet::new(),
             told: HashMap::new(),
+            seal: SideSeal::default(),
             next_resolve: now + RESOLVE_EVERY,
             next_refresh: now + refresh_every,
             refresh_every,
@@ -130,6 +136,25 @@ impl Seeds {
     #[must_use]
     pub fn membership(&self) -> &Membership<MAX_MEMBERS, MAX_ROUTES> {
         &self.membership
+    }
+
+    /// Command: the node's keys (`None`: off): membership frames and relayed answers are
+    /// sealed with them, and only frames sealed with them are membership traffic or relayed
+    /// ([`crate::side_seal`]). `seed` draws the salt.
+    #[cfg(feature = "seal")]
+    pub fn set_keys(&mut self, keys: Option<cluster_core::KeyRing>, seed: u64) {
+        self.seal.set_keys(keys, seed);
+    }
+
+    /// The plain frame of `frame` read over `via` (opened when sealing is on); `None` when
+    /// it does not open, and is then neither membership traffic nor relayed.
+    pub fn plain<'a>(&mut self, now: u64, frame: &'a [u8], via: Protocol) -> Option<Cow<'a, [u8]>> {
+        self.seal.open(now, frame, via)
+    }
+
+    /// `frame` (a relayed answer) as it goes out over TCP: sealed when sealing is on.
+    pub fn seal_frame(&mut self, frame: &[u8]) -> Option<Vec<u8>> {
+        self.seal.seal(frame).map(<[u8]>::to_vec)
     }
 
     /// Input: a frame of `sid` arrived on the LAN (multicast, not through a member).
@@ -259,10 +284,21 @@ impl Seeds {
 
     /// Output: the next `mx` frame to send, with the TCP address it goes to.
     pub fn poll_transmit(&mut self, now: u64) -> Option<(SocketAddr, &[u8])> {
-        let out = self
-            .membership
-            .poll_transmit(Instant::from_millis(now), &mut self.buf)?;
-        Some((out.to, self.buf.get(..out.len).unwrap_or_default()))
+        loop {
+            let out = self
+                .membership
+                .poll_transmit(Instant::from_millis(now), &mut self.buf)?;
+            if !self.seal.is_on() {
+                return Some((out.to, self.buf.get(..out.len).unwrap_or_default()));
+            }
+            if let Some(len) = self
+                .seal
+                .seal_len(self.buf.get(..out.len).unwrap_or_default())
+            {
+                return Some((out.to, self.seal.sealed(len)));
+            }
+            tracing::debug!(to = %out.to, "a membership frame could not be sealed");
+        }
     }
 
     /// Output: the membership's changes, as frames for the node.
@@ -424,6 +460,126 @@ mod tests {
             resolve(&names),
             ["10.1.2.3:41917".parse::<SocketAddr>().unwrap()]
         );
+    }
+
+    fn node(sid: &str, seeds: &[&str], seed: u64) -> Seeds {
+        let entry = own_entry(
+            &Sid::new(sid.as_bytes()).unwrap(),
+            &Hid::new(b"02:fc:00:00:00:01").unwrap(),
+            41917,
+            &TagList::new(),
+        );
+        let names = seeds.iter().map(|s| (*s).to_owned()).collect();
+        Seeds::new(names, entry, 1_500, seed, 0)
+    }
+
+    /// Every frame `from` (at `from_ip`) sends, as the engine reads it at `to`: opened, then
+    /// offered to the membership. Returns how many the membership took.
+    fn deliver(now: u64, from: &mut Seeds, from_ip: &str, to: &mut Seeds) -> usize {
+        let peer = SocketAddr::new(from_ip.parse().unwrap(), 50_000);
+        let mut taken = 0;
+        while let Some((_, frame)) = from.poll_transmit(now) {
+            let frame = frame.to_vec();
+            if let Some(plain) = to.plain(now, &frame, Protocol::Tcp)
+                && to.handle_frame(now, peer, &plain)
+            {
+                taken += 1;
+            }
+        }
+        taken
+    }
+
+    #[cfg(feature = "seal")]
+    #[test]
+    fn sealed_membership_frames_are_membership_only_for_nodes_with_the_key() {
+        use cluster_core::{Key, KeyRing, seal::KEY_LEN};
+        let ring = KeyRing::new(Key::new(1, [9; KEY_LEN]));
+        let mut a = node("Aaaaaaaa", &["10.0.0.2:41917"], 1);
+        a.set_keys(Some(ring.clone()), 11);
+        let mut b = node("Bbbbbbbb", &[], 2);
+        b.set_keys(Some(ring.clone()), 12);
+        let mut keyless = node("Cccccccc", &["10.0.0.1:41917"], 3);
+        // a's push is sealed: the keyless node does not take it (its node drops it: the
+        // sealed layout's empty filter names nobody) ...
+        a.handle_timeout(0);
+        assert_eq!(deliver(0, &mut a, "10.0.0.1", &mut keyless), 0);
+        assert!(keyless.membership().members().is_empty());
+        // ... the keyed node does, and its sealed answer teaches a.
+        a.handle_timeout(2_000);
+        assert_eq!(deliver(2_000, &mut a, "10.0.0.1", &mut b), 1);
+        assert_eq!(deliver(2_000, &mut b, "10.0.0.2", &mut a), 1);
+        assert!(
+            a.membership()
+                .member(&Sid::new(b"Bbbbbbbb").unwrap())
+                .is_some()
+        );
+        // The keyless node's plain push is not membership traffic for a sealed node.
+        keyless.handle_timeout(0);
+        assert_eq!(deliver(0, &mut keyless, "10.0.0.3", &mut a), 0);
+        assert!(
+            a.membership()
+                .member(&Sid::new(b"Cccccccc").unwrap())
+                .is_none()
+        );
+        // A copy of a sealed frame is refused the second time (replay).
+        let mut b2 = node("Bbbbbbbb", &["10.0.0.1:41917"], 4);
+        b2.set_keys(Some(ring), 14);
+        b2.handle_timeout(0);
+        let (_, frame) = b2.poll_transmit(0).unwrap();
+        let frame = frame.to_vec();
+        assert!(a.plain(0, &frame, Protocol::Tcp).is_some());
+        assert!(a.plain(0, &frame, Protocol::Tcp).is_none());
+    }
+
+    #[test]
+    fn routes_reach_the_node_unless_the_sid_is_on_the_lan_a_member_or_us() {
+        let mut gateway = node("Gaaaaaaa", &[], 1);
+        let tcl = own_entry(
+            &Sid::new(b"Tcl00001").unwrap(),
+            &Hid::new(b"02:fc:00:00:00:51").unwrap(),
+            41917,
+            &TagList::new(),
+        );
+        gateway.set_exports(&[tcl]);
+        let mut far = node("Rrrrrrrr", &["10.0.0.1:41917"], 2);
+        let mut near = node("Nnnnnnnn", &["10.0.0.1:41917"], 3);
+        near.heard_on_lan(tcl.sid);
+        for other in [&mut far, &mut near] {
+            other.handle_timeout(0);
+            deliver(0, other, "10.0.0.9", &mut gateway);
+            deliver(0, &mut gateway, "10.0.0.1", other);
+        }
+        let told: Vec<ToNode> = core::iter::from_fn(|| far.poll_to_node()).collect();
+        let routed = told
+            .iter()
+            .map(|t| Message::parse(&t.frame).unwrap().0)
+            .find(|m| m.sid.unwrap() == "Tcl00001")
+            .expect("the far node's node is told of the routed service");
+        assert_eq!(routed.kind, Some(MessageKind::Heartbeat));
+        assert_eq!(routed.data.unwrap(), "t {port 41917}");
+        let from = told
+            .iter()
+            .find(|t| Message::parse(&t.frame).unwrap().0.sid.unwrap() == "Tcl00001")
+            .unwrap();
+        assert_eq!(
+            from.source,
+            Source::multicast("10.0.0.1:41917".parse().unwrap(), false)
+        );
+        let near_told: Vec<ToNode> = core::iter::from_fn(|| near.poll_to_node()).collect();
+        assert!(
+            near_told
+                .iter()
+                .all(|t| Message::parse(&t.frame).unwrap().0.sid.unwrap() != "Tcl00001"),
+            "a node that hears the service on its LAN is not told of the route"
+        );
+        // The service leaves the gateway's LAN: the far node's node gets its disconnect.
+        gateway.set_exports(&[]);
+        gateway.handle_timeout(1_000);
+        deliver(1_000, &mut gateway, "10.0.0.1", &mut far);
+        let gone = core::iter::from_fn(|| far.poll_to_node())
+            .map(|t| Message::parse(&t.frame).unwrap().0.kind)
+            .collect::<Vec<_>>();
+        assert!(gone.contains(&Some(MessageKind::Disconnect)), "{gone:?}");
     }
 
     #[test]
