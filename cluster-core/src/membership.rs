@@ -174,6 +174,8 @@ pub struct Member {
     pub heard: bool,
     /// True while its texts are unknown (only its beats were seen).
     pub placeholder: bool,
+    /// The generation of its exports that its routes here come from (0: none).
+    exports_seen: u32,
     last_heard: Instant,
     next_probe: Instant,
 }
@@ -253,6 +255,8 @@ pub struct Membership<const MEMBERS: usize, const ROUTES: usize = { self::ROUTES
     route_events: heapless::Deque<RouteEvent, ROUTES>,
     /// The exports changed: the next beat sweep pushes to every alive member instead.
     exports_changed: bool,
+    /// Grows at every change of the exports (0: never exported); announced in every word.
+    exports_generation: u32,
     /// The current beat sweep pushes (it carries the new exports).
     sweep_pushes: bool,
     seeds: heapless::Vec<Seed, MAX_SEEDS>,
@@ -284,6 +288,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             routes: Routes::default(),
             route_events: heapless::Deque::new(),
             exports_changed: false,
+            exports_generation: 0,
             sweep_pushes: false,
             seeds: heapless::Vec::new(),
             members: heapless::Vec::new(),
@@ -351,6 +356,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             // `kept` fits: it is at most `ROUTES` long.
             let _ = self.exports.extend_from_slice(kept);
             self.exports_changed = true;
+            self.exports_generation = self.exports_generation.checked_add(1).unwrap_or(1);
         }
     }
 
@@ -379,6 +385,13 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
     }
 
     fn drop_routes_of(&mut self, gateway: &Sid) {
+        if let Some(m) = self
+            .find(gateway)
+            .ok()
+            .and_then(|i| self.members.get_mut(i))
+        {
+            m.exports_seen = 0;
+        }
         let events = &mut self.route_events;
         let stats = &mut self.stats;
         self.routes.drop_gateway(gateway, |event| {
@@ -498,7 +511,13 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             let trailer = self.merge(now, &sid, addr, raw)?;
             if word.version >= EXPORTS_VERSION {
                 self.merge_routes(&sid, addr, trailer)?;
+                if let Some(m) = self.find(&sid).ok().and_then(|i| self.members.get_mut(i)) {
+                    m.exports_seen = word.exports;
+                }
             }
+        }
+        if word.version >= EXPORTS_VERSION && word.verb == Verb::Beat {
+            self.ask_exports(now, &sid, word.exports);
         }
         self.ask_unknown(now, &sid);
         Ok(())
@@ -512,6 +531,21 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             return;
         };
         if m.placeholder && m.state == MemberState::Alive && m.next_probe <= now {
+            m.next_probe = now.saturating_add_millis(retry);
+            if self.pushes.push_back(m.entry.addr).is_err() {
+                self.stats.pending_dropped += 1;
+            }
+        }
+    }
+
+    /// A member whose beat announces other exports than its routes here come from gets a
+    /// push (at most every `seed_retry`); its pull carries them.
+    fn ask_exports(&mut self, now: Instant, sid: &Sid, generation: u32) {
+        let retry = self.config.seed_retry;
+        let Some(m) = self.find(sid).ok().and_then(|i| self.members.get_mut(i)) else {
+            return;
+        };
+        if m.exports_seen != generation && !m.placeholder && m.next_probe <= now {
             m.next_probe = now.saturating_add_millis(retry);
             if self.pushes.push_back(m.entry.addr).is_err() {
                 self.stats.pending_dropped += 1;
@@ -578,6 +612,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             learned,
             heard,
             placeholder: heard && entry.protocols.is_empty(),
+            exports_seen: 0,
             last_heard: now,
             next_probe: now,
         };
@@ -809,6 +844,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             verb,
             incarnation: self.me.incarnation,
             port: self.me.addr.port(),
+            exports: self.exports_generation,
         };
         let (sid, hid) = (self.me.sid, self.me.hid);
         let sender = Sender {

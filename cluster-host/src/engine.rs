@@ -760,6 +760,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
         if let (Some(seeds), Some(peer)) = (&mut self.seeds, source.addr) {
             // Membership frames and queries to relay count only when they open (sealed).
             let plain = seeds.plain(now, frame, protocol);
+            if plain.is_none() {
+                tracing::debug!(peer = %peer, len = frame.len(), "a frame did not open for the membership");
+            }
             if let Some(plain) = &plain
                 && seeds.handle_frame(now, peer, plain)
             {

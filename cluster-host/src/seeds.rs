@@ -279,7 +279,18 @@ impl Seeds {
                 }
             }
         }
-        out
+        out.into_iter()
+            .filter_map(|t| self.sealed_for_node(t))
+            .collect()
+    }
+
+    /// `to_node` as the node takes it: sealed for `c` when sealing is on.
+    fn sealed_for_node(&mut self, mut to_node: ToNode) -> Option<ToNode> {
+        if self.seal.is_on() {
+            let len = self.seal.seal_len(&to_node.frame, Protocol::Multicast)?;
+            to_node.frame = self.seal.sealed(len).to_vec();
+        }
+        Some(to_node)
     }
 
     /// Output: the next `mx` frame to send, with the TCP address it goes to.
@@ -291,10 +302,8 @@ impl Seeds {
             if !self.seal.is_on() {
                 return Some((out.to, self.buf.get(..out.len).unwrap_or_default()));
             }
-            if let Some(len) = self
-                .seal
-                .seal_len(self.buf.get(..out.len).unwrap_or_default())
-            {
+            let frame = self.buf.get(..out.len).unwrap_or_default();
+            if let Some(len) = self.seal.seal_len(frame, Protocol::Tcp) {
                 return Some((out.to, self.seal.sealed(len)));
             }
             tracing::debug!(to = %out.to, "a membership frame could not be sealed");
@@ -316,7 +325,9 @@ impl Seeds {
             let Some(member) = self.membership.member(&sid) else {
                 continue;
             };
-            if let Some(frame) = to_node(&member.entry, Some(kind), full) {
+            if let Some(frame) =
+                to_node(&member.entry, Some(kind), full).and_then(|t| self.sealed_for_node(t))
+            {
                 return Some(frame);
             }
         }
@@ -346,8 +357,8 @@ impl Seeds {
                     .remove(&sid)
                     .and_then(|entry| to_node(&entry, Some(MessageKind::Disconnect), false)),
             };
-            if frame.is_some() {
-                return frame;
+            if let Some(frame) = frame.and_then(|t| self.sealed_for_node(t)) {
+                return Some(frame);
             }
         }
     }

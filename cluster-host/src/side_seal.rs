@@ -8,6 +8,9 @@
 //! never membership traffic or a query to relay; the node then gets it as it came and
 //! drops it by its own rules. A node without the key therefore ignores a sealed cluster's
 //! membership, and a sealed node ignores unsealed membership frames.
+//!
+//! What the seeds tell the node (the frames remote members would send on the LAN) is sealed
+//! for `c` too, since a sealed node takes nothing else.
 
 use std::borrow::Cow;
 
@@ -76,13 +79,13 @@ impl SideSeal {
         if !self.is_on() {
             return Some(frame);
         }
-        let len = self.seal_len(frame)?;
+        let len = self.seal_len(frame, Protocol::Tcp)?;
         Some(self.sealed(len))
     }
 
-    /// Seals `frame` for TCP into this state's buffer; returns the sealed length (`None`:
+    /// Seals `frame` for `via` into this state's buffer; returns the sealed length (`None`:
     /// sealing is off, or the frame cannot be sealed). [`sealed`](Self::sealed) gives it.
-    pub fn seal_len(&mut self, frame: &[u8]) -> Option<usize> {
+    pub fn seal_len(&mut self, frame: &[u8], via: Protocol) -> Option<usize> {
         #[cfg(feature = "seal")]
         if let Some(seal) = self.seal.as_mut().filter(|s| s.is_on()) {
             let len = cluster_core::seal::FrameSeal::<SENDERS, DATA>::buf_len(frame.len());
@@ -90,9 +93,9 @@ impl SideSeal {
                 self.out.resize(len, 0);
             }
             let out = self.out.get_mut(..len)?;
-            return seal.seal(frame, Protocol::Tcp, out).ok();
+            return seal.seal(frame, via, out).ok();
         }
-        let _ = frame;
+        let _ = (frame, via);
         None
     }
 

@@ -78,82 +78,102 @@ fn routed(tag: &str) -> Result<Routed, String> {
     Ok(Routed { _lab: lab, a, b })
 }
 
-/// `cluster <head...> --json --remote` with fast timers on `port` in namespace `ns`, plus
-/// `tail`.
-fn spawn(ns: &str, port: u16, head: &[&str], tail: &[&str]) -> Node {
-    let port = port.to_string();
-    let mut args: Vec<&str> = head.to_vec();
-    args.extend_from_slice(&[
-        "--json",
-        "--remote",
-        "--port",
-        &port,
-        "--heartbeat",
-        "200ms",
-    ]);
-    args.extend_from_slice(tail);
-    Node::spawn(&["ip", "netns", "exec", ns], &args)
+/// The nodes' common arguments: the multicast port and, for a sealed cluster, the key file.
+struct Cluster {
+    port: String,
+    extra: Vec<String>,
 }
 
-/// A node with seeds (a gateway on its LAN), listening on the seed port when `seed_node`.
-fn gateway(ns: &str, port: u16, tag: &str, seed_node: bool) -> Node {
-    let mut tail = vec![
-        "--ttl", "1500ms", "--tags", tag, "--seed", SEEDS[0], "--seed", SEEDS[1],
-    ];
-    if seed_node {
-        tail.extend_from_slice(&["--tcp-port", SEED_PORT]);
+impl Cluster {
+    /// `cluster <head...> --json --remote` with fast timers in namespace `ns`, plus `tail`
+    /// and the common arguments.
+    fn spawn(&self, ns: &str, head: &[&str], tail: &[&str]) -> Node {
+        let mut args: Vec<&str> = head.to_vec();
+        args.extend_from_slice(&[
+            "--json",
+            "--remote",
+            "--port",
+            &self.port,
+            "--heartbeat",
+            "200ms",
+        ]);
+        args.extend_from_slice(tail);
+        args.extend(self.extra.iter().map(String::as_str));
+        Node::spawn(&["ip", "netns", "exec", ns], &args)
     }
-    spawn(ns, port, &["join"], &tail)
-}
 
-/// `cluster query` (or `send`) from `ns` with `--seed` the b side's seed, to `--resolve
-/// lan-only`; returns its output lines after its exit status was checked.
-fn across(ns: &str, port: u16, command: &str, text: &str) -> Vec<Value> {
-    let mut tail = vec![
-        "--seed",
-        SEEDS[1],
-        "--resolve",
-        "lan-only",
-        "--expect",
-        "1",
-        "--wait",
-        "10s",
-    ];
-    if command == "query" {
-        tail.extend_from_slice(&["--timeout", "3s"]);
+    /// A node with seeds (a gateway on its LAN), listening on the seed port when
+    /// `seed_node`.
+    fn gateway(&self, ns: &str, tag: &str, seed_node: bool) -> Node {
+        let mut tail = vec![
+            "--ttl", "1500ms", "--tags", tag, "--seed", SEEDS[0], "--seed", SEEDS[1],
+        ];
+        if seed_node {
+            tail.extend_from_slice(&["--tcp-port", SEED_PORT]);
+        }
+        self.spawn(ns, &["join"], &tail)
     }
-    tail.push(text);
-    let mut node = spawn(ns, port, &[command], &tail);
-    let lines = node.rest();
-    assert_eq!(node.wait_exit().code(), Some(0), "{command}: {lines:#?}");
-    lines
+
+    /// `cluster query` (or `send`) from `ns` with `--seed` the b side's seed, to
+    /// `--resolve lan-only`; returns its output lines after its exit status was checked.
+    fn across(&self, ns: &str, command: &str, text: &str) -> Vec<Value> {
+        let mut tail = vec![
+            "--seed",
+            SEEDS[1],
+            "--resolve",
+            "lan-only",
+            "--expect",
+            "1",
+            "--wait",
+            "10s",
+        ];
+        if command == "query" {
+            tail.extend_from_slice(&["--timeout", "3s"]);
+        }
+        tail.push(text);
+        let mut node = self.spawn(ns, &[command], &tail);
+        let lines = node.rest();
+        assert_eq!(node.wait_exit().code(), Some(0), "{command}: {lines:#?}");
+        lines
+    }
 }
 
 /// The lines of `node` with this event, read for `within` (nothing else is kept).
 fn events_for(node: &mut Node, event: &str, within: Duration) -> Vec<Value> {
     let deadline = std::time::Instant::now() + within;
     let mut found = Vec::new();
-    while std::time::Instant::now() < deadline {
-        match node.try_line(deadline) {
-            Some(line) if line["event"] == event => found.push(line),
-            Some(_) => {}
-            None => break,
+    while let Some(line) = node.try_line(deadline) {
+        if line["event"] == event {
+            found.push(line);
         }
     }
     found
 }
 
-#[test]
-fn a_lan_only_node_is_found_queried_and_sent_to_through_one_of_two_gateways() {
+/// A key file holding one key, marked to send with.
+fn write_key_file(path: &std::path::Path) {
+    let hex: String = std::iter::repeat_n("5a", 32).collect();
+    std::fs::write(path, format!("*1 {hex}\n")).expect("write the key file");
+}
+
+/// The whole scenario (see the module docs), `sealed` or not; `tag` names the lab.
+fn through_gateways(tag: &str, sealed: bool) {
     if let Some(reason) = unavailable() {
-        eprintln!("SKIPPED a_lan_only_node_through_a_gateway: {reason}");
+        eprintln!("SKIPPED {tag}: {reason}");
         return;
     }
-    let net = routed("cgw").expect("lab");
-    let port = fresh_port();
-    let mut lan_only = spawn(
+    let net = routed(tag).expect("lab");
+    let key_file = std::env::temp_dir().join(format!("cluster-{tag}-{}.keys", std::process::id()));
+    let mut cluster = Cluster {
+        port: fresh_port().to_string(),
+        extra: Vec::new(),
+    };
+    if sealed {
+        write_key_file(&key_file);
+        cluster.extra = vec!["--key-file".into(), key_file.to_str().unwrap().into()];
+    }
+    let mut lan_only = cluster.spawn(
         &net.a[1],
-        port,
         &["join"],
         &[
             "--ttl",
@@ -166,12 +186,20 @@ fn a_lan_only_node_is_found_queried_and_sent_to_through_one_of_two_gateways() {
     );
     let lan_sid = lan_only.joined();
     let mut gateways = [
-        gateway(&net.a[0], port, "gw1", true),
-        gateway(&net.a[2], port, "gw2", false),
+        cluster.gateway(&net.a[0], "gw1", true),
+        cluster.gateway(&net.a[2], "gw2", false),
     ];
     let gateway_sids: Vec<String> = gateways.iter_mut().map(Node::joined).collect();
-    let mut far = gateway(&net.b[0], port, "far", true);
-    far.joined();
+    let mut far = cluster.gateway(&net.b[0], "far", true);
+    let far_sid = far.joined();
+    // With a sealed cluster, a node with the seeds but without the key learns nothing.
+    let mut keyless = sealed.then(|| {
+        let plain = Cluster {
+            port: cluster.port.clone(),
+            extra: Vec::new(),
+        };
+        plain.gateway(&net.b[1], "keyless", false)
+    });
     // The far side learns the LAN-only node through a gateway.
     let seen = far.wait_event("discovered", &lan_sid);
     assert_eq!(seen["learned"], "gateway", "{seen}");
@@ -180,7 +208,7 @@ fn a_lan_only_node_is_found_queried_and_sent_to_through_one_of_two_gateways() {
     // A query from the far side: one answer, and the LAN-only node was asked once, by one
     // of the gateways (a querier uses the lowest gateway sid among the routes it knows; one
     // that has just started may know one gateway's route only).
-    let lines = across(&net.b[1], port, "query", "status?");
+    let lines = cluster.across(&net.b[1], "query", "status?");
     let answers: Vec<&Value> = lines.iter().filter(|l| l["event"] == "response").collect();
     assert_eq!(answers.len(), 1, "{lines:#?}");
     assert_eq!(answers[0]["sid"], lan_sid.as_str());
@@ -192,18 +220,29 @@ fn a_lan_only_node_is_found_queried_and_sent_to_through_one_of_two_gateways() {
     assert_eq!(asked[0]["data"], "status?");
 
     // An event from the far side arrives once, from a gateway.
-    let _ = across(&net.b[1], port, "send", "hello from b");
+    let _ = cluster.across(&net.b[1], "send", "hello from b");
     let got = events_for(&mut lan_only, "message", Duration::from_secs(2));
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0]["data"], "hello from b");
     let sender = got[0]["sid"].as_str().unwrap_or_default();
     assert!(gateway_sids.iter().any(|s| s == sender), "{got:#?}");
 
+    if let Some(keyless) = &mut keyless {
+        let learned = events_for(keyless, "discovered", Duration::from_millis(100));
+        let sealed_sids: Vec<&String> = gateway_sids.iter().chain([&lan_sid, &far_sid]).collect();
+        assert!(
+            learned
+                .iter()
+                .all(|l| sealed_sids.iter().all(|s| l["sid"] != s.as_str())),
+            "the keyless node learned: {learned:#?}"
+        );
+    }
+
     // The relaying gateway dies: the other one takes over.
     let dead = gateway_sids.iter().position(|s| *s == relaying).unwrap();
     gateways[dead].kill();
     far.wait_event("lost", &relaying);
-    let lines = across(&net.b[1], port, "query", "still there?");
+    let lines = cluster.across(&net.b[1], "query", "still there?");
     let answers: Vec<&Value> = lines.iter().filter(|l| l["event"] == "response").collect();
     assert_eq!(answers.len(), 1, "{lines:#?}");
     let asked = events_for(&mut lan_only, "query", Duration::from_secs(1));
@@ -212,4 +251,15 @@ fn a_lan_only_node_is_found_queried_and_sent_to_through_one_of_two_gateways() {
         asked[0]["sid"].as_str(),
         Some(gateway_sids[1 - dead].as_str())
     );
+    let _ = std::fs::remove_file(&key_file);
+}
+
+#[test]
+fn a_lan_only_node_is_found_queried_and_sent_to_through_one_of_two_gateways() {
+    through_gateways("cgw", false);
+}
+
+#[test]
+fn a_sealed_cluster_relays_through_gateways_with_the_key_and_tells_a_keyless_node_nothing() {
+    through_gateways("cgs", true);
 }

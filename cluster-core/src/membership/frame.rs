@@ -1,7 +1,9 @@
 //! The `mx` frames: a heartbeat (type 1, channel 0) whose `op` field carries the membership
 //! word and whose `raw` field, on exchanges, carries the entries.
 //!
-//! `op` is `mx/<version> <verb> <incarnation> <port>`, for example `mx/1 push 3 41241`:
+//! `op` is `mx/<version> <verb> <incarnation> <port>`, for example `mx/1 push 3 41241`;
+//! version 2 appends `<exports>`, the generation of the sender's exports (0: it never
+//! exported anything; it grows at every change), for example `mx/2 beat 3 41241 5`:
 //!
 //! | verb | meaning | `raw` |
 //! | --- | --- | --- |
@@ -10,7 +12,10 @@
 //! | `beat` | a unicast heartbeat to a remote member | absent |
 //!
 //! `incarnation` and `port` are the sender's own, so a receiver learns the sender's entry from
-//! any `mx` frame (its address is the frame's source address with that port).
+//! any `mx` frame (its address is the frame's source address with that port). A version-1
+//! reader stops after the port, so it never sees the generation; a version-2 receiver that
+//! holds another generation of the sender's exports than a beat announces pushes to the
+//! sender, whose pull carries them.
 
 use core::fmt::Write as _;
 
@@ -54,6 +59,8 @@ pub struct MxWord {
     pub incarnation: u64,
     /// The sender's TCP port.
     pub port: u16,
+    /// The generation of the sender's exports (version 2; 0 when absent).
+    pub exports: u32,
 }
 
 /// Why an `op` that starts `mx/` could not be read.
@@ -90,19 +97,25 @@ impl MxWord {
         if version == 0 {
             return Err(MxWordError::Malformed);
         }
+        // Version 2's word after the port; anything later is a later version's.
+        let exports = match words.next() {
+            Some(word) if version >= 2 => word.parse().map_err(|_| MxWordError::Malformed)?,
+            _ => 0,
+        };
         Ok(Self {
             version,
             verb,
             incarnation,
             port,
+            exports,
         })
     }
 
     /// The `op` text of this word.
     #[must_use]
-    pub fn text(&self) -> heapless::String<48> {
+    pub fn text(&self) -> heapless::String<64> {
         let mut out = heapless::String::new();
-        // 48 bytes hold the prefix, a u32, the longest verb, a u64 and a u16.
+        // 64 bytes hold the prefix, a u32, the longest verb, a u64, a u16 and a u32.
         let _ = write!(
             out,
             "{PREFIX}{} {} {} {}",
@@ -111,6 +124,9 @@ impl MxWord {
             self.incarnation,
             self.port
         );
+        if self.version >= 2 {
+            let _ = write!(out, " {}", self.exports);
+        }
         out
     }
 }
@@ -162,9 +178,26 @@ mod tests {
                 verb,
                 incarnation: u64::MAX,
                 port: 65535,
+                exports: u32::MAX,
             };
             assert_eq!(MxWord::parse(word.text().as_bytes()), Some(Ok(word)));
         }
+    }
+
+    #[test]
+    fn version_1_words_have_no_exports_generation_and_later_words_are_ignored() {
+        let word = MxWord::parse(b"mx/1 beat 3 41241 7").unwrap().unwrap();
+        assert_eq!((word.version, word.exports), (1, 0));
+        let word = MxWord::parse(b"mx/2 beat 3 41241 7").unwrap().unwrap();
+        assert_eq!(word.exports, 7);
+        let word = MxWord::parse(b"mx/3 beat 3 41241 7 future words")
+            .unwrap()
+            .unwrap();
+        assert_eq!((word.version, word.exports), (3, 7));
+        assert_eq!(
+            MxWord::parse(b"mx/2 beat 3 41241 x"),
+            Some(Err(MxWordError::Malformed))
+        );
     }
 
     #[test]
@@ -202,6 +235,7 @@ mod tests {
             verb: Verb::Push,
             incarnation: 2,
             port: 41241,
+            exports: 0,
         };
         let sender = Sender {
             sid: "Zbdc22e7",

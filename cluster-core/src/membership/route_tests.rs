@@ -251,3 +251,83 @@ fn more_exports_than_fit_are_counted() {
     assert_eq!(m.exports().len(), 4);
     assert_eq!(m.stats().routes_full, 1);
 }
+
+/// The frames `from` has now: those for `to_ip` are handed to `to`, the others dropped.
+fn hand(
+    now: Instant,
+    from: &mut Membership<8, 4>,
+    from_ip: &str,
+    to: &mut Membership<8, 4>,
+    to_ip: &str,
+) -> Vec<(SocketAddr, Verb)> {
+    let mut buf = vec![0u8; 16_384];
+    let mut sent = Vec::new();
+    while let Some(out) = from.poll_transmit(now, &mut buf) {
+        sent.push((out.to, out.verb));
+        if to_ip.parse::<IpAddr>() != Ok(out.to.ip()) {
+            continue;
+        }
+        let (message, _) = Message::parse(&buf[..out.len]).unwrap();
+        let source = SocketAddr::new(from_ip.parse().unwrap(), 50_000);
+        assert_eq!(to.handle_frame(now, source, &message), Ok(true));
+    }
+    sent
+}
+
+#[test]
+fn a_node_that_knows_the_gateway_only_from_exchanges_asks_for_its_exports_at_its_first_beat() {
+    const X: &str = "10.3.0.1";
+    let new = |name: &str, ip: &str, seed: u64| {
+        Box::new(Membership::<8, 4>::new(
+            MembershipConfig::default(),
+            entry(name, ip),
+            seed,
+            Instant::ZERO,
+        ))
+    };
+    let (mut g, mut r, mut x) = (
+        new("Gaaaaaaa", G1, 1),
+        new("Rrrrrrrr", R, 2),
+        new("Xxxxxxxx", X, 3),
+    );
+    g.set_exports(&[lan_service("Tcl00001", "plc")]);
+    let x_addr = SocketAddr::new(X.parse().unwrap(), PORT);
+    // G and R each exchange with X only (G's first sweep, which pushes its new exports to
+    // all it knows, is over before R comes); X then tells each about the other.
+    g.set_seeds(Instant::ZERO, &[x_addr]).unwrap();
+    for now in [0, 1_000, 2_000] {
+        let now = Instant::from_millis(now);
+        g.handle_timeout(now);
+        hand(now, &mut g, G1, &mut x, X);
+        hand(now, &mut x, X, &mut g, G1);
+    }
+    let t = Instant::from_millis(2_000);
+    r.set_seeds(t, &[x_addr]).unwrap();
+    r.handle_timeout(t);
+    hand(t, &mut r, R, &mut x, X);
+    hand(t, &mut x, X, &mut r, R);
+    let x_push = |x: &mut Membership<8, 4>, to: &mut Membership<8, 4>, to_ip: &str| {
+        x.set_seeds(t, &[SocketAddr::new(to_ip.parse().unwrap(), PORT)])
+            .unwrap();
+        x.handle_timeout(t);
+        hand(t, x, X, to, to_ip);
+    };
+    x_push(&mut x, &mut g, G1);
+    x_push(&mut x, &mut r, R);
+    assert!(g.member(&sid("Rrrrrrrr")).is_some() && r.member(&sid("Gaaaaaaa")).is_some());
+    assert!(r.routes().is_empty());
+    // G's beat announces its exports: R asks for them, and G's pull carries them.
+    let beat = Instant::from_millis(3_000);
+    g.handle_timeout(beat);
+    let sent = hand(beat, &mut g, G1, &mut r, R);
+    assert!(sent.iter().any(|&(_, verb)| verb == Verb::Beat), "{sent:?}");
+    r.handle_timeout(beat);
+    let asked = hand(beat, &mut r, R, &mut g, G1);
+    let g_addr = SocketAddr::new(G1.parse().unwrap(), PORT);
+    assert!(asked.contains(&(g_addr, Verb::Push)), "{asked:?}");
+    hand(beat, &mut g, G1, &mut r, R);
+    assert_eq!(
+        r.route(&sid("Tcl00001")).map(|r| r.gateway),
+        Some(sid("Gaaaaaaa"))
+    );
+}
