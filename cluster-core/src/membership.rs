@@ -62,6 +62,9 @@
 //!   `lost_after` is **lost**; lost members get a `push` every `reprobe_interval`,
 //!   forever, and come **back** as soon as one of their frames arrives.
 //! * Every `exchange_interval` (±20 %) a random alive member gets a `push` (anti-entropy).
+//! * A node that leaves ([`Membership::leave`]) sends each alive member a `bye` (version 2)
+//!   and nothing more; the receiver loses it at once instead of after `lost_after`. A
+//!   version-1 receiver ignores the unknown verb and loses it by silence.
 //!
 //! # Gateways
 //!
@@ -259,6 +262,8 @@ pub struct Membership<const MEMBERS: usize, const ROUTES: usize = { self::ROUTES
     exports_generation: u32,
     /// The current beat sweep pushes (it carries the new exports).
     sweep_pushes: bool,
+    /// This node left: one sweep of byes, then nothing.
+    leaving: bool,
     seeds: heapless::Vec<Seed, MAX_SEEDS>,
     members: heapless::Vec<Member, MEMBERS>,
     replies: heapless::Deque<SocketAddr, PENDING>,
@@ -290,6 +295,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             exports_changed: false,
             exports_generation: 0,
             sweep_pushes: false,
+            leaving: false,
             seeds: heapless::Vec::new(),
             members: heapless::Vec::new(),
             replies: heapless::Deque::new(),
@@ -496,6 +502,10 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             return Ok(());
         }
         let addr = SocketAddr::new(from.ip(), word.port);
+        if word.verb == Verb::Bye {
+            self.said_bye(now, &sid);
+            return Ok(());
+        }
         self.heard_from(now, sid, hid, addr, word.incarnation);
         if word.verb == Verb::Pull
             && let Some(seed) = self.seeds.iter_mut().find(|s| s.addr == addr)
@@ -708,6 +718,32 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
         Ok(entries.rest())
     }
 
+    /// A member said bye: it is lost at once (with its event and its routes), and re-probed
+    /// slowly like any lost member.
+    fn said_bye(&mut self, now: Instant, sid: &Sid) {
+        let reprobe = self.config.reprobe_interval;
+        let Some(m) = self.find(sid).ok().and_then(|i| self.members.get_mut(i)) else {
+            return;
+        };
+        if m.state == MemberState::Alive {
+            m.state = MemberState::Lost;
+            m.next_probe = now.saturating_add_millis(reprobe);
+            if m.heard {
+                self.emit(MemberEvent::Lost(*sid));
+            }
+        }
+        self.drop_routes_of(sid);
+    }
+
+    /// Command: this node leaves. Each alive member gets a `bye` (polled as usual), then
+    /// nothing more is sent.
+    pub fn leave(&mut self) {
+        self.leaving = true;
+        self.replies.clear();
+        self.pushes.clear();
+        self.beat_cursor = 0;
+    }
+
     /// Input: the node learned that `sid` left (its disconnect arrived on the LAN): it is
     /// marked lost at once, without an event, and re-probed slowly like any lost member.
     pub fn departed(&mut self, now: Instant, sid: &Sid) {
@@ -724,6 +760,9 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
 
     /// Input: time passed; runs whatever is due (beats, checks, exchanges, seed retries).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.leaving {
+            return;
+        }
         if now >= self.next_beat {
             self.beat_cursor = 0;
             self.sweep_pushes = core::mem::take(&mut self.exports_changed);
@@ -824,6 +863,8 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
         while let Some(m) = self.members.get_mut(self.beat_cursor) {
             self.beat_cursor += 1;
             match m.state {
+                MemberState::Alive if self.leaving => return Some((m.entry.addr, Verb::Bye)),
+                MemberState::Lost if self.leaving => {}
                 MemberState::Alive if self.sweep_pushes => return Some((m.entry.addr, Verb::Push)),
                 MemberState::Alive => return Some((m.entry.addr, Verb::Beat)),
                 MemberState::Lost if m.next_probe <= now => {
@@ -851,7 +892,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             sid: sid.as_str().unwrap_or_default(),
             hid: hid.as_str().unwrap_or_default(),
         };
-        if verb == Verb::Beat {
+        if matches!(verb, Verb::Beat | Verb::Bye) {
             return encode_frame(sender, &word, None, buf);
         }
         let half = buf.len() / 2;

@@ -1020,6 +1020,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// Command: leaves. The disconnect goes out and every service is reported lost; later
     /// inputs are ignored by the node.
     pub fn leave(&mut self, now: u64, io: &mut I) {
+        if let Some(seeds) = &mut self.seeds {
+            seeds.leave();
+        }
         self.node.leave(at(now));
         self.drain(now, io);
     }

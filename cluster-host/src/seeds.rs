@@ -238,6 +238,12 @@ impl Seeds {
         self.told.remove(sid);
     }
 
+    /// Command: the node leaves: every alive member gets a `bye` (polled as usual), then
+    /// nothing more goes out.
+    pub fn leave(&mut self) {
+        self.membership.leave();
+    }
+
     /// Input: the node lost `sid` (for any reason): it is no longer on the LAN.
     pub fn lost(&mut self, sid: &Sid) {
         self.lan.remove(sid);

@@ -10,6 +10,7 @@
 //! | `push` | "here is what I know; answer with what you know" | the sender's alive members |
 //! | `pull` | the answer to a push | the answerer's alive members |
 //! | `beat` | a unicast heartbeat to a remote member | absent |
+//! | `bye` | (version 2) the sender leaves: it is lost at once, not after `lost_after` | absent |
 //!
 //! `incarnation` and `port` are the sender's own, so a receiver learns the sender's entry from
 //! any `mx` frame (its address is the frame's source address with that port). A version-1
@@ -36,6 +37,8 @@ pub enum Verb {
     Pull,
     /// A unicast heartbeat.
     Beat,
+    /// The sender leaves (version 2; a version-1 node ignores the unknown verb).
+    Bye,
 }
 
 impl Verb {
@@ -44,6 +47,7 @@ impl Verb {
             Self::Push => "push",
             Self::Pull => "pull",
             Self::Beat => "beat",
+            Self::Bye => "bye",
         }
     }
 }
@@ -90,6 +94,7 @@ impl MxWord {
             "push" => Verb::Push,
             "pull" => Verb::Pull,
             "beat" => Verb::Beat,
+            "bye" if version >= 2 => Verb::Bye,
             _ => return Err(MxWordError::UnknownVerb),
         };
         let incarnation = next()?.parse().map_err(|_| MxWordError::Malformed)?;
@@ -172,7 +177,7 @@ mod tests {
 
     #[test]
     fn words_round_trip() {
-        for verb in [Verb::Push, Verb::Pull, Verb::Beat] {
+        for verb in [Verb::Push, Verb::Pull, Verb::Beat, Verb::Bye] {
             let word = MxWord {
                 version: MX_VERSION,
                 verb,
