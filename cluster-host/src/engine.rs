@@ -413,10 +413,10 @@ fn sender_of(bytes: &[u8]) -> Option<Sid> {
 
 /// The services `node` knows that were heard on the LAN and are not members: what this
 /// node relays as a gateway, as entries for its exchanges (sorted by sid).
-fn lan_only<P: Policy>(node: &HostNode<P>, seeds: &Seeds, tcp_port: u16) -> Vec<Entry> {
+fn lan_only<P: Policy>(node: &HostNode<P>, seeds: &Seeds, now: u64, tcp_port: u16) -> Vec<Entry> {
     let mut out: Vec<Entry> = node
         .services()
-        .filter(|s| seeds.is_on_lan(s.sid()) && seeds.membership().member(s.sid()).is_none())
+        .filter(|s| seeds.may_export(now, s.sid()) && seeds.membership().member(s.sid()).is_none())
         .map(|s| {
             let mut entry = own_entry(s.sid(), s.hid(), tcp_port, s.tags());
             if let Some(ip) = s.ip() {
@@ -574,6 +574,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             seeds.set_exports(&lan_only(
                 &self.node,
                 seeds,
+                now,
                 self.tcp_port.unwrap_or_default(),
             ));
             for to_node in seeds.handle_timeout(now) {
@@ -654,7 +655,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 .plain(now, bytes, Protocol::Multicast)
                 .and_then(|plain| sender_of(&plain))
         {
-            seeds.heard_on_lan(sid);
+            seeds.heard_on_lan(now, sid);
         }
         // Errors are counted in the node's stats; nothing else to do.
         let _ = self

@@ -20,7 +20,7 @@
 //!   or for itself.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use cluster_core::membership::{
@@ -35,6 +35,11 @@ use crate::side_seal::SideSeal;
 pub const MAX_MEMBERS: usize = 1024;
 /// Routes through gateways, and exports as a gateway, a node keeps at most.
 pub const MAX_ROUTES: usize = 256;
+/// How long a service is heard on the LAN before it is exported, in ms: a LAN neighbour
+/// with seeds becomes a member within about a second (it pushes to its seeds at once and
+/// beats the members they name), and is then not exported at all. Without the wait, other
+/// segments would meet it through a gateway for a moment before they meet it directly.
+pub const EXPORT_AFTER: u64 = 3_000;
 /// Between two resolutions of the seeds' names while one has not answered, in ms.
 pub const RESOLVE_EVERY: u64 = 10_000;
 /// Between two refreshes of the alive members in the node, in ms, at most (a third of the
@@ -57,8 +62,9 @@ pub struct ToNode {
 pub struct Seeds {
     names: Vec<String>,
     membership: Box<Membership<MAX_MEMBERS, MAX_ROUTES>>,
-    /// Sids heard on the LAN itself (multicast), until the node loses them.
-    lan: HashSet<Sid>,
+    /// Sids heard on the LAN itself (multicast), until the node loses them, with when they
+    /// were first heard.
+    lan: HashMap<Sid, u64>,
     /// Routes told to the node, as last told.
     told: HashMap<Sid, Entry>,
     /// Sealing of what the membership and the gateway write and read.
@@ -122,7 +128,7 @@ impl Seeds {
         Self {
             names,
             membership,
-            lan: HashSet::new(),
+            lan: HashMap::new(),
             told: HashMap::new(),
             seal: SideSeal::default(),
             next_resolve: now + RESOLVE_EVERY,
@@ -158,16 +164,25 @@ impl Seeds {
     }
 
     /// Input: a frame of `sid` arrived on the LAN (multicast, not through a member).
-    pub fn heard_on_lan(&mut self, sid: Sid) {
-        if sid != self.membership.me().sid && !self.lan.contains(&sid) {
-            self.lan.insert(sid);
+    pub fn heard_on_lan(&mut self, now: u64, sid: Sid) {
+        if sid != self.membership.me().sid {
+            self.lan.entry(sid).or_insert(now);
         }
     }
 
     /// True when `sid` was heard on the LAN and the node has not lost it since.
     #[must_use]
     pub fn is_on_lan(&self, sid: &Sid) -> bool {
-        self.lan.contains(sid)
+        self.lan.contains_key(sid)
+    }
+
+    /// True when this node relays `sid` if it is not a member: heard on the LAN for at
+    /// least [`EXPORT_AFTER`].
+    #[must_use]
+    pub fn may_export(&self, now: u64, sid: &Sid) -> bool {
+        self.lan
+            .get(sid)
+            .is_some_and(|first| now.saturating_sub(*first) >= EXPORT_AFTER)
     }
 
     /// Command: the LAN-only services this node relays (see the module docs).
@@ -184,7 +199,7 @@ impl Seeds {
     /// True when the route for `sid` is for the node: not on our LAN, not a member, not us.
     fn routes_to_node(&self, sid: &Sid) -> bool {
         *sid != self.membership.me().sid
-            && !self.lan.contains(sid)
+            && !self.lan.contains_key(sid)
             && self.membership.member(sid).is_none()
     }
 
@@ -560,7 +575,7 @@ mod tests {
         gateway.set_exports(&[tcl]);
         let mut far = node("Rrrrrrrr", &["10.0.0.1:41917"], 2);
         let mut near = node("Nnnnnnnn", &["10.0.0.1:41917"], 3);
-        near.heard_on_lan(tcl.sid);
+        near.heard_on_lan(0, tcl.sid);
         for other in [&mut far, &mut near] {
             other.handle_timeout(0);
             deliver(0, other, "10.0.0.9", &mut gateway);
@@ -597,6 +612,21 @@ mod tests {
             .map(|t| Message::parse(&t.frame).unwrap().0.kind)
             .collect::<Vec<_>>();
         assert!(gone.contains(&Some(MessageKind::Disconnect)), "{gone:?}");
+    }
+
+    #[test]
+    fn a_lan_service_is_exported_once_heard_for_a_while_and_never_ourselves() {
+        let mut seeds = node("Gaaaaaaa", &[], 1);
+        let tcl = Sid::new(b"Tcl00001").unwrap();
+        seeds.heard_on_lan(1_000, tcl);
+        seeds.heard_on_lan(2_500, tcl);
+        seeds.heard_on_lan(1_000, Sid::new(b"Gaaaaaaa").unwrap());
+        assert!(seeds.is_on_lan(&tcl));
+        assert!(!seeds.may_export(1_000 + EXPORT_AFTER - 1, &tcl));
+        assert!(seeds.may_export(1_000 + EXPORT_AFTER, &tcl));
+        assert!(!seeds.is_on_lan(&Sid::new(b"Gaaaaaaa").unwrap()));
+        seeds.lost(&tcl);
+        assert!(!seeds.is_on_lan(&tcl) && !seeds.may_export(60_000, &tcl));
     }
 
     #[test]
