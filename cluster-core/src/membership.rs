@@ -90,7 +90,9 @@ mod tests;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 pub use entry::{Entries, Entry, EntryError, EntryWriter, MEMBER_TEXT, MemberText};
-pub use frame::{MX_VERSION, MxWord, MxWordError, Sender, Verb, encode as encode_frame};
+pub use frame::{
+    MX_VERSION, MxWord, MxWordError, SEGMENT, Segment, Sender, Verb, encode as encode_frame,
+};
 pub use route::{Route, RouteEvent, Routes};
 
 use crate::identity::{Hid, Sid};
@@ -177,6 +179,8 @@ pub struct Member {
     pub heard: bool,
     /// True while its texts are unknown (only its beats were seen).
     pub placeholder: bool,
+    /// Its segment, as its own frames name it (empty: none named).
+    pub segment: Segment,
     /// The generation of its exports that its routes here come from (0: none).
     exports_seen: u32,
     last_heard: Instant,
@@ -264,6 +268,8 @@ pub struct Membership<const MEMBERS: usize, const ROUTES: usize = { self::ROUTES
     sweep_pushes: bool,
     /// This node left: one sweep of byes, then nothing.
     leaving: bool,
+    /// This node's segment, named in its words.
+    segment: Segment,
     seeds: heapless::Vec<Seed, MAX_SEEDS>,
     members: heapless::Vec<Member, MEMBERS>,
     replies: heapless::Deque<SocketAddr, PENDING>,
@@ -296,6 +302,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             exports_generation: 0,
             sweep_pushes: false,
             leaving: false,
+            segment: Segment::EMPTY,
             seeds: heapless::Vec::new(),
             members: heapless::Vec::new(),
             replies: heapless::Deque::new(),
@@ -364,6 +371,17 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             self.exports_changed = true;
             self.exports_generation = self.exports_generation.checked_add(1).unwrap_or(1);
         }
+    }
+
+    /// Command: the name of this node's segment, told in every word from now on.
+    pub fn set_segment(&mut self, segment: Segment) {
+        self.segment = segment;
+    }
+
+    /// Getter: this node's segment (empty: none).
+    #[must_use]
+    pub fn segment(&self) -> &Segment {
+        &self.segment
     }
 
     /// Getter: what this node relays as a gateway.
@@ -507,6 +525,9 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             return Ok(());
         }
         self.heard_from(now, sid, hid, addr, word.incarnation);
+        if let Some(m) = self.find(&sid).ok().and_then(|i| self.members.get_mut(i)) {
+            m.segment = word.segment;
+        }
         if word.verb == Verb::Pull
             && let Some(seed) = self.seeds.iter_mut().find(|s| s.addr == addr)
         {
@@ -622,6 +643,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             learned,
             heard,
             placeholder: heard && entry.protocols.is_empty(),
+            segment: Segment::EMPTY,
             exports_seen: 0,
             last_heard: now,
             next_probe: now,
@@ -886,6 +908,7 @@ impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
             incarnation: self.me.incarnation,
             port: self.me.addr.port(),
             exports: self.exports_generation,
+            segment: self.segment,
         };
         let (sid, hid) = (self.me.sid, self.me.hid);
         let sender = Sender {

@@ -337,6 +337,8 @@ pub struct Engine<P: Policy, I: Io> {
     max_frame_len: usize,
     /// Membership beyond the LAN, when the options name seeds ([`crate::seeds`]).
     seeds: Option<Box<Seeds>>,
+    /// The name of this node's segment ([`Options::segment`]).
+    segment: Option<String>,
     /// Queries relayed as a gateway ([`crate::gateway`]), and the answers to write back.
     relays: Relays,
     relayed_answers: Vec<(ConnId, Vec<u8>)>,
@@ -468,6 +470,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
             ));
             #[cfg(feature = "seal")]
             seeds.set_keys(setup.node.keys().cloned(), crate::seed::os_seed());
+            if let Some(name) = &setup.options.segment {
+                seeds.set_segment(name);
+            }
             seeds
         });
         let (handle, front) = front(
@@ -504,6 +509,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             spare: None,
             max_frame_len: setup.options.config.max_frame_len,
             seeds,
+            segment: setup.options.segment.clone(),
             relays: Relays::default(),
             relayed_answers: Vec::new(),
         };
@@ -1204,14 +1210,25 @@ impl<P: Policy, I: Io> Engine<P, I> {
         });
         // A service on none of our subnets that the membership knows came through seeds,
         // or through a gateway when only a route leads to it.
+        service.segment.clone_from(&self.segment);
         if service.heard_on.is_none()
             && let Some(seeds) = &self.seeds
             && !seeds.is_on_lan(&service.sid)
         {
-            if seeds.membership().member(&service.sid).is_some() {
+            let membership = seeds.membership();
+            let named = |sid: &Sid| {
+                membership
+                    .member(sid)
+                    .and_then(|m| m.segment.as_str())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            };
+            if membership.member(&service.sid).is_some() {
                 service.learned = "seed";
-            } else if seeds.membership().route(&service.sid).is_some() {
+                service.segment = named(&service.sid);
+            } else if let Some(route) = membership.route(&service.sid) {
                 service.learned = "gateway";
+                service.segment = named(&route.gateway);
             }
         }
     }
@@ -1885,6 +1902,7 @@ mod tests {
             spare: None,
             max_frame_len: cluster_core::wire::MAX_FRAME_LEN,
             seeds: None,
+            segment: None,
             relays: Relays::default(),
             relayed_answers: Vec::new(),
         }

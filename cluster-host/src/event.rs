@@ -86,6 +86,10 @@ pub struct ServiceInfo {
     /// LAN that does not speak the membership protocol, reached through a gateway there,
     /// [`crate::gateway`]); filled in by the [`Engine`](crate::Engine).
     pub learned: &'static str,
+    /// The segment it is on: ours for a service heard on the LAN, the member's for one
+    /// learned through seeds, the gateway's for one reached through a gateway; `None` when
+    /// that segment has no name ([`Options::segment`](crate::Options::segment)).
+    pub segment: Option<String>,
 }
 
 impl ServiceInfo {
@@ -111,6 +115,7 @@ impl ServiceInfo {
             data_version: 0,
             data: DataMap::new(),
             learned: "multicast",
+            segment: None,
         }
     }
 

@@ -114,6 +114,9 @@ pub enum OptionsError {
     /// A seed is not `HOST:PORT`.
     #[error("seed {0:?} is not HOST:PORT")]
     BadSeed(String),
+    /// A segment name is empty, longer than 16 bytes or holds a space.
+    #[error("segment {0:?} is not a name of 1 to 16 bytes without spaces")]
+    BadSegment(String),
     /// [`Options::event_buffer`] is 0.
     #[error("event_buffer must be at least 1")]
     NoEventBuffer,
@@ -209,6 +212,10 @@ pub struct Options {
     /// The TCP port of `t`; `None` (the default): an ephemeral one, as the reference. Nodes
     /// that are seeds need a fixed one.
     pub tcp_port: Option<u16>,
+    /// The name of this node's segment (a site, a subnet, a VPC), told to remote members
+    /// with the membership's frames and shown for the services heard on the LAN; `None` (the
+    /// default): unnamed.
+    pub segment: Option<String>,
 }
 
 impl Default for Options {
@@ -241,6 +248,7 @@ impl Options {
             keys: None,
             seeds: Vec::new(),
             tcp_port: None,
+            segment: None,
         }
     }
 
@@ -447,6 +455,13 @@ impl Options {
         let seeds_can_run = self.config.remote && self.config.protocols.contains(Protocol::Tcp);
         if !self.seeds.is_empty() && !seeds_can_run {
             return Err(OptionsError::SeedsNeedRemoteTcp);
+        }
+        if let Some(bad) = self.segment.as_ref().filter(|s| {
+            s.is_empty()
+                || s.len() > cluster_core::membership::SEGMENT
+                || s.contains(char::is_whitespace)
+        }) {
+            return Err(OptionsError::BadSegment(bad.clone()));
         }
         if let Some(bad) = self.seeds.iter().find(|s| {
             s.rsplit_once(':')

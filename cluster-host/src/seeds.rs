@@ -185,6 +185,15 @@ impl Seeds {
             .is_some_and(|first| now.saturating_sub(*first) >= EXPORT_AFTER)
     }
 
+    /// Command: the name of this node's segment, told to remote members (longer names
+    /// than [`SEGMENT`](cluster_core::membership::SEGMENT) bytes are left out: the options
+    /// refuse them).
+    pub fn set_segment(&mut self, name: &str) {
+        if let Some(segment) = cluster_core::membership::Segment::new(name.as_bytes()) {
+            self.membership.set_segment(segment);
+        }
+    }
+
     /// Command: the LAN-only services this node relays (see the module docs).
     pub fn set_exports(&mut self, exports: &[Entry]) {
         self.membership.set_exports(exports);

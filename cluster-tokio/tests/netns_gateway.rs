@@ -1,11 +1,13 @@
 //! A gateway between two routed subnets (network namespaces created and removed by the
 //! test, a router namespace forwarding, no multicast routing). Subnet a holds a LAN-only
 //! node (`cluster join` without seeds: it never speaks `mx`) and two gateways (nodes with
-//! seeds on the same LAN); subnet b holds a node with seeds. From b, the LAN-only node is
-//! discovered (learned through a gateway), queried and sent an event; it gets each once,
-//! from one gateway, and answers once. When that gateway dies, the other one relays. Needs
-//! root and iproute2; otherwise the test prints why and passes without running (under CI
-//! it fails).
+//! seeds on the same LAN, segment `plant-a`); subnet b holds a node with seeds. From b, the
+//! LAN-only node is discovered (learned through a gateway, in segment `plant-a`), queried
+//! and sent an event; it gets each once, from one of the gateways, and the asker gets one
+//! answer. When the gateway that relayed dies, the other one relays. The same again sealed
+//! (every node with the key file), with a node with seeds but without the key on subnet b
+//! that learns nothing. Needs root and iproute2; otherwise the test prints why and passes
+//! without running (under CI it fails).
 
 mod common;
 
@@ -102,11 +104,20 @@ impl Cluster {
         Node::spawn(&["ip", "netns", "exec", ns], &args)
     }
 
-    /// A node with seeds (a gateway on its LAN), listening on the seed port when
-    /// `seed_node`.
-    fn gateway(&self, ns: &str, tag: &str, seed_node: bool) -> Node {
+    /// A node with seeds (a gateway on its LAN) in segment `segment`, listening on the seed
+    /// port when `seed_node`.
+    fn gateway(&self, ns: &str, tag: &str, seed_node: bool, segment: &str) -> Node {
         let mut tail = vec![
-            "--ttl", "1500ms", "--tags", tag, "--seed", SEEDS[0], "--seed", SEEDS[1],
+            "--segment",
+            segment,
+            "--ttl",
+            "1500ms",
+            "--tags",
+            tag,
+            "--seed",
+            SEEDS[0],
+            "--seed",
+            SEEDS[1],
         ];
         if seed_node {
             tail.extend_from_slice(&["--tcp-port", SEED_PORT]);
@@ -186,11 +197,11 @@ fn through_gateways(tag: &str, sealed: bool) {
     );
     let lan_sid = lan_only.joined();
     let mut gateways = [
-        cluster.gateway(&net.a[0], "gw1", true),
-        cluster.gateway(&net.a[2], "gw2", false),
+        cluster.gateway(&net.a[0], "gw1", true, "plant-a"),
+        cluster.gateway(&net.a[2], "gw2", false, "plant-a"),
     ];
     let gateway_sids: Vec<String> = gateways.iter_mut().map(Node::joined).collect();
-    let mut far = cluster.gateway(&net.b[0], "far", true);
+    let mut far = cluster.gateway(&net.b[0], "far", true, "plant-b");
     let far_sid = far.joined();
     // With a sealed cluster, a node with the seeds but without the key learns nothing.
     let mut keyless = sealed.then(|| {
@@ -198,11 +209,12 @@ fn through_gateways(tag: &str, sealed: bool) {
             port: cluster.port.clone(),
             extra: Vec::new(),
         };
-        plain.gateway(&net.b[1], "keyless", false)
+        plain.gateway(&net.b[1], "keyless", false, "plant-b")
     });
     // The far side learns the LAN-only node through a gateway.
     let seen = far.wait_event("discovered", &lan_sid);
     assert_eq!(seen["learned"], "gateway", "{seen}");
+    assert_eq!(seen["segment"], "plant-a", "the gateway's segment: {seen}");
     lan_only.forget_seen();
 
     // A query from the far side: one answer, and the LAN-only node was asked once, by one

@@ -3,7 +3,9 @@
 //!
 //! `op` is `mx/<version> <verb> <incarnation> <port>`, for example `mx/1 push 3 41241`;
 //! version 2 appends `<exports>`, the generation of the sender's exports (0: it never
-//! exported anything; it grows at every change), for example `mx/2 beat 3 41241 5`:
+//! exported anything; it grows at every change), and, when the sender has one, `<segment>`,
+//! the name of its segment (at most [`SEGMENT`] bytes, no spaces), for example
+//! `mx/2 beat 3 41241 5 plant-b`:
 //!
 //! | verb | meaning | `raw` |
 //! | --- | --- | --- |
@@ -20,7 +22,14 @@
 
 use core::fmt::Write as _;
 
+use crate::identity::InlineStr;
 use crate::wire::{EncodeError, FilterPlacement, List, Message, MessageKind, Str};
+
+/// Longest segment name, in bytes.
+pub const SEGMENT: usize = 16;
+
+/// The name of a node's segment (a site, a subnet, a VPC): empty when it has none.
+pub type Segment = InlineStr<SEGMENT>;
 
 /// The highest membership version this crate speaks.
 pub const MX_VERSION: u32 = 2;
@@ -65,6 +74,8 @@ pub struct MxWord {
     pub port: u16,
     /// The generation of the sender's exports (version 2; 0 when absent).
     pub exports: u32,
+    /// The sender's segment (version 2; empty when absent).
+    pub segment: Segment,
 }
 
 /// Why an `op` that starts `mx/` could not be read.
@@ -103,9 +114,18 @@ impl MxWord {
             return Err(MxWordError::Malformed);
         }
         // Version 2's word after the port; anything later is a later version's.
-        let exports = match words.next() {
-            Some(word) if version >= 2 => word.parse().map_err(|_| MxWordError::Malformed)?,
-            _ => 0,
+        let (exports, segment) = if version >= 2 {
+            let exports = match words.next() {
+                Some(word) => word.parse().map_err(|_| MxWordError::Malformed)?,
+                None => 0,
+            };
+            let segment = match words.next() {
+                Some(word) => Segment::new(word.as_bytes()).ok_or(MxWordError::Malformed)?,
+                None => Segment::EMPTY,
+            };
+            (exports, segment)
+        } else {
+            (0, Segment::EMPTY)
         };
         Ok(Self {
             version,
@@ -113,14 +133,16 @@ impl MxWord {
             incarnation,
             port,
             exports,
+            segment,
         })
     }
 
     /// The `op` text of this word.
     #[must_use]
-    pub fn text(&self) -> heapless::String<64> {
+    pub fn text(&self) -> heapless::String<96> {
         let mut out = heapless::String::new();
-        // 64 bytes hold the prefix, a u32, the longest verb, a u64, a u16 and a u32.
+        // 96 bytes hold the prefix, a u32, the longest verb, a u64, a u16, a u32 and a
+        // segment.
         let _ = write!(
             out,
             "{PREFIX}{} {} {} {}",
@@ -131,6 +153,9 @@ impl MxWord {
         );
         if self.version >= 2 {
             let _ = write!(out, " {}", self.exports);
+            if let Some(segment) = self.segment.as_str().filter(|s| !s.is_empty()) {
+                let _ = write!(out, " {segment}");
+            }
         }
         out
     }
@@ -184,6 +209,7 @@ mod tests {
                 incarnation: u64::MAX,
                 port: 65535,
                 exports: u32::MAX,
+                segment: Segment::new(b"plant-b").unwrap(),
             };
             assert_eq!(MxWord::parse(word.text().as_bytes()), Some(Ok(word)));
         }
@@ -195,10 +221,15 @@ mod tests {
         assert_eq!((word.version, word.exports), (1, 0));
         let word = MxWord::parse(b"mx/2 beat 3 41241 7").unwrap().unwrap();
         assert_eq!(word.exports, 7);
-        let word = MxWord::parse(b"mx/3 beat 3 41241 7 future words")
+        let word = MxWord::parse(b"mx/3 beat 3 41241 7 office future words")
             .unwrap()
             .unwrap();
         assert_eq!((word.version, word.exports), (3, 7));
+        assert_eq!(word.segment.as_str(), Some("office"));
+        assert_eq!(
+            MxWord::parse(b"mx/2 beat 3 41241 7 a-segment-name-too-long"),
+            Some(Err(MxWordError::Malformed))
+        );
         assert_eq!(
             MxWord::parse(b"mx/2 beat 3 41241 x"),
             Some(Err(MxWordError::Malformed))
@@ -241,6 +272,7 @@ mod tests {
             incarnation: 2,
             port: 41241,
             exports: 0,
+            segment: Segment::EMPTY,
         };
         let sender = Sender {
             sid: "Zbdc22e7",

@@ -322,3 +322,19 @@ fn a_member_that_says_bye_is_lost_at_once_and_the_leaver_sends_nothing_more() {
         assert_eq!(b.poll_transmit(t, &mut buf), None, "at {ms} ms");
     }
 }
+
+#[test]
+fn a_members_segment_is_the_one_its_own_frames_name() {
+    let mut a = node("Aaaaaaaa", "10.0.0.1");
+    let mut b = node("Bbbbbbbb", "10.0.0.2");
+    a.set_segment(Segment::new(b"plant-a").unwrap());
+    a.set_seeds(Instant::ZERO, &["10.0.0.2:41917".parse().unwrap()])
+        .unwrap();
+    a.handle_timeout(Instant::ZERO);
+    deliver(Instant::ZERO, &mut a, "10.0.0.1", &mut b);
+    deliver(Instant::ZERO, &mut b, "10.0.0.2", &mut a);
+    let seen = b.member(&Sid::new(b"Aaaaaaaa").unwrap()).unwrap().segment;
+    assert_eq!(seen.as_str(), Some("plant-a"));
+    let none = a.member(&Sid::new(b"Bbbbbbbb").unwrap()).unwrap().segment;
+    assert_eq!(none, Segment::EMPTY);
+}
