@@ -573,6 +573,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_segment_is_a_short_name_without_spaces() {
+        let named = |name: &str| Options {
+            segment: Some(name.to_owned()),
+            ..Options::default()
+        };
+        assert_eq!(named("plant-b").validate(), Ok(()));
+        for bad in ["", "two words", "a-name-of-17-byte"] {
+            assert_eq!(
+                named(bad).validate(),
+                Err(OptionsError::BadSegment(bad.to_owned()))
+            );
+        }
+    }
+
+    #[test]
     fn seeds_need_remote_mode_tcp_and_host_port() {
         let seeded = Options::default().seed("10.0.0.1:41917");
         assert!(seeded.config.remote);
