@@ -331,3 +331,40 @@ fn a_node_that_knows_the_gateway_only_from_exchanges_asks_for_its_exports_at_its
         Some(sid("Gaaaaaaa"))
     );
 }
+
+#[test]
+fn every_cut_of_an_exchange_with_exports_is_merged_or_a_typed_error() {
+    let mut gateway = Membership::<8, 4>::new(
+        MembershipConfig::default(),
+        entry("Gaaaaaaa", G1),
+        1,
+        Instant::ZERO,
+    );
+    gateway.set_exports(&[lan_service("Tcl00001", "plc"), lan_service("Tcl00002", "x")]);
+    gateway
+        .set_seeds(Instant::ZERO, &[SocketAddr::new(R.parse().unwrap(), PORT)])
+        .unwrap();
+    gateway.handle_timeout(Instant::ZERO);
+    let mut buf = vec![0u8; 16_384];
+    let out = gateway.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    let (message, _) = Message::parse(&buf[..out.len]).unwrap();
+    let raw = message.raw.unwrap();
+    let from = SocketAddr::new(G1.parse().unwrap(), 50_000);
+    for cut in 0..raw.len() {
+        let mut r = Membership::<8, 4>::new(
+            MembershipConfig::default(),
+            entry("Rrrrrrrr", R),
+            2,
+            Instant::ZERO,
+        );
+        let cut_message = Message {
+            raw: Some(&raw[..cut]),
+            ..message
+        };
+        match r.handle_frame(Instant::ZERO, from, &cut_message) {
+            Ok(true) | Err(MembershipError::Entries(_)) => {}
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+        assert!(r.routes().len() <= 2);
+    }
+}
