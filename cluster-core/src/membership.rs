@@ -5,7 +5,7 @@
 //! frames and time, sends what [`Membership::poll_transmit`] gives to the address it names
 //! (over TCP, to the member's `t` listener) and drains [`Membership::poll_event`].
 //!
-//! # The wire rule (membership version 1)
+//! # The wire rule (membership versions 1 and 2)
 //!
 //! Everything this module sends is an ordinary **type-1 heartbeat on channel 0** with the base
 //! fields `sid hid type channel protocols`, no `data`, no `tags`, plus two template fields the
@@ -41,9 +41,21 @@
 //! The entries of `raw` are laid out as in the `entry` module: sid, hid, IP, port,
 //! incarnation, protocols, props, tags.
 //!
-//! **Version 2** appends the sender's *exports* (the `entry` module): the LAN-only services
-//! it relays as a gateway. Nothing else changes; a version-2 node's frames are still
-//! ordinary heartbeats to a reference parser (the appendix is inside `raw`, read by length).
+//! **Version 2** (this crate's, [`MX_VERSION`]) appends, and nothing else changes:
+//!
+//! * to the word, the generation of the sender's exports and its segment name
+//!   (`mx/2 <verb> <incarnation> <port> <generation> [<segment>]`, at most 96 bytes): still
+//!   one string in `op`, which the reference decodes and never reads;
+//! * to the entries of `push` and `pull`, the sender's *exports* (the `entry` module): the
+//!   LAN-only services it relays as a gateway, inside `raw`, read by length;
+//! * the verb `bye` (a frame like `beat`, no `raw`): the sender leaves. A version-1 node
+//!   ignores the unknown verb; a reference node, which never gets one (see above), would
+//!   take it as a periodic heartbeat.
+//!
+//! Against the spec's parser model a version-2 frame is therefore exactly what a version-1
+//! frame is: a periodic heartbeat with two template fields the reference ignores. What a
+//! gateway sends on its LAN to relay a query or an event is not an `mx` frame at all but its
+//! own node's ordinary query or event (`cluster-host`'s `gateway` module).
 //!
 //! # Behaviour
 //!
