@@ -775,8 +775,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
             {
                 return;
             }
+            // Only a node that exports something reads frames for relaying.
             let inbound = plain
                 .as_deref()
+                .filter(|_| !seeds.membership().exports().is_empty())
                 .and_then(|plain| gateway::inbound(plain, |sid| seeds.is_export(sid)));
             if let Some(inbound) = inbound {
                 self.relay(now, conn, inbound);
