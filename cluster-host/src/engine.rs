@@ -577,6 +577,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
         if let Some(seeds) = &mut self.seeds
             && seeds.next_deadline() <= now
         {
+            let known: std::collections::HashSet<Sid> =
+                self.node.services().map(|s| *s.sid()).collect();
+            seeds.keep_lan(|sid| known.contains(sid));
             seeds.set_exports(&lan_only(
                 &self.node,
                 seeds,

@@ -170,6 +170,12 @@ impl Seeds {
         }
     }
 
+    /// Keeps only the LAN sids `known` accepts (the node's services): a frame of a sid the
+    /// node never took (filtered, refused, forged) leaves no entry behind for long.
+    pub fn keep_lan(&mut self, known: impl Fn(&Sid) -> bool) {
+        self.lan.retain(|sid, _| known(sid));
+    }
+
     /// True when `sid` was heard on the LAN and the node has not lost it since.
     #[must_use]
     pub fn is_on_lan(&self, sid: &Sid) -> bool {
@@ -636,6 +642,12 @@ mod tests {
         assert!(!seeds.is_on_lan(&Sid::new(b"Gaaaaaaa").unwrap()));
         seeds.lost(&tcl);
         assert!(!seeds.is_on_lan(&tcl) && !seeds.may_export(60_000, &tcl));
+        seeds.heard_on_lan(70_000, tcl);
+        seeds.keep_lan(|sid| *sid != tcl);
+        assert!(
+            !seeds.is_on_lan(&tcl),
+            "a sid the node does not know is forgotten"
+        );
     }
 
     #[test]
