@@ -161,10 +161,22 @@ fn events_for(node: &mut Node, event: &str, within: Duration) -> Vec<Value> {
     found
 }
 
-/// A key file holding one key, marked to send with.
-fn write_key_file(path: &std::path::Path) {
-    let hex: String = std::iter::repeat_n("5a", 32).collect();
-    std::fs::write(path, format!("*1 {hex}\n")).expect("write the key file");
+/// A key file holding one key, marked to send with; removed when dropped.
+struct KeyFile(std::path::PathBuf);
+
+impl KeyFile {
+    fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("cluster-{tag}-{}.keys", std::process::id()));
+        let hex: String = std::iter::repeat_n("5a", 32).collect();
+        std::fs::write(&path, format!("*1 {hex}\n")).expect("write the key file");
+        Self(path)
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The whole scenario (see the module docs), `sealed` or not; `tag` names the lab.
@@ -174,14 +186,13 @@ fn through_gateways(tag: &str, sealed: bool) {
         return;
     }
     let net = routed(tag).expect("lab");
-    let key_file = std::env::temp_dir().join(format!("cluster-{tag}-{}.keys", std::process::id()));
+    let key_file = sealed.then(|| KeyFile::new(tag));
     let mut cluster = Cluster {
         port: fresh_port().to_string(),
         extra: Vec::new(),
     };
-    if sealed {
-        write_key_file(&key_file);
-        cluster.extra = vec!["--key-file".into(), key_file.to_str().unwrap().into()];
+    if let Some(key_file) = &key_file {
+        cluster.extra = vec!["--key-file".into(), key_file.0.to_str().unwrap().into()];
     }
     let mut lan_only = cluster.spawn(
         &net.a[1],
@@ -263,7 +274,6 @@ fn through_gateways(tag: &str, sealed: bool) {
         asked[0]["sid"].as_str(),
         Some(gateway_sids[1 - dead].as_str())
     );
-    let _ = std::fs::remove_file(&key_file);
 }
 
 #[test]
