@@ -5,7 +5,7 @@
 //! frames and time, sends what [`Membership::poll_transmit`] gives to the address it names
 //! (over TCP, to the member's `t` listener) and drains [`Membership::poll_event`].
 //!
-//! # The wire rule (membership version 1)
+//! # The wire rule (membership versions 1 and 2)
 //!
 //! Everything this module sends is an ordinary **type-1 heartbeat on channel 0** with the base
 //! fields `sid hid type channel protocols`, no `data`, no `tags`, plus two template fields the
@@ -32,11 +32,30 @@
 //!   of any version ≥ 1 with one of these verbs is read with the version-1 layout, and
 //!   later versions may only *append* (words after the port, a trailer after the entries);
 //!   an unknown verb is ignored;
-//! * a node always answers with the lowest version of the two (here always `mx/1`), so
-//!   mixed versions agree on version 1.
+//! * because every version only appends, a node writes its own version and each side
+//!   reads what the lower of the two versions defines: a version-1 node reads a version-2
+//!   exchange as version 1 (it never looks past the entries), and a version-2 node reads
+//!   the appendix only when the sender's word says 2 or more. Mixed versions therefore
+//!   agree on what the older one knows.
 //!
 //! The entries of `raw` are laid out as in the `entry` module: sid, hid, IP, port,
 //! incarnation, protocols, props, tags.
+//!
+//! **Version 2** (this crate's, [`MX_VERSION`]) appends, and nothing else changes:
+//!
+//! * to the word, the generation of the sender's exports and its segment name
+//!   (`mx/2 <verb> <incarnation> <port> <generation> [<segment>]`, at most 96 bytes): still
+//!   one string in `op`, which the reference decodes and never reads;
+//! * to the entries of `push` and `pull`, the sender's *exports* (the `entry` module): the
+//!   LAN-only services it relays as a gateway, inside `raw`, read by length;
+//! * the verb `bye` (a frame like `beat`, no `raw`): the sender leaves. A version-1 node
+//!   ignores the unknown verb; a reference node, which never gets one (see above), would
+//!   take it as a periodic heartbeat.
+//!
+//! Against the spec's parser model a version-2 frame is therefore exactly what a version-1
+//! frame is: a periodic heartbeat with two template fields the reference ignores. What a
+//! gateway sends on its LAN to relay a query or an event is not an `mx` frame at all but its
+//! own node's ordinary query or event (`cluster-host`'s `gateway` module).
 //!
 //! # Behaviour
 //!
@@ -55,16 +74,38 @@
 //!   `lost_after` is **lost**; lost members get a `push` every `reprobe_interval`,
 //!   forever, and come **back** as soon as one of their frames arrives.
 //! * Every `exchange_interval` (±20 %) a random alive member gets a `push` (anti-entropy).
+//! * A node that leaves ([`Membership::leave`]) sends each alive member a `bye` (version 2)
+//!   and nothing more; the receiver loses it at once instead of after `lost_after`. A
+//!   version-1 receiver ignores the unknown verb and loses it by silence.
+//!
+//! # Gateways
+//!
+//! Every node with seeds is a gateway for its LAN: the driver tells it
+//! ([`Membership::set_exports`]) which services it hears on its LAN that do not speak `mx`
+//! (reference nodes, firmware, nodes without seeds), and its exchanges carry them. When the
+//! list changes, the next beat sweep sends pushes instead of beats, so every member knows
+//! the change within a beat interval. A receiver keeps them as routes (the `route` module):
+//! the sender's list replaces its earlier one, a lost gateway's routes go with it, and a
+//! sid offered by several gateways uses the lowest gateway sid, the same on every node.
+//! Routes are never re-exported: a gateway lists only what it hears itself, so routes
+//! cannot loop. What is relayed, and how, is the driver's part (`cluster-host`'s
+//! `gateway` module).
 
 mod entry;
 mod frame;
+mod route;
+#[cfg(test)]
+mod route_tests;
 #[cfg(test)]
 mod tests;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 pub use entry::{Entries, Entry, EntryError, EntryWriter, MEMBER_TEXT, MemberText};
-pub use frame::{MX_VERSION, MxWord, MxWordError, Sender, Verb, encode as encode_frame};
+pub use frame::{
+    MX_VERSION, MxWord, MxWordError, SEGMENT, Segment, Sender, Verb, encode as encode_frame,
+};
+pub use route::{Route, RouteEvent, Routes};
 
 use crate::identity::{Hid, Sid};
 use crate::rng::Rng;
@@ -77,6 +118,11 @@ pub const MAX_SEEDS: usize = 8;
 /// is alive): the second, `seed_retry` after the first, carries the members that reached
 /// the seed while the first was on its way.
 pub const SEED_ANSWERS: u8 = 2;
+/// Routes and exports a membership keeps by default (the second parameter of
+/// [`Membership`]).
+pub const ROUTES: usize = 16;
+/// The first membership version whose exchanges carry a gateway's exports.
+pub const EXPORTS_VERSION: u32 = 2;
 /// Pending pushes and pulls; more are dropped (and counted), their senders retry.
 const PENDING: usize = 64;
 /// Space a frame needs besides its `raw` bytes (base fields and `op`).
@@ -145,6 +191,10 @@ pub struct Member {
     pub heard: bool,
     /// True while its texts are unknown (only its beats were seen).
     pub placeholder: bool,
+    /// Its segment, as its own frames name it (empty: none named).
+    pub segment: Segment,
+    /// The generation of its exports that its routes here come from (0: none).
+    exports_seen: u32,
     last_heard: Instant,
     next_probe: Instant,
 }
@@ -199,6 +249,8 @@ pub struct MembershipStats {
     pub encode_failed: u64,
     /// Received `mx` frames dropped as malformed.
     pub bad_frames: u64,
+    /// Routes or exports not kept because their table was full.
+    pub routes_full: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -209,11 +261,27 @@ struct Seed {
     next_try: Instant,
 }
 
-/// The membership state of one node: its seeds and remote members, at most `MEMBERS`.
+/// The membership state of one node: its seeds and remote members, at most `MEMBERS`, and
+/// the routes through gateways and its own exports as a gateway, at most `ROUTES` each.
 #[derive(Debug)]
-pub struct Membership<const MEMBERS: usize> {
+pub struct Membership<const MEMBERS: usize, const ROUTES: usize = { self::ROUTES }> {
     config: MembershipConfig,
     me: Entry,
+    /// The LAN-only services this node relays as a gateway.
+    exports: heapless::Vec<Entry, ROUTES>,
+    /// Services reachable through other gateways.
+    routes: Routes<ROUTES>,
+    route_events: heapless::Deque<RouteEvent, ROUTES>,
+    /// The exports changed: the next beat sweep pushes to every alive member instead.
+    exports_changed: bool,
+    /// Grows at every change of the exports (0: never exported); announced in every word.
+    exports_generation: u32,
+    /// The current beat sweep pushes (it carries the new exports).
+    sweep_pushes: bool,
+    /// This node left: one sweep of byes, then nothing.
+    leaving: bool,
+    /// This node's segment, named in its words.
+    segment: Segment,
     seeds: heapless::Vec<Seed, MAX_SEEDS>,
     members: heapless::Vec<Member, MEMBERS>,
     replies: heapless::Deque<SocketAddr, PENDING>,
@@ -228,7 +296,7 @@ pub struct Membership<const MEMBERS: usize> {
     stats: MembershipStats,
 }
 
-impl<const MEMBERS: usize> Membership<MEMBERS> {
+impl<const MEMBERS: usize, const ROUTES: usize> Membership<MEMBERS, ROUTES> {
     /// A node's membership. `me` is its own entry; its IP is ignored (receivers use the
     /// frame's source address). `seed` seeds the jitter.
     #[must_use]
@@ -239,6 +307,14 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
         let mut membership = Self {
             config,
             me,
+            exports: heapless::Vec::new(),
+            routes: Routes::default(),
+            route_events: heapless::Deque::new(),
+            exports_changed: false,
+            exports_generation: 0,
+            sweep_pushes: false,
+            leaving: false,
+            segment: Segment::EMPTY,
             seeds: heapless::Vec::new(),
             members: heapless::Vec::new(),
             replies: heapless::Deque::new(),
@@ -289,6 +365,76 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
         self.me.props = props;
         self.me.tags = tags;
         self.me.incarnation = self.me.incarnation.saturating_add(1);
+    }
+
+    /// Command: the LAN-only services this node relays as a gateway (services it hears on
+    /// its LAN that do not speak `mx`). When they differ from the last ones, the next beat
+    /// sweep pushes to every alive member so that the change is known within a beat
+    /// interval. Services beyond `ROUTES` are left out (counted in `routes_full`).
+    pub fn set_exports(&mut self, exports: &[Entry]) {
+        let kept = exports.get(..ROUTES.min(exports.len())).unwrap_or_default();
+        if kept.len() < exports.len() {
+            self.stats.routes_full += 1;
+        }
+        if self.exports.as_slice() != kept {
+            self.exports.clear();
+            // `kept` fits: it is at most `ROUTES` long.
+            let _ = self.exports.extend_from_slice(kept);
+            self.exports_changed = true;
+            self.exports_generation = self.exports_generation.checked_add(1).unwrap_or(1);
+        }
+    }
+
+    /// Command: the name of this node's segment, told in every word from now on.
+    pub fn set_segment(&mut self, segment: Segment) {
+        self.segment = segment;
+    }
+
+    /// Getter: this node's segment (empty: none).
+    #[must_use]
+    pub fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// Getter: what this node relays as a gateway.
+    #[must_use]
+    pub fn exports(&self) -> &[Entry] {
+        &self.exports
+    }
+
+    /// Getter: the routes through gateways (all of them; [`route`](Self::route) gives the
+    /// one in use for a sid).
+    #[must_use]
+    pub fn routes(&self) -> &[Route] {
+        self.routes.all()
+    }
+
+    /// Getter: the route in use for `sid`, through the lowest gateway sid that offers it.
+    #[must_use]
+    pub fn route(&self, sid: &Sid) -> Option<&Route> {
+        self.routes.chosen(sid)
+    }
+
+    /// Output: the next change of the routes in use.
+    pub fn poll_route_event(&mut self) -> Option<RouteEvent> {
+        self.route_events.pop_front()
+    }
+
+    fn drop_routes_of(&mut self, gateway: &Sid) {
+        if let Some(m) = self
+            .find(gateway)
+            .ok()
+            .and_then(|i| self.members.get_mut(i))
+        {
+            m.exports_seen = 0;
+        }
+        let events = &mut self.route_events;
+        let stats = &mut self.stats;
+        self.routes.drop_gateway(gateway, |event| {
+            if events.push_back(event).is_err() {
+                stats.events_dropped += 1;
+            }
+        });
     }
 
     /// Getter: this node's own entry.
@@ -386,7 +532,14 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             return Ok(());
         }
         let addr = SocketAddr::new(from.ip(), word.port);
+        if word.verb == Verb::Bye {
+            self.said_bye(now, &sid);
+            return Ok(());
+        }
         self.heard_from(now, sid, hid, addr, word.incarnation);
+        if let Some(m) = self.find(&sid).ok().and_then(|i| self.members.get_mut(i)) {
+            m.segment = word.segment;
+        }
         if word.verb == Verb::Pull
             && let Some(seed) = self.seeds.iter_mut().find(|s| s.addr == addr)
         {
@@ -398,7 +551,16 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
         if word.verb != Verb::Beat
             && let Some(raw) = message.raw
         {
-            self.merge(now, &sid, addr, raw)?;
+            let trailer = self.merge(now, &sid, addr, raw)?;
+            if word.version >= EXPORTS_VERSION {
+                self.merge_routes(&sid, addr, trailer)?;
+                if let Some(m) = self.find(&sid).ok().and_then(|i| self.members.get_mut(i)) {
+                    m.exports_seen = word.exports;
+                }
+            }
+        }
+        if word.version >= EXPORTS_VERSION && word.verb == Verb::Beat {
+            self.ask_exports(now, &sid, word.exports);
         }
         self.ask_unknown(now, &sid);
         Ok(())
@@ -412,6 +574,21 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             return;
         };
         if m.placeholder && m.state == MemberState::Alive && m.next_probe <= now {
+            m.next_probe = now.saturating_add_millis(retry);
+            if self.pushes.push_back(m.entry.addr).is_err() {
+                self.stats.pending_dropped += 1;
+            }
+        }
+    }
+
+    /// A member whose beat announces other exports than its routes here come from gets a
+    /// push (at most every `seed_retry`); its pull carries them.
+    fn ask_exports(&mut self, now: Instant, sid: &Sid, generation: u32) {
+        let retry = self.config.seed_retry;
+        let Some(m) = self.find(sid).ok().and_then(|i| self.members.get_mut(i)) else {
+            return;
+        };
+        if m.exports_seen != generation && !m.placeholder && m.next_probe <= now {
             m.next_probe = now.saturating_add_millis(retry);
             if self.pushes.push_back(m.entry.addr).is_err() {
                 self.stats.pending_dropped += 1;
@@ -478,6 +655,8 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             learned,
             heard,
             placeholder: heard && entry.protocols.is_empty(),
+            segment: Segment::EMPTY,
+            exports_seen: 0,
             last_heard: now,
             next_probe: now,
         };
@@ -502,14 +681,46 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
         self.members.insert(at, member).is_ok()
     }
 
-    fn merge(
+    /// The gateway `gateway`'s exports replace its routes. An unreadable list changes
+    /// nothing.
+    fn merge_routes(
+        &mut self,
+        gateway: &Sid,
+        gateway_addr: SocketAddr,
+        trailer: &[u8],
+    ) -> Result<(), MembershipError> {
+        let listed = Entries::new(trailer).map_err(MembershipError::Entries)?;
+        for item in listed.clone() {
+            item.map_err(MembershipError::Entries)?;
+        }
+        let events = &mut self.route_events;
+        let stats = &mut self.stats;
+        let dropped = self.routes.replace(
+            gateway,
+            gateway_addr,
+            listed.filter_map(Result::ok),
+            |event| {
+                if events.push_back(event).is_err() {
+                    stats.events_dropped += 1;
+                }
+            },
+        );
+        if dropped > 0 {
+            self.stats.routes_full += 1;
+        }
+        Ok(())
+    }
+
+    /// Merges the entries of `raw`; returns the bytes after them (a later version's trailer).
+    fn merge<'r>(
         &mut self,
         now: Instant,
         sender: &Sid,
         sender_addr: SocketAddr,
-        raw: &[u8],
-    ) -> Result<(), MembershipError> {
-        for item in Entries::new(raw).map_err(MembershipError::Entries)? {
+        raw: &'r [u8],
+    ) -> Result<&'r [u8], MembershipError> {
+        let mut entries = Entries::new(raw).map_err(MembershipError::Entries)?;
+        for item in entries.by_ref() {
             let mut entry = item.map_err(MembershipError::Entries)?;
             if entry.sid == self.me.sid || entry.sid.is_empty() {
                 continue;
@@ -538,7 +749,33 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
                 }
             }
         }
-        Ok(())
+        Ok(entries.rest())
+    }
+
+    /// A member said bye: it is lost at once (with its event and its routes), and re-probed
+    /// slowly like any lost member.
+    fn said_bye(&mut self, now: Instant, sid: &Sid) {
+        let reprobe = self.config.reprobe_interval;
+        let Some(m) = self.find(sid).ok().and_then(|i| self.members.get_mut(i)) else {
+            return;
+        };
+        if m.state == MemberState::Alive {
+            m.state = MemberState::Lost;
+            m.next_probe = now.saturating_add_millis(reprobe);
+            if m.heard {
+                self.emit(MemberEvent::Lost(*sid));
+            }
+        }
+        self.drop_routes_of(sid);
+    }
+
+    /// Command: this node leaves. Each alive member gets a `bye` (polled as usual), then
+    /// nothing more is sent.
+    pub fn leave(&mut self) {
+        self.leaving = true;
+        self.replies.clear();
+        self.pushes.clear();
+        self.beat_cursor = 0;
     }
 
     /// Input: the node learned that `sid` left (its disconnect arrived on the LAN): it is
@@ -552,12 +789,17 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             m.state = MemberState::Lost;
             m.next_probe = now.saturating_add_millis(reprobe);
         }
+        self.drop_routes_of(sid);
     }
 
     /// Input: time passed; runs whatever is due (beats, checks, exchanges, seed retries).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.leaving {
+            return;
+        }
         if now >= self.next_beat {
             self.beat_cursor = 0;
+            self.sweep_pushes = core::mem::take(&mut self.exports_changed);
             self.next_beat = self
                 .next_beat
                 .saturating_add_millis(self.config.beat_interval);
@@ -600,10 +842,11 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             {
                 m.state = MemberState::Lost;
                 m.next_probe = now.saturating_add_millis(reprobe);
-                if m.heard {
-                    let sid = m.entry.sid;
+                let (sid, heard) = (m.entry.sid, m.heard);
+                if heard {
                     self.emit(MemberEvent::Lost(sid));
                 }
+                self.drop_routes_of(&sid);
             }
         }
     }
@@ -654,6 +897,9 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
         while let Some(m) = self.members.get_mut(self.beat_cursor) {
             self.beat_cursor += 1;
             match m.state {
+                MemberState::Alive if self.leaving => return Some((m.entry.addr, Verb::Bye)),
+                MemberState::Lost if self.leaving => {}
+                MemberState::Alive if self.sweep_pushes => return Some((m.entry.addr, Verb::Push)),
                 MemberState::Alive => return Some((m.entry.addr, Verb::Beat)),
                 MemberState::Lost if m.next_probe <= now => {
                     m.next_probe = now.saturating_add_millis(reprobe);
@@ -673,23 +919,36 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             verb,
             incarnation: self.me.incarnation,
             port: self.me.addr.port(),
+            exports: self.exports_generation,
+            segment: self.segment,
         };
         let (sid, hid) = (self.me.sid, self.me.hid);
         let sender = Sender {
             sid: sid.as_str().unwrap_or_default(),
             hid: hid.as_str().unwrap_or_default(),
         };
-        if verb == Verb::Beat {
+        if matches!(verb, Verb::Beat | Verb::Bye) {
             return encode_frame(sender, &word, None, buf);
         }
         let half = buf.len() / 2;
         let (head, tail) = buf.split_at_mut(half);
         let room = tail.len().min(head.len().saturating_sub(FRAME_OVERHEAD));
         let mut limit = usize::MAX;
+        // The exports come whole after the members: written into `head` (free until the
+        // frame is encoded) to know how much room they leave.
+        let exports_len = self.write_exports(head);
+        let room = room.saturating_sub(exports_len);
         // A length that would start `C0 8D` is refused by the encoder: one entry fewer.
         for _ in 0..4 {
             let raw_len = self.write_entries(tail.get_mut(..room).unwrap_or_default(), limit);
-            let raw = tail.get(..raw_len.0).unwrap_or_default();
+            // Written again each time: a refused encoding overwrote `head`.
+            self.write_exports(head);
+            let end = raw_len.0 + exports_len;
+            if let (Some(to), Some(from)) = (tail.get_mut(raw_len.0..end), head.get(..exports_len))
+            {
+                to.copy_from_slice(from);
+            }
+            let raw = tail.get(..end).unwrap_or_default();
             match encode_frame(sender, &word, Some(raw), head) {
                 Err(EncodeError::ReservedVarintPrefix { .. }) if raw_len.1 > 0 => {
                     limit = raw_len.1 - 1;
@@ -698,6 +957,20 @@ impl<const MEMBERS: usize> Membership<MEMBERS> {
             }
         }
         Err(EncodeError::TooLarge)
+    }
+
+    /// Writes this node's exports as an entry list into `out`; returns the bytes used (none
+    /// when even an empty list does not fit).
+    fn write_exports(&self, out: &mut [u8]) -> usize {
+        let Some(mut writer) = EntryWriter::new(out) else {
+            return 0;
+        };
+        for entry in &self.exports {
+            if writer.push(entry).is_none() {
+                break;
+            }
+        }
+        writer.finish()
     }
 
     /// Writes this node's entry and then the heard, alive members from a random start, at

@@ -55,9 +55,11 @@
 mod aead;
 mod envelope;
 mod escape;
+mod frame_seal;
 mod key;
 mod replay;
 
+pub use frame_seal::{FrameSeal, SealError};
 pub use key::{KEY_LEN, Key, KeyRing, KeyRingError, MAX_KEYS};
 
 pub(crate) use envelope::transmit_buf_len;

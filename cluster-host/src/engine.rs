@@ -71,7 +71,8 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::task::{Context, Poll};
 
-use cluster_core::wire::{ReassemblerStats, StreamItem};
+use cluster_core::membership::Entry;
+use cluster_core::wire::{MessageKind, ReassemblerStats, StreamItem};
 use cluster_core::{
     ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, ReplyToken, SendId, Sid,
     Source, Stats,
@@ -84,6 +85,7 @@ use crate::conn::{IoEvent, Target};
 use crate::copies::Copies;
 use crate::error::{CommandError, JoinError};
 use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
+use crate::gateway::{self, Relays};
 use crate::handle::{Handle, front};
 use crate::held::{
     HeldAnswer, INCOMING_QUEUE, IncomingQueries, IncomingQuery, IncomingSink, Undelivered,
@@ -335,6 +337,11 @@ pub struct Engine<P: Policy, I: Io> {
     max_frame_len: usize,
     /// Membership beyond the LAN, when the options name seeds ([`crate::seeds`]).
     seeds: Option<Box<Seeds>>,
+    /// The name of this node's segment ([`Options::segment`]).
+    segment: Option<String>,
+    /// Queries relayed as a gateway ([`crate::gateway`]), and the answers to write back.
+    relays: Relays,
+    relayed_answers: Vec<(ConnId, Vec<u8>)>,
 }
 
 impl<P: Policy, I: Io> std::fmt::Debug for Engine<P, I> {
@@ -400,6 +407,30 @@ fn remember<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, value: u
     map.insert(key, value);
 }
 
+/// The sender's sid of a (plain) frame, when it parses.
+fn sender_of(bytes: &[u8]) -> Option<Sid> {
+    let (message, _) = cluster_core::wire::Message::parse(bytes).ok()?;
+    Sid::new(message.sid?.as_bytes())
+}
+
+/// The services `node` knows that were heard on the LAN and are not members: what this
+/// node relays as a gateway, as entries for its exchanges (sorted by sid).
+fn lan_only<P: Policy>(node: &HostNode<P>, seeds: &Seeds, now: u64, tcp_port: u16) -> Vec<Entry> {
+    let mut out: Vec<Entry> = node
+        .services()
+        .filter(|s| seeds.may_export(now, s.sid()) && seeds.membership().member(s.sid()).is_none())
+        .map(|s| {
+            let mut entry = own_entry(s.sid(), s.hid(), tcp_port, s.tags());
+            if let Some(ip) = s.ip() {
+                entry.addr.set_ip(ip);
+            }
+            entry
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| a.sid.as_bytes().cmp(b.sid.as_bytes()));
+    out
+}
+
 fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
@@ -429,13 +460,20 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 tcp_port.unwrap_or_default(),
                 setup.node.tags(),
             );
-            Box::new(Seeds::new(
+            #[allow(unused_mut)]
+            let mut seeds = Box::new(Seeds::new(
                 setup.options.seeds.clone(),
                 me,
                 u64::try_from(setup.options.config.ttl.as_millis()).unwrap_or(u64::MAX),
                 crate::seed::os_seed(),
                 0,
-            ))
+            ));
+            #[cfg(feature = "seal")]
+            seeds.set_keys(setup.node.keys().cloned(), crate::seed::os_seed());
+            if let Some(name) = &setup.options.segment {
+                seeds.set_segment(name);
+            }
+            seeds
         });
         let (handle, front) = front(
             *setup.node.sid(),
@@ -471,6 +509,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
             spare: None,
             max_frame_len: setup.options.config.max_frame_len,
             seeds,
+            segment: setup.options.segment.clone(),
+            relays: Relays::default(),
+            relayed_answers: Vec::new(),
         };
         let sockets = Sockets {
             udp: setup.udp,
@@ -536,6 +577,15 @@ impl<P: Policy, I: Io> Engine<P, I> {
         if let Some(seeds) = &mut self.seeds
             && seeds.next_deadline() <= now
         {
+            let known: std::collections::HashSet<Sid> =
+                self.node.services().map(|s| *s.sid()).collect();
+            seeds.keep_lan(|sid| known.contains(sid));
+            seeds.set_exports(&lan_only(
+                &self.node,
+                seeds,
+                now,
+                self.tcp_port.unwrap_or_default(),
+            ));
             for to_node in seeds.handle_timeout(now) {
                 let _ = self
                     .node
@@ -609,6 +659,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
             return;
         }
         let local = self.addrs.is_local(from.ip(), now);
+        if let Some(seeds) = &mut self.seeds
+            && let Some(sid) = seeds
+                .plain(now, bytes, Protocol::Multicast)
+                .and_then(|plain| sender_of(&plain))
+        {
+            seeds.heard_on_lan(now, sid);
+        }
         // Errors are counted in the node's stats; nothing else to do.
         let _ = self
             .node
@@ -710,10 +767,25 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let protocol = entry.protocol;
         self.transports.touch(conn, now);
         self.counters.stream_frames_received += 1;
-        if let (Some(seeds), Some(peer)) = (&mut self.seeds, source.addr)
-            && seeds.handle_frame(now, peer, frame)
-        {
-            return;
+        if let (Some(seeds), Some(peer)) = (&mut self.seeds, source.addr) {
+            // Membership frames and queries to relay count only when they open (sealed).
+            let plain = seeds.plain(now, frame, protocol);
+            if plain.is_none() {
+                tracing::debug!(peer = %peer, len = frame.len(), "a frame did not open for the membership");
+            }
+            if let Some(plain) = &plain
+                && seeds.handle_frame(now, peer, plain)
+            {
+                return;
+            }
+            // Only a node that exports something reads frames for relaying.
+            let inbound = plain
+                .as_deref()
+                .filter(|_| !seeds.membership().exports().is_empty())
+                .and_then(|plain| gateway::inbound(plain, |sid| seeds.is_export(sid)));
+            if let Some(inbound) = inbound {
+                self.relay(now, conn, inbound);
+            }
         }
         let _ = self.node.handle_datagram(at(now), source, frame);
         if self.transports.needs_sid(conn) {
@@ -735,6 +807,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
             IoEvent::Closed { conn } => {
                 if let Some(entry) = self.transports.remove(conn) {
                     self.node.connection_closed(at(now), entry.source(conn));
+                }
+                for id in self.relays.closed(conn) {
+                    self.node.cancel_query(at(now), &id);
                 }
             }
             IoEvent::Written { conn, send, ok } => {
@@ -957,6 +1032,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// Command: leaves. The disconnect goes out and every service is reported lost; later
     /// inputs are ignored by the node.
     pub fn leave(&mut self, now: u64, io: &mut I) {
+        if let Some(seeds) = &mut self.seeds {
+            seeds.leave();
+        }
         self.node.leave(at(now));
         self.drain(now, io);
     }
@@ -1135,12 +1213,28 @@ impl<P: Policy, I: Io> Engine<P, I> {
             });
             self.membership.heard_on(ip, arrived)
         });
-        // A service on none of our subnets that the membership knows came through seeds.
+        // A service on none of our subnets that the membership knows came through seeds,
+        // or through a gateway when only a route leads to it.
+        service.segment.clone_from(&self.segment);
         if service.heard_on.is_none()
             && let Some(seeds) = &self.seeds
-            && seeds.membership().member(&service.sid).is_some()
+            && !seeds.is_on_lan(&service.sid)
         {
-            service.learned = "seed";
+            let membership = seeds.membership();
+            let named = |sid: &Sid| {
+                membership
+                    .member(sid)
+                    .and_then(|m| m.segment.as_str())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            };
+            if membership.member(&service.sid).is_some() {
+                service.learned = "seed";
+                service.segment = named(&service.sid);
+            } else if let Some(route) = membership.route(&service.sid) {
+                service.learned = "gateway";
+                service.segment = named(&route.gateway);
+            }
         }
     }
 
@@ -1204,6 +1298,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
     /// ([`KeyRing`](cluster_core::KeyRing)).
     #[cfg(feature = "seal")]
     pub fn set_keys(&mut self, keys: Option<cluster_core::KeyRing>) {
+        if let Some(seeds) = &mut self.seeds {
+            seeds.set_keys(keys.clone(), crate::seed::os_seed());
+        }
         self.node.set_keys(keys);
     }
 
@@ -1247,6 +1344,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 continue;
             }
             self.drain_events(now);
+            self.write_relayed_answers(now, io);
             let Some(followup) = self.followups.pop() else {
                 break;
             };
@@ -1474,6 +1572,109 @@ impl<P: Policy, I: Io> Engine<P, I> {
         fed
     }
 
+    /// A query or event for services this node relays as a gateway: this node's node
+    /// sends it to each of them on the LAN (queries are remembered, their answers go back
+    /// on `conn`). A copy of a query already being relayed is not relayed again.
+    fn relay(&mut self, now: u64, conn: ConnId, inbound: gateway::Inbound) {
+        for target in inbound.targets {
+            let Some(target_hid) = self
+                .node
+                .services()
+                .find(|s| *s.sid() == target)
+                .map(|s| *s.hid())
+            else {
+                continue;
+            };
+            let to = Selector {
+                resolver: None,
+                services: vec![target],
+            };
+            if inbound.kind == MessageKind::Event {
+                let spec = SendSpec {
+                    to,
+                    data: inbound.data.clone(),
+                    raw: inbound.raw.clone(),
+                    channel: inbound.channel,
+                    ruid: inbound.ruid.clone(),
+                    ..SendSpec::default()
+                };
+                let sent = spec.with_request(|request| self.node.send(at(now), request));
+                tracing::debug!(from = %inbound.from, to = %target, ok = matches!(sent, Ok(Ok(_))), "relayed an event");
+                continue;
+            }
+            if self
+                .relays
+                .refuses(&inbound.from, inbound.ruid.as_deref(), &target)
+            {
+                continue;
+            }
+            let spec = QuerySpec {
+                to,
+                data: inbound.data.clone(),
+                raw: inbound.raw.clone(),
+                channel: inbound.channel,
+                ..QuerySpec::default()
+            };
+            let started = spec.with_request(|request| self.node.query(at(now), request));
+            let Ok(Ok(id)) = started else {
+                tracing::debug!(from = %inbound.from, to = %target, "a relayed query did not start");
+                continue;
+            };
+            let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
+            tracing::debug!(from = %inbound.from, to = %target, id = %id, "relaying a query");
+            self.relays.start(
+                id,
+                gateway::Pending {
+                    conn,
+                    asker: inbound.from,
+                    ruid: inbound.ruid.clone(),
+                    keepalive: inbound.keepalive,
+                    channel: inbound.channel,
+                    target,
+                    target_hid,
+                },
+            );
+        }
+    }
+
+    /// News of a relayed query (this node's query `id`): an answer is queued for the
+    /// asker's connection; the end forgets it.
+    fn relayed_answer(&mut self, id: &str, event: &QueryEvent) {
+        let Some(pending) = self.relays.get(id) else {
+            return;
+        };
+        let answer = match event {
+            QueryEvent::Response { payload, .. } => Some(gateway::Answer::Data(
+                payload.data.as_deref(),
+                payload.raw.as_deref(),
+            )),
+            QueryEvent::Error { error, .. } => Some(gateway::Answer::Error(error.as_bytes())),
+            QueryEvent::Missing { .. } => None,
+            QueryEvent::Done(_) => {
+                self.relays.finish(id);
+                return;
+            }
+        };
+        if let Some(frame) = answer.and_then(|a| gateway::answer_frame(pending, a)) {
+            self.relayed_answers.push((pending.conn, frame));
+        }
+    }
+
+    /// Writes the queued answers of relayed queries on their askers' connections.
+    fn write_relayed_answers(&mut self, now: u64, io: &mut I) {
+        for (conn, frame) in std::mem::take(&mut self.relayed_answers) {
+            let Some(frame) = self.seeds.as_mut().and_then(|s| s.seal_frame(&frame)) else {
+                continue;
+            };
+            if let Some(entry) = self.transports.get_mut(conn) {
+                match io.write(&mut entry.writer, &frame, SendId::UNTRACKED) {
+                    Write::Written | Write::Queued => self.transports.touch(conn, now),
+                    Write::Refused => self.counters.writes_refused += 1,
+                }
+            }
+        }
+    }
+
     /// The membership beyond the LAN, when the node has seeds.
     #[must_use]
     pub fn seeds(&self) -> Option<&Seeds> {
@@ -1529,10 +1730,11 @@ impl<P: Policy, I: Io> Engine<P, I> {
                         }
                         Event::Lost { sid, reason } => {
                             tracing::debug!(sid = %sid, reason = reason.name(), "lost");
-                            if *reason == cluster_core::LostReason::Disconnected
-                                && let Some(seeds) = &mut self.seeds
-                            {
-                                seeds.departed(now, sid);
+                            if let Some(seeds) = &mut self.seeds {
+                                seeds.lost(sid);
+                                if *reason == cluster_core::LostReason::Disconnected {
+                                    seeds.departed(now, sid);
+                                }
                             }
                             self.data.remove(sid);
                         }
@@ -1542,6 +1744,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
                         _ => {}
                     }
                     self.publish(event);
+                }
+                Some(Translated::Query { id, event }) if self.relays.get(&id).is_some() => {
+                    self.relayed_answer(&id, &event);
                 }
                 Some(Translated::Query { id, event }) => {
                     let done = matches!(event, QueryEvent::Done(_));
@@ -1702,6 +1907,9 @@ mod tests {
             spare: None,
             max_frame_len: cluster_core::wire::MAX_FRAME_LEN,
             seeds: None,
+            segment: None,
+            relays: Relays::default(),
+            relayed_answers: Vec::new(),
         }
     }
 

@@ -81,10 +81,15 @@ pub struct ServiceInfo {
     pub data_version: u16,
     /// The data it publishes ([`node_data`](crate::node_data)).
     pub data: DataMap,
-    /// How it was learned: `multicast` (its own frames, on a LAN) or `seed` (through the
-    /// membership exchanged with seeds, [`crate::seeds`]; filled in by the
-    /// [`Engine`](crate::Engine)).
+    /// How it was learned: `multicast` (its own frames, on a LAN), `seed` (through the
+    /// membership exchanged with seeds, [`crate::seeds`]) or `gateway` (a service on another
+    /// LAN that does not speak the membership protocol, reached through a gateway there,
+    /// [`crate::gateway`]); filled in by the [`Engine`](crate::Engine).
     pub learned: &'static str,
+    /// The segment it is on: ours for a service heard on the LAN, the member's for one
+    /// learned through seeds, the gateway's for one reached through a gateway; `None` when
+    /// that segment has no name ([`Options::segment`](crate::Options::segment)).
+    pub segment: Option<String>,
 }
 
 impl ServiceInfo {
@@ -110,6 +115,7 @@ impl ServiceInfo {
             data_version: 0,
             data: DataMap::new(),
             learned: "multicast",
+            segment: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! | line | keys |
 //! | --- | --- |
 //! | joined | `event`, `sid`, `hid`, `port`, `group`, `protocols`, `tcp_port`, `unix_path`, `interfaces` |
-//! | discovered | `event`, `sid`, `hid`, `ip`, `tags`, `protocols`, `local`, `tcp_port`, `interface`, `interface_address` (where it was heard: our interface's name and our address on it), `learned` (`multicast` or `seed`) |
+//! | discovered | `event`, `sid`, `hid`, `ip`, `tags`, `protocols`, `local`, `tcp_port`, `interface`, `interface_address` (where it was heard: our interface's name and our address on it), `learned` (`multicast`, `seed` or `gateway`), `segment` (its segment's name, or null) |
 //! | lost | `event`, `sid`, `reason` (`expired`, `disconnect`, `left`) |
 //! | tags | `event`, `sid`, `tags` |
 //! | message | `event`, `sid`, `channel`, `data`, `ruid`, and `raw` when present |
@@ -120,6 +120,7 @@ pub fn service_json(event: &str, service: &ServiceInfo) -> Value {
         "interface": service.heard_on.as_ref().map(|h| h.interface.clone()),
         "interface_address": service.heard_on.as_ref().map(|h| h.address.to_string()),
         "learned": service.learned,
+        "segment": service.segment,
     });
     if service.data_version > 0
         && let Value::Object(map) = &mut line
@@ -385,10 +386,11 @@ mod tests {
             data_version: 0,
             data: DataMap::new(),
             learned: "multicast",
+            segment: None,
         };
         assert_eq!(
             event_json(&Event::Discovered(service)).to_string(),
-            r#"{"event":"discovered","sid":"AbCd1234","hid":"02:fc:00:00:00:01","ip":"127.0.0.1","tags":["web"],"protocols":["t","c"],"local":true,"tcp_port":4000,"interface":"lo","interface_address":"127.0.0.1","learned":"multicast"}"#
+            r#"{"event":"discovered","sid":"AbCd1234","hid":"02:fc:00:00:00:01","ip":"127.0.0.1","tags":["web"],"protocols":["t","c"],"local":true,"tcp_port":4000,"interface":"lo","interface_address":"127.0.0.1","learned":"multicast","segment":null}"#
         );
         let lost = Event::Lost {
             sid: sid(),

@@ -111,14 +111,12 @@ pub enum OptionsError {
     /// Seeds are given but the node is in local mode or does not run `t`.
     #[error("seeds need remote mode and protocol t")]
     SeedsNeedRemoteTcp,
-    /// Seeds and sealing together: membership frames are not sealed yet, and a sealed
-    /// cluster must not leak its membership (feature `seal`).
-    #[cfg(feature = "seal")]
-    #[error("seeds do not work with sealed frames yet")]
-    SeedsUnsealed,
     /// A seed is not `HOST:PORT`.
     #[error("seed {0:?} is not HOST:PORT")]
     BadSeed(String),
+    /// A segment name is empty, longer than 16 bytes or holds a space.
+    #[error("segment {0:?} is not a name of 1 to 16 bytes without spaces")]
+    BadSegment(String),
     /// [`Options::event_buffer`] is 0.
     #[error("event_buffer must be at least 1")]
     NoEventBuffer,
@@ -214,6 +212,10 @@ pub struct Options {
     /// The TCP port of `t`; `None` (the default): an ephemeral one, as the reference. Nodes
     /// that are seeds need a fixed one.
     pub tcp_port: Option<u16>,
+    /// The name of this node's segment (a site, a subnet, a VPC), told to remote members
+    /// with the membership's frames and shown for the services heard on the LAN; `None` (the
+    /// default): unnamed.
+    pub segment: Option<String>,
 }
 
 impl Default for Options {
@@ -246,6 +248,7 @@ impl Options {
             keys: None,
             seeds: Vec::new(),
             tcp_port: None,
+            segment: None,
         }
     }
 
@@ -453,9 +456,12 @@ impl Options {
         if !self.seeds.is_empty() && !seeds_can_run {
             return Err(OptionsError::SeedsNeedRemoteTcp);
         }
-        #[cfg(feature = "seal")]
-        if !self.seeds.is_empty() && self.keys.is_some() {
-            return Err(OptionsError::SeedsUnsealed);
+        if let Some(bad) = self.segment.as_ref().filter(|s| {
+            s.is_empty()
+                || s.len() > cluster_core::membership::SEGMENT
+                || s.contains(char::is_whitespace)
+        }) {
+            return Err(OptionsError::BadSegment(bad.clone()));
         }
         if let Some(bad) = self.seeds.iter().find(|s| {
             s.rsplit_once(':')
@@ -565,6 +571,21 @@ pub fn parse_channels(text: &str) -> Result<Vec<u64>, OptionsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_segment_is_a_short_name_without_spaces() {
+        let named = |name: &str| Options {
+            segment: Some(name.to_owned()),
+            ..Options::default()
+        };
+        assert_eq!(named("plant-b").validate(), Ok(()));
+        for bad in ["", "two words", "a-name-of-17-byte"] {
+            assert_eq!(
+                named(bad).validate(),
+                Err(OptionsError::BadSegment(bad.to_owned()))
+            );
+        }
+    }
 
     #[test]
     fn seeds_need_remote_mode_tcp_and_host_port() {

@@ -12,6 +12,20 @@
 //! `protocols`, `props` and `tags` are the Tcl-syntax texts the member sends on its LAN
 //! (`t c`, `t {port 41241}`, `web db`). A later version may append a trailer after the
 //! entries; version 1 readers stop after `count` entries and ignore it.
+//!
+//! Version 2 appends one trailer, laid out like `raw` itself:
+//!
+//! ```text
+//! raw     = varint(count) entry{count} exports [trailer of a later version]
+//! exports = varint(count) entry{count}
+//! ```
+//!
+//! `exports` are the services the sender relays as a gateway (see the `route` module):
+//! their `ip` and `port` are where the gateway heard them (informational: receivers reach
+//! them through the gateway's own address), `protocols` and `props` are the gateway's
+//! (`t c`, `t {port <gateway's TCP port>}`), `sid`, `hid` and `tags` the service's. A
+//! version-1 reader never looks at them; a version-2 reader reads them only from a sender
+//! whose word says version 2 or later.
 
 use core::net::{IpAddr, SocketAddr};
 
@@ -75,6 +89,13 @@ impl<'a> Entries<'a> {
             rest: raw.get(used..).unwrap_or_default(),
             left,
         })
+    }
+
+    /// The bytes after the entries read so far: once every entry is read, the trailer a
+    /// later version appended (empty when there is none).
+    #[must_use]
+    pub fn rest(&self) -> &'a [u8] {
+        self.rest
     }
 
     fn take_varint(&mut self) -> Result<u64, EntryError> {

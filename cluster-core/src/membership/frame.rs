@@ -1,23 +1,38 @@
 //! The `mx` frames: a heartbeat (type 1, channel 0) whose `op` field carries the membership
 //! word and whose `raw` field, on exchanges, carries the entries.
 //!
-//! `op` is `mx/<version> <verb> <incarnation> <port>`, for example `mx/1 push 3 41241`:
+//! `op` is `mx/<version> <verb> <incarnation> <port>`, for example `mx/1 push 3 41241`;
+//! version 2 appends `<exports>`, the generation of the sender's exports (0: it never
+//! exported anything; it grows at every change), and, when the sender has one, `<segment>`,
+//! the name of its segment (at most [`SEGMENT`] bytes, no spaces), for example
+//! `mx/2 beat 3 41241 5 plant-b`:
 //!
 //! | verb | meaning | `raw` |
 //! | --- | --- | --- |
 //! | `push` | "here is what I know; answer with what you know" | the sender's alive members |
 //! | `pull` | the answer to a push | the answerer's alive members |
 //! | `beat` | a unicast heartbeat to a remote member | absent |
+//! | `bye` | (version 2) the sender leaves: it is lost at once, not after `lost_after` | absent |
 //!
 //! `incarnation` and `port` are the sender's own, so a receiver learns the sender's entry from
-//! any `mx` frame (its address is the frame's source address with that port).
+//! any `mx` frame (its address is the frame's source address with that port). A version-1
+//! reader stops after the port, so it never sees the generation; a version-2 receiver that
+//! holds another generation of the sender's exports than a beat announces pushes to the
+//! sender, whose pull carries them.
 
 use core::fmt::Write as _;
 
+use crate::identity::InlineStr;
 use crate::wire::{EncodeError, FilterPlacement, List, Message, MessageKind, Str};
 
+/// Longest segment name, in bytes.
+pub const SEGMENT: usize = 16;
+
+/// The name of a node's segment (a site, a subnet, a VPC): empty when it has none.
+pub type Segment = InlineStr<SEGMENT>;
+
 /// The highest membership version this crate speaks.
-pub const MX_VERSION: u32 = 1;
+pub const MX_VERSION: u32 = 2;
 
 /// The prefix of every membership `op` word.
 const PREFIX: &str = "mx/";
@@ -31,6 +46,8 @@ pub enum Verb {
     Pull,
     /// A unicast heartbeat.
     Beat,
+    /// The sender leaves (version 2; a version-1 node ignores the unknown verb).
+    Bye,
 }
 
 impl Verb {
@@ -39,6 +56,7 @@ impl Verb {
             Self::Push => "push",
             Self::Pull => "pull",
             Self::Beat => "beat",
+            Self::Bye => "bye",
         }
     }
 }
@@ -54,6 +72,10 @@ pub struct MxWord {
     pub incarnation: u64,
     /// The sender's TCP port.
     pub port: u16,
+    /// The generation of the sender's exports (version 2; 0 when absent).
+    pub exports: u32,
+    /// The sender's segment (version 2; empty when absent).
+    pub segment: Segment,
 }
 
 /// Why an `op` that starts `mx/` could not be read.
@@ -83,6 +105,7 @@ impl MxWord {
             "push" => Verb::Push,
             "pull" => Verb::Pull,
             "beat" => Verb::Beat,
+            "bye" if version >= 2 => Verb::Bye,
             _ => return Err(MxWordError::UnknownVerb),
         };
         let incarnation = next()?.parse().map_err(|_| MxWordError::Malformed)?;
@@ -90,19 +113,36 @@ impl MxWord {
         if version == 0 {
             return Err(MxWordError::Malformed);
         }
+        // Version 2's word after the port; anything later is a later version's.
+        let (exports, segment) = if version >= 2 {
+            let exports = match words.next() {
+                Some(word) => word.parse().map_err(|_| MxWordError::Malformed)?,
+                None => 0,
+            };
+            let segment = match words.next() {
+                Some(word) => Segment::new(word.as_bytes()).ok_or(MxWordError::Malformed)?,
+                None => Segment::EMPTY,
+            };
+            (exports, segment)
+        } else {
+            (0, Segment::EMPTY)
+        };
         Ok(Self {
             version,
             verb,
             incarnation,
             port,
+            exports,
+            segment,
         })
     }
 
     /// The `op` text of this word.
     #[must_use]
-    pub fn text(&self) -> heapless::String<48> {
+    pub fn text(&self) -> heapless::String<96> {
         let mut out = heapless::String::new();
-        // 48 bytes hold the prefix, a u32, the longest verb, a u64 and a u16.
+        // 96 bytes hold the prefix, a u32, the longest verb, a u64, a u16, a u32 and a
+        // segment.
         let _ = write!(
             out,
             "{PREFIX}{} {} {} {}",
@@ -111,6 +151,12 @@ impl MxWord {
             self.incarnation,
             self.port
         );
+        if self.version >= 2 {
+            let _ = write!(out, " {}", self.exports);
+            if let Some(segment) = self.segment.as_str().filter(|s| !s.is_empty()) {
+                let _ = write!(out, " {segment}");
+            }
+        }
         out
     }
 }
@@ -156,15 +202,38 @@ mod tests {
 
     #[test]
     fn words_round_trip() {
-        for verb in [Verb::Push, Verb::Pull, Verb::Beat] {
+        for verb in [Verb::Push, Verb::Pull, Verb::Beat, Verb::Bye] {
             let word = MxWord {
                 version: MX_VERSION,
                 verb,
                 incarnation: u64::MAX,
                 port: 65535,
+                exports: u32::MAX,
+                segment: Segment::new(b"plant-b").unwrap(),
             };
             assert_eq!(MxWord::parse(word.text().as_bytes()), Some(Ok(word)));
         }
+    }
+
+    #[test]
+    fn version_1_words_have_no_exports_generation_and_later_words_are_ignored() {
+        let word = MxWord::parse(b"mx/1 beat 3 41241 7").unwrap().unwrap();
+        assert_eq!((word.version, word.exports), (1, 0));
+        let word = MxWord::parse(b"mx/2 beat 3 41241 7").unwrap().unwrap();
+        assert_eq!(word.exports, 7);
+        let word = MxWord::parse(b"mx/3 beat 3 41241 7 office future words")
+            .unwrap()
+            .unwrap();
+        assert_eq!((word.version, word.exports), (3, 7));
+        assert_eq!(word.segment.as_str(), Some("office"));
+        assert_eq!(
+            MxWord::parse(b"mx/2 beat 3 41241 7 a-segment-name-too-long"),
+            Some(Err(MxWordError::Malformed))
+        );
+        assert_eq!(
+            MxWord::parse(b"mx/2 beat 3 41241 x"),
+            Some(Err(MxWordError::Malformed))
+        );
     }
 
     #[test]
@@ -202,6 +271,8 @@ mod tests {
             verb: Verb::Push,
             incarnation: 2,
             port: 41241,
+            exports: 0,
+            segment: Segment::EMPTY,
         };
         let sender = Sender {
             sid: "Zbdc22e7",

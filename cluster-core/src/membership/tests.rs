@@ -292,3 +292,49 @@ fn a_member_heard_only_through_its_beats_is_asked_for_its_entry_at_once() {
     deliver(beat_time, &mut b, "10.0.0.2", &mut fresh_a);
     assert!(knows(&fresh_a, "Bbbbbbbb"));
 }
+
+#[test]
+fn a_member_that_says_bye_is_lost_at_once_and_the_leaver_sends_nothing_more() {
+    let mut a = node("Aaaaaaaa", "10.0.0.1");
+    let mut b = node("Bbbbbbbb", "10.0.0.2");
+    let now = Instant::from_millis(1_000);
+    a.set_seeds(now, &["10.0.0.2:41917".parse().unwrap()])
+        .unwrap();
+    a.handle_timeout(now);
+    deliver(now, &mut a, "10.0.0.1", &mut b);
+    deliver(now, &mut b, "10.0.0.2", &mut a);
+    while a.poll_event().is_some() {}
+    let sid = Sid::new(b"Bbbbbbbb").unwrap();
+    let later = Instant::from_millis(1_500);
+    b.leave();
+    let mut buf = [0u8; 4096];
+    let out = b.poll_transmit(later, &mut buf).unwrap();
+    assert_eq!(out.verb, Verb::Bye);
+    let (message, _) = Message::parse(&buf[..out.len]).unwrap();
+    let source: SocketAddr = "10.0.0.2:50000".parse().unwrap();
+    assert_eq!(a.handle_frame(later, source, &message), Ok(true));
+    assert_eq!(a.poll_event(), Some(MemberEvent::Lost(sid)));
+    assert_eq!(a.member(&sid).unwrap().state, MemberState::Lost);
+    assert_eq!(b.poll_transmit(later, &mut buf), None);
+    for ms in (2_000..20_000).step_by(250) {
+        let t = Instant::from_millis(ms);
+        b.handle_timeout(t);
+        assert_eq!(b.poll_transmit(t, &mut buf), None, "at {ms} ms");
+    }
+}
+
+#[test]
+fn a_members_segment_is_the_one_its_own_frames_name() {
+    let mut a = node("Aaaaaaaa", "10.0.0.1");
+    let mut b = node("Bbbbbbbb", "10.0.0.2");
+    a.set_segment(Segment::new(b"plant-a").unwrap());
+    a.set_seeds(Instant::ZERO, &["10.0.0.2:41917".parse().unwrap()])
+        .unwrap();
+    a.handle_timeout(Instant::ZERO);
+    deliver(Instant::ZERO, &mut a, "10.0.0.1", &mut b);
+    deliver(Instant::ZERO, &mut b, "10.0.0.2", &mut a);
+    let seen = b.member(&Sid::new(b"Aaaaaaaa").unwrap()).unwrap().segment;
+    assert_eq!(seen.as_str(), Some("plant-a"));
+    let none = a.member(&Sid::new(b"Bbbbbbbb").unwrap()).unwrap().segment;
+    assert_eq!(none, Segment::EMPTY);
+}

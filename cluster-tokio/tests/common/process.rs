@@ -110,6 +110,16 @@ impl Node {
         }
     }
 
+    /// The next line not picked yet (oldest first), waiting until `deadline` at most.
+    #[allow(dead_code)]
+    pub fn try_line(&mut self, deadline: Instant) -> Option<Value> {
+        if !self.backlog.is_empty() {
+            return Some(self.backlog.remove(0));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.lines.recv_timeout(left).ok()
+    }
+
     /// Waits for the `joined` line and returns the sid.
     /// Forgets every line printed so far: later waits see only newer ones.
     #[allow(dead_code)]

@@ -106,6 +106,10 @@ pub(crate) struct NodeArgs {
     /// needs a fixed one.
     #[arg(long, value_name = "PORT")]
     tcp_port: Option<u16>,
+    /// Name this node's segment (a site, a subnet; up to 16 bytes, no spaces): remote
+    /// members show it for this node and for the services it relays as a gateway.
+    #[arg(long, value_name = "NAME")]
+    segment: Option<String>,
     /// Reply TEXT to every accepted query (default: an empty reply).
     #[arg(long, value_name = "TEXT")]
     answer: Option<String>,
@@ -173,6 +177,7 @@ impl NodeArgs {
             options = options.unix_path(path.clone());
         }
         options.tcp_port = self.tcp_port;
+        options.segment = self.segment.clone();
         for seed in &self.seed {
             options = options.seed(seed.clone());
         }

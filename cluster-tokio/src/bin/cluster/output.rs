@@ -208,14 +208,14 @@ impl Printer {
         }
         let mut out = io::stdout().lock();
         let header = format!(
-            "{:<16} {:<17} {:<15} {:<12} {:<9} {:<5} {:<9} {:<6} TAGS",
-            "SID", "HID", "IP", "INTERFACE", "LEARNED", "LOCAL", "PROTOCOLS", "TCP"
+            "{:<16} {:<17} {:<15} {:<12} {:<9} {:<10} {:<5} {:<9} {:<6} TAGS",
+            "SID", "HID", "IP", "INTERFACE", "LEARNED", "SEGMENT", "LOCAL", "PROTOCOLS", "TCP"
         );
         writeln!(out, "{}", self.paint(Colour::Dim, &header))?;
         for s in services {
             writeln!(
                 out,
-                "{:<16} {:<17} {:<15} {:<12} {:<9} {:<5} {:<9} {:<6} {}",
+                "{:<16} {:<17} {:<15} {:<12} {:<9} {:<10} {:<5} {:<9} {:<6} {}",
                 s.sid.to_string(),
                 s.hid.to_string(),
                 s.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
@@ -223,6 +223,7 @@ impl Printer {
                     .as_ref()
                     .map_or_else(|| "-".into(), |h| h.interface.clone()),
                 s.learned,
+                s.segment.as_deref().unwrap_or("-"),
                 if s.local { "yes" } else { "no" },
                 s.protocols.letters().join(" "),
                 s.tcp_port
