@@ -337,8 +337,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if self.answers.entries.is_empty() {
             return;
         }
-        if let Some(payload) = self.answers.entries.remove(0).payload
-        {
+        if let Some(payload) = self.answers.entries.remove(0).payload {
             self.payloads.release(payload);
         }
     }
