@@ -11,7 +11,7 @@ use core::fmt;
 
 use heapless::{Vec, VecView};
 
-use super::{DecodeError, FOOTER, Frame, HEADER, MAX_FRAME_LEN, Message, varint};
+use super::{DecodeError, FOOTER, Frame, HEADER, MAX_FRAME_LEN, varint};
 
 /// The smallest buffer a [`Reassembler`] or [`StreamTable`] accepts (checked at compile time):
 /// a header and the longest length varint, the most a partial frame can hold before its
@@ -38,13 +38,14 @@ pub enum StreamItem<'a> {
 /// ([`StreamTable::push_frames`]); the public callers get [`StreamItem`]s ([`itemize`]).
 pub(crate) type FrameSink<'s> = &'s mut dyn FnMut(Frame<'_>) -> Result<(), DecodeError>;
 
-/// Validates `frame`'s body and reports it to `on_item` as a [`StreamItem`].
+/// Validates `frame`'s body ([`Frame::parse`], which stores no field) and reports it to
+/// `on_item` as a [`StreamItem`].
 fn itemize<'a>(
     frame: Frame<'a>,
     on_item: &mut impl FnMut(StreamItem<'a>),
 ) -> Result<(), DecodeError> {
-    match Message::default().read_fields(frame.body()) {
-        Ok(()) => {
+    match Frame::parse(frame.as_bytes()) {
+        Ok((frame, _)) => {
             on_item(StreamItem::Frame(frame));
             Ok(())
         }
