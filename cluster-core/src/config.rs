@@ -117,7 +117,10 @@ impl Config {
             expiry_check_after_ping: Duration::ZERO,
             query_timeout: Duration::ZERO,
             multicast_fallback: false,
-            query_retry: None,
+            // `Some(ZERO)`, not `None`: `None` is the niche `nanos = 1_000_000_000`, which
+            // would make the empty node non-zero bits and move a firmware's static node from
+            // `.bss` into `.data` (its whole size copied from flash at start-up).
+            query_retry: Some(Duration::ZERO),
             answer_memory: Duration::ZERO,
             probe_silent: false,
             compat: Compat::Reference,

@@ -97,9 +97,11 @@
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
 //!   established service (see [`Node`], "Capacity and floods"). The default node takes
-//!   **24,432 bytes** on 64-bit targets (pinned by the
-//!   test `node_size`), no heap; 24,688 with the feature `node-data` (each service record
-//!   keeps the version of its data: 8 bytes more with alignment). [`ServerNode`] (16,384 services, 64 KiB payloads) is
+//!   **23,584 bytes** on 64-bit targets (pinned by the
+//!   test `node_size`), no heap; 256 more with the feature `node-data` (each service record
+//!   keeps the version of its data: 8 bytes more with alignment) and 832 more with the
+//!   feature `loss-recovery` (the query retransmission table and the answer memory, which
+//!   have no capacity without it). [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
 //! * [`Node::new`] returns the node by value. To build one in place, as firmware does in a
 //!   `static`, start from [`Node::empty`] (a `const`, all zero bits but the policy, so it

@@ -42,7 +42,7 @@ use crate::service::{Service, UnixPath};
 use crate::stats::{HeldStats, Stats, bump};
 use crate::time::{Instant, millis_ceil};
 use crate::transmit::{ConnId, SendId, Source, Transmit};
-use crate::wire::{StreamItem, StreamTable};
+use crate::wire::{Frame, Message, StreamTable};
 
 pub use request::{QueryRequest, SendRequest, Targets};
 pub use resolve::{ResolveError, Resolver, ResolverSet, glob_match};
@@ -497,38 +497,35 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
         #[cfg(feature = "seal")]
         let seal = &mut self.seal;
         let mut result = Ok(());
-        let on_item = |item: StreamItem<'_>| {
-            let outcome = match item {
-                #[cfg(feature = "seal")]
-                StreamItem::Frame(frame) => {
-                    match seal.admit(now, source.via, frame, &mut core.stats) {
-                        crate::seal::Admit::Frame(frame) => {
-                            core.handle_frame(now, &source, &frame, &mut held)
-                        }
-                        crate::seal::Admit::OwnEcho => Ok(()),
-                        crate::seal::Admit::Drop(e) => Err(e),
-                    }
-                }
-                #[cfg(not(feature = "seal"))]
-                StreamItem::Frame(frame) => core.handle_frame(now, &source, &frame, &mut held),
-                StreamItem::Error(e) => {
-                    bump(&mut core.stats.decode_errors);
-                    Err(DatagramError::Decode(e))
-                }
-            };
-            match outcome {
-                Ok(()) => {}
-                Err(e) => {
-                    bump(&mut core.stats.frames_dropped);
-                    result = Err(e);
-                }
+        // Each frame's fields are decoded once, as its body is validated.
+        let mut on_frame = |frame: Frame<'_>| {
+            let mut message = Message::default();
+            if let Err(e) = message.read_fields(frame.body()) {
+                bump(&mut core.stats.decode_errors);
+                bump(&mut core.stats.frames_dropped);
+                result = Err(DatagramError::Decode(e));
+                return Err(e);
             }
+            #[cfg(feature = "seal")]
+            let outcome = match seal.admit(now, source.via, frame, &mut message, &mut core.stats) {
+                crate::seal::Admit::Frame => core.handle_frame(now, &source, &message, &mut held),
+                crate::seal::Admit::OwnEcho => Ok(()),
+                crate::seal::Admit::Drop(e) => Err(e),
+            };
+            #[cfg(not(feature = "seal"))]
+            let outcome = core.handle_frame(now, &source, &message, &mut held);
+            if let Err(e) = outcome {
+                bump(&mut core.stats.frames_dropped);
+                result = Err(e);
+            }
+            Ok(())
         };
         let now_ms = now.as_millis();
         if source.via == Protocol::Multicast {
-            self.streams.push_datagram(now_ms, key, bytes, on_item);
+            self.streams
+                .push_datagram_frames(now_ms, key, bytes, &mut on_frame);
         } else {
-            self.streams.push(now_ms, key, bytes, on_item);
+            self.streams.push_frames(now_ms, key, bytes, &mut on_frame);
         }
         self.sync_stream_stats();
         result

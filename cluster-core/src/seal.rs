@@ -69,7 +69,7 @@ use crate::protocol::Protocol;
 use crate::rng::Rng;
 use crate::stats::{Stats, bump};
 use crate::time::Instant;
-use crate::wire::{Compat, Frame};
+use crate::wire::{Compat, Frame, Message};
 use envelope::{OpenFailure, SealFailure};
 use replay::{ReplayTable, Salt};
 
@@ -94,9 +94,10 @@ pub(crate) struct Sealer<const SENDERS: usize, const DATA: usize> {
 }
 
 /// What becomes of a received frame.
-pub(crate) enum Admit<'a> {
-    /// Go on with this frame: the received one (sealing off) or the opened one.
-    Frame(Frame<'a>),
+pub(crate) enum Admit {
+    /// Go on with the fields [`Sealer::admit`] left: the received frame's (sealing off) or the
+    /// opened one's.
+    Frame,
     /// This node's own sealed frame, back by multicast loopback.
     OwnEcho,
     /// Drop it (counted).
@@ -145,16 +146,18 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
         self.ring = ring;
     }
 
-    /// Opens `frame` when sealing is on; passes it through when off.
+    /// Opens `frame`, whose fields are `message`, when sealing is on (`message` then holds the
+    /// opened frame's fields); passes it through when off.
     pub(crate) fn admit<'a>(
         &'a mut self,
         now: Instant,
         via: Protocol,
         frame: Frame<'a>,
+        message: &mut Message<'a>,
         stats: &mut Stats,
-    ) -> Admit<'a> {
+    ) -> Admit {
         let Some(ring) = &self.ring else {
-            return Admit::Frame(frame);
+            return Admit::Frame;
         };
         if !is_sealed(&frame) {
             bump(&mut stats.unsealed);
@@ -180,8 +183,11 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
         if self.replay.accept(&envelope.salt, envelope.counter, now) {
             bump(&mut stats.replay_evictions);
         }
-        match Frame::parse(inner) {
-            Ok((frame, used)) if used == inner.len() && !is_sealed(&frame) => Admit::Frame(frame),
+        *message = Message::default();
+        let parsed = Frame::split(inner)
+            .and_then(|(frame, used)| message.read_fields(frame.body()).map(|()| (frame, used)));
+        match parsed {
+            Ok((frame, used)) if used == inner.len() && !is_sealed(&frame) => Admit::Frame,
             Ok(_) => Admit::Drop(DatagramError::Invalid),
             Err(e) => {
                 bump(&mut stats.decode_errors);

@@ -416,6 +416,25 @@ fn ping_naming_only_us_is_answered_at_once_with_props_and_tags() {
 }
 
 #[test]
+fn a_frame_with_a_bad_body_is_one_decode_error_and_the_next_frame_of_the_datagram_is_read() {
+    let mut node = fresh(19);
+    drain(&mut node, at(0));
+    // A whole frame whose body is one unknown field, then a peer's heartbeat, in one
+    // datagram: the node decodes each frame once, as it validates it.
+    let mut datagram = unhex("c08d01800000");
+    datagram.extend_from_slice(&peer_heartbeat(1, "PEER0001"));
+    let accepted = node.stats().frames_accepted;
+    assert!(matches!(
+        node.handle_datagram(at(10), multicast_from(true), &datagram),
+        Err(DatagramError::Decode(_))
+    ));
+    assert_eq!(node.stats().decode_errors, 1);
+    assert_eq!(node.stats().frames_dropped, 1);
+    assert_eq!(node.stats().frames_accepted, accepted + 1);
+    assert!(node.service(b"PEER0001").is_some());
+}
+
+#[test]
 fn garbage_and_truncated_frames_are_typed_errors_and_lose_nothing() {
     let mut node = fresh(18);
     drain(&mut node, at(0));

@@ -5,13 +5,19 @@ Usage: cluster-embedded/firmware/measure.sh --json | python3 goals.py
        (or `measure.sh --check`, which does this)
 
 Reads one JSON object per variant and line ({"variant", "flash", "ram", "stack_main",
-"stack_start"}, bytes), prints every figure beside its goal with the margin left, and exits 1
-when an enforced goal is exceeded, or when a variant with goals is missing from the input.
+"stack_start", "data"}, bytes), prints every figure beside its goal with the margin left, and
+exits 1 when an enforced goal is exceeded, or when a variant with goals is missing from the
+input.
 
   flash        .text + .rodata
   ram          .data + .bss less the device's buffers (the image's static `DEVICE`)
   stack_main   the main loop's deepest call path (stack.py)
   stack_start  start-up's deepest call path, through `start` (stack.py --through)
+  data         .data: statics with non-zero initial bytes, whose image takes flash beside
+               .text + .rodata and is copied to RAM at start-up. The node starts as
+               `Node::empty`, all zero bits, in .bss: a field whose empty value is not zero
+               bits (an `Option<Duration>` set to `None`, say) moves the whole node (23 KB)
+               into .data. Its goal is 0.
 
 ENFORCED lists the goals CI holds the image to (the others are printed, marked "reported").
 
@@ -37,12 +43,14 @@ GOALS = {
         "ram": 24 * KIB,
         "stack_main": 11_740,
         "stack_start": 10 * KIB,
+        "data": 0,
     },
     "sealed": {
         "flash": 64 * KIB,
         "ram": 32 * KIB,
         "stack_main": 11_740,
         "stack_start": 10 * KIB,
+        "data": 0,
     },
 }
 
@@ -54,9 +62,11 @@ ENFORCED = {
     ("default", "stack_start"),
     ("sealed", "stack_main"),
     ("sealed", "stack_start"),
+    ("default", "data"),
+    ("sealed", "data"),
 }
 
-FIGURES = ("flash", "ram", "stack_main", "stack_start")
+FIGURES = ("flash", "ram", "stack_main", "stack_start", "data")
 
 
 def main():

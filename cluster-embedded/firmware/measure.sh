@@ -33,7 +33,9 @@
 # Usage: cluster-embedded/firmware/measure.sh           (from anywhere) the figures, as text
 #        cluster-embedded/firmware/measure.sh --json    the same text on stderr, and on stdout
 #            one JSON object per variant and line: {"variant", "flash", "ram", "stack_main",
-#            "stack_start"} (bytes; "ram" is the static RAM above, without the device)
+#            "stack_start", "data"} (bytes; "ram" is the static RAM above, without the device;
+#            "data" the .data section, whose image takes flash too: 0 when every static starts
+#            as zero bits, as the node must)
 #        cluster-embedded/firmware/measure.sh --check   as --json, then goals.py checks the
 #            figures against the goals: prints each with its goal, fails when an enforced
 #            goal is exceeded (the CI gate, `.ci/run`)
@@ -89,8 +91,8 @@ measure() {
   init_stack=$(echo "$disasm" | python3 stack.py main "--through=$crate::start" | awk 'NR == 1 { print $(NF - 1) }')
 
   if [ "$MODE" = json ]; then
-    printf '{"variant": "%s", "flash": %d, "ram": %d, "stack_main": %d, "stack_start": %d}\n' \
-      "$variant" "$flash" "$((statics - device))" "$loop_stack" "$init_stack" >&3
+    printf '{"variant": "%s", "flash": %d, "ram": %d, "stack_main": %d, "stack_start": %d, "data": %d}\n' \
+      "$variant" "$flash" "$((statics - device))" "$loop_stack" "$init_stack" "$data" >&3
   fi
   echo "== $label"
   printf '  flash  .text + .rodata      %7d B  %s\n' "$flash" "$(KIB "$flash")"

@@ -35,12 +35,13 @@ use crate::policy::Policy;
 use crate::time::{Instant, millis_ceil};
 use crate::wire::Message;
 
-/// Queries remembered at once, with their answers.
-const ANSWERS: usize = 16;
+/// Queries remembered at once, with their answers (none without the feature
+/// `loss-recovery`: the node then carries no memory at all).
+const ANSWERS: usize = if LOSS_RECOVERY { 16 } else { 0 };
 /// Askers whose counters are tracked: enough for a few seconds of short-lived askers (a
 /// `cluster query` process is a node of its own), whose copies TCP may still deliver after
-/// they left.
-const ASKERS: usize = 16;
+/// they left (none without the feature `loss-recovery`).
+const ASKERS: usize = if LOSS_RECOVERY { 16 } else { 0 };
 /// Counters tracked below an asker's highest.
 const WINDOW: u32 = 32;
 
@@ -114,10 +115,11 @@ struct Remembered {
     error: bool,
 }
 
-/// The answered queries, oldest first.
+/// The answered queries, oldest first (a `Vec`, which is sound with no capacity, as heapless'
+/// `Deque` is not).
 #[derive(Debug)]
 pub(crate) struct AnswerMemory {
-    entries: heapless::Deque<Remembered, ANSWERS>,
+    entries: heapless::Vec<Remembered, ANSWERS>,
     /// The askers' counters, the one used last at the end.
     askers: heapless::Vec<AskerWindow, ASKERS>,
 }
@@ -125,7 +127,7 @@ pub(crate) struct AnswerMemory {
 impl AnswerMemory {
     pub(crate) const fn new() -> Self {
         Self {
-            entries: heapless::Deque::new(),
+            entries: heapless::Vec::new(),
             askers: heapless::Vec::new(),
         }
     }
@@ -154,7 +156,7 @@ impl AnswerMemory {
             },
         };
         window.mark(n);
-        if self.askers.is_full() {
+        if self.askers.is_full() && !self.askers.is_empty() {
             self.askers.remove(0);
         }
         let _ = self.askers.push(window);
@@ -304,7 +306,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 .then_some(answer.payload),
             error: answer.error,
         };
-        if let Err(entry) = self.answers.entries.push_back(entry)
+        if let Err(entry) = self.answers.entries.push(entry)
             && let Some(payload) = entry.payload
         {
             self.payloads.release(payload);
@@ -332,16 +334,17 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     fn forget_oldest_answer(&mut self) {
-        if let Some(entry) = self.answers.entries.pop_front()
-            && let Some(payload) = entry.payload
-        {
+        if self.answers.entries.is_empty() {
+            return;
+        }
+        if let Some(payload) = self.answers.entries.remove(0).payload {
             self.payloads.release(payload);
         }
     }
 
     /// Forgets the queries answered longer than `answer_memory` ago.
     fn forget_old_answers(&mut self, now: Instant) {
-        while self.answers.entries.front().is_some_and(|e| e.until <= now) {
+        while self.answers.entries.first().is_some_and(|e| e.until <= now) {
             self.forget_oldest_answer();
         }
     }

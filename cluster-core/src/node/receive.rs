@@ -14,7 +14,7 @@ use crate::service::Seen;
 use crate::stats::bump;
 use crate::time::{Instant, millis_ceil};
 use crate::transmit::Source;
-use crate::wire::{Frame, List, Message, MessageKind, Str};
+use crate::wire::{List, Message, MessageKind, Str};
 
 /// What a frame's `data` means for its kind, parsed before any state changes.
 enum Parsed<'m> {
@@ -25,19 +25,19 @@ enum Parsed<'m> {
 }
 
 impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
-    /// One complete frame from `source`.
+    /// One complete frame from `source`, as its fields (decoded once, as the frame was
+    /// validated).
     pub(super) fn handle_frame(
         &mut self,
         now: Instant,
         source: &Source,
-        frame: &Frame<'_>,
+        msg: &Message<'_>,
         held: &mut Option<Held<'_>>,
     ) -> Result<(), DatagramError> {
         // Step 2: the local-only rule.
         if !self.config.remote && !source.local {
             return Err(DatagramError::NonLocalSource);
         }
-        let msg = Message::from_frame(frame);
         // Step 3: own echoes and filter misses stop decoding early in the reference.
         if msg.sid.is_some_and(|s| s.as_bytes() == self.sid.as_bytes()) {
             bump(&mut self.stats.own_echoes);
@@ -62,20 +62,20 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return Err(DatagramError::Oversized);
         }
         let (verdict, changed) = with_payload_mut(&mut self.scratch, |mut p| {
-            let verdict = self.policy.on_receive(&msg, source, &mut p);
+            let verdict = self.policy.on_receive(msg, source, &mut p);
             (verdict, p.changed())
         });
         if verdict == Verdict::Reject {
             return Err(DatagramError::Rejected);
         }
         if !changed {
-            return self.accept(now, source, &msg, channel, held);
+            return self.accept(now, source, msg, channel, held);
         }
         let payload = core::mem::take(&mut self.scratch);
         let rewritten = Message {
             data: payload.data().map(Str::from_bytes),
             raw: payload.raw(),
-            ..msg
+            ..*msg
         };
         let result = self.accept(now, source, &rewritten, channel, held);
         self.scratch = payload;

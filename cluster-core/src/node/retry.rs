@@ -39,16 +39,20 @@ impl Retry {
     };
 }
 
+/// Slots of the retransmission table: one per query slot, none without the feature
+/// `loss-recovery` (the node then carries no table; every lookup finds no slot).
+const RETRY_SLOTS: usize = if LOSS_RECOVERY { QUERY_SLOTS } else { 0 };
+
 /// Per query slot: when to retransmit, and the payload to send.
 #[derive(Debug)]
 pub(crate) struct RetryTable {
-    slots: [Retry; QUERY_SLOTS],
+    slots: [Retry; RETRY_SLOTS],
 }
 
 impl RetryTable {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [Retry::IDLE; QUERY_SLOTS],
+            slots: [Retry::IDLE; RETRY_SLOTS],
         }
     }
 
@@ -59,7 +63,7 @@ impl RetryTable {
 
     /// Forgets every slot without releasing payloads (the pool is cleared with it).
     pub(crate) fn clear(&mut self) {
-        self.slots = [Retry::IDLE; QUERY_SLOTS];
+        self.slots = [Retry::IDLE; RETRY_SLOTS];
     }
 }
 

@@ -1,3 +1,4 @@
+use std::string::String;
 use std::vec;
 use std::vec::Vec;
 
@@ -55,18 +56,31 @@ fn seal_frame<const S: usize, const D: usize>(sealer: &mut Sealer<S, D>, inner: 
     buf
 }
 
-/// What `admit` makes of `bytes` (one whole frame): the opened frame's bytes, or the drop.
+/// What `admit` makes of `bytes` (one whole frame): the opened frame's fields (as
+/// [`fields`] writes them), or the drop.
 fn admit<const S: usize, const D: usize>(
     sealer: &mut Sealer<S, D>,
     bytes: &[u8],
     stats: &mut Stats,
-) -> Result<Option<Vec<u8>>, DatagramError> {
+) -> Result<Option<String>, DatagramError> {
     let (frame, _) = Frame::parse(bytes).unwrap();
-    match sealer.admit(Instant::ZERO, Protocol::Multicast, frame, stats) {
-        Admit::Frame(frame) => Ok(Some(frame.as_bytes().to_vec())),
+    let mut message = Message::from_frame(&frame);
+    match sealer.admit(
+        Instant::ZERO,
+        Protocol::Multicast,
+        frame,
+        &mut message,
+        stats,
+    ) {
+        Admit::Frame => Ok(Some(std::format!("{message:?}"))),
         Admit::OwnEcho => Ok(None),
         Admit::Drop(e) => Err(e),
     }
+}
+
+/// The fields of the frame `bytes`, as [`admit`] reports an opened frame's.
+fn fields(bytes: &[u8]) -> String {
+    std::format!("{:?}", Message::parse(bytes).unwrap().0)
 }
 
 #[test]
@@ -76,7 +90,10 @@ fn a_sealed_frame_opens_to_the_same_inner_frame() {
     let inner = inner_frame("hello, sealed world");
     let sealed = seal_frame(&mut sender, &inner);
     let mut stats = Stats::default();
-    assert_eq!(admit(&mut receiver, &sealed, &mut stats), Ok(Some(inner)));
+    assert_eq!(
+        admit(&mut receiver, &sealed, &mut stats),
+        Ok(Some(fields(&inner)))
+    );
     assert_eq!(stats, Stats::default());
 }
 
@@ -84,7 +101,7 @@ fn a_sealed_frame_opens_to_the_same_inner_frame() {
 fn a_sealed_frame_is_a_frame_with_an_empty_filter_first_and_no_c0_8d_inside() {
     let mut sender = sealer(1, ring(7));
     for size in [0, 1, 200, 253, 254, 255, 400] {
-        let data: std::string::String = (0..size)
+        let data: String = (0..size)
             .map(|i| char::from(b'a' + (i % 26) as u8))
             .collect();
         let sealed = seal_frame(&mut sender, &inner_frame(&data));
@@ -118,8 +135,15 @@ fn every_altered_byte_is_refused_and_nothing_is_remembered() {
             let Ok((frame, _)) = Frame::parse(&altered) else {
                 continue; // the outer frame no longer parses: the stream drops it
             };
-            match receiver.admit(Instant::ZERO, Protocol::Multicast, frame, &mut stats) {
-                Admit::Frame(_) => panic!("byte {at} ^ {flip:#x} was accepted"),
+            let mut message = Message::from_frame(&frame);
+            match receiver.admit(
+                Instant::ZERO,
+                Protocol::Multicast,
+                frame,
+                &mut message,
+                &mut stats,
+            ) {
+                Admit::Frame => panic!("byte {at} ^ {flip:#x} was accepted"),
                 Admit::OwnEcho | Admit::Drop(_) => {}
             }
         }
@@ -174,7 +198,10 @@ fn plaintext_is_refused_while_sealing_and_passed_through_when_off() {
     );
     assert_eq!(stats.unsealed, 1);
     let mut off = TestSealer::new(1);
-    assert_eq!(admit(&mut off, &inner, &mut stats), Ok(Some(inner)));
+    assert_eq!(
+        admit(&mut off, &inner, &mut stats),
+        Ok(Some(fields(&inner)))
+    );
 }
 
 #[test]
@@ -244,7 +271,10 @@ fn lengths_the_reference_cannot_read_are_padded_away() {
             padded += 1;
         }
         last_counter = counter;
-        assert_eq!(admit(&mut receiver, &sealed, &mut stats), Ok(Some(inner)));
+        assert_eq!(
+            admit(&mut receiver, &sealed, &mut stats),
+            Ok(Some(fields(&inner)))
+        );
     }
     assert!(padded >= 1, "no length in the range needed padding");
 }
@@ -265,9 +295,16 @@ fn a_frame_opens_only_on_the_protocol_it_was_sealed_for() {
     let sealed = seal_frame(&mut sender, &inner_frame("to the group"));
     let mut stats = Stats::default();
     let (frame, _) = Frame::parse(&sealed).unwrap();
+    let mut message = Message::from_frame(&frame);
     // Relayed over a TCP connection: it does not open, and nothing is remembered.
     assert!(matches!(
-        receiver.admit(Instant::ZERO, Protocol::Tcp, frame, &mut stats),
+        receiver.admit(
+            Instant::ZERO,
+            Protocol::Tcp,
+            frame,
+            &mut message,
+            &mut stats
+        ),
         Admit::Drop(DatagramError::Forged)
     ));
     assert_eq!(receiver.senders(), 0);

@@ -469,6 +469,9 @@ impl<'a> Field<'a> {
     }
 
     /// Reads one field from the start of `body`, returning it and the bytes it took.
+    ///
+    /// Out of line: one copy serves every parse path.
+    #[inline(never)]
     pub(crate) fn read(body: &'a [u8]) -> Result<(Self, usize), DecodeError> {
         let mut reader = Reader { rest: body };
         let raw_id = reader.varint()?;

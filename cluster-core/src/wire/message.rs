@@ -190,17 +190,29 @@ impl<'a> Message<'a> {
     ///
     /// Any [`DecodeError`] of [`Frame::parse`].
     pub fn parse(input: &'a [u8]) -> Result<(Self, usize), DecodeError> {
-        // One pass: each field is validated as it is stored (Frame::parse then from_frame
-        // would read the body twice).
         let (frame, used) = Frame::split(input)?;
         let mut message = Self::default();
-        let mut rest = frame.body();
+        message.read_fields(frame.body())?;
+        Ok((message, used))
+    }
+
+    /// Reads and validates every field of `body` into `self`, in one pass: the frame is then
+    /// as [`Frame::parse`] accepts it, and its fields are decoded ([`Frame::parse`] then
+    /// [`from_frame`](Self::from_frame) would read the body twice). Out of line: every parse
+    /// path of the node shares it.
+    ///
+    /// # Errors
+    ///
+    /// The first field error of the body, as [`Frame::parse`] reports it.
+    #[inline(never)]
+    pub(crate) fn read_fields(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
+        let mut rest = body;
         while !rest.is_empty() {
             let (field, taken) = Field::read(rest)?;
-            message.set(field);
+            self.set(field);
             rest = rest.get(taken..).unwrap_or_default();
         }
-        Ok((message, used))
+        Ok(())
     }
 
     /// The typed view of a validated frame; the last of duplicate fields wins.

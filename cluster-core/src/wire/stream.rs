@@ -32,6 +32,30 @@ pub enum StreamItem<'a> {
     Error(DecodeError),
 }
 
+/// Where the scan hands each complete frame (header, length and footer checked, the body not
+/// yet): the consumer validates the body as it decodes it, once, and returns the decode error
+/// when it fails, which the scan counts. The node decodes the fields it uses
+/// ([`StreamTable::push_frames`]); the public callers get [`StreamItem`]s ([`itemize`]).
+pub(crate) type FrameSink<'s> = &'s mut dyn FnMut(Frame<'_>) -> Result<(), DecodeError>;
+
+/// Validates `frame`'s body ([`Frame::parse`], which stores no field) and reports it to
+/// `on_item` as a [`StreamItem`].
+fn itemize<'a>(
+    frame: Frame<'a>,
+    on_item: &mut impl FnMut(StreamItem<'a>),
+) -> Result<(), DecodeError> {
+    match Frame::parse(frame.as_bytes()) {
+        Ok((frame, _)) => {
+            on_item(StreamItem::Frame(frame));
+            Ok(())
+        }
+        Err(error) => {
+            on_item(StreamItem::Error(error));
+            Err(error)
+        }
+    }
+}
+
 /// Counters of a [`Reassembler`] (or, summed over all senders, of a [`StreamTable`]).
 ///
 /// Counters saturate instead of wrapping.
@@ -156,7 +180,7 @@ impl<const N: usize> Reassembler<N> {
             chunk,
             self.max_frame_len,
             &mut self.stats,
-            &mut on_item,
+            &mut |frame| itemize(frame, &mut on_item),
         );
     }
 
@@ -347,8 +371,20 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         chunk: &[u8],
         mut on_item: impl FnMut(StreamItem<'_>),
     ) {
+        self.push_frames(now_ms, key, chunk, &mut |frame| {
+            itemize(frame, &mut on_item)
+        });
+    }
+
+    /// [`push`](Self::push), handing each complete frame to `on_frame` to validate and decode.
+    pub(crate) fn push_frames(
+        &mut self,
+        now_ms: u64,
+        key: K,
+        chunk: &[u8],
+        on_frame: FrameSink<'_>,
+    ) {
         self.expire(now_ms);
-        let on_item: &mut dyn FnMut(StreamItem<'_>) = &mut on_item;
         let stats = &mut self.stats.reassembly;
         if let Some(index) = self.entries.iter().position(|e| e.key == key) {
             let Some(entry) = self.entries.get_mut(index) else {
@@ -358,7 +394,13 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             let Some(buf) = self.buffers.get_mut(entry.slot) else {
                 return;
             };
-            feed(buf.as_mut_view(), chunk, self.max_frame_len, stats, on_item);
+            feed(
+                buf.as_mut_view(),
+                chunk,
+                self.max_frame_len,
+                stats,
+                on_frame,
+            );
             if buf.is_empty() {
                 self.entries.swap_remove(index);
             }
@@ -369,7 +411,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             max_frame_len: self.max_frame_len,
             capacity: N,
         };
-        let used = scan(chunk, limits, stats, on_item);
+        let used = scan(chunk, limits, stats, on_frame);
         let tail = chunk.get(used..).unwrap_or_default();
         if tail.is_empty() {
             return;
@@ -421,6 +463,20 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         datagram: &[u8],
         mut on_item: impl FnMut(StreamItem<'_>),
     ) {
+        self.push_datagram_frames(now_ms, key, datagram, &mut |frame| {
+            itemize(frame, &mut on_item)
+        });
+    }
+
+    /// [`push_datagram`](Self::push_datagram), handing each complete frame to `on_frame` to
+    /// validate and decode.
+    pub(crate) fn push_datagram_frames(
+        &mut self,
+        now_ms: u64,
+        key: K,
+        datagram: &[u8],
+        on_frame: FrameSink<'_>,
+    ) {
         self.expire(now_ms);
         // Only a sender with a partial frame pending pays for the look ahead; `probe` reads
         // the header, the length and the footer.
@@ -430,7 +486,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
                 && matches!(probe(datagram, self.max_frame_len), Probe::Complete(_))
         };
         if !pending || !whole() {
-            self.push(now_ms, key, datagram, on_item);
+            self.push_frames(now_ms, key, datagram, on_frame);
             return;
         }
         let limits = Limits {
@@ -438,7 +494,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             capacity: N,
         };
         let stats = &mut self.stats.reassembly;
-        let used = scan(datagram, limits, stats, &mut on_item);
+        let used = scan(datagram, limits, stats, on_frame);
         stats.discard(datagram.len().saturating_sub(used));
     }
 
@@ -645,11 +701,11 @@ fn find_header(input: &[u8]) -> Option<usize> {
 ///
 /// The bytes left, `input[returned..]`, are empty, a lone `C0`, or a partial frame starting
 /// with `C0 8D` whose total length (when known) is at most `limits.capacity`.
-fn scan<'a>(
-    input: &'a [u8],
+fn scan(
+    input: &[u8],
     limits: Limits,
     stats: &mut ReassemblerStats,
-    on_item: &mut dyn FnMut(StreamItem<'a>),
+    on_frame: FrameSink<'_>,
 ) -> usize {
     let mut at: usize = 0;
     while let Some(rest) = input.get(at..) {
@@ -664,15 +720,15 @@ fn scan<'a>(
         match probe(candidate, limits.max_frame_len) {
             Probe::Complete(total) => {
                 let bytes = candidate.get(..total).unwrap_or_default();
-                match Frame::parse(bytes) {
-                    Ok((frame, _)) => {
-                        stats.frames = stats.frames.saturating_add(1);
-                        on_item(StreamItem::Frame(frame));
-                    }
-                    Err(error) => {
-                        stats.errors = stats.errors.saturating_add(1);
-                        on_item(StreamItem::Error(error));
-                    }
+                // `probe` checked the header, length and footer: `split` cannot fail here,
+                // and the consumer validates the body.
+                let outcome = match Frame::split(bytes) {
+                    Ok((frame, _)) => on_frame(frame),
+                    Err(error) => Err(error),
+                };
+                match outcome {
+                    Ok(()) => stats.frames = stats.frames.saturating_add(1),
+                    Err(_) => stats.errors = stats.errors.saturating_add(1),
                 }
                 at = at.saturating_add(total);
             }
@@ -704,7 +760,7 @@ fn feed(
     mut chunk: &[u8],
     max_frame_len: usize,
     stats: &mut ReassemblerStats,
-    on_item: &mut dyn FnMut(StreamItem<'_>),
+    on_frame: FrameSink<'_>,
 ) {
     let limits = Limits {
         max_frame_len,
@@ -737,10 +793,10 @@ fn feed(
             break;
         }
         chunk = rest;
-        let used = scan(buf, limits, stats, on_item);
+        let used = scan(buf, limits, stats, on_frame);
         consume(buf, used);
     }
-    let used = scan(chunk, limits, stats, on_item);
+    let used = scan(chunk, limits, stats, on_frame);
     let tail = chunk.get(used..).unwrap_or_default();
     if buf.extend_from_slice(tail).is_err() {
         // Not reachable: `scan` leaves at most `capacity` bytes.
