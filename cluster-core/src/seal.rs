@@ -104,6 +104,16 @@ pub(crate) enum Admit {
     Drop(DatagramError),
 }
 
+/// What [`Sealer::open_inner`] leaves.
+pub(crate) enum Opened<'a> {
+    /// Sealing is off: the frame is its own content.
+    Plain,
+    /// The inner frame's bytes, authentic and new.
+    Inner(&'a [u8]),
+    /// This node's own sealed frame, back by multicast loopback.
+    OwnEcho,
+}
+
 impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
     /// No keys, no salt: the state of a node not started yet (all zero bits).
     pub(crate) const fn empty() -> Self {
@@ -156,33 +166,12 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
         message: &mut Message<'a>,
         stats: &mut Stats,
     ) -> Admit {
-        let Some(ring) = &self.ring else {
-            return Admit::Frame;
+        let inner = match self.open_inner(now, via, &frame, stats) {
+            Ok(Opened::Plain) => return Admit::Frame,
+            Ok(Opened::OwnEcho) => return Admit::OwnEcho,
+            Ok(Opened::Inner(inner)) => inner,
+            Err(e) => return Admit::Drop(e),
         };
-        if !is_sealed(&frame) {
-            bump(&mut stats.unsealed);
-            return Admit::Drop(DatagramError::Unsealed);
-        }
-        let buf = self.open.as_flattened_mut();
-        let envelope = match envelope::unpack(frame.body(), buf) {
-            Ok(envelope) => envelope,
-            Err(failure) => return Admit::Drop(count_failure(failure, 0, stats)),
-        };
-        if envelope.salt == self.salt {
-            bump(&mut stats.own_echoes);
-            return Admit::OwnEcho;
-        }
-        if self.replay.check(&envelope.salt, envelope.counter).is_err() {
-            bump(&mut stats.replayed);
-            return Admit::Drop(DatagramError::Replayed);
-        }
-        let inner = match envelope.open(ring, via, buf) {
-            Ok(inner) => inner,
-            Err(failure) => return Admit::Drop(count_failure(failure, envelope.key_id, stats)),
-        };
-        if self.replay.accept(&envelope.salt, envelope.counter, now) {
-            bump(&mut stats.replay_evictions);
-        }
         *message = Message::default();
         let parsed = Frame::split(inner)
             .and_then(|(frame, used)| message.read_fields(frame.body()).map(|()| (frame, used)));
@@ -194,6 +183,45 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
                 Admit::Drop(DatagramError::Decode(e))
             }
         }
+    }
+
+    /// The envelope part of [`admit`](Self::admit): checks, authenticates and decrypts a sealed
+    /// `frame` (counting each failure), leaving the inner frame's bytes, not yet read.
+    pub(crate) fn open_inner<'a>(
+        &'a mut self,
+        now: Instant,
+        via: Protocol,
+        frame: &Frame<'_>,
+        stats: &mut Stats,
+    ) -> Result<Opened<'a>, DatagramError> {
+        let Some(ring) = &self.ring else {
+            return Ok(Opened::Plain);
+        };
+        if !is_sealed(frame) {
+            bump(&mut stats.unsealed);
+            return Err(DatagramError::Unsealed);
+        }
+        let buf = self.open.as_flattened_mut();
+        let envelope = match envelope::unpack(frame.body(), buf) {
+            Ok(envelope) => envelope,
+            Err(failure) => return Err(count_failure(failure, 0, stats)),
+        };
+        if envelope.salt == self.salt {
+            bump(&mut stats.own_echoes);
+            return Ok(Opened::OwnEcho);
+        }
+        if self.replay.check(&envelope.salt, envelope.counter).is_err() {
+            bump(&mut stats.replayed);
+            return Err(DatagramError::Replayed);
+        }
+        let inner = match envelope.open(ring, via, buf) {
+            Ok(inner) => inner,
+            Err(failure) => return Err(count_failure(failure, envelope.key_id, stats)),
+        };
+        if self.replay.accept(&envelope.salt, envelope.counter, now) {
+            bump(&mut stats.replay_evictions);
+        }
+        Ok(Opened::Inner(inner))
     }
 
     /// Seals the inner frame of `inner_len` bytes at `buf[inner_range(buf.len())]`; returns

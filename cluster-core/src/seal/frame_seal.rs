@@ -2,7 +2,7 @@
 //! of `cluster-host`'s seeds and a gateway's relayed answers. Same envelope and keys as the
 //! node's frames, with a salt, counter and replay table of its own.
 
-use super::{Admit, KeyRing, Sealer, count_seal_failure, inner_range};
+use super::{KeyRing, Opened, Sealer, count_seal_failure, inner_range, is_sealed};
 use crate::error::DatagramError;
 use crate::protocol::Protocol;
 use crate::stats::Stats;
@@ -126,10 +126,18 @@ impl<const SENDERS: usize, const DATA: usize> FrameSeal<SENDERS, DATA> {
         if used != frame.len() {
             return Err(DatagramError::Invalid);
         }
-        match self.sealer.admit(now, via, outer, &mut self.stats) {
-            Admit::Frame(inner) => Ok(inner.as_bytes()),
-            Admit::OwnEcho => Err(DatagramError::Invalid),
-            Admit::Drop(error) => Err(error),
+        let inner = match self.sealer.open_inner(now, via, &outer, &mut self.stats)? {
+            Opened::Plain => return Ok(frame),
+            Opened::OwnEcho => return Err(DatagramError::Invalid),
+            Opened::Inner(inner) => inner,
+        };
+        match Frame::parse(inner) {
+            Ok((opened, used)) if used == inner.len() && !is_sealed(&opened) => Ok(inner),
+            Ok(_) => Err(DatagramError::Invalid),
+            Err(e) => {
+                crate::stats::bump(&mut self.stats.decode_errors);
+                Err(DatagramError::Decode(e))
+            }
         }
     }
 }
