@@ -412,6 +412,7 @@ fn host_event(event: &Event) -> Option<cluster_host::Event> {
             data_version: service.data_version(),
             data: cluster_host::node_data::DataMap::new(),
             learned: "multicast",
+            segment: None,
         }),
         Event::Lost { sid, reason } => H::Lost {
             sid: *sid,
