@@ -11,74 +11,16 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use cluster_testkit::netns::{Lab, ip, unavailable};
+use cluster_testkit::netns::{KeyFile, unavailable};
 use common::fresh_port;
 use common::process::Node;
+use common::routed::routed;
 use serde_json::Value;
 
 const SEED_PORT: &str = "41917";
 const SEEDS: [&str; 2] = ["10.253.1.11:41917", "10.253.2.11:41917"];
-
-/// Subnets a (10.253.1.0/24, hosts .11 .12 .13) and b (10.253.2.0/24, hosts .11 .12),
-/// joined by host `router` (.1 on both).
-struct Routed {
-    _lab: Lab,
-    a: Vec<String>,
-    b: Vec<String>,
-}
-
-fn routed(tag: &str) -> Result<Routed, String> {
-    let mut lab = Lab::new(tag);
-    let bridge_a = lab.bridge("a")?;
-    let bridge_b = lab.bridge("b")?;
-    let router = lab.host("router")?;
-    lab.cable(&router, "eth0", &bridge_a, &["10.253.1.1/24"])?;
-    lab.cable(&router, "eth1", &bridge_b, &["10.253.2.1/24"])?;
-    let forwarding = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &router,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !forwarding.success() {
-        return Err("cannot turn ip_forward on".into());
-    }
-    let mut sides = [Vec::new(), Vec::new()];
-    for (side, (bridge, subnet, hosts)) in [(&bridge_a, 1, 3), (&bridge_b, 2, 2)]
-        .into_iter()
-        .enumerate()
-    {
-        for host in 11..11 + hosts {
-            let ns = lab.host(&format!("h{subnet}{host}"))?;
-            lab.cable(
-                &ns,
-                "eth0",
-                bridge,
-                &[&format!("10.253.{subnet}.{host}/24")],
-            )?;
-            ip(&[
-                "-n",
-                &ns,
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("10.253.{subnet}.1"),
-            ])?;
-            sides[side].push(ns);
-        }
-    }
-    let [a, b] = sides;
-    Ok(Routed { _lab: lab, a, b })
-}
 
 /// The nodes' common arguments: the multicast port and, for a sealed cluster, the key file.
 struct Cluster {
@@ -161,38 +103,21 @@ fn events_for(node: &mut Node, event: &str, within: Duration) -> Vec<Value> {
     found
 }
 
-/// A key file holding one key, marked to send with; removed when dropped.
-struct KeyFile(std::path::PathBuf);
-
-impl KeyFile {
-    fn new(tag: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("cluster-{tag}-{}.keys", std::process::id()));
-        let hex: String = std::iter::repeat_n("5a", 32).collect();
-        std::fs::write(&path, format!("*1 {hex}\n")).expect("write the key file");
-        Self(path)
-    }
-}
-
-impl Drop for KeyFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// The whole scenario (see the module docs), `sealed` or not; `tag` names the lab.
 fn through_gateways(tag: &str, sealed: bool) {
     if let Some(reason) = unavailable() {
         eprintln!("SKIPPED {tag}: {reason}");
         return;
     }
-    let net = routed(tag).expect("lab");
-    let key_file = sealed.then(|| KeyFile::new(tag));
+    let net = routed(tag, "10.253", [3, 2]).expect("lab");
+    // One key, marked to send with.
+    let key_file = sealed.then(|| KeyFile::new(tag, &format!("*1 {}\n", "5a".repeat(32))));
     let mut cluster = Cluster {
         port: fresh_port().to_string(),
         extra: Vec::new(),
     };
     if let Some(key_file) = &key_file {
-        cluster.extra = vec!["--key-file".into(), key_file.0.to_str().unwrap().into()];
+        cluster.extra = vec!["--key-file".into(), key_file.path().into()];
     }
     let mut lan_only = cluster.spawn(
         &net.a[1],

@@ -6,77 +6,16 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use cluster_testkit::netns::{Lab, ip, unavailable};
+use cluster_testkit::netns::{ip, unavailable};
 use common::fresh_port;
 use common::process::Node;
+use common::routed::routed;
 
 /// The TCP port of the two seed nodes.
 const SEED_PORT: &str = "41917";
 const SEEDS: [&str; 2] = ["10.252.1.11:41917", "10.252.2.11:41917"];
-
-/// Subnet `a` (10.252.1.0/24) and `b` (10.252.2.0/24), each a bridge with three hosts
-/// (`.11`, `.12`, `.13`), and host `router` on both (`.1`), forwarding.
-struct Routed {
-    _lab: Lab,
-    router: String,
-    a: Vec<String>,
-    b: Vec<String>,
-}
-
-fn routed(tag: &str) -> Result<Routed, String> {
-    let mut lab = Lab::new(tag);
-    let bridge_a = lab.bridge("a")?;
-    let bridge_b = lab.bridge("b")?;
-    let router = lab.host("router")?;
-    lab.cable(&router, "eth0", &bridge_a, &["10.252.1.1/24"])?;
-    lab.cable(&router, "eth1", &bridge_b, &["10.252.2.1/24"])?;
-    let forwarding = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &router,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !forwarding.success() {
-        return Err("cannot turn ip_forward on".into());
-    }
-    let mut sides = [Vec::new(), Vec::new()];
-    for (side, (bridge, subnet)) in [(&bridge_a, 1), (&bridge_b, 2)].into_iter().enumerate() {
-        for host in 11..14 {
-            let ns = lab.host(&format!("h{subnet}{host}"))?;
-            lab.cable(
-                &ns,
-                "eth0",
-                bridge,
-                &[&format!("10.252.{subnet}.{host}/24")],
-            )?;
-            ip(&[
-                "-n",
-                &ns,
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("10.252.{subnet}.1"),
-            ])?;
-            sides[side].push(ns);
-        }
-    }
-    let [a, b] = sides;
-    Ok(Routed {
-        _lab: lab,
-        router,
-        a,
-        b,
-    })
-}
 
 /// `cluster join --json --seed ...` with fast timers in namespace `ns`, tagged `tag`; the
 /// first host of each side listens on the seed port.
@@ -112,7 +51,7 @@ fn routed_subnets_meet_through_seeds_query_across_see_a_crash_and_merge_after_a_
         eprintln!("SKIPPED routed_subnets_meet_through_seeds: {reason}");
         return;
     }
-    let net = routed("csd").expect("lab");
+    let net = routed("csd", "10.252", [3, 3]).expect("lab");
     let port = fresh_port();
     let mut nodes = Vec::new();
     for (side, hosts) in [("a", &net.a), ("b", &net.b)] {

@@ -6,6 +6,7 @@
 pub mod lan;
 pub mod openmetrics;
 pub mod process;
+pub mod routed;
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU16, Ordering};
