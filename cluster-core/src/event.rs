@@ -65,6 +65,12 @@ impl<const DATA: usize> Payload<DATA> {
         })
     }
 
+    /// True when `data` and `raw` together fit in `DATA` bytes.
+    pub(crate) fn fits(data: Option<&[u8]>, raw: Option<&[u8]>) -> bool {
+        let len = |part: Option<&[u8]>| part.map_or(0, <[u8]>::len);
+        len(data).saturating_add(len(raw)) <= DATA
+    }
+
     /// The `data` field, when present (text; peers do not guarantee UTF-8).
     #[must_use]
     pub fn data(&self) -> Option<&[u8]> {
@@ -134,6 +140,38 @@ impl<const DATA: usize> core::fmt::Debug for Payload<DATA> {
             s.field("raw_len", &raw.len());
         }
         s.finish()
+    }
+}
+
+impl<const DATA: usize> Event<DATA> {
+    /// The payload the event carries (a message's, a query's, a response's), for filling it
+    /// where the event lies.
+    pub(crate) fn payload_mut(&mut self) -> Option<&mut Payload<DATA>> {
+        match self {
+            Self::Message { payload, .. }
+            | Self::QueryReceived { payload, .. }
+            | Self::QueryHeld { payload, .. }
+            | Self::Query(QueryEvent::Response { payload, .. }) => Some(payload),
+            Self::Query(QueryEvent::Error { error, .. }) => Some(error),
+            #[cfg(feature = "node-data")]
+            Self::DataChanged { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
+    /// The payload the event carries, when it carries one.
+    #[must_use]
+    pub fn payload(&self) -> Option<&Payload<DATA>> {
+        match self {
+            Self::Message { payload, .. }
+            | Self::QueryReceived { payload, .. }
+            | Self::QueryHeld { payload, .. }
+            | Self::Query(QueryEvent::Response { payload, .. }) => Some(payload),
+            Self::Query(QueryEvent::Error { error, .. }) => Some(error),
+            #[cfg(feature = "node-data")]
+            Self::DataChanged { data, .. } => Some(data),
+            _ => None,
+        }
     }
 }
 
