@@ -241,3 +241,185 @@ impl<const DATA: usize, const N: usize> EventQueue<DATA, N> {
         event
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{EventQueue, Header};
+    use crate::event::{Event, Payload, QueryEvent, QueryId, Ruid};
+    use crate::identity::Sid;
+
+    fn sid(name: &str) -> Sid {
+        Sid::new(name.as_bytes()).unwrap()
+    }
+
+    fn message(name: &str, channel: u64) -> Header {
+        Header::Message {
+            sid: sid(name),
+            channel,
+            ruid: Ruid::new(b"r1"),
+        }
+    }
+
+    fn payload(data: Option<&[u8]>, raw: Option<&[u8]>) -> Payload<64> {
+        Payload::new(data, raw).unwrap()
+    }
+
+    #[test]
+    fn events_leave_in_order_and_a_full_queue_refuses() {
+        let mut queue = EventQueue::<64, 2>::new();
+        assert_eq!(
+            queue.push_filled(message("a", 1), Some(b"one"), None),
+            Some(true)
+        );
+        assert_eq!(
+            queue.push_filled(message("b", 2), None, Some(b"\x00\x01")),
+            Some(true)
+        );
+        assert!(queue.is_full());
+        assert_eq!(
+            queue.push_filled(message("c", 3), Some(b"three"), None),
+            None
+        );
+        assert_eq!(
+            queue.push(Event::TagsChanged { sid: sid("c") }),
+            Err(Event::TagsChanged { sid: sid("c") })
+        );
+        let first = queue.pop().unwrap();
+        assert_eq!(
+            first,
+            Event::Message {
+                sid: sid("a"),
+                channel: 1,
+                ruid: Ruid::new(b"r1"),
+                payload: payload(Some(b"one"), None),
+            }
+        );
+        let Some(Event::Message {
+            sid: from,
+            payload: second,
+            ..
+        }) = queue.front()
+        else {
+            panic!("a message is next");
+        };
+        assert_eq!(
+            (*from, second),
+            (sid("b"), &payload(None, Some(b"\x00\x01")))
+        );
+        queue.discard_front();
+        assert!(queue.is_empty());
+        assert_eq!(queue.front(), None);
+        assert_eq!(queue.pop(), None);
+    }
+
+    #[test]
+    fn a_slot_reused_by_another_kind_holds_only_the_new_event() {
+        let mut queue = EventQueue::<64, 1>::new();
+        let id = QueryId::new(b"q7").unwrap();
+        for round in 0..3u64 {
+            assert_eq!(
+                queue.push_filled(
+                    message("a", round),
+                    Some(b"long message text"),
+                    Some(b"raw")
+                ),
+                Some(true)
+            );
+            queue.discard_front();
+            let response = Header::Response { id, sid: sid("b") };
+            assert_eq!(queue.push_filled(response, Some(b"ok"), None), Some(true));
+            assert_eq!(
+                queue.pop(),
+                Some(Event::Query(QueryEvent::Response {
+                    id,
+                    sid: sid("b"),
+                    payload: payload(Some(b"ok"), None)
+                }))
+            );
+            let error = Header::Error { id, sid: sid("c") };
+            assert_eq!(queue.push_filled(error, Some(b"refused"), None), Some(true));
+            assert_eq!(
+                queue.pop(),
+                Some(Event::Query(QueryEvent::Error {
+                    id,
+                    sid: sid("c"),
+                    error: payload(Some(b"refused"), None)
+                }))
+            );
+            assert_eq!(queue.push(Event::TagsChanged { sid: sid("d") }), Ok(()));
+            assert_eq!(queue.pop(), Some(Event::TagsChanged { sid: sid("d") }));
+        }
+    }
+
+    #[test]
+    fn a_reused_slot_of_the_same_kind_keeps_nothing_of_the_last_event() {
+        let mut queue = EventQueue::<64, 1>::new();
+        let held = |channel| Header::QueryHeld {
+            token: crate::event::ReplyToken::from_u32(channel as u32),
+            sid: sid("a"),
+            channel,
+            ruid: None,
+        };
+        assert_eq!(
+            queue.push_filled(held(1), Some(b"first, longer"), Some(b"raw")),
+            Some(true)
+        );
+        queue.discard_front();
+        assert_eq!(queue.push_filled(held(2), None, None), Some(true));
+        assert_eq!(
+            queue.pop(),
+            Some(Event::QueryHeld {
+                token: crate::event::ReplyToken::from_u32(2),
+                sid: sid("a"),
+                channel: 2,
+                ruid: None,
+                payload: Payload::default(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_payload_too_large_leaves_the_event_empty() {
+        let mut queue = EventQueue::<64, 2>::new();
+        let received = Header::QueryReceived {
+            sid: sid("a"),
+            channel: 5,
+            ruid: None,
+        };
+        assert_eq!(queue.push_filled(received, Some(b"fits"), None), Some(true));
+        queue.discard_front();
+        assert_eq!(
+            queue.push_filled(received, Some(&[b'x'; 40]), Some(&[0; 25])),
+            Some(false)
+        );
+        assert_eq!(
+            queue.pop(),
+            Some(Event::QueryReceived {
+                sid: sid("a"),
+                channel: 5,
+                ruid: None,
+                payload: Payload::default()
+            })
+        );
+    }
+
+    #[test]
+    fn the_ring_wraps_and_clear_empties_it() {
+        let mut queue = EventQueue::<64, 3>::new();
+        for round in 0..10u64 {
+            assert_eq!(
+                queue.push_filled(message("a", round), Some(b"x"), None),
+                Some(true)
+            );
+            assert_eq!(queue.push(Event::TagsChanged { sid: sid("b") }), Ok(()));
+            assert!(
+                matches!(queue.pop(), Some(Event::Message { channel, .. }) if channel == round)
+            );
+            assert_eq!(queue.pop(), Some(Event::TagsChanged { sid: sid("b") }));
+        }
+        assert_eq!(queue.push(Event::TagsChanged { sid: sid("b") }), Ok(()));
+        queue.clear();
+        assert!(queue.is_empty());
+        assert_eq!(queue.pop(), None);
+    }
+}
