@@ -50,19 +50,10 @@ impl<const DATA: usize> Payload<DATA> {
 
     /// A payload of `data` and `raw`, or `None` when together they exceed `DATA` bytes.
     #[must_use]
+    #[inline(never)]
     pub fn new(data: Option<&[u8]>, raw: Option<&[u8]>) -> Option<Self> {
-        let mut bytes = heapless::Vec::new();
-        if let Some(data) = data {
-            bytes.extend_from_slice(data).ok()?;
-        }
-        if let Some(raw) = raw {
-            bytes.extend_from_slice(raw).ok()?;
-        }
-        Some(Self {
-            bytes,
-            data_len: data.map(<[u8]>::len),
-            has_raw: raw.is_some(),
-        })
+        let mut payload = Self::new_empty();
+        payload.refill(data, raw).then_some(payload)
     }
 
     /// True when `data` and `raw` together fit in `DATA` bytes.

@@ -40,6 +40,7 @@ pub(super) enum Header {
 
 impl Header {
     /// The whole event, with an empty payload.
+    #[inline(never)]
     fn into_event<const DATA: usize>(self) -> Event<DATA> {
         let payload = Payload::new_empty();
         match self {
@@ -77,18 +78,33 @@ impl Header {
     }
 }
 
+/// A slot of the queue: empty until its first event, then keeping its last one.
+///
+/// `repr(u8)` puts the variant in a byte of its own, zero for `Empty`, so that an empty
+/// queue is all zero bits (a node in a `static` starts in `.bss`, not `.data`).
+#[repr(u8)]
+enum Slot<const DATA: usize> {
+    Empty,
+    Full(Event<DATA>),
+}
+
 /// At most `N` events, first in, first out.
 pub(super) struct EventQueue<const DATA: usize, const N: usize> {
-    slots: [Event<DATA>; N],
+    slots: [Slot<DATA>; N],
     front: usize,
     len: usize,
 }
 
 impl<const DATA: usize, const N: usize> EventQueue<DATA, N> {
+    /// Whether a slot is reused for an event of its kind: for payloads above 512 bytes. Up to
+    /// 512 (the default, and the firmware's), rewriting the slot whole costs a copy of a few
+    /// hundred bytes, less than the code of the reuse costs a firmware's flash budget.
+    const REUSES_SLOTS: bool = DATA > 512;
+
     /// An empty queue.
     pub(super) const fn new() -> Self {
         Self {
-            slots: [const { Event::Dropped { count: 0 } }; N],
+            slots: [const { Slot::Empty }; N],
             front: 0,
             len: 0,
         }
@@ -111,7 +127,7 @@ impl<const DATA: usize, const N: usize> EventQueue<DATA, N> {
     }
 
     /// The slot behind the last event, when one is free.
-    fn free_slot(&mut self) -> Option<&mut Event<DATA>> {
+    fn free_slot(&mut self) -> Option<&mut Slot<DATA>> {
         if self.is_full() {
             return None;
         }
@@ -124,7 +140,7 @@ impl<const DATA: usize, const N: usize> EventQueue<DATA, N> {
     pub(super) fn push(&mut self, event: Event<DATA>) -> Result<(), Event<DATA>> {
         match self.free_slot() {
             Some(slot) => {
-                *slot = event;
+                *slot = Slot::Full(event);
                 Ok(())
             }
             None => Err(event),
@@ -132,23 +148,25 @@ impl<const DATA: usize, const N: usize> EventQueue<DATA, N> {
     }
 
     /// Queues the event `header` describes, with `data` and `raw` written into its payload
-    /// in its slot. `None` when the queue is full; else whether they fit in `DATA` bytes (when
-    /// not, the payload is empty).
+    /// in its slot (left empty when they do not fit in `DATA` bytes). False when the queue is
+    /// full.
     pub(super) fn push_filled(
         &mut self,
         header: Header,
         data: Option<&[u8]>,
         raw: Option<&[u8]>,
-    ) -> Option<bool> {
-        let slot = self.free_slot()?;
+    ) -> bool {
+        let Some(slot) = self.free_slot() else {
+            return false;
+        };
         let payload = match (slot, header) {
             (
-                Event::Message {
+                Slot::Full(Event::Message {
                     sid,
                     channel,
                     ruid,
                     payload,
-                },
+                }),
                 Header::Message {
                     sid: new_sid,
                     channel: new_channel,
@@ -156,66 +174,44 @@ impl<const DATA: usize, const N: usize> EventQueue<DATA, N> {
                 },
             )
             | (
-                Event::QueryReceived {
+                Slot::Full(Event::QueryReceived {
                     sid,
                     channel,
                     ruid,
                     payload,
-                },
+                }),
                 Header::QueryReceived {
                     sid: new_sid,
                     channel: new_channel,
                     ruid: new_ruid,
                 },
-            ) => {
+            ) if Self::REUSES_SLOTS => {
                 (*sid, *channel, *ruid) = (new_sid, new_channel, new_ruid);
                 payload
             }
             (
-                Event::QueryHeld {
-                    token,
-                    sid,
-                    channel,
-                    ruid,
-                    payload,
-                },
-                Header::QueryHeld {
-                    token: new_token,
-                    sid: new_sid,
-                    channel: new_channel,
-                    ruid: new_ruid,
-                },
-            ) => {
-                (*token, *sid, *channel, *ruid) = (new_token, new_sid, new_channel, new_ruid);
-                payload
-            }
-            (
-                Event::Query(QueryEvent::Response { id, sid, payload }),
+                Slot::Full(Event::Query(QueryEvent::Response { id, sid, payload })),
                 Header::Response {
                     id: new_id,
                     sid: new_sid,
                 },
-            )
-            | (
-                Event::Query(QueryEvent::Error {
-                    id,
-                    sid,
-                    error: payload,
-                }),
-                Header::Error {
-                    id: new_id,
-                    sid: new_sid,
-                },
-            ) => {
+            ) if Self::REUSES_SLOTS => {
                 (*id, *sid) = (new_id, new_sid);
                 payload
             }
             (slot, header) => {
-                *slot = header.into_event();
-                slot.payload_mut()?
+                *slot = Slot::Full(header.into_event());
+                match slot {
+                    Slot::Full(event) => match event.payload_mut() {
+                        Some(payload) => payload,
+                        None => return true,
+                    },
+                    Slot::Empty => return true,
+                }
             }
         };
-        Some(payload.refill(data, raw))
+        payload.refill(data, raw);
+        true
     }
 
     /// The first event, to read where it lies.
@@ -223,7 +219,10 @@ impl<const DATA: usize, const N: usize> EventQueue<DATA, N> {
         if self.is_empty() {
             return None;
         }
-        self.slots.get(self.front)
+        match self.slots.get(self.front)? {
+            Slot::Full(event) => Some(event),
+            Slot::Empty => None,
+        }
     }
 
     /// Removes the first event; its slot keeps it, for the next event of its kind.
@@ -234,11 +233,17 @@ impl<const DATA: usize, const N: usize> EventQueue<DATA, N> {
         }
     }
 
-    /// Removes the first event and returns a copy of it (its payload's bytes only).
+    /// Removes the first event and returns it, emptying its slot.
     pub(super) fn pop(&mut self) -> Option<Event<DATA>> {
-        let event = self.front().cloned();
+        if self.is_empty() {
+            return None;
+        }
+        let front = self.front;
         self.discard_front();
-        event
+        match core::mem::replace(self.slots.get_mut(front)?, Slot::Empty) {
+            Slot::Full(event) => Some(event),
+            Slot::Empty => None,
+        }
     }
 }
 
@@ -247,6 +252,9 @@ mod tests {
     use super::{EventQueue, Header};
     use crate::event::{Event, Payload, QueryEvent, QueryId, Ruid};
     use crate::identity::Sid;
+
+    /// Above 512 bytes: slots are reused for events of their kind.
+    const BIG: usize = 1024;
 
     fn sid(name: &str) -> Sid {
         Sid::new(name.as_bytes()).unwrap()
@@ -260,26 +268,17 @@ mod tests {
         }
     }
 
-    fn payload(data: Option<&[u8]>, raw: Option<&[u8]>) -> Payload<64> {
+    fn payload(data: Option<&[u8]>, raw: Option<&[u8]>) -> Payload<BIG> {
         Payload::new(data, raw).unwrap()
     }
 
     #[test]
     fn events_leave_in_order_and_a_full_queue_refuses() {
-        let mut queue = EventQueue::<64, 2>::new();
-        assert_eq!(
-            queue.push_filled(message("a", 1), Some(b"one"), None),
-            Some(true)
-        );
-        assert_eq!(
-            queue.push_filled(message("b", 2), None, Some(b"\x00\x01")),
-            Some(true)
-        );
+        let mut queue = EventQueue::<BIG, 2>::new();
+        assert!(queue.push_filled(message("a", 1), Some(b"one"), None));
+        assert!(queue.push_filled(message("b", 2), None, Some(b"\x00\x01")));
         assert!(queue.is_full());
-        assert_eq!(
-            queue.push_filled(message("c", 3), Some(b"three"), None),
-            None
-        );
+        assert!(!queue.push_filled(message("c", 3), Some(b"three"), None));
         assert_eq!(
             queue.push(Event::TagsChanged { sid: sid("c") }),
             Err(Event::TagsChanged { sid: sid("c") })
@@ -314,20 +313,17 @@ mod tests {
 
     #[test]
     fn a_slot_reused_by_another_kind_holds_only_the_new_event() {
-        let mut queue = EventQueue::<64, 1>::new();
+        let mut queue = EventQueue::<BIG, 1>::new();
         let id = QueryId::new(b"q7").unwrap();
         for round in 0..3u64 {
-            assert_eq!(
-                queue.push_filled(
-                    message("a", round),
-                    Some(b"long message text"),
-                    Some(b"raw")
-                ),
-                Some(true)
-            );
+            assert!(queue.push_filled(
+                message("a", round),
+                Some(b"long message text"),
+                Some(b"raw")
+            ));
             queue.discard_front();
             let response = Header::Response { id, sid: sid("b") };
-            assert_eq!(queue.push_filled(response, Some(b"ok"), None), Some(true));
+            assert!(queue.push_filled(response, Some(b"ok"), None));
             assert_eq!(
                 queue.pop(),
                 Some(Event::Query(QueryEvent::Response {
@@ -337,7 +333,7 @@ mod tests {
                 }))
             );
             let error = Header::Error { id, sid: sid("c") };
-            assert_eq!(queue.push_filled(error, Some(b"refused"), None), Some(true));
+            assert!(queue.push_filled(error, Some(b"refused"), None));
             assert_eq!(
                 queue.pop(),
                 Some(Event::Query(QueryEvent::Error {
@@ -353,19 +349,16 @@ mod tests {
 
     #[test]
     fn a_reused_slot_of_the_same_kind_keeps_nothing_of_the_last_event() {
-        let mut queue = EventQueue::<64, 1>::new();
+        let mut queue = EventQueue::<BIG, 1>::new();
         let held = |channel| Header::QueryHeld {
             token: crate::event::ReplyToken::from_u32(channel as u32),
             sid: sid("a"),
             channel,
             ruid: None,
         };
-        assert_eq!(
-            queue.push_filled(held(1), Some(b"first, longer"), Some(b"raw")),
-            Some(true)
-        );
+        assert!(queue.push_filled(held(1), Some(b"first, longer"), Some(b"raw")));
         queue.discard_front();
-        assert_eq!(queue.push_filled(held(2), None, None), Some(true));
+        assert!(queue.push_filled(held(2), None, None));
         assert_eq!(
             queue.pop(),
             Some(Event::QueryHeld {
@@ -380,18 +373,15 @@ mod tests {
 
     #[test]
     fn a_payload_too_large_leaves_the_event_empty() {
-        let mut queue = EventQueue::<64, 2>::new();
+        let mut queue = EventQueue::<BIG, 2>::new();
         let received = Header::QueryReceived {
             sid: sid("a"),
             channel: 5,
             ruid: None,
         };
-        assert_eq!(queue.push_filled(received, Some(b"fits"), None), Some(true));
+        assert!(queue.push_filled(received, Some(b"fits"), None));
         queue.discard_front();
-        assert_eq!(
-            queue.push_filled(received, Some(&[b'x'; 40]), Some(&[0; 25])),
-            Some(false)
-        );
+        assert!(queue.push_filled(received, Some(&[b'x'; 1000]), Some(&[0; 25])));
         assert_eq!(
             queue.pop(),
             Some(Event::QueryReceived {
@@ -405,12 +395,9 @@ mod tests {
 
     #[test]
     fn the_ring_wraps_and_clear_empties_it() {
-        let mut queue = EventQueue::<64, 3>::new();
+        let mut queue = EventQueue::<BIG, 3>::new();
         for round in 0..10u64 {
-            assert_eq!(
-                queue.push_filled(message("a", round), Some(b"x"), None),
-                Some(true)
-            );
+            assert!(queue.push_filled(message("a", round), Some(b"x"), None));
             assert_eq!(queue.push(Event::TagsChanged { sid: sid("b") }), Ok(()));
             assert!(
                 matches!(queue.pop(), Some(Event::Message { channel, .. }) if channel == round)
@@ -421,5 +408,28 @@ mod tests {
         queue.clear();
         assert!(queue.is_empty());
         assert_eq!(queue.pop(), None);
+    }
+
+    #[test]
+    fn small_payloads_rewrite_their_slots_with_the_same_events() {
+        let mut queue = EventQueue::<64, 1>::new();
+        for round in 0..3u64 {
+            assert!(queue.push_filled(message("a", round), Some(b"one"), Some(b"raw")));
+            assert_eq!(
+                queue.pop(),
+                Some(Event::Message {
+                    sid: sid("a"),
+                    channel: round,
+                    ruid: Ruid::new(b"r1"),
+                    payload: Payload::new(Some(b"one"), Some(b"raw")).unwrap(),
+                })
+            );
+            assert!(queue.push_filled(message("b", round), None, None));
+            let Some(Event::Message { payload, .. }) = queue.front() else {
+                panic!("a message is next");
+            };
+            assert!(payload.is_empty() && payload.data().is_none() && payload.raw().is_none());
+            queue.discard_front();
+        }
     }
 }

@@ -279,7 +279,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             channel: route.channel,
             ruid: route.ruid,
         };
-        let _ = self.push_event_filled(event, data, raw);
+        self.push_event_filled(event, data, raw);
         true
     }
 

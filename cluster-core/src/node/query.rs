@@ -300,13 +300,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let id = record.id;
         if let Some(error) = msg.error {
             let event = Header::Error { id, sid: *from };
-            let _ = self.push_event_filled(event, Some(error.as_bytes()), None);
+            self.push_event_filled(event, Some(error.as_bytes()), None);
         } else {
             let event = Header::Response { id, sid: *from };
             let data = msg.data.map(|d| d.as_bytes());
-            if !self.push_event_filled(event, data, msg.raw) {
+            if !Payload::<DATA>::fits(data, msg.raw) {
                 bump(&mut self.stats.oversized);
             }
+            self.push_event_filled(event, data, msg.raw);
         }
         self.finish_query_if_complete(now, slot);
     }
@@ -338,17 +339,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.retry_end(slot);
     }
 
-    /// True when a query has ended: [`next_query_event`](Self::next_query_event) has an
-    /// event.
-    pub(super) fn query_ended(&self) -> bool {
-        (0..QUERY_SLOTS)
-            .filter_map(|slot| u8::try_from(slot).ok())
-            .any(|slot| self.queries.get(slot).is_some_and(|q| q.ended().is_some()))
-    }
-
     /// The next event of an ended query: a `Missing` per silent target, then `Done`, which
-    /// frees the slot. Built as a whole [`Event`] where it is returned (a `QueryEvent` is as
-    /// large as a payload, and wrapping one would move it).
+    /// frees the slot; with no query ended, the count of dropped events, if any. Built as a
+    /// whole [`Event`] where it is returned (a `QueryEvent` is as large as a payload, and
+    /// wrapping one would move it).
     pub(super) fn next_query_event(&mut self) -> Option<Event<DATA>> {
         for slot in 0..QUERY_SLOTS {
             let Some(record) = self.queries.get_mut(slot) else {
@@ -383,7 +377,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 timed_out,
             }));
         }
-        None
+        self.take_dropped()
     }
 
     /// Frees a slot whose query never started.

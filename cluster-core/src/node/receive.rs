@@ -292,7 +292,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                         ruid: msg.ruid.and_then(|r| Ruid::new(r.as_bytes())),
                     };
                     // Too large for `DATA`: the message arrives with an empty payload.
-                    let _ = self.push_event_filled(event, msg.data.map(|d| d.as_bytes()), msg.raw);
+                    self.push_event_filled(event, msg.data.map(|d| d.as_bytes()), msg.raw);
                 }
             }
             (MessageKind::Failed, Parsed::Failed(protocols)) => {
@@ -361,7 +361,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 channel: route.channel,
                 ruid: route.ruid,
             };
-            let _ = self.push_event_filled(event, data, raw);
+            self.push_event_filled(event, data, raw);
         }
         // Remembered before it is queued: the policy has answered, so a copy of the query
         // gets this answer even when the outbox has no room for it now.

@@ -7,7 +7,7 @@ use super::props::{self, OwnProps};
 use super::registry::{Removed, Ttl};
 use super::{Core, Identity, Phase, earliest};
 use crate::error::SendError;
-use crate::event::{Event, LostReason, Payload};
+use crate::event::{Event, LostReason};
 use crate::identity::Sid;
 use crate::policy::Policy;
 use crate::service::Service;
@@ -158,21 +158,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     /// Queues the event `header` describes, with `data` and `raw` written into its payload
-    /// where it lies in the queue ([`EventQueue`](super::event_queue::EventQueue)). When
-    /// `data` and `raw` do not fit in `DATA` bytes, the payload is empty and the call returns
-    /// false.
+    /// where it lies in the queue ([`EventQueue`](super::event_queue::EventQueue)); the
+    /// payload is empty when they do not fit in `DATA` bytes.
     pub(super) fn push_event_filled(
         &mut self,
         header: Header,
         data: Option<&[u8]>,
         raw: Option<&[u8]>,
-    ) -> bool {
-        match self.events.push_filled(header, data, raw) {
-            Some(fits) => fits,
-            None => {
-                self.note_event_dropped();
-                Payload::<DATA>::fits(data, raw)
-            }
+    ) {
+        if !self.events.push_filled(header, data, raw) {
+            self.note_event_dropped();
         }
     }
 
@@ -198,10 +193,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if let Some(sid) = self.next_discovered() {
             return Some(Event::Discovered { sid });
         }
-        if self.query_ended() {
-            // Returned as it is built: an event is as large as its payload.
-            return self.next_query_event();
-        }
+        // Returned as it is built: an event is as large as its payload.
+        self.next_query_event()
+    }
+
+    /// After the events of ended queries, the count of drops.
+    pub(super) fn take_dropped(&mut self) -> Option<Event<DATA>> {
         if self.events_dropped > 0 {
             let count = core::mem::take(&mut self.events_dropped);
             return Some(Event::Dropped { count });
