@@ -50,10 +50,28 @@ impl<const DATA: usize> Payload<DATA> {
 
     /// A payload of `data` and `raw`, or `None` when together they exceed `DATA` bytes.
     #[must_use]
-    #[inline(never)]
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn new(data: Option<&[u8]>, raw: Option<&[u8]>) -> Option<Self> {
-        let mut payload = Self::new_empty();
-        payload.refill(data, raw).then_some(payload)
+        // On microcontrollers, whose flash is counted: one copy of the code, `refill`'s.
+        #[cfg(target_os = "none")]
+        {
+            let mut payload = Self::new_empty();
+            payload.refill(data, raw).then_some(payload)
+        }
+        // Elsewhere inlined, so that the payload is built where the caller keeps it (built
+        // aside, it would be copied whole, all `DATA` bytes).
+        #[cfg(not(target_os = "none"))]
+        {
+            let mut bytes = heapless::Vec::new();
+            for part in [data, raw].into_iter().flatten() {
+                bytes.extend_from_slice(part).ok()?;
+            }
+            Some(Self {
+                bytes,
+                data_len: data.map(<[u8]>::len),
+                has_raw: raw.is_some(),
+            })
+        }
     }
 
     /// True when `data` and `raw` together fit in `DATA` bytes.
