@@ -1708,12 +1708,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
     }
 
     fn drain_events(&mut self, now: u64) {
-        loop {
-            // Lent where it lies in the node's queue: a core event holds a payload of up to
-            // `DATA` bytes inline, and moving it out would copy all of them.
-            let Some(translated) = self.node.poll_event_with(translate) else {
-                break;
-            };
+        // Lent where it lies in the node's queue: a core event holds a payload of up to `DATA`
+        // bytes inline, and moving it out would copy all of them.
+        while let Some(translated) = self.node.poll_event_with(translate) {
             match translated {
                 Some(Translated::Event(mut event)) => {
                     match &mut event {
