@@ -50,19 +50,34 @@ impl<const DATA: usize> Payload<DATA> {
 
     /// A payload of `data` and `raw`, or `None` when together they exceed `DATA` bytes.
     #[must_use]
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn new(data: Option<&[u8]>, raw: Option<&[u8]>) -> Option<Self> {
-        let mut bytes = heapless::Vec::new();
-        if let Some(data) = data {
-            bytes.extend_from_slice(data).ok()?;
+        // On microcontrollers, whose flash is counted: one copy of the code, `refill`'s.
+        #[cfg(target_os = "none")]
+        {
+            let mut payload = Self::new_empty();
+            payload.refill(data, raw).then_some(payload)
         }
-        if let Some(raw) = raw {
-            bytes.extend_from_slice(raw).ok()?;
+        // Elsewhere inlined, so that the payload is built where the caller keeps it (built
+        // aside, it would be copied whole, all `DATA` bytes).
+        #[cfg(not(target_os = "none"))]
+        {
+            let mut bytes = heapless::Vec::new();
+            for part in [data, raw].into_iter().flatten() {
+                bytes.extend_from_slice(part).ok()?;
+            }
+            Some(Self {
+                bytes,
+                data_len: data.map(<[u8]>::len),
+                has_raw: raw.is_some(),
+            })
         }
-        Some(Self {
-            bytes,
-            data_len: data.map(<[u8]>::len),
-            has_raw: raw.is_some(),
-        })
+    }
+
+    /// True when `data` and `raw` together fit in `DATA` bytes.
+    pub(crate) fn fits(data: Option<&[u8]>, raw: Option<&[u8]>) -> bool {
+        let len = |part: Option<&[u8]>| part.map_or(0, <[u8]>::len);
+        len(data).saturating_add(len(raw)) <= DATA
     }
 
     /// The `data` field, when present (text; peers do not guarantee UTF-8).
@@ -134,6 +149,38 @@ impl<const DATA: usize> core::fmt::Debug for Payload<DATA> {
             s.field("raw_len", &raw.len());
         }
         s.finish()
+    }
+}
+
+impl<const DATA: usize> Event<DATA> {
+    /// The payload the event carries (a message's, a query's, a response's), for filling it
+    /// where the event lies.
+    pub(crate) fn payload_mut(&mut self) -> Option<&mut Payload<DATA>> {
+        match self {
+            Self::Message { payload, .. }
+            | Self::QueryReceived { payload, .. }
+            | Self::QueryHeld { payload, .. }
+            | Self::Query(QueryEvent::Response { payload, .. }) => Some(payload),
+            Self::Query(QueryEvent::Error { error, .. }) => Some(error),
+            #[cfg(feature = "node-data")]
+            Self::DataChanged { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
+    /// The payload the event carries, when it carries one.
+    #[must_use]
+    pub fn payload(&self) -> Option<&Payload<DATA>> {
+        match self {
+            Self::Message { payload, .. }
+            | Self::QueryReceived { payload, .. }
+            | Self::QueryHeld { payload, .. }
+            | Self::Query(QueryEvent::Response { payload, .. }) => Some(payload),
+            Self::Query(QueryEvent::Error { error, .. }) => Some(error),
+            #[cfg(feature = "node-data")]
+            Self::DataChanged { data, .. } => Some(data),
+            _ => None,
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 mod answered;
 #[cfg(feature = "node-data")]
 mod data;
+mod event_queue;
 mod heartbeat;
 mod held;
 mod hold;
@@ -231,7 +232,7 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     answers: answered::AnswerMemory,
     outbox: Outbox<SERVICES>,
     payloads: PayloadPool<DATA>,
-    events: heapless::Deque<Event<DATA>, EVENT_QUEUE>,
+    events: event_queue::EventQueue<DATA, EVENT_QUEUE>,
     /// Services removed since the last `poll_event`, with why: at most every known service.
     lost: heapless::Deque<(Sid, LostReason), SERVICES>,
     events_dropped: u32,
@@ -385,7 +386,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
                 answers: answered::AnswerMemory::new(),
                 outbox: Outbox::new(),
                 payloads: PayloadPool::new(),
-                events: heapless::Deque::new(),
+                events: event_queue::EventQueue::new(),
                 lost: heapless::Deque::new(),
                 events_dropped: 0,
                 scratch: Payload::new_empty(),
@@ -904,6 +905,24 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<DATA>> {
         self.core.pop_event()
+    }
+
+    /// Output: lends the next event to `lend`, with the node to read (services, queries),
+    /// and returns what `lend` returns, or `None` when there is no event. The same events,
+    /// in the same order, as [`poll_event`](Self::poll_event), which returns each by value:
+    /// an event's payload is up to `DATA` bytes inline, and a queued event lent here is read
+    /// where it lies in the node's queue, so its bytes are not copied out.
+    ///
+    /// Changes after: as [`poll_event`](Self::poll_event).
+    pub fn poll_event_with<R>(&mut self, lend: impl FnOnce(&Self, &Event<DATA>) -> R) -> Option<R> {
+        if let Some(event) = self.core.events.front() {
+            let result = lend(self, event);
+            self.core.discard_front_event();
+            return Some(result);
+        }
+        // Borrowed where it was returned: moving it out of the `Option` would copy it whole.
+        let next = self.core.pop_event();
+        Some(lend(self, next.as_ref()?))
     }
 
     /// Output: the earliest deadline at which [`handle_timeout`](Self::handle_timeout) has

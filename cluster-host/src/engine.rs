@@ -1708,14 +1708,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
     }
 
     fn drain_events(&mut self, now: u64) {
-        loop {
-            // Borrowed where it was returned: a core event holds a payload of up to `DATA`
-            // bytes inline, and moving it out of the `Option` would copy all of them.
-            let next = self.node.poll_event();
-            let Some(event) = &next else {
-                break;
-            };
-            match translate(&self.node, event) {
+        // Lent where it lies in the node's queue: a core event holds a payload of up to `DATA`
+        // bytes inline, and moving it out would copy all of them.
+        while let Some(translated) = self.node.poll_event_with(translate) {
+            match translated {
                 Some(Translated::Event(mut event)) => {
                     match &mut event {
                         Event::Discovered(service) => {

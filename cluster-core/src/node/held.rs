@@ -14,9 +14,10 @@ use heapless::vec::VecView;
 
 use super::Core;
 use super::answered::{QueryKey, Recalled};
+use super::event_queue::Header;
 use super::outbox::{Direct, DirectBody};
 use crate::error::AnswerError;
-use crate::event::{Event, Payload, ReplyToken, Ruid};
+use crate::event::{Payload, ReplyToken, Ruid};
 use crate::identity::Sid;
 use crate::policy::Policy;
 use crate::protocol::{ConnId, Protocol, ProtocolList};
@@ -251,14 +252,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             bump(&mut self.stats.copies_dropped);
             return true;
         }
-        let payload = Payload::<DATA>::new(msg.data.map(|d| d.as_bytes()), msg.raw);
+        let (data, raw) = (msg.data.map(|d| d.as_bytes()), msg.raw);
         let room = !held.entries.is_full() && !self.events.is_full();
-        let Some(payload) = payload.filter(|_| room) else {
+        if !(room && Payload::<DATA>::fits(data, raw)) {
             bump(&mut held.state.stats.busy);
             let busy = Payload::new(Some(BUSY), None).unwrap_or_default();
             let _ = self.queue_response(route, busy, true);
             return true;
-        };
+        }
         held.state.issued = held.state.issued.wrapping_add(1);
         let token = ReplyToken(held.state.issued);
         let timeout = millis_ceil(self.config.query_timeout);
@@ -272,13 +273,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return true; // checked above
         }
         bump(&mut held.state.stats.held);
-        self.push_event(Event::QueryHeld {
+        let event = Header::QueryHeld {
             token,
             sid: route.asker,
             channel: route.channel,
             ruid: route.ruid,
-            payload,
-        });
+        };
+        self.push_event_filled(event, data, raw);
         true
     }
 

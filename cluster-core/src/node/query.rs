@@ -4,6 +4,7 @@
 //! table costs a few bytes per query whatever the number of targets.
 
 use super::Core;
+use super::event_queue::Header;
 use super::outbox::{Broadcast, Direct, DirectBody};
 use super::registry::Removed;
 use super::send::with_payload_mut;
@@ -297,26 +298,17 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         };
         record.answered = record.answered.saturating_add(1);
         let id = record.id;
-        let event = if let Some(error) = msg.error {
-            let error = Payload::new(Some(error.as_bytes()), None).unwrap_or_default();
-            QueryEvent::Error {
-                id,
-                sid: *from,
-                error,
-            }
+        if let Some(error) = msg.error {
+            let event = Header::Error { id, sid: *from };
+            self.push_event_filled(event, Some(error.as_bytes()), None);
         } else {
+            let event = Header::Response { id, sid: *from };
             let data = msg.data.map(|d| d.as_bytes());
-            let payload = Payload::new(data, msg.raw).unwrap_or_else(|| {
+            if !Payload::<DATA>::fits(data, msg.raw) {
                 bump(&mut self.stats.oversized);
-                Payload::default()
-            });
-            QueryEvent::Response {
-                id,
-                sid: *from,
-                payload,
             }
-        };
-        self.push_event(Event::Query(event));
+            self.push_event_filled(event, data, msg.raw);
+        }
         self.finish_query_if_complete(now, slot);
     }
 
@@ -348,8 +340,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     /// The next event of an ended query: a `Missing` per silent target, then `Done`, which
-    /// frees the slot.
-    pub(super) fn next_query_event(&mut self) -> Option<QueryEvent<DATA>> {
+    /// frees the slot; with no query ended, the count of dropped events, if any. Built as a
+    /// whole [`Event`] where it is returned (a `QueryEvent` is as large as a payload, and
+    /// wrapping one would move it).
+    pub(super) fn next_query_event(&mut self) -> Option<Event<DATA>> {
         for slot in 0..QUERY_SLOTS {
             let Some(record) = self.queries.get_mut(slot) else {
                 continue;
@@ -365,25 +359,25 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             if let Some(service) = silent {
                 service.query_targets &= !bit;
                 record.missing = record.missing.saturating_add(1);
-                return Some(QueryEvent::Missing {
+                return Some(Event::Query(QueryEvent::Missing {
                     id: record.id,
                     sid: service.sid,
-                });
+                }));
             }
-            let done = QueryEvent::Done {
-                id: record.id,
-                answered: record.answered,
-                missing: record.missing,
-                timed_out,
-            };
+            let (id, answered, missing) = (record.id, record.answered, record.missing);
             self.queries.release(slot);
             for service in self.registry.iter_mut() {
                 service.query_targets &= !bit;
                 service.query_answered &= !bit;
             }
-            return Some(done);
+            return Some(Event::Query(QueryEvent::Done {
+                id,
+                answered,
+                missing,
+                timed_out,
+            }));
         }
-        None
+        self.take_dropped()
     }
 
     /// Frees a slot whose query never started.

@@ -1,6 +1,7 @@
 //! The receive pipeline (spec 5.6), in the reference's order, with this project's decisions.
 
 use super::answered::{QueryKey, Recall};
+use super::event_queue::Header;
 use super::held::{Held, ResponseRoute};
 use super::props::{self, ReceivedProps};
 use super::send::with_payload_mut;
@@ -285,14 +286,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                     .at(index)
                     .is_some_and(|s| self.policy.on_event(s, msg) == Verdict::Accept);
                 if accepted {
-                    let payload =
-                        Payload::new(msg.data.map(|d| d.as_bytes()), msg.raw).unwrap_or_default();
-                    self.push_event(Event::Message {
+                    let event = Header::Message {
                         sid,
                         channel,
                         ruid: msg.ruid.and_then(|r| Ruid::new(r.as_bytes())),
-                        payload,
-                    });
+                    };
+                    // Too large for `DATA`: the message arrives with an empty payload.
+                    self.push_event_filled(event, msg.data.map(|d| d.as_bytes()), msg.raw);
                 }
             }
             (MessageKind::Failed, Parsed::Failed(protocols)) => {
@@ -354,13 +354,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 true
             }
         };
-        if let Some(received) = Payload::new(msg.data.map(|d| d.as_bytes()), msg.raw) {
-            self.push_event(Event::QueryReceived {
+        let (data, raw) = (msg.data.map(|d| d.as_bytes()), msg.raw);
+        if Payload::<DATA>::fits(data, raw) {
+            let event = Header::QueryReceived {
                 sid: route.asker,
                 channel: route.channel,
                 ruid: route.ruid,
-                payload: received,
-            });
+            };
+            self.push_event_filled(event, data, raw);
         }
         // Remembered before it is queued: the policy has answered, so a copy of the query
         // gets this answer even when the outbox has no room for it now.

@@ -2,6 +2,7 @@
 //! (joined, left), reset on join, the clock's advance and the timers, the bounded event queue
 //! and the discovered notices, expiry and removal of services, props changes, and leaving.
 
+use super::event_queue::Header;
 use super::props::{self, OwnProps};
 use super::registry::{Removed, Ttl};
 use super::{Core, Identity, Phase, earliest};
@@ -151,17 +152,40 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     pub(super) fn push_event(&mut self, event: Event<DATA>) {
-        if self.events.push_back(event).is_err() {
-            self.events_dropped = self.events_dropped.saturating_add(1);
-            bump(&mut self.stats.events_dropped);
+        if self.events.push(event).is_err() {
+            self.note_event_dropped();
         }
+    }
+
+    /// Queues the event `header` describes, with `data` and `raw` written into its payload
+    /// where it lies in the queue ([`EventQueue`](super::event_queue::EventQueue)); the
+    /// payload is empty when they do not fit in `DATA` bytes.
+    pub(super) fn push_event_filled(
+        &mut self,
+        header: Header,
+        data: Option<&[u8]>,
+        raw: Option<&[u8]>,
+    ) {
+        if !self.events.push_filled(header, data, raw) {
+            self.note_event_dropped();
+        }
+    }
+
+    fn note_event_dropped(&mut self) {
+        self.events_dropped = self.events_dropped.saturating_add(1);
+        bump(&mut self.stats.events_dropped);
+    }
+
+    /// Removes the front queued event, already read.
+    pub(super) fn discard_front_event(&mut self) {
+        self.events.discard_front();
     }
 
     /// The next event: queued ones first, then those derived from state (services lost,
     /// services whose discovery delay passed, ended queries), then the count of drops.
     pub(super) fn pop_event(&mut self) -> Option<Event<DATA>> {
-        if let Some(event) = self.events.pop_front() {
-            return Some(event);
+        if !self.events.is_empty() {
+            return self.events.pop();
         }
         if let Some((sid, reason)) = self.lost.pop_front() {
             return Some(Event::Lost { sid, reason });
@@ -169,9 +193,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if let Some(sid) = self.next_discovered() {
             return Some(Event::Discovered { sid });
         }
-        if let Some(event) = self.next_query_event() {
-            return Some(Event::Query(event));
-        }
+        // Returned as it is built: an event is as large as its payload.
+        self.next_query_event()
+    }
+
+    /// After the events of ended queries, the count of drops.
+    pub(super) fn take_dropped(&mut self) -> Option<Event<DATA>> {
         if self.events_dropped > 0 {
             let count = core::mem::take(&mut self.events_dropped);
             return Some(Event::Dropped { count });

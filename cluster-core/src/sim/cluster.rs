@@ -777,8 +777,9 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
                 );
             }
             let mut refresh = false;
-            while let Some(event) = node.poll_event() {
-                match &event {
+            // Lent where they lie in the node: copied only when logged.
+            let mut note = |_: &Node<P, SERVICES, DATA>, event: &Event<DATA>| {
+                match event {
                     Event::RefreshProtocol {
                         protocol: Protocol::Tcp,
                     } => refresh = *auto_refresh,
@@ -794,10 +795,11 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
                     slot.log.push(LoggedEvent {
                         at: now,
                         incarnation: slot.incarnation,
-                        event,
+                        event: event.clone(),
                     });
                 }
-            }
+            };
+            while node.poll_event_with(&mut note).is_some() {}
             if refresh && net.is_up(EndpointId(index)) {
                 let port = net.listen(EndpointId(index));
                 node.set_tcp_port(now, Some(port));
