@@ -26,39 +26,12 @@ use std::time::{Duration, Instant};
 
 use cluster_testkit::netns::{Lan, nft_unavailable, unavailable};
 use common::fresh_port;
-use common::lan::{remote_args, spawn_on};
-use common::process::Node;
+use common::lan::{members, remote_args, spawn_on};
 use serde_json::Value;
 
 const HOSTS: usize = 5;
 const LOSS_PERCENT: u32 = 20;
 const RUN: Duration = Duration::from_secs(60);
-
-/// A member on every host (tags `member` and `host<i>`, answering `from host<i>`), each
-/// having discovered every other: the members and their sids.
-fn members(lan: &Lan, port: u16) -> (Vec<Node>, Vec<String>) {
-    let mut members: Vec<Node> = (0..HOSTS)
-        .map(|i| {
-            let head = [
-                "join".to_owned(),
-                "--tags".to_owned(),
-                format!("member host{i}"),
-                "--answer".to_owned(),
-                format!("from host{i}"),
-            ];
-            spawn_on(lan, i, &remote_args(port, &head))
-        })
-        .collect();
-    let sids: Vec<String> = members.iter_mut().map(Node::joined).collect();
-    for (i, member) in members.iter_mut().enumerate() {
-        for (j, sid) in sids.iter().enumerate() {
-            if i != j {
-                member.wait_event("discovered", sid);
-            }
-        }
-    }
-    (members, sids)
-}
 
 /// One `cluster query` to every member from `host`: its `done` line.
 fn query_members(lan: &Lan, host: usize, port: u16, n: usize) -> Value {
@@ -104,7 +77,7 @@ fn five_hosts_at_twenty_percent_loss_keep_every_member_and_answer_99_percent_of_
     let lan = Lan::new("cl19l", "10.252.19", HOSTS)
         .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
     let port = fresh_port();
-    let (mut members, sids) = members(&lan, port);
+    let (mut members, sids) = members(&lan, port, &[]);
 
     for host in 0..HOSTS {
         lan.output_loss(host, LOSS_PERCENT)
@@ -249,7 +222,7 @@ fn a_host_cut_off_for_15_s_is_lost_then_found_within_5_s_and_nothing_sent_after_
     let lan = Lan::new("cl19p", "10.252.20", HOSTS)
         .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
     let port = fresh_port();
-    let (mut members, sids) = members(&lan, port);
+    let (mut members, sids) = members(&lan, port, &[]);
 
     // The cable of the last host is cut: both sides expire each other.
     lan.link(CUT, false).expect("link down");

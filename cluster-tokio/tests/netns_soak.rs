@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use cluster_testkit::netns::{Lan, unavailable};
 use common::fresh_port;
-use common::lan::{remote_args, spawn_on};
+use common::lan::{members, remote_args, spawn_on};
 use common::process::{CLUSTER, Node};
 
 const HOSTS: usize = 3;
@@ -146,31 +146,10 @@ fn members_stay_flat_in_memory_and_descriptors_while_nodes_churn_around_them() {
             .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}")),
     );
     let port = fresh_port();
-    let mut members: Vec<Node> = (0..HOSTS)
-        .map(|i| {
-            // A ring of 1024 events for the output: its slots are allocated at the join and
-            // touched one by one as events pass, so the default 16,384 would make the RSS
-            // climb for minutes (about 2.5 MB) before it is flat; that is not a leak.
-            let head = [
-                "join".to_owned(),
-                "--tags".to_owned(),
-                format!("member host{i}"),
-                "--answer".to_owned(),
-                format!("from host{i}"),
-                "--event-buffer".to_owned(),
-                "1024".to_owned(),
-            ];
-            spawn_on(&lan, i, &remote_args(port, &head))
-        })
-        .collect();
-    let sids: Vec<String> = members.iter_mut().map(Node::joined).collect();
-    for (i, member) in members.iter_mut().enumerate() {
-        for (j, sid) in sids.iter().enumerate() {
-            if i != j {
-                member.wait_event("discovered", sid);
-            }
-        }
-    }
+    // A ring of 1024 events for the output: its slots are allocated at the join and touched
+    // one by one as events pass, so the default 16,384 would make the RSS climb for minutes
+    // (about 2.5 MB) before it is flat; that is not a leak.
+    let (mut members, sids) = members(&lan, port, &["--event-buffer", "1024"]);
     let pids: Vec<u32> = members.iter().map(Node::pid).collect();
     let fds_before: Vec<usize> = pids.iter().map(|&p| fds(p)).collect();
 

@@ -2,7 +2,7 @@
 //! over real sockets on loopback.
 
 use crate::common::{Runtime, discovered, fresh_port, options, within};
-use cluster_host::prelude::{Answer, Handle, QueryEvent, QuerySpec, Selector};
+use cluster_host::prelude::{Answer, Handle, IncomingQueries, QueryEvent, QuerySpec, Selector};
 
 /// `asker` queries `target` with `text` and returns the first answer (or refusal).
 async fn ask(asker: &Handle, target: &Handle, text: &str) -> QueryEvent {
@@ -16,20 +16,36 @@ async fn ask(asker: &Handle, target: &Handle, text: &str) -> QueryEvent {
     first
 }
 
-pub async fn a_held_query_is_answered_later_from_another_task(rt: impl Runtime) {
+/// A server whose queries are held (read from its incoming stream) and a client that has
+/// discovered it; the client asks `text` from a task of its own, whose answer comes through
+/// the returned channel.
+async fn held_query(
+    rt: impl Runtime,
+    text: &'static str,
+) -> (
+    Handle,
+    IncomingQueries,
+    Handle,
+    async_channel::Receiver<QueryEvent>,
+) {
     let port = fresh_port();
     let server = rt.join(options(port)).await;
-    let mut incoming = server.incoming_queries().await.unwrap();
+    let incoming = server.incoming_queries().await.unwrap();
     let client = rt.join(options(port)).await;
     discovered(&mut client.events(), server.sid()).await;
     let asking = {
         let (client, server) = (client.clone(), server.clone());
-        async move { ask(&client, &server, "slow?").await }
+        async move { ask(&client, &server, text).await }
     };
     let (answer_tx, answer_rx) = async_channel::bounded(1);
     rt.spawn(async move {
         let _ = answer_tx.send(asking.await).await;
     });
+    (server, incoming, client, answer_rx)
+}
+
+pub async fn a_held_query_is_answered_later_from_another_task(rt: impl Runtime) {
+    let (server, mut incoming, client, answer_rx) = held_query(rt, "slow?").await;
     let query = within("the held query", incoming.next()).await.unwrap();
     assert_eq!(query.sid, client.sid());
     assert_eq!(query.text(), "slow?");
@@ -57,19 +73,7 @@ pub async fn a_held_query_is_answered_later_from_another_task(rt: impl Runtime) 
 }
 
 pub async fn a_dropped_responder_answers_with_an_error_and_is_counted(rt: impl Runtime) {
-    let port = fresh_port();
-    let server = rt.join(options(port)).await;
-    let mut incoming = server.incoming_queries().await.unwrap();
-    let client = rt.join(options(port)).await;
-    discovered(&mut client.events(), server.sid()).await;
-    let asking = {
-        let (client, server) = (client.clone(), server.clone());
-        async move { ask(&client, &server, "anyone?").await }
-    };
-    let (answer_tx, answer_rx) = async_channel::bounded(1);
-    rt.spawn(async move {
-        let _ = answer_tx.send(asking.await).await;
-    });
+    let (server, mut incoming, client, answer_rx) = held_query(rt, "anyone?").await;
     let query = within("the held query", incoming.next()).await.unwrap();
     drop(query);
     let answer = within("the error", answer_rx.recv()).await.unwrap();
