@@ -237,8 +237,8 @@ pub use event::{Event, LostReason, Payload, QueryEvent, QueryId, ReplyToken, Rui
 pub use identity::{Hid, InlineStr, MAX_TAGS, Sid, Tag, TagList, is_mac_hid};
 pub use mac_hid::MacHid;
 pub use node::{
-    HeldRoom, HeldTable, NoHeld, Node, QueryRequest, ResolveError, Resolver, ResolverSet,
-    SendRequest, ServerNode, TagError, TagOp, Targets, glob_match,
+    HeldRoom, HeldTable, NoHeld, Node, QueryRequest, ResolveError, Resolver, ResolverMembers,
+    ResolverSet, SendRequest, ServerNode, TagError, TagOp, Targets, glob_match,
 };
 pub use policy::{
     Answer, DefaultPolicy, Outgoing, PayloadFull, PayloadMut, Policy, Refusal, Reply, Verdict,

@@ -46,7 +46,7 @@ use crate::transmit::{ConnId, SendId, Source, Transmit};
 use crate::wire::{Frame, Message, StreamTable};
 
 pub use request::{QueryRequest, SendRequest, Targets};
-pub use resolve::{ResolveError, Resolver, ResolverSet, glob_match};
+pub use resolve::{ResolveError, Resolver, ResolverMembers, ResolverSet, glob_match};
 pub use tags::{TagError, TagOp};
 
 use held::Outcome;

@@ -74,8 +74,8 @@ use std::task::{Context, Poll};
 use cluster_core::membership::Entry;
 use cluster_core::wire::{MessageKind, ReassemblerStats, StreamItem};
 use cluster_core::{
-    ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, ReplyToken, SendId, Sid,
-    Source, Stats,
+    ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, ReplyToken, Resolver,
+    SendId, Sid, Source, Stats,
 };
 
 use tokio::sync::{broadcast, mpsc};
@@ -93,7 +93,7 @@ use crate::held::{
 use crate::json::JoinedInfo;
 use crate::metrics::QueryLatency;
 use crate::multicast::Membership;
-use crate::node_data::{DataFilter, DataTable};
+use crate::node_data::{DATA_FILTER, DataFilter, DataTable, WithData};
 use crate::options::Options;
 use crate::query::QueryStream;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
@@ -961,7 +961,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         result.map_err(CommandError::from)
     }
 
-    /// `selector` with its `data:` filters (see [`node_data`](crate::node_data)) applied:
+    /// `selector` with its `data:` filters or members (see [`node_data`](crate::node_data)) applied:
     /// the services it selects, named one by one; `None` when it has no such filter.
     ///
     /// # Errors
@@ -973,24 +973,43 @@ impl<P: Policy, I: Io> Engine<P, I> {
             return Ok(None);
         };
         let resolver_form = args.first().is_some_and(|a| a.starts_with('-'));
-        let filters: Vec<DataFilter> = args.iter().filter_map(|a| DataFilter::parse(a)).collect();
-        if resolver_form || filters.is_empty() {
-            return Ok(None);
-        }
-        let rest = Selector {
-            resolver: Some(
-                args.iter()
-                    .filter(|a| DataFilter::parse(a).is_none())
-                    .cloned()
-                    .collect(),
-            ),
-            services: Vec::new(),
+        let mut services: Vec<Sid> = if resolver_form {
+            if !args.iter().any(|a| a.contains(DATA_FILTER)) {
+                return Ok(None);
+            }
+            let words: Vec<&str> = args.iter().map(String::as_str).collect();
+            let resolver = Resolver::parse(&words)?;
+            self.node
+                .services()
+                .filter(|s| {
+                    let data = self.data.members(s.sid());
+                    resolver.matches_members(&WithData {
+                        set: s.resolver_set(),
+                        data: &data,
+                    })
+                })
+                .map(|s| *s.sid())
+                .collect()
+        } else {
+            let filters: Vec<DataFilter> =
+                args.iter().filter_map(|a| DataFilter::parse(a)).collect();
+            if filters.is_empty() {
+                return Ok(None);
+            }
+            let rest = Selector {
+                resolver: Some(
+                    args.iter()
+                        .filter(|a| DataFilter::parse(a).is_none())
+                        .cloned()
+                        .collect(),
+                ),
+                services: Vec::new(),
+            };
+            rest.matching(&self.node)?
+                .into_iter()
+                .filter(|sid| self.data.matches(sid, &filters))
+                .collect()
         };
-        let mut services: Vec<Sid> = rest
-            .matching(&self.node)?
-            .into_iter()
-            .filter(|sid| self.data.matches(sid, &filters))
-            .collect();
         for sid in &selector.services {
             if !services.contains(sid) {
                 services.push(*sid);

@@ -5,15 +5,22 @@
 //!
 //! # Selecting by data
 //!
-//! In a `resolve` list (not in `resolver` expressions, which start with `-`), a filter
-//! `data:KEY` selects the services that publish `KEY`, and `data:KEY=VALUE` those whose `KEY`
-//! is `VALUE` (bytes compared exactly). Such filters combine with the others: every filter
-//! must match, as in `resolve` (`cluster query --resolve web --resolve data:region=eu`).
+//! In a `resolve` list, a filter `data:KEY` selects the services that publish `KEY`, and
+//! `data:KEY=VALUE` those whose `KEY` is `VALUE` (bytes compared exactly). Such filters combine
+//! with the others: every filter must match, as in `resolve` (`cluster query --resolve web
+//! --resolve data:region=eu`).
+//!
+//! In a `resolver` expression (arguments starting with `-`), each pair a service publishes
+//! adds two members to its resolver set: `data:KEY` and `data:KEY=VALUE` (the value's bytes as
+//! they are). Every operation and comparison then applies to them as to tags:
+//! `-match {data:region=eu*}` selects the services whose region starts with `eu`,
+//! `-not {data:draining}` those that do not publish `draining`, and `-some {data:role=db
+//! data:role=cache}` either role. `-exact` compares tags only, so data never counts there.
 
 use std::collections::{BTreeMap, HashMap};
 
-use cluster_core::Sid;
 use cluster_core::wire::tcl_list;
+use cluster_core::{ResolverMembers, ResolverSet, Sid, Tag};
 
 /// The pairs a service publishes: text keys, byte values.
 pub type DataMap = BTreeMap<String, Vec<u8>>;
@@ -71,6 +78,23 @@ impl DataTable {
         self.by_sid.get(sid).cloned().unwrap_or_default()
     }
 
+    /// The members `sid`'s data adds to its resolver set in a `resolver` expression:
+    /// `data:KEY` and `data:KEY=VALUE` for each pair.
+    pub(crate) fn members(&self, sid: &Sid) -> Vec<Vec<u8>> {
+        let Some((_, data)) = self.by_sid.get(sid) else {
+            return Vec::new();
+        };
+        let mut members = Vec::with_capacity(2 * data.len());
+        for (key, value) in data {
+            let mut member = format!("{DATA_FILTER}{key}").into_bytes();
+            members.push(member.clone());
+            member.push(b'=');
+            member.extend_from_slice(value);
+            members.push(member);
+        }
+        members
+    }
+
     /// True when `sid`'s data passes every filter.
     pub(crate) fn matches(&self, sid: &Sid, filters: &[DataFilter]) -> bool {
         let data = self.by_sid.get(sid).map(|(_, d)| d);
@@ -82,6 +106,23 @@ impl DataTable {
                 (_, None) => false,
             }
         })
+    }
+}
+
+/// A service's resolver set with the members its data adds ([`DataTable::members`]).
+pub(crate) struct WithData<'a> {
+    pub(crate) set: ResolverSet<'a>,
+    pub(crate) data: &'a [Vec<u8>],
+}
+
+impl ResolverMembers for WithData<'_> {
+    fn tags(&self) -> &[Tag] {
+        self.set.tags
+    }
+
+    fn any_member(&self, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
+        ResolverMembers::any_member(&self.set, &mut pred)
+            || self.data.iter().any(|member| pred(member))
     }
 }
 
@@ -141,5 +182,52 @@ mod tests {
         let other = Sid::new(b"Other123").unwrap();
         assert!(!table.matches(&other, &[f("data:region")]));
         assert!(table.matches(&other, &[]));
+    }
+
+    #[test]
+    fn resolver_expressions_see_data_as_members() {
+        use cluster_core::Resolver;
+        let sid = Sid::new(b"AbCd1234").unwrap();
+        let tags = [Tag::new(b"web").unwrap()];
+        let mut table = DataTable::default();
+        table.set(
+            sid,
+            1,
+            parse_entry("version 1 data {region eu-west role db} hex {blob 00ff}").unwrap(),
+        );
+        let members = table.members(&sid);
+        let service = WithData {
+            set: ResolverSet {
+                tags: &tags,
+                hid: b"02:fc:00:00:00:01",
+                sid: sid.as_bytes(),
+                ip: None,
+                local: false,
+            },
+            data: &members,
+        };
+        let selects = |args: &[&str]| Resolver::parse(args).unwrap().matches_members(&service);
+        assert!(selects(&["-match", "data:region=eu*"]));
+        assert!(!selects(&["-match", "data:region=us*"]));
+        assert!(selects(&["-has", "web data:role"]));
+        assert!(selects(&["-has", "data:role=db"]));
+        assert!(!selects(&["-not", "data:role=db"]));
+        assert!(selects(&["-not", "data:draining"]));
+        assert!(selects(&["-some", "data:role=cache data:role=db"]));
+        assert!(selects(&["-exact", "web"]), "-exact compares tags only");
+        assert!(!selects(&["-exact", "web data:role"]));
+        // A value's bytes as they are: the hex pair is matched on its bytes, not its text.
+        assert!(!selects(&["-equal", "-has", "data:blob=00ff"]));
+        assert!(selects(&["-has", "data:blob"]));
+        // A service without data has no such members.
+        let bare = WithData {
+            set: service.set,
+            data: &[],
+        };
+        assert!(
+            !Resolver::parse(&["-has", "data:role"])
+                .unwrap()
+                .matches_members(&bare)
+        );
     }
 }

@@ -36,6 +36,25 @@ pub struct ResolverSet<'s> {
     pub local: bool,
 }
 
+/// What a [`Resolver`] is matched against: a service's [`ResolverSet`], or that set with
+/// members an adapter adds of its own (a host adds each service's per-node data as the members
+/// `data:KEY` and `data:KEY=VALUE`, so `resolver -match {data:region=eu*}` works).
+///
+/// Resolving is generic over this trait rather than taking a list of extra members so that a
+/// build matching plain resolver sets only (the firmware) compiles exactly the code it had.
+pub trait ResolverMembers {
+    /// The service's tags, in their stored order: `-exact` compares these only.
+    fn tags(&self) -> &[Tag];
+
+    /// Whether `pred` holds for at least one member.
+    fn any_member(&self, pred: impl FnMut(&[u8]) -> bool) -> bool;
+
+    /// Whether `member` is one of the members, by exact bytewise equality.
+    fn contains(&self, member: &[u8]) -> bool {
+        self.any_member(|m| m == member)
+    }
+}
+
 impl ResolverSet<'_> {
     /// Whether `member` is one of the set's members, by exact bytewise equality.
     #[must_use]
@@ -58,6 +77,16 @@ impl ResolverSet<'_> {
             }
         }
         self.local && pred(b"localhost")
+    }
+}
+
+impl ResolverMembers for ResolverSet<'_> {
+    fn tags(&self) -> &[Tag] {
+        self.tags
+    }
+
+    fn any_member(&self, pred: impl FnMut(&[u8]) -> bool) -> bool {
+        ResolverSet::any_member(self, pred)
     }
 }
 
@@ -258,6 +287,16 @@ impl<'a> Resolver<'a> {
     /// Whether the service with resolver set `set` is selected.
     #[must_use]
     pub fn matches(&self, set: &ResolverSet<'_>) -> bool {
+        self.matches_members(set)
+    }
+
+    /// Whether the service whose members are `members` (its [`ResolverSet`] with an
+    /// adapter's own members added) is selected.
+    ///
+    /// [`matches`](Self::matches) is this at a [`ResolverSet`], compiled once in this crate:
+    /// the firmware, which matches plain sets only, keeps the code (and flash) it had.
+    #[must_use]
+    pub fn matches_members(&self, set: &impl ResolverMembers) -> bool {
         match self.mode {
             Mode::Resolve => self
                 .args
@@ -298,7 +337,7 @@ fn list_matches(
     list: &str,
     operation: Operation,
     comparison: Comparison,
-    set: &ResolverSet<'_>,
+    set: &impl ResolverMembers,
 ) -> bool {
     // `parse` validated the list; a syntax error cannot occur here, and would end the items.
     let items = || tcl_list::elements(list).map_while(Result::ok);
@@ -309,13 +348,13 @@ fn list_matches(
         Operation::Some => items().any(|item| in_set(&item)),
         Operation::Exact => {
             let is_tag = |item: &Element<'_>| {
-                set.tags
+                set.tags()
                     .iter()
                     .any(|tag| compare(comparison, item, tag.as_bytes()))
             };
             items().all(|item| is_tag(&item))
                 && set
-                    .tags
+                    .tags()
                     .iter()
                     .all(|tag| items().any(|item| compare(comparison, &item, tag.as_bytes())))
         }

@@ -1,6 +1,6 @@
 //! Per-node data through the handles, over real sockets on loopback: what one node publishes
 //! shows in the others' `services()` and as `DataChanged` events, an update replaces it as a
-//! whole, and `data:KEY=VALUE` filters select by it.
+//! whole, and `data:KEY=VALUE` filters (and `data:` members in resolver expressions) select by it.
 
 use crate::common::{Runtime, discovered_all, fresh_port, options, wait_for, within};
 use cluster_host::node_data::DataMap;
@@ -81,6 +81,41 @@ pub async fn data_filters_select_the_services_whose_data_matches(rt: impl Runtim
             .unwrap()
             .is_empty()
     );
+    // The resolver form: each pair is the members `data:KEY` and `data:KEY=VALUE`.
+    let resolver = |args: &[&str]| Selector {
+        resolver: Some(args.iter().map(|a| (*a).to_owned()).collect()),
+        services: Vec::new(),
+    };
+    let eu_by_glob = client
+        .resolve(resolver(&["-match", "data:region=e*"]))
+        .await
+        .unwrap();
+    assert_eq!(eu_by_glob, [eu.sid()]);
+    let without_region = client
+        .resolve(resolver(&["-not", "data:region"]))
+        .await
+        .unwrap();
+    assert!(without_region.contains(&bare.sid()));
+    assert!(!without_region.contains(&eu.sid()) && !without_region.contains(&us.sid()));
+    let either = client
+        .resolve(resolver(&["-some", "data:region=us data:region=eu"]))
+        .await
+        .unwrap();
+    assert_eq!(either.len(), 2);
+    let outcome = within(
+        "the answer",
+        client
+            .query(QuerySpec::new(
+                resolver(&["-match", "data:region=u?"]),
+                "who?",
+            ))
+            .await
+            .unwrap()
+            .collect(),
+    )
+    .await;
+    assert_eq!(outcome.responses.len(), 1);
+    assert_eq!(outcome.responses[0].0, us.sid());
     let outcome = within(
         "the answer",
         client
