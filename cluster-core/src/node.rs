@@ -14,6 +14,7 @@ mod event_queue;
 mod heartbeat;
 mod held;
 mod hold;
+mod late;
 mod outbox;
 mod ping;
 mod probe;
@@ -144,6 +145,13 @@ struct StreamKey {
 ///   periodic heartbeat after this node's join discovery was lost), which could not be
 ///   resolved by tag until then.
 ///
+/// With the feature, whatever the config, a fourth guard: **a late tick** (one that comes
+/// more than 100 ms after the deadline the node asked for, because the process was not run)
+/// does not expire anyone. The heartbeats sent meanwhile are still unread in the driver's
+/// socket; expiry waits 100 ms for the driver to read them, at most once per `ttl` so that a
+/// driver whose ticks are always late still expires services (module `late`, counted in
+/// `expiry_holds`).
+///
 /// A healthy service is then reported lost only when, for a whole `ttl`, all its heartbeats
 /// (`k` of them) and all the probes (`m`, each failing with `q`) are lost: about
 /// `p^k * q^m` per heartbeat and pair at loss `p`. At 20% loss with a heartbeat of 150–250 ms
@@ -222,6 +230,8 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     /// The ping-answer heartbeat owed after a random stagger.
     ping_answer_at: Option<Instant>,
     expiry_check_at: Option<Instant>,
+    /// Expiry held back after a late tick ([`late`]).
+    expiry_hold: late::ExpiryHold,
     last_discovery: Option<Instant>,
     registry: Registry<SERVICES>,
     ping: ping::PingBatch,
@@ -378,6 +388,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
                 discover_pending: 0,
                 ping_answer_at: None,
                 expiry_check_at: None,
+                expiry_hold: late::ExpiryHold::NONE,
                 last_discovery: None,
                 registry: Registry::new(),
                 ping: ping::PingBatch::new(),

@@ -68,6 +68,9 @@ pub struct Stats {
     ///
     /// [`Config::probe_silent`]: crate::Config::probe_silent
     pub silent_probes: u64,
+    /// Ticks that came so late (the node was not run for a while) that expiry waited for the
+    /// frames queued meanwhile before dropping anyone (feature `loss-recovery`).
+    pub expiry_holds: u64,
     /// Frames dropped because they were not sealed while this node requires sealed frames
     /// (feature `seal`).
     pub unsealed: u64,
@@ -107,6 +110,7 @@ impl Stats {
         copies_dropped: 0,
         holds_reclaimed: 0,
         silent_probes: 0,
+        expiry_holds: 0,
         services_evicted: 0,
         queries_rejected: 0,
         ping_batch_full: 0,

@@ -378,3 +378,86 @@ fn remembered_answers_give_way_to_new_sends_and_their_copies_are_then_not_answer
     assert_eq!(node.stats().copies_dropped, 1);
     assert_eq!(node.stats().answers_repeated, 1);
 }
+
+/// Runs the node's timers at `now`, sends out what they queued, and returns the sids it
+/// reported lost.
+fn tick(node: &mut LossNode, now: cluster_core::Instant) -> Vec<Sid> {
+    node.handle_timeout(now);
+    flush(node, now);
+    let mut lost = Vec::new();
+    while let Some(event) = node.poll_event() {
+        if let Event::Lost { sid, .. } = event {
+            lost.push(sid);
+        }
+    }
+    lost
+}
+
+#[test]
+fn a_late_tick_reads_the_backlog_before_expiring_anyone() {
+    let peer = "peerAAAA";
+    let mut node = node_with_peers(&[peer]);
+    // The node runs on time until 1 s, the peer heard at 1 s for the last time on time.
+    while let Some(due) = node.poll_timeout().filter(|d| d.as_millis() <= 1_000) {
+        assert!(tick(&mut node, due).is_empty());
+    }
+    node.handle_datagram(at(1_000), multicast_from(true), &peer_heartbeat(1, peer))
+        .unwrap();
+    assert_eq!(node.stats().expiry_holds, 0, "ticks on time hold nothing");
+    // Then the process is not run for 4 s (twice the ttl). The peer's heartbeats queued up
+    // in the socket meanwhile; the driver runs the overdue timers first, then reads them.
+    let late = 5_000;
+    assert!(
+        tick(&mut node, at(late)).is_empty(),
+        "nobody expired at the late tick"
+    );
+    assert_eq!(node.stats().expiry_holds, 1);
+    node.handle_datagram(at(late), multicast_from(true), &peer_heartbeat(1, peer))
+        .unwrap();
+    // Expiry is checked once the hold is over, and finds the peer alive.
+    let check = node.poll_timeout().unwrap();
+    assert!(
+        check.as_millis() <= late + 100,
+        "expiry checked again: {check:?}"
+    );
+    assert!(tick(&mut node, check).is_empty());
+    assert!(node.service(peer.as_bytes()).is_some());
+    // A peer that then stays silent still expires a ttl after its last frame, at the
+    // heartbeat after it (lan_fast: 2 s, heartbeats every 400–600 ms).
+    let mut lost_at = None;
+    while lost_at.is_none() {
+        let due = node.poll_timeout().unwrap();
+        assert!(due.as_millis() < late + 4_000, "never expired");
+        if tick(&mut node, due).contains(&sid(peer)) {
+            lost_at = Some(due.as_millis());
+        }
+    }
+    let lost_at = lost_at.unwrap();
+    assert!(
+        (late + 2_000..=late + 2_600).contains(&lost_at),
+        "expired at {lost_at}"
+    );
+    assert_eq!(node.stats().expiry_holds, 1, "ticks on time hold nothing");
+}
+
+#[test]
+fn a_driver_whose_ticks_are_always_late_still_expires_silent_services() {
+    let peer = "peerAAAA";
+    let mut node = node_with_peers(&[peer]);
+    // A coarse loop: timers run every 1.5 s, whatever the node asked for (its heartbeats
+    // are due every 400–600 ms, so every tick is late). The peer is silent after 10 ms.
+    let mut lost_at = None;
+    let mut now = 10;
+    while lost_at.is_none() {
+        now += 1_500;
+        assert!(now < 10_000, "never expired");
+        if tick(&mut node, at(now)).contains(&sid(peer)) {
+            lost_at = Some(now);
+        }
+    }
+    // Without holds the tick at 3,010 ms expires it (2 s after its last frame); a hold is
+    // granted at most once per ttl, so it is at most one tick later.
+    assert!(lost_at.unwrap() <= 4_510, "expired at {lost_at:?}");
+    let holds = node.stats().expiry_holds;
+    assert!((1..=3).contains(&holds), "{holds} holds");
+}

@@ -4,18 +4,19 @@
 use cluster_core::{DefaultPolicy, Event, Node, Service};
 
 /// The figure the crate docs state, on 64-bit targets.
-const DOCUMENTED: usize = 23_600;
+const DOCUMENTED: usize = 23_608;
 /// The same node built with the `seal` feature (its key ring, replay table of 32 senders and
 /// a 1 KiB opening buffer come on top); the goal is for the default build.
-const DOCUMENTED_SEALED: usize = 26_368;
+const DOCUMENTED_SEALED: usize = 26_384;
 /// With the feature `node-data` each service record keeps the version of the data it
 /// publishes, which takes the record from 328 to 336 bytes (alignment): 256 bytes more with
 /// 32 services. Hosts turn it on (through cluster-host); the 24 KiB goal is for the default
 /// build, which the firmware uses.
 const DATA_EXTRA: usize = 256;
-/// With the feature `loss-recovery` the node carries the query retransmission table and the
-/// answer memory (16 answers, 16 askers' counters); without it their capacity is zero.
-const LOSS_EXTRA: usize = 832;
+/// With the feature `loss-recovery` the node carries the query retransmission table, the
+/// answer memory (16 answers, 16 askers' counters) and the late-tick expiry hold (16 bytes);
+/// without it their capacity is zero and the hold is empty.
+const LOSS_EXTRA: usize = 848;
 
 #[test]
 fn default_node_fits_in_24_kib_and_matches_the_docs() {

@@ -264,6 +264,7 @@ pub fn node_counters(stats: &Stats) -> Vec<(&'static str, u64)> {
         ("copies_dropped", stats.copies_dropped),
         ("holds_reclaimed", stats.holds_reclaimed),
         ("silent_probes", stats.silent_probes),
+        ("expiry_holds", stats.expiry_holds),
         ("unsealed", stats.unsealed),
         ("unknown_key", stats.unknown_key),
         ("forged", stats.forged),

@@ -3,6 +3,7 @@
 //! and the discovered notices, expiry and removal of services, props changes, and leaving.
 
 use super::event_queue::Header;
+use super::late;
 use super::props::{self, OwnProps};
 use super::registry::{Removed, Ttl};
 use super::{Core, Identity, Phase, earliest};
@@ -54,6 +55,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             discover_pending,
             ping_answer_at,
             expiry_check_at,
+            expiry_hold,
             last_discovery,
             registry,
             ping,
@@ -84,6 +86,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         *discover_pending = 0;
         *ping_answer_at = None;
         *expiry_check_at = None;
+        *expiry_hold = late::ExpiryHold::NONE;
         *last_discovery = None;
         registry.clear();
         ping.clear();
@@ -108,6 +111,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     pub(super) fn handle_timeout(&mut self, now: Instant) {
+        let held = self.hold_expiry_if_late(now);
         let ping_answer_due = self.ping_answer_at.is_some_and(|t| t <= now);
         if ping_answer_due {
             self.queued_props = true;
@@ -125,6 +129,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
         self.expire_queries(now);
         self.retry_queries(now);
+        if held {
+            self.end_expiry_hold(now);
+        }
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
@@ -228,6 +235,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
 
     /// Removes every service whose age is over its ttl (spec 5.9).
     pub(super) fn expire_services(&mut self, now: Instant) {
+        if self.expiry_hold.is_on() {
+            return;
+        }
         let ttl = self.ttl();
         while let Some(index) = self.registry.first_expired(now, ttl) {
             if let Some(service) = self.registry.remove_at(index) {
