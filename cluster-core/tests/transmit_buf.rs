@@ -106,7 +106,8 @@ struct Sent {
 }
 
 /// Drains every transmit into a buffer of exactly `TRANSMIT_BUF` bytes, checks each frame
-/// decodes and that none was refused, and reports every direct send's outcome with `outcome`.
+/// decodes and that none was refused, that `has_transmit` tells exactly when one is owed, and
+/// reports every direct send's outcome with `outcome`.
 fn drain<P: Policy, const S: usize, const D: usize>(
     node: &mut Node<P, S, D>,
     now: Instant,
@@ -116,7 +117,12 @@ fn drain<P: Policy, const S: usize, const D: usize>(
     let mut buf = vec![0u8; Node::<P, S, D>::TRANSMIT_BUF];
     let mut pending = Vec::new();
     loop {
-        while let Some(t) = node.poll_transmit(now, &mut buf) {
+        // `has_transmit` says exactly whether `poll_transmit` has a frame (adapters that
+        // write into a queue's reserved space rely on it).
+        while node.has_transmit(now) {
+            let t = node
+                .poll_transmit(now, &mut buf)
+                .expect("has_transmit promised a frame");
             let (message, used) = Message::parse(&buf[..t.len]).expect("a frame that decodes");
             assert_eq!(used, t.len);
             *sent
@@ -128,6 +134,10 @@ fn drain<P: Policy, const S: usize, const D: usize>(
                 pending.push((id, outcome(&t.dst)));
             }
         }
+        assert!(
+            node.poll_transmit(now, &mut buf).is_none(),
+            "has_transmit said there was no frame"
+        );
         if pending.is_empty() {
             break;
         }
