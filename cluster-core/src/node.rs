@@ -508,7 +508,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
                 return Err(e);
             }
             #[cfg(feature = "seal")]
-            let outcome = match seal.admit(now, source.via, frame, &mut message, &mut core.stats) {
+            let outcome = match seal.admit(source.via, frame, &mut message, &mut core.stats) {
                 crate::seal::Admit::Frame => core.handle_frame(now, &source, &message, &mut held),
                 crate::seal::Admit::OwnEcho => Ok(()),
                 crate::seal::Admit::Drop(e) => Err(e),

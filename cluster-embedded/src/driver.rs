@@ -520,7 +520,10 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
                 Some(Destination::Service { send, via, .. }) => {
                     // Not reached with a node that runs `c` only (see `Stats`).
                     bump(&mut self.stats.direct_sends_refused);
-                    debug!("cluster: no transport for {}, sent to the group", via.letter());
+                    debug!(
+                        "cluster: no transport for {}, sent to the group",
+                        via.letter()
+                    );
                     let _ = via;
                     self.node.transport_ok(at, send);
                 }
