@@ -19,7 +19,7 @@
 //! | --- | --- |
 //! | inputs | [`Node::handle_datagram`], [`Node::handle_timeout`], [`Node::transport_ok`], [`Node::transport_failed`], [`Node::connection_closed`] |
 //! | commands | [`Node::send`], [`Node::query`], [`Node::update_tags`], [`Node::set_tcp_port`], [`Node::discover`], [`Node::heartbeat`], [`Node::leave`], ... |
-//! | outputs | [`Node::poll_transmit`], [`Node::poll_event`], [`Node::poll_timeout`] |
+//! | outputs | [`Node::poll_transmit`] (and [`Node::has_transmit`], which says whether it has a frame), [`Node::poll_event`], [`Node::poll_timeout`] |
 //! | getters | [`Node::sid`], [`Node::services`], [`Node::service`], [`Node::resolve`], [`Node::stats`], ... |
 //!
 //! The driving contract:

@@ -519,7 +519,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
                 return Err(e);
             }
             #[cfg(feature = "seal")]
-            let outcome = match seal.admit(now, source.via, frame, &mut message, &mut core.stats) {
+            let outcome = match seal.admit(source.via, frame, &mut message, &mut core.stats) {
                 crate::seal::Admit::Frame => core.handle_frame(now, &source, &message, &mut held),
                 crate::seal::Admit::OwnEcho => Ok(()),
                 crate::seal::Admit::Drop(e) => Err(e),
@@ -853,6 +853,23 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             return self.next_sealed_transmit(now, buf);
         }
         self.core.next_transmit(now, buf)
+    }
+
+    /// Output: whether [`poll_transmit`](Self::poll_transmit) has a frame now, without
+    /// encoding it. It first settles, as `poll_transmit` would, the queued direct sends that
+    /// lead to no frame (their service gone, every protocol tried, a protocol with nothing
+    /// to connect to); nothing else changes.
+    ///
+    /// When it returns true, the next `poll_transmit` at the same `now`, with no input or
+    /// command between and a buffer of at least [`TRANSMIT_BUF`](Self::TRANSMIT_BUF) bytes,
+    /// returns a frame. (The one exception is a frame the encoder refuses, counted in
+    /// `encode_errors`: a length whose varint would start `C0 8D`, spec 7.3, which needs a
+    /// frame of at least 18,112 bytes; channels and payload lengths are checked when the
+    /// frame is queued.) An adapter that writes frames straight into a transmit queue's
+    /// reserved space, which it cannot withdraw, asks this first.
+    pub fn has_transmit(&mut self, now: Instant) -> bool {
+        let now = self.core.advance(now);
+        self.core.has_transmit(now)
     }
 
     /// The next frame, sealed: encoded in the middle of `buf`, then sealed in place. A frame

@@ -68,7 +68,6 @@ use crate::error::DatagramError;
 use crate::protocol::Protocol;
 use crate::rng::Rng;
 use crate::stats::{Stats, bump};
-use crate::time::Instant;
 use crate::wire::{Compat, Frame, Message};
 use envelope::{OpenFailure, SealFailure};
 use replay::{ReplayTable, Salt};
@@ -160,13 +159,12 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
     /// opened frame's fields); passes it through when off.
     pub(crate) fn admit<'a>(
         &'a mut self,
-        now: Instant,
         via: Protocol,
         frame: Frame<'a>,
         message: &mut Message<'a>,
         stats: &mut Stats,
     ) -> Admit {
-        let inner = match self.open_inner(now, via, &frame, stats) {
+        let inner = match self.open_inner(via, &frame, stats) {
             Ok(Opened::Plain) => return Admit::Frame,
             Ok(Opened::OwnEcho) => return Admit::OwnEcho,
             Ok(Opened::Inner(inner)) => inner,
@@ -189,7 +187,6 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
     /// `frame` (counting each failure), leaving the inner frame's bytes, not yet read.
     pub(crate) fn open_inner<'a>(
         &'a mut self,
-        now: Instant,
         via: Protocol,
         frame: &Frame<'_>,
         stats: &mut Stats,
@@ -218,7 +215,7 @@ impl<const SENDERS: usize, const DATA: usize> Sealer<SENDERS, DATA> {
             Ok(inner) => inner,
             Err(failure) => return Err(count_failure(failure, envelope.key_id, stats)),
         };
-        if self.replay.accept(&envelope.salt, envelope.counter, now) {
+        if self.replay.accept(&envelope.salt, envelope.counter) {
             bump(&mut stats.replay_evictions);
         }
         Ok(Opened::Inner(inner))

@@ -106,7 +106,8 @@ struct Sent {
 }
 
 /// Drains every transmit into a buffer of exactly `TRANSMIT_BUF` bytes, checks each frame
-/// decodes and that none was refused, and reports every direct send's outcome with `outcome`.
+/// decodes and that none was refused, that `has_transmit` tells exactly when one is owed, and
+/// reports every direct send's outcome with `outcome`.
 fn drain<P: Policy, const S: usize, const D: usize>(
     node: &mut Node<P, S, D>,
     now: Instant,
@@ -116,7 +117,12 @@ fn drain<P: Policy, const S: usize, const D: usize>(
     let mut buf = vec![0u8; Node::<P, S, D>::TRANSMIT_BUF];
     let mut pending = Vec::new();
     loop {
-        while let Some(t) = node.poll_transmit(now, &mut buf) {
+        // `has_transmit` says exactly whether `poll_transmit` has a frame (adapters that
+        // write into a queue's reserved space rely on it).
+        while node.has_transmit(now) {
+            let t = node
+                .poll_transmit(now, &mut buf)
+                .expect("has_transmit promised a frame");
             let (message, used) = Message::parse(&buf[..t.len]).expect("a frame that decodes");
             assert_eq!(used, t.len);
             *sent
@@ -128,6 +134,10 @@ fn drain<P: Policy, const S: usize, const D: usize>(
                 pending.push((id, outcome(&t.dst)));
             }
         }
+        assert!(
+            node.poll_transmit(now, &mut buf).is_none(),
+            "has_transmit said there was no frame"
+        );
         if pending.is_empty() {
             break;
         }
@@ -263,4 +273,95 @@ fn every_frame_of_a_tiny_node_fits_transmit_buf() {
 #[test]
 fn every_frame_of_a_larger_node_fits_transmit_buf() {
     every_frame_fits::<200, 4096>();
+}
+
+/// `has_transmit` settles, as `poll_transmit` would, the direct sends that lead to no frame:
+/// a protocol with nothing to connect to (the next one is tried, or the send fails when none
+/// is left), and a send whose service has gone. It never announces a frame that does not
+/// come.
+#[test]
+fn has_transmit_settles_the_sends_that_lead_to_no_frame() {
+    type Small = Node<Fill<64>, 4, 64>;
+    let mut config = Config::reference();
+    config.remote = true;
+    config.protocols = cluster_core::ProtocolList::new(&[
+        cluster_core::Protocol::Tcp,
+        cluster_core::Protocol::Multicast,
+    ]);
+    let mut node = Small::with_sid(config, "hid", "own", Fill, 7, at(0)).unwrap();
+    let mut buf = vec![0u8; Small::TRANSMIT_BUF];
+    let mut drain = |node: &mut Small, now: u64| -> Vec<Destination> {
+        let mut dsts = Vec::new();
+        while node.has_transmit(at(now)) {
+            let t = node.poll_transmit(at(now), &mut buf).expect("a frame");
+            dsts.push(t.dst);
+            if let Some(id) = t.dst.send_id() {
+                node.transport_ok(at(now), id);
+            }
+        }
+        assert!(node.poll_transmit(at(now), &mut buf).is_none());
+        while node.poll_event().is_some() {}
+        dsts
+    };
+    drain(&mut node, 0);
+    // Peer 0 advertises `t` with a port; peer 1 advertises `t` without one.
+    let _ = node.handle_datagram(
+        at(10),
+        Source::multicast(peer_addr(0), false),
+        &peer_frame(0, MessageKind::Heartbeat, true),
+    );
+    let _ = node.handle_datagram(
+        at(10),
+        Source::multicast(peer_addr(1), false),
+        &peer_frame(1, MessageKind::Heartbeat, false),
+    );
+    assert_eq!(node.known(), 2);
+    drain(&mut node, 10);
+
+    // To peer 1, `t` has nothing to connect to: it fails without a frame, and the first frame
+    // owed is the multicast fallback.
+    let peer1 = Sid::new(peer_sid(1).as_bytes()).unwrap();
+    let to_peer1 = [peer1];
+    let direct = SendRequest {
+        broadcast: Some(false),
+        ..SendRequest::new(Targets::services(&to_peer1), b"hello")
+    };
+    node.send(at(20), &direct).unwrap();
+    let dsts = drain(&mut node, 20);
+    assert!(
+        matches!(dsts.first(), Some(Destination::Group { send: Some(_) })),
+        "{dsts:?}"
+    );
+
+    // To peer 1 over `t` only: `t` fails without a frame and no protocol is left, so the
+    // send is settled as failed and nothing is announced.
+    let tcp_only = SendRequest {
+        broadcast: Some(false),
+        protocols: Some(cluster_core::ProtocolList::new(&[
+            cluster_core::Protocol::Tcp,
+        ])),
+        ..SendRequest::new(Targets::services(&to_peer1), b"hello")
+    };
+    let failed_before = node.stats().sends_failed;
+    node.send(at(30), &tcp_only).unwrap();
+    assert!(!node.has_transmit(at(30)));
+    assert_eq!(node.stats().sends_failed, failed_before + 1);
+    assert!(node.poll_transmit(at(30), &mut buf).is_none());
+
+    // To peer 0, then peer 0 leaves before the frame is polled: nothing is announced.
+    let peer0 = Sid::new(peer_sid(0).as_bytes()).unwrap();
+    let to_peer0 = [peer0];
+    let direct = SendRequest {
+        broadcast: Some(false),
+        ..SendRequest::new(Targets::services(&to_peer0), b"hello")
+    };
+    node.send(at(40), &direct).unwrap();
+    let _ = node.handle_datagram(
+        at(40),
+        Source::multicast(peer_addr(0), false),
+        &peer_frame(0, MessageKind::Disconnect, false),
+    );
+    assert_eq!(node.known(), 1);
+    assert!(!node.has_transmit(at(40)));
+    assert!(node.poll_transmit(at(40), &mut buf).is_none());
 }

@@ -140,6 +140,6 @@ measure default node-image "default (the node image, --bin node-image): every co
 measure sealed node-image "sealed (the node image, --features sealed): the default with a key ring set before start (XChaCha20-Poly1305, replay table of 32 senders)" --features sealed
 # The board image: reported beside it.
 measure board cluster-firmware "board (the board image, --bin cluster-firmware): the default on the mps2-an386 board with its console"
-measure board-small cluster-firmware "board-small (--features small): answers queries only, DATA = 256, EVENTS = 1, UDP 4 x 1536/1024 B" --features small
+measure board-small cluster-firmware "board-small (--features small): answers queries only, DATA = 256, EVENTS = 1, UDP 4 x 1536 B in, TRANSMIT_BUF out" --features small
 measure board-sealed cluster-firmware "board-sealed (--features sealed): the board image with the key ring of --key-file" --features sealed
 measure board-small-sealed cluster-firmware "board-small-sealed (--features small,sealed): the small board image with the key ring" --features small,sealed

@@ -4,7 +4,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cluster_core::{
     DefaultPolicy, Destination, Event, Node, Policy, Protocol, QueryError, QueryId, QueryRequest,
-    SendError, SendId, SendRequest, Sid, Source, TagError, TagOp,
+    SendError, SendRequest, Sid, Source, TagError, TagOp,
 };
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
@@ -62,14 +62,16 @@ pub struct Stats {
     pub datagrams_dropped: u64,
     /// Datagrams queued in the socket for sending.
     pub datagrams_sent: u64,
-    /// Times the socket's transmit buffer had no room for what the node owed; the frames
-    /// left at a later [`Driver::poll`].
+    /// Times the socket's transmit buffer had no room for `TX` more bytes while the node
+    /// owed frames; they stayed in the node and left at a later [`Driver::poll`].
     pub send_stalls: u64,
-    /// Frames given up: a datagram larger than the socket's whole transmit buffer (such a
-    /// frame can never be queued), or one smoltcp refused as unaddressable.
+    /// Times smoltcp refused to queue for the group as unaddressable (the socket was unbound
+    /// or closed behind the driver's back); the node's frames stay queued in the node.
     pub frames_unsendable: u64,
-    /// Direct sends over `t` or `u`, which this driver does not run, reported failed so that
-    /// the node fell back to multicast. Zero with a multicast-only node.
+    /// Direct sends over `t` or `u`, which this driver does not run. They cannot come up:
+    /// [`Driver::new`] takes only nodes that run `c` alone, and a node sends only over its
+    /// own protocols. Were one to, its frame (which names its target in its filter) is sent
+    /// to the group and reported delivered.
     pub direct_sends_refused: u64,
 }
 
@@ -98,20 +100,6 @@ fn bump(counter: &mut u64) {
     *counter = counter.saturating_add(1);
 }
 
-/// A frame for the group in `tx`, being sent, possibly waiting for room in the socket (only
-/// what sending it needs of its [`Transmit`](cluster_core::Transmit)).
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    /// The frame's length in `tx`.
-    len: usize,
-    /// The most bytes per datagram.
-    segment_size: usize,
-    /// The outcome owed to the node: the multicast step of a direct send.
-    send: Option<SendId>,
-    /// Segments (datagrams) of the frame already queued in the socket.
-    sent: usize,
-}
-
 /// A cluster node on smoltcp: drives a [`Node`] on a UDP socket of the caller's
 /// [`SocketSet`], and queues its events for the caller.
 ///
@@ -124,12 +112,17 @@ struct Pending {
 ///
 /// Type parameters: the node's policy `P`, `SERVICES` and `DATA` (as on [`Node`]), the number
 /// of events held for the caller, `EVENTS` (beyond them, events wait inside the node; see
-/// [`poll_event`](Self::poll_event)), and `TX`, the frame buffer handed to
-/// [`Node::poll_transmit`]. `TX` must be at least [`Node::TRANSMIT_BUF`] (1401 bytes for the
-/// default `SERVICES = 32`, `DATA = 512`, the default of `TX`; 1470 bytes with the feature
-/// `seal`, whose frames carry the seal); a smaller value fails to compile. Each frame leaves
-/// whole, as one datagram, unless it is longer than the node's segment size (4096 bytes on
-/// `c`).
+/// [`poll_event`](Self::poll_event)), and `TX`, the room reserved in the socket's transmit
+/// buffer for each frame. The driver has no frame buffer of its own: the node writes each
+/// frame straight into the socket's transmit buffer ([`Node::poll_transmit`] into the space
+/// `udp::Socket::send_with` reserves, shrunk to the frame), once
+/// [`Node::has_transmit`] said there is one, so nothing reserved is left unused. `TX` must
+/// be at least [`Node::TRANSMIT_BUF`] (1401 bytes for the default `SERVICES = 32`,
+/// `DATA = 512`, the default of `TX`; 1470 bytes with the feature `seal`, whose frames carry
+/// the seal) and at most 4096 (each frame leaves whole, as one datagram); other values fail
+/// to compile. The socket's transmit buffer must hold `TX` bytes ([`Error::SocketTooSmall`]):
+/// a frame is queued only where `TX` contiguous bytes are free, so the buffer holds several
+/// frames at once only when it is larger than `TX` by their sizes.
 ///
 /// The driver is sans-executor: nothing happens outside [`poll`](Self::poll) and the
 /// commands. See the crate docs for the loop.
@@ -144,14 +137,12 @@ pub struct Driver<
     node: &'a mut Node<P, SERVICES, DATA>,
     socket: SocketHandle,
     group: Group,
-    pending: Option<Pending>,
-    /// The last flush stopped because the socket had no room: the node may owe more frames.
+    /// The last flush stopped because the socket had no room: the node owes more frames.
     stalled: bool,
     events: heapless::Deque<Event<DATA>, EVENTS>,
     /// Whether the group was left after the node left.
     group_left: bool,
     stats: Stats,
-    tx: [u8; TX],
 }
 
 impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize, const TX: usize>
@@ -161,7 +152,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize, c
         f.debug_struct("Driver")
             .field("node", &self.node)
             .field("group", &self.group)
-            .field("pending", &self.pending.is_some())
+            .field("stalled", &self.stalled)
             .field("events", &self.events.len())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
@@ -199,7 +190,8 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     ///
     /// # Errors
     ///
-    /// [`Error`]: the node's mode or protocols, or the socket or group setup.
+    /// [`Error`]: the node's mode or protocols, the socket's transmit buffer, or the socket
+    /// or group setup.
     ///
     /// # Panics
     ///
@@ -216,6 +208,10 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
                 TX >= Node::<P, SERVICES, DATA>::TRANSMIT_BUF,
                 "TX must be at least Node::<P, SERVICES, DATA>::TRANSMIT_BUF"
             );
+            assert!(
+                TX <= cluster_core::wire::MAX_DATAGRAM,
+                "TX must be at most 4096 bytes: each frame leaves as one datagram"
+            );
             assert!(EVENTS >= 1, "EVENTS must be at least 1");
         };
         if node.has_left() {
@@ -228,6 +224,9 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             return Err(Error::UnsupportedProtocol);
         }
         let udp = sockets.get_mut::<udp::Socket<'_>>(socket);
+        if udp.payload_send_capacity() < TX || udp.packet_send_capacity() == 0 {
+            return Err(Error::SocketTooSmall);
+        }
         udp.bind(group.port).map_err(Error::Bind)?;
         udp.set_hop_limit(Some(1));
         iface
@@ -238,16 +237,14 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             node,
             socket,
             group,
-            pending: None,
             stalled: false,
             events: heapless::Deque::new(),
             group_left: false,
             stats: Stats::default(),
-            tx: [0; TX],
         })
     }
 
-    /// Runs the node: sends the frames it owes (and a frame that waited for room), hands it
+    /// Runs the node: sends the frames it owes (those that waited for room first), hands it
     /// every datagram the socket received, runs its timers, and queues its events for
     /// [`poll_event`](Self::poll_event). Call it after every `iface.poll`, and after commands.
     ///
@@ -471,7 +468,7 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     /// True when the node owes nothing the socket had no room for at the last poll.
     #[must_use]
     pub fn is_idle(&self) -> bool {
-        self.pending.is_none() && !self.stalled
+        !self.stalled
     }
 
     /// The driver's counters.
@@ -483,85 +480,57 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     // ----- internals -----
 
     /// Sends every frame the node owes while the socket has room, then queues the node's
-    /// events (driving contract, step 2).
+    /// events (driving contract, step 2). Each frame is written by the node straight into
+    /// the socket's transmit buffer, into `TX` bytes reserved there only once the node said
+    /// it has a frame ([`Node::has_transmit`]): the reservation cannot be withdrawn, and the
+    /// node then always fills it (its buffer holds `TRANSMIT_BUF` bytes or more, below the
+    /// lengths the encoder refuses).
     fn flush(&mut self, at: cluster_core::Instant, socket: &mut udp::Socket<'_>) {
         self.stalled = false;
-        loop {
-            if !self.send_pending(at, socket) || !socket.can_send() {
-                self.stalled = true;
-                bump(&mut self.stats.send_stalls);
-                break;
-            }
-            let Some(transmit) = self.node.poll_transmit(at, &mut self.tx) else {
-                break;
-            };
-            match transmit.dst {
-                Destination::Group { send } => {
-                    self.pending = Some(Pending {
-                        len: transmit.len,
-                        segment_size: transmit.segment_size,
-                        send,
-                        sent: 0,
-                    });
-                }
-                Destination::Service { send, via, .. } => {
-                    // No stream transport here: the node tries the target's next protocol,
-                    // which ends with `c` (spec 5.13).
-                    bump(&mut self.stats.direct_sends_refused);
-                    debug!("cluster: no transport for {}", via.letter());
-                    let _ = via;
-                    self.node.transport_failed(at, send);
-                }
-            }
-        }
-        self.drain_events();
-    }
-
-    /// Queues what is left of the pending frame in the socket, one datagram per segment.
-    /// Returns false when the socket is full (the frame stays pending); true when no frame is
-    /// pending any more.
-    fn send_pending(&mut self, at: cluster_core::Instant, socket: &mut udp::Socket<'_>) -> bool {
-        let Some(pending) = self.pending.as_mut() else {
-            return true;
-        };
         let endpoint = self.group.endpoint();
-        let mut delivered = true;
-        let frame = self.tx.get(..pending.len).unwrap_or(&self.tx);
-        for segment in frame.chunks(pending.segment_size.max(1)).skip(pending.sent) {
-            if segment.len() > socket.payload_send_capacity() {
-                warn!(
-                    "cluster: a {=usize}-byte datagram exceeds the socket's transmit buffer",
-                    segment.len()
-                );
-                delivered = false;
-                break;
-            }
-            match socket.send_slice(segment, endpoint) {
-                Ok(()) => {
-                    pending.sent += 1;
-                    bump(&mut self.stats.datagrams_sent);
+        while self.node.has_transmit(at) {
+            let node = &mut *self.node;
+            let mut dst = None;
+            let queued = socket.send_with(TX, endpoint, |reserved| {
+                match node.poll_transmit(at, reserved) {
+                    Some(transmit) => {
+                        dst = Some(transmit.dst);
+                        transmit.len
+                    }
+                    // Not reached: `has_transmit` said there is a frame.
+                    None => 0,
                 }
-                Err(udp::SendError::BufferFull) => return false,
+            });
+            match queued {
+                Ok(_) => bump(&mut self.stats.datagrams_sent),
+                Err(udp::SendError::BufferFull) => {
+                    // The frame stays in the node until smoltcp has sent what it holds.
+                    self.stalled = true;
+                    bump(&mut self.stats.send_stalls);
+                    break;
+                }
                 Err(udp::SendError::Unaddressable) => {
-                    delivered = false;
+                    warn!("cluster: the socket refused the group as unaddressable");
+                    bump(&mut self.stats.frames_unsendable);
                     break;
                 }
             }
-        }
-        let send = pending.send;
-        self.pending = None;
-        if !delivered {
-            bump(&mut self.stats.frames_unsendable);
-        }
-        // A multicast step of a direct send (the fallback) owes the node its outcome.
-        if let Some(id) = send {
-            if delivered {
-                self.node.transport_ok(at, id);
-            } else {
-                self.node.transport_failed(at, id);
+            match dst {
+                Some(Destination::Group { send: Some(id) }) => self.node.transport_ok(at, id),
+                Some(Destination::Service { send, via, .. }) => {
+                    // Not reached with a node that runs `c` only (see `Stats`).
+                    bump(&mut self.stats.direct_sends_refused);
+                    debug!(
+                        "cluster: no transport for {}, sent to the group",
+                        via.letter()
+                    );
+                    let _ = via;
+                    self.node.transport_ok(at, send);
+                }
+                Some(Destination::Group { send: None }) | None => {}
             }
         }
-        true
+        self.drain_events();
     }
 
     /// Moves the node's events into the driver's queue while it has room.

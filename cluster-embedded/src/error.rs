@@ -22,6 +22,10 @@ pub enum Error {
     UnsupportedProtocol,
     /// The node has already left the cluster.
     Left,
+    /// The UDP socket's transmit buffer holds fewer bytes than the driver's `TX` (or no
+    /// datagram at all): the node writes each frame into `TX` bytes reserved there, so a
+    /// smaller buffer could never take one. Nothing was changed.
+    SocketTooSmall,
     /// The UDP socket could not be bound to the cluster port (it is already bound, or the
     /// port is 0).
     Bind(BindError),
@@ -40,6 +44,9 @@ impl fmt::Display for Error {
                 f.write_str("the node advertises a protocol other than c (multicast)")
             }
             Self::Left => f.write_str("the node has left the cluster"),
+            Self::SocketTooSmall => {
+                f.write_str("the UDP socket's transmit buffer is smaller than the driver's TX")
+            }
             Self::Bind(e) => write!(f, "cannot bind the cluster port: {e}"),
             Self::Join(e) => write!(f, "cannot join the multicast group: {e}"),
         }
@@ -55,6 +62,7 @@ impl defmt::Format for Error {
             Self::LocalMode => defmt::write!(f, "LocalMode"),
             Self::UnsupportedProtocol => defmt::write!(f, "UnsupportedProtocol"),
             Self::Left => defmt::write!(f, "Left"),
+            Self::SocketTooSmall => defmt::write!(f, "SocketTooSmall"),
             Self::Bind(e) => defmt::write!(f, "Bind({})", e),
             Self::Join(e) => defmt::write!(f, "Join({})", e),
         }

@@ -289,7 +289,7 @@ fn a_full_transmit_buffer_delays_frames_without_losing_them() {
         iface.update_ip_addrs(|addrs| addrs.push(IpCidr::new(ip(index).into(), 24)).unwrap());
         let storage: &'static mut [SocketStorage<'static>] =
             Box::leak(Box::new([SocketStorage::EMPTY; 1]));
-        let buffers: &'static mut UdpBuffers<1, 2048, 1024> =
+        let buffers: &'static mut UdpBuffers<1, 2048, 2048> =
             Box::leak(Box::new(UdpBuffers::new()));
         let mut sockets = SocketSet::new(storage);
         let socket = sockets.add(buffers.socket());
@@ -330,6 +330,58 @@ fn a_full_transmit_buffer_delays_frames_without_losing_them() {
         assert_eq!(driver.stats().frames_unsendable, 0);
         assert!(events.iter().any(|e| matches!(e, Event::Discovered { .. })));
     }
+    // The node writes into the room reserved in the socket only when it has a frame: every
+    // datagram is one whole frame, none is empty.
+    let datagrams = cluster_datagrams(&hub.borrow().log);
+    assert!(datagrams.len() >= 4);
+    for (.., payload) in &datagrams {
+        let (_, used) = Message::parse(payload).expect("a whole frame");
+        assert_eq!(used, payload.len());
+    }
+}
+
+#[test]
+fn a_socket_that_cannot_hold_tx_bytes_is_refused() {
+    let hub = Rc::new(RefCell::new(Hub::default()));
+    hub.borrow_mut().queues.push(VecDeque::new());
+    hub.borrow_mut().cut.push(false);
+    let now = Instant::from_millis(0);
+    let mut port = Port {
+        hub: Rc::clone(&hub),
+        index: 0,
+    };
+    let mut iface = Interface::new(
+        IfaceConfig::new(EthernetAddress(mac(0)).into()),
+        &mut port,
+        now,
+    );
+    let node = || {
+        leak(Node::new(
+            config("small"),
+            MacHid::new(mac(0)).as_str(),
+            Answer::new("x"),
+            1,
+            core_instant(now),
+        ))
+    };
+    // The default driver reserves `TRANSMIT_BUF` (1401) bytes in the socket for each frame.
+    const TX: usize = Node::<Answer>::TRANSMIT_BUF;
+    let storage = Box::leak(Box::new([SocketStorage::EMPTY; 2]));
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    let short: &'static mut UdpBuffers<2, 2048, { TX - 1 }> =
+        Box::leak(Box::new(UdpBuffers::new()));
+    let socket = sockets.add(short.socket());
+    let refused = TestDriver::new(node(), Group::CLUSTER, &mut iface, &mut sockets, socket);
+    assert_eq!(refused.unwrap_err(), Error::SocketTooSmall);
+    assert!(!iface.has_multicast_group(Group::CLUSTER.addr));
+    // Exactly `TX` bytes will do.
+    let exact: &'static mut UdpBuffers<2, 2048, TX> = Box::leak(Box::new(UdpBuffers::new()));
+    let socket = sockets.add(exact.socket());
+    let mut driver =
+        TestDriver::new(node(), Group::CLUSTER, &mut iface, &mut sockets, socket).unwrap();
+    driver.poll(now, &mut iface, &mut sockets);
+    iface.poll(now, &mut port, &mut sockets);
+    assert_eq!(driver.stats().datagrams_sent, 1, "the join heartbeat");
 }
 
 #[test]

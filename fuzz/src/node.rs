@@ -1297,7 +1297,15 @@ impl Harness {
         let now = self.instant();
         self.given = self.now;
         let mut transmits = 0;
-        while let Some(transmit) = self.node.poll_transmit(now, &mut self.buf) {
+        loop {
+            // `has_transmit` tells exactly whether a frame is owed (adapters that write into
+            // a queue's reserved space, which they cannot withdraw, rely on it).
+            let owed = self.node.has_transmit(now);
+            let Some(transmit) = self.node.poll_transmit(now, &mut self.buf) else {
+                assert!(!owed, "has_transmit promised a frame poll_transmit did not give");
+                break;
+            };
+            assert!(owed, "poll_transmit gave a frame has_transmit did not announce");
             transmits += 1;
             assert!(transmits <= MAX_TRANSMITS, "poll_transmit never ends");
             check_transmit(&transmit, &self.buf, &self.own_sid);

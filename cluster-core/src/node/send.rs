@@ -76,6 +76,16 @@ enum FilterOf<'s> {
     QueryTargets(u8),
 }
 
+/// What a queued direct send leads to (see `Core::transmit_direct`).
+enum Next {
+    /// A frame, encoded.
+    Frame(Transmit),
+    /// A frame to encode (asked without a buffer): the next `next_transmit` encodes it.
+    Ready,
+    /// No frame: what was settled led to none.
+    Empty,
+}
+
 /// The fields a frame carries beyond the base ones, the tags and the filter (see
 /// `Core::encode_frame`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -429,8 +439,30 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 .directs
                 .iter()
                 .position(|d| d.in_flight.is_none())?;
-            if let Some(t) = self.transmit_direct(now, index, buf) {
+            if let Next::Frame(t) = self.transmit_direct(now, index, Some(buf)) {
                 return Some(t);
+            }
+        }
+    }
+
+    /// Whether [`next_transmit`](Self::next_transmit) has a frame: settles first, as it
+    /// would, the direct sends that lead to none (their service gone, no protocol left, a
+    /// protocol with nothing to connect to), and changes nothing else.
+    pub(super) fn has_transmit(&mut self, now: Instant) -> bool {
+        loop {
+            if !self.outbox.broadcasts.is_empty() {
+                return true;
+            }
+            let Some(index) = self
+                .outbox
+                .directs
+                .iter()
+                .position(|d| d.in_flight.is_none())
+            else {
+                return false;
+            };
+            if let Next::Ready = self.transmit_direct(now, index, None) {
+                return true;
             }
         }
     }
@@ -471,12 +503,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 
     /// Picks the next protocol of direct send `index` and encodes it, or settles the send
-    /// when no protocol is left (spec 5.13).
-    fn transmit_direct(&mut self, now: Instant, index: usize, buf: &mut [u8]) -> Option<Transmit> {
-        let direct = *self.outbox.directs.get(index)?;
+    /// when no protocol is left (spec 5.13); without a buffer, stops before encoding
+    /// ([`Next::Ready`]) and leaves the send as it was. [`Next::Empty`]: no frame came of it.
+    fn transmit_direct(&mut self, now: Instant, index: usize, buf: Option<&mut [u8]>) -> Next {
+        let Some(direct) = self.outbox.directs.get(index).copied() else {
+            return Next::Empty;
+        };
         let Some(service) = self.registry.get(direct.to.as_bytes()) else {
             self.drop_direct(index);
-            return None;
+            return Next::Empty;
         };
         let Some(protocol) = self.choose_protocol(&direct, service) else {
             self.drop_direct(index);
@@ -484,7 +519,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 bump(&mut self.stats.sends_failed);
                 self.direct_send_exhausted(now, &direct.to);
             }
-            return None;
+            return Next::Empty;
         };
         let conn = direct.conn.or_else(|| service.conn(protocol));
         let endpoint = match protocol {
@@ -498,21 +533,25 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 .map_or(Endpoint::None, |p| Endpoint::Unix(*p)),
             Protocol::Multicast => Endpoint::None,
         };
+        if protocol != Protocol::Multicast && conn.is_none() && endpoint == Endpoint::None {
+            // Nothing to connect to: this protocol fails without a transmit.
+            if let Some(d) = self.outbox.directs.get_mut(index) {
+                d.tried.insert(protocol);
+                d.failed.insert(protocol);
+            }
+            return Next::Empty;
+        }
+        let Some(buf) = buf else {
+            return Next::Ready;
+        };
         let id = self.outbox.next_send_id();
         if let Some(d) = self.outbox.directs.get_mut(index) {
             d.tried.insert(protocol);
         }
-        if protocol != Protocol::Multicast && conn.is_none() && endpoint == Endpoint::None {
-            // Nothing to connect to: this protocol fails without a transmit.
-            if let Some(d) = self.outbox.directs.get_mut(index) {
-                d.failed.insert(protocol);
-            }
-            return None;
-        }
         let result = self.encode_direct(&direct, protocol, buf);
         let Some(len) = self.count_encode(result) else {
             self.drop_direct(index);
-            return None;
+            return Next::Empty;
         };
         if let Some(d) = self.outbox.directs.get_mut(index) {
             d.in_flight = Some((id, protocol));
@@ -528,7 +567,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 send: id,
             }
         };
-        Some(Transmit {
+        Next::Frame(Transmit {
             dst,
             len,
             segment_size: if protocol == Protocol::Multicast {

@@ -113,12 +113,15 @@ impl<const SENDERS: usize, const DATA: usize> FrameSeal<SENDERS, DATA> {
     /// sealed with a key of the ring, authentic and new, or `frame` itself when sealing is
     /// off.
     ///
+    /// `now` is not read: the replay table orders senders by their frames, not by time. It
+    /// stays so that callers need not change.
+    ///
     /// # Errors
     ///
     /// Why it was dropped (counted): not sealed, unknown key, forged, replayed, unreadable.
     pub fn open<'a>(
         &'a mut self,
-        now: Instant,
+        _now: Instant,
         frame: &'a [u8],
         via: Protocol,
     ) -> Result<&'a [u8], DatagramError> {
@@ -126,7 +129,7 @@ impl<const SENDERS: usize, const DATA: usize> FrameSeal<SENDERS, DATA> {
         if used != frame.len() {
             return Err(DatagramError::Invalid);
         }
-        let inner = match self.sealer.open_inner(now, via, &outer, &mut self.stats)? {
+        let inner = match self.sealer.open_inner(via, &outer, &mut self.stats)? {
             Opened::Plain => return Ok(frame),
             Opened::OwnEcho => return Err(DatagramError::Invalid),
             Opened::Inner(inner) => inner,

@@ -5,8 +5,6 @@
 //! sender and its counter starts again. An entry is only made or moved after a frame
 //! authenticated: forged frames can neither fill the table nor move a window.
 
-use crate::time::Instant;
-
 /// Counters below the highest one seen that may still arrive late (frames over TCP and over
 /// multicast are not ordered with each other).
 pub(crate) const WINDOW: u64 = 128;
@@ -30,15 +28,17 @@ struct Sender {
     top: u64,
     /// Bit `i`: counter `top - i` was accepted.
     seen: u128,
-    last: Instant,
 }
 
-/// The senders a node remembers, at most `N`, sorted by salt.
+/// The senders a node remembers, at most `N`, from the one heard from least recently (an
+/// accepted frame) to the most recent: the order is the table's only clock, so an entry is
+/// 40 bytes where `u128` is 8-aligned, as on Cortex-M (it was 48 with the time of its last
+/// frame, and sorted by salt; 48 either way where `u128` is 16-aligned, as on x86-64).
 ///
-/// When the table is full, a new sender takes the place of the one heard from least recently
-/// (counted by the caller). Frames of a sender forgotten that way could be replayed to this
-/// node once more; sizing the table to the registry (as the node does) keeps that to clusters
-/// with more senders than services the node can know.
+/// When the table is full, a new sender takes the place of the one heard from least
+/// recently. Frames of a sender forgotten that way could be replayed to this node once more;
+/// sizing the table to the registry (as the node does) keeps that to clusters with more
+/// senders than services the node can know.
 #[derive(Debug)]
 pub(crate) struct ReplayTable<const N: usize> {
     senders: heapless::Vec<Sender, N>,
@@ -55,16 +55,16 @@ impl<const N: usize> ReplayTable<N> {
         self.senders.clear();
     }
 
-    fn search(&self, salt: u128) -> Result<usize, usize> {
-        self.senders.binary_search_by(|s| s.salt.cmp(&salt))
+    fn search(&self, salt: u128) -> Option<usize> {
+        self.senders.iter().position(|s| s.salt == salt)
     }
 
     /// Whether `counter` from `salt` would be accepted; changes nothing.
     pub(crate) fn check(&self, salt: &Salt, counter: u64) -> Result<(), Replay> {
-        let Ok(index) = self.search(u128::from_be_bytes(*salt)) else {
-            return Ok(());
-        };
-        let Some(sender) = self.senders.get(index) else {
+        let Some(sender) = self
+            .search(u128::from_be_bytes(*salt))
+            .and_then(|index| self.senders.get(index))
+        else {
             return Ok(());
         };
         if counter > sender.top {
@@ -80,60 +80,46 @@ impl<const N: usize> ReplayTable<N> {
         Ok(())
     }
 
-    /// Records `counter` from `salt` (after [`check`](Self::check) and authentication).
-    /// Returns true when a sender was forgotten to make room.
-    pub(crate) fn accept(&mut self, salt: &Salt, counter: u64, now: Instant) -> bool {
+    /// Records `counter` from `salt` (after [`check`](Self::check) and authentication), and
+    /// makes `salt` the sender heard from most recently. Returns true when a sender was
+    /// forgotten to make room.
+    pub(crate) fn accept(&mut self, salt: &Salt, counter: u64) -> bool {
         let key = u128::from_be_bytes(*salt);
-        match self.search(key) {
-            Ok(index) => {
-                if let Some(sender) = self.senders.get_mut(index) {
-                    sender.last = now;
-                    if counter > sender.top {
-                        let ahead = counter - sender.top;
-                        sender.seen = if ahead >= WINDOW {
-                            1
-                        } else {
-                            (sender.seen << ahead) | 1
-                        };
-                        sender.top = counter;
+        let mut evicted = false;
+        let sender = match self.search(key) {
+            Some(index) => {
+                let mut sender = self.senders.remove(index);
+                if counter > sender.top {
+                    let ahead = counter - sender.top;
+                    sender.seen = if ahead >= WINDOW {
+                        1
                     } else {
-                        let behind = sender.top - counter;
-                        if behind < WINDOW {
-                            sender.seen |= 1u128 << behind;
-                        }
+                        (sender.seen << ahead) | 1
+                    };
+                    sender.top = counter;
+                } else {
+                    let behind = sender.top - counter;
+                    if behind < WINDOW {
+                        sender.seen |= 1u128 << behind;
                     }
                 }
-                false
+                sender
             }
-            Err(_) => {
-                let evicted = self.senders.is_full();
-                if evicted {
-                    self.forget_least_recent();
+            None => {
+                if self.senders.is_full() && !self.senders.is_empty() {
+                    self.senders.remove(0);
+                    evicted = true;
                 }
-                let at = self.search(key).unwrap_or_else(|at| at);
-                let sender = Sender {
+                Sender {
                     salt: key,
                     top: counter,
                     seen: 1,
-                    last: now,
-                };
-                // Cannot fail: there is room now.
-                let _ = self.senders.insert(at, sender);
-                evicted
+                }
             }
-        }
-    }
-
-    fn forget_least_recent(&mut self) {
-        let oldest = self
-            .senders
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, s)| s.last)
-            .map(|(index, _)| index);
-        if let Some(index) = oldest {
-            self.senders.remove(index);
-        }
+        };
+        // Cannot fail: there is room now.
+        let _ = self.senders.push(sender);
+        evicted
     }
 
     #[cfg(test)]
@@ -150,16 +136,12 @@ mod tests {
     const B: Salt = [2; 16];
     const C: Salt = [3; 16];
 
-    fn at(ms: u64) -> Instant {
-        Instant::from_millis(ms)
-    }
-
     #[test]
     fn each_counter_is_accepted_once_and_late_ones_within_the_window() {
         let mut table = ReplayTable::<4>::new();
         for counter in [5, 7, 6, 200] {
             assert_eq!(table.check(&A, counter), Ok(()));
-            table.accept(&A, counter, at(0));
+            table.accept(&A, counter);
             assert_eq!(table.check(&A, counter), Err(Replay::Seen));
         }
         // 199 was never seen and is within the window; 200 - 128 is not.
@@ -173,8 +155,8 @@ mod tests {
     #[test]
     fn a_jump_past_the_window_forgets_the_old_bits() {
         let mut table = ReplayTable::<2>::new();
-        table.accept(&A, 1, at(0));
-        table.accept(&A, 1 + WINDOW + 10, at(0));
+        table.accept(&A, 1);
+        table.accept(&A, 1 + WINDOW + 10);
         assert_eq!(table.check(&A, 1 + WINDOW + 10), Err(Replay::Seen));
         assert_eq!(table.check(&A, 20), Ok(()));
     }
@@ -182,10 +164,10 @@ mod tests {
     #[test]
     fn a_full_table_forgets_the_least_recent_sender() {
         let mut table = ReplayTable::<2>::new();
-        assert!(!table.accept(&A, 1, at(10)));
-        assert!(!table.accept(&B, 1, at(20)));
-        assert!(!table.accept(&A, 2, at(30)));
-        assert!(table.accept(&C, 1, at(40)));
+        assert!(!table.accept(&A, 1));
+        assert!(!table.accept(&B, 1));
+        assert!(!table.accept(&A, 2));
+        assert!(table.accept(&C, 1));
         assert_eq!(table.len(), 2);
         assert_eq!(table.check(&B, 1), Ok(()), "B was forgotten");
         assert_eq!(table.check(&A, 2), Err(Replay::Seen));

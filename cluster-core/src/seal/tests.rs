@@ -65,13 +65,7 @@ fn admit<const S: usize, const D: usize>(
 ) -> Result<Option<String>, DatagramError> {
     let (frame, _) = Frame::parse(bytes).unwrap();
     let mut message = Message::from_frame(&frame);
-    match sealer.admit(
-        Instant::ZERO,
-        Protocol::Multicast,
-        frame,
-        &mut message,
-        stats,
-    ) {
+    match sealer.admit(Protocol::Multicast, frame, &mut message, stats) {
         Admit::Frame => Ok(Some(std::format!("{message:?}"))),
         Admit::OwnEcho => Ok(None),
         Admit::Drop(e) => Err(e),
@@ -136,13 +130,7 @@ fn every_altered_byte_is_refused_and_nothing_is_remembered() {
                 continue; // the outer frame no longer parses: the stream drops it
             };
             let mut message = Message::from_frame(&frame);
-            match receiver.admit(
-                Instant::ZERO,
-                Protocol::Multicast,
-                frame,
-                &mut message,
-                &mut stats,
-            ) {
+            match receiver.admit(Protocol::Multicast, frame, &mut message, &mut stats) {
                 Admit::Frame => panic!("byte {at} ^ {flip:#x} was accepted"),
                 Admit::OwnEcho | Admit::Drop(_) => {}
             }
@@ -298,13 +286,7 @@ fn a_frame_opens_only_on_the_protocol_it_was_sealed_for() {
     let mut message = Message::from_frame(&frame);
     // Relayed over a TCP connection: it does not open, and nothing is remembered.
     assert!(matches!(
-        receiver.admit(
-            Instant::ZERO,
-            Protocol::Tcp,
-            frame,
-            &mut message,
-            &mut stats
-        ),
+        receiver.admit(Protocol::Tcp, frame, &mut message, &mut stats),
         Admit::Drop(DatagramError::Forged)
     ));
     assert_eq!(receiver.senders(), 0);

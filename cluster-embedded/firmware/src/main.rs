@@ -62,11 +62,12 @@ pub const DATA: usize = 256;
 const EVENTS: usize = 4;
 #[cfg(feature = "small")]
 const EVENTS: usize = 1;
-/// The UDP socket's buffers: datagrams, receive bytes, transmit bytes.
+/// The UDP socket's buffers: datagrams, receive bytes, transmit bytes (at least the node's
+/// `TRANSMIT_BUF`: the driver reserves that much there for each frame).
 #[cfg(not(feature = "small"))]
 type Udp = UdpBuffers<8, 2048, 2048>;
 #[cfg(feature = "small")]
-type Udp = UdpBuffers<4, 1536, 1024>;
+type Udp = UdpBuffers<4, 1536, { Node::<Sensor, SERVICES, DATA>::TRANSMIT_BUF }>;
 /// The driver of this firmware, with the smallest frame buffer the node accepts.
 pub type FirmwareDriver = Driver<
     'static,
