@@ -661,9 +661,22 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
     }
 
     /// Command: sets (or clears) the unix-socket path this node advertises as `u {path P}`.
-    /// Returns false, changing nothing, when the path is longer than [`UnixPath::MAX_LEN`].
+    /// Returns false, changing nothing, when the path is longer than [`UnixPath::MAX_LEN`],
+    /// and for any path without the feature `unix` (a build with no unix-socket transport,
+    /// such as the firmware's, advertises none; clearing is accepted).
     pub fn set_unix_path(&mut self, now: Instant, path: Option<&str>) -> bool {
         let now = self.core.advance(now);
+        #[cfg(not(feature = "unix"))]
+        {
+            let _ = now;
+            path.is_none()
+        }
+        #[cfg(feature = "unix")]
+        self.set_own_unix_path(now, path)
+    }
+
+    #[cfg(feature = "unix")]
+    fn set_own_unix_path(&mut self, now: Instant, path: Option<&str>) -> bool {
         let path = match path {
             Some(p) => match UnixPath::new(p.as_bytes()) {
                 Some(p) => Some(p),

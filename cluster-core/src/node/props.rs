@@ -12,6 +12,9 @@ use crate::wire::tcl_list::{self, ListWriter, Sink};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct OwnProps {
     pub(crate) tcp_port: Option<u16>,
+    /// Kept only with the feature `unix`: without it the node has no unix-socket transport
+    /// to advertise (the firmware), and the 105 bytes are not spent.
+    #[cfg(feature = "unix")]
     pub(crate) unix_path: Option<UnixPath>,
 }
 
@@ -19,8 +22,17 @@ impl OwnProps {
     /// No port, no path.
     pub(crate) const NONE: Self = Self {
         tcp_port: None,
+        #[cfg(feature = "unix")]
         unix_path: None,
     };
+
+    /// The unix-socket path advertised (never one without the feature `unix`).
+    pub(crate) fn unix_path(&self) -> Option<&UnixPath> {
+        #[cfg(feature = "unix")]
+        return self.unix_path.as_ref();
+        #[cfg(not(feature = "unix"))]
+        None
+    }
 }
 
 /// The most bytes the props text takes: `t {port 65535} u {path {<104 bytes escaped>}}`.
@@ -52,7 +64,7 @@ pub(crate) fn write_props(
                 list.push("t")?;
             }
             Protocol::Unix => {
-                let Some(path) = props.unix_path.as_ref().and_then(UnixPath::as_str) else {
+                let Some(path) = props.unix_path().and_then(UnixPath::as_str) else {
                     continue;
                 };
                 nested.push_dict_pair("path", path)?;
@@ -202,12 +214,26 @@ mod tests {
     use super::*;
 
     fn own(port: Option<u16>, path: Option<&str>) -> OwnProps {
+        #[cfg(not(feature = "unix"))]
+        assert!(path.is_none(), "paths are kept only with the feature unix");
         OwnProps {
             tcp_port: port,
+            #[cfg(feature = "unix")]
             unix_path: path.and_then(|p| UnixPath::new(p.as_bytes())),
         }
     }
 
+    #[test]
+    fn without_a_path_only_the_port_is_written() {
+        let mut out = heapless::String::new();
+        let tcu = ProtocolList::new(&[Protocol::Tcp, Protocol::Multicast, Protocol::Unix]);
+        write_props(&own(Some(41241), None), tcu, &mut out).unwrap();
+        assert_eq!(out, "t {port 41241}");
+        write_props(&own(None, None), tcu, &mut out).unwrap();
+        assert_eq!(out, "");
+    }
+
+    #[cfg(feature = "unix")]
     #[test]
     fn props_are_written_as_the_reference_writes_them() {
         let mut out = heapless::String::new();

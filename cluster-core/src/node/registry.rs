@@ -13,7 +13,8 @@ use crate::time::Instant;
 /// O(log n) per frame whatever the size, for 12 bytes per service beside the record itself. Adding and removing a service
 /// shift the arrays (O(n)), which happens only when services come and go.
 ///
-/// Unix-socket paths are kept apart, in a table of [`UNIX_PATHS`] entries: only services on
+/// Unix-socket paths are kept apart, in a table of [`UNIX_PATHS`] entries (none without the
+/// feature `unix`): only services on
 /// this host that run `u` have one, and keeping 104 bytes in every record would cost more than
 /// the rest of it. When the table is full a path is not stored and `u` is not used for that
 /// service (counted in `oversized`).
@@ -47,8 +48,9 @@ impl Removed {
     }
 }
 
-/// Services whose unix-socket path is kept.
-pub(crate) const UNIX_PATHS: usize = 4;
+/// Services whose unix-socket path is kept: none without the feature `unix` (a build with no
+/// unix-socket transport never uses them; the firmware saves the table's 492 bytes).
+pub(crate) const UNIX_PATHS: usize = if cfg!(feature = "unix") { 4 } else { 0 };
 
 /// The registry is full of established services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +107,12 @@ impl<const N: usize> Registry<N> {
             .map(|(_, p)| p)
     }
 
-    /// Sets or clears `sid`'s unix-socket path; false when the table is full.
+    /// Sets or clears `sid`'s unix-socket path; false when the table is full. Without the
+    /// feature `unix` paths are not kept, by design, and that is not a failure.
     pub(crate) fn set_unix_path(&mut self, sid: &Sid, path: Option<UnixPath>) -> bool {
+        if UNIX_PATHS == 0 {
+            return true;
+        }
         self.unix_paths.retain(|(s, _)| s != sid);
         match path {
             Some(path) => self.unix_paths.push((*sid, path)).is_ok(),
