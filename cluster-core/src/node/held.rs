@@ -354,8 +354,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Asks the policy for its answer to `query` from the service at `index`, built in the
     /// payload pool's free slot (making room by giving up kept payloads), which it takes with
     /// one reference; `None` when there is no such service, or when the pool is full (the
-    /// policy still answers, into a buffer that is then dropped; counted in
-    /// `sends_rejected`).
+    /// policy still answers, into the receive scratch buffer, and the answer is dropped;
+    /// counted in `sends_rejected`).
     pub(super) fn store_policy_answer(
         &mut self,
         index: usize,
@@ -363,13 +363,17 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     ) -> Option<Recalled> {
         self.make_payload_room();
         let service = self.registry.at(index)?;
-        let Some((slot, payload)) = self.payloads.vacant() else {
-            let mut aside = Payload::<DATA>::new_empty();
-            build_answer(&mut self.policy, service, query, &mut aside);
+        let vacant = self.payloads.vacant();
+        let (slot, payload) = match vacant {
+            Some((slot, payload)) => (Some(slot), payload),
+            // The receive scratch buffer is free here: the frame is read from `query`.
+            None => (None, &mut self.scratch),
+        };
+        let error = build_answer(&mut self.policy, service, query, payload);
+        let Some(slot) = slot else {
             bump(&mut self.stats.sends_rejected);
             return None;
         };
-        let error = build_answer(&mut self.policy, service, query, payload);
         self.payloads.commit(slot, 1);
         Some(Recalled {
             payload: slot,

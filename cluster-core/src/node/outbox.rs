@@ -44,6 +44,7 @@ impl<const DATA: usize> PayloadPool<DATA> {
     }
 
     /// Stores `payload` for `refs` users; `None` when every slot is taken.
+    #[cfg(any(test, feature = "node-data"))]
     pub(crate) fn alloc(&mut self, payload: Payload<DATA>, refs: u32) -> Option<u8> {
         let (index, slot) = self.vacant()?;
         *slot = payload;
