@@ -3,7 +3,8 @@
 # (wall-clock figures on a shared machine are not): user-space instructions with valgrind's
 # callgrind (each path runs N and 2N times; the difference divided by N removes start-up),
 # and, with `perf` and root, syscalls and packets on `lo` per operation. The `smol_` paths are
-# the same with the smol adapter (async-io's reactor waits with `epoll_pwait`).
+# the same with the smol adapter (async-io's reactor waits with `epoll_pwait`). `echo` and
+# `tcp_echo` are the bare UDP and TCP round trips a query is compared with.
 # Usage: benches/loopback_counts.sh [N]   (default 2000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,14 +16,14 @@ count() {
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 printf '%-10s %16s\n' path instructions/op
-for path in events query smol_events smol_query; do
+for path in events query echo tcp_echo smol_events smol_query; do
   one=$(count "$path" "$n")
   two=$(count "$path" $((2 * n)))
   printf '%-10s %16d\n' "$path" $(((two - one) / n))
 done
 if command -v perf >/dev/null; then
   events='syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex,net:net_dev_xmit'
-  for path in events query udp echo smol_events smol_query smol_udp smol_echo; do
+  for path in events query udp echo tcp_echo smol_events smol_query smol_udp smol_echo; do
     m=$((10 * n))
     echo "$path x $m:"
     perf stat -x, -e "$events" "$bin" "$path" "$m" 2>&1 >/dev/null \

@@ -7,6 +7,9 @@
 //! * `query`: N queries to one service answered over TCP (as `round_trip/query`);
 //! * `udp`: N datagrams sent and received by bare tokio sockets (as `one_way/udp`);
 //! * `echo`: N bare tokio UDP echo round trips (as `round_trip/udp_echo`);
+//! * `tcp_echo`: N bare tokio TCP echo round trips of 74 bytes (a query's size) on one
+//!   connection with `TCP_NODELAY`: the kernel's share of a query answered over TCP, without
+//!   any protocol code;
 //! * `multicast`: N datagrams to the group, received by the other of two multicast sockets
 //!   set up as the nodes' are, the sender's own echo dropped by the kernel: the kernel's
 //!   share of an event, without any protocol code;
@@ -56,6 +59,7 @@ fn main() {
             "events" | "query" => nodes(&path, n).await,
             "udp" | "multicast" => one_way(&path, n).await,
             "echo" => echo(n).await,
+            "tcp_echo" => tcp_echo(n).await,
             _ => panic!("unknown path {path:?}"),
         }
         let per_op = start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
@@ -143,5 +147,31 @@ async fn echo(n: u64) {
     for _ in 0..n {
         client.send_to(&[7u8; 64], echo_addr).await.expect("send");
         client.recv_from(&mut buf).await.expect("receive");
+    }
+}
+
+async fn tcp_echo(n: u64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const FRAME: usize = 74;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.expect("accept");
+        conn.set_nodelay(true).expect("nodelay");
+        let mut buf = [0u8; FRAME];
+        while conn.read_exact(&mut buf).await.is_ok() {
+            if conn.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    client.set_nodelay(true).expect("nodelay");
+    let mut buf = [7u8; FRAME];
+    for _ in 0..n {
+        client.write_all(&[7u8; FRAME]).await.expect("send");
+        client.read_exact(&mut buf).await.expect("receive");
     }
 }

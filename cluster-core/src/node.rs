@@ -600,7 +600,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
     ///
     /// # Errors
     ///
-    /// [`SendError`]; nothing was queued.
+    /// [`SendError`]; nothing was queued. The payload is built in the node's payload pool
+    /// and the [`Policy::on_send`] hook rewrites it there, so a full pool is reported
+    /// ([`SendError::Full`]) before the hook is asked: when both would refuse, `Full` wins.
     pub fn send(&mut self, now: Instant, request: &SendRequest<'_>) -> Result<(), SendError> {
         let now = self.core.advance(now);
         self.core.send_event(now, request)
@@ -610,7 +612,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
     ///
     /// # Errors
     ///
-    /// [`QueryError`]; no query was created.
+    /// [`QueryError`]; no query was created. As with [`send`](Self::send), a full payload
+    /// pool (`QueryError::Send(SendError::Full)`) is reported before the
+    /// [`Policy::on_send`] hook is asked.
     pub fn query(
         &mut self,
         now: Instant,

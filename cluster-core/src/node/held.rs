@@ -19,7 +19,7 @@ use super::outbox::{Direct, DirectBody};
 use crate::error::AnswerError;
 use crate::event::{Payload, ReplyToken, Ruid};
 use crate::identity::Sid;
-use crate::policy::Policy;
+use crate::policy::{PayloadMut, Policy, Reply};
 use crate::protocol::{ConnId, Protocol, ProtocolList};
 use crate::stats::{HeldStats, bump};
 use crate::time::{Instant, millis_ceil};
@@ -256,8 +256,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let room = !held.entries.is_full() && !self.events.is_full();
         if !(room && Payload::<DATA>::fits(data, raw)) {
             bump(&mut held.state.stats.busy);
-            let busy = Payload::new(Some(BUSY), None).unwrap_or_default();
-            let _ = self.queue_response(route, busy, true);
+            let _ = self.queue_response(route, Some(BUSY), None, true);
             return true;
         }
         held.state.issued = held.state.issued.wrapping_add(1);
@@ -299,13 +298,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             bump(&mut held.state.stats.late);
             return Err(AnswerError::Late);
         }
-        let (payload, error) = match outcome {
-            Outcome::Answer(data, raw) => (Payload::new(data.or(Some(b"")), raw), false),
-            Outcome::Refuse(text) => (Payload::new(Some(text), None), true),
-            Outcome::Drop => (Payload::new(Some(UNANSWERED), None), true),
+        let (data, raw, error) = match outcome {
+            Outcome::Answer(data, raw) => (data.or(Some(b"")), raw, false),
+            Outcome::Refuse(text) => (Some(text), None, true),
+            Outcome::Drop => (Some(UNANSWERED), None, true),
         };
-        let payload = payload.ok_or(AnswerError::TooLarge)?;
-        let Some(answer) = self.queue_response(entry.route, payload, error) else {
+        if !Payload::<DATA>::fits(data, raw) {
+            return Err(AnswerError::TooLarge);
+        }
+        let Some(answer) = self.queue_response(entry.route, data, raw, error) else {
             return Err(AnswerError::Full);
         };
         self.remember_answer(now, entry.route.asker.as_bytes(), entry.query, answer);
@@ -319,32 +320,65 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         Ok(())
     }
 
-    /// Queues `answer` to the query that `route` leads back to; the payload's slot and
-    /// whether it is an error on success (to be remembered), `None` when the outbox or the
-    /// payload pool is full (counted in `sends_rejected`).
+    /// Queues the answer `data` and `raw` (which fit in `DATA` bytes) to the query that
+    /// `route` leads back to; the payload's slot and whether it is an error on success (to be
+    /// remembered), `None` when the outbox or the payload pool is full (counted in
+    /// `sends_rejected`).
     pub(super) fn queue_response(
         &mut self,
         route: ResponseRoute,
-        answer: Payload<DATA>,
+        data: Option<&[u8]>,
+        raw: Option<&[u8]>,
         error: bool,
     ) -> Option<Recalled> {
         if self.outbox.direct_room() == 0 {
             bump(&mut self.stats.sends_rejected);
             return None;
         }
-        let answer = self.store_answer(answer, error)?;
-        self.queue_recalled(route, answer).then_some(answer)
-    }
-
-    /// Puts `answer` in the payload pool (making room by giving up kept payloads), with one
-    /// reference; `None` when the pool is full (counted in `sends_rejected`).
-    pub(super) fn store_answer(&mut self, answer: Payload<DATA>, error: bool) -> Option<Recalled> {
         self.make_payload_room();
-        let Some(payload) = self.payloads.alloc(answer, 1) else {
+        let Some((slot, payload)) = self.payloads.vacant() else {
             bump(&mut self.stats.sends_rejected);
             return None;
         };
-        Some(Recalled { payload, error })
+        // Emptied when it does not fit: the callers check an application's answer, and only
+        // the fixed error texts can miss, on a node of a few bytes.
+        let _ = payload.refill(data, raw);
+        self.payloads.commit(slot, 1);
+        let answer = Recalled {
+            payload: slot,
+            error,
+        };
+        self.queue_recalled(route, answer).then_some(answer)
+    }
+
+    /// Asks the policy for its answer to `query` from the service at `index`, built in the
+    /// payload pool's free slot (making room by giving up kept payloads), which it takes with
+    /// one reference; `None` when there is no such service, or when the pool is full (the
+    /// policy still answers, into the receive scratch buffer, and the answer is dropped;
+    /// counted in `sends_rejected`).
+    pub(super) fn store_policy_answer(
+        &mut self,
+        index: usize,
+        query: &Message<'_>,
+    ) -> Option<Recalled> {
+        self.make_payload_room();
+        let service = self.registry.at(index)?;
+        let vacant = self.payloads.vacant();
+        let (slot, payload) = match vacant {
+            Some((slot, payload)) => (Some(slot), payload),
+            // The receive scratch buffer is free here: the frame is read from `query`.
+            None => (None, &mut self.scratch),
+        };
+        let error = build_answer(&mut self.policy, service, query, payload);
+        let Some(slot) = slot else {
+            bump(&mut self.stats.sends_rejected);
+            return None;
+        };
+        self.payloads.commit(slot, 1);
+        Some(Recalled {
+            payload: slot,
+            error,
+        })
     }
 
     /// Queues the answer whose payload `answer` holds a reference on (taken by the send, or
@@ -364,5 +398,27 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         response.order = Some(ProtocolList::new(&[route.via]));
         response.conn = route.conn;
         self.queue_direct(response)
+    }
+}
+
+/// Fills `payload` with the policy's answer to `query` from `from` (an empty `data` unless
+/// the policy writes one); true when the policy refused, and `payload` holds the error text.
+fn build_answer<P: Policy, const DATA: usize>(
+    policy: &mut P,
+    from: &crate::service::Service,
+    query: &Message<'_>,
+    payload: &mut Payload<DATA>,
+) -> bool {
+    payload.refill(Some(b""), None);
+    let (bytes, data_len, has_raw) = payload.parts_mut();
+    let mut reply = Reply {
+        payload: PayloadMut::new(bytes.as_mut_view(), data_len, has_raw),
+    };
+    match policy.answer_query(from, query, &mut reply) {
+        Ok(()) => false,
+        Err(refusal) => {
+            payload.refill(Some(refusal.text()), None);
+            true
+        }
     }
 }

@@ -44,12 +44,33 @@ impl<const DATA: usize> PayloadPool<DATA> {
     }
 
     /// Stores `payload` for `refs` users; `None` when every slot is taken.
+    #[cfg(any(test, feature = "node-data"))]
     pub(crate) fn alloc(&mut self, payload: Payload<DATA>, refs: u32) -> Option<u8> {
+        let (index, slot) = self.vacant()?;
+        *slot = payload;
+        self.commit(index, refs);
+        Some(index)
+    }
+
+    /// A free slot and its payload, to be filled where it lies (a payload moved in would be
+    /// copied whole, all `DATA` bytes). The slot stays free, and its contents unused, until
+    /// [`commit`](Self::commit); `None` when every slot is taken.
+    pub(crate) fn vacant(&mut self) -> Option<(u8, &mut Payload<DATA>)> {
         let index = self.slots.iter().position(|s| s.refs == 0)?;
         let slot = self.slots.get_mut(index)?;
-        slot.payload = payload;
-        slot.refs = refs;
-        u8::try_from(index).ok()
+        Some((u8::try_from(index).ok()?, &mut slot.payload))
+    }
+
+    /// Takes the free slot `index` (from [`vacant`](Self::vacant), filled since) for `refs`
+    /// users; a slot in use is left as it is.
+    pub(crate) fn commit(&mut self, index: u8, refs: u32) {
+        if let Some(slot) = self
+            .slots
+            .get_mut(usize::from(index))
+            .filter(|s| s.refs == 0)
+        {
+            slot.refs = refs;
+        }
     }
 
     #[cfg(feature = "node-data")]
@@ -429,6 +450,30 @@ mod tests {
         assert_eq!(pool.alloc(payload("again"), 1), Some(first));
         pool.clear();
         assert_eq!(pool.free(), PAYLOAD_SLOTS);
+    }
+
+    #[test]
+    fn a_vacant_slot_is_filled_in_place_and_stays_free_until_committed() {
+        let mut pool = PayloadPool::<64>::new();
+        let (index, slot) = pool.vacant().unwrap();
+        assert!(slot.refill(Some(b"built here"), None));
+        assert_eq!(pool.free(), PAYLOAD_SLOTS, "not taken before commit");
+        assert_eq!(pool.get(index), None);
+        let (again, _) = pool.vacant().unwrap();
+        assert_eq!(again, index, "an uncommitted slot is offered again");
+        pool.commit(index, 2);
+        assert_eq!(pool.get(index), Some(&payload("built here")));
+        assert_eq!(pool.free(), PAYLOAD_SLOTS - 1);
+        pool.commit(index, 7);
+        pool.release(index);
+        assert!(pool.get(index).is_some(), "a slot in use keeps its count");
+        pool.release(index);
+        assert_eq!(pool.get(index), None);
+        for _ in 0..PAYLOAD_SLOTS {
+            let (index, _) = pool.vacant().unwrap();
+            pool.commit(index, 1);
+        }
+        assert!(pool.vacant().is_none(), "every slot is taken");
     }
 
     #[test]

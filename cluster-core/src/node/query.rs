@@ -165,9 +165,19 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return Err(QueryError::Full);
         };
         let bit = u8::try_from(slot).map_err(|_| QueryError::Full)?;
-        let mut payload = Payload::<DATA>::new(request.data.or(Some(b"")), request.raw)
-            .ok_or(QueryError::Send(SendError::PayloadTooLarge))?;
-        let verdict = with_payload_mut(&mut payload, |p| {
+        let (data, raw) = (request.data.or(Some(b"")), request.raw);
+        if !Payload::<DATA>::fits(data, raw) {
+            return Err(QueryError::Send(SendError::PayloadTooLarge));
+        }
+        // The payload is built in the pool's free slot, which stays free until it is taken
+        // below: a full pool is reported before the hook is asked.
+        self.make_payload_room();
+        let Some((payload_slot, payload)) = self.payloads.vacant() else {
+            bump(&mut self.stats.sends_rejected);
+            return Err(QueryError::Send(SendError::Full));
+        };
+        payload.refill(data, raw);
+        let verdict = with_payload_mut(payload, |p| {
             self.policy.on_send(&mut Outgoing {
                 kind: MessageKind::Query,
                 channel: request.channel,
@@ -183,12 +193,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             bump(&mut self.stats.sends_rejected);
             return Err(QueryError::Send(SendError::Full));
         }
-        let refs = u32::try_from(copies).unwrap_or(u32::MAX);
-        self.make_payload_room();
-        let Some(payload_slot) = self.payloads.alloc(payload, refs) else {
-            bump(&mut self.stats.sends_rejected);
-            return Err(QueryError::Send(SendError::Full));
-        };
+        self.payloads
+            .commit(payload_slot, u32::try_from(copies).unwrap_or(u32::MAX));
         let timeout = millis_ceil(request.timeout.unwrap_or(self.config.query_timeout));
         let record = QueryRecord {
             id,

@@ -9,7 +9,7 @@ use super::{Core, Service};
 use crate::error::DatagramError;
 use crate::event::{Event, LostReason, Payload, Ruid};
 use crate::identity::{Hid, Sid, Tag, TagList};
-use crate::policy::{Policy, Reply, Verdict};
+use crate::policy::{Policy, Verdict};
 use crate::protocol::{Protocol, ProtocolList};
 use crate::service::Seen;
 use crate::stats::bump;
@@ -338,22 +338,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         route: ResponseRoute,
         msg: &Message<'_>,
     ) {
-        let mut answer = Payload::<DATA>::new(Some(b""), None).unwrap_or_default();
-        let Some(service) = self.registry.at(index) else {
+        if self.registry.at(index).is_none() {
             return;
-        };
-        let (bytes, data_len, has_raw) = answer.parts_mut();
-        let mut reply = Reply {
-            payload: crate::policy::PayloadMut::new(bytes.as_mut_view(), data_len, has_raw),
-        };
-        let result = self.policy.answer_query(service, msg, &mut reply);
-        let error = match result {
-            Ok(()) => false,
-            Err(refusal) => {
-                answer = Payload::new(Some(refusal.text()), None).unwrap_or_default();
-                true
-            }
-        };
+        }
+        // Built in the payload pool, where it is sent from.
+        let stored = self.store_policy_answer(index, msg);
         let (data, raw) = (msg.data.map(|d| d.as_bytes()), msg.raw);
         if Payload::<DATA>::fits(data, raw) {
             let event = Header::QueryReceived {
@@ -365,7 +354,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         }
         // Remembered before it is queued: the policy has answered, so a copy of the query
         // gets this answer even when the outbox has no room for it now.
-        let Some(answer) = self.store_answer(answer, error) else {
+        let Some(answer) = stored else {
             return;
         };
         let query = QueryKey::of(route.asker.as_bytes(), route.channel, msg);

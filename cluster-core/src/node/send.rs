@@ -212,9 +212,17 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         };
         self.check_encodable(request.channel, request.data, request.raw)
             .map_err(SendError::Encode)?;
-        let mut payload =
-            Payload::new(request.data, request.raw).ok_or(SendError::PayloadTooLarge)?;
-        let verdict = with_payload_mut(&mut payload, |p| {
+        if !Payload::<DATA>::fits(request.data, request.raw) {
+            return Err(SendError::PayloadTooLarge);
+        }
+        // The payload is built in the pool's free slot, which stays free until it is taken
+        // below: a full pool is reported before the hook is asked.
+        self.make_payload_room();
+        let Some((slot, payload)) = self.payloads.vacant() else {
+            return self.rejected_send();
+        };
+        payload.refill(request.data, request.raw);
+        let verdict = with_payload_mut(payload, |p| {
             self.policy.on_send(&mut Outgoing {
                 kind: MessageKind::Event,
                 channel: request.channel,
@@ -225,17 +233,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if verdict == Verdict::Reject {
             return Err(SendError::Rejected);
         }
-        self.make_payload_room();
         if broadcast {
             let mark = if targets > 0 {
                 Some(self.outbox.alloc_mark().ok_or(SendError::Full)?)
             } else {
                 None
             };
-            let Some(slot) = self.payloads.alloc(payload, 1) else {
-                self.release_mark(mark);
-                return self.rejected_send();
-            };
+            self.payloads.commit(slot, 1);
             if let Some(bit) = mark {
                 for service in self.registry.iter_mut() {
                     if request.targets.selects(service) {
@@ -256,15 +260,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             }
             return Ok(());
         }
-        if self.outbox.direct_room() < targets || self.payloads.free() == 0 {
+        if self.outbox.direct_room() < targets {
             return self.rejected_send();
         }
-        let Some(slot) = self
-            .payloads
-            .alloc(payload, u32::try_from(targets).unwrap_or(u32::MAX))
-        else {
-            return self.rejected_send();
-        };
+        self.payloads
+            .commit(slot, u32::try_from(targets).unwrap_or(u32::MAX));
         let allow = self.config.multicast_fallback;
         for service in self.registry.iter() {
             if request.targets.selects(service) {
