@@ -21,6 +21,8 @@ mod props;
 mod query;
 mod receive;
 mod registry;
+#[cfg(feature = "heartbeat-fast-path")]
+mod repeat;
 mod request;
 mod resolve;
 mod retry;
@@ -493,6 +495,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             addr: source.addr,
             conn: source.conn,
         };
+        #[cfg(feature = "heartbeat-fast-path")]
+        if self.repeat_short_path(now, &source, &key, bytes) {
+            return Ok(());
+        }
         let core = &mut self.core;
         let mut held = self.held.view();
         #[cfg(feature = "seal")]
@@ -507,6 +513,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
                 result = Err(DatagramError::Decode(e));
                 return Err(e);
             }
+            #[cfg(all(feature = "heartbeat-fast-path", feature = "seal"))]
+            let sealing = seal.is_on();
             #[cfg(feature = "seal")]
             let outcome = match seal.admit(now, source.via, frame, &mut message, &mut core.stats) {
                 crate::seal::Admit::Frame => core.handle_frame(now, &source, &message, &mut held),
@@ -515,6 +523,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             };
             #[cfg(not(feature = "seal"))]
             let outcome = core.handle_frame(now, &source, &message, &mut held);
+            #[cfg(all(feature = "heartbeat-fast-path", feature = "seal"))]
+            let outcome = outcome.inspect(|()| {
+                if !sealing {
+                    core.remember_heartbeat(&source, frame.as_bytes(), &message);
+                }
+            });
+            #[cfg(all(feature = "heartbeat-fast-path", not(feature = "seal")))]
+            let outcome = outcome.inspect(|()| {
+                core.remember_heartbeat(&source, frame.as_bytes(), &message);
+            });
             if let Err(e) = outcome {
                 bump(&mut core.stats.frames_dropped);
                 result = Err(e);
@@ -530,6 +548,34 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
         }
         self.sync_stream_stats();
         result
+    }
+
+    /// The short path of a periodic heartbeat that repeats the last one accepted from its
+    /// service ([`repeat`]); true when it handled `bytes`.
+    #[cfg(feature = "heartbeat-fast-path")]
+    fn repeat_short_path(
+        &mut self,
+        now: Instant,
+        source: &Source,
+        key: &StreamKey,
+        bytes: &[u8],
+    ) -> bool {
+        if source.via != Protocol::Multicast || source.conn.is_some() {
+            return false;
+        }
+        #[cfg(feature = "seal")]
+        if self.seal.is_on() {
+            return false;
+        }
+        let Some(index) = self.core.repeated_heartbeat(source, bytes) else {
+            return false;
+        };
+        if !self.streams.take_whole_datagram(now.as_millis(), key) {
+            return false;
+        }
+        self.core.refresh_repeated(now, source, index);
+        self.sync_stream_stats();
+        true
     }
 
     /// Input: a deadline passed. Runs every timer due at `now`; early or repeated calls do

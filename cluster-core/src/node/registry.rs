@@ -23,6 +23,10 @@ pub(crate) struct Registry<const N: usize> {
     /// Indices into `services`, sorted by the [`SidKey`] of their sids.
     by_sid: heapless::Vec<SidEntry, N>,
     unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
+    /// Beside each service, at the same index: its last periodic heartbeat that can be
+    /// repeated ([`super::repeat`]).
+    #[cfg(feature = "heartbeat-fast-path")]
+    repeats: heapless::Vec<super::repeat::RepeatFrame, N>,
 }
 
 /// What the node still needs of a service it removed from the registry.
@@ -70,6 +74,8 @@ impl<const N: usize> Registry<N> {
             services: heapless::Vec::new(),
             by_sid: heapless::Vec::new(),
             unix_paths: heapless::Vec::new(),
+            #[cfg(feature = "heartbeat-fast-path")]
+            repeats: heapless::Vec::new(),
         }
     }
 
@@ -123,6 +129,8 @@ impl<const N: usize> Registry<N> {
         self.services.clear();
         self.by_sid.clear();
         self.unix_paths.clear();
+        #[cfg(feature = "heartbeat-fast-path")]
+        self.repeats.clear();
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -158,6 +166,9 @@ impl<const N: usize> Registry<N> {
         let index = self.services.len();
         let entry = SidEntry::new(SidKey::of_sid(&service.sid), u16::try_from(index).ok()?);
         self.services.push(service).ok()?;
+        // Cannot fail either: the same capacity and length as `services`.
+        #[cfg(feature = "heartbeat-fast-path")]
+        self.repeats.push(super::repeat::RepeatFrame::EMPTY).ok()?;
         // Cannot fail: both arrays have the same capacity and length.
         self.by_sid.insert(at, entry).ok()?;
         Some(index)
@@ -174,6 +185,8 @@ impl<const N: usize> Registry<N> {
             self.by_sid.remove(at);
         }
         let _ = self.services.remove(index);
+        #[cfg(feature = "heartbeat-fast-path")]
+        let _ = self.repeats.remove(index);
         for entry in &mut self.by_sid {
             if usize::from(entry.index) > index {
                 entry.index -= 1;
@@ -181,6 +194,21 @@ impl<const N: usize> Registry<N> {
         }
         self.unix_paths.retain(|(s, _)| *s != sid);
         Some(removed)
+    }
+
+    /// The repeatable heartbeat kept for the service at `index`.
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn repeat_at(&self, index: usize) -> Option<&super::repeat::RepeatFrame> {
+        self.repeats.get(index)
+    }
+
+    /// The service at `index` and its repeatable heartbeat, to change.
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn with_repeat_at_mut(
+        &mut self,
+        index: usize,
+    ) -> Option<(&mut Service, &mut super::repeat::RepeatFrame)> {
+        Some((self.services.get_mut(index)?, self.repeats.get_mut(index)?))
     }
 
     pub(crate) fn iter(&self) -> core::slice::Iter<'_, Service> {
