@@ -176,6 +176,10 @@ pub struct Node<
     /// Kept apart from [`Core`] for the same reason: opened frames borrow its buffer.
     #[cfg(feature = "seal")]
     seal: crate::seal::Sealer<SERVICES, DATA>,
+    /// The last [`handle_datagram`](Self::handle_datagram) was quiet (see
+    /// [`last_datagram_was_quiet`](Self::last_datagram_was_quiet)).
+    #[cfg(feature = "heartbeat-fast-path")]
+    quiet: bool,
 }
 
 /// Where a node is in its life. `Empty` is zero, as the rest of an empty node.
@@ -361,6 +365,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             streams: StreamTable::unconfigured(),
             #[cfg(feature = "seal")]
             seal: crate::seal::Sealer::empty(),
+            #[cfg(feature = "heartbeat-fast-path")]
+            quiet: false,
             core: Core {
                 config: Config::unset(),
                 protocols: ProtocolList::EMPTY,
@@ -486,6 +492,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
         source: Source,
         bytes: &[u8],
     ) -> Result<(), DatagramError> {
+        #[cfg(feature = "heartbeat-fast-path")]
+        {
+            self.quiet = false;
+        }
         let now = self.core.advance(now);
         if !self.core.joined() {
             return Ok(());
@@ -570,12 +580,27 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
         let Some(index) = self.core.repeated_heartbeat(source, bytes) else {
             return false;
         };
+        let no_partial_frames = self.streams.is_empty();
         if !self.streams.take_whole_datagram(now.as_millis(), key) {
             return false;
         }
-        self.core.refresh_repeated(now, source, index);
+        let touched_ping = self.core.refresh_repeated(now, source, index);
         self.sync_stream_stats();
+        self.quiet = no_partial_frames && !touched_ping;
         true
+    }
+
+    /// True when the last [`handle_datagram`](Self::handle_datagram) was a periodic heartbeat
+    /// repeating the last one accepted from its service (feature `heartbeat-fast-path`)
+    /// that changed nothing the outputs read: no frame, no event and no deadline. When it
+    /// came before the deadline [`poll_timeout`](Self::poll_timeout) gave after the previous
+    /// input, [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event)
+    /// have nothing and `poll_timeout` gives the same deadline: a driver (the simulator) may
+    /// skip step 2 of the driving contract for it.
+    #[cfg(feature = "heartbeat-fast-path")]
+    #[must_use]
+    pub fn last_datagram_was_quiet(&self) -> bool {
+        self.quiet
     }
 
     /// Input: a deadline passed. Runs every timer due at `now`; early or repeated calls do

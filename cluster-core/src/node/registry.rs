@@ -27,6 +27,11 @@ pub(crate) struct Registry<const N: usize> {
     /// repeated ([`super::repeat`]).
     #[cfg(feature = "heartbeat-fast-path")]
     repeats: heapless::Vec<super::repeat::RepeatFrame, N>,
+    /// Where a sid's repeatable heartbeat was last seen: registry index + 1 (0 for none) in
+    /// one of two slots picked by a hash of the sid. Only a guess, which may be stale after
+    /// removals shift the records: the kept frame at that index, compared whole, decides.
+    #[cfg(feature = "heartbeat-fast-path")]
+    hints: [u16; N],
 }
 
 /// What the node still needs of a service it removed from the registry.
@@ -76,6 +81,8 @@ impl<const N: usize> Registry<N> {
             unix_paths: heapless::Vec::new(),
             #[cfg(feature = "heartbeat-fast-path")]
             repeats: heapless::Vec::new(),
+            #[cfg(feature = "heartbeat-fast-path")]
+            hints: [0; N],
         }
     }
 
@@ -130,7 +137,10 @@ impl<const N: usize> Registry<N> {
         self.by_sid.clear();
         self.unix_paths.clear();
         #[cfg(feature = "heartbeat-fast-path")]
-        self.repeats.clear();
+        {
+            self.repeats.clear();
+            self.hints = [0; N];
+        }
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -200,6 +210,42 @@ impl<const N: usize> Registry<N> {
     #[cfg(feature = "heartbeat-fast-path")]
     pub(crate) fn repeat_at(&self, index: usize) -> Option<&super::repeat::RepeatFrame> {
         self.repeats.get(index)
+    }
+
+    /// The two hint slots of `sid`.
+    #[cfg(feature = "heartbeat-fast-path")]
+    fn hint_slots(sid: &[u8]) -> [usize; 2] {
+        let key = SidKey::of(sid);
+        let mixed =
+            (key.0 ^ key.1.rotate_left(29) ^ u64::from(key.2)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let first = ((mixed >> 32) as usize) % N.max(1);
+        [first, (first + 1) % N.max(1)]
+    }
+
+    /// The indices that may hold `sid`'s service, by the hints (unchecked guesses).
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn hinted(&self, sid: &[u8]) -> impl Iterator<Item = usize> + '_ {
+        Self::hint_slots(sid).into_iter().filter_map(|slot| {
+            let hint = *self.hints.get(slot)?;
+            usize::from(hint).checked_sub(1)
+        })
+    }
+
+    /// Notes that `sid`'s service is at `index`: in the first of its slots that is free or
+    /// already says so, else in the first.
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn set_hint(&mut self, sid: &[u8], index: usize) {
+        let Ok(hint) = u16::try_from(index + 1) else {
+            return;
+        };
+        let slots = Self::hint_slots(sid);
+        let slot = slots
+            .into_iter()
+            .find(|slot| self.hints.get(*slot).is_some_and(|h| *h == 0 || *h == hint))
+            .unwrap_or(slots[0]);
+        if let Some(h) = self.hints.get_mut(slot) {
+            *h = hint;
+        }
     }
 
     /// The service at `index` and its repeatable heartbeat, to change.

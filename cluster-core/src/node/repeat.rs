@@ -84,7 +84,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// The registry index of the service whose kept heartbeat `datagram` repeats, when the
     /// short path may handle it from `source` (multicast, no sealing: the caller checks
     /// those). Changes nothing.
-    pub(super) fn repeated_heartbeat(&self, source: &Source, datagram: &[u8]) -> Option<usize> {
+    /// The hints of the registry are tried first (one record read instead of a search).
+    pub(super) fn repeated_heartbeat(&mut self, source: &Source, datagram: &[u8]) -> Option<usize> {
         // Step 2 of the pipeline, the only check whose input may differ from the kept frame's.
         if !self.config.remote && !source.local {
             return None;
@@ -92,20 +93,28 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if self.policy.sees_every_frame() {
             return None;
         }
-        let index = self.registry.index_of(first_sid(datagram)?)?;
-        self.registry
-            .repeat_at(index)
-            .is_some_and(|kept| kept.matches(datagram))
-            .then_some(index)
+        let sid = first_sid(datagram)?;
+        let repeats = |index: &usize| {
+            self.registry
+                .repeat_at(*index)
+                .is_some_and(|kept| kept.matches(datagram))
+        };
+        if let Some(index) = self.registry.hinted(sid).find(repeats) {
+            return Some(index);
+        }
+        let index = self.registry.index_of(sid).filter(repeats)?;
+        self.registry.set_hint(sid, index);
+        Some(index)
     }
 
     /// Applies a repeated heartbeat of the service at `index` (found by
     /// [`repeated_heartbeat`](Self::repeated_heartbeat)) from `source`: what `accept` does
-    /// for it.
-    pub(super) fn refresh_repeated(&mut self, now: Instant, source: &Source, index: usize) {
+    /// for it. Returns whether it took the service out of the ping batch (which may move
+    /// the node's deadline).
+    pub(super) fn refresh_repeated(&mut self, now: Instant, source: &Source, index: usize) -> bool {
         let probation = millis_ceil(self.config.probation);
         let Some((service, kept)) = self.registry.with_repeat_at_mut(index) else {
-            return;
+            return false;
         };
         service.protocols = kept.protocols;
         service.local = source.local;
@@ -114,13 +123,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         service.heard = now;
         service.note_frame(now, probation);
         let sid = service.sid;
-        if core::mem::take(&mut service.expected) {
+        let was_expected = core::mem::take(&mut service.expected);
+        if was_expected {
             self.ping.remove(sid.as_bytes());
         }
         // The full path leaves the frame's (empty) payload in the scratch buffer.
         self.scratch.refill(None, None);
         bump(&mut self.stats.frames_accepted);
         bump(&mut self.stats.heartbeats_repeated);
+        was_expected
     }
 
     /// After the full pipeline accepted `frame` (whose fields are `msg`) from `source`: keeps
@@ -155,6 +166,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         bytes.copy_from_slice(frame);
         kept.len = len;
         kept.protocols = ProtocolList::from_letters(protocols.iter());
+        self.registry.set_hint(sid.as_bytes(), index);
     }
 }
 

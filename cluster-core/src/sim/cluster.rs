@@ -348,6 +348,7 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
                 joined_at: None,
                 timer: None,
                 timer_version: 0,
+                deadline: None,
                 log: Vec::new(),
                 lost: HashMap::new(),
                 sids: Vec::new(),
@@ -366,6 +367,8 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
             buf: std::vec![0; Node::<P, SERVICES, DATA>::TRANSMIT_BUF],
             steps: 0,
             timer_stalls: 0,
+            #[cfg(feature = "heartbeat-fast-path")]
+            quiet_inputs: 0,
             log_events: self.log_events,
             auto_refresh: true,
             counters_since: Instant::ZERO,
@@ -385,6 +388,9 @@ struct Slot<P: Policy, const SERVICES: usize, const DATA: usize> {
     joined_at: Option<Instant>,
     timer: Option<Instant>,
     timer_version: u64,
+    /// The node's own `poll_timeout` after it was last driven (`timer` may differ: it is
+    /// cleared while the deadline is handled and moved on after a stall).
+    deadline: Option<Instant>,
     log: Vec<LoggedEvent<DATA>>,
     /// First `Lost` time per sid.
     lost: HashMap<Sid, Instant>,
@@ -427,6 +433,9 @@ pub struct Cluster<P: Policy = DefaultPolicy, const SERVICES: usize = 128, const
     buf: Vec<u8>,
     steps: u64,
     timer_stalls: u64,
+    /// Inputs after which the node was not driven (see `deliver`).
+    #[cfg(feature = "heartbeat-fast-path")]
+    quiet_inputs: u64,
     log_events: bool,
     auto_refresh: bool,
     counters_since: Instant,
@@ -706,8 +715,19 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
         };
         match delivery {
             Delivery::Bytes { source, bytes, .. } => {
-                if let Err(e) = node.handle_datagram(now, source, &bytes) {
+                let result = node.handle_datagram(now, source, &bytes);
+                #[cfg(feature = "heartbeat-fast-path")]
+                let quiet = node.last_datagram_was_quiet();
+                if let Err(e) = result {
                     Self::count_error(slot, e);
+                }
+                // A repeated heartbeat that changed nothing the outputs read, before the
+                // node's deadline: driving it would find no frame, no event and the same
+                // deadline.
+                #[cfg(feature = "heartbeat-fast-path")]
+                if quiet && slot.deadline.is_none_or(|at| now < at) {
+                    self.quiet_inputs += 1;
+                    return;
                 }
             }
             Delivery::TransportOk { send, .. } => node.transport_ok(now, send),
@@ -808,6 +828,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             break;
         }
         let mut deadline = node.poll_timeout();
+        slot.deadline = deadline;
         if after_timeout && deadline.is_some_and(|t| t <= now) {
             // The node asks to be woken in the past right after handling its deadline: a
             // node bug. Count it and move on, so that a run cannot livelock.
@@ -1189,6 +1210,15 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
     #[must_use]
     pub const fn timer_stalls(&self) -> u64 {
         self.timer_stalls
+    }
+
+    /// Datagrams after which the node was not driven: periodic heartbeats that repeated the
+    /// last one from their service and changed nothing the node's outputs read (feature
+    /// `heartbeat-fast-path`, [`Node::last_datagram_was_quiet`]).
+    #[cfg(feature = "heartbeat-fast-path")]
+    #[must_use]
+    pub const fn quiet_inputs(&self) -> u64 {
+        self.quiet_inputs
     }
 }
 
