@@ -117,7 +117,8 @@ fn run<const SERVICES: usize>(profile: &str, n: usize, steady: Duration) {
     let simulated = c.now().saturating_duration_since(start);
     println!(
         "{profile} {n} nodes: converged {} ms after the last join ({:.1} s wall); {:.1} \
-         simulated s in {:.1} s wall: {:.2} simulated s per wall s, {:.2} per CPU s; {} steps",
+         simulated s in {:.1} s wall: {:.2} simulated s per wall s, {:.2} per CPU s; {} steps, \
+         {} of them repeated heartbeats after which the node was not driven",
         converged.as_millis().saturating_sub(last_join.as_millis()),
         join_wall.as_secs_f64(),
         simulated.as_secs_f64(),
@@ -125,6 +126,7 @@ fn run<const SERVICES: usize>(profile: &str, n: usize, steady: Duration) {
         simulated.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
         per_cpu_second(simulated, cpu),
         c.steps(),
+        c.quiet_inputs(),
     );
 }
 

@@ -28,10 +28,12 @@ pub(crate) struct Registry<const N: usize> {
     #[cfg(feature = "heartbeat-fast-path")]
     repeats: heapless::Vec<super::repeat::RepeatFrame, N>,
     /// Where a sid's repeatable heartbeat was last seen: registry index + 1 (0 for none) in
-    /// one of two slots picked by a hash of the sid. Only a guess, which may be stale after
-    /// removals shift the records: the kept frame at that index, compared whole, decides.
+    /// one of the four entries of the bucket a hash of the sid picks (room for four times
+    /// the capacity, so that few sids lose theirs to others). Only a guess, which may be
+    /// stale after removals shift the records: the kept frame at that index, compared whole,
+    /// decides.
     #[cfg(feature = "heartbeat-fast-path")]
-    hints: [u16; N],
+    hints: [[u16; HINT_WAYS]; N],
 }
 
 /// What the node still needs of a service it removed from the registry.
@@ -59,6 +61,10 @@ impl Removed {
 /// Services whose unix-socket path is kept.
 pub(crate) const UNIX_PATHS: usize = 4;
 
+/// Entries per bucket of the repeated heartbeats' hints.
+#[cfg(feature = "heartbeat-fast-path")]
+const HINT_WAYS: usize = 4;
+
 /// The registry is full of established services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Full;
@@ -82,7 +88,7 @@ impl<const N: usize> Registry<N> {
             #[cfg(feature = "heartbeat-fast-path")]
             repeats: heapless::Vec::new(),
             #[cfg(feature = "heartbeat-fast-path")]
-            hints: [0; N],
+            hints: [[0; HINT_WAYS]; N],
         }
     }
 
@@ -139,7 +145,7 @@ impl<const N: usize> Registry<N> {
         #[cfg(feature = "heartbeat-fast-path")]
         {
             self.repeats.clear();
-            self.hints = [0; N];
+            self.hints = [[0; HINT_WAYS]; N];
         }
     }
 
@@ -212,39 +218,44 @@ impl<const N: usize> Registry<N> {
         self.repeats.get(index)
     }
 
-    /// The two hint slots of `sid`.
+    /// The hint bucket of `sid`, and the entry it takes when the bucket is full.
     #[cfg(feature = "heartbeat-fast-path")]
-    fn hint_slots(sid: &[u8]) -> [usize; 2] {
+    fn hint_bucket(sid: &[u8]) -> (usize, usize) {
         let key = SidKey::of(sid);
         let mixed =
             (key.0 ^ key.1.rotate_left(29) ^ u64::from(key.2)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let first = ((mixed >> 32) as usize) % N.max(1);
-        [first, (first + 1) % N.max(1)]
+        let bucket = ((mixed >> 32) as usize) % N.max(1);
+        (bucket, (mixed >> 8) as usize % HINT_WAYS)
     }
 
     /// The indices that may hold `sid`'s service, by the hints (unchecked guesses).
     #[cfg(feature = "heartbeat-fast-path")]
     pub(crate) fn hinted(&self, sid: &[u8]) -> impl Iterator<Item = usize> + '_ {
-        Self::hint_slots(sid).into_iter().filter_map(|slot| {
-            let hint = *self.hints.get(slot)?;
-            usize::from(hint).checked_sub(1)
-        })
+        let (bucket, _) = Self::hint_bucket(sid);
+        self.hints
+            .get(bucket)
+            .into_iter()
+            .flatten()
+            .filter_map(|hint| usize::from(*hint).checked_sub(1))
     }
 
-    /// Notes that `sid`'s service is at `index`: in the first of its slots that is free or
-    /// already says so, else in the first.
+    /// Notes that `sid`'s service is at `index`: in the first entry of its bucket that is
+    /// free or already says so, else in the entry the sid's hash picks.
     #[cfg(feature = "heartbeat-fast-path")]
     pub(crate) fn set_hint(&mut self, sid: &[u8], index: usize) {
         let Ok(hint) = u16::try_from(index + 1) else {
             return;
         };
-        let slots = Self::hint_slots(sid);
-        let slot = slots
-            .into_iter()
-            .find(|slot| self.hints.get(*slot).is_some_and(|h| *h == 0 || *h == hint))
-            .unwrap_or(slots[0]);
-        if let Some(h) = self.hints.get_mut(slot) {
-            *h = hint;
+        let (bucket, fallback) = Self::hint_bucket(sid);
+        let Some(entries) = self.hints.get_mut(bucket) else {
+            return;
+        };
+        let way = entries
+            .iter()
+            .position(|h| *h == 0 || *h == hint)
+            .unwrap_or(fallback);
+        if let Some(entry) = entries.get_mut(way) {
+            *entry = hint;
         }
     }
 
