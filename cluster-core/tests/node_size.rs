@@ -16,6 +16,11 @@ const DATA_EXTRA: usize = 256;
 /// With the feature `loss-recovery` the node carries the query retransmission table and the
 /// answer memory (16 answers, 16 askers' counters); without it their capacity is zero.
 const LOSS_EXTRA: usize = 832;
+/// With the feature `heartbeat-fast-path` (large simulations) the registry keeps each
+/// service's last periodic heartbeat (100 bytes) and 4 hints (8 bytes), and the node a counter
+/// and a flag: 108 bytes per service and 24 more with alignment (32 with `seal`).
+const REPEAT_EXTRA: usize = 3_480;
+const REPEAT_EXTRA_SEALED: usize = 3_488;
 
 #[test]
 fn default_node_fits_in_24_kib_and_matches_the_docs() {
@@ -34,6 +39,12 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
         LOSS_EXTRA
     } else {
         0
+    } + if cfg!(all(feature = "heartbeat-fast-path", feature = "seal")) {
+        REPEAT_EXTRA_SEALED
+    } else if cfg!(feature = "heartbeat-fast-path") {
+        REPEAT_EXTRA
+    } else {
+        0
     };
     if cfg!(feature = "seal") {
         if cfg!(target_pointer_width = "64") {
@@ -43,7 +54,11 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
                 "update the crate docs"
             );
         }
-    } else if cfg!(any(feature = "node-data", feature = "loss-recovery")) {
+    } else if cfg!(any(
+        feature = "node-data",
+        feature = "loss-recovery",
+        feature = "heartbeat-fast-path"
+    )) {
         if cfg!(target_pointer_width = "64") {
             assert_eq!(size, DOCUMENTED + data_extra, "update the crate docs");
         }
