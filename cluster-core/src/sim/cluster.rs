@@ -163,6 +163,7 @@ pub struct ClusterBuilder<P = DefaultPolicy> {
     policy: P,
     join_window: Duration,
     log_events: bool,
+    record_losses: bool,
     trace: bool,
 }
 
@@ -178,6 +179,7 @@ impl ClusterBuilder<DefaultPolicy> {
             policy: DefaultPolicy,
             join_window: Duration::ZERO,
             log_events: true,
+            record_losses: true,
             trace: false,
         }
     }
@@ -200,6 +202,7 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
             policy,
             join_window: self.join_window,
             log_events: self.log_events,
+            record_losses: self.record_losses,
             trace: self.trace,
         }
     }
@@ -227,6 +230,15 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
     /// counters are kept either way). Turn it off for very large runs.
     pub fn log_events(&mut self, on: bool) -> &mut Self {
         self.log_events = on;
+        self
+    }
+
+    /// Whether the harness keeps when each node first reported each sid lost, for
+    /// [`Cluster::lost_at`] and [`Cluster::lost_by_all`] (on by default). Turn it off for very
+    /// large runs whose nodes evict services from full registries: every evicted sid is a
+    /// `Lost` event, and a LAN of n nodes can report n² of them.
+    pub fn record_losses(&mut self, on: bool) -> &mut Self {
+        self.record_losses = on;
         self
     }
 
@@ -370,6 +382,7 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
             #[cfg(feature = "heartbeat-fast-path")]
             quiet_inputs: 0,
             log_events: self.log_events,
+            record_losses: self.record_losses,
             auto_refresh: true,
             counters_since: Instant::ZERO,
         }
@@ -437,6 +450,7 @@ pub struct Cluster<P: Policy = DefaultPolicy, const SERVICES: usize = 128, const
     #[cfg(feature = "heartbeat-fast-path")]
     quiet_inputs: u64,
     log_events: bool,
+    record_losses: bool,
     auto_refresh: bool,
     counters_since: Instant,
 }
@@ -774,6 +788,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             net,
             buf,
             log_events,
+            record_losses,
             auto_refresh,
             timers,
             timer_stalls,
@@ -803,7 +818,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
                     Event::RefreshProtocol {
                         protocol: Protocol::Tcp,
                     } => refresh = *auto_refresh,
-                    Event::Lost { sid, .. } => {
+                    Event::Lost { sid, .. } if *record_losses => {
                         slot.lost.entry(*sid).or_insert(now);
                     }
                     Event::Dropped { count } => {
@@ -1154,7 +1169,8 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             .map(|e| e.at)
     }
 
-    /// When node `index` first reported `sid` lost (kept even with the event log off).
+    /// When node `index` first reported `sid` lost (kept even with the event log off, unless
+    /// [`ClusterBuilder::record_losses`] turned it off).
     #[must_use]
     pub fn lost_at(&self, index: usize, sid: &Sid) -> Option<Instant> {
         self.slots[index].lost.get(sid).copied()
