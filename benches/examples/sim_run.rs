@@ -13,20 +13,67 @@
 //! not wait for convergence (it cannot happen): it runs SECONDS past the last join and prints
 //! how many services the nodes know.
 //!
-//! `cargo run --release -p cluster-benches --example sim_run -- reference 10000 60 1024` is
+//! `cargo run --release -p cluster-benches --example sim_run -- reference 10000 10 1024` is
 //! the 10,000-node run of `BENCHMARKS.md`; under `valgrind --tool=callgrind` a small LAN
 //! shows where the simulator spends its instructions.
+//!
+//! With `SIM_RUN_PROGRESS_MS=M` in the environment, a long run prints a line to stderr every
+//! M simulated milliseconds: simulated time, steps, wall and CPU time, resident memory,
+//! connections opened and datagram copies scheduled so far (the run itself is the same: it
+//! only stops at those instants to print).
 
 use std::time::{Duration, Instant as WallClock};
 
 use cluster_core::sim::{Cluster, ClusterBuilder, LinkModel};
-use cluster_core::{Config, DefaultPolicy};
+use cluster_core::{Config, DefaultPolicy, Policy};
 
 /// CPU time of this thread so far, when Linux tells it.
 fn cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(ns))
+}
+
+/// Resident memory of this process in MB, when Linux tells it.
+fn resident_mb() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096 / 1_000_000)
+}
+
+/// The progress interval of `SIM_RUN_PROGRESS_MS`, if set.
+fn progress_interval() -> Option<Duration> {
+    let ms: u64 = std::env::var("SIM_RUN_PROGRESS_MS").ok()?.parse().ok()?;
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// `c.run_for(duration)`, printing progress lines at every `SIM_RUN_PROGRESS_MS`.
+fn run_for_reporting<P: Policy + Clone + Send, const SERVICES: usize>(
+    c: &mut Cluster<P, SERVICES, 512>,
+    duration: Duration,
+) {
+    let Some(every) = progress_interval() else {
+        c.run_for(duration);
+        return;
+    };
+    let end = c.now().saturating_add_millis(duration.as_millis() as u64);
+    let wall = WallClock::now();
+    while c.now() < end {
+        let left = Duration::from_millis(end.as_millis() - c.now().as_millis());
+        c.run_for(every.min(left));
+        let net = c.net().stats();
+        eprintln!(
+            "progress: {} simulated ms, {} steps, {:.1} s wall, {:.1} s CPU, {} MB resident, \
+             {} connections opened, {} datagram copies scheduled",
+            c.now().as_millis(),
+            c.steps(),
+            wall.elapsed().as_secs_f64(),
+            cpu_time().unwrap_or_default().as_secs_f64(),
+            resident_mb().unwrap_or(0),
+            net.connections_opened,
+            net.datagrams_scheduled,
+        );
+    }
 }
 
 /// Simulated seconds per CPU second since `cpu_start`, or NaN without `/proc`.
@@ -50,6 +97,8 @@ fn run<const SERVICES: usize>(profile: &str, n: usize, steady: Duration) {
     let mut b = ClusterBuilder::new(1);
     b.lan(LinkModel::lan());
     b.log_events(false);
+    // Full registries evict: a Lost event per evicted sid, n² of them in a large LAN.
+    b.record_losses(false);
     b.nodes_one_per_host(n, &config);
     b.join_within(Duration::from_millis(300));
     let mut c: Cluster<DefaultPolicy, SERVICES, 512> = b.build();
@@ -65,12 +114,13 @@ fn run<const SERVICES: usize>(profile: &str, n: usize, steady: Duration) {
     let start = c.now();
     let cpu = cpu_time();
     let wall = WallClock::now();
-    c.run_for(steady);
+    run_for_reporting(&mut c, steady);
     let elapsed = wall.elapsed();
     let simulated = c.now().saturating_duration_since(start);
     println!(
         "{profile} {n} nodes: converged {} ms after the last join ({:.1} s wall); {:.1} \
-         simulated s in {:.1} s wall: {:.2} simulated s per wall s, {:.2} per CPU s; {} steps",
+         simulated s in {:.1} s wall: {:.2} simulated s per wall s, {:.2} per CPU s; {} steps, \
+         {} of them repeated heartbeats after which the node was not driven",
         converged.as_millis().saturating_sub(last_join.as_millis()),
         join_wall.as_secs_f64(),
         simulated.as_secs_f64(),
@@ -78,6 +128,7 @@ fn run<const SERVICES: usize>(profile: &str, n: usize, steady: Duration) {
         simulated.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
         per_cpu_second(simulated, cpu),
         c.steps(),
+        c.quiet_inputs(),
     );
 }
 
@@ -88,12 +139,12 @@ fn run_capped<const SERVICES: usize>(
     steady: Duration,
 ) {
     let wall = WallClock::now();
-    c.run_for(Duration::from_millis(300));
+    run_for_reporting(c, Duration::from_millis(300));
     let join_wall = wall.elapsed();
     let start = c.now();
     let cpu = cpu_time();
     let wall = WallClock::now();
-    c.run_for(steady);
+    run_for_reporting(c, steady);
     let elapsed = wall.elapsed();
     let simulated = c.now().saturating_duration_since(start);
     let known: Vec<usize> = (0..c.len())

@@ -22,6 +22,8 @@ mod props;
 mod query;
 mod receive;
 mod registry;
+#[cfg(feature = "heartbeat-fast-path")]
+mod repeat;
 mod request;
 mod resolve;
 mod retry;
@@ -182,6 +184,10 @@ pub struct Node<
     /// Kept apart from [`Core`] for the same reason: opened frames borrow its buffer.
     #[cfg(feature = "seal")]
     seal: crate::seal::Sealer<SERVICES, DATA>,
+    /// The last [`handle_datagram`](Self::handle_datagram) was quiet (see
+    /// [`last_datagram_was_quiet`](Self::last_datagram_was_quiet)).
+    #[cfg(feature = "heartbeat-fast-path")]
+    quiet: bool,
 }
 
 /// Where a node is in its life. `Empty` is zero, as the rest of an empty node.
@@ -369,6 +375,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             streams: StreamTable::unconfigured(),
             #[cfg(feature = "seal")]
             seal: crate::seal::Sealer::empty(),
+            #[cfg(feature = "heartbeat-fast-path")]
+            quiet: false,
             core: Core {
                 config: Config::unset(),
                 protocols: ProtocolList::EMPTY,
@@ -495,6 +503,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
         source: Source,
         bytes: &[u8],
     ) -> Result<(), DatagramError> {
+        #[cfg(feature = "heartbeat-fast-path")]
+        {
+            self.quiet = false;
+        }
         let now = self.core.advance(now);
         if !self.core.joined() {
             return Ok(());
@@ -504,6 +516,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             addr: source.addr,
             conn: source.conn,
         };
+        #[cfg(feature = "heartbeat-fast-path")]
+        if self.repeat_short_path(now, &source, &key, bytes) {
+            return Ok(());
+        }
         let core = &mut self.core;
         let mut held = self.held.view();
         #[cfg(feature = "seal")]
@@ -518,6 +534,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
                 result = Err(DatagramError::Decode(e));
                 return Err(e);
             }
+            #[cfg(all(feature = "heartbeat-fast-path", feature = "seal"))]
+            let sealing = seal.is_on();
             #[cfg(feature = "seal")]
             let outcome = match seal.admit(source.via, frame, &mut message, &mut core.stats) {
                 crate::seal::Admit::Frame => core.handle_frame(now, &source, &message, &mut held),
@@ -526,6 +544,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             };
             #[cfg(not(feature = "seal"))]
             let outcome = core.handle_frame(now, &source, &message, &mut held);
+            #[cfg(all(feature = "heartbeat-fast-path", feature = "seal"))]
+            let outcome = outcome.inspect(|()| {
+                if !sealing {
+                    core.remember_heartbeat(&source, frame.as_bytes(), &message);
+                }
+            });
+            #[cfg(all(feature = "heartbeat-fast-path", not(feature = "seal")))]
+            let outcome = outcome.inspect(|()| {
+                core.remember_heartbeat(&source, frame.as_bytes(), &message);
+            });
             if let Err(e) = outcome {
                 bump(&mut core.stats.frames_dropped);
                 result = Err(e);
@@ -541,6 +569,49 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
         }
         self.sync_stream_stats();
         result
+    }
+
+    /// The short path of a periodic heartbeat that repeats the last one accepted from its
+    /// service ([`repeat`]); true when it handled `bytes`.
+    #[cfg(feature = "heartbeat-fast-path")]
+    fn repeat_short_path(
+        &mut self,
+        now: Instant,
+        source: &Source,
+        key: &StreamKey,
+        bytes: &[u8],
+    ) -> bool {
+        if source.via != Protocol::Multicast || source.conn.is_some() {
+            return false;
+        }
+        #[cfg(feature = "seal")]
+        if self.seal.is_on() {
+            return false;
+        }
+        let Some(index) = self.core.repeated_heartbeat(source, bytes) else {
+            return false;
+        };
+        let no_partial_frames = self.streams.is_empty();
+        if !self.streams.take_whole_datagram(now.as_millis(), key) {
+            return false;
+        }
+        let touched_ping = self.core.refresh_repeated(now, source, index);
+        self.sync_stream_stats();
+        self.quiet = no_partial_frames && !touched_ping;
+        true
+    }
+
+    /// True when the last [`handle_datagram`](Self::handle_datagram) was a periodic heartbeat
+    /// repeating the last one accepted from its service (feature `heartbeat-fast-path`)
+    /// that changed nothing the outputs read: no frame, no event and no deadline. When it
+    /// came before the deadline [`poll_timeout`](Self::poll_timeout) gave after the previous
+    /// input, [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event)
+    /// have nothing and `poll_timeout` gives the same deadline: a driver (the simulator) may
+    /// skip step 2 of the driving contract for it.
+    #[cfg(feature = "heartbeat-fast-path")]
+    #[must_use]
+    pub fn last_datagram_was_quiet(&self) -> bool {
+        self.quiet
     }
 
     /// Input: a deadline passed. Runs every timer due at `now`; early or repeated calls do

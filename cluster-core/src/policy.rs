@@ -289,6 +289,16 @@ pub trait Policy {
         Verdict::Accept
     }
 
+    /// Whether [`on_receive`](Self::on_receive), [`on_service`](Self::on_service) and
+    /// [`on_tags_changed`](Self::on_tags_changed) must see every frame. True by default; a
+    /// policy that keeps those three hooks as they are (accepting everything, unchanged) may
+    /// answer false, which lets a node built with the feature `heartbeat-fast-path` handle a
+    /// periodic heartbeat that repeats, byte for byte, the last one it accepted from that
+    /// service without decoding it again and without calling them.
+    fn sees_every_frame(&self) -> bool {
+        true
+    }
+
     /// Answer a query from `from`. The default answers with an empty `data`.
     ///
     /// # Errors
@@ -353,6 +363,10 @@ impl<T> Answer<T> {
 }
 
 impl<T: AsRef<[u8]>> Policy for Answer<T> {
+    fn sees_every_frame(&self) -> bool {
+        false
+    }
+
     fn answer_query(
         &mut self,
         _from: &Service,
@@ -369,7 +383,11 @@ impl<T: AsRef<[u8]>> Policy for Answer<T> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultPolicy;
 
-impl Policy for DefaultPolicy {}
+impl Policy for DefaultPolicy {
+    fn sees_every_frame(&self) -> bool {
+        false
+    }
+}
 
 impl<P: Policy + ?Sized> Policy for &mut P {
     fn on_send(&mut self, out: &mut Outgoing<'_>) -> Verdict {
@@ -383,6 +401,9 @@ impl<P: Policy + ?Sized> Policy for &mut P {
     }
     fn on_tags_changed(&mut self, service: &Service, msg: &Message<'_>) -> Verdict {
         (**self).on_tags_changed(service, msg)
+    }
+    fn sees_every_frame(&self) -> bool {
+        (**self).sees_every_frame()
     }
     fn answer_query(
         &mut self,

@@ -20,6 +20,11 @@ const LOSS_EXTRA: usize = 848;
 /// With the feature `unix` the node keeps its own unix-socket path (105 bytes) and a table of
 /// 4 local services' paths; without it (the firmware, which has no unix sockets) neither.
 const UNIX_EXTRA: usize = 592;
+/// With the feature `heartbeat-fast-path` (large simulations) the registry keeps each
+/// service's last periodic heartbeat (100 bytes) and 4 hints (8 bytes), and the node a counter
+/// and a flag: 108 bytes per service and 24 more with alignment (16 with `seal`).
+const REPEAT_EXTRA: usize = 3_480;
+const REPEAT_EXTRA_SEALED: usize = 3_472;
 
 #[test]
 fn default_node_fits_in_24_kib_and_matches_the_docs() {
@@ -42,6 +47,12 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
         UNIX_EXTRA
     } else {
         0
+    } + if cfg!(all(feature = "heartbeat-fast-path", feature = "seal")) {
+        REPEAT_EXTRA_SEALED
+    } else if cfg!(feature = "heartbeat-fast-path") {
+        REPEAT_EXTRA
+    } else {
+        0
     };
     if cfg!(feature = "seal") {
         if cfg!(target_pointer_width = "64") {
@@ -54,7 +65,8 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
     } else if cfg!(any(
         feature = "node-data",
         feature = "loss-recovery",
-        feature = "unix"
+        feature = "unix",
+        feature = "heartbeat-fast-path"
     )) {
         if cfg!(target_pointer_width = "64") {
             assert_eq!(size, DOCUMENTED + data_extra, "update the crate docs");

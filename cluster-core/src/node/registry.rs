@@ -24,6 +24,17 @@ pub(crate) struct Registry<const N: usize> {
     /// Indices into `services`, sorted by the [`SidKey`] of their sids.
     by_sid: heapless::Vec<SidEntry, N>,
     unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
+    /// Beside each service, at the same index: its last periodic heartbeat that can be
+    /// repeated ([`super::repeat`]).
+    #[cfg(feature = "heartbeat-fast-path")]
+    repeats: heapless::Vec<super::repeat::RepeatFrame, N>,
+    /// Where a sid's repeatable heartbeat was last seen: registry index + 1 (0 for none) in
+    /// one of the four entries of the bucket a hash of the sid picks (room for four times
+    /// the capacity, so that few sids lose theirs to others). Only a guess, which may be
+    /// stale after removals shift the records: the kept frame at that index, compared whole,
+    /// decides.
+    #[cfg(feature = "heartbeat-fast-path")]
+    hints: [[u16; HINT_WAYS]; N],
 }
 
 /// What the node still needs of a service it removed from the registry.
@@ -52,6 +63,10 @@ impl Removed {
 /// unix-socket transport never uses them; the firmware saves the table's 492 bytes).
 pub(crate) const UNIX_PATHS: usize = if cfg!(feature = "unix") { 4 } else { 0 };
 
+/// Entries per bucket of the repeated heartbeats' hints.
+#[cfg(feature = "heartbeat-fast-path")]
+const HINT_WAYS: usize = 4;
+
 /// The registry is full of established services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Full;
@@ -72,6 +87,10 @@ impl<const N: usize> Registry<N> {
             services: heapless::Vec::new(),
             by_sid: heapless::Vec::new(),
             unix_paths: heapless::Vec::new(),
+            #[cfg(feature = "heartbeat-fast-path")]
+            repeats: heapless::Vec::new(),
+            #[cfg(feature = "heartbeat-fast-path")]
+            hints: [[0; HINT_WAYS]; N],
         }
     }
 
@@ -129,6 +148,11 @@ impl<const N: usize> Registry<N> {
         self.services.clear();
         self.by_sid.clear();
         self.unix_paths.clear();
+        #[cfg(feature = "heartbeat-fast-path")]
+        {
+            self.repeats.clear();
+            self.hints = [[0; HINT_WAYS]; N];
+        }
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -164,6 +188,9 @@ impl<const N: usize> Registry<N> {
         let index = self.services.len();
         let entry = SidEntry::new(SidKey::of_sid(&service.sid), u16::try_from(index).ok()?);
         self.services.push(service).ok()?;
+        // Cannot fail either: the same capacity and length as `services`.
+        #[cfg(feature = "heartbeat-fast-path")]
+        self.repeats.push(super::repeat::RepeatFrame::EMPTY).ok()?;
         // Cannot fail: both arrays have the same capacity and length.
         self.by_sid.insert(at, entry).ok()?;
         Some(index)
@@ -180,6 +207,8 @@ impl<const N: usize> Registry<N> {
             self.by_sid.remove(at);
         }
         let _ = self.services.remove(index);
+        #[cfg(feature = "heartbeat-fast-path")]
+        let _ = self.repeats.remove(index);
         for entry in &mut self.by_sid {
             if usize::from(entry.index) > index {
                 entry.index -= 1;
@@ -187,6 +216,62 @@ impl<const N: usize> Registry<N> {
         }
         self.unix_paths.retain(|(s, _)| *s != sid);
         Some(removed)
+    }
+
+    /// The repeatable heartbeat kept for the service at `index`.
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn repeat_at(&self, index: usize) -> Option<&super::repeat::RepeatFrame> {
+        self.repeats.get(index)
+    }
+
+    /// The hint bucket of `sid`, and the entry it takes when the bucket is full.
+    #[cfg(feature = "heartbeat-fast-path")]
+    fn hint_bucket(sid: &[u8]) -> (usize, usize) {
+        let key = SidKey::of(sid);
+        let mixed =
+            (key.0 ^ key.1.rotate_left(29) ^ u64::from(key.2)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let bucket = ((mixed >> 32) as usize) % N.max(1);
+        (bucket, (mixed >> 8) as usize % HINT_WAYS)
+    }
+
+    /// The indices that may hold `sid`'s service, by the hints (unchecked guesses).
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn hinted(&self, sid: &[u8]) -> impl Iterator<Item = usize> + '_ {
+        let (bucket, _) = Self::hint_bucket(sid);
+        self.hints
+            .get(bucket)
+            .into_iter()
+            .flatten()
+            .filter_map(|hint| usize::from(*hint).checked_sub(1))
+    }
+
+    /// Notes that `sid`'s service is at `index`: in the first entry of its bucket that is
+    /// free or already says so, else in the entry the sid's hash picks.
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn set_hint(&mut self, sid: &[u8], index: usize) {
+        let Ok(hint) = u16::try_from(index + 1) else {
+            return;
+        };
+        let (bucket, fallback) = Self::hint_bucket(sid);
+        let Some(entries) = self.hints.get_mut(bucket) else {
+            return;
+        };
+        let way = entries
+            .iter()
+            .position(|h| *h == 0 || *h == hint)
+            .unwrap_or(fallback);
+        if let Some(entry) = entries.get_mut(way) {
+            *entry = hint;
+        }
+    }
+
+    /// The service at `index` and its repeatable heartbeat, to change.
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn with_repeat_at_mut(
+        &mut self,
+        index: usize,
+    ) -> Option<(&mut Service, &mut super::repeat::RepeatFrame)> {
+        Some((self.services.get_mut(index)?, self.repeats.get_mut(index)?))
     }
 
     pub(crate) fn iter(&self) -> core::slice::Iter<'_, Service> {

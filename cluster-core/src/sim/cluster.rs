@@ -163,6 +163,7 @@ pub struct ClusterBuilder<P = DefaultPolicy> {
     policy: P,
     join_window: Duration,
     log_events: bool,
+    record_losses: bool,
     trace: bool,
 }
 
@@ -178,6 +179,7 @@ impl ClusterBuilder<DefaultPolicy> {
             policy: DefaultPolicy,
             join_window: Duration::ZERO,
             log_events: true,
+            record_losses: true,
             trace: false,
         }
     }
@@ -200,6 +202,7 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
             policy,
             join_window: self.join_window,
             log_events: self.log_events,
+            record_losses: self.record_losses,
             trace: self.trace,
         }
     }
@@ -227,6 +230,15 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
     /// counters are kept either way). Turn it off for very large runs.
     pub fn log_events(&mut self, on: bool) -> &mut Self {
         self.log_events = on;
+        self
+    }
+
+    /// Whether the harness keeps when each node first reported each sid lost, for
+    /// [`Cluster::lost_at`] and [`Cluster::lost_by_all`] (on by default). Turn it off for very
+    /// large runs whose nodes evict services from full registries: every evicted sid is a
+    /// `Lost` event, and a LAN of n nodes can report n² of them.
+    pub fn record_losses(&mut self, on: bool) -> &mut Self {
+        self.record_losses = on;
         self
     }
 
@@ -348,6 +360,7 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
                 joined_at: None,
                 timer: None,
                 timer_version: 0,
+                deadline: None,
                 log: Vec::new(),
                 lost: HashMap::new(),
                 sids: Vec::new(),
@@ -366,7 +379,10 @@ impl<P: Policy + Clone + Send> ClusterBuilder<P> {
             buf: std::vec![0; Node::<P, SERVICES, DATA>::TRANSMIT_BUF],
             steps: 0,
             timer_stalls: 0,
+            #[cfg(feature = "heartbeat-fast-path")]
+            quiet_inputs: 0,
             log_events: self.log_events,
+            record_losses: self.record_losses,
             auto_refresh: true,
             counters_since: Instant::ZERO,
         }
@@ -385,6 +401,9 @@ struct Slot<P: Policy, const SERVICES: usize, const DATA: usize> {
     joined_at: Option<Instant>,
     timer: Option<Instant>,
     timer_version: u64,
+    /// The node's own `poll_timeout` after it was last driven (`timer` may differ: it is
+    /// cleared while the deadline is handled and moved on after a stall).
+    deadline: Option<Instant>,
     log: Vec<LoggedEvent<DATA>>,
     /// First `Lost` time per sid.
     lost: HashMap<Sid, Instant>,
@@ -427,7 +446,11 @@ pub struct Cluster<P: Policy = DefaultPolicy, const SERVICES: usize = 128, const
     buf: Vec<u8>,
     steps: u64,
     timer_stalls: u64,
+    /// Inputs after which the node was not driven (see `deliver`).
+    #[cfg(feature = "heartbeat-fast-path")]
+    quiet_inputs: u64,
     log_events: bool,
+    record_losses: bool,
     auto_refresh: bool,
     counters_since: Instant,
 }
@@ -706,8 +729,19 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
         };
         match delivery {
             Delivery::Bytes { source, bytes, .. } => {
-                if let Err(e) = node.handle_datagram(now, source, &bytes) {
+                let result = node.handle_datagram(now, source, &bytes);
+                #[cfg(feature = "heartbeat-fast-path")]
+                let quiet = node.last_datagram_was_quiet();
+                if let Err(e) = result {
                     Self::count_error(slot, e);
+                }
+                // A repeated heartbeat that changed nothing the outputs read, before the
+                // node's deadline: driving it would find no frame, no event and the same
+                // deadline.
+                #[cfg(feature = "heartbeat-fast-path")]
+                if quiet && slot.deadline.is_none_or(|at| now < at) {
+                    self.quiet_inputs += 1;
+                    return;
                 }
             }
             Delivery::TransportOk { send, .. } => node.transport_ok(now, send),
@@ -754,6 +788,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             net,
             buf,
             log_events,
+            record_losses,
             auto_refresh,
             timers,
             timer_stalls,
@@ -783,7 +818,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
                     Event::RefreshProtocol {
                         protocol: Protocol::Tcp,
                     } => refresh = *auto_refresh,
-                    Event::Lost { sid, .. } => {
+                    Event::Lost { sid, .. } if *record_losses => {
                         slot.lost.entry(*sid).or_insert(now);
                     }
                     Event::Dropped { count } => {
@@ -808,6 +843,7 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             break;
         }
         let mut deadline = node.poll_timeout();
+        slot.deadline = deadline;
         if after_timeout && deadline.is_some_and(|t| t <= now) {
             // The node asks to be woken in the past right after handling its deadline: a
             // node bug. Count it and move on, so that a run cannot livelock.
@@ -1133,7 +1169,8 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
             .map(|e| e.at)
     }
 
-    /// When node `index` first reported `sid` lost (kept even with the event log off).
+    /// When node `index` first reported `sid` lost (kept even with the event log off, unless
+    /// [`ClusterBuilder::record_losses`] turned it off).
     #[must_use]
     pub fn lost_at(&self, index: usize, sid: &Sid) -> Option<Instant> {
         self.slots[index].lost.get(sid).copied()
@@ -1189,6 +1226,15 @@ impl<P: Policy + Clone + Send, const SERVICES: usize, const DATA: usize>
     #[must_use]
     pub const fn timer_stalls(&self) -> u64 {
         self.timer_stalls
+    }
+
+    /// Datagrams after which the node was not driven: periodic heartbeats that repeated the
+    /// last one from their service and changed nothing the node's outputs read (feature
+    /// `heartbeat-fast-path`, [`Node::last_datagram_was_quiet`]).
+    #[cfg(feature = "heartbeat-fast-path")]
+    #[must_use]
+    pub const fn quiet_inputs(&self) -> u64 {
+        self.quiet_inputs
     }
 }
 

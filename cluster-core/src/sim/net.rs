@@ -280,8 +280,6 @@ struct Ep {
     incarnation: u32,
     remote: bool,
     listener: Option<u16>,
-    /// Connections with an end here (open or not).
-    conns: Vec<usize>,
     /// The adapter's cache of connections it opened, by peer address.
     outbound: HashMap<SocketAddrV4, usize>,
 }
@@ -493,7 +491,6 @@ impl SimNet {
         e.up = true;
         e.incarnation += 1;
         e.remote = remote;
-        e.conns.clear();
         e.outbound.clear();
     }
 
@@ -1024,8 +1021,6 @@ impl SimNet {
             last_at: [connected, connected],
         });
         self.stats.connections_opened += 1;
-        self.eps[from].conns.push(index);
-        self.eps[to].conns.push(index);
         self.eps[from].outbound.insert(addr, index);
         self.write(connected, index, 0, frame);
         self.outcome(connected, from, send, true);
@@ -1098,14 +1093,21 @@ impl SimNet {
         );
     }
 
-    /// Closes every open connection of `ep`; peers that can hear it are told after the link
-    /// delay, and `ep` itself at once when `tell_self`.
+    /// Closes every open connection of `ep` (of its current incarnation), in the order they
+    /// were opened; peers that can hear it are told after the link delay, and `ep` itself at
+    /// once when `tell_self`. Found by a scan of all connections rather than kept in a list
+    /// per endpoint: a large LAN opens millions, and closing them all is rare.
     fn close_all(&mut self, ep: EndpointId, tell_self: bool) {
         let now = self.now;
-        let conns = core::mem::take(&mut self.eps[ep.0].conns);
         self.eps[ep.0].outbound.clear();
-        for conn in conns {
-            if !self.conns[conn].open {
+        let incarnation = self.eps[ep.0].incarnation;
+        for conn in 0..self.conns.len() {
+            let c = &self.conns[conn];
+            let here = c
+                .ends
+                .iter()
+                .any(|e| e.ep == ep.0 && e.incarnation == incarnation);
+            if !c.open || !here {
                 continue;
             }
             self.conns[conn].open = false;

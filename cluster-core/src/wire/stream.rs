@@ -498,6 +498,22 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         stats.discard(datagram.len().saturating_sub(used));
     }
 
+    /// What [`push_datagram_frames`](Self::push_datagram_frames) does for a datagram that is
+    /// one whole frame from a sender with no partial frame pending, when the caller handles
+    /// the frame itself: expires idle partial frames at `now_ms` and counts the frame.
+    /// Returns false, doing nothing else than the expiry, when `key` has a partial frame
+    /// pending (the datagram must then go through `push_datagram_frames`).
+    #[cfg(feature = "heartbeat-fast-path")]
+    pub(crate) fn take_whole_datagram(&mut self, now_ms: u64, key: &K) -> bool {
+        self.expire(now_ms);
+        if self.entries.iter().any(|e| e.key == *key) {
+            return false;
+        }
+        let stats = &mut self.stats.reassembly;
+        stats.frames = stats.frames.saturating_add(1);
+        true
+    }
+
     fn evict_least_recent(&mut self) {
         let oldest = self
             .entries
