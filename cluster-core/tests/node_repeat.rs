@@ -13,7 +13,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cluster_core::{Config, ConnId, DefaultPolicy, Instant, Node, Policy, Service, Source, Stats};
-use common::node::{HID, encode_json};
+use common::node::{HID, encode_json, peer_heartbeat};
 
 /// A policy with every hook at its default, which says the hooks see every frame: its node
 /// never takes the short path.
@@ -59,16 +59,7 @@ fn periodic(peer: usize, known: u64) -> Vec<u8> {
 }
 
 fn join(peer: usize, kind: u64) -> Vec<u8> {
-    encode_json(&serde_json::json!([
-        ["sid", sid(peer)],
-        ["hid", HID],
-        ["type", kind],
-        ["channel", 0],
-        ["protocols", ["t", "c"]],
-        ["data", "t {port 40000}"],
-        ["known", 0],
-        ["tags", ["TWO"]]
-    ]))
+    peer_heartbeat(kind, &sid(peer))
 }
 
 fn ping(from: usize, named: &[usize]) -> Vec<u8> {
