@@ -233,6 +233,10 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     heartbeat_at: Option<Instant>,
     /// Services whose `Discovered` event is still to come.
     discover_pending: u32,
+    /// When the first of those events is due: the earliest `discover_at` of the pending
+    /// services, `None` when none is pending. Kept exact so that `poll_event` (after every
+    /// input) and `poll_timeout` need not walk the registry while none is due.
+    discover_next: Option<Instant>,
     /// The ping-answer heartbeat owed after a random stagger.
     ping_answer_at: Option<Instant>,
     expiry_check_at: Option<Instant>,
@@ -394,6 +398,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
                 heartbeat_ms: 0,
                 heartbeat_at: None,
                 discover_pending: 0,
+                discover_next: None,
                 ping_answer_at: None,
                 expiry_check_at: None,
                 expiry_hold: late::ExpiryHold::NONE,

@@ -5,7 +5,7 @@ use super::event_queue::Header;
 use super::held::{Held, ResponseRoute};
 use super::props::{self, ReceivedProps};
 use super::send::with_payload_mut;
-use super::{Core, Service};
+use super::{Core, Service, earliest};
 use crate::error::DatagramError;
 use crate::event::{Event, LostReason, Payload, Ruid};
 use crate::identity::{Hid, Sid, Tag, TagList};
@@ -171,8 +171,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 let mut service = Service::new(sid, hid, now);
                 let delay = millis_ceil(self.config.discovered_delay);
                 service.announce_at(now.saturating_add_millis(delay));
+                let due = service.discover_at();
                 self.discover_pending = self.discover_pending.saturating_add(1);
-                self.registry.insert(service).ok_or(DatagramError::Full)?
+                let index = self.registry.insert(service).ok_or(DatagramError::Full)?;
+                self.discover_next = earliest(self.discover_next, due);
+                index
             }
         };
         let addressed_to_us = msg.filter.is_some_and(|f| f.contains(self.sid.as_bytes()));

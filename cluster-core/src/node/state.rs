@@ -53,6 +53,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             heartbeat_ms,
             heartbeat_at,
             discover_pending,
+            discover_next,
             ping_answer_at,
             expiry_check_at,
             expiry_hold,
@@ -84,6 +85,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         *heartbeat_ms = identity.heartbeat_ms;
         *heartbeat_at = None;
         *discover_pending = 0;
+        *discover_next = None;
         *ping_answer_at = None;
         *expiry_check_at = None;
         *expiry_hold = late::ExpiryHold::NONE;
@@ -139,10 +141,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return None;
         }
         let discoveries = if self.discover_pending > 0 {
-            self.registry.iter().filter_map(Service::discover_at).min()
+            self.discover_next
         } else {
             None
         };
+        debug_assert_eq!(
+            discoveries,
+            self.registry.iter().filter_map(Service::discover_at).min(),
+            "discover_next is the earliest pending Discovered event"
+        );
         let mut next = earliest(self.heartbeat_at, self.ping_answer_at);
         next = earliest(next, self.expiry_check_at);
         next = earliest(next, self.ping.deadline());
@@ -219,18 +226,33 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             return None;
         }
         let now = self.now;
-        let index = self
+        if self.discover_next.is_some_and(|t| t > now) {
+            return None;
+        }
+        let Some(index) = self
             .registry
             .iter()
-            .position(|s| s.discover_at().is_some_and(|t| t <= now))?;
+            .position(|s| s.discover_at().is_some_and(|t| t <= now))
+        else {
+            // Not reached while `discover_next` is exact; refreshed so it is again.
+            self.refresh_discover_next();
+            return None;
+        };
         let service = self.registry.at_mut(index)?;
         service.set_announced();
         self.discover_pending = self.discover_pending.saturating_sub(1);
         let sid = service.sid;
+        self.refresh_discover_next();
         if let Some(service) = self.registry.at(index) {
             self.policy.on_discovered(service);
         }
         Some(sid)
+    }
+
+    /// Sets `discover_next` from the registry: a walk over it, done only when a pending
+    /// service was announced or removed.
+    pub(super) fn refresh_discover_next(&mut self) {
+        self.discover_next = self.registry.iter().filter_map(Service::discover_at).min();
     }
 
     /// Removes every service whose age is over its ttl (spec 5.9).
@@ -254,6 +276,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.query_target_lost(now, service);
         if !service.announced {
             self.discover_pending = self.discover_pending.saturating_sub(1);
+            self.refresh_discover_next();
         } else {
             self.policy.on_lost(&service.sid, reason);
             // Cannot overflow: it holds at most one entry per service the registry held, and
