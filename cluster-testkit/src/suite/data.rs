@@ -102,32 +102,34 @@ pub async fn data_filters_select_the_services_whose_data_matches(rt: impl Runtim
         .await
         .unwrap();
     assert_eq!(either.len(), 2);
-    let outcome = within(
-        "the answer",
-        client
-            .query(QuerySpec::new(
-                resolver(&["-match", "data:region=u?"]),
-                "who?",
-            ))
-            .await
-            .unwrap()
-            .collect(),
-    )
-    .await;
-    assert_eq!(outcome.responses.len(), 1);
-    assert_eq!(outcome.responses[0].0, us.sid());
-    let outcome = within(
-        "the answer",
-        client
-            .query(QuerySpec::new(resolve(&["data:region=eu"]), "who?"))
-            .await
-            .unwrap()
-            .collect(),
-    )
-    .await;
-    assert_eq!(outcome.responses.len(), 1);
-    assert_eq!(outcome.responses[0].0, eu.sid());
-    assert_eq!(outcome.responses[0].1.data_lossy(), "eu here");
+    // Who answers "who?" asked of `to`: (sid, answer) pairs.
+    let answers = |to: Selector| {
+        let client = &client;
+        async move {
+            let outcome = within(
+                "the answer",
+                client
+                    .query(QuerySpec::new(to, "who?"))
+                    .await
+                    .unwrap()
+                    .collect(),
+            )
+            .await;
+            outcome
+                .responses
+                .iter()
+                .map(|(sid, answer)| (*sid, answer.data_lossy()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        answers(resolver(&["-match", "data:region=u?"])).await,
+        [(us.sid(), "us here".to_owned())]
+    );
+    assert_eq!(
+        answers(resolve(&["data:region=eu"])).await,
+        [(eu.sid(), "eu here".to_owned())]
+    );
     assert!(
         client
             .query(QuerySpec::new(resolve(&["data:region=mars"]), "who?"))
