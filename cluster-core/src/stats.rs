@@ -8,8 +8,9 @@ pub struct Stats {
     /// Frames that passed the receive pipeline.
     pub frames_accepted: u64,
     /// Of `frames_accepted`, periodic heartbeats that repeated the last one accepted from
-    /// their service and took the short path (feature `heartbeat-fast-path`).
-    #[cfg(feature = "heartbeat-fast-path")]
+    /// their service and took the short path (feature `heartbeat-fast-path`; always 0
+    /// without it: the field is there in every build, so that a crate reading the counters
+    /// does not depend on the features another crate of the build turned on).
     pub heartbeats_repeated: u64,
     /// Frames dropped for any reason (the reasons below included).
     pub frames_dropped: u64,
@@ -94,7 +95,6 @@ impl Stats {
     /// Every counter at zero, in `const` contexts.
     pub(crate) const ZERO: Self = Self {
         frames_accepted: 0,
-        #[cfg(feature = "heartbeat-fast-path")]
         heartbeats_repeated: 0,
         frames_dropped: 0,
         decode_errors: 0,

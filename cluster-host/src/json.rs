@@ -241,6 +241,7 @@ pub fn node_counters(stats: &Stats) -> Vec<(&'static str, u64)> {
     // `Stats` is `#[non_exhaustive]`: a test compares this list with its fields.
     vec![
         ("frames_accepted", stats.frames_accepted),
+        ("heartbeats_repeated", stats.heartbeats_repeated),
         ("frames_dropped", stats.frames_dropped),
         ("decode_errors", stats.decode_errors),
         ("own_echoes", stats.own_echoes),
