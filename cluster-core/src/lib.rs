@@ -125,7 +125,7 @@
 //! | ping batch | 16 sids per ping | the service is not pinged (it still expires) | `ping_batch_full` |
 //! | held queries ([`Node::hold_queries`]) | `N` of the node's [`HeldTable<N>`] (none by default), each until [`Config::query_timeout`] | a new query is refused at once with the error `busy: too many queries held open`; an expired one is forgotten, a late answer refused | [`HeldStats`]: `busy`, `expired`, `late` |
 //! | published data (feature `node-data`: `Node::set_data`) | `DATA` bytes with the protocols' props, in one of the 4 payload slots | `Node::set_data` returns `DataError::TooLarge` or `DataError::Full`; the old data stays | — |
-//! | event queue | 3 events with data; derived events are never dropped | the event is dropped, [`Event::Dropped`] follows | `events_dropped` |
+//! | event queue | `EVENTS` events with data (3 by default); derived events are never dropped | the event is dropped, [`Event::Dropped`] follows | `events_dropped` |
 //! | payload, tags, props, sids | `DATA`, 8 tags, 104-byte unix paths (4 kept) | the frame (or the path) is dropped | `oversized` |
 //! | replay table (`seal`) | `SERVICES` senders | the least recent sender is forgotten | `replay_evictions` |
 //! | sealed-frame opening buffer (`seal`) | 2 × `DATA` | the frame is dropped | `oversized` |

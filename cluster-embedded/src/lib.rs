@@ -106,17 +106,17 @@
 //!
 //! # Events
 //!
-//! [`Driver::poll_event`] returns the core's [`Event`](cluster_core::Event). The driver holds
-//! `EVENTS` of them; beyond that they wait inside the node (see [`Driver::poll_event`] for
-//! what may be dropped then). `Discovered { sid }` carries only the sid: read the service's
+//! [`Driver::poll_event`] returns the core's [`Event`](cluster_core::Event). They wait inside
+//! the node, which holds `EVENTS` events with data (its last const generic; see
+//! [`Driver::poll_event`] for what may be dropped beyond them); the driver holds none. `Discovered { sid }` carries only the sid: read the service's
 //! address, tags and protocols with `driver.node().service(sid)` before the next poll.
 //!
 //! # Memory
 //!
-//! Everything is static: the node (const generics `SERVICES`, `DATA`; with `seal` also a
-//! replay table of `SERVICES` senders and a `2 × DATA` buffer that sealed frames are opened
-//! in), the driver's event queue (`EVENTS` events of about `DATA + 80` bytes), and the
-//! socket buffers ([`UdpBuffers`]). The driver has no frame buffer: the node writes each
+//! Everything is static: the node (const generics `SERVICES`, `DATA` and `EVENTS`, its event
+//! queue of `EVENTS` events of about `DATA + 90` bytes; with `seal` also a replay table of
+//! `SERVICES` senders and a `2 × DATA` buffer that sealed frames are opened in), the driver
+//! (its counters), and the socket buffers ([`UdpBuffers`]). The driver has no frame buffer: the node writes each
 //! frame straight into the socket's transmit buffer, which must hold at least `TX` bytes
 //! ([`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF), which includes the seal's
 //! room with `seal`). The firmware's node image in `cluster-embedded/firmware/` (Cortex-M4F,

@@ -152,6 +152,40 @@ fn an_event_reaches_its_target_only() {
     );
 }
 
+/// The driver holds no events of its own: those with data wait in the node, which keeps
+/// `EVENTS` of them (3 by default) when one poll hands it more, reports the rest as dropped,
+/// and never drops a state event.
+#[test]
+fn a_burst_beyond_the_nodes_events_is_reported_dropped() {
+    let mut lan = Lan::new(&["a", "b"]);
+    lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+    let target = [lan.sid(1)];
+    let now = lan.now;
+    for text in ["m1", "m2", "m3", "m4", "m5"] {
+        let host = &mut lan.hosts[0];
+        let request = SendRequest::new(Targets::services(&target), text.as_bytes());
+        host.driver.send(now, &request).unwrap();
+        host.driver.poll(now, &mut host.iface, &mut host.sockets);
+        host.iface.poll(now, &mut host.port, &mut host.sockets);
+        assert!(host.driver.is_idle());
+    }
+    let host = &mut lan.hosts[1];
+    host.iface.poll(now, &mut host.port, &mut host.sockets);
+    host.driver.poll(now, &mut host.iface, &mut host.sockets);
+    let mut texts = Vec::new();
+    let mut dropped = 0;
+    while let Some(event) = host.driver.poll_event() {
+        match event {
+            Event::Message { payload, .. } => texts.push(payload.data().unwrap().to_vec()),
+            Event::Dropped { count } => dropped += count,
+            _ => {}
+        }
+    }
+    assert_eq!(texts, [&b"m1"[..], b"m2", b"m3"]);
+    assert_eq!(dropped, 2);
+    assert_eq!(host.driver.node().stats().events_dropped, 2);
+}
+
 #[test]
 fn a_node_that_leaves_is_lost_with_reason_disconnect() {
     let mut lan = Lan::new(&["a", "b", "c"]);

@@ -231,7 +231,9 @@ pub(crate) enum Outcome<'a> {
     Drop,
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// A query (type 4) while holding is on: held and reported as [`Event::QueryHeld`], or,
     /// when the table or the event queue is full, refused at once with [`BUSY`]. False when
     /// holding is off: the policy answers.

@@ -25,7 +25,9 @@ enum Parsed<'m> {
     Failed(ProtocolList),
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// One complete frame from `source`, as its fields (decoded once, as the frame was
     /// validated).
     pub(super) fn handle_frame(

@@ -15,7 +15,9 @@ use crate::service::Service;
 use crate::stats::bump;
 use crate::time::{Instant, millis_ceil};
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// True between [`Node::start`] and [`Node::leave`].
     pub(super) fn joined(&self) -> bool {
         self.phase == Phase::Joined
