@@ -662,6 +662,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
             if service.tcp_conn == Some(conn) {
                 service.tcp_conn = None;
             }
+            #[cfg(feature = "unix")]
             if service.unix_conn == Some(conn) {
                 service.unix_conn = None;
             }

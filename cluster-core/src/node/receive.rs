@@ -209,7 +209,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 Protocol::Tcp if route_ok => service.tcp_conn = source.conn.or(service.tcp_conn),
                 Protocol::Tcp => bump(&mut self.stats.routes_refused),
                 Protocol::Unix if addressed_to_us => {
-                    service.unix_conn = source.conn.or(service.unix_conn);
+                    // Without the feature `unix` the node never sends over `u`.
+                    #[cfg(feature = "unix")]
+                    {
+                        service.unix_conn = source.conn.or(service.unix_conn);
+                    }
                 }
                 Protocol::Unix => bump(&mut self.stats.routes_refused),
                 Protocol::Multicast => {}
