@@ -37,7 +37,7 @@ use crate::config::{Config, ConfigError};
 #[cfg(feature = "node-data")]
 use crate::error::DataError;
 use crate::error::{AnswerError, DatagramError, QueryError, SendError};
-use crate::event::{Event, LostReason, Payload, QueryId, ReplyToken};
+use crate::event::{Event, LostReason, QueryId, ReplyToken};
 use crate::identity::{Hid, Sid, TagList, generate_sid};
 use crate::policy::{DefaultPolicy, Policy};
 use crate::protocol::{Protocol, ProtocolList};
@@ -257,8 +257,6 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: u
     /// Services removed since the last `poll_event`, with why: at most every known service.
     lost: heapless::Deque<(Sid, LostReason), SERVICES>,
     events_dropped: u32,
-    /// The payload of the frame being received, for the receive hook.
-    scratch: Payload<DATA>,
     stats: Stats,
 }
 
@@ -416,7 +414,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
                 events: event_queue::EventQueue::new(),
                 lost: heapless::Deque::new(),
                 events_dropped: 0,
-                scratch: Payload::new_empty(),
                 stats: Stats::ZERO,
             },
         }

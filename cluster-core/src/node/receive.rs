@@ -4,12 +4,11 @@ use super::answered::{QueryKey, Recall};
 use super::event_queue::Header;
 use super::held::{Held, ResponseRoute};
 use super::props::{self, ReceivedProps};
-use super::send::with_payload_mut;
 use super::{Core, Service, earliest};
 use crate::error::DatagramError;
 use crate::event::{Event, LostReason, Payload, Ruid};
 use crate::identity::{Hid, Sid, Tag, TagList};
-use crate::policy::{Policy, Verdict};
+use crate::policy::{PayloadMut, Policy, Verdict};
 use crate::protocol::{Protocol, ProtocolList};
 use crate::service::Seen;
 use crate::stats::bump;
@@ -57,32 +56,45 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         if !self.subscribed(channel) {
             return Err(DatagramError::NotSubscribed(channel));
         }
-        // Step 5: receive hooks, which may rewrite the payload. The payload is copied into a
-        // scratch buffer owned by the node; the frame is re-read from it only when a hook
-        // changed it.
-        if !self.scratch.refill(msg.data.map(|d| d.as_bytes()), msg.raw) {
+        // Step 5: receive hooks, which may rewrite the payload. The hook reads it in the
+        // frame; a write copies it into the payload pool's free slot (made first, for a
+        // policy that sees frames, by giving up a kept answer when every slot is taken),
+        // from which the rewritten payload is moved out before the frame is handled.
+        let data = msg.data.map(|d| d.as_bytes());
+        if !Payload::<DATA>::fits(data, msg.raw) {
             bump(&mut self.stats.oversized);
             return Err(DatagramError::Oversized);
         }
-        let (verdict, changed) = with_payload_mut(&mut self.scratch, |mut p| {
-            let verdict = self.policy.on_receive(msg, source, &mut p);
-            (verdict, p.changed())
-        });
+        if self.policy.sees_every_frame() {
+            self.make_payload_room();
+        }
+        let (verdict, changed) = {
+            let buf = self
+                .payloads
+                .vacant()
+                .map(|(_, payload)| payload.parts_mut());
+            let buf = buf.map(|(bytes, len, raw)| (bytes.as_mut_view(), len, raw));
+            let mut payload = PayloadMut::received(buf, data, msg.raw);
+            let verdict = self.policy.on_receive(msg, source, &mut payload);
+            (verdict, payload.changed())
+        };
         if verdict == Verdict::Reject {
             return Err(DatagramError::Rejected);
         }
         if !changed {
             return self.accept(now, source, msg, channel, held);
         }
-        let payload = core::mem::take(&mut self.scratch);
+        let Some((_, vacant)) = self.payloads.vacant() else {
+            // Not reached: the payload changed in the free slot.
+            return Err(DatagramError::Rejected);
+        };
+        let payload = core::mem::take(vacant);
         let rewritten = Message {
             data: payload.data().map(Str::from_bytes),
             raw: payload.raw(),
             ..*msg
         };
-        let result = self.accept(now, source, &rewritten, channel, held);
-        self.scratch = payload;
-        result
+        self.accept(now, source, &rewritten, channel, held)
     }
 
     /// True when `filter` names this node's sid, hid or one of its tags (spec 5.8).

@@ -129,8 +129,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         if was_expected {
             self.ping.remove(sid.as_bytes());
         }
-        // The full path leaves the frame's (empty) payload in the scratch buffer.
-        self.scratch.refill(None, None);
         bump(&mut self.stats.frames_accepted);
         bump(&mut self.stats.heartbeats_repeated);
         was_expected

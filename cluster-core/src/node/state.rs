@@ -70,7 +70,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             events,
             lost,
             events_dropped,
-            scratch,
             stats: _,
         } = self;
         *protocols = identity.config.effective_protocols();
@@ -101,7 +100,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         events.clear();
         lost.clear();
         *events_dropped = 0;
-        scratch.refill(None, None);
     }
 
     /// Clamps `now` so that it never goes backwards.
