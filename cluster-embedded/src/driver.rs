@@ -112,8 +112,8 @@ fn bump(counter: &mut u64) {
 ///
 /// Type parameters: the node's policy `P`, `SERVICES`, `DATA` and `EVENTS` (as on [`Node`]:
 /// `EVENTS` is the number of events with data the node holds for the caller, 3 by default as
-/// on [`Node`]; see [`poll_event`](Self::poll_event)), and `TX`, the room reserved in the socket's transmit
-/// buffer for each frame. The driver has no frame buffer of its own: the node writes each
+/// on [`Node`]; see [`poll_event`](Self::poll_event)), and `TX`, the room reserved in the
+/// socket's transmit buffer for each frame. The driver has no frame buffer of its own: the node writes each
 /// frame straight into the socket's transmit buffer ([`Node::poll_transmit`] into the space
 /// `udp::Socket::send_with` reserves, shrunk to the frame), once
 /// [`Node::has_transmit`] said there is one, so nothing reserved is left unused. `TX` must

@@ -10,7 +10,8 @@
 //! every service it discovers with an event, queries everyone every `--query-every` seconds
 //! (60) and prints the answers as `cluster query --json` does, adds a tag or leaves when a
 //! peer sends it `tag` or `leave`, so that the image links every part of the driver an
-//! application uses, with the sizes the footprint goals are measured at (`DATA = 512`, `EVENTS = 4`).
+//! application uses, with the sizes the footprint goals are measured at (`DATA = 512`,
+//! `EVENTS = 4`).
 //!
 //! Lines typed on the console are commands: `leave` (send the disconnect, then end the
 //! emulation), `stats` (a `stats` line with the counters, uptime and the stack's high-water

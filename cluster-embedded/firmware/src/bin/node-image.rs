@@ -8,8 +8,8 @@
 //! It joins the cluster and answers every query with a fixed text. It greets every service it
 //! discovers with an event, queries everyone once a minute, adds a tag or leaves when a peer
 //! sends it `tag` or `leave`, so that the image links every part of the driver an application
-//! uses, with the sizes the footprint goals are measured at (`DATA = 512`, `EVENTS = 4`). With the feature
-//! `sealed` it seals every frame under a key ring set before the node starts. `measure.sh`
+//! uses, with the sizes the footprint goals are measured at (`DATA = 512`, `EVENTS = 4`). With
+//! the feature `sealed` it seals every frame under a key ring set before the node starts. `measure.sh`
 //! measures it (the variants `default` and `sealed`, which the goals apply to); it only
 //! builds for the target and does not run on the board (no MAC driver).
 #![no_std]
