@@ -48,9 +48,12 @@ pub struct PayloadMut<'p> {
     buf: Option<PayloadBuf<'p>>,
     /// The received `data` and `raw`, read in the frame until the first write copies them
     /// into `buf`.
-    unread: Option<(Option<&'p [u8]>, Option<&'p [u8]>)>,
+    unread: Option<Fields<'p>>,
     changed: bool,
 }
+
+/// A payload's `data` and `raw` fields, where they lie.
+type Fields<'p> = (Option<&'p [u8]>, Option<&'p [u8]>);
 
 /// A payload buffer of the node, lent to a [`PayloadMut`].
 #[derive(Debug)]
