@@ -1029,6 +1029,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
         self.core.pop_event()
     }
 
+    /// True when the queue of events with data holds `EVENTS` of them: the next such event
+    /// would be dropped (and reported as [`Event::Dropped`]) unless
+    /// [`poll_event`](Self::poll_event) makes room first. A driver may leave received input
+    /// unread meanwhile.
+    #[must_use]
+    pub fn event_queue_full(&self) -> bool {
+        self.core.events.is_full()
+    }
+
     /// Output: lends the next event to `lend`, with the node to read (services, queries),
     /// and returns what `lend` returns, or `None` when there is no event. The same events,
     /// in the same order, as [`poll_event`](Self::poll_event), which returns each by value:

@@ -8,7 +8,7 @@ use cluster_core::{
 };
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
-use smoltcp::time::Instant as NetInstant;
+use smoltcp::time::{Duration as NetDuration, Instant as NetInstant};
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::error::Error;
@@ -50,6 +50,12 @@ impl defmt::Format for Group {
     }
 }
 
+/// How long the driver leaves datagrams in the socket at most while the node's event queue is
+/// full ([`Driver::poll`]): long enough for an application that reads its events after every
+/// poll, short against any `ttl`, so that the node still hears its peers' heartbeats when the
+/// application is slow.
+pub const EVENT_HOLD: NetDuration = NetDuration::from_millis(100);
+
 /// Counters of the driver (the node's own are in [`Node::stats`]). They only grow
 /// (saturating).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +66,9 @@ pub struct Stats {
     pub datagrams_received: u64,
     /// Datagrams the node dropped (the reason is counted in [`Node::stats`]).
     pub datagrams_dropped: u64,
+    /// Polls that left datagrams in the socket because the node's event queue was full
+    /// (see [`Driver::poll`]).
+    pub reads_held: u64,
     /// Datagrams queued in the socket for sending.
     pub datagrams_sent: u64,
     /// Times the socket's transmit buffer had no room for `TX` more bytes while the node
@@ -139,6 +148,10 @@ pub struct Driver<
     group: Group,
     /// The last flush stopped because the socket had no room: the node owes more frames.
     stalled: bool,
+    /// Since when the node's event queue has been full with datagrams waiting in the socket.
+    held_since: Option<NetInstant>,
+    /// The last poll left datagrams in the socket for the events to be read.
+    held: bool,
     /// Whether the group was left after the node left.
     group_left: bool,
     stats: Stats,
@@ -235,6 +248,8 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             socket,
             group,
             stalled: false,
+            held_since: None,
+            held: false,
             group_left: false,
             stats: Stats::default(),
         })
@@ -244,9 +259,17 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     /// every datagram the socket received and runs its timers; its events wait in the node for
     /// [`poll_event`](Self::poll_event). Call it after every `iface.poll`, and after commands.
     ///
+    /// While the node's event queue is full (`EVENTS` events with data unread), datagrams
+    /// are left in the socket, so that a burst waits there instead of being dropped, for at
+    /// most [`EVENT_HOLD`] since the queue filled; after that they are read and handed to
+    /// the node again (which then drops data events beyond its queue, reported as
+    /// [`Event::Dropped`], and stays current on its peers' heartbeats). The socket's receive
+    /// buffer holds what waits; beyond it smoltcp drops datagrams.
+    ///
     /// Returns when to call it next at the latest, if nothing arrives before: the node's
     /// earliest deadline, or `now` when the socket had no room for everything the node owes
-    /// (smoltcp makes room at its next poll). Merge it with `iface.poll_at`.
+    /// (smoltcp makes room at its next poll) or when datagrams were left waiting for the
+    /// events to be read (read them, then poll again). Merge it with `iface.poll_at`.
     ///
     /// After [`leave`](Self::leave), the poll that sends the disconnect also leaves the
     /// multicast group.
@@ -265,7 +288,19 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
         self.flush(at, socket);
         // `recv` lends the datagram from the socket's own buffer: no receive scratch buffer
         // (of up to a datagram's size) in the driver, unlike `recv_slice`.
-        while let Ok((bytes, meta)) = socket.recv() {
+        self.held = false;
+        loop {
+            if !self.node.event_queue_full() {
+                self.held_since = None;
+            } else if socket.can_recv() && now < *self.held_since.get_or_insert(now) + EVENT_HOLD {
+                // The application has not read the events yet: the datagrams wait.
+                self.held = true;
+                bump(&mut self.stats.reads_held);
+                break;
+            }
+            let Ok((bytes, meta)) = socket.recv() else {
+                break;
+            };
             let from = IpAddr::from(meta.endpoint.addr);
             // Remote mode: a peer is local only when it is this interface (spec 5.6).
             let local = iface
@@ -296,7 +331,7 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             let _ = iface.leave_multicast_group(self.group.addr);
             self.group_left = true;
         }
-        if !self.is_idle() {
+        if !self.is_idle() || self.held {
             return Some(now);
         }
         self.node.poll_timeout().map(net_instant)
@@ -308,10 +343,12 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     /// from state (`Discovered`, `Lost`, a query's `Missing` and `Done`) are never lost,
     /// while data events (messages, queries received, responses, tag changes) beyond the
     /// node's `EVENTS` are dropped and reported as [`Event::Dropped`] (and counted in the
-    /// node's `events_dropped`). Read events after every poll to lose none: one poll may
-    /// hand the node several datagrams, so pick `EVENTS` for the bursts the application
-    /// must keep whole (the driver no longer holds events of its own; before, it held
-    /// `EVENTS` beside the node's fixed 3, so `EVENTS = 7` keeps what the default held).
+    /// node's `events_dropped`). Read events after every poll, and poll again when it
+    /// returned `now`, to lose none: while the node's queue is full the driver leaves
+    /// datagrams in the socket (for [`EVENT_HOLD`] at most), so a burst larger than `EVENTS`
+    /// is handed to the node as the events are read. The driver holds no events of its own
+    /// (before, it held `EVENTS` beside the node's fixed 3 and read the socket regardless;
+    /// `EVENTS = 7` keeps that depth for an application that reads events late).
     ///
     /// Changes after: [`poll`](Self::poll) and the commands.
     #[must_use]

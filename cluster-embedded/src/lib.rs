@@ -173,7 +173,7 @@ mod time;
 
 pub use buffers::UdpBuffers;
 pub use cluster_core::MacHid;
-pub use driver::{Driver, Group, Stats};
+pub use driver::{Driver, EVENT_HOLD, Group, Stats};
 pub use error::Error;
 pub use time::{core_instant, net_instant};
 
