@@ -66,9 +66,9 @@ pub struct Stats {
     pub datagrams_received: u64,
     /// Datagrams the node dropped (the reason is counted in [`Node::stats`]).
     pub datagrams_dropped: u64,
-    /// Polls that left datagrams in the socket because the node's event queue was full
-    /// (see [`Driver::poll`]).
-    pub reads_held: u64,
+    /// Times the driver started leaving datagrams in the socket because the node's event
+    /// queue was full (see [`Driver::poll`]).
+    pub holds: u64,
     /// Datagrams queued in the socket for sending.
     pub datagrams_sent: u64,
     /// Times the socket's transmit buffer had no room for `TX` more bytes while the node
@@ -148,10 +148,9 @@ pub struct Driver<
     group: Group,
     /// The last flush stopped because the socket had no room: the node owes more frames.
     stalled: bool,
-    /// Since when the node's event queue has been full with datagrams waiting in the socket.
-    held_since: Option<NetInstant>,
-    /// The last poll left datagrams in the socket for the events to be read.
-    held: bool,
+    /// Until when datagrams may wait in the socket for the node's full event queue, once a
+    /// hold started (the node's milliseconds modulo 2^32: a hold is far shorter).
+    hold_until: Option<u32>,
     /// Whether the group was left after the node left.
     group_left: bool,
     stats: Stats,
@@ -248,8 +247,7 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             socket,
             group,
             stalled: false,
-            held_since: None,
-            held: false,
+            hold_until: None,
             group_left: false,
             stats: Stats::default(),
         })
@@ -288,14 +286,11 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
         self.flush(at, socket);
         // `recv` lends the datagram from the socket's own buffer: no receive scratch buffer
         // (of up to a datagram's size) in the driver, unlike `recv_slice`.
-        self.held = false;
         loop {
             if !self.node.event_queue_full() {
-                self.held_since = None;
-            } else if socket.can_recv() && now < *self.held_since.get_or_insert(now) + EVENT_HOLD {
+                self.hold_until = None;
+            } else if socket.can_recv() && self.holding(at) {
                 // The application has not read the events yet: the datagrams wait.
-                self.held = true;
-                bump(&mut self.stats.reads_held);
                 break;
             }
             let Ok((bytes, meta)) = socket.recv() else {
@@ -331,7 +326,9 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             let _ = iface.leave_multicast_group(self.group.addr);
             self.group_left = true;
         }
-        if !self.is_idle() || self.held {
+        // Datagrams left waiting for the events to be read (after a hold they are all read).
+        let waiting = self.hold_until.is_some() && socket.can_recv();
+        if !self.is_idle() || waiting {
             return Some(now);
         }
         self.node.poll_timeout().map(net_instant)
@@ -505,6 +502,23 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     }
 
     // ----- internals -----
+
+    /// Whether the hold on reading the socket lasts at `at` (starting one there).
+    fn holding(&mut self, at: cluster_core::Instant) -> bool {
+        // Milliseconds truncated to 32 bits, compared by their wrapping difference: a hold
+        // is far shorter than 2^31 ms.
+        let now = at.as_millis() as u32;
+        let until = match self.hold_until {
+            Some(until) => until,
+            None => {
+                bump(&mut self.stats.holds);
+                let until = now.wrapping_add(EVENT_HOLD.total_millis() as u32);
+                self.hold_until = Some(until);
+                until
+            }
+        };
+        (until.wrapping_sub(now) as i32) > 0
+    }
 
     /// Sends every frame the node owes while the socket has room (driving contract, step 2;
     /// the events wait in the node for [`poll_event`](Self::poll_event)). Each frame is written by the node straight into

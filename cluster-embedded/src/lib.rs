@@ -108,7 +108,9 @@
 //!
 //! [`Driver::poll_event`] returns the core's [`Event`](cluster_core::Event). They wait inside
 //! the node, which holds `EVENTS` events with data (its last const generic; see
-//! [`Driver::poll_event`] for what may be dropped beyond them); the driver holds none.
+//! [`Driver::poll_event`] for what may be dropped beyond them); the driver holds none, and
+//! while the node's queue is full it leaves datagrams in the socket for [`EVENT_HOLD`] at
+//! most.
 //! `Discovered { sid }` carries only the sid: read the service's address, tags and protocols
 //! with `driver.node().service(sid)` before the next poll.
 //!
