@@ -137,7 +137,7 @@
 //! | stack of the main loop (estimate) | 5.5 KiB | 5.7 KiB |
 //! | stack at start-up, on the path through `Node::start` | 6.4 KiB | 6.4 KiB |
 //!
-//! Of the sealed build's extra 6.6 KiB of flash, 2.4 KiB are the AEAD (the core's own
+//! Of the sealed build's extra 6.7 KiB of flash, 2.4 KiB are the AEAD (the core's own
 //! XChaCha20-Poly1305) and 3.1 KiB the rest of the core's `seal` module; its extra RAM is the
 //! node's opening buffer (`2 × DATA`) and replay table (32 senders). The firmware's board
 //! image (the same application with a MAC driver, a console and options) takes 9.5 KiB more
