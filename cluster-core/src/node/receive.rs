@@ -68,12 +68,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         if self.policy.sees_every_frame() {
             self.make_payload_room();
         }
+        let mut vacant = self.payloads.vacant().map(|(_, payload)| payload);
         let (verdict, changed) = {
-            let buf = self
-                .payloads
-                .vacant()
-                .map(|(_, payload)| payload.parts_mut());
-            let buf = buf.map(|(bytes, len, raw)| (bytes.as_mut_view(), len, raw));
+            let buf = vacant.as_deref_mut().map(|payload| {
+                let (bytes, len, raw) = payload.parts_mut();
+                (bytes.as_mut_view(), len, raw)
+            });
             let mut payload = PayloadMut::received(buf, data, msg.raw);
             let verdict = self.policy.on_receive(msg, source, &mut payload);
             (verdict, payload.changed())
@@ -81,14 +81,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         if verdict == Verdict::Reject {
             return Err(DatagramError::Rejected);
         }
-        if !changed {
+        // A changed payload is in the free slot: moved out, the slot stays free.
+        let Some(payload) = vacant.filter(|_| changed).map(core::mem::take) else {
             return self.accept(now, source, msg, channel, held);
-        }
-        let Some((_, vacant)) = self.payloads.vacant() else {
-            // Not reached: the payload changed in the free slot.
-            return Err(DatagramError::Rejected);
         };
-        let payload = core::mem::take(vacant);
         let rewritten = Message {
             data: payload.data().map(Str::from_bytes),
             raw: payload.raw(),
