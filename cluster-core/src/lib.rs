@@ -97,11 +97,11 @@
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
 //!   established service (see [`Node`], "Capacity and floods"). The default node takes
-//!   **23,600 bytes** on 64-bit targets (pinned by the
+//!   **22,240 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap; 256 more with the feature `node-data` (each service record
-//!   keeps the version of its data: 8 bytes more with alignment) and 832 more with the
-//!   feature `loss-recovery` (the query retransmission table and the answer memory, which
-//!   have no capacity without it). [`ServerNode`] (16,384 services, 64 KiB payloads) is
+//!   keeps the version of its data: 8 bytes more with alignment), 848 more with the feature
+//!   `loss-recovery` (the query retransmission table and the answer memory, which have no
+//!   capacity without it) and 848 more with the feature `unix`. [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
 //! * [`Node::new`] returns the node by value. To build one in place, as firmware does in a
 //!   `static`, start from [`Node::empty`] (a `const`, all zero bits but the policy, so it
@@ -125,7 +125,7 @@
 //! | ping batch | 16 sids per ping | the service is not pinged (it still expires) | `ping_batch_full` |
 //! | held queries ([`Node::hold_queries`]) | `N` of the node's [`HeldTable<N>`] (none by default), each until [`Config::query_timeout`] | a new query is refused at once with the error `busy: too many queries held open`; an expired one is forgotten, a late answer refused | [`HeldStats`]: `busy`, `expired`, `late` |
 //! | published data (feature `node-data`: `Node::set_data`) | `DATA` bytes with the protocols' props, in one of the 4 payload slots | `Node::set_data` returns `DataError::TooLarge` or `DataError::Full`; the old data stays | — |
-//! | event queue | 3 events with data; derived events are never dropped | the event is dropped, [`Event::Dropped`] follows | `events_dropped` |
+//! | event queue | `EVENTS` events with data (3 by default); derived events are never dropped | the event is dropped, [`Event::Dropped`] follows | `events_dropped` |
 //! | payload, tags, props, sids | `DATA`, 8 tags, 104-byte unix paths (4 kept) | the frame (or the path) is dropped | `oversized` |
 //! | replay table (`seal`) | `SERVICES` senders | the least recent sender is forgotten | `replay_evictions` |
 //! | sealed-frame opening buffer (`seal`) | 2 × `DATA` | the frame is dropped | `oversized` |
@@ -175,7 +175,7 @@
 //! | `seal` | module `seal`: every frame sealed (XChaCha20-Poly1305) under a pre-shared key ring, with replay protection; no allocator |
 //! | `node-data` | per-node data: `Node::set_data` and `Node::data_version`, `Event::DataChanged`, `Service::data_version`, `DataError`; the props entry `meta {version V data {..} hex {..}}` and the `metav V` digest of periodic heartbeats, read from peers too. Off, a node publishes nothing, ignores peers' data (no event, no discovery asked for it) and links none of that code (2,140 B of flash in the sealed thumbv7em node image); cluster-host turns it on, the firmware images leave it off |
 //! | `loss-recovery` | the remedies for heavy loss that `Config::lan_fast` turns on: query retransmission (`Config::query_retry`), the answer memory (`Config::answer_memory`: a copy of a query is answered again without the policy), probing of silent services (`Config::probe_silent`), the hold of expiry after a late tick, and their counters. Off, those `Config` fields have no effect, the node behaves as the reference does under loss and links none of that code (about 3.7 KB of flash in the sealed thumbv7em node image); cluster-host turns it on, the firmware images leave it off |
-//! | `unix` | the unix-socket transport's state: the node's own advertised path (`Node::set_unix_path`) and the paths of 4 local services that run `u`. Off, the node advertises no path (`set_unix_path` refuses one), keeps none, never sends over `u`, and saves 592 bytes of RAM and about 1 KB of flash in the sealed thumbv7em node image; cluster-host turns it on, the firmware images (which have no unix sockets) leave it off |
+//! | `unix` | the unix-socket transport's state: the node's own advertised path (`Node::set_unix_path`) and the paths of 4 local services that run `u`. Off, the node advertises no path (`set_unix_path` refuses one), keeps none, keeps no service's unix connection, never sends over `u`, and saves 848 bytes of RAM and about 1 KB of flash in the sealed thumbv7em node image; cluster-host turns it on, the firmware images (which have no unix sockets) leave it off |
 //! | `heartbeat-fast-path` | for large simulations: a periodic heartbeat that repeats, byte for byte, the last one accepted from its service over multicast refreshes the service without being decoded again (the same effects, counters and deadlines as the full pipeline, tested against it; not with sealing, and only when the policy's `Policy::sees_every_frame` is false, as `DefaultPolicy`'s), `Stats::heartbeats_repeated`, and `Node::last_datagram_was_quiet`, which lets the simulator skip driving a node that has nothing to say. Costs about 100 bytes per service (a copy of its last heartbeat) and 8 bytes per service of hints; the benches turn it on, the firmware images and the adapters leave it off |
 //!
 //! The minimum supported Rust version is 1.91 (smoltcp's), edition 2024.

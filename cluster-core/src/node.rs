@@ -37,7 +37,7 @@ use crate::config::{Config, ConfigError};
 #[cfg(feature = "node-data")]
 use crate::error::DataError;
 use crate::error::{AnswerError, DatagramError, QueryError, SendError};
-use crate::event::{Event, LostReason, Payload, QueryId, ReplyToken};
+use crate::event::{Event, LostReason, QueryId, ReplyToken};
 use crate::identity::{Hid, Sid, TagList, generate_sid};
 use crate::policy::{DefaultPolicy, Policy};
 use crate::protocol::{Protocol, ProtocolList};
@@ -61,11 +61,6 @@ use registry::Registry;
 
 /// Reassembly buffers: this many senders may have a partial frame pending at once.
 const STREAM_SENDERS: usize = 2;
-/// Events that carry data (messages, queries received, responses, tag changes) held until
-/// [`Node::poll_event`] drains them. Events derived from state (`Discovered`, `Lost`, a query's
-/// `Missing` and `Done`) are not queued and are never dropped.
-const EVENT_QUEUE: usize = 3;
-
 /// The key of a sender's reassembly buffer: its protocol, address and connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct StreamKey {
@@ -80,7 +75,12 @@ struct StreamKey {
 /// application payload (`data` plus `raw`) and each reassembly buffer; `H` is the room for
 /// queries the application holds open to answer later ([`NoHeld`] by default, which takes no
 /// memory: the [`Policy`] answers every query on the spot; a [`HeldTable`] otherwise, see
-/// [`hold_queries`](Self::hold_queries)).
+/// [`hold_queries`](Self::hold_queries)); `EVENTS` is the number of events that carry data
+/// (messages, queries received, responses, tag changes) held until
+/// [`poll_event`](Self::poll_event) drains them (3 by default; at least 1): beyond them such
+/// an event is dropped and reported as [`Event::Dropped`]. Events derived from state
+/// (`Discovered`, `Lost`, a query's `Missing` and `Done`) are not queued and are never
+/// dropped.
 /// Memory is fixed at construction: see the crate docs for the size of the default node.
 ///
 /// # Driving contract
@@ -173,8 +173,9 @@ pub struct Node<
     const SERVICES: usize = 32,
     const DATA: usize = 512,
     H: HeldRoom = NoHeld,
+    const EVENTS: usize = 3,
 > {
-    core: Core<P, SERVICES, DATA>,
+    core: Core<P, SERVICES, DATA, EVENTS>,
     /// Kept apart from [`Core`] so that its capacity is not a parameter of every part of the
     /// node: the receive pipeline borrows it.
     held: H,
@@ -211,7 +212,7 @@ struct Identity {
 }
 
 /// Everything of a node but its reassembly buffers.
-struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
+struct Core<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize> {
     config: Config,
     protocols: ProtocolList,
     hid: Hid,
@@ -252,12 +253,10 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize> {
     answers: answered::AnswerMemory,
     outbox: Outbox<SERVICES>,
     payloads: PayloadPool<DATA>,
-    events: event_queue::EventQueue<DATA, EVENT_QUEUE>,
+    events: event_queue::EventQueue<DATA, EVENTS>,
     /// Services removed since the last `poll_event`, with why: at most every known service.
     lost: heapless::Deque<(Sid, LostReason), SERVICES>,
     events_dropped: u32,
-    /// The payload of the frame being received, for the receive hook.
-    scratch: Payload<DATA>,
     stats: Stats,
 }
 
@@ -273,8 +272,8 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 /// the heap.
 pub type ServerNode<P = DefaultPolicy> = Node<P, 16_384, 65_536>;
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> core::fmt::Debug
-    for Node<P, SERVICES, DATA, H>
+impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVENTS: usize>
+    core::fmt::Debug for Node<P, SERVICES, DATA, H, EVENTS>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Node")
@@ -287,7 +286,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> core::fmt
     }
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, SERVICES, DATA, H> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVENTS: usize>
+    Node<P, SERVICES, DATA, H, EVENTS>
+{
     /// A buffer of this many bytes always holds the largest frame this node sends (1401
     /// bytes for the default node): give [`poll_transmit`](Self::poll_transmit) at least this
     /// much. Frames that do not fit a smaller buffer are dropped and counted
@@ -373,7 +374,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
     /// ```
     #[must_use]
     pub const fn empty(policy: P) -> Self {
-        const { assert!(SERVICES >= 1 && DATA >= 64) };
+        const { assert!(SERVICES >= 1 && DATA >= 64 && EVENTS >= 1) };
         Self {
             held: H::EMPTY,
             streams: StreamTable::unconfigured(),
@@ -413,7 +414,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
                 events: event_queue::EventQueue::new(),
                 lost: heapless::Deque::new(),
                 events_dropped: 0,
-                scratch: Payload::new_empty(),
                 stats: Stats::ZERO,
             },
         }
@@ -659,6 +659,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
             if service.tcp_conn == Some(conn) {
                 service.tcp_conn = None;
             }
+            #[cfg(feature = "unix")]
             if service.unix_conn == Some(conn) {
                 service.unix_conn = None;
             }
@@ -1026,6 +1027,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom> Node<P, S
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<DATA>> {
         self.core.pop_event()
+    }
+
+    /// True when the queue of events with data holds `EVENTS` of them: the next such event
+    /// would be dropped (and reported as [`Event::Dropped`]) unless
+    /// [`poll_event`](Self::poll_event) makes room first. A driver may leave received input
+    /// unread meanwhile.
+    #[must_use]
+    pub fn event_queue_full(&self) -> bool {
+        self.core.events.is_full()
     }
 
     /// Output: lends the next event to `lend`, with the node to read (services, queries),

@@ -36,12 +36,45 @@ pub enum Verdict {
 /// The application payload of a frame being sent or received, which a hook may rewrite
 /// (for example to encrypt `data` into `raw` and back, as in the reference README's
 /// channel-5 example). Writes are bounded by the node's `DATA` capacity.
+///
+/// A received frame's payload is read where it lies in the frame; the first write copies it
+/// into a free slot of the node's payload pool (4 slots shared with queued sends, whose
+/// kept answers are given up first when every slot is taken), and the rest of the pipeline
+/// sees the rewritten payload. With every slot taken by queued sends, a write fails with
+/// [`PayloadFull`] and the payload stays as received.
 #[derive(Debug)]
 pub struct PayloadMut<'p> {
+    /// Where writes go; `None` when the node had no free buffer.
+    buf: Option<PayloadBuf<'p>>,
+    /// The received `data` and `raw`, read in the frame until the first write copies them
+    /// into `buf`.
+    unread: Option<Fields<'p>>,
+    changed: bool,
+}
+
+/// A payload's `data` and `raw` fields, where they lie.
+type Fields<'p> = (Option<&'p [u8]>, Option<&'p [u8]>);
+
+/// A payload buffer of the node, lent to a [`PayloadMut`].
+#[derive(Debug)]
+struct PayloadBuf<'p> {
     bytes: &'p mut VecView<u8>,
     data_len: &'p mut Option<usize>,
     has_raw: &'p mut bool,
-    changed: bool,
+}
+
+impl PayloadBuf<'_> {
+    fn data(&self) -> Option<&[u8]> {
+        self.data_len.and_then(|len| self.bytes.get(..len))
+    }
+
+    fn raw(&self) -> Option<&[u8]> {
+        if *self.has_raw {
+            self.bytes.get(self.data_len.unwrap_or(0)..)
+        } else {
+            None
+        }
+    }
 }
 
 /// The payload did not fit in the node's `DATA` capacity; it was left unchanged.
@@ -57,15 +90,38 @@ impl fmt::Display for PayloadFull {
 impl core::error::Error for PayloadFull {}
 
 impl<'p> PayloadMut<'p> {
+    /// A view of the payload in a node's buffer.
     pub(crate) fn new(
         bytes: &'p mut VecView<u8>,
         data_len: &'p mut Option<usize>,
         has_raw: &'p mut bool,
     ) -> Self {
         Self {
-            bytes,
-            data_len,
-            has_raw,
+            buf: Some(PayloadBuf {
+                bytes,
+                data_len,
+                has_raw,
+            }),
+            unread: None,
+            changed: false,
+        }
+    }
+
+    /// A view of a received payload, `data` and `raw` (together at most the capacity of
+    /// `buf`), read where they lie until the first write copies them into `buf` (writes fail
+    /// without one).
+    pub(crate) fn received(
+        buf: Option<(&'p mut VecView<u8>, &'p mut Option<usize>, &'p mut bool)>,
+        data: Option<&'p [u8]>,
+        raw: Option<&'p [u8]>,
+    ) -> Self {
+        Self {
+            buf: buf.map(|(bytes, data_len, has_raw)| PayloadBuf {
+                bytes,
+                data_len,
+                has_raw,
+            }),
+            unread: Some((data, raw)),
             changed: false,
         }
     }
@@ -75,19 +131,38 @@ impl<'p> PayloadMut<'p> {
         self.changed
     }
 
+    /// The buffer, holding the payload (a received one copied in at the first write).
+    fn writable(&mut self) -> Result<&mut PayloadBuf<'p>, PayloadFull> {
+        let buf = self.buf.as_mut().ok_or(PayloadFull)?;
+        if let Some((data, raw)) = self.unread {
+            buf.bytes.clear();
+            for part in [data, raw].into_iter().flatten() {
+                buf.bytes.extend_from_slice(part).map_err(|_| PayloadFull)?;
+            }
+            *buf.data_len = data.map(<[u8]>::len);
+            *buf.has_raw = raw.is_some();
+            self.unread = None;
+        }
+        Ok(buf)
+    }
+
     /// The `data` field, when present.
     #[must_use]
     pub fn data(&self) -> Option<&[u8]> {
-        self.data_len.and_then(|len| self.bytes.get(..len))
+        match (&self.unread, &self.buf) {
+            (Some((data, _)), _) => *data,
+            (None, Some(buf)) => buf.data(),
+            (None, None) => None,
+        }
     }
 
     /// The `raw` field, when present.
     #[must_use]
     pub fn raw(&self) -> Option<&[u8]> {
-        if *self.has_raw {
-            self.bytes.get(self.data_len.unwrap_or(0)..)
-        } else {
-            None
+        match (&self.unread, &self.buf) {
+            (Some((_, raw)), _) => *raw,
+            (None, Some(buf)) => buf.raw(),
+            (None, None) => None,
         }
     }
 
@@ -98,18 +173,17 @@ impl<'p> PayloadMut<'p> {
     /// [`PayloadFull`] when they do not fit; the payload is then unchanged.
     pub fn set(&mut self, data: Option<&[u8]>, raw: Option<&[u8]>) -> Result<(), PayloadFull> {
         let total = data.map_or(0, <[u8]>::len) + raw.map_or(0, <[u8]>::len);
-        if total > self.bytes.capacity() {
+        let buf = self.writable()?;
+        if total > buf.bytes.capacity() {
             return Err(PayloadFull);
         }
-        self.changed = true;
-        self.bytes.clear();
+        buf.bytes.clear();
         for part in [data, raw].into_iter().flatten() {
-            self.bytes
-                .extend_from_slice(part)
-                .map_err(|_| PayloadFull)?;
+            buf.bytes.extend_from_slice(part).map_err(|_| PayloadFull)?;
         }
-        *self.data_len = data.map(<[u8]>::len);
-        *self.has_raw = raw.is_some();
+        *buf.data_len = data.map(<[u8]>::len);
+        *buf.has_raw = raw.is_some();
+        self.changed = true;
         Ok(())
     }
 
@@ -119,34 +193,36 @@ impl<'p> PayloadMut<'p> {
     ///
     /// [`PayloadFull`], leaving the payload unchanged.
     pub fn set_data(&mut self, data: Option<&[u8]>) -> Result<(), PayloadFull> {
-        let raw_len = self.raw().map_or(0, <[u8]>::len);
-        let old_data = self.data_len.unwrap_or(0);
+        let buf = self.writable()?;
+        let raw_len = buf.raw().map_or(0, <[u8]>::len);
+        let old_data = buf.data_len.unwrap_or(0);
         let new_data = data.map_or(0, <[u8]>::len);
-        if raw_len + new_data > self.bytes.capacity() {
+        if raw_len + new_data > buf.bytes.capacity() {
             return Err(PayloadFull);
         }
-        self.changed = true;
         // Drop the old data, keeping raw at the front, then put the new data before it.
-        let len = self.bytes.len();
-        self.bytes.rotate_left(old_data.min(len));
-        self.bytes.truncate(raw_len);
-        self.bytes
+        let len = buf.bytes.len();
+        buf.bytes.rotate_left(old_data.min(len));
+        buf.bytes.truncate(raw_len);
+        buf.bytes
             .extend_from_slice(data.unwrap_or_default())
             .map_err(|_| PayloadFull)?;
-        self.bytes.rotate_right(new_data);
-        *self.data_len = data.map(<[u8]>::len);
+        buf.bytes.rotate_right(new_data);
+        *buf.data_len = data.map(<[u8]>::len);
+        self.changed = true;
         Ok(())
     }
 
     /// The buffer with `raw` removed (only `data` left) and the raw flag, for appending a new
-    /// `raw` in place.
+    /// `raw` in place; [`PayloadFull`] without a buffer.
     #[cfg(feature = "serde")]
-    pub(crate) fn raw_parts(&mut self) -> (&mut VecView<u8>, &mut bool) {
-        let data_len = self.data_len.unwrap_or(0);
-        self.bytes.truncate(data_len);
-        *self.has_raw = false;
+    pub(crate) fn raw_parts(&mut self) -> Result<(&mut VecView<u8>, &mut bool), PayloadFull> {
         self.changed = true;
-        (self.bytes, self.has_raw)
+        let buf = self.writable()?;
+        let data_len = buf.data_len.unwrap_or(0);
+        buf.bytes.truncate(data_len);
+        *buf.has_raw = false;
+        Ok((&mut *buf.bytes, &mut *buf.has_raw))
     }
 
     /// Replaces `raw`, keeping `data`.
@@ -155,16 +231,17 @@ impl<'p> PayloadMut<'p> {
     ///
     /// [`PayloadFull`], leaving the payload unchanged.
     pub fn set_raw(&mut self, raw: Option<&[u8]>) -> Result<(), PayloadFull> {
-        let data_len = self.data_len.unwrap_or(0);
-        if data_len + raw.map_or(0, <[u8]>::len) > self.bytes.capacity() {
+        let buf = self.writable()?;
+        let data_len = buf.data_len.unwrap_or(0);
+        if data_len + raw.map_or(0, <[u8]>::len) > buf.bytes.capacity() {
             return Err(PayloadFull);
         }
-        self.changed = true;
-        self.bytes.truncate(data_len);
-        self.bytes
+        buf.bytes.truncate(data_len);
+        buf.bytes
             .extend_from_slice(raw.unwrap_or_default())
             .map_err(|_| PayloadFull)?;
-        *self.has_raw = raw.is_some();
+        *buf.has_raw = raw.is_some();
+        self.changed = true;
         Ok(())
     }
 }
@@ -217,17 +294,17 @@ impl<'p> Reply<'p> {
 impl fmt::Write for Reply<'_> {
     /// Appends text to `data`.
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let current = self.payload.data().map_or(0, <[u8]>::len);
-        let raw_len = self.payload.raw().map_or(0, <[u8]>::len);
-        if raw_len != 0 || current + s.len() > self.payload.bytes.capacity() {
+        let buf = self.payload.writable().map_err(|_| fmt::Error)?;
+        let current = buf.data().map_or(0, <[u8]>::len);
+        let raw_len = buf.raw().map_or(0, <[u8]>::len);
+        if raw_len != 0 || current + s.len() > buf.bytes.capacity() {
             return Err(fmt::Error);
         }
-        self.payload
-            .bytes
+        buf.bytes
             .extend_from_slice(s.as_bytes())
             .map_err(|_| fmt::Error)?;
+        *buf.data_len = Some(current + s.len());
         self.payload.changed = true;
-        *self.payload.data_len = Some(current + s.len());
         Ok(())
     }
 }

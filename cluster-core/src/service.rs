@@ -23,6 +23,8 @@ pub struct Service {
     pub(crate) tags: TagList,
     pub(crate) tcp_port: Option<u16>,
     pub(crate) tcp_conn: Option<ConnId>,
+    /// Kept only with the feature `unix`: without it the node never sends over `u`.
+    #[cfg(feature = "unix")]
     pub(crate) unix_conn: Option<ConnId>,
     /// The reference's LAST_HEARTBEAT, lowered by `expected`; kept on the [`Seen`] scale so
     /// that lowering it never clamps at the epoch.
@@ -85,6 +87,7 @@ impl Service {
             tags: TagList::new(),
             tcp_port: None,
             tcp_conn: None,
+            #[cfg(feature = "unix")]
             unix_conn: None,
             last_seen: Seen::at(now),
             heard: now,
@@ -165,12 +168,16 @@ impl Service {
         self.tcp_port
     }
 
-    /// The connection last seen from it over `protocol` (`t` or `u`).
+    /// The connection last seen from it over `protocol` (`t`, or `u` with the feature
+    /// `unix`: without it, always `None` for `u`).
     #[must_use]
     pub fn conn(&self, protocol: Protocol) -> Option<ConnId> {
         match protocol {
             Protocol::Tcp => self.tcp_conn,
+            #[cfg(feature = "unix")]
             Protocol::Unix => self.unix_conn,
+            #[cfg(not(feature = "unix"))]
+            Protocol::Unix => None,
             Protocol::Multicast => None,
         }
     }

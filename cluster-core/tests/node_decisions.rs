@@ -487,3 +487,123 @@ fn a_tags_change_is_repeated_so_a_late_frame_with_the_old_tags_is_corrected() {
         "the repeated tags corrected the late frame"
     );
 }
+
+/// A receive hook that reads every payload and turns `data` into upper case; it records what
+/// it read and whether its write succeeded.
+#[derive(Default)]
+struct Shouts {
+    read: Vec<Vec<u8>>,
+    writes: Vec<Result<(), cluster_core::PayloadFull>>,
+}
+
+impl Policy for Shouts {
+    fn on_receive(
+        &mut self,
+        msg: &Message<'_>,
+        _source: &Source,
+        payload: &mut cluster_core::PayloadMut<'_>,
+    ) -> Verdict {
+        if msg.kind == Some(MessageKind::Event) {
+            let data = payload.data().unwrap_or_default().to_vec();
+            self.read.push(data.clone());
+            let upper = data.to_ascii_uppercase();
+            self.writes.push(payload.set_data(Some(&upper)));
+            assert_eq!(payload.raw(), Some(&b"\x01\x02"[..]), "raw kept");
+        }
+        Verdict::Accept
+    }
+}
+
+fn shouting_node() -> cluster_core::Node<Shouts, 32, 512> {
+    let mut config = cluster_core::Config::reference();
+    config.add_tag("ONE").unwrap();
+    let mut node =
+        cluster_core::Node::<Shouts, 32, 512>::new(config, HID, Shouts::default(), 3, at(0))
+            .unwrap();
+    let mut buf = vec![0u8; 8192];
+    while node.poll_transmit(at(0), &mut buf).is_some() {}
+    node.handle_datagram(at(10), multicast_from(true), &peer_heartbeat(1, PEER))
+        .unwrap();
+    node.handle_timeout(at(1010));
+    while node.poll_event().is_some() {}
+    node
+}
+
+fn peer_event(data: &str) -> Vec<u8> {
+    encode_json(&serde_json::json!([
+        ["sid", PEER],
+        ["hid", HID],
+        ["type", 6],
+        ["channel", 0],
+        ["protocols", ["t", "c"]],
+        ["data", data],
+        ["raw", "0102"]
+    ]))
+}
+
+/// The message event as the node reports it: its data and raw.
+fn message_payload(event: Option<Event<512>>) -> (Vec<u8>, Vec<u8>) {
+    match event {
+        Some(Event::Message { payload, .. }) => (
+            payload.data().unwrap_or_default().to_vec(),
+            payload.raw().unwrap_or_default().to_vec(),
+        ),
+        other => panic!("a message was expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_receive_hook_reads_the_frame_and_its_rewrite_is_what_the_node_reports() {
+    let mut node = shouting_node();
+    node.handle_datagram(at(2000), multicast_from(true), &peer_event("quiet"))
+        .unwrap();
+    assert_eq!(node.policy_mut().read, [b"quiet".to_vec()]);
+    assert_eq!(node.policy_mut().writes, [Ok(())]);
+    assert_eq!(
+        message_payload(node.poll_event()),
+        (b"QUIET".to_vec(), vec![1, 2])
+    );
+}
+
+/// The hook's write goes to a free slot of the payload pool; with every slot taken by queued
+/// sends it fails, and the frame is handled as received.
+#[test]
+fn a_receive_hook_cannot_rewrite_while_every_payload_slot_is_queued() {
+    let mut node = shouting_node();
+    let target = [peer_sid()];
+    let mut queued = 0;
+    while node
+        .send(
+            at(2000),
+            &SendRequest::new(Targets::services(&target), b"out"),
+        )
+        .is_ok()
+    {
+        queued += 1;
+    }
+    assert_eq!(queued, 4, "the pool's slots");
+    node.handle_datagram(at(2001), multicast_from(true), &peer_event("quiet"))
+        .unwrap();
+    assert_eq!(node.policy_mut().writes, [Err(cluster_core::PayloadFull)]);
+    assert_eq!(
+        message_payload(node.poll_event()),
+        (b"quiet".to_vec(), vec![1, 2])
+    );
+    // Once the sends are delivered, the slots are free again.
+    let mut buf = vec![0u8; 8192];
+    while let Some(transmit) = node.poll_transmit(at(2002), &mut buf) {
+        match transmit.dst {
+            Destination::Service { send, .. } | Destination::Group { send: Some(send) } => {
+                node.transport_ok(at(2002), send);
+            }
+            Destination::Group { send: None } => {}
+        }
+    }
+    node.handle_datagram(at(2003), multicast_from(true), &peer_event("again"))
+        .unwrap();
+    assert_eq!(node.policy_mut().writes.last(), Some(&Ok(())));
+    assert_eq!(
+        message_payload(node.poll_event()),
+        (b"AGAIN".to_vec(), vec![1, 2])
+    );
+}

@@ -3,12 +3,12 @@
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cluster_core::{
-    DefaultPolicy, Destination, Event, Node, Policy, Protocol, QueryError, QueryId, QueryRequest,
-    SendError, SendRequest, Sid, Source, TagError, TagOp,
+    DefaultPolicy, Destination, Event, NoHeld, Node, Policy, Protocol, QueryError, QueryId,
+    QueryRequest, SendError, SendRequest, Sid, Source, TagError, TagOp,
 };
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
-use smoltcp::time::Instant as NetInstant;
+use smoltcp::time::{Duration as NetDuration, Instant as NetInstant};
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::error::Error;
@@ -50,6 +50,12 @@ impl defmt::Format for Group {
     }
 }
 
+/// How long the driver leaves datagrams in the socket at most while the node's event queue is
+/// full ([`Driver::poll`]): long enough for an application that reads its events after every
+/// poll, short against any `ttl`, so that the node still hears its peers' heartbeats when the
+/// application is slow.
+pub const EVENT_HOLD: NetDuration = NetDuration::from_millis(100);
+
 /// Counters of the driver (the node's own are in [`Node::stats`]). They only grow
 /// (saturating).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +66,9 @@ pub struct Stats {
     pub datagrams_received: u64,
     /// Datagrams the node dropped (the reason is counted in [`Node::stats`]).
     pub datagrams_dropped: u64,
+    /// Times the driver started leaving datagrams in the socket because the node's event
+    /// queue was full (see [`Driver::poll`]).
+    pub holds: u64,
     /// Datagrams queued in the socket for sending.
     pub datagrams_sent: u64,
     /// Times the socket's transmit buffer had no room for `TX` more bytes while the node
@@ -101,7 +110,7 @@ fn bump(counter: &mut u64) {
 }
 
 /// A cluster node on smoltcp: drives a [`Node`] on a UDP socket of the caller's
-/// [`SocketSet`], and queues its events for the caller.
+/// [`SocketSet`]; the node holds its events for the caller.
 ///
 /// The driver holds the node by exclusive reference (`&'a mut Node`) rather than by value:
 /// a node is about 23 KiB, and moving one into the driver costs a stack temporary of that
@@ -110,10 +119,10 @@ fn bump(counter: &mut u64) {
 /// `Box` on a host) and lend it to [`Driver::new`]; nothing else may touch it while the
 /// driver runs, except through [`node`](Self::node) and [`node_mut`](Self::node_mut).
 ///
-/// Type parameters: the node's policy `P`, `SERVICES` and `DATA` (as on [`Node`]), the number
-/// of events held for the caller, `EVENTS` (beyond them, events wait inside the node; see
-/// [`poll_event`](Self::poll_event)), and `TX`, the room reserved in the socket's transmit
-/// buffer for each frame. The driver has no frame buffer of its own: the node writes each
+/// Type parameters: the node's policy `P`, `SERVICES`, `DATA` and `EVENTS` (as on [`Node`]:
+/// `EVENTS` is the number of events with data the node holds for the caller, 3 by default as
+/// on [`Node`]; see [`poll_event`](Self::poll_event)), and `TX`, the room reserved in the
+/// socket's transmit buffer for each frame. The driver has no frame buffer of its own: the node writes each
 /// frame straight into the socket's transmit buffer ([`Node::poll_transmit`] into the space
 /// `udp::Socket::send_with` reserves, shrunk to the frame), once
 /// [`Node::has_transmit`] said there is one, so nothing reserved is left unused. `TX` must
@@ -131,15 +140,17 @@ pub struct Driver<
     P: Policy = DefaultPolicy,
     const SERVICES: usize = 32,
     const DATA: usize = 512,
-    const EVENTS: usize = 4,
+    const EVENTS: usize = 3,
     const TX: usize = { Node::<DefaultPolicy, 32, 512>::TRANSMIT_BUF },
 > {
-    node: &'a mut Node<P, SERVICES, DATA>,
+    node: &'a mut Node<P, SERVICES, DATA, NoHeld, EVENTS>,
     socket: SocketHandle,
     group: Group,
     /// The last flush stopped because the socket had no room: the node owes more frames.
     stalled: bool,
-    events: heapless::Deque<Event<DATA>, EVENTS>,
+    /// Until when datagrams may wait in the socket for the node's full event queue, once a
+    /// hold started (the node's milliseconds modulo 2^32: a hold is far shorter).
+    hold_until: Option<u32>,
     /// Whether the group was left after the node left.
     group_left: bool,
     stats: Stats,
@@ -153,7 +164,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize, c
             .field("node", &self.node)
             .field("group", &self.group)
             .field("stalled", &self.stalled)
-            .field("events", &self.events.len())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -197,7 +207,7 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     ///
     /// If `socket` is not a UDP socket of `sockets` (smoltcp's `SocketSet::get_mut`).
     pub fn new(
-        node: &'a mut Node<P, SERVICES, DATA>,
+        node: &'a mut Node<P, SERVICES, DATA, NoHeld, EVENTS>,
         group: Group,
         iface: &mut Interface,
         sockets: &mut SocketSet<'_>,
@@ -212,7 +222,6 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
                 TX <= cluster_core::wire::MAX_DATAGRAM,
                 "TX must be at most 4096 bytes: each frame leaves as one datagram"
             );
-            assert!(EVENTS >= 1, "EVENTS must be at least 1");
         };
         if node.has_left() {
             return Err(Error::Left);
@@ -238,19 +247,27 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             socket,
             group,
             stalled: false,
-            events: heapless::Deque::new(),
+            hold_until: None,
             group_left: false,
             stats: Stats::default(),
         })
     }
 
     /// Runs the node: sends the frames it owes (those that waited for room first), hands it
-    /// every datagram the socket received, runs its timers, and queues its events for
+    /// every datagram the socket received and runs its timers; its events wait in the node for
     /// [`poll_event`](Self::poll_event). Call it after every `iface.poll`, and after commands.
+    ///
+    /// While the node's event queue is full (`EVENTS` events with data unread), datagrams
+    /// are left in the socket, so that a burst waits there instead of being dropped, for at
+    /// most [`EVENT_HOLD`] since the queue filled; after that they are read and handed to
+    /// the node again (which then drops data events beyond its queue, reported as
+    /// [`Event::Dropped`], and stays current on its peers' heartbeats). The socket's receive
+    /// buffer holds what waits; beyond it smoltcp drops datagrams.
     ///
     /// Returns when to call it next at the latest, if nothing arrives before: the node's
     /// earliest deadline, or `now` when the socket had no room for everything the node owes
-    /// (smoltcp makes room at its next poll). Merge it with `iface.poll_at`.
+    /// (smoltcp makes room at its next poll) or when datagrams were left waiting for the
+    /// events to be read (read them, then poll again). Merge it with `iface.poll_at`.
     ///
     /// After [`leave`](Self::leave), the poll that sends the disconnect also leaves the
     /// multicast group.
@@ -269,7 +286,16 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
         self.flush(at, socket);
         // `recv` lends the datagram from the socket's own buffer: no receive scratch buffer
         // (of up to a datagram's size) in the driver, unlike `recv_slice`.
-        while let Ok((bytes, meta)) = socket.recv() {
+        loop {
+            if !self.node.event_queue_full() {
+                self.hold_until = None;
+            } else if socket.can_recv() && self.holding(at) {
+                // The application has not read the events yet: the datagrams wait.
+                break;
+            }
+            let Ok((bytes, meta)) = socket.recv() else {
+                break;
+            };
             let from = IpAddr::from(meta.endpoint.addr);
             // Remote mode: a peer is local only when it is this interface (spec 5.6).
             let local = iface
@@ -300,7 +326,9 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             let _ = iface.leave_multicast_group(self.group.addr);
             self.group_left = true;
         }
-        if !self.is_idle() {
+        // Datagrams left waiting for the events to be read (after a hold they are all read).
+        let waiting = self.hold_until.is_some() && socket.can_recv();
+        if !self.is_idle() || waiting {
             return Some(now);
         }
         self.node.poll_timeout().map(net_instant)
@@ -308,17 +336,25 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
 
     /// Output: the next event, or `None`.
     ///
-    /// Events the driver queued (at most `EVENTS`) come first, then those still inside the
-    /// node. While the driver's queue is full, events wait inside the node: those derived
-    /// from state (`Discovered`, `Lost`, a query's `Missing` and `Done`) are never lost there,
+    /// The events wait inside the node, as [`Node::poll_event`] returns them: those derived
+    /// from state (`Discovered`, `Lost`, a query's `Missing` and `Done`) are never lost,
     /// while data events (messages, queries received, responses, tag changes) beyond the
-    /// node's small queue are dropped and reported as [`Event::Dropped`] (and counted in the
-    /// node's `events_dropped`). Read events after every poll to lose none.
+    /// node's `EVENTS` are dropped and reported as [`Event::Dropped`] (and counted in the
+    /// node's `events_dropped`). Read events after every poll, and poll again when it
+    /// returned `now`, to lose none: while the node's queue is full the driver leaves
+    /// datagrams in the socket (for [`EVENT_HOLD`] at most), so a burst larger than `EVENTS`
+    /// is handed to the node as the events are read. The driver holds no events of its own
+    /// (before, it held `EVENTS` beside the node's fixed 3 and read the socket regardless;
+    /// `EVENTS = 7` keeps that depth for an application that reads events late).
     ///
     /// Changes after: [`poll`](Self::poll) and the commands.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<DATA>> {
-        self.events.pop_front().or_else(|| self.node.poll_event())
+        let event = self.node.poll_event();
+        if let Some(event) = &event {
+            log_event(event);
+        }
+        event
     }
 
     // ----- commands: their frames leave at the next `poll` -----
@@ -330,9 +366,7 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     ///
     /// [`SendError`]; nothing was queued.
     pub fn send(&mut self, now: NetInstant, request: &SendRequest<'_>) -> Result<(), SendError> {
-        let result = self.node.send(core_instant(now), request);
-        self.drain_events();
-        result
+        self.node.send(core_instant(now), request)
     }
 
     /// Command: starts a query, as [`Node::query`]; replies arrive as
@@ -347,17 +381,13 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
         now: NetInstant,
         request: &QueryRequest<'_>,
     ) -> Result<QueryId, QueryError> {
-        let result = self.node.query(core_instant(now), request);
-        self.drain_events();
-        result
+        self.node.query(core_instant(now), request)
     }
 
     /// Command: ends a query early, as [`Node::cancel_query`]. Returns false when no live
     /// query has this id.
     pub fn cancel_query(&mut self, now: NetInstant, id: &str) -> bool {
-        let found = self.node.cancel_query(core_instant(now), id);
-        self.drain_events();
-        found
+        self.node.cancel_query(core_instant(now), id)
     }
 
     /// Command: edits this node's tags, as [`Node::update_tags`]; a full heartbeat follows at
@@ -367,23 +397,18 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     ///
     /// [`TagError`]; the tags are unchanged.
     pub fn update_tags(&mut self, now: NetInstant, ops: &[TagOp<'_>]) -> Result<bool, TagError> {
-        let result = self.node.update_tags(core_instant(now), ops);
-        self.drain_events();
-        result
+        self.node.update_tags(core_instant(now), ops)
     }
 
     /// Command: broadcasts a discovery unless one went out recently, as [`Node::discover`].
     /// Returns whether one was queued.
     pub fn discover(&mut self, now: NetInstant) -> bool {
-        let queued = self.node.discover(core_instant(now));
-        self.drain_events();
-        queued
+        self.node.discover(core_instant(now))
     }
 
     /// Command: sends a full heartbeat at the next [`poll`](Self::poll).
     pub fn heartbeat(&mut self, now: NetInstant) {
         self.node.heartbeat(core_instant(now));
-        self.drain_events();
     }
 
     /// Command: leaves the cluster, as [`Node::leave`]: the next [`poll`](Self::poll) sends
@@ -393,7 +418,6 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     /// disconnect (`iface.poll_at` returns `None`, or the socket's `send_queue()` is 0).
     pub fn leave(&mut self, now: NetInstant) {
         self.node.leave(core_instant(now));
-        self.drain_events();
     }
 
     /// Command: seals every frame from now on with the send key of `keys`, and accepts only
@@ -430,14 +454,14 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
 
     /// The node (its sid, services, resolver, stats, ...).
     #[must_use]
-    pub fn node(&self) -> &Node<P, SERVICES, DATA> {
+    pub fn node(&self) -> &Node<P, SERVICES, DATA, NoHeld, EVENTS> {
         self.node
     }
 
     /// The node, for commands the driver does not wrap ([`Node::subscribe`],
     /// [`Node::policy_mut`], ...). Call [`poll`](Self::poll) after any input or command made
-    /// through it, so that its frames leave and its events are queued.
-    pub fn node_mut(&mut self) -> &mut Node<P, SERVICES, DATA> {
+    /// through it, so that its frames leave.
+    pub fn node_mut(&mut self) -> &mut Node<P, SERVICES, DATA, NoHeld, EVENTS> {
         self.node
     }
 
@@ -479,8 +503,25 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
 
     // ----- internals -----
 
-    /// Sends every frame the node owes while the socket has room, then queues the node's
-    /// events (driving contract, step 2). Each frame is written by the node straight into
+    /// Whether the hold on reading the socket lasts at `at` (starting one there).
+    fn holding(&mut self, at: cluster_core::Instant) -> bool {
+        // Milliseconds truncated to 32 bits, compared by their wrapping difference: a hold
+        // is far shorter than 2^31 ms.
+        let now = at.as_millis() as u32;
+        let until = match self.hold_until {
+            Some(until) => until,
+            None => {
+                bump(&mut self.stats.holds);
+                let until = now.wrapping_add(EVENT_HOLD.total_millis() as u32);
+                self.hold_until = Some(until);
+                until
+            }
+        };
+        (until.wrapping_sub(now) as i32) > 0
+    }
+
+    /// Sends every frame the node owes while the socket has room (driving contract, step 2;
+    /// the events wait in the node for [`poll_event`](Self::poll_event)). Each frame is written by the node straight into
     /// the socket's transmit buffer, into `TX` bytes reserved there only once the node said
     /// it has a frame ([`Node::has_transmit`]): the reservation cannot be withdrawn, and the
     /// node then always fills it (its buffer holds `TRANSMIT_BUF` bytes or more, below the
@@ -529,19 +570,6 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
                 }
                 Some(Destination::Group { send: None }) | None => {}
             }
-        }
-        self.drain_events();
-    }
-
-    /// Moves the node's events into the driver's queue while it has room.
-    fn drain_events(&mut self) {
-        while !self.events.is_full() {
-            let Some(event) = self.node.poll_event() else {
-                break;
-            };
-            log_event(&event);
-            // Cannot fail: the queue is not full.
-            let _ = self.events.push_back(event);
         }
     }
 }

@@ -106,39 +106,43 @@
 //!
 //! # Events
 //!
-//! [`Driver::poll_event`] returns the core's [`Event`](cluster_core::Event). The driver holds
-//! `EVENTS` of them; beyond that they wait inside the node (see [`Driver::poll_event`] for
-//! what may be dropped then). `Discovered { sid }` carries only the sid: read the service's
-//! address, tags and protocols with `driver.node().service(sid)` before the next poll.
+//! [`Driver::poll_event`] returns the core's [`Event`](cluster_core::Event). They wait inside
+//! the node, which holds `EVENTS` events with data (its last const generic; see
+//! [`Driver::poll_event`] for what may be dropped beyond them); the driver holds none, and
+//! while the node's queue is full it leaves datagrams in the socket for [`EVENT_HOLD`] at
+//! most.
+//! `Discovered { sid }` carries only the sid: read the service's address, tags and protocols
+//! with `driver.node().service(sid)` before the next poll.
 //!
 //! # Memory
 //!
-//! Everything is static: the node (const generics `SERVICES`, `DATA`; with `seal` also a
-//! replay table of `SERVICES` senders and a `2 × DATA` buffer that sealed frames are opened
-//! in), the driver's event queue (`EVENTS` events of about `DATA + 80` bytes), and the
-//! socket buffers ([`UdpBuffers`]). The driver has no frame buffer: the node writes each
-//! frame straight into the socket's transmit buffer, which must hold at least `TX` bytes
-//! ([`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF), which includes the seal's
-//! room with `seal`). The firmware's node image in `cluster-embedded/firmware/` (Cortex-M4F,
-//! `thumbv7em-none-eabihf`, 32 services, every command, a loopback device in place of the MAC
-//! driver, release, `opt-level = "z"`) measures them; run
-//! `cluster-embedded/firmware/measure.sh`. With rustc 1.95 and smoltcp 0.14:
+//! Everything is static: the node (const generics `SERVICES`, `DATA` and `EVENTS`, its event
+//! queue of `EVENTS` events of about `DATA + 90` bytes; with `seal` also a replay table of
+//! `SERVICES` senders and a `2 × DATA` buffer that sealed frames are opened in), the driver
+//! (its counters), and the socket buffers ([`UdpBuffers`]). The driver has no frame buffer:
+//! the node writes each frame straight into the socket's transmit buffer, which must hold at
+//! least `TX` bytes ([`Node::TRANSMIT_BUF`](cluster_core::Node::TRANSMIT_BUF), which
+//! includes the seal's room with `seal`). The firmware's node image in
+//! `cluster-embedded/firmware/` (Cortex-M4F, `thumbv7em-none-eabihf`, 32 services,
+//! `EVENTS = 4`, every command, a loopback device in place of the MAC driver, release,
+//! `opt-level = "z"`) measures them; run `cluster-embedded/firmware/measure.sh`. With rustc
+//! 1.95 and smoltcp 0.14:
 //!
 //! | | default sizes, every command | default sizes, `seal` |
 //! | --- | ---: | ---: |
-//! | flash (`.text + .rodata`) | 57.4 KiB | 63.9 KiB |
-//! | static RAM (node + driver + smoltcp and its buffers) | 30.1 KiB | 32.5 KiB |
-//! | of which the node, `Node<_, 32, DATA>` | 22.9 KiB | 25.3 KiB |
-//! | of which the driver (events, counters) | 2.4 KiB | 2.4 KiB |
-//! | stack of the main loop (estimate) | 7.7 KiB | 7.5 KiB |
-//! | stack at start-up, on the path through `Node::start` | 6.5 KiB | 6.4 KiB |
+//! | flash (`.text + .rodata`) | 56.7 KiB | 63.4 KiB |
+//! | static RAM (node + driver + smoltcp and its buffers) | 27.0 KiB | 29.5 KiB |
+//! | of which the node, `Node<_, 32, DATA, NoHeld, 4>` (its 4 events included) | 22.2 KiB | 24.6 KiB |
+//! | of which the driver (counters, the read hold) | 88 B | 88 B |
+//! | stack of the main loop (estimate) | 5.5 KiB | 5.7 KiB |
+//! | stack at start-up, on the path through `Node::start` | 6.4 KiB | 6.4 KiB |
 //!
-//! Of the sealed build's extra 6.4 KiB of flash, 2.4 KiB are the AEAD (the core's own
+//! Of the sealed build's extra 6.7 KiB of flash, 2.4 KiB are the AEAD (the core's own
 //! XChaCha20-Poly1305) and 3.1 KiB the rest of the core's `seal` module; its extra RAM is the
 //! node's opening buffer (`2 × DATA`) and replay table (32 senders). The firmware's board
 //! image (the same application with a MAC driver, a console and options) takes 9.5 KiB more
-//! flash; with `DATA = 256`, `EVENTS = 1` and smaller socket buffers it takes 58.2 KiB of
-//! flash and 24.4 KiB of static RAM.
+//! flash; with `DATA = 256`, `EVENTS = 1` and smaller socket buffers it takes 57.5 KiB of
+//! flash and 22.4 KiB of static RAM.
 //!
 //! The driver never moves the node (it borrows it), so create the node where it stays and
 //! start it there: in firmware, a `static_cell::ConstStaticCell` holding
@@ -171,7 +175,7 @@ mod time;
 
 pub use buffers::UdpBuffers;
 pub use cluster_core::MacHid;
-pub use driver::{Driver, Group, Stats};
+pub use driver::{Driver, EVENT_HOLD, Group, Stats};
 pub use error::Error;
 pub use time::{core_instant, net_instant};
 

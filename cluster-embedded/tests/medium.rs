@@ -15,7 +15,9 @@ use cluster_core::{
     Config, Event, LostReason, Node, Protocol, ProtocolList, QueryEvent, QueryRequest, SendRequest,
     Targets,
 };
-use cluster_embedded::{Error, Group, MacHid, UdpBuffers, core_instant, firmware_config};
+use cluster_embedded::{
+    EVENT_HOLD, Error, Group, MacHid, UdpBuffers, core_instant, firmware_config,
+};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet, SocketStorage};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
@@ -150,6 +152,90 @@ fn an_event_reaches_its_target_only() {
             .iter()
             .any(|e| matches!(e, Event::Message { .. }))
     );
+}
+
+/// Host 0 sends host 1 five messages, which reach host 1's socket together; host 1's node
+/// holds `EVENTS` = 3 (the default) events with data.
+fn burst_of_five() -> Lan {
+    let mut lan = Lan::new(&["a", "b"]);
+    lan.run_until(Duration::from_secs(5), Lan::all_know_each_other);
+    let target = [lan.sid(1)];
+    let now = lan.now;
+    for text in ["m1", "m2", "m3", "m4", "m5"] {
+        let host = &mut lan.hosts[0];
+        let request = SendRequest::new(Targets::services(&target), text.as_bytes());
+        host.driver.send(now, &request).unwrap();
+        host.driver.poll(now, &mut host.iface, &mut host.sockets);
+        host.iface.poll(now, &mut host.port, &mut host.sockets);
+        assert!(host.driver.is_idle());
+    }
+    let host = &mut lan.hosts[1];
+    host.iface.poll(now, &mut host.port, &mut host.sockets);
+    lan
+}
+
+/// The messages' texts and the dropped count among host 1's events, read now.
+fn read_messages(lan: &mut Lan) -> (Vec<Vec<u8>>, u32) {
+    let mut texts = Vec::new();
+    let mut dropped = 0;
+    while let Some(event) = lan.hosts[1].driver.poll_event() {
+        match event {
+            Event::Message { payload, .. } => texts.push(payload.data().unwrap().to_vec()),
+            Event::Dropped { count } => dropped += count,
+            _ => {}
+        }
+    }
+    (texts, dropped)
+}
+
+/// The driver holds no events of its own: those with data wait in the node, which keeps
+/// `EVENTS` of them; while its queue is full the rest of a burst waits in the socket, and
+/// nothing is dropped when the application reads its events and polls again.
+#[test]
+fn a_burst_beyond_the_nodes_events_waits_in_the_socket_until_they_are_read() {
+    let mut lan = burst_of_five();
+    let now = lan.now;
+    let host = &mut lan.hosts[1];
+    let next = host.driver.poll(now, &mut host.iface, &mut host.sockets);
+    assert_eq!(next, Some(now), "poll again once the events are read");
+    assert_eq!(host.driver.stats().holds, 1);
+    assert_eq!(
+        read_messages(&mut lan),
+        (vec![b"m1".to_vec(), b"m2".to_vec(), b"m3".to_vec()], 0)
+    );
+    let host = &mut lan.hosts[1];
+    host.driver.poll(now, &mut host.iface, &mut host.sockets);
+    assert_eq!(
+        read_messages(&mut lan),
+        (vec![b"m4".to_vec(), b"m5".to_vec()], 0)
+    );
+    assert_eq!(lan.hosts[1].driver.node().stats().events_dropped, 0);
+}
+
+/// An application that does not read its events holds the datagrams back for
+/// `EVENT_HOLD` at most: then the node reads them again (staying current on its peers) and
+/// drops the data events beyond its queue, reported as `Dropped`.
+#[test]
+fn unread_events_hold_the_socket_for_event_hold_at_most() {
+    let mut lan = burst_of_five();
+    let now = lan.now;
+    let host = &mut lan.hosts[1];
+    let received = host.driver.stats().datagrams_received;
+    host.driver.poll(now, &mut host.iface, &mut host.sockets);
+    let almost = now + EVENT_HOLD - Duration::from_millis(1);
+    assert_eq!(
+        host.driver.poll(almost, &mut host.iface, &mut host.sockets),
+        Some(almost)
+    );
+    assert_eq!(host.driver.stats().datagrams_received, received + 3);
+    let after = now + EVENT_HOLD;
+    host.driver.poll(after, &mut host.iface, &mut host.sockets);
+    assert_eq!(host.driver.stats().datagrams_received, received + 5);
+    assert_eq!(
+        read_messages(&mut lan),
+        (vec![b"m1".to_vec(), b"m2".to_vec(), b"m3".to_vec()], 2)
+    );
+    assert_eq!(lan.hosts[1].driver.node().stats().events_dropped, 2);
 }
 
 #[test]

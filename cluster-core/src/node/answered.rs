@@ -232,7 +232,9 @@ fn key(asker: &[u8], ruid: &[u8], channel: u64, msg: &Message<'_>) -> u64 {
     hash
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// What is remembered of this copy of a query from `asker` (`New` when the memory is
     /// off or the query has no id).
     pub(super) fn recall_answer(

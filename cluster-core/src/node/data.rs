@@ -121,7 +121,9 @@ fn write_props_with_entry<const N: usize>(
     tcl_list::write_element(&mut Sink(&mut *out), entry, false).map_err(full)
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// Publishes `pairs` as this node's data (see [`Node::set_data`](crate::Node::set_data)).
     pub(super) fn set_data(
         &mut self,

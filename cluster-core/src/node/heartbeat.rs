@@ -8,7 +8,9 @@ use crate::policy::Policy;
 use crate::time::{Instant, millis_ceil, whole_secs};
 use crate::wire::Message;
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// A full heartbeat (spec 5.4): re-arms the periodic timer, takes the queued props and
     /// tags, runs the expiry check and broadcasts.
     pub(super) fn full_heartbeat(&mut self, now: Instant) {

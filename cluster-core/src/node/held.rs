@@ -231,7 +231,9 @@ pub(crate) enum Outcome<'a> {
     Drop,
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// A query (type 4) while holding is on: held and reported as [`Event::QueryHeld`], or,
     /// when the table or the event queue is full, refused at once with [`BUSY`]. False when
     /// holding is off: the policy answers.
@@ -354,7 +356,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     /// Asks the policy for its answer to `query` from the service at `index`, built in the
     /// payload pool's free slot (making room by giving up kept payloads), which it takes with
     /// one reference; `None` when there is no such service, or when the pool is full (the
-    /// policy still answers, into the receive scratch buffer, and the answer is dropped;
+    /// policy still answers, its writes failing, and the answer is dropped;
     /// counted in `sends_rejected`).
     pub(super) fn store_policy_answer(
         &mut self,
@@ -365,9 +367,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         let service = self.registry.at(index)?;
         let vacant = self.payloads.vacant();
         let (slot, payload) = match vacant {
-            Some((slot, payload)) => (Some(slot), payload),
-            // The receive scratch buffer is free here: the frame is read from `query`.
-            None => (None, &mut self.scratch),
+            Some((slot, payload)) => (Some(slot), Some(payload)),
+            None => (None, None),
         };
         let error = build_answer(&mut self.policy, service, query, payload);
         let Some(slot) = slot else {
@@ -407,8 +408,15 @@ fn build_answer<P: Policy, const DATA: usize>(
     policy: &mut P,
     from: &crate::service::Service,
     query: &Message<'_>,
-    payload: &mut Payload<DATA>,
+    payload: Option<&mut Payload<DATA>>,
 ) -> bool {
+    let Some(payload) = payload else {
+        // No room: the policy still answers (its writes fail), and the answer is dropped.
+        let mut reply = Reply {
+            payload: PayloadMut::received(None, Some(b""), None),
+        };
+        return policy.answer_query(from, query, &mut reply).is_err();
+    };
     payload.refill(Some(b""), None);
     let (bytes, data_len, has_raw) = payload.parts_mut();
     let mut reply = Reply {

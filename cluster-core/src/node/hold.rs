@@ -13,7 +13,9 @@ use crate::stats::bump;
 /// constant instead of `#[cfg]` items, so that both builds type-check the same code.
 pub(super) const LOSS_RECOVERY: bool = cfg!(feature = "loss-recovery");
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// Frees a slot of the payload pool, when every slot is taken, by giving up kept
     /// payloads. Does nothing when a slot is free or no payload is kept.
     pub(super) fn make_payload_room(&mut self) {

@@ -83,7 +83,9 @@ impl ExpiryHold {
     }
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// At the start of a tick: holds expiry back for the timers of this tick when it comes
     /// late and no hold was granted within the last `ttl`. True when held.
     pub(super) fn hold_expiry_if_late(&mut self, now: Instant) -> bool {

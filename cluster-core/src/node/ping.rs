@@ -58,7 +58,9 @@ impl PingBatch {
     }
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// `expected(within)`: unless `sid` was heard from within the recently-seen guard or is
     /// already expected, mark it and leave it `within_ms` to live. True when it did.
     pub(super) fn mark_expected(&mut self, now: Instant, sid: &[u8], within_ms: u64) -> bool {

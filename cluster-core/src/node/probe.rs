@@ -26,7 +26,9 @@ use crate::time::Instant;
 /// invented sids does not make each discovery a list of all of them).
 const UNTOLD_PER_HEARTBEAT: usize = 8;
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// Asks the services silent for more than half their ttl for a heartbeat, and some of
     /// those whose tags are unknown for them.
     pub(super) fn probe_silent_services(&mut self, now: Instant) {

@@ -139,7 +139,9 @@ impl QueryTable {
     }
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// Starts a query (spec 5.12 with the fixes of 7.2 Q3 and Q6).
     pub(super) fn start_query(
         &mut self,

@@ -4,12 +4,11 @@ use super::answered::{QueryKey, Recall};
 use super::event_queue::Header;
 use super::held::{Held, ResponseRoute};
 use super::props::{self, ReceivedProps};
-use super::send::with_payload_mut;
 use super::{Core, Service, earliest};
 use crate::error::DatagramError;
 use crate::event::{Event, LostReason, Payload, Ruid};
 use crate::identity::{Hid, Sid, Tag, TagList};
-use crate::policy::{Policy, Verdict};
+use crate::policy::{PayloadMut, Policy, Verdict};
 use crate::protocol::{Protocol, ProtocolList};
 use crate::service::Seen;
 use crate::stats::bump;
@@ -25,7 +24,9 @@ enum Parsed<'m> {
     Failed(ProtocolList),
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// One complete frame from `source`, as its fields (decoded once, as the frame was
     /// validated).
     pub(super) fn handle_frame(
@@ -55,32 +56,41 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if !self.subscribed(channel) {
             return Err(DatagramError::NotSubscribed(channel));
         }
-        // Step 5: receive hooks, which may rewrite the payload. The payload is copied into a
-        // scratch buffer owned by the node; the frame is re-read from it only when a hook
-        // changed it.
-        if !self.scratch.refill(msg.data.map(|d| d.as_bytes()), msg.raw) {
+        // Step 5: receive hooks, which may rewrite the payload. The hook reads it in the
+        // frame; a write copies it into the payload pool's free slot (made first, for a
+        // policy that sees frames, by giving up a kept answer when every slot is taken),
+        // from which the rewritten payload is moved out before the frame is handled.
+        let data = msg.data.map(|d| d.as_bytes());
+        if !Payload::<DATA>::fits(data, msg.raw) {
             bump(&mut self.stats.oversized);
             return Err(DatagramError::Oversized);
         }
-        let (verdict, changed) = with_payload_mut(&mut self.scratch, |mut p| {
-            let verdict = self.policy.on_receive(msg, source, &mut p);
-            (verdict, p.changed())
-        });
+        if self.policy.sees_every_frame() {
+            self.make_payload_room();
+        }
+        let mut vacant = self.payloads.vacant().map(|(_, payload)| payload);
+        let (verdict, changed) = {
+            let buf = vacant.as_deref_mut().map(|payload| {
+                let (bytes, len, raw) = payload.parts_mut();
+                (bytes.as_mut_view(), len, raw)
+            });
+            let mut payload = PayloadMut::received(buf, data, msg.raw);
+            let verdict = self.policy.on_receive(msg, source, &mut payload);
+            (verdict, payload.changed())
+        };
         if verdict == Verdict::Reject {
             return Err(DatagramError::Rejected);
         }
-        if !changed {
+        // A changed payload is in the free slot: moved out, the slot stays free.
+        let Some(payload) = vacant.filter(|_| changed).map(core::mem::take) else {
             return self.accept(now, source, msg, channel, held);
-        }
-        let payload = core::mem::take(&mut self.scratch);
+        };
         let rewritten = Message {
             data: payload.data().map(Str::from_bytes),
             raw: payload.raw(),
             ..*msg
         };
-        let result = self.accept(now, source, &rewritten, channel, held);
-        self.scratch = payload;
-        result
+        self.accept(now, source, &rewritten, channel, held)
     }
 
     /// True when `filter` names this node's sid, hid or one of its tags (spec 5.8).
@@ -207,7 +217,11 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
                 Protocol::Tcp if route_ok => service.tcp_conn = source.conn.or(service.tcp_conn),
                 Protocol::Tcp => bump(&mut self.stats.routes_refused),
                 Protocol::Unix if addressed_to_us => {
-                    service.unix_conn = source.conn.or(service.unix_conn);
+                    // Without the feature `unix` the node never sends over `u`.
+                    #[cfg(feature = "unix")]
+                    {
+                        service.unix_conn = source.conn.or(service.unix_conn);
+                    }
                 }
                 Protocol::Unix => bump(&mut self.stats.routes_refused),
                 Protocol::Multicast => {}

@@ -80,7 +80,9 @@ fn first_sid(frame: &[u8]) -> Option<&[u8]> {
     body.get(..usize::from(len))
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// The registry index of the service whose kept heartbeat `datagram` repeats, when the
     /// short path may handle it from `source` (multicast, no sealing: the caller checks
     /// those). Changes nothing.
@@ -127,8 +129,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         if was_expected {
             self.ping.remove(sid.as_bytes());
         }
-        // The full path leaves the frame's (empty) payload in the scratch buffer.
-        self.scratch.refill(None, None);
         bump(&mut self.stats.frames_accepted);
         bump(&mut self.stats.heartbeats_repeated);
         was_expected

@@ -67,7 +67,9 @@ impl RetryTable {
     }
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// Query `slot` just started with `payload`: its first retransmission is due one
     /// interval from now, when retransmission is on and the query lasts that long.
     pub(super) fn retry_begin(&mut self, now: Instant, slot: u8, payload: u8, deadline: Instant) {

@@ -169,7 +169,9 @@ impl ListSource for TagList {
 /// Without `node-data` a node publishes nothing: frames carry the protocols' props alone
 /// and periodic heartbeats no digest (with it, `data.rs` gives both).
 #[cfg(not(feature = "node-data"))]
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// The props text frames carry.
     fn props_data_text(&self) -> &str {
         &self.props_text
@@ -181,7 +183,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
     }
 }
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     // ----- commands -----
 
     /// Queues an event to the services `request` selects (spec 5.13).

@@ -15,7 +15,9 @@ use crate::service::Service;
 use crate::stats::bump;
 use crate::time::{Instant, millis_ceil};
 
-impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA> {
+impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
+    Core<P, SERVICES, DATA, EVENTS>
+{
     /// True between [`Node::start`] and [`Node::leave`].
     pub(super) fn joined(&self) -> bool {
         self.phase == Phase::Joined
@@ -68,7 +70,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
             events,
             lost,
             events_dropped,
-            scratch,
             stats: _,
         } = self;
         *protocols = identity.config.effective_protocols();
@@ -99,7 +100,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         events.clear();
         lost.clear();
         *events_dropped = 0;
-        scratch.refill(None, None);
     }
 
     /// Clamps `now` so that it never goes backwards.

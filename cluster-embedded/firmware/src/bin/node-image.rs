@@ -8,15 +8,15 @@
 //! It joins the cluster and answers every query with a fixed text. It greets every service it
 //! discovers with an event, queries everyone once a minute, adds a tag or leaves when a peer
 //! sends it `tag` or `leave`, so that the image links every part of the driver an application
-//! uses, with the driver's default sizes (`DATA = 512`, `EVENTS = 4`). With the feature
-//! `sealed` it seals every frame under a key ring set before the node starts. `measure.sh`
+//! uses, with the sizes the footprint goals are measured at (`DATA = 512`, `EVENTS = 4`). With
+//! the feature `sealed` it seals every frame under a key ring set before the node starts. `measure.sh`
 //! measures it (the variants `default` and `sealed`, which the goals apply to); it only
 //! builds for the target and does not run on the board (no MAC driver).
 #![no_std]
 #![no_main]
 
 use cluster_embedded::cluster_core::{
-    Answer, Config, Event, Node, QueryRequest, Resolver, SendRequest, TagOp, Targets,
+    Answer, Config, Event, NoHeld, Node, QueryRequest, Resolver, SendRequest, TagOp, Targets,
 };
 use cluster_embedded::smoltcp::iface::{
     Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage,
@@ -109,7 +109,7 @@ type Sensor = Answer<heapless::Vec<u8, ANSWER>>;
 const SERVICES: usize = 32;
 /// Largest application payload (`data` plus `raw`) sent or received.
 const DATA: usize = 512;
-/// Events the driver holds for the application, beyond the node's own.
+/// Events with data the node holds for the application (the driver holds none).
 const EVENTS: usize = 4;
 /// The UDP socket's buffers: datagrams, receive bytes, transmit bytes.
 type Udp = UdpBuffers<8, 2048, 2048>;
@@ -122,7 +122,7 @@ type NodeDriver = Driver<
     EVENTS,
     { Node::<Sensor, SERVICES, DATA>::TRANSMIT_BUF },
 >;
-type FirmwareNode = Node<Sensor, SERVICES, DATA>;
+type FirmwareNode = Node<Sensor, SERVICES, DATA, NoHeld, EVENTS>;
 
 /// The loopback device and its two frame buffers (`measure.sh` leaves them out of the RAM
 /// figure, as the MAC driver's memory).
