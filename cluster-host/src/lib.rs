@@ -120,6 +120,8 @@ pub mod packet;
 pub mod policy;
 pub mod prelude;
 pub mod query;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod recv_batch;
 pub mod request;
 pub mod seed;
 pub mod seeds;
