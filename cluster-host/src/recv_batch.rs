@@ -10,6 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use nix::sys::socket::{MultiHeaders, SockaddrStorage};
 use socket2::Socket;
 
 use crate::socket::DATAGRAM_BUFFER;
@@ -102,34 +103,49 @@ impl RecvBatch {
         use std::io::IoSliceMut;
         use std::os::fd::AsRawFd;
 
-        use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
+        use nix::sys::socket::{MsgFlags, recvmmsg};
 
-        let mut slots = self.buf.chunks_exact_mut(DATAGRAM_BUFFER);
-        let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
-            std::array::from_fn(|_| [IoSliceMut::new(slots.next().unwrap_or_default())]);
-        // The kernel's view of the slots, made at each read (two small allocations): it
-        // holds raw pointers, so a batch that kept it could not move between threads.
-        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        let received = recvmmsg(
-            socket.as_raw_fd(),
-            &mut headers,
-            slices.iter_mut(),
-            MsgFlags::MSG_DONTWAIT,
-            None,
-        )?;
-        let mut count = 0;
-        for (slot, message) in received.enumerate() {
-            count += 1;
-            // A datagram without an IP sender cannot be on these sockets: skipped.
-            if let Some(from) = message.address.as_ref().and_then(socket_addr) {
-                self.read.push((slot, message.bytes, from));
+        let (buf, read) = (&mut self.buf, &mut self.read);
+        HEADERS.with(|headers| {
+            // The thread's headers (no read runs inside another), else new ones.
+            let mut kept = headers.try_borrow_mut().ok();
+            let mut made = None;
+            let headers = match kept.as_deref_mut() {
+                Some(headers) => headers,
+                None => made.insert(MultiHeaders::preallocate(BATCH, None)),
+            };
+            let mut slots = buf.chunks_exact_mut(DATAGRAM_BUFFER);
+            let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
+                std::array::from_fn(|_| [IoSliceMut::new(slots.next().unwrap_or_default())]);
+            let received = recvmmsg(
+                socket.as_raw_fd(),
+                headers,
+                slices.iter_mut(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            )?;
+            let mut count = 0;
+            for (slot, message) in received.enumerate() {
+                count += 1;
+                // A datagram without an IP sender cannot be on these sockets: skipped.
+                if let Some(from) = message.address.as_ref().and_then(socket_addr) {
+                    read.push((slot, message.bytes, from));
+                }
             }
-        }
-        Ok(count)
+            Ok(count)
+        })
     }
 }
 
-fn socket_addr(address: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+thread_local! {
+    /// The kernel's view of a batch's slots (their pointers are set at each read), one per
+    /// thread: it holds raw pointers, so a batch that kept it could not move between
+    /// threads, and one made at each read costs two allocations.
+    static HEADERS: std::cell::RefCell<MultiHeaders<SockaddrStorage>> =
+        std::cell::RefCell::new(MultiHeaders::preallocate(BATCH, None));
+}
+
+fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
     use nix::sys::socket::{AddressFamily, SockaddrLike};
     match address.family() {
         Some(AddressFamily::Inet) => address
