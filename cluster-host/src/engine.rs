@@ -72,7 +72,7 @@ use std::path::PathBuf;
 use std::task::{Context, Poll};
 
 use cluster_core::membership::Entry;
-use cluster_core::wire::{MessageKind, ReassemblerStats, StreamItem};
+use cluster_core::wire::{DecodeError, Frame, MessageKind, ReassemblerStats};
 use cluster_core::{
     ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, ReplyToken, Resolver,
     SendId, Sid, Source, Stats,
@@ -732,12 +732,12 @@ impl<P: Policy, I: Io> Engine<P, I> {
             }
         };
         let before = frames.stats();
-        frames.push(bytes, |item| {
-            // Decode errors are counted below, from the reassembler's counters.
-            if let StreamItem::Frame(frame) = item {
-                self.frame(now, conn, frame.as_bytes());
-                self.drain(now, io);
-            }
+        // Each frame's body is validated once, by the node as it decodes it; frames and
+        // decode errors are counted below, from the reassembler's counters.
+        frames.push_frames(bytes, |frame| {
+            let decoded = self.frame(now, conn, frame.as_bytes());
+            self.drain(now, io);
+            decoded
         });
         self.count_stream(before, frames.stats());
         if frames.is_pending() {
@@ -756,18 +756,22 @@ impl<P: Policy, I: Io> Engine<P, I> {
         counters.stream_frames_oversized += grew(before.overflows, after.overflows);
         counters.stream_garbage_bytes += grew(before.garbage_bytes, after.garbage_bytes);
         counters.stream_decode_errors += grew(before.errors, after.errors);
+        counters.stream_frames_received += grew(before.frames, after.frames);
     }
 
-    /// One whole frame read from connection `conn`.
-    fn frame(&mut self, now: u64, conn: ConnId, frame: &[u8]) {
+    /// One whole frame read from connection `conn` (header, length and footer checked),
+    /// handed to the node, which validates its body as it decodes it; the decode error when
+    /// the body is not valid.
+    fn frame(&mut self, now: u64, conn: ConnId, frame: &[u8]) -> Result<(), DecodeError> {
         let Some(entry) = self.transports.get(conn) else {
-            return; // closed by us meanwhile
+            return Ok(()); // closed by us meanwhile
         };
         let source = entry.source(conn);
         let protocol = entry.protocol;
         self.transports.touch(conn, now);
-        self.counters.stream_frames_received += 1;
         if let (Some(seeds), Some(peer)) = (&mut self.seeds, source.addr) {
+            // The membership and the relay read the frame before the node: validated first.
+            Frame::parse(frame)?;
             // Membership frames and queries to relay count only when they open (sealed).
             let plain = seeds.plain(now, frame, protocol);
             if plain.is_none() {
@@ -776,7 +780,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             if let Some(plain) = &plain
                 && seeds.handle_frame(now, peer, plain)
             {
-                return;
+                return Ok(());
             }
             // Only a node that exports something reads frames for relaying.
             let inbound = plain
@@ -787,7 +791,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 self.relay(now, conn, inbound);
             }
         }
-        let _ = self.node.handle_datagram(at(now), source, frame);
+        let handled = self.node.handle_datagram(at(now), source, frame);
         if self.transports.needs_sid(conn) {
             let sid = self
                 .node
@@ -797,6 +801,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
             if let Some(sid) = sid {
                 self.transports.note_sid(conn, sid);
             }
+        }
+        match handled {
+            Err(cluster_core::DatagramError::Decode(error)) => Err(error),
+            _ => Ok(()),
         }
     }
 
@@ -2059,10 +2067,18 @@ mod tests {
             engine.handle_read(2, id, tail, &mut io);
             assert_eq!(engine.stats().0.own_echoes, before + 1, "a whole frame");
             assert_eq!(engine.transports.get(id).unwrap().pending_len(), 0);
-            // A frame whose body does not decode is counted too.
+            // A frame whose body does not decode is counted too (by the node, which reads
+            // the body once), and not as a frame received.
+            let (node_before, received_before) = (
+                engine.stats().0.decode_errors,
+                engine.stats().1.stream_frames_received,
+            );
             engine.handle_read(3, id, &[0xC0, 0x8D, 0x01, 0xFF, 0x00, 0x00], &mut io);
             engine.handle_read(3, id, &EMPTY_FRAME, &mut io);
-            assert_eq!(engine.stats().1.stream_decode_errors, 1);
+            let (node, transport) = engine.stats();
+            assert_eq!(transport.stream_decode_errors, 1);
+            assert_eq!(node.decode_errors, node_before + 1);
+            assert_eq!(transport.stream_frames_received, received_before + 1);
         });
     }
 
