@@ -90,6 +90,7 @@ use crate::handle::{Handle, front};
 use crate::held::{
     HeldAnswer, INCOMING_QUEUE, IncomingQueries, IncomingQuery, IncomingSink, Undelivered,
 };
+use crate::id_hash::IdHash;
 use crate::json::JoinedInfo;
 use crate::metrics::QueryLatency;
 use crate::multicast::Membership;
@@ -300,7 +301,7 @@ pub struct Engine<P: Policy, I: Io> {
     /// Where each answer's latency goes, when metrics are kept.
     query_latency: Option<QueryLatency>,
     /// When each query in [`queries`](Self::queries) started, when metrics are kept.
-    query_started: HashMap<String, u64>,
+    query_started: HashMap<String, u64, IdHash>,
     /// The interface (scope) of each IPv6 link-local sender heard, to connect to it and to
     /// say where it was heard (the node keeps addresses without scope). Bounded by
     /// [`SCOPES`].
@@ -311,7 +312,7 @@ pub struct Engine<P: Policy, I: Io> {
     group: SocketAddrV4,
     tcp_port: Option<u16>,
     unix_path: Option<String>,
-    queries: HashMap<String, mpsc::UnboundedSender<QueryEvent>>,
+    queries: HashMap<String, mpsc::UnboundedSender<QueryEvent>, IdHash>,
     /// Where held queries go, once a handle asked for them.
     incoming: Option<IncomingSink>,
     /// What every known service publishes.
@@ -493,13 +494,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
             membership: setup.membership,
             copies: Copies::new(),
             query_latency: setup.options.query_latency.clone(),
-            query_started: HashMap::new(),
+            query_started: HashMap::default(),
             scopes: HashMap::new(),
             arrivals: HashMap::new(),
             group: setup.multicast.destination,
             tcp_port,
             unix_path,
-            queries: HashMap::new(),
+            queries: HashMap::default(),
             incoming: None,
             data: DataTable::default(),
             followups: Vec::new(),
@@ -1906,7 +1907,7 @@ mod tests {
             addrs: LocalAddrs::fixed(vec![]),
             copies: Copies::new(),
             query_latency: None,
-            query_started: HashMap::new(),
+            query_started: HashMap::default(),
             scopes: HashMap::new(),
             arrivals: HashMap::new(),
             membership: Membership::fixed(
@@ -1920,7 +1921,7 @@ mod tests {
             group: SocketAddrV4::new(Ipv4Addr::new(230, 230, 230, 230), 23000),
             tcp_port: None,
             unix_path: None,
-            queries: HashMap::new(),
+            queries: HashMap::default(),
             incoming: None,
             data: DataTable::default(),
             followups: Vec::new(),

@@ -110,6 +110,7 @@ pub mod gateway;
 mod handle;
 pub mod held;
 pub mod hid;
+mod id_hash;
 pub mod interfaces;
 pub mod json;
 pub mod metrics;
