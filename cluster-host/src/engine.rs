@@ -97,6 +97,7 @@ use crate::multicast::Membership;
 use crate::node_data::{DATA_FILTER, DataFilter, DataTable, WithData};
 use crate::options::Options;
 use crate::query::QueryStream;
+use crate::query_inbox::{self, QuerySink};
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
 use crate::seeds::{Seeds, own_entry};
 use crate::setup::Setup;
@@ -312,7 +313,7 @@ pub struct Engine<P: Policy, I: Io> {
     group: SocketAddrV4,
     tcp_port: Option<u16>,
     unix_path: Option<String>,
-    queries: HashMap<String, mpsc::UnboundedSender<QueryEvent>, IdHash>,
+    queries: HashMap<String, QuerySink, IdHash>,
     /// Where held queries go, once a handle asked for them.
     incoming: Option<IncomingSink>,
     /// What every known service publishes.
@@ -892,7 +893,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
         // Unbounded, but holds at most one event per target plus `Done`: the node sends
         // nothing else for a query.
-        let (sink, events) = mpsc::unbounded_channel();
+        let (sink, events) = query_inbox::inbox();
         self.queries.insert(id.clone(), sink);
         if self.query_latency.is_some() {
             self.query_started.insert(id.clone(), now);

@@ -121,6 +121,7 @@ pub mod packet;
 pub mod policy;
 pub mod prelude;
 pub mod query;
+mod query_inbox;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod recv_batch;
 pub mod request;
