@@ -74,8 +74,8 @@ use std::task::{Context, Poll};
 use cluster_core::membership::Entry;
 use cluster_core::wire::{DecodeError, Frame, MessageKind, ReassemblerStats};
 use cluster_core::{
-    ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, ReplyToken, Resolver,
-    SendId, Sid, Source, Stats,
+    ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, QueryId, ReplyToken,
+    Resolver, SendId, Sid, Source, Stats,
 };
 
 use tokio::sync::{broadcast, mpsc};
@@ -84,7 +84,7 @@ use crate::command::{Command, Reply};
 use crate::conn::{IoEvent, Target};
 use crate::copies::Copies;
 use crate::error::{CommandError, JoinError};
-use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
+use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate, translate_query};
 use crate::gateway::{self, Relays};
 use crate::handle::{Handle, front};
 use crate::held::{
@@ -271,6 +271,18 @@ pub enum Flow {
     Left,
 }
 
+/// What the engine drains from the node: a query's news keyed by the id as the node made it
+/// (no string is made per event), or any other event, translated.
+enum Drained {
+    Query(QueryId, QueryEvent),
+    Other(Translated),
+}
+
+/// A query id as text (the node makes them of ASCII: borrowed).
+fn id_text(id: &QueryId) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(id.as_bytes())
+}
+
 #[derive(Debug)]
 enum Followup {
     CancelQuery(String),
@@ -302,7 +314,7 @@ pub struct Engine<P: Policy, I: Io> {
     /// Where each answer's latency goes, when metrics are kept.
     query_latency: Option<QueryLatency>,
     /// When each query in [`queries`](Self::queries) started, when metrics are kept.
-    query_started: HashMap<String, u64, IdHash>,
+    query_started: HashMap<QueryId, u64, IdHash>,
     /// The interface (scope) of each IPv6 link-local sender heard, to connect to it and to
     /// say where it was heard (the node keeps addresses without scope). Bounded by
     /// [`SCOPES`].
@@ -313,7 +325,7 @@ pub struct Engine<P: Policy, I: Io> {
     group: SocketAddrV4,
     tcp_port: Option<u16>,
     unix_path: Option<String>,
-    queries: HashMap<String, QuerySink, IdHash>,
+    queries: HashMap<QueryId, QuerySink, IdHash>,
     /// Where held queries go, once a handle asked for them.
     incoming: Option<IncomingSink>,
     /// What every known service publishes.
@@ -889,14 +901,14 @@ impl<P: Policy, I: Io> Engine<P, I> {
         };
         let spec = narrowed.as_ref().unwrap_or(spec);
         let targets = spec.to.matching(&self.node)?;
-        let id = spec.with_request(|request| self.node.query(at(now), request))??;
-        let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
+        let key = spec.with_request(|request| self.node.query(at(now), request))??;
+        let id = String::from_utf8_lossy(key.as_bytes()).into_owned();
         // Unbounded, but holds at most one event per target plus `Done`: the node sends
         // nothing else for a query.
         let (sink, events) = query_inbox::inbox();
-        self.queries.insert(id.clone(), sink);
+        self.queries.insert(key, sink);
         if self.query_latency.is_some() {
-            self.query_started.insert(id.clone(), now);
+            self.query_started.insert(key, now);
         }
         Ok(QueryStream::new(id, targets, events))
     }
@@ -1217,7 +1229,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
     }
 
     /// Records an answer's latency (metrics kept), and forgets a query's start once done.
-    fn note_latency(&mut self, now: u64, id: &str, event: &QueryEvent, done: bool) {
+    fn note_latency(&mut self, now: u64, id: &QueryId, event: &QueryEvent, done: bool) {
         let Some(latency) = &self.query_latency else {
             return;
         };
@@ -1739,9 +1751,15 @@ impl<P: Policy, I: Io> Engine<P, I> {
     fn drain_events(&mut self, now: u64) {
         // Lent where it lies in the node's queue: a core event holds a payload of up to `DATA`
         // bytes inline, and moving it out would copy all of them.
-        while let Some(translated) = self.node.poll_event_with(translate) {
-            match translated {
-                Some(Translated::Event(mut event)) => {
+        while let Some(drained) = self.node.poll_event_with(|node, event| match event {
+            cluster_core::Event::Query(query) => {
+                let (id, news) = translate_query(query);
+                Some(Drained::Query(id, news))
+            }
+            _ => translate(node, event).map(Drained::Other),
+        }) {
+            match drained {
+                Some(Drained::Other(Translated::Event(mut event))) => {
                     match &mut event {
                         Event::Discovered(service) => {
                             self.note_heard_on(service);
@@ -1770,10 +1788,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     }
                     self.publish(event);
                 }
-                Some(Translated::Query { id, event }) if self.relays.get(&id).is_some() => {
-                    self.relayed_answer(&id, &event);
+                Some(Drained::Query(id, event)) if self.relays.get(&id_text(&id)).is_some() => {
+                    self.relayed_answer(&id_text(&id), &event);
                 }
-                Some(Translated::Query { id, event }) => {
+                Some(Drained::Query(id, event)) => {
                     let done = matches!(event, QueryEvent::Done(_));
                     self.note_latency(now, &id, &event, done);
                     let delivered = self
@@ -1785,19 +1803,20 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     } else if !delivered && self.queries.remove(&id).is_some() {
                         self.query_started.remove(&id);
                         // The caller dropped its stream: free the node's query slot.
+                        let id = id_text(&id).into_owned();
                         self.followups.push(Followup::CancelQuery(id));
                     }
                 }
-                Some(Translated::Refresh(protocol)) => {
+                Some(Drained::Other(Translated::Refresh(protocol))) => {
                     self.followups.push(Followup::Refresh(protocol));
                 }
-                Some(Translated::Held {
+                Some(Drained::Other(Translated::Held {
                     token,
                     sid,
                     channel,
                     ruid,
                     payload,
-                }) => {
+                })) => {
                     let delivered = self.incoming.as_ref().map(|sink| {
                         sink.deliver(token, |responder| IncomingQuery {
                             sid,
@@ -1818,7 +1837,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
                         }
                     }
                 }
-                None => {}
+                // Queries' news came as `Drained::Query`.
+                Some(Drained::Other(Translated::Query { .. })) | None => {}
             }
         }
     }
