@@ -22,7 +22,7 @@ for path in events query echo tcp_echo smol_events smol_query; do
   printf '%-10s %16d\n' "$path" $(((two - one) / n))
 done
 if command -v perf >/dev/null; then
-  events='syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex,net:net_dev_xmit'
+  events='syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex,net:net_dev_xmit'
   for path in events query udp echo tcp_echo smol_events smol_query smol_udp smol_echo; do
     m=$((10 * n))
     echo "$path x $m:"

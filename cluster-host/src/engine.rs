@@ -72,10 +72,10 @@ use std::path::PathBuf;
 use std::task::{Context, Poll};
 
 use cluster_core::membership::Entry;
-use cluster_core::wire::{MessageKind, ReassemblerStats, StreamItem};
+use cluster_core::wire::{DecodeError, Frame, MessageKind, ReassemblerStats};
 use cluster_core::{
-    ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, ReplyToken, Resolver,
-    SendId, Sid, Source, Stats,
+    ConnId, Destination, Endpoint, HeldStats, Instant, Policy, Protocol, QueryId, ReplyToken,
+    Resolver, SendId, Sid, Source, Stats,
 };
 
 use tokio::sync::{broadcast, mpsc};
@@ -84,18 +84,20 @@ use crate::command::{Command, Reply};
 use crate::conn::{IoEvent, Target};
 use crate::copies::Copies;
 use crate::error::{CommandError, JoinError};
-use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate};
+use crate::event::{Event, QueryEvent, ServiceInfo, Translated, translate, translate_query};
 use crate::gateway::{self, Relays};
 use crate::handle::{Handle, front};
 use crate::held::{
     HeldAnswer, INCOMING_QUEUE, IncomingQueries, IncomingQuery, IncomingSink, Undelivered,
 };
+use crate::id_hash::IdHash;
 use crate::json::JoinedInfo;
 use crate::metrics::QueryLatency;
 use crate::multicast::Membership;
 use crate::node_data::{DATA_FILTER, DataFilter, DataTable, WithData};
 use crate::options::Options;
 use crate::query::QueryStream;
+use crate::query_inbox::{self, QuerySink};
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
 use crate::seeds::{Seeds, own_entry};
 use crate::setup::Setup;
@@ -269,6 +271,18 @@ pub enum Flow {
     Left,
 }
 
+/// What the engine drains from the node: a query's news keyed by the id as the node made it
+/// (no string is made per event), or any other event, translated.
+enum Drained {
+    Query(QueryId, QueryEvent),
+    Other(Translated),
+}
+
+/// A query id as text (the node makes them of ASCII: borrowed).
+fn id_text(id: &QueryId) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(id.as_bytes())
+}
+
 #[derive(Debug)]
 enum Followup {
     CancelQuery(String),
@@ -300,7 +314,7 @@ pub struct Engine<P: Policy, I: Io> {
     /// Where each answer's latency goes, when metrics are kept.
     query_latency: Option<QueryLatency>,
     /// When each query in [`queries`](Self::queries) started, when metrics are kept.
-    query_started: HashMap<String, u64>,
+    query_started: HashMap<QueryId, u64, IdHash>,
     /// The interface (scope) of each IPv6 link-local sender heard, to connect to it and to
     /// say where it was heard (the node keeps addresses without scope). Bounded by
     /// [`SCOPES`].
@@ -311,7 +325,7 @@ pub struct Engine<P: Policy, I: Io> {
     group: SocketAddrV4,
     tcp_port: Option<u16>,
     unix_path: Option<String>,
-    queries: HashMap<String, mpsc::UnboundedSender<QueryEvent>>,
+    queries: HashMap<QueryId, QuerySink, IdHash>,
     /// Where held queries go, once a handle asked for them.
     incoming: Option<IncomingSink>,
     /// What every known service publishes.
@@ -493,13 +507,13 @@ impl<P: Policy, I: Io> Engine<P, I> {
             membership: setup.membership,
             copies: Copies::new(),
             query_latency: setup.options.query_latency.clone(),
-            query_started: HashMap::new(),
+            query_started: HashMap::default(),
             scopes: HashMap::new(),
             arrivals: HashMap::new(),
             group: setup.multicast.destination,
             tcp_port,
             unix_path,
-            queries: HashMap::new(),
+            queries: HashMap::default(),
             incoming: None,
             data: DataTable::default(),
             followups: Vec::new(),
@@ -732,12 +746,12 @@ impl<P: Policy, I: Io> Engine<P, I> {
             }
         };
         let before = frames.stats();
-        frames.push(bytes, |item| {
-            // Decode errors are counted below, from the reassembler's counters.
-            if let StreamItem::Frame(frame) = item {
-                self.frame(now, conn, frame.as_bytes());
-                self.drain(now, io);
-            }
+        // Each frame's body is validated once, by the node as it decodes it; frames and
+        // decode errors are counted below, from the reassembler's counters.
+        frames.push_frames(bytes, |frame| {
+            let decoded = self.frame(now, conn, frame.as_bytes());
+            self.drain(now, io);
+            decoded
         });
         self.count_stream(before, frames.stats());
         if frames.is_pending() {
@@ -756,18 +770,22 @@ impl<P: Policy, I: Io> Engine<P, I> {
         counters.stream_frames_oversized += grew(before.overflows, after.overflows);
         counters.stream_garbage_bytes += grew(before.garbage_bytes, after.garbage_bytes);
         counters.stream_decode_errors += grew(before.errors, after.errors);
+        counters.stream_frames_received += grew(before.frames, after.frames);
     }
 
-    /// One whole frame read from connection `conn`.
-    fn frame(&mut self, now: u64, conn: ConnId, frame: &[u8]) {
+    /// One whole frame read from connection `conn` (header, length and footer checked),
+    /// handed to the node, which validates its body as it decodes it; the decode error when
+    /// the body is not valid.
+    fn frame(&mut self, now: u64, conn: ConnId, frame: &[u8]) -> Result<(), DecodeError> {
         let Some(entry) = self.transports.get(conn) else {
-            return; // closed by us meanwhile
+            return Ok(()); // closed by us meanwhile
         };
         let source = entry.source(conn);
         let protocol = entry.protocol;
         self.transports.touch(conn, now);
-        self.counters.stream_frames_received += 1;
         if let (Some(seeds), Some(peer)) = (&mut self.seeds, source.addr) {
+            // The membership and the relay read the frame before the node: validated first.
+            Frame::parse(frame)?;
             // Membership frames and queries to relay count only when they open (sealed).
             let plain = seeds.plain(now, frame, protocol);
             if plain.is_none() {
@@ -776,7 +794,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             if let Some(plain) = &plain
                 && seeds.handle_frame(now, peer, plain)
             {
-                return;
+                return Ok(());
             }
             // Only a node that exports something reads frames for relaying.
             let inbound = plain
@@ -787,7 +805,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                 self.relay(now, conn, inbound);
             }
         }
-        let _ = self.node.handle_datagram(at(now), source, frame);
+        let handled = self.node.handle_datagram(at(now), source, frame);
         if self.transports.needs_sid(conn) {
             let sid = self
                 .node
@@ -797,6 +815,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
             if let Some(sid) = sid {
                 self.transports.note_sid(conn, sid);
             }
+        }
+        match handled {
+            Err(cluster_core::DatagramError::Decode(error)) => Err(error),
+            _ => Ok(()),
         }
     }
 
@@ -879,14 +901,14 @@ impl<P: Policy, I: Io> Engine<P, I> {
         };
         let spec = narrowed.as_ref().unwrap_or(spec);
         let targets = spec.to.matching(&self.node)?;
-        let id = spec.with_request(|request| self.node.query(at(now), request))??;
-        let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
+        let key = spec.with_request(|request| self.node.query(at(now), request))??;
+        let id = String::from_utf8_lossy(key.as_bytes()).into_owned();
         // Unbounded, but holds at most one event per target plus `Done`: the node sends
         // nothing else for a query.
-        let (sink, events) = mpsc::unbounded_channel();
-        self.queries.insert(id.clone(), sink);
+        let (sink, events) = query_inbox::inbox();
+        self.queries.insert(key, sink);
         if self.query_latency.is_some() {
-            self.query_started.insert(id.clone(), now);
+            self.query_started.insert(key, now);
         }
         Ok(QueryStream::new(id, targets, events))
     }
@@ -1207,7 +1229,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
     }
 
     /// Records an answer's latency (metrics kept), and forgets a query's start once done.
-    fn note_latency(&mut self, now: u64, id: &str, event: &QueryEvent, done: bool) {
+    fn note_latency(&mut self, now: u64, id: &QueryId, event: &QueryEvent, done: bool) {
         let Some(latency) = &self.query_latency else {
             return;
         };
@@ -1729,9 +1751,15 @@ impl<P: Policy, I: Io> Engine<P, I> {
     fn drain_events(&mut self, now: u64) {
         // Lent where it lies in the node's queue: a core event holds a payload of up to `DATA`
         // bytes inline, and moving it out would copy all of them.
-        while let Some(translated) = self.node.poll_event_with(translate) {
-            match translated {
-                Some(Translated::Event(mut event)) => {
+        while let Some(drained) = self.node.poll_event_with(|node, event| match event {
+            cluster_core::Event::Query(query) => {
+                let (id, news) = translate_query(query);
+                Some(Drained::Query(id, news))
+            }
+            _ => translate(node, event).map(Drained::Other),
+        }) {
+            match drained {
+                Some(Drained::Other(Translated::Event(mut event))) => {
                     match &mut event {
                         Event::Discovered(service) => {
                             self.note_heard_on(service);
@@ -1760,10 +1788,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     }
                     self.publish(event);
                 }
-                Some(Translated::Query { id, event }) if self.relays.get(&id).is_some() => {
-                    self.relayed_answer(&id, &event);
+                Some(Drained::Query(id, event)) if self.relays.get(&id_text(&id)).is_some() => {
+                    self.relayed_answer(&id_text(&id), &event);
                 }
-                Some(Translated::Query { id, event }) => {
+                Some(Drained::Query(id, event)) => {
                     let done = matches!(event, QueryEvent::Done(_));
                     self.note_latency(now, &id, &event, done);
                     let delivered = self
@@ -1775,19 +1803,20 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     } else if !delivered && self.queries.remove(&id).is_some() {
                         self.query_started.remove(&id);
                         // The caller dropped its stream: free the node's query slot.
+                        let id = id_text(&id).into_owned();
                         self.followups.push(Followup::CancelQuery(id));
                     }
                 }
-                Some(Translated::Refresh(protocol)) => {
+                Some(Drained::Other(Translated::Refresh(protocol))) => {
                     self.followups.push(Followup::Refresh(protocol));
                 }
-                Some(Translated::Held {
+                Some(Drained::Other(Translated::Held {
                     token,
                     sid,
                     channel,
                     ruid,
                     payload,
-                }) => {
+                })) => {
                     let delivered = self.incoming.as_ref().map(|sink| {
                         sink.deliver(token, |responder| IncomingQuery {
                             sid,
@@ -1808,7 +1837,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
                         }
                     }
                 }
-                None => {}
+                // Queries' news came as `Drained::Query`.
+                Some(Drained::Other(Translated::Query { .. })) | None => {}
             }
         }
     }
@@ -1898,7 +1928,7 @@ mod tests {
             addrs: LocalAddrs::fixed(vec![]),
             copies: Copies::new(),
             query_latency: None,
-            query_started: HashMap::new(),
+            query_started: HashMap::default(),
             scopes: HashMap::new(),
             arrivals: HashMap::new(),
             membership: Membership::fixed(
@@ -1912,7 +1942,7 @@ mod tests {
             group: SocketAddrV4::new(Ipv4Addr::new(230, 230, 230, 230), 23000),
             tcp_port: None,
             unix_path: None,
-            queries: HashMap::new(),
+            queries: HashMap::default(),
             incoming: None,
             data: DataTable::default(),
             followups: Vec::new(),
@@ -2059,10 +2089,18 @@ mod tests {
             engine.handle_read(2, id, tail, &mut io);
             assert_eq!(engine.stats().0.own_echoes, before + 1, "a whole frame");
             assert_eq!(engine.transports.get(id).unwrap().pending_len(), 0);
-            // A frame whose body does not decode is counted too.
+            // A frame whose body does not decode is counted too (by the node, which reads
+            // the body once), and not as a frame received.
+            let (node_before, received_before) = (
+                engine.stats().0.decode_errors,
+                engine.stats().1.stream_frames_received,
+            );
             engine.handle_read(3, id, &[0xC0, 0x8D, 0x01, 0xFF, 0x00, 0x00], &mut io);
             engine.handle_read(3, id, &EMPTY_FRAME, &mut io);
-            assert_eq!(engine.stats().1.stream_decode_errors, 1);
+            let (node, transport) = engine.stats();
+            assert_eq!(transport.stream_decode_errors, 1);
+            assert_eq!(node.decode_errors, node_before + 1);
+            assert_eq!(transport.stream_frames_received, received_before + 1);
         });
     }
 

@@ -8,7 +8,7 @@ use crate::interfaces::HeardOn;
 use crate::node_data::{DataMap, parse_entry};
 use cluster_core::{
     HeldRoom, Hid, LostReason, Node, Payload as CorePayload, Policy, Protocol, ProtocolList,
-    QueryEvent as CoreQueryEvent, ReplyToken, Service, Sid,
+    QueryEvent as CoreQueryEvent, QueryId, ReplyToken, Service, Sid,
 };
 
 /// An application payload: the `data` text and the `raw` bytes of a frame.
@@ -314,36 +314,7 @@ pub fn translate<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
             payload: Payload::from_core(payload),
         }),
         E::Query(query) => {
-            let (id, event) = match query {
-                CoreQueryEvent::Response { id, sid, payload } => (
-                    id,
-                    QueryEvent::Response {
-                        sid: *sid,
-                        payload: Payload::from_core(payload),
-                    },
-                ),
-                CoreQueryEvent::Error { id, sid, error } => (
-                    id,
-                    QueryEvent::Error {
-                        sid: *sid,
-                        error: text(error.data().unwrap_or_default()),
-                    },
-                ),
-                CoreQueryEvent::Missing { id, sid } => (id, QueryEvent::Missing { sid: *sid }),
-                CoreQueryEvent::Done {
-                    id,
-                    answered,
-                    missing,
-                    timed_out,
-                } => (
-                    id,
-                    QueryEvent::Done(QuerySummary {
-                        answered: *answered,
-                        missing: *missing,
-                        timed_out: *timed_out,
-                    }),
-                ),
-            };
+            let (id, event) = translate_query(query);
             Translated::Query {
                 id: text(id.as_bytes()),
                 event,
@@ -373,4 +344,40 @@ pub fn translate<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
         }),
         _ => return None,
     })
+}
+
+/// Translates a core query event: the query's id (as the node made it) and its news.
+#[must_use]
+pub fn translate_query<const D: usize>(query: &CoreQueryEvent<D>) -> (QueryId, QueryEvent) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match query {
+        CoreQueryEvent::Response { id, sid, payload } => (
+            *id,
+            QueryEvent::Response {
+                sid: *sid,
+                payload: Payload::from_core(payload),
+            },
+        ),
+        CoreQueryEvent::Error { id, sid, error } => (
+            *id,
+            QueryEvent::Error {
+                sid: *sid,
+                error: text(error.data().unwrap_or_default()),
+            },
+        ),
+        CoreQueryEvent::Missing { id, sid } => (*id, QueryEvent::Missing { sid: *sid }),
+        CoreQueryEvent::Done {
+            id,
+            answered,
+            missing,
+            timed_out,
+        } => (
+            *id,
+            QueryEvent::Done(QuerySummary {
+                answered: *answered,
+                missing: *missing,
+                timed_out: *timed_out,
+            }),
+        ),
+    }
 }

@@ -110,6 +110,7 @@ pub mod gateway;
 mod handle;
 pub mod held;
 pub mod hid;
+mod id_hash;
 pub mod interfaces;
 pub mod json;
 pub mod metrics;
@@ -120,6 +121,9 @@ pub mod packet;
 pub mod policy;
 pub mod prelude;
 pub mod query;
+mod query_inbox;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod recv_batch;
 pub mod request;
 pub mod seed;
 pub mod seeds;

@@ -2,9 +2,9 @@
 //! [`QueryOutcome`]: everything one query gathered, folded from its [`QueryEvent`]s.
 
 use cluster_core::Sid;
-use tokio::sync::mpsc;
 
 use crate::event::{Payload, QueryEvent, QuerySummary};
+use crate::query_inbox::QueryInbox;
 
 /// Everything a query gathered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -63,16 +63,12 @@ pub struct QueryStream {
     targets: Vec<Sid>,
     // Unbounded, but holds at most one event per target plus `Done`: the node sends nothing
     // else for a query.
-    events: mpsc::UnboundedReceiver<QueryEvent>,
+    events: QueryInbox,
     done: Option<QuerySummary>,
 }
 
 impl QueryStream {
-    pub(crate) fn new(
-        id: String,
-        targets: Vec<Sid>,
-        events: mpsc::UnboundedReceiver<QueryEvent>,
-    ) -> Self {
+    pub(crate) fn new(id: String, targets: Vec<Sid>, events: QueryInbox) -> Self {
         Self {
             id,
             targets,

@@ -22,6 +22,8 @@ use cluster_core::{ConnId, Policy, Protocol, SendId};
 use cluster_host::arrival;
 use cluster_host::conn::{IoEvent, Target};
 use cluster_host::engine::Write;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use cluster_host::recv_batch::RecvBatch;
 #[cfg(unix)]
 use cluster_host::socket::UnixSocket;
 use cluster_host::socket::{self, DATAGRAM_BUFFER, SockRef};
@@ -244,6 +246,9 @@ pub(crate) struct Driver<P: Policy> {
     datagram: Vec<u8>,
     /// Control messages of a read (the arriving interface).
     control: Vec<u8>,
+    /// The multicast datagrams of the last batch read, while no arriving interface is read.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    batch: RecvBatch,
     /// The wake-up for the engine's deadline, kept across turns (re-armed only when the
     /// deadline moves).
     timer: Timer,
@@ -275,6 +280,8 @@ impl<P: Policy> Driver<P> {
             io_rx: Box::pin(io_rx),
             datagram: vec![0; DATAGRAM_BUFFER],
             control: vec![0; arrival::CONTROL_BUFFER],
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            batch: RecvBatch::new(),
             timer: Timer::never(),
             armed: None,
             wakeups,
@@ -417,6 +424,10 @@ impl<P: Policy> Driver<P> {
 
     fn poll_datagram(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
         let arrival = self.engine.membership().reports_arrival();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if !arrival || !self.batch.is_empty() {
+            return self.poll_datagram_batch(cx, now);
+        }
         let woken = self.take_woken(DATAGRAM);
         let received = recv_datagram(
             &self.io.udp,
@@ -427,6 +438,36 @@ impl<P: Policy> Driver<P> {
             arrival,
         );
         self.handle_received(now, received)
+    }
+
+    /// Hands the engine the next datagram of the last batch read; once all were handed
+    /// out, reads the next batch. After a batch that emptied the socket's queue it registers
+    /// with the reactor without reading first (unless the reactor woke the task for the
+    /// socket since), so no read finds the socket empty.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn poll_datagram_batch(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let woken = self.take_woken(DATAGRAM);
+        if self.batch.is_empty() {
+            let batch = &mut self.batch;
+            let mut wait_first = batch.drained() && !woken;
+            let read = poll_nonblocking(&self.io.udp, cx, woken, |s| {
+                if std::mem::take(&mut wait_first) {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                batch.read_from(&SockRef::from(s))
+            });
+            match read {
+                Poll::Ready(Ok(_)) => {}
+                // An error shows again at the next read; nothing to hand the node.
+                Poll::Ready(Err(_)) => return Polled::Handled,
+                Poll::Pending => return Polled::Idle,
+            }
+        }
+        if let Some((bytes, from)) = self.batch.next_datagram() {
+            self.engine
+                .handle_datagram_on(now, from, None, bytes, &mut self.io);
+        }
+        Polled::Handled
     }
 
     fn poll_datagram_v6(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {

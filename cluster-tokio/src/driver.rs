@@ -17,6 +17,8 @@ use cluster_core::{ConnId, Policy, Protocol, SendId};
 use cluster_host::arrival;
 use cluster_host::conn::{IoEvent, Target};
 use cluster_host::engine::Write;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use cluster_host::recv_batch::RecvBatch;
 #[cfg(unix)]
 use cluster_host::socket::UnixSocket;
 use cluster_host::socket::{self, DATAGRAM_BUFFER, SockRef};
@@ -201,6 +203,9 @@ pub(crate) struct Driver<P: Policy> {
     datagram: Vec<u8>,
     /// Control messages of a read (the arriving interface).
     control: Vec<u8>,
+    /// The multicast datagrams of the last batch read, while no arriving interface is read.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    batch: RecvBatch,
     /// The connections to read this round (kept for its allocation).
     readable: Vec<ConnId>,
     /// The wake-up for the engine's deadline, kept across turns (re-armed only when the
@@ -231,6 +236,8 @@ impl<P: Policy> Driver<P> {
             io_rx,
             datagram: vec![0; DATAGRAM_BUFFER],
             control: vec![0; arrival::CONTROL_BUFFER],
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            batch: RecvBatch::new(),
             readable: Vec::new(),
             sleep: Box::pin(tokio::time::sleep_until(clock.0)),
             armed: None,
@@ -411,6 +418,10 @@ impl<P: Policy> Driver<P> {
 
     fn poll_datagram(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
         let arrival = self.engine.membership().reports_arrival();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if !arrival || !self.batch.is_empty() {
+            return self.poll_datagram_batch(cx, now);
+        }
         let received = recv_datagram(
             &self.io.udp,
             cx,
@@ -419,6 +430,44 @@ impl<P: Policy> Driver<P> {
             arrival,
         );
         self.handle_received(now, received)
+    }
+
+    /// Hands the engine the next datagram of the last batch read; once all were handed
+    /// out, reads the next batch when the socket is readable. A batch that emptied the
+    /// socket's queue clears tokio's readiness with the read that took it (the one read
+    /// that found the queue empty), so the socket wakes the task for the next datagram
+    /// and no read finds it empty.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn poll_datagram_batch(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        loop {
+            if let Some((bytes, from)) = self.batch.next_datagram() {
+                self.engine
+                    .handle_datagram_on(now, from, None, bytes, &mut self.io);
+                return Polled::Handled;
+            }
+            match self.io.udp.poll_recv_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                // An error shows again at the next read; nothing to hand the node.
+                Poll::Ready(Err(_)) => return Polled::Handled,
+                Poll::Pending => return Polled::Idle,
+            }
+            let (udp, batch) = (&self.io.udp, &mut self.batch);
+            let read = udp.try_io(Interest::READABLE, || {
+                batch.read_from(&SockRef::from(udp))?;
+                if batch.drained() {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            });
+            match read {
+                // Datagrams to hand out, or none (the socket's next poll registers the
+                // waker).
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Polled::Handled,
+            }
+        }
     }
 
     fn poll_datagram_v6(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {

@@ -184,6 +184,27 @@ impl<const N: usize> Reassembler<N> {
         );
     }
 
+    /// Feeds the next chunk as [`push`](Self::push) does, but hands each complete frame to
+    /// `on_frame` with its header, length and footer checked and its body not yet: the
+    /// consumer validates the body as it decodes it (a node's `handle_datagram` does) and
+    /// returns the decode error when it fails, so the body is read once rather than by
+    /// [`Frame::parse`] first. Frames for which `on_frame` returns `Ok` count in
+    /// [`ReassemblerStats::frames`], the others in [`ReassemblerStats::errors`]. The same
+    /// bounds as [`push`](Self::push).
+    pub fn push_frames(
+        &mut self,
+        chunk: &[u8],
+        mut on_frame: impl FnMut(Frame<'_>) -> Result<(), DecodeError>,
+    ) {
+        feed(
+            self.buf.as_mut_view(),
+            chunk,
+            self.max_frame_len,
+            &mut self.stats,
+            &mut on_frame,
+        );
+    }
+
     /// True when bytes of an unfinished frame (or a lone trailing `C0`) are buffered.
     #[must_use]
     pub fn is_pending(&self) -> bool {

@@ -277,6 +277,26 @@ fn a_body_that_fails_to_decode_is_an_error_item_and_fully_consumed() {
 }
 
 #[test]
+fn push_frames_hands_bodies_unvalidated_and_counts_the_consumers_verdicts() {
+    let good = event(b"after", b"");
+    // Unknown field id 16: whole, but its body does not decode.
+    let bad = [0xC0, 0x8D, 0x03, 0x10, 0x01, 0x00, 0x00, 0x00];
+    let chunk = cat(&[&bad, &good]);
+    let mut stream = Reassembler::<64>::new();
+    let mut seen = Vec::new();
+    for part in [&chunk[..5], &chunk[5..]] {
+        stream.push_frames(part, |frame| {
+            seen.push(frame.as_bytes().to_vec());
+            crate::wire::Frame::parse(frame.as_bytes()).map(drop)
+        });
+    }
+    assert_eq!(seen, [bad.to_vec(), good]);
+    let stats = stream.stats();
+    assert_eq!((stats.frames, stats.errors, stats.garbage_bytes), (1, 1, 0));
+    assert!(!stream.is_pending());
+}
+
+#[test]
 fn a_varint_cut_by_the_end_of_the_chunk_waits() {
     let a = event(&[b'z'; 200], b"");
     assert_eq!(&a[2..4], &[0xD7, 0x01]); // a two-byte length
