@@ -17,6 +17,7 @@ mod hold;
 mod late;
 mod outbox;
 mod ping;
+mod probation;
 mod probe;
 mod props;
 mod query;
@@ -28,6 +29,7 @@ mod request;
 mod resolve;
 mod retry;
 mod send;
+mod slots;
 mod state;
 mod tags;
 

@@ -274,9 +274,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.ping.remove(service.sid.as_bytes());
         self.outbox.forget(&service.sid, &mut self.payloads);
         self.query_target_lost(now, service);
-        if !service.announced {
+        if let Some(due) = service.discover_at {
             self.discover_pending = self.discover_pending.saturating_sub(1);
-            self.refresh_discover_next();
+            // `discover_next` is the earliest due time: only the removal of a service due
+            // then can change it.
+            if self.discover_next == Some(due) {
+                self.refresh_discover_next();
+            }
         } else {
             self.policy.on_lost(&service.sid, reason);
             // Cannot overflow: it holds at most one entry per service the registry held, and
