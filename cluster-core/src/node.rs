@@ -17,6 +17,7 @@ mod hold;
 mod late;
 mod outbox;
 mod ping;
+#[cfg(feature = "large-registry")]
 mod probation;
 mod probe;
 mod props;

@@ -61,7 +61,10 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
         LARGE_EXTRA
     } else {
         0
-    } + if cfg!(all(feature = "large-registry", feature = "heartbeat-fast-path")) {
+    } + if cfg!(all(
+        feature = "large-registry",
+        feature = "heartbeat-fast-path"
+    )) {
         LARGE_REPEAT_EXTRA
     } else {
         0

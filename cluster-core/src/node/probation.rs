@@ -1,5 +1,5 @@
-//! What eviction reads of each service ([`Standing`]), the walk that picks the service to
-//! evict ([`Candidates`]), and, with the feature `large-registry`, a compact copy of every
+//! For the feature `large-registry`: what eviction reads of each service ([`Standing`]), the
+//! walk that picks the service to evict ([`Candidates`]), and a compact copy of every
 //! service's standing beside the registry ([`StandingIndex`]), so that a full registry finds
 //! its victim by reading a few bytes per service instead of a whole record.
 
@@ -73,13 +73,11 @@ impl Candidates {
 
 /// Services whose record may have changed since their standing was copied, noted one by one
 /// up to this many (beyond it, every standing is copied again).
-#[cfg(feature = "large-registry")]
 const CHANGED: usize = 8;
 
 /// The standing of every service, at the same positions as the registry's records. A record
 /// handed out to change is noted as changed, and its standing is copied again before the
 /// next walk or removal: the copies the walk reads are always those of the records.
-#[cfg(feature = "large-registry")]
 #[derive(Debug)]
 pub(crate) struct StandingIndex<const N: usize> {
     standings: super::slots::Slots<Standing, N>,
@@ -87,7 +85,6 @@ pub(crate) struct StandingIndex<const N: usize> {
     all_changed: bool,
 }
 
-#[cfg(feature = "large-registry")]
 impl<const N: usize> StandingIndex<N> {
     pub(crate) const fn new() -> Self {
         Self {

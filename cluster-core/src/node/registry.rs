@@ -2,6 +2,7 @@
 
 use core::net::IpAddr;
 
+#[cfg(feature = "large-registry")]
 use super::probation::{Candidates, Standing};
 use super::slots::Slots;
 use crate::identity::Sid;
@@ -16,8 +17,8 @@ use crate::time::Instant;
 /// Adding and removing a service shift the sorted index (O(n) entries of 12 bytes); removing
 /// one also moves records ([`Slots`]: every later one, or with the feature `large-registry`
 /// those on the shorter side), which happens only when services come and go. A full
-/// registry picks the service to evict by a walk over every service's [`Standing`]: over a
-/// compact copy of them with `large-registry` ([`super::probation`]), else over the records.
+/// registry picks the service to evict by a walk over the records, or with `large-registry`
+/// over a compact copy of what eviction reads of each service (module `probation`).
 ///
 /// Unix-socket paths are kept apart, in a table of [`UNIX_PATHS`] entries (none without the
 /// feature `unix`): only services on
@@ -334,13 +335,49 @@ impl<const N: usize> Registry<N> {
         if !self.is_full() {
             return Ok(None);
         }
-        let candidates = self.candidates(addr);
-        let victim = if addr.is_some() && candidates.from_addr >= per_address_slots(N) {
-            candidates.weakest_from_addr
-        } else {
-            candidates.weakest
+        #[cfg(feature = "large-registry")]
+        let victim = {
+            let candidates = self.candidates(addr);
+            if addr.is_some() && candidates.from_addr >= per_address_slots(N) {
+                candidates.weakest_from_addr
+            } else {
+                candidates.weakest
+            }
+        };
+        // Two walks over the records: the smallest code, for the small registries of a
+        // firmware.
+        #[cfg(not(feature = "large-registry"))]
+        let victim = {
+            let from_addr = addr.map_or(0, |_| {
+                self.services
+                    .iter()
+                    .filter(|s| !s.established && s.ip == addr)
+                    .count()
+            });
+            if addr.is_some() && from_addr >= per_address_slots(N) {
+                self.weakest(&|s| s.ip == addr)
+            } else {
+                self.weakest(&|_| true)
+            }
         };
         victim.map(Some).ok_or(Full)
+    }
+
+    /// The service on probation among `among` to evict first: the fewest frames, then the
+    /// earliest first frame, then the first in arrival order (the rule of
+    /// [`Candidates::walk`], over the records).
+    #[cfg(not(feature = "large-registry"))]
+    fn weakest(&self, among: &dyn Fn(&Service) -> bool) -> Option<usize> {
+        self.services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.established && among(s))
+            .min_by(|(_, a), (_, b)| {
+                a.frames
+                    .cmp(&b.frames)
+                    .then(a.first_heard.cmp(&b.first_heard))
+            })
+            .map(|(index, _)| index)
     }
 
     /// The walk of [`Candidates`] over the services' standings: over the compact copies with
@@ -354,12 +391,6 @@ impl<const N: usize> Registry<N> {
             Candidates::walk(self.services.iter().map(Standing::of), addr)
         );
         candidates
-    }
-
-    /// The walk of [`Candidates`] over the services' standings.
-    #[cfg(not(feature = "large-registry"))]
-    fn candidates(&mut self, addr: Option<IpAddr>) -> Candidates {
-        Candidates::walk(self.services.iter().map(Standing::of), addr)
     }
 
     /// Index of the first service whose age is over `ttl`, as the expiry check sees it.

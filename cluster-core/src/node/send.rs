@@ -107,8 +107,12 @@ struct Filter<'s> {
 }
 
 impl<'s> Filter<'s> {
+    /// The services in arrival order (one run without `large-registry`).
     fn in_order(&self) -> impl Iterator<Item = &'s Service> + use<'s> {
-        self.services.0.iter().chain(self.services.1)
+        #[cfg(feature = "large-registry")]
+        return self.services.0.iter().chain(self.services.1);
+        #[cfg(not(feature = "large-registry"))]
+        return self.services.0.iter();
     }
 
     /// Whether the filter names `service` (for the filters that name marked services).
