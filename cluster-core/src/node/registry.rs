@@ -51,8 +51,11 @@ pub(crate) struct Registry<const N: usize> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Removed {
     pub(crate) sid: Sid,
-    /// When its `Discovered` event was due; `None` when it was delivered (so a `Lost` one is
-    /// owed).
+    /// Its `Discovered` event was delivered (so a `Lost` one is owed).
+    pub(crate) announced: bool,
+    /// When its `Discovered` event was due, if it was not delivered (kept for large
+    /// registries, where a removal then spares the walk for the earliest due time).
+    #[cfg(feature = "large-registry")]
     pub(crate) discover_at: Option<Instant>,
     /// The queries it was a target of, and those it answered (bits by query slot).
     pub(crate) query_targets: u8,
@@ -63,6 +66,8 @@ impl Removed {
     fn of(service: &Service) -> Self {
         Self {
             sid: service.sid,
+            announced: service.discover_at().is_none(),
+            #[cfg(feature = "large-registry")]
             discover_at: service.discover_at(),
             query_targets: service.query_targets,
             query_answered: service.query_answered,

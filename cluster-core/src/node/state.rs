@@ -274,11 +274,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize> Core<P, SERVICES, DATA
         self.ping.remove(service.sid.as_bytes());
         self.outbox.forget(&service.sid, &mut self.payloads);
         self.query_target_lost(now, service);
-        if let Some(due) = service.discover_at {
+        if !service.announced {
             self.discover_pending = self.discover_pending.saturating_sub(1);
             // `discover_next` is the earliest due time: only the removal of a service due
-            // then can change it.
-            if self.discover_next == Some(due) {
+            // then can change it (with `large-registry`; the small registries of a firmware
+            // keep the smaller code).
+            #[cfg(feature = "large-registry")]
+            let earliest_removed = self.discover_next == service.discover_at;
+            #[cfg(not(feature = "large-registry"))]
+            let earliest_removed = true;
+            if earliest_removed {
                 self.refresh_discover_next();
             }
         } else {
