@@ -14,8 +14,9 @@
 //! how many services the nodes know.
 //!
 //! `cargo run --release -p cluster-benches --example sim_run -- reference 10000 10 1024` is
-//! the 10,000-node run of `BENCHMARKS.md`; under `valgrind --tool=callgrind` a small LAN
-//! shows where the simulator spends its instructions.
+//! the 10,000-node run of `BENCHMARKS.md` (with `128` instead of `1024`, the one that
+//! finished there: the same joins, smaller registries); under `valgrind --tool=callgrind` a
+//! small LAN shows where the simulator spends its instructions.
 //!
 //! With `SIM_RUN_PROGRESS_MS=M` in the environment, a long run prints a line to stderr every
 //! M simulated milliseconds: simulated time, steps, wall and CPU time, resident memory,

@@ -17,6 +17,8 @@ mod hold;
 mod late;
 mod outbox;
 mod ping;
+#[cfg(feature = "large-registry")]
+mod probation;
 mod probe;
 mod props;
 mod query;
@@ -28,6 +30,7 @@ mod request;
 mod resolve;
 mod retry;
 mod send;
+mod slots;
 mod state;
 mod tags;
 

@@ -26,6 +26,12 @@ const UNIX_EXTRA: usize = 848;
 /// 108 bytes per service and 16 more with alignment. (Its counter,
 /// `Stats::heartbeats_repeated`, is in every build.)
 const REPEAT_EXTRA: usize = 3_472;
+/// With the feature `large-registry` (large simulations) the registry keeps a copy of what
+/// eviction reads of each service (24 bytes), a short list of changed records and the ring
+/// buffer's positions: 840 bytes; 24 more with `heartbeat-fast-path`, whose kept heartbeats
+/// then live in a ring too.
+const LARGE_EXTRA: usize = 840;
+const LARGE_REPEAT_EXTRA: usize = 24;
 
 #[test]
 fn default_node_fits_in_24_kib_and_matches_the_docs() {
@@ -52,6 +58,17 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
         REPEAT_EXTRA
     } else {
         0
+    } + if cfg!(feature = "large-registry") {
+        LARGE_EXTRA
+    } else {
+        0
+    } + if cfg!(all(
+        feature = "large-registry",
+        feature = "heartbeat-fast-path"
+    )) {
+        LARGE_REPEAT_EXTRA
+    } else {
+        0
     };
     if cfg!(feature = "seal") {
         if cfg!(target_pointer_width = "64") {
@@ -65,7 +82,8 @@ fn default_node_fits_in_24_kib_and_matches_the_docs() {
         feature = "node-data",
         feature = "loss-recovery",
         feature = "unix",
-        feature = "heartbeat-fast-path"
+        feature = "heartbeat-fast-path",
+        feature = "large-registry"
     )) {
         if cfg!(target_pointer_width = "64") {
             assert_eq!(size, DOCUMENTED + data_extra, "update the crate docs");

@@ -2,6 +2,9 @@
 
 use core::net::IpAddr;
 
+#[cfg(feature = "large-registry")]
+use super::probation::{Candidates, Standing};
+use super::slots::Slots;
 use crate::identity::Sid;
 use crate::service::{Seen, Service, UnixPath};
 use crate::time::Instant;
@@ -10,8 +13,12 @@ use crate::time::Instant;
 /// hashing). A second array keeps the services' indices sorted by sid, each with the sid's
 /// first eight bytes (all of a sid this project draws), so a frame's service is found by
 /// binary search over that compact array, reading records only where those bytes are equal:
-/// O(log n) per frame whatever the size, for 12 bytes per service beside the record itself. Adding and removing a service
-/// shift the arrays (O(n)), which happens only when services come and go.
+/// O(log n) per frame whatever the size, for 12 bytes per service beside the record itself.
+/// Adding and removing a service shift the sorted index (O(n) entries of 12 bytes); removing
+/// one also moves records ([`Slots`]: every later one, or with the feature `large-registry`
+/// those on the shorter side), which happens only when services come and go. A full
+/// registry picks the service to evict by a walk over the records, or with `large-registry`
+/// over a compact copy of what eviction reads of each service (module `probation`).
 ///
 /// Unix-socket paths are kept apart, in a table of [`UNIX_PATHS`] entries (none without the
 /// feature `unix`): only services on
@@ -20,14 +27,14 @@ use crate::time::Instant;
 /// service (counted in `oversized`).
 #[derive(Debug)]
 pub(crate) struct Registry<const N: usize> {
-    services: heapless::Vec<Service, N>,
+    services: Slots<Service, N>,
     /// Indices into `services`, sorted by the [`SidKey`] of their sids.
     by_sid: heapless::Vec<SidEntry, N>,
     unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
     /// Beside each service, at the same index: its last periodic heartbeat that can be
     /// repeated ([`super::repeat`]).
     #[cfg(feature = "heartbeat-fast-path")]
-    repeats: heapless::Vec<super::repeat::RepeatFrame, N>,
+    repeats: Slots<super::repeat::RepeatFrame, N>,
     /// Where a sid's repeatable heartbeat was last seen: registry index + 1 (0 for none) in
     /// one of the four entries of the bucket a hash of the sid picks (room for four times
     /// the capacity, so that few sids lose theirs to others). Only a guess, which may be
@@ -35,6 +42,9 @@ pub(crate) struct Registry<const N: usize> {
     /// decides.
     #[cfg(feature = "heartbeat-fast-path")]
     hints: [[u16; HINT_WAYS]; N],
+    /// What eviction reads of each service, at the same index ([`super::probation`]).
+    #[cfg(feature = "large-registry")]
+    standings: super::probation::StandingIndex<N>,
 }
 
 /// What the node still needs of a service it removed from the registry.
@@ -43,6 +53,10 @@ pub(crate) struct Removed {
     pub(crate) sid: Sid,
     /// Its `Discovered` event was delivered (so a `Lost` one is owed).
     pub(crate) announced: bool,
+    /// When its `Discovered` event was due, if it was not delivered (kept for large
+    /// registries, where a removal then spares the walk for the earliest due time).
+    #[cfg(feature = "large-registry")]
+    pub(crate) discover_at: Option<Instant>,
     /// The queries it was a target of, and those it answered (bits by query slot).
     pub(crate) query_targets: u8,
     pub(crate) query_answered: u8,
@@ -53,6 +67,8 @@ impl Removed {
         Self {
             sid: service.sid,
             announced: service.discover_at().is_none(),
+            #[cfg(feature = "large-registry")]
+            discover_at: service.discover_at(),
             query_targets: service.query_targets,
             query_answered: service.query_answered,
         }
@@ -84,13 +100,15 @@ impl<const N: usize> Registry<N> {
     pub(crate) const fn new() -> Self {
         const { assert!(N <= u16::MAX as usize, "at most 65,535 services") };
         Self {
-            services: heapless::Vec::new(),
+            services: Slots::new(),
             by_sid: heapless::Vec::new(),
             unix_paths: heapless::Vec::new(),
             #[cfg(feature = "heartbeat-fast-path")]
-            repeats: heapless::Vec::new(),
+            repeats: Slots::new(),
             #[cfg(feature = "heartbeat-fast-path")]
             hints: [[0; HINT_WAYS]; N],
+            #[cfg(feature = "large-registry")]
+            standings: super::probation::StandingIndex::new(),
         }
     }
 
@@ -148,6 +166,8 @@ impl<const N: usize> Registry<N> {
         self.services.clear();
         self.by_sid.clear();
         self.unix_paths.clear();
+        #[cfg(feature = "large-registry")]
+        self.standings.clear();
         #[cfg(feature = "heartbeat-fast-path")]
         {
             self.repeats.clear();
@@ -170,7 +190,7 @@ impl<const N: usize> Registry<N> {
 
     pub(crate) fn get_mut(&mut self, sid: &[u8]) -> Option<&mut Service> {
         let index = self.index_of(sid)?;
-        self.services.get_mut(index)
+        self.at_mut(index)
     }
 
     pub(crate) fn at(&self, index: usize) -> Option<&Service> {
@@ -178,6 +198,8 @@ impl<const N: usize> Registry<N> {
     }
 
     pub(crate) fn at_mut(&mut self, index: usize) -> Option<&mut Service> {
+        #[cfg(feature = "large-registry")]
+        self.standings.changed(index);
         self.services.get_mut(index)
     }
 
@@ -187,7 +209,11 @@ impl<const N: usize> Registry<N> {
         let at = self.search(service.sid.as_bytes()).err()?;
         let index = self.services.len();
         let entry = SidEntry::new(SidKey::of_sid(&service.sid), u16::try_from(index).ok()?);
+        #[cfg(feature = "large-registry")]
+        let standing = Standing::of(&service);
         self.services.push(service).ok()?;
+        #[cfg(feature = "large-registry")]
+        self.standings.push(standing);
         // Cannot fail either: the same capacity and length as `services`.
         #[cfg(feature = "heartbeat-fast-path")]
         self.repeats.push(super::repeat::RepeatFrame::EMPTY).ok()?;
@@ -205,6 +231,11 @@ impl<const N: usize> Registry<N> {
         let sid = removed.sid;
         if let Ok(at) = self.search(sid.as_bytes()) {
             self.by_sid.remove(at);
+        }
+        #[cfg(feature = "large-registry")]
+        {
+            self.standings.refresh(&self.services);
+            self.standings.remove(index);
         }
         let _ = self.services.remove(index);
         #[cfg(feature = "heartbeat-fast-path")]
@@ -271,20 +302,26 @@ impl<const N: usize> Registry<N> {
         &mut self,
         index: usize,
     ) -> Option<(&mut Service, &mut super::repeat::RepeatFrame)> {
+        #[cfg(feature = "large-registry")]
+        self.standings.changed(index);
         Some((self.services.get_mut(index)?, self.repeats.get_mut(index)?))
     }
 
-    pub(crate) fn iter(&self) -> core::slice::Iter<'_, Service> {
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &Service> + ExactSizeIterator {
         self.services.iter()
     }
 
-    /// Every service, in arrival order.
-    pub(crate) fn as_slice(&self) -> &[Service] {
-        &self.services
+    /// Every service, in arrival order, as two runs (see [`Slots::as_slices`]).
+    pub(crate) fn as_slices(&self) -> (&[Service], &[Service]) {
+        self.services.as_slices()
     }
 
     /// Mutable access to every service; callers never change a sid.
-    pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, Service> {
+    pub(crate) fn iter_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = &mut Service> + ExactSizeIterator {
+        #[cfg(feature = "large-registry")]
+        self.standings.all_changed();
         self.services.iter_mut()
     }
 
@@ -299,28 +336,42 @@ impl<const N: usize> Registry<N> {
     ///   earliest first among equals;
     /// * established services are never replaced: when they fill the registry the newcomer
     ///   is refused (`Err`).
-    pub(crate) fn room_for(&self, addr: Option<IpAddr>) -> Result<Option<usize>, Full> {
+    pub(crate) fn room_for(&mut self, addr: Option<IpAddr>) -> Result<Option<usize>, Full> {
         if !self.is_full() {
             return Ok(None);
         }
-        let from_addr = addr.map_or(0, |_| {
-            self.services
-                .iter()
-                .filter(|s| !s.established && s.ip == addr)
-                .count()
-        });
-        let victim = if addr.is_some() && from_addr >= per_address_slots(N) {
-            self.weakest(&|s| s.ip == addr)
-        } else {
-            self.weakest(&|_| true)
+        #[cfg(feature = "large-registry")]
+        let victim = {
+            let candidates = self.candidates(addr);
+            if addr.is_some() && candidates.from_addr >= per_address_slots(N) {
+                candidates.weakest_from_addr
+            } else {
+                candidates.weakest
+            }
+        };
+        // Two walks over the records: the smallest code, for the small registries of a
+        // firmware.
+        #[cfg(not(feature = "large-registry"))]
+        let victim = {
+            let from_addr = addr.map_or(0, |_| {
+                self.services
+                    .iter()
+                    .filter(|s| !s.established && s.ip == addr)
+                    .count()
+            });
+            if addr.is_some() && from_addr >= per_address_slots(N) {
+                self.weakest(&|s| s.ip == addr)
+            } else {
+                self.weakest(&|_| true)
+            }
         };
         victim.map(Some).ok_or(Full)
     }
 
     /// The service on probation among `among` to evict first: the fewest frames, then the
-    /// earliest first frame. Oldest first, so that a newcomer arriving during a flood of
-    /// one-frame sids outlives the flood entries already there long enough to be heard again
-    /// (a join sends a heartbeat and a discovery back to back).
+    /// earliest first frame, then the first in arrival order (the rule of
+    /// [`Candidates::walk`], over the records).
+    #[cfg(not(feature = "large-registry"))]
     fn weakest(&self, among: &dyn Fn(&Service) -> bool) -> Option<usize> {
         self.services
             .iter()
@@ -332,6 +383,19 @@ impl<const N: usize> Registry<N> {
                     .then(a.first_heard.cmp(&b.first_heard))
             })
             .map(|(index, _)| index)
+    }
+
+    /// The walk of [`Candidates`] over the services' standings: over the compact copies with
+    /// `large-registry` (checked against the records in debug builds), else over the records.
+    #[cfg(feature = "large-registry")]
+    fn candidates(&mut self, addr: Option<IpAddr>) -> Candidates {
+        self.standings.refresh(&self.services);
+        let candidates = self.standings.candidates(addr);
+        debug_assert_eq!(
+            candidates,
+            Candidates::walk(self.services.iter().map(Standing::of), addr)
+        );
+        candidates
     }
 
     /// Index of the first service whose age is over `ttl`, as the expiry check sees it.
@@ -604,6 +668,84 @@ mod tests {
                     proptest::prop_assert_eq!(registry.index_of(sid.as_bytes()), Some(at));
                 }
                 proptest::prop_assert!(registry.get(&bytes).map(|s| s.sid) == model.iter().copied().find(|s| *s == sid));
+            }
+        }
+    }
+
+    /// The eviction rule as first written: count the newcomer's address, then look for the
+    /// weakest, each a walk over the records.
+    fn victim_by_two_walks(
+        registry: &Registry<16>,
+        addr: Option<IpAddr>,
+    ) -> Result<Option<usize>, Full> {
+        if !registry.is_full() {
+            return Ok(None);
+        }
+        let on_probation = || registry.iter().enumerate().filter(|(_, s)| !s.established);
+        let from_addr = addr.map_or(0, |_| on_probation().filter(|(_, s)| s.ip == addr).count());
+        let own_share = addr.is_some() && from_addr >= per_address_slots(16);
+        on_probation()
+            .filter(|(_, s)| !own_share || s.ip == addr)
+            .min_by(|(_, a), (_, b)| {
+                a.frames
+                    .cmp(&b.frames)
+                    .then(a.first_heard.cmp(&b.first_heard))
+            })
+            .map(|(index, _)| Some(index))
+            .ok_or(Full)
+    }
+
+    proptest::proptest! {
+        /// Whatever changes the records through every way the registry hands them out, the
+        /// service to evict is the one the rule as first written picks.
+        #[test]
+        fn eviction_follows_the_rule_through_changes_and_removals(
+            ops in proptest::collection::vec((0u8..6, 0usize..20, 0u8..4, 0u8..3), 0..300)
+        ) {
+            let mut registry = Registry::<16>::new();
+            let hid = Hid::new(b"02:fc:00:00:00:01").unwrap();
+            let ip = |host: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)));
+            for (step, (op, at, value, host)) in (0u32..).zip(ops) {
+                match op {
+                    0 | 1 => {
+                        let mut service = Service::new(
+                            Sid::new(&step.to_be_bytes()).unwrap(),
+                            hid,
+                            Instant::from_millis(u64::from(value) * 10),
+                        );
+                        service.ip = ip(host);
+                        service.frames = value;
+                        if let Ok(Some(victim)) = registry.room_for(ip(host)) {
+                            registry.remove_at(victim);
+                        }
+                        let _ = registry.insert(service);
+                    }
+                    2 => {
+                        if let Some(service) = registry.at_mut(at) {
+                            service.frames = value;
+                            service.established = value == 3;
+                        }
+                    }
+                    3 => {
+                        for service in registry.iter_mut().skip(at % 4) {
+                            service.frames = service.frames.saturating_add(value);
+                            service.ip = ip(host);
+                        }
+                    }
+                    4 => {
+                        let _ = registry.remove_at(at);
+                    }
+                    _ => {
+                        let sid = registry.at(at).map(|s| s.sid);
+                        if let Some(service) = sid.and_then(|sid| registry.get_mut(sid.as_bytes())) {
+                            service.ip = ip(host);
+                        }
+                    }
+                }
+                for addr in [None, ip(0), ip(1), ip(2)] {
+                    let expected = victim_by_two_walks(&registry, addr);
+                    proptest::prop_assert_eq!(registry.room_for(addr), expected);
+                }
             }
         }
     }

@@ -102,10 +102,19 @@ struct Extra<'a> {
 #[derive(Debug, Clone, Copy)]
 struct Filter<'s> {
     of: FilterOf<'s>,
-    services: &'s [Service],
+    /// The registry's services in arrival order, as two runs.
+    services: (&'s [Service], &'s [Service]),
 }
 
-impl Filter<'_> {
+impl<'s> Filter<'s> {
+    /// The services in arrival order (one run without `large-registry`).
+    fn in_order(&self) -> impl Iterator<Item = &'s Service> + use<'s> {
+        #[cfg(feature = "large-registry")]
+        return self.services.0.iter().chain(self.services.1);
+        #[cfg(not(feature = "large-registry"))]
+        return self.services.0.iter();
+    }
+
     /// Whether the filter names `service` (for the filters that name marked services).
     fn names(&self, service: &Service) -> bool {
         match self.of {
@@ -122,7 +131,7 @@ impl ListSource for Filter<'_> {
             FilterOf::None => 0,
             FilterOf::One(_) => 1,
             FilterOf::Mark(_) | FilterOf::QueryTargets(_) => {
-                self.services.iter().filter(|s| self.names(s)).count()
+                self.in_order().filter(|s| self.names(s)).count()
             }
         }
     }
@@ -133,10 +142,13 @@ impl ListSource for Filter<'_> {
             *at = 1;
             return first.then(|| sid.as_bytes());
         }
-        let rest = self.services.get(*at..)?;
-        let found = rest.iter().position(|s| self.names(s))?;
-        *at = at.saturating_add(found).saturating_add(1);
-        rest.get(found).map(|s| s.sid.as_bytes())
+        let (found, service) = self
+            .in_order()
+            .enumerate()
+            .skip(*at)
+            .find(|(_, s)| self.names(s))?;
+        *at = found.saturating_add(1);
+        Some(service.sid.as_bytes())
     }
 }
 
@@ -628,7 +640,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
     ) -> Result<usize, EncodeError> {
         let filter = Filter {
             of: filter,
-            services: self.registry.as_slice(),
+            services: self.registry.as_slices(),
         };
         let message = Message {
             sid: Some(Str::from_bytes(self.sid.as_bytes())),

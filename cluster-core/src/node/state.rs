@@ -276,7 +276,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         self.query_target_lost(now, service);
         if !service.announced {
             self.discover_pending = self.discover_pending.saturating_sub(1);
-            self.refresh_discover_next();
+            // `discover_next` is the earliest due time: only the removal of a service due
+            // then can change it (with `large-registry`; the small registries of a firmware
+            // keep the smaller code).
+            #[cfg(feature = "large-registry")]
+            let earliest_removed = self.discover_next == service.discover_at;
+            #[cfg(not(feature = "large-registry"))]
+            let earliest_removed = true;
+            if earliest_removed {
+                self.refresh_discover_next();
+            }
         } else {
             self.policy.on_lost(&service.sid, reason);
             // Cannot overflow: it holds at most one entry per service the registry held, and
