@@ -108,16 +108,7 @@ impl Drop for QueryInbox {
 mod tests {
     use super::*;
     use crate::event::QuerySummary;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    struct CountWakes(AtomicUsize);
-
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wakeups::CountingTask;
 
     fn done() -> QueryEvent {
         QueryEvent::Done(QuerySummary {
@@ -129,14 +120,13 @@ mod tests {
 
     #[test]
     fn events_come_in_order_a_waiting_stream_is_woken_and_the_end_is_none() {
-        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&wakes));
+        let (wakes, waker) = CountingTask::waker();
         let cx = &mut Context::from_waker(&waker);
         let (sink, mut inbox) = inbox();
         assert!(inbox.poll_recv(cx).is_pending());
         let sid = cluster_core::Sid::new(b"a").unwrap();
         sink.send(QueryEvent::Missing { sid }).unwrap();
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(wakes.wakes(), 1);
         sink.send(done()).unwrap();
         assert_eq!(
             inbox.poll_recv(cx),
@@ -145,11 +135,7 @@ mod tests {
         assert_eq!(inbox.poll_recv(cx), Poll::Ready(Some(done())));
         assert!(inbox.poll_recv(cx).is_pending());
         drop(sink);
-        assert_eq!(
-            wakes.0.load(Ordering::SeqCst),
-            2,
-            "the end wakes the stream"
-        );
+        assert_eq!(wakes.wakes(), 2, "the end wakes the stream");
         assert_eq!(inbox.poll_recv(cx), Poll::Ready(None));
     }
 

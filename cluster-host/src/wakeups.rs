@@ -81,30 +81,46 @@ impl Wake for SourceWaker {
     }
 }
 
+/// A waker that counts its wake-ups, for the crate's tests of wake-up paths.
+#[cfg(test)]
+pub(crate) struct CountingTask(std::sync::atomic::AtomicUsize);
+
+#[cfg(test)]
+impl CountingTask {
+    /// The counter and a waker that bumps it.
+    pub(crate) fn waker() -> (Arc<Self>, Waker) {
+        let counter = Arc::new(Self(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&counter));
+        (counter, waker)
+    }
+
+    /// How many times the waker was woken.
+    pub(crate) fn wakes(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+impl Wake for CountingTask {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    struct CountingTask(AtomicUsize);
-
-    impl Wake for CountingTask {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     #[test]
     fn every_source_is_noted_at_first_then_only_those_woken() {
         let wakeups = Wakeups::new(3);
         let wakers = wakeups.wakers(3);
-        let counter = Arc::new(CountingTask(AtomicUsize::new(0)));
-        let task = Waker::from(Arc::clone(&counter));
+        let (counter, task) = CountingTask::waker();
         assert_eq!(wakeups.take(&task), 0b111);
         assert_eq!(wakeups.take(&task), 0);
         wakers[2].wake_by_ref();
         wakers[0].wake_by_ref();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        assert_eq!(counter.wakes(), 2);
         assert_eq!(wakeups.take(&task), 0b101);
         wakeups.note(0b010);
         assert_eq!(wakeups.take(&task), 0b010);
