@@ -38,8 +38,14 @@ for target in "${targets[@]}"; do
         >"$log" 2>&1; then
         grep -E 'DONE|^Done [0-9]+ runs|^stat::(number_of_executed_units|peak_rss_mb)' "$log" || true
     else
-        echo "run-short: $target FAILED; log:"
-        tail -n 80 "$log"
+        echo "run-short: $target FAILED; the failure (a script's Debug dump can be long):"
+        grep -E -m 5 -A 2 "panicked at|^==[0-9]+== ERROR|deadly signal|ALARM|out-of-memory" "$log" || true
+        echo "run-short: the input, in hex:"
+        for artifact in "artifacts/$target"/*; do
+            [ -f "$artifact" ] && echo "$artifact: $(od -An -v -tx1 "$artifact" | tr -d ' \n')"
+        done
+        echo "run-short: the log's last 40 lines:"
+        tail -n 40 "$log"
         ls -l "artifacts/$target" 2>/dev/null || true
         status=1
     fi

@@ -38,7 +38,9 @@ pub struct Stats {
     pub stream_overflows: u64,
     /// Frames not sent because the caller's transmit buffer was too small.
     pub transmit_buffer_too_small: u64,
-    /// Frames not sent because they could not be encoded.
+    /// Frames not sent because they could not be encoded, counted when the encoder refused
+    /// them or, for a query response on a channel whose varint starts `C0 8D` (spec 7.3),
+    /// when the response was about to be queued.
     pub encode_errors: u64,
     /// Times `now` went backwards and was clamped.
     pub clock_regressions: u64,

@@ -415,6 +415,55 @@ fn a_send_the_reference_could_not_read_is_refused_at_once() {
     assert!(drain(&mut node, at(2000)).is_empty(), "nothing was queued");
 }
 
+/// A peer that encodes unchecked may ask on a channel whose varint a reference node mis-reads
+/// (spec 7.3). This node (reference compat) cannot answer on it: the answer is refused when it
+/// would be queued, and counted, so that `has_transmit` never promises a frame the encoder
+/// then refuses (found by the `node` fuzz target).
+#[test]
+fn a_query_on_a_channel_the_reference_cannot_read_is_not_answered() {
+    use cluster_core::wire::{Compat, FilterPlacement, List, Str};
+
+    let mut node = node_with_peer(24);
+    assert!(node.subscribe(18_112));
+    let query = Message {
+        kind: Some(MessageKind::Query),
+        channel: Some(18_112),
+        sid: Some(Str::from(PEER)),
+        hid: Some(Str::from(HID)),
+        protocols: Some(List::from_items(&["t", "c"])),
+        data: Some(Str::from("q")),
+        ..Message::default()
+    };
+    let mut frame = vec![0u8; 512];
+    let len = query
+        .encode_with(FilterPlacement::Last, Compat::Unchecked, &mut frame)
+        .unwrap();
+    let before = node.stats();
+    node.handle_datagram(at(2000), multicast_from(true), &frame[..len])
+        .unwrap();
+    assert!(!node.has_transmit(at(2000)), "no answer is promised");
+    assert!(drain(&mut node, at(2000)).is_empty());
+    let after = node.stats();
+    assert_eq!(after.encode_errors, before.encode_errors + 1);
+    assert_eq!(after.frames_accepted, before.frames_accepted + 1);
+    assert_eq!(after.sends_rejected, before.sends_rejected);
+
+    // The same query on channel 0 is answered: only the channel was refused.
+    let on_0 = Message {
+        channel: Some(0),
+        ..query
+    };
+    let len = on_0
+        .encode_with(FilterPlacement::Last, Compat::Reference, &mut frame)
+        .unwrap();
+    node.handle_datagram(at(2001), multicast_from(true), &frame[..len])
+        .unwrap();
+    assert!(node.has_transmit(at(2001)));
+    let frames = drain(&mut node, at(2001));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(kind_of(&frames[0].1), MessageKind::Response);
+}
+
 /// A tags change reaches peers even when a frame with the old tags, sent before the change
 /// over TCP, arrives after the heartbeat with the new ones: the next heartbeat carries the
 /// tags again (spec: frames over TCP and multicast are not ordered with each other).

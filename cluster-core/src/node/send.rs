@@ -374,16 +374,26 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
     }
 
     /// Queues `direct`, counting a refusal when the queue is full.
+    ///
+    /// A direct whose channel the encoder would refuse is refused here and counted in
+    /// `encode_errors`. Commands check their channel at once ([`check_encodable`]); this
+    /// catches a response, which goes on its query's channel: a peer that encodes unchecked
+    /// may ask on a channel whose varint starts `C0 8D` (spec 7.3). Refused later, by the
+    /// encoder, it would break `has_transmit`'s promise of a frame.
+    ///
+    /// [`check_encodable`]: Self::check_encodable
     pub(super) fn queue_direct(&mut self, direct: Direct) -> bool {
-        if self.outbox.push_direct(direct) {
-            true
+        if self.check_encodable(direct.channel, None, None).is_err() {
+            bump(&mut self.stats.encode_errors);
+        } else if self.outbox.push_direct(direct) {
+            return true;
         } else {
-            if let Some(p) = direct.payload {
-                self.payloads.release(p);
-            }
             bump(&mut self.stats.sends_rejected);
-            false
         }
+        if let Some(p) = direct.payload {
+            self.payloads.release(p);
+        }
+        false
     }
 
     // ----- outcomes -----
