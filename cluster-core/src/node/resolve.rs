@@ -366,8 +366,9 @@ fn compare(comparison: Comparison, item: &Element<'_>, member: &[u8]) -> bool {
     match (comparison, item.as_str()) {
         (Comparison::Equal, Some(text)) => text.as_bytes() == member,
         (Comparison::Equal, None) => substituted_eq(item, member),
-        (Comparison::Match, Some(pattern)) => glob_match(pattern.as_bytes(), member),
-        (Comparison::Match, None) => glob(item.chars().map(u32::from), CodePoints(member)),
+        // One matcher for both: a plain item's chars are its text's (`glob_match`'s pattern
+        // read as UTF-8), so the glob is instantiated once.
+        (Comparison::Match, _) => glob(item.chars().map(u32::from), CodePoints(member)),
     }
 }
 
