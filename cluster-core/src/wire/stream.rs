@@ -73,6 +73,8 @@ pub struct ReassemblerStats {
 }
 
 impl ReassemblerStats {
+    // Out of line: a 64-bit saturating add at every discard site otherwise.
+    #[inline(never)]
     fn discard(&mut self, bytes: usize) {
         self.garbage_bytes = self.garbage_bytes.saturating_add(bytes as u64);
     }
