@@ -65,6 +65,12 @@ impl ResolverSet<'_> {
     /// Whether `pred` holds for at least one member: the tags in order, then hid, sid, the
     /// address as text and `localhost`.
     fn any_member(&self, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
+        self.any_member_dyn(&mut pred)
+    }
+
+    /// [`any_member`](Self::any_member) through a trait object: one copy of the walk over
+    /// the members (the address written as text among them) for every predicate.
+    fn any_member_dyn(&self, pred: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         if self.tags.iter().any(|tag| pred(tag.as_bytes())) || pred(self.hid) || pred(self.sid) {
             return true;
         }
