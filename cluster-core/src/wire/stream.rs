@@ -12,6 +12,7 @@ use core::fmt;
 use heapless::{Vec, VecView};
 
 use super::{DecodeError, FOOTER, Frame, HEADER, MAX_FRAME_LEN, varint};
+use crate::stats::bump;
 
 /// The smallest buffer a [`Reassembler`] or [`StreamTable`] accepts (checked at compile time):
 /// a header and the longest length varint, the most a partial frame can hold before its
@@ -463,7 +464,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         if stored.is_none() {
             // Not reachable: a slot was freed above and the tail is shorter than `N`.
             let stats = &mut self.stats.reassembly;
-            stats.overflows = stats.overflows.saturating_add(1);
+            bump(&mut stats.overflows);
             stats.discard(tail.len());
         }
     }
@@ -533,7 +534,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             return false;
         }
         let stats = &mut self.stats.reassembly;
-        stats.frames = stats.frames.saturating_add(1);
+        bump(&mut stats.frames);
         true
     }
 
@@ -549,7 +550,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             if let Some(buf) = self.buffers.get_mut(entry.slot) {
                 buf.clear();
             }
-            self.stats.evicted = self.stats.evicted.saturating_add(1);
+            bump(&mut self.stats.evicted);
         }
     }
 
@@ -766,8 +767,8 @@ fn scan(
                     Err(error) => Err(error),
                 };
                 match outcome {
-                    Ok(()) => stats.frames = stats.frames.saturating_add(1),
-                    Err(_) => stats.errors = stats.errors.saturating_add(1),
+                    Ok(()) => bump(&mut stats.frames),
+                    Err(_) => bump(&mut stats.errors),
                 }
                 at = at.saturating_add(total);
             }
@@ -776,7 +777,7 @@ fn scan(
                     return at;
                 }
                 // It could never be completed in the buffer: drop its header and resync.
-                stats.overflows = stats.overflows.saturating_add(1);
+                bump(&mut stats.overflows);
                 stats.discard(HEADER.len());
                 at = at.saturating_add(HEADER.len());
             }
@@ -819,14 +820,14 @@ fn feed(
                 return;
             }
             // Not reachable: a waiting partial frame always fits. Drop it rather than stall.
-            stats.overflows = stats.overflows.saturating_add(1);
+            bump(&mut stats.overflows);
             stats.discard(buf.len());
             buf.clear();
             break;
         };
         if buf.extend_from_slice(head).is_err() {
             // Not reachable: `take <= room`.
-            stats.overflows = stats.overflows.saturating_add(1);
+            bump(&mut stats.overflows);
             stats.discard(buf.len());
             buf.clear();
             break;
@@ -839,7 +840,7 @@ fn feed(
     let tail = chunk.get(used..).unwrap_or_default();
     if buf.extend_from_slice(tail).is_err() {
         // Not reachable: `scan` leaves at most `capacity` bytes.
-        stats.overflows = stats.overflows.saturating_add(1);
+        bump(&mut stats.overflows);
         stats.discard(tail.len());
     }
 }
