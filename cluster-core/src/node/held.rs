@@ -10,6 +10,7 @@
 //! the time a node of this project waits for answers by default (the wire does not carry the
 //! asker's timeout).
 
+use crate::compact::compact;
 use heapless::vec::VecView;
 
 use super::Core;
@@ -213,7 +214,8 @@ impl Held<'_> {
     /// Forgets the held queries whose timeout passed, counting each as expired.
     pub(crate) fn expire(&mut self, now: Instant) {
         let before = self.entries.len();
-        self.entries.retain(|q| q.deadline > now);
+        let kept = compact(&mut self.entries, |q| q.deadline > now);
+        self.entries.truncate(kept);
         let gone = before.saturating_sub(self.entries.len());
         let stats = &mut self.state.stats;
         stats.expired = stats.expired.saturating_add(gone as u64);

@@ -2,6 +2,7 @@
 //! of 3"), never encoded frames, and the pool of payloads, each stored once and shared by
 //! every target of a send. [`send`](super::send) chooses routes and encodes from them.
 
+use crate::compact::compact;
 use crate::event::{Payload, Ruid};
 use crate::identity::Sid;
 use crate::protocol::{ConnId, Protocol, ProtocolList, ProtocolSet};
@@ -314,13 +315,14 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
         pool: &mut PayloadPool<DATA>,
         forgotten: &dyn Fn(&Direct) -> bool,
     ) {
-        self.directs.retain(|d| {
+        let kept = compact(&mut self.directs, |d| {
             let keep = !forgotten(d);
             if !keep && let Some(p) = d.payload {
                 pool.release(p);
             }
             keep
         });
+        self.directs.truncate(kept);
     }
 
     /// Drops every queued frame of query slot `slot`.

@@ -5,6 +5,7 @@
 //! [`TagOp::parse_args`] reads the reference's argument form
 //! (`-append a b -remove c -map {old new} -replace {x y}`).
 
+use crate::compact::compact;
 use core::fmt;
 
 use crate::identity::{MAX_TAGS, Tag, TagList};
@@ -345,7 +346,8 @@ fn append(tags: &mut TagList, tag: Operand<'_>) -> Result<(), TagError> {
 /// `remove`: removes every occurrence of `tag`.
 fn remove(tags: &mut TagList, tag: Operand<'_>) {
     if let Some(tag) = tag.to_tag() {
-        tags.retain(|t| *t != tag);
+        let kept = compact(tags, |t| *t != tag);
+        tags.truncate(kept);
     }
 }
 

@@ -7,6 +7,7 @@
 //!
 //! The parsing rules and bounds are documented on [`Reassembler`].
 
+use crate::compact::compact;
 use core::fmt;
 
 use heapless::{Vec, VecView};
@@ -561,7 +562,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         let idle_ms = self.idle_ms;
         let buffers = &mut self.buffers;
         let mut dropped: usize = 0;
-        self.entries.retain(|entry| {
+        let kept = compact(&mut self.entries, |entry| {
             let live = now_ms < entry.last_ms.saturating_add(idle_ms);
             if !live {
                 if let Some(buf) = buffers.get_mut(entry.slot) {
@@ -571,6 +572,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             }
             live
         });
+        self.entries.truncate(kept);
         self.stats.expired = self.stats.expired.saturating_add(dropped as u64);
         dropped
     }
