@@ -258,7 +258,11 @@ impl<'a> Element<'a> {
     #[inline(never)]
     fn substitute_into(&self, out: &mut Sink<'_>) -> fmt::Result {
         let mut rest = self.raw;
-        while let Some((literal, escape)) = rest.split_once('\\') {
+        // Found byte by byte (a backslash is ASCII): `str::split_once` would link `core`'s
+        // char searcher and `memchr`.
+        while let Some(at) = rest.bytes().position(|b| b == b'\\') {
+            let literal = rest.get(..at).unwrap_or("");
+            let escape = rest.get(at + 1..).unwrap_or("");
             fmt::Write::write_str(out, literal)?;
             let (c, used) = backslash(escape);
             fmt::Write::write_char(out, c)?;
