@@ -10,13 +10,13 @@
 //! the time a node of this project waits for answers by default (the wire does not carry the
 //! asker's timeout).
 
-use crate::compact::compact;
 use heapless::vec::VecView;
 
 use super::Core;
 use super::answered::{QueryKey, Recalled};
 use super::event_queue::Header;
 use super::outbox::{Direct, DirectBody};
+use crate::compact::compact;
 use crate::error::AnswerError;
 use crate::event::{Payload, ReplyToken, Ruid};
 use crate::identity::Sid;

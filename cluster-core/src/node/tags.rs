@@ -5,9 +5,9 @@
 //! [`TagOp::parse_args`] reads the reference's argument form
 //! (`-append a b -remove c -map {old new} -replace {x y}`).
 
-use crate::compact::compact;
 use core::fmt;
 
+use crate::compact::compact;
 use crate::identity::{MAX_TAGS, Tag, TagList};
 use crate::wire::tcl_list::{self, Element, TclError};
 

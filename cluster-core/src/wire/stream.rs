@@ -7,12 +7,12 @@
 //!
 //! The parsing rules and bounds are documented on [`Reassembler`].
 
-use crate::compact::compact;
 use core::fmt;
 
 use heapless::{Vec, VecView};
 
 use super::{DecodeError, FOOTER, Frame, HEADER, MAX_FRAME_LEN, varint};
+use crate::compact::compact;
 use crate::stats::bump;
 
 /// The smallest buffer a [`Reassembler`] or [`StreamTable`] accepts (checked at compile time):
