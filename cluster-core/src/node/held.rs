@@ -214,7 +214,7 @@ impl Held<'_> {
     /// Forgets the held queries whose timeout passed, counting each as expired.
     pub(crate) fn expire(&mut self, now: Instant) {
         let before = self.entries.len();
-        let kept = compact(&mut self.entries, |q| q.deadline > now);
+        let kept = compact(self.entries, |q| q.deadline > now);
         self.entries.truncate(kept);
         let gone = before.saturating_sub(self.entries.len());
         let stats = &mut self.state.stats;

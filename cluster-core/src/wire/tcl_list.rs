@@ -262,7 +262,7 @@ impl<'a> Element<'a> {
         // char searcher and `memchr`.
         while let Some(at) = rest.bytes().position(|b| b == b'\\') {
             let literal = rest.get(..at).unwrap_or("");
-            let escape = rest.get(at + 1..).unwrap_or("");
+            let escape = rest.get(at.saturating_add(1)..).unwrap_or("");
             fmt::Write::write_str(out, literal)?;
             let (c, used) = backslash(escape);
             fmt::Write::write_char(out, c)?;
