@@ -418,9 +418,9 @@ fn build_answer<P: Policy, const DATA: usize>(
         return policy.answer_query(from, query, &mut reply).is_err();
     };
     payload.refill(Some(b""), None);
-    let (bytes, data_len, has_raw) = payload.parts_mut();
+    let (bytes, shape) = payload.parts_mut();
     let mut reply = Reply {
-        payload: PayloadMut::new(bytes.as_mut_view(), data_len, has_raw),
+        payload: PayloadMut::new(bytes.as_mut_view(), shape),
     };
     match policy.answer_query(from, query, &mut reply) {
         Ok(()) => false,

@@ -71,8 +71,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         let mut vacant = self.payloads.vacant().map(|(_, payload)| payload);
         let (verdict, changed) = {
             let buf = vacant.as_deref_mut().map(|payload| {
-                let (bytes, len, raw) = payload.parts_mut();
-                (bytes.as_mut_view(), len, raw)
+                let (bytes, shape) = payload.parts_mut();
+                (bytes.as_mut_view(), shape)
             });
             let mut payload = PayloadMut::received(buf, data, msg.raw);
             let verdict = self.policy.on_receive(msg, source, &mut payload);

@@ -933,10 +933,6 @@ pub(crate) fn with_payload_mut<const DATA: usize, R>(
     payload: &mut Payload<DATA>,
     f: impl FnOnce(crate::policy::PayloadMut<'_>) -> R,
 ) -> R {
-    let (bytes, data_len, has_raw) = payload.parts_mut();
-    f(crate::policy::PayloadMut::new(
-        bytes.as_mut_view(),
-        data_len,
-        has_raw,
-    ))
+    let (bytes, shape) = payload.parts_mut();
+    f(crate::policy::PayloadMut::new(bytes.as_mut_view(), shape))
 }
