@@ -430,9 +430,12 @@ mod tests {
         }
     }
 
+    /// A payload's `data` and `raw`, as given.
+    type Fields<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
     #[test]
     fn payloads_keep_data_and_raw_as_given() {
-        let cases: [(Option<&[u8]>, Option<&[u8]>); 5] = [
+        let cases: [Fields<'_>; 5] = [
             (None, None),
             (Some(b""), None),
             (None, Some(b"")),
