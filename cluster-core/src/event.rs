@@ -34,17 +34,79 @@ impl ReplyToken {
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Payload<const DATA: usize> {
     bytes: heapless::Vec<u8, DATA>,
-    data_len: Option<usize>,
-    has_raw: bool,
+    shape: PayloadShape,
+}
+
+/// Where a payload's buffer splits into `data` and `raw`: whether each is present and how
+/// long `data` is (`raw` is the rest), in 4 bytes: bit 31 set when `raw` is present, the low
+/// 31 bits `data`'s length + 1, or 0 without `data`. (An `Option<usize>` and a `bool` took 12
+/// bytes on 32-bit targets: every payload, queued event and pool slot is 8 bytes smaller.)
+/// All zero bits is no `data` and no `raw`, as an empty node must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct PayloadShape(u32);
+
+impl PayloadShape {
+    /// The flag of a present `raw`.
+    const RAW: u32 = 1 << 31;
+    /// The most bytes a payload may hold, so that `data`'s length + 1 fits in 31 bits.
+    pub(crate) const MAX_LEN: usize = (1 << 31) - 2;
+
+    /// No `data`, no `raw`.
+    pub(crate) const NONE: Self = Self(0);
+
+    /// `data` of `data_len` bytes (or none) and `raw` present or not. A length above
+    /// [`MAX_LEN`](Self::MAX_LEN) cannot occur: payloads are at most `DATA` bytes, which
+    /// `Payload` holds to it.
+    pub(crate) fn new(data_len: Option<usize>, has_raw: bool) -> Self {
+        let mut shape = Self::NONE;
+        shape.set_data_len(data_len);
+        shape.set_raw(has_raw);
+        shape
+    }
+
+    /// `data`'s length, when present.
+    pub(crate) fn data_len(self) -> Option<usize> {
+        match self.0 & !Self::RAW {
+            0 => None,
+            stored => usize::try_from(stored - 1).ok(),
+        }
+    }
+
+    /// True when `raw` is present.
+    pub(crate) fn has_raw(self) -> bool {
+        self.0 & Self::RAW != 0
+    }
+
+    /// Sets `data`'s length (`None`: no `data`), keeping the raw flag.
+    pub(crate) fn set_data_len(&mut self, data_len: Option<usize>) {
+        let stored = data_len
+            .and_then(|len| u32::try_from(len.min(Self::MAX_LEN)).ok())
+            .map_or(0, |len| len + 1);
+        self.0 = (self.0 & Self::RAW) | stored;
+    }
+
+    /// Sets whether `raw` is present, keeping `data`.
+    pub(crate) fn set_raw(&mut self, has_raw: bool) {
+        self.0 = if has_raw {
+            self.0 | Self::RAW
+        } else {
+            self.0 & !Self::RAW
+        };
+    }
 }
 
 impl<const DATA: usize> Payload<DATA> {
     /// No `data`, no `raw` (the default), in `const` contexts.
     pub(crate) const fn new_empty() -> Self {
+        const {
+            assert!(
+                DATA <= PayloadShape::MAX_LEN,
+                "a payload holds at most 2^31 - 2 bytes"
+            );
+        };
         Self {
             bytes: heapless::Vec::new(),
-            data_len: None,
-            has_raw: false,
+            shape: PayloadShape::NONE,
         }
     }
 
@@ -68,8 +130,7 @@ impl<const DATA: usize> Payload<DATA> {
             }
             Some(Self {
                 bytes,
-                data_len: data.map(<[u8]>::len),
-                has_raw: raw.is_some(),
+                shape: PayloadShape::new(data.map(<[u8]>::len), raw.is_some()),
             })
         }
     }
@@ -83,7 +144,7 @@ impl<const DATA: usize> Payload<DATA> {
     /// The `data` field, when present (text; peers do not guarantee UTF-8).
     #[must_use]
     pub fn data(&self) -> Option<&[u8]> {
-        self.data_len.and_then(|len| self.bytes.get(..len))
+        self.shape.data_len().and_then(|len| self.bytes.get(..len))
     }
 
     /// The `data` field as text, when present and UTF-8.
@@ -95,8 +156,8 @@ impl<const DATA: usize> Payload<DATA> {
     /// The `raw` field, when present.
     #[must_use]
     pub fn raw(&self) -> Option<&[u8]> {
-        if self.has_raw {
-            self.bytes.get(self.data_len.unwrap_or(0)..)
+        if self.shape.has_raw() {
+            self.bytes.get(self.shape.data_len().unwrap_or(0)..)
         } else {
             None
         }
@@ -105,25 +166,21 @@ impl<const DATA: usize> Payload<DATA> {
     /// Replaces the contents with `data` and `raw`; false (and emptied) when they do not fit.
     pub(crate) fn refill(&mut self, data: Option<&[u8]>, raw: Option<&[u8]>) -> bool {
         self.bytes.clear();
-        self.data_len = data.map(<[u8]>::len);
-        self.has_raw = raw.is_some();
+        self.shape = PayloadShape::new(data.map(<[u8]>::len), raw.is_some());
         let fits = [data, raw]
             .into_iter()
             .flatten()
             .all(|part| self.bytes.extend_from_slice(part).is_ok());
         if !fits {
             self.bytes.clear();
-            self.data_len = None;
-            self.has_raw = false;
+            self.shape = PayloadShape::NONE;
         }
         fits
     }
 
     /// The parts, for a mutable view.
-    pub(crate) fn parts_mut(
-        &mut self,
-    ) -> (&mut heapless::Vec<u8, DATA>, &mut Option<usize>, &mut bool) {
-        (&mut self.bytes, &mut self.data_len, &mut self.has_raw)
+    pub(crate) fn parts_mut(&mut self) -> (&mut heapless::Vec<u8, DATA>, &mut PayloadShape) {
+        (&mut self.bytes, &mut self.shape)
     }
 
     /// Total bytes held.
@@ -343,4 +400,55 @@ pub enum Event<const DATA: usize = 512> {
         /// How many.
         count: u32,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_shape_keeps_the_data_length_and_the_raw_flag_apart() {
+        assert_eq!(size_of::<PayloadShape>(), 4);
+        assert_eq!(PayloadShape::NONE, PayloadShape::default());
+        for data_len in [
+            None,
+            Some(0),
+            Some(1),
+            Some(512),
+            Some(PayloadShape::MAX_LEN),
+        ] {
+            for has_raw in [false, true] {
+                let mut shape = PayloadShape::new(data_len, has_raw);
+                assert_eq!((shape.data_len(), shape.has_raw()), (data_len, has_raw));
+                shape.set_raw(!has_raw);
+                assert_eq!((shape.data_len(), shape.has_raw()), (data_len, !has_raw));
+                shape.set_data_len(Some(7));
+                assert_eq!((shape.data_len(), shape.has_raw()), (Some(7), !has_raw));
+                shape.set_data_len(None);
+                assert_eq!((shape.data_len(), shape.has_raw()), (None, !has_raw));
+            }
+        }
+    }
+
+    /// A payload's `data` and `raw`, as given.
+    type Fields<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+    #[test]
+    fn payloads_keep_data_and_raw_as_given() {
+        let cases: [Fields<'_>; 5] = [
+            (None, None),
+            (Some(b""), None),
+            (None, Some(b"")),
+            (Some(b"text"), Some(b"\x00\x01")),
+            (None, Some(b"raw only")),
+        ];
+        for (data, raw) in cases {
+            let payload = Payload::<16>::new(data, raw).unwrap();
+            assert_eq!((payload.data(), payload.raw()), (data, raw));
+            let mut refilled = Payload::<16>::default();
+            assert!(refilled.refill(data, raw));
+            assert_eq!(refilled, payload);
+        }
+        assert!(Payload::<4>::new(Some(b"abc"), Some(b"de")).is_none());
+    }
 }

@@ -97,11 +97,11 @@
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
 //!   established service (see [`Node`], "Capacity and floods"). The default node takes
-//!   **22,240 bytes** on 64-bit targets (pinned by the
+//!   **21,376 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`), no heap; 256 more with the feature `node-data` (each service record
 //!   keeps the version of its data: 8 bytes more with alignment), 848 more with the feature
 //!   `loss-recovery` (the query retransmission table and the answer memory, which have no
-//!   capacity without it) and 848 more with the feature `unix`. [`ServerNode`] (16,384 services, 64 KiB payloads) is
+//!   capacity without it) and 1,088 more with the feature `unix` (832 with `node-data` too). [`ServerNode`] (16,384 services, 64 KiB payloads) is
 //!   megabytes: keep it on the heap.
 //! * [`Node::new`] returns the node by value. To build one in place, as firmware does in a
 //!   `static`, start from [`Node::empty`] (a `const`, all zero bits but the policy, so it

@@ -43,7 +43,7 @@ use crate::error::{AnswerError, DatagramError, QueryError, SendError};
 use crate::event::{Event, LostReason, QueryId, ReplyToken};
 use crate::identity::{Hid, Sid, TagList, generate_sid};
 use crate::policy::{DefaultPolicy, Policy};
-use crate::protocol::{Protocol, ProtocolList};
+use crate::protocol::{ConnSlot, Protocol, ProtocolList};
 use crate::rng::Rng;
 use crate::service::{Service, UnixPath};
 use crate::stats::{HeldStats, Stats, bump};
@@ -659,12 +659,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
             return;
         };
         for service in self.core.registry.iter_mut() {
-            if service.tcp_conn == Some(conn) {
-                service.tcp_conn = None;
+            if service.tcp_conn.get() == Some(conn) {
+                service.tcp_conn = ConnSlot::NONE;
             }
             #[cfg(feature = "unix")]
-            if service.unix_conn == Some(conn) {
-                service.unix_conn = None;
+            if service.unix_conn.get() == Some(conn) {
+                service.unix_conn = ConnSlot::NONE;
             }
         }
         self.streams.remove(&StreamKey {

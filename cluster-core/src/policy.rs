@@ -17,7 +17,7 @@ use core::fmt;
 
 use heapless::vec::VecView;
 
-use crate::event::LostReason;
+use crate::event::{LostReason, PayloadShape};
 use crate::identity::{InlineStr, Sid};
 use crate::service::Service;
 use crate::transmit::Source;
@@ -59,18 +59,17 @@ type Fields<'p> = (Option<&'p [u8]>, Option<&'p [u8]>);
 #[derive(Debug)]
 struct PayloadBuf<'p> {
     bytes: &'p mut VecView<u8>,
-    data_len: &'p mut Option<usize>,
-    has_raw: &'p mut bool,
+    shape: &'p mut PayloadShape,
 }
 
 impl PayloadBuf<'_> {
     fn data(&self) -> Option<&[u8]> {
-        self.data_len.and_then(|len| self.bytes.get(..len))
+        self.shape.data_len().and_then(|len| self.bytes.get(..len))
     }
 
     fn raw(&self) -> Option<&[u8]> {
-        if *self.has_raw {
-            self.bytes.get(self.data_len.unwrap_or(0)..)
+        if self.shape.has_raw() {
+            self.bytes.get(self.shape.data_len().unwrap_or(0)..)
         } else {
             None
         }
@@ -91,17 +90,9 @@ impl core::error::Error for PayloadFull {}
 
 impl<'p> PayloadMut<'p> {
     /// A view of the payload in a node's buffer.
-    pub(crate) fn new(
-        bytes: &'p mut VecView<u8>,
-        data_len: &'p mut Option<usize>,
-        has_raw: &'p mut bool,
-    ) -> Self {
+    pub(crate) fn new(bytes: &'p mut VecView<u8>, shape: &'p mut PayloadShape) -> Self {
         Self {
-            buf: Some(PayloadBuf {
-                bytes,
-                data_len,
-                has_raw,
-            }),
+            buf: Some(PayloadBuf { bytes, shape }),
             unread: None,
             changed: false,
         }
@@ -111,16 +102,12 @@ impl<'p> PayloadMut<'p> {
     /// `buf`), read where they lie until the first write copies them into `buf` (writes fail
     /// without one).
     pub(crate) fn received(
-        buf: Option<(&'p mut VecView<u8>, &'p mut Option<usize>, &'p mut bool)>,
+        buf: Option<(&'p mut VecView<u8>, &'p mut PayloadShape)>,
         data: Option<&'p [u8]>,
         raw: Option<&'p [u8]>,
     ) -> Self {
         Self {
-            buf: buf.map(|(bytes, data_len, has_raw)| PayloadBuf {
-                bytes,
-                data_len,
-                has_raw,
-            }),
+            buf: buf.map(|(bytes, shape)| PayloadBuf { bytes, shape }),
             unread: Some((data, raw)),
             changed: false,
         }
@@ -139,8 +126,7 @@ impl<'p> PayloadMut<'p> {
             for part in [data, raw].into_iter().flatten() {
                 buf.bytes.extend_from_slice(part).map_err(|_| PayloadFull)?;
             }
-            *buf.data_len = data.map(<[u8]>::len);
-            *buf.has_raw = raw.is_some();
+            *buf.shape = PayloadShape::new(data.map(<[u8]>::len), raw.is_some());
             self.unread = None;
         }
         Ok(buf)
@@ -181,8 +167,7 @@ impl<'p> PayloadMut<'p> {
         for part in [data, raw].into_iter().flatten() {
             buf.bytes.extend_from_slice(part).map_err(|_| PayloadFull)?;
         }
-        *buf.data_len = data.map(<[u8]>::len);
-        *buf.has_raw = raw.is_some();
+        *buf.shape = PayloadShape::new(data.map(<[u8]>::len), raw.is_some());
         self.changed = true;
         Ok(())
     }
@@ -195,7 +180,7 @@ impl<'p> PayloadMut<'p> {
     pub fn set_data(&mut self, data: Option<&[u8]>) -> Result<(), PayloadFull> {
         let buf = self.writable()?;
         let raw_len = buf.raw().map_or(0, <[u8]>::len);
-        let old_data = buf.data_len.unwrap_or(0);
+        let old_data = buf.shape.data_len().unwrap_or(0);
         let new_data = data.map_or(0, <[u8]>::len);
         if raw_len + new_data > buf.bytes.capacity() {
             return Err(PayloadFull);
@@ -212,7 +197,7 @@ impl<'p> PayloadMut<'p> {
         if let Some(head) = buf.bytes.get_mut(..new_data) {
             head.copy_from_slice(data.unwrap_or_default());
         }
-        *buf.data_len = data.map(<[u8]>::len);
+        buf.shape.set_data_len(data.map(<[u8]>::len));
         self.changed = true;
         Ok(())
     }
@@ -220,13 +205,15 @@ impl<'p> PayloadMut<'p> {
     /// The buffer with `raw` removed (only `data` left) and the raw flag, for appending a new
     /// `raw` in place; [`PayloadFull`] without a buffer.
     #[cfg(feature = "serde")]
-    pub(crate) fn raw_parts(&mut self) -> Result<(&mut VecView<u8>, &mut bool), PayloadFull> {
+    pub(crate) fn raw_parts(
+        &mut self,
+    ) -> Result<(&mut VecView<u8>, &mut PayloadShape), PayloadFull> {
         self.changed = true;
         let buf = self.writable()?;
-        let data_len = buf.data_len.unwrap_or(0);
+        let data_len = buf.shape.data_len().unwrap_or(0);
         buf.bytes.truncate(data_len);
-        *buf.has_raw = false;
-        Ok((&mut *buf.bytes, &mut *buf.has_raw))
+        buf.shape.set_raw(false);
+        Ok((&mut *buf.bytes, &mut *buf.shape))
     }
 
     /// Replaces `raw`, keeping `data`.
@@ -236,7 +223,7 @@ impl<'p> PayloadMut<'p> {
     /// [`PayloadFull`], leaving the payload unchanged.
     pub fn set_raw(&mut self, raw: Option<&[u8]>) -> Result<(), PayloadFull> {
         let buf = self.writable()?;
-        let data_len = buf.data_len.unwrap_or(0);
+        let data_len = buf.shape.data_len().unwrap_or(0);
         if data_len + raw.map_or(0, <[u8]>::len) > buf.bytes.capacity() {
             return Err(PayloadFull);
         }
@@ -244,7 +231,7 @@ impl<'p> PayloadMut<'p> {
         buf.bytes
             .extend_from_slice(raw.unwrap_or_default())
             .map_err(|_| PayloadFull)?;
-        *buf.has_raw = raw.is_some();
+        buf.shape.set_raw(raw.is_some());
         self.changed = true;
         Ok(())
     }
@@ -307,7 +294,7 @@ impl fmt::Write for Reply<'_> {
         buf.bytes
             .extend_from_slice(s.as_bytes())
             .map_err(|_| fmt::Error)?;
-        *buf.data_len = Some(current + s.len());
+        buf.shape.set_data_len(Some(current + s.len()));
         self.payload.changed = true;
         Ok(())
     }
@@ -508,6 +495,7 @@ impl<P: Policy + ?Sized> Policy for &mut P {
 #[cfg(test)]
 mod tests {
     use super::PayloadMut;
+    use crate::event::PayloadShape;
 
     /// `set_data` against a model: every old and new length of `data`, with and without
     /// `raw`, up to the capacity, keeps `raw` and refuses what does not fit.
@@ -519,9 +507,8 @@ mod tests {
             for raw in texts.iter().map(|t| Some(*t)).chain([None]) {
                 for new in texts.iter().map(|t| Some(*t)).chain([None]) {
                     let mut bytes = heapless::Vec::<u8, CAP>::new();
-                    let (mut data_len, mut has_raw) = (None, false);
-                    let mut payload =
-                        PayloadMut::new(bytes.as_mut_view(), &mut data_len, &mut has_raw);
+                    let mut shape = PayloadShape::NONE;
+                    let mut payload = PayloadMut::new(bytes.as_mut_view(), &mut shape);
                     if payload.set(old, raw).is_err() {
                         continue;
                     }

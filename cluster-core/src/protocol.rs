@@ -176,12 +176,60 @@ impl ProtocolSet {
 }
 
 /// An adapter's name for one stream connection (`t` or `u`), unique while it is open.
+///
+/// `ConnId(u32::MAX)` ([`ConnId::RESERVED`]) is reserved: the node keeps the connections it
+/// remembers in 4 bytes, with that value standing for none, so a frame that arrives on it is
+/// handled but never answered on it, nor the connection reused (adapters name connections
+/// with any other value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u32);
+
+impl ConnId {
+    /// The one id the node never remembers a connection by (see [`ConnId`]).
+    pub const RESERVED: Self = Self(u32::MAX);
+}
+
+/// An `Option<ConnId>` in 4 bytes, for records kept by the dozen (a service's connection, a
+/// queued send's): the id's bits inverted, so that none is zero bits (as an empty node must
+/// be) and [`ConnId::RESERVED`] cannot be stored (it reads back as none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ConnSlot(Option<core::num::NonZeroU32>);
+
+impl ConnSlot {
+    /// No connection.
+    pub(crate) const NONE: Self = Self(None);
+
+    /// `conn` kept; [`ConnId::RESERVED`] is kept as none.
+    pub(crate) const fn new(conn: Option<ConnId>) -> Self {
+        match conn {
+            Some(ConnId(id)) => Self(core::num::NonZeroU32::new(!id)),
+            None => Self::NONE,
+        }
+    }
+
+    /// The connection kept, if any.
+    pub(crate) const fn get(self) -> Option<ConnId> {
+        match self.0 {
+            Some(inverted) => Some(ConnId(!inverted.get())),
+            None => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conn_slot_keeps_every_id_but_the_reserved_one_in_four_bytes() {
+        assert_eq!(size_of::<ConnSlot>(), 4);
+        for id in [0, 1, 7, u32::MAX - 1] {
+            assert_eq!(ConnSlot::new(Some(ConnId(id))).get(), Some(ConnId(id)));
+        }
+        assert_eq!(ConnSlot::new(Some(ConnId::RESERVED)).get(), None);
+        assert_eq!(ConnSlot::new(None).get(), None);
+        assert_eq!(ConnSlot::NONE, ConnSlot::default());
+    }
 
     #[test]
     fn lists_keep_order_and_drop_duplicates() {

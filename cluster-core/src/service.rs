@@ -5,7 +5,7 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use crate::identity::{Hid, InlineStr, Sid, TagList};
-use crate::protocol::{ConnId, Protocol, ProtocolList};
+use crate::protocol::{ConnId, ConnSlot, Protocol, ProtocolList};
 use crate::time::Instant;
 
 /// A unix-socket path advertised as `u {path P}` (at most 104 bytes, as `sun_path` allows on
@@ -18,20 +18,18 @@ pub struct Service {
     pub(crate) sid: Sid,
     pub(crate) hid: Hid,
     pub(crate) ip: Option<IpAddr>,
-    pub(crate) local: bool,
     pub(crate) protocols: ProtocolList,
     pub(crate) tags: TagList,
     pub(crate) tcp_port: Option<u16>,
-    pub(crate) tcp_conn: Option<ConnId>,
+    pub(crate) tcp_conn: ConnSlot,
     /// Kept only with the feature `unix`: without it the node never sends over `u`.
     #[cfg(feature = "unix")]
-    pub(crate) unix_conn: Option<ConnId>,
+    pub(crate) unix_conn: ConnSlot,
     /// The reference's LAST_HEARTBEAT, lowered by `expected`; kept on the [`Seen`] scale so
     /// that lowering it never clamps at the epoch.
     pub(crate) last_seen: Seen,
     /// When the service was last heard from, never lowered (the recently-seen guard).
     pub(crate) heard: Instant,
-    pub(crate) expected: bool,
     /// When the `Discovered` event is due, until it is delivered; [`Service::ANNOUNCED`]
     /// after (a sentinel rather than an `Option`: 8 bytes less per service). Read it with
     /// [`discover_at`](Service::discover_at).
@@ -44,15 +42,14 @@ pub struct Service {
     pub(crate) broadcast_marks: u8,
     /// Frames accepted from it (saturating).
     pub(crate) frames: u8,
-    /// Off probation: never evicted for a newcomer.
-    pub(crate) established: bool,
+    /// Its yes/no facts, a bit each ([`Service::LOCAL`] and the others): one byte where
+    /// four `bool`s took four, which with 4-byte connection slots brings a record of the
+    /// 32-service firmware node from 320 to 312 bytes.
+    flags: u8,
     /// The version of its data ([`Event::DataChanged`](crate::Event)) last reported; 0 for
     /// none.
     #[cfg(feature = "node-data")]
     pub(crate) data_version: u16,
-    /// A frame carrying its tags was accepted (its join frames, a discovery answer, a tags
-    /// change); until then its tags are unknown, and probing asks for them.
-    pub(crate) told: bool,
     /// When its first frame was accepted, in milliseconds modulo 2^32: probation is decided
     /// while the service lives, within its ttl, far below the 49 days that wrap this.
     pub(crate) first_heard: u32,
@@ -61,6 +58,56 @@ pub struct Service {
 impl Service {
     /// The `discover_time` of a service whose `Discovered` event was delivered.
     const ANNOUNCED: Instant = Instant::from_millis(u64::MAX);
+    /// Flag: it runs on this host.
+    const LOCAL: u8 = 1;
+    /// Flag: a failed send or a ping reduced its time to live, and it has not been heard
+    /// from since.
+    const EXPECTED: u8 = 2;
+    /// Flag: off probation, never evicted for a newcomer.
+    const ESTABLISHED: u8 = 4;
+    /// Flag: a frame carrying its tags was accepted (its join frames, a discovery answer, a
+    /// tags change); until then its tags are unknown, and probing asks for them.
+    const TOLD: u8 = 8;
+
+    fn set_flag(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
+
+    /// Sets whether it runs on this host.
+    pub(crate) fn set_local(&mut self, local: bool) {
+        self.set_flag(Self::LOCAL, local);
+    }
+
+    /// Sets whether its time to live was reduced since it was last heard from.
+    pub(crate) fn set_expected(&mut self, expected: bool) {
+        self.set_flag(Self::EXPECTED, expected);
+    }
+
+    /// Clears the `expected` mark, returning whether it was set.
+    pub(crate) fn take_expected(&mut self) -> bool {
+        let was = self.is_expected();
+        self.set_expected(false);
+        was
+    }
+
+    /// Sets whether it is off probation.
+    pub(crate) fn set_established(&mut self, established: bool) {
+        self.set_flag(Self::ESTABLISHED, established);
+    }
+
+    /// True once a frame carrying its tags was accepted.
+    pub(crate) fn is_told(&self) -> bool {
+        self.flags & Self::TOLD != 0
+    }
+
+    /// Notes that a frame carrying its tags was accepted.
+    pub(crate) fn set_told(&mut self) {
+        self.set_flag(Self::TOLD, true);
+    }
 
     /// `Some(at)` until the `Discovered` event, due at `at`, is delivered.
     pub(crate) fn discover_at(&self) -> Option<Instant> {
@@ -82,25 +129,22 @@ impl Service {
             sid,
             hid,
             ip: None,
-            local: false,
             protocols: ProtocolList::EMPTY,
             tags: TagList::new(),
             tcp_port: None,
-            tcp_conn: None,
+            tcp_conn: ConnSlot::NONE,
             #[cfg(feature = "unix")]
-            unix_conn: None,
+            unix_conn: ConnSlot::NONE,
             last_seen: Seen::at(now),
             heard: now,
-            expected: false,
             discover_time: Self::ANNOUNCED,
             query_targets: 0,
             query_answered: 0,
             broadcast_marks: 0,
             frames: 0,
-            established: false,
+            flags: 0,
             #[cfg(feature = "node-data")]
             data_version: 0,
-            told: false,
             first_heard: now.as_millis() as u32,
         }
     }
@@ -112,7 +156,7 @@ impl Service {
         let elapsed = (now.as_millis() as u32).wrapping_sub(self.first_heard);
         let old_enough = u64::from(elapsed) >= probation_ms;
         if self.frames >= 2 && old_enough {
-            self.established = true;
+            self.set_established(true);
         }
     }
 
@@ -138,7 +182,7 @@ impl Service {
     /// True when it runs on this host.
     #[must_use]
     pub fn is_local(&self) -> bool {
-        self.local
+        self.flags & Self::LOCAL != 0
     }
 
     /// Its protocols in its priority order.
@@ -173,9 +217,9 @@ impl Service {
     #[must_use]
     pub fn conn(&self, protocol: Protocol) -> Option<ConnId> {
         match protocol {
-            Protocol::Tcp => self.tcp_conn,
+            Protocol::Tcp => self.tcp_conn.get(),
             #[cfg(feature = "unix")]
-            Protocol::Unix => self.unix_conn,
+            Protocol::Unix => self.unix_conn.get(),
             #[cfg(not(feature = "unix"))]
             Protocol::Unix => None,
             Protocol::Multicast => None,
@@ -201,14 +245,14 @@ impl Service {
     /// [`Config::probation`]: crate::Config::probation
     #[must_use]
     pub fn is_established(&self) -> bool {
-        self.established
+        self.flags & Self::ESTABLISHED != 0
     }
 
     /// True when a failed send or a ping reduced its time to live and it has not been heard
     /// from since.
     #[must_use]
     pub fn is_expected(&self) -> bool {
-        self.expected
+        self.flags & Self::EXPECTED != 0
     }
 
     /// Sets the address from a frame's source (spec 5.7): from `c` frames, the datagram's

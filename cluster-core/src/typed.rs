@@ -127,9 +127,9 @@ impl PayloadMut<'_> {
     /// [`TypedError::TooLarge`] when it does not fit; the old `raw` is then removed and
     /// `data` kept.
     pub fn set_typed<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TypedError> {
-        let (bytes, has_raw) = self.raw_parts().map_err(|_| TypedError::TooLarge)?;
+        let (bytes, shape) = self.raw_parts().map_err(|_| TypedError::TooLarge)?;
         let keep = bytes.len();
-        *has_raw = true;
+        shape.set_raw(true);
         let result = postcard::serialize_with_flavor(value, Append { out: bytes });
         if let Err(e) = result {
             bytes.truncate(keep);

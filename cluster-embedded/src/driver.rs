@@ -266,8 +266,12 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
     ///
     /// Returns when to call it next at the latest, if nothing arrives before: the node's
     /// earliest deadline, or `now` when the socket had no room for everything the node owes
-    /// (smoltcp makes room at its next poll) or when datagrams were left waiting for the
-    /// events to be read (read them, then poll again). Merge it with `iface.poll_at`.
+    /// (smoltcp makes room at its next poll) or when a hold began and datagrams were left
+    /// waiting for the events to be read (read them, then poll again). When a hold goes on
+    /// because the events were not read since the last poll, it returns the end of the
+    /// hold (or the node's deadline, if earlier) instead of `now`, so that an application
+    /// that reads events late does not poll in a tight loop meanwhile. Merge it with
+    /// `iface.poll_at`.
     ///
     /// After [`leave`](Self::leave), the poll that sends the disconnect also leaves the
     /// multicast group.
@@ -284,11 +288,15 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
         let at = core_instant(now);
         let socket = sockets.get_mut::<udp::Socket<'_>>(self.socket);
         self.flush(at, socket);
+        // Whether the application has had the chance to read its events since the hold on
+        // the socket began: not when the hold is new in this call.
+        let mut hold_is_new = self.hold_until.is_none();
         // `recv` lends the datagram from the socket's own buffer: no receive scratch buffer
         // (of up to a datagram's size) in the driver, unlike `recv_slice`.
         loop {
             if !self.node.event_queue_full() {
                 self.hold_until = None;
+                hold_is_new = true;
             } else if socket.can_recv() && self.holding(at) {
                 // The application has not read the events yet: the datagrams wait.
                 break;
@@ -326,12 +334,24 @@ impl<'a, P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usiz
             let _ = iface.leave_multicast_group(self.group.addr);
             self.group_left = true;
         }
-        // Datagrams left waiting for the events to be read (after a hold they are all read).
-        let waiting = self.hold_until.is_some() && socket.can_recv();
-        if !self.is_idle() || waiting {
+        let deadline = self.node.poll_timeout().map(net_instant);
+        if !self.is_idle() {
             return Some(now);
         }
-        self.node.poll_timeout().map(net_instant)
+        // Datagrams left waiting for the events to be read (after a hold they are all read).
+        if let Some(until) = self.hold_until.filter(|_| socket.can_recv()) {
+            if hold_is_new {
+                // Read the events, then poll again: the datagrams are taken at once.
+                return Some(now);
+            }
+            // The events were not read since the last poll: no use polling before the hold
+            // ends (or the node's deadline), when the datagrams are read regardless. An
+            // application that reads its events later polls again then, as always.
+            let left = (until.wrapping_sub(at.as_millis() as u32) as i32).max(0);
+            let hold_end = now + NetDuration::from_millis(left as u64);
+            return Some(deadline.map_or(hold_end, |d| d.min(hold_end)));
+        }
+        deadline
     }
 
     /// Output: the next event, or `None`.

@@ -221,11 +221,24 @@ fn unread_events_hold_the_socket_for_event_hold_at_most() {
     let now = lan.now;
     let host = &mut lan.hosts[1];
     let received = host.driver.stats().datagrams_received;
-    host.driver.poll(now, &mut host.iface, &mut host.sockets);
+    assert_eq!(
+        host.driver.poll(now, &mut host.iface, &mut host.sockets),
+        Some(now),
+        "a new hold: read the events, then poll again"
+    );
+    // The events were not read: the next poll asks to run again when the hold ends (the
+    // node's own deadline is later), not at once, so the application does not spin.
+    assert!(node_deadline(&lan, 1) > now + EVENT_HOLD);
+    let host = &mut lan.hosts[1];
+    let later = now + Duration::from_millis(30);
+    assert_eq!(
+        host.driver.poll(later, &mut host.iface, &mut host.sockets),
+        Some(now + EVENT_HOLD)
+    );
     let almost = now + EVENT_HOLD - Duration::from_millis(1);
     assert_eq!(
         host.driver.poll(almost, &mut host.iface, &mut host.sockets),
-        Some(almost)
+        Some(now + EVENT_HOLD)
     );
     assert_eq!(host.driver.stats().datagrams_received, received + 3);
     let after = now + EVENT_HOLD;
@@ -236,6 +249,41 @@ fn unread_events_hold_the_socket_for_event_hold_at_most() {
         (vec![b"m1".to_vec(), b"m2".to_vec(), b"m3".to_vec()], 2)
     );
     assert_eq!(lan.hosts[1].driver.node().stats().events_dropped, 2);
+}
+
+/// The node's next deadline on host `host`.
+fn node_deadline(lan: &Lan, host: usize) -> Instant {
+    let deadline = lan.hosts[host].driver.node().poll_timeout().unwrap();
+    Instant::from_millis(deadline.as_millis() as i64)
+}
+
+/// While a hold goes on unread, the poll asks to run again at the node's own deadline when
+/// that comes before the hold's end (its timers run on time), and handles it then.
+#[test]
+fn a_hold_does_not_delay_the_nodes_deadline() {
+    let mut lan = burst_of_five();
+    let deadline = node_deadline(&lan, 1);
+    // Start the hold 40 ms before the node's deadline (or now, if that is sooner).
+    let start = lan.now.max(deadline - Duration::from_millis(40));
+    assert!(deadline > start + Duration::from_millis(10));
+    let host = &mut lan.hosts[1];
+    assert_eq!(
+        host.driver.poll(start, &mut host.iface, &mut host.sockets),
+        Some(start)
+    );
+    let unread = start + Duration::from_millis(10);
+    assert_eq!(
+        host.driver.poll(unread, &mut host.iface, &mut host.sockets),
+        Some(deadline),
+        "the node's deadline, before the hold's end"
+    );
+    host.driver
+        .poll(deadline, &mut host.iface, &mut host.sockets);
+    assert!(
+        node_deadline(&lan, 1) > deadline,
+        "the deadline was handled"
+    );
+    assert_eq!(lan.hosts[1].driver.stats().holds, 1, "the hold goes on");
 }
 
 #[test]

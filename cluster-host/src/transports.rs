@@ -249,7 +249,8 @@ impl<W> Transports<W> {
         let id = loop {
             let id = ConnId(self.next);
             self.next = self.next.wrapping_add(1);
-            if !self.conns.contains_key(&id) {
+            // The node remembers no connection named `RESERVED` (see `ConnId`).
+            if id != ConnId::RESERVED && !self.conns.contains_key(&id) {
                 break id;
             }
         };

@@ -211,7 +211,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         });
         let props = self.props_text.as_bytes();
         let separator = usize::from(!props.is_empty());
-        let (bytes, data_len, _) = stored.parts_mut();
+        let (bytes, shape) = stored.parts_mut();
         let Some(start) = start.filter(|&s| s <= bytes.len()) else {
             // Cannot happen with a text this node wrote; stop publishing rather than send
             // stale props.
@@ -230,7 +230,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             let _ = bytes.push(b' ');
         }
         bytes.rotate_right(props.len() + separator);
-        *data_len = Some(bytes.len());
+        shape.set_data_len(Some(bytes.len()));
     }
 
     /// A received props dict told the sender's data (`index` in the registry): a newer full
@@ -248,9 +248,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 let mut payload = Payload::<DATA>::default();
                 let value = tcl_list::dict_get(data, META).ok().flatten();
                 let fits = value.is_some_and(|v| {
-                    let (bytes, data_len, _) = payload.parts_mut();
+                    let (bytes, shape) = payload.parts_mut();
                     let written = v.write_to(&mut BytesSink(bytes)).is_ok();
-                    *data_len = Some(bytes.len());
+                    shape.set_data_len(Some(bytes.len()));
                     written
                 });
                 if !fits {

@@ -15,13 +15,13 @@ use heapless::vec::VecView;
 use super::Core;
 use super::answered::{QueryKey, Recalled};
 use super::event_queue::Header;
-use super::outbox::{Direct, DirectBody};
+use super::outbox::{Channel, Direct, DirectBody};
 use crate::compact::compact;
 use crate::error::AnswerError;
 use crate::event::{Payload, ReplyToken, Ruid};
 use crate::identity::Sid;
 use crate::policy::{PayloadMut, Policy, Reply};
-use crate::protocol::{ConnId, Protocol, ProtocolList};
+use crate::protocol::{ConnId, ConnSlot, Protocol, ProtocolList};
 use crate::stats::{HeldStats, bump};
 use crate::time::{Instant, millis_ceil};
 use crate::transmit::Source;
@@ -394,12 +394,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             },
             route.via == Protocol::Multicast,
         );
-        response.channel = route.channel;
+        response.channel = Channel(route.channel);
         response.ruid = route.ruid;
         response.keepalive = route.keepalive;
         response.payload = Some(answer.payload);
         response.order = Some(ProtocolList::new(&[route.via]));
-        response.conn = route.conn;
+        response.conn = ConnSlot::new(route.conn);
         self.queue_direct(response)
     }
 }
@@ -420,9 +420,9 @@ fn build_answer<P: Policy, const DATA: usize>(
         return policy.answer_query(from, query, &mut reply).is_err();
     };
     payload.refill(Some(b""), None);
-    let (bytes, data_len, has_raw) = payload.parts_mut();
+    let (bytes, shape) = payload.parts_mut();
     let mut reply = Reply {
-        payload: PayloadMut::new(bytes.as_mut_view(), data_len, has_raw),
+        payload: PayloadMut::new(bytes.as_mut_view(), shape),
     };
     match policy.answer_query(from, query, &mut reply) {
         Ok(()) => false,

@@ -5,7 +5,7 @@
 use crate::compact::compact;
 use crate::event::{Payload, Ruid};
 use crate::identity::Sid;
-use crate::protocol::{ConnId, Protocol, ProtocolList, ProtocolSet};
+use crate::protocol::{ConnSlot, Protocol, ProtocolList, ProtocolSet};
 use crate::transmit::SendId;
 
 /// Payloads that may be queued at once (each shared by all targets of one send).
@@ -193,12 +193,18 @@ pub(crate) enum DirectBody {
     Failed { protocols: ProtocolSet },
 }
 
+/// A channel number aligned to 4 bytes, not the `u64`'s 8: a queued send is 80 bytes on
+/// 32-bit targets instead of 88.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(Rust, packed(4))]
+pub(crate) struct Channel(pub(crate) u64);
+
 /// One service-level send with its failover state (spec 5.13).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Direct {
     pub(crate) to: Sid,
     pub(crate) body: DirectBody,
-    pub(crate) channel: u64,
+    pub(crate) channel: Channel,
     pub(crate) ruid: Option<Ruid>,
     pub(crate) keepalive: Option<bool>,
     pub(crate) payload: Option<u8>,
@@ -208,8 +214,12 @@ pub(crate) struct Direct {
     pub(crate) failed: ProtocolSet,
     pub(crate) allow_multicast: bool,
     /// The connection to answer on (a query response goes back where the query came from).
-    pub(crate) conn: Option<ConnId>,
-    pub(crate) in_flight: Option<(SendId, Protocol)>,
+    pub(crate) conn: ConnSlot,
+    /// The id of the frame in flight, if [`sent_via`](Self::sent_via) is set (two fields
+    /// rather than an `Option<(SendId, Protocol)>`, whose padding took 3 bytes).
+    sent_as: SendId,
+    /// The protocol of the frame in flight; `None` while none is.
+    sent_via: Option<Protocol>,
 }
 
 impl Direct {
@@ -217,7 +227,7 @@ impl Direct {
         Self {
             to,
             body,
-            channel: 0,
+            channel: Channel(0),
             ruid: None,
             keepalive: None,
             payload: None,
@@ -225,9 +235,27 @@ impl Direct {
             tried: ProtocolSet::default(),
             failed: ProtocolSet::default(),
             allow_multicast,
-            conn: None,
-            in_flight: None,
+            conn: ConnSlot::NONE,
+            sent_as: SendId::UNTRACKED,
+            sent_via: None,
         }
+    }
+
+    /// The frame in flight: its id and protocol.
+    pub(crate) fn in_flight(&self) -> Option<(SendId, Protocol)> {
+        self.sent_via.map(|via| (self.sent_as, via))
+    }
+
+    /// Notes the frame just handed out for it.
+    pub(crate) fn set_in_flight(&mut self, id: SendId, via: Protocol) {
+        (self.sent_as, self.sent_via) = (id, Some(via));
+    }
+
+    /// Takes the frame in flight, leaving none.
+    pub(crate) fn take_in_flight(&mut self) -> Option<(SendId, Protocol)> {
+        let in_flight = self.in_flight();
+        self.sent_via = None;
+        in_flight
     }
 }
 

@@ -71,10 +71,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         let Some(service) = self.registry.get_mut(sid) else {
             return false;
         };
-        if service.expected || now.saturating_millis_since(service.heard) < guard {
+        if service.is_expected() || now.saturating_millis_since(service.heard) < guard {
             return false;
         }
-        service.expected = true;
+        service.set_expected(true);
         let lowered = Seen::at(now).lowered(ttl, within_ms);
         service.last_seen = service.last_seen.min(lowered);
         true

@@ -19,7 +19,7 @@ pub(crate) struct Standing {
 impl Standing {
     pub(crate) fn of(service: &Service) -> Self {
         Self {
-            established: service.established,
+            established: service.is_established(),
             frames: service.frames,
             first_heard: service.first_heard,
             ip: service.ip,

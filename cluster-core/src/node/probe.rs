@@ -43,7 +43,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 continue;
             };
             let silent = seen_now.0.saturating_sub(service.last_seen.0) > half;
-            let ask_tags = !service.told && untold < UNTOLD_PER_HEARTBEAT;
+            let ask_tags = !service.is_told() && untold < UNTOLD_PER_HEARTBEAT;
             if !silent && !ask_tags {
                 continue;
             }

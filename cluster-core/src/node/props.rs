@@ -35,8 +35,17 @@ impl OwnProps {
     }
 }
 
-/// The most bytes the props text takes: `t {port 65535} u {path {<104 bytes escaped>}}`.
-pub(crate) const PROPS_TEXT_LEN: usize = 256;
+/// The most bytes the props text takes: `t {port 65535} u {path {<104 bytes escaped>}}`;
+/// without the feature `unix`, which advertises no path, `t {port 65535}` (the node keeps
+/// its rendered props in a buffer of this size: 16 bytes instead of 256 in the firmware).
+pub(crate) const PROPS_TEXT_LEN: usize = if cfg!(feature = "unix") {
+    256
+} else {
+    TCP_PROPS_LEN
+};
+
+/// The longest props text of `t` alone.
+const TCP_PROPS_LEN: usize = "t {port 65535}".len();
 
 /// The props dict as text, in the node's protocol priority order; protocols with no props
 /// (`c`) are left out (spec 3.5).
@@ -229,6 +238,8 @@ mod tests {
         let tcu = ProtocolList::new(&[Protocol::Tcp, Protocol::Multicast, Protocol::Unix]);
         write_props(&own(Some(41241), None), tcu, &mut out).unwrap();
         assert_eq!(out, "t {port 41241}");
+        write_props(&own(Some(u16::MAX), None), tcu, &mut out).unwrap();
+        assert_eq!(out, "t {port 65535}", "the longest fits the buffer");
         write_props(&own(None, None), tcu, &mut out).unwrap();
         assert_eq!(out, "");
     }

@@ -5,7 +5,7 @@
 
 use super::Core;
 use super::event_queue::Header;
-use super::outbox::{Broadcast, Direct, DirectBody};
+use super::outbox::{Broadcast, Channel, Direct, DirectBody};
 use super::registry::Removed;
 use super::send::with_payload_mut;
 use crate::error::{QueryError, SendError};
@@ -245,7 +245,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                     continue;
                 };
                 let mut direct = Direct::new(sid, DirectBody::Query { slot: bit }, allow);
-                direct.channel = request.channel;
+                direct.channel = Channel(request.channel);
                 direct.payload = Some(payload_slot);
                 direct.order = request.protocols;
                 let _ = self.queue_direct(direct);

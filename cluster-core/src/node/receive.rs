@@ -9,7 +9,7 @@ use crate::error::DatagramError;
 use crate::event::{Event, LostReason, Payload, Ruid};
 use crate::identity::{Hid, Sid, Tag, TagList};
 use crate::policy::{PayloadMut, Policy, Verdict};
-use crate::protocol::{Protocol, ProtocolList};
+use crate::protocol::{ConnSlot, Protocol, ProtocolList};
 use crate::service::Seen;
 use crate::stats::bump;
 use crate::time::{Instant, millis_ceil};
@@ -71,8 +71,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         let mut vacant = self.payloads.vacant().map(|(_, payload)| payload);
         let (verdict, changed) = {
             let buf = vacant.as_deref_mut().map(|payload| {
-                let (bytes, len, raw) = payload.parts_mut();
-                (bytes.as_mut_view(), len, raw)
+                let (bytes, shape) = payload.parts_mut();
+                (bytes.as_mut_view(), shape)
             });
             let mut payload = PayloadMut::received(buf, data, msg.raw);
             let verdict = self.policy.on_receive(msg, source, &mut payload);
@@ -198,35 +198,37 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             // service's address (or both on this host): a multicast frame of the service
             // copied onto someone else's TCP connection must not take its traffic there.
             let from_its_address = match (service.ip, source.ip()) {
-                (Some(known), Some(from)) => known == from || (service.local && source.local),
+                (Some(known), Some(from)) => known == from || (service.is_local() && source.local),
                 _ => true,
             };
             let route_ok = addressed_to_us && from_its_address;
             service.protocols = ProtocolList::from_letters(protocols.iter());
-            service.local = source.local;
+            service.set_local(source.local);
             service.note_address(source.via, source.ip(), source.local);
             if let Some(tags) = tags {
                 service.tags = tags;
-                service.told = true;
+                service.set_told();
             }
             // Q12: any accepted frame counts as seen.
             service.last_seen = Seen::at(now);
             service.heard = now;
             service.note_frame(now, millis_ceil(self.config.probation));
             match source.via {
-                Protocol::Tcp if route_ok => service.tcp_conn = source.conn.or(service.tcp_conn),
+                Protocol::Tcp if route_ok => {
+                    service.tcp_conn = ConnSlot::new(source.conn.or(service.tcp_conn.get()));
+                }
                 Protocol::Tcp => bump(&mut self.stats.routes_refused),
                 Protocol::Unix if addressed_to_us => {
                     // Without the feature `unix` the node never sends over `u`.
                     #[cfg(feature = "unix")]
                     {
-                        service.unix_conn = source.conn.or(service.unix_conn);
+                        service.unix_conn = ConnSlot::new(source.conn.or(service.unix_conn.get()));
                     }
                 }
                 Protocol::Unix => bump(&mut self.stats.routes_refused),
                 Protocol::Multicast => {}
             }
-            core::mem::take(&mut service.expected)
+            service.take_expected()
         };
         if was_expected {
             // Q13: recovery takes the sid out of the pending ping batch.

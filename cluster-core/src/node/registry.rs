@@ -362,7 +362,7 @@ impl<const N: usize> Registry<N> {
             let from_addr = addr.map_or(0, |_| {
                 self.services
                     .iter()
-                    .filter(|s| !s.established && s.ip == addr)
+                    .filter(|s| !s.is_established() && s.ip == addr)
                     .count()
             });
             if addr.is_some() && from_addr >= per_address_slots(N) {
@@ -382,7 +382,7 @@ impl<const N: usize> Registry<N> {
         self.services
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.established && among(s))
+            .filter(|(_, s)| !s.is_established() && among(s))
             .min_by(|(_, a), (_, b)| {
                 a.frames
                     .cmp(&b.frames)
@@ -548,7 +548,10 @@ mod tests {
     }
 
     fn established(registry: &mut Registry<16>, name: &str) {
-        registry.get_mut(name.as_bytes()).unwrap().established = true;
+        registry
+            .get_mut(name.as_bytes())
+            .unwrap()
+            .set_established(true);
     }
 
     #[test]
@@ -687,7 +690,12 @@ mod tests {
         if !registry.is_full() {
             return Ok(None);
         }
-        let on_probation = || registry.iter().enumerate().filter(|(_, s)| !s.established);
+        let on_probation = || {
+            registry
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.is_established())
+        };
         let from_addr = addr.map_or(0, |_| on_probation().filter(|(_, s)| s.ip == addr).count());
         let own_share = addr.is_some() && from_addr >= per_address_slots(16);
         on_probation()
@@ -729,7 +737,7 @@ mod tests {
                     2 => {
                         if let Some(service) = registry.at_mut(at) {
                             service.frames = value;
-                            service.established = value == 3;
+                            service.set_established(value == 3);
                         }
                     }
                     3 => {

@@ -119,13 +119,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             return false;
         };
         service.protocols = kept.protocols;
-        service.local = source.local;
+        service.set_local(source.local);
         service.note_address(source.via, source.ip(), source.local);
         service.last_seen = Seen::at(now);
         service.heard = now;
         service.note_frame(now, probation);
         let sid = service.sid;
-        let was_expected = core::mem::take(&mut service.expected);
+        let was_expected = service.take_expected();
         if was_expected {
             self.ping.remove(sid.as_bytes());
         }

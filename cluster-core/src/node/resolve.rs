@@ -608,7 +608,7 @@ impl Service {
             hid: self.hid.as_bytes(),
             sid: self.sid.as_bytes(),
             ip: self.ip,
-            local: self.local,
+            local: self.is_local(),
         }
     }
 }

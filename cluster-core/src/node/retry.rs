@@ -16,7 +16,7 @@
 
 use super::Core;
 use super::hold::LOSS_RECOVERY;
-use super::outbox::{Direct, DirectBody};
+use super::outbox::{Channel, Direct, DirectBody};
 use super::query::QUERY_SLOTS;
 use crate::policy::Policy;
 use crate::protocol::{Protocol, ProtocolList};
@@ -181,12 +181,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 .outbox
                 .directs
                 .iter()
-                .any(|d| d.to == sid && d.body == body && d.in_flight.is_none());
+                .any(|d| d.to == sid && d.body == body && d.in_flight().is_none());
             if waiting || !self.payloads.add_refs(payload, 1) {
                 continue;
             }
             let mut direct = Direct::new(sid, body, true);
-            direct.channel = channel;
+            direct.channel = Channel(channel);
             direct.payload = Some(payload);
             direct.order = Some(ProtocolList::new(&[Protocol::Multicast]));
             if self.queue_direct(direct) {

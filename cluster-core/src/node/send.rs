@@ -4,7 +4,7 @@
 
 use core::net::SocketAddr;
 
-use super::outbox::{Broadcast, Direct, DirectBody, PING_MAX};
+use super::outbox::{Broadcast, Channel, Direct, DirectBody, PING_MAX};
 use super::props::PROPS_TEXT_LEN;
 use super::{Core, Service};
 use crate::error::SendError;
@@ -285,7 +285,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         for service in self.registry.iter() {
             if request.targets.selects(service) {
                 let mut direct = Direct::new(service.sid, DirectBody::Event, allow);
-                direct.channel = request.channel;
+                direct.channel = Channel(request.channel);
                 direct.ruid = ruid;
                 direct.payload = Some(slot);
                 direct.order = request.protocols;
@@ -383,7 +383,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
     ///
     /// [`check_encodable`]: Self::check_encodable
     pub(super) fn queue_direct(&mut self, direct: Direct) -> bool {
-        if self.check_encodable(direct.channel, None, None).is_err() {
+        if self.check_encodable(direct.channel.0, None, None).is_err() {
             bump(&mut self.stats.encode_errors);
         } else if self.outbox.push_direct(direct) {
             return true;
@@ -407,14 +407,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         if let Some(p) = direct.payload {
             self.payloads.release(p);
         }
-        let Some((_, worked)) = direct.in_flight else {
+        let Some((_, worked)) = direct.in_flight() else {
             return;
         };
         // A stream peer took the frame at the address and port it advertised: off probation.
         if worked != Protocol::Multicast
             && let Some(service) = self.registry.get_mut(direct.to.as_bytes())
         {
-            service.established = true;
+            service.set_established(true);
         }
         // Spec 5.13 step 7: report the protocols that failed, through the one that worked.
         if !direct.failed.is_empty() && !matches!(direct.body, DirectBody::Failed { .. }) {
@@ -436,7 +436,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             return;
         };
         if let Some(direct) = self.outbox.directs.get_mut(index)
-            && let Some((_, protocol)) = direct.in_flight.take()
+            && let Some((_, protocol)) = direct.take_in_flight()
         {
             direct.failed.insert(protocol);
         }
@@ -446,7 +446,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         self.outbox
             .directs
             .iter()
-            .position(|d| d.in_flight.is_some_and(|(i, _)| i == id))
+            .position(|d| d.in_flight().is_some_and(|(i, _)| i == id))
     }
 
     // ----- poll_transmit -----
@@ -464,7 +464,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 .outbox
                 .directs
                 .iter()
-                .position(|d| d.in_flight.is_none())?;
+                .position(|d| d.in_flight().is_none())?;
             if let Next::Frame(t) = self.transmit_direct(now, index, Some(buf)) {
                 return Some(t);
             }
@@ -483,7 +483,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 .outbox
                 .directs
                 .iter()
-                .position(|d| d.in_flight.is_none())
+                .position(|d| d.in_flight().is_none())
             else {
                 return false;
             };
@@ -547,7 +547,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             }
             return Next::Empty;
         };
-        let conn = direct.conn.or_else(|| service.conn(protocol));
+        let conn = direct.conn.get().or_else(|| service.conn(protocol));
         let endpoint = match protocol {
             Protocol::Tcp => match (service.ip, service.tcp_port) {
                 (Some(ip), Some(port)) => Endpoint::Tcp(SocketAddr::new(ip, port)),
@@ -580,7 +580,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             return Next::Empty;
         };
         if let Some(d) = self.outbox.directs.get_mut(index) {
-            d.in_flight = Some((id, protocol));
+            d.set_in_flight(id, protocol);
         }
         let dst = if protocol == Protocol::Multicast {
             Destination::Group { send: Some(id) }
@@ -623,7 +623,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 && service.protocols.contains(p)
                 && (p != Protocol::Multicast || direct.allow_multicast)
                 && self.protocols.contains(p)
-                && (!p.is_local_only() || service.local)
+                && (!p.is_local_only() || service.is_local())
         })
     }
 
@@ -840,7 +840,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         let keepalive = direct.keepalive;
         let target = FilterOf::One(&direct.to);
         let last = FilterPlacement::Last;
-        let channel = direct.channel;
+        let channel = direct.channel.0;
         match direct.body {
             DirectBody::DiscoveryAnswer => {
                 let data = Some(Str::from(self.props_data_text()));
@@ -933,10 +933,6 @@ pub(crate) fn with_payload_mut<const DATA: usize, R>(
     payload: &mut Payload<DATA>,
     f: impl FnOnce(crate::policy::PayloadMut<'_>) -> R,
 ) -> R {
-    let (bytes, data_len, has_raw) = payload.parts_mut();
-    f(crate::policy::PayloadMut::new(
-        bytes.as_mut_view(),
-        data_len,
-        has_raw,
-    ))
+    let (bytes, shape) = payload.parts_mut();
+    f(crate::policy::PayloadMut::new(bytes.as_mut_view(), shape))
 }
