@@ -207,6 +207,7 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+mod compact;
 mod config;
 mod error;
 mod event;

@@ -14,11 +14,16 @@ impl MacHid {
     #[must_use]
     pub const fn new(mac: [u8; 6]) -> Self {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b':'; 17];
+        // Every byte written in the loop, colons included: an array filled with `:` first
+        // would link a `memset` of its own on a Cortex-M (`__aeabi_memset4`, 184 bytes).
+        let mut out = [0; 17];
         let mut i = 0;
         while i < 6 {
             out[3 * i] = HEX[(mac[i] >> 4) as usize];
             out[3 * i + 1] = HEX[(mac[i] & 0x0f) as usize];
+            if i < 5 {
+                out[3 * i + 2] = b':';
+            }
             i += 1;
         }
         Self(out)

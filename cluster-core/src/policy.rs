@@ -185,14 +185,18 @@ impl<'p> PayloadMut<'p> {
         if raw_len + new_data > buf.bytes.capacity() {
             return Err(PayloadFull);
         }
-        // Drop the old data, keeping raw at the front, then put the new data before it.
-        let len = buf.bytes.len();
-        buf.bytes.rotate_left(old_data.min(len));
-        buf.bytes.truncate(raw_len);
-        buf.bytes
-            .extend_from_slice(data.unwrap_or_default())
-            .map_err(|_| PayloadFull)?;
-        buf.bytes.rotate_right(new_data);
+        // Move raw (right after the old data) to right after the new data, then write the
+        // new data before it: one move, no rotation.
+        let raw_at = old_data.min(buf.bytes.len());
+        let new_len = new_data + raw_len;
+        if new_len > buf.bytes.len() {
+            buf.bytes.resize(new_len, 0).map_err(|_| PayloadFull)?;
+        }
+        buf.bytes.copy_within(raw_at..raw_at + raw_len, new_data);
+        buf.bytes.truncate(new_len);
+        if let Some(head) = buf.bytes.get_mut(..new_data) {
+            head.copy_from_slice(data.unwrap_or_default());
+        }
         buf.shape.set_data_len(data.map(<[u8]>::len));
         self.changed = true;
         Ok(())
@@ -485,5 +489,40 @@ impl<P: Policy + ?Sized> Policy for &mut P {
     }
     fn on_lost(&mut self, sid: &Sid, reason: LostReason) {
         (**self).on_lost(sid, reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PayloadMut;
+    use crate::event::PayloadShape;
+
+    /// `set_data` against a model: every old and new length of `data`, with and without
+    /// `raw`, up to the capacity, keeps `raw` and refuses what does not fit.
+    #[test]
+    fn set_data_replaces_data_and_keeps_raw() {
+        const CAP: usize = 8;
+        let texts: [&[u8]; 5] = [b"", b"a", b"bc", b"defgh", b"ijklmnop"];
+        for old in texts.iter().map(|t| Some(*t)).chain([None]) {
+            for raw in texts.iter().map(|t| Some(*t)).chain([None]) {
+                for new in texts.iter().map(|t| Some(*t)).chain([None]) {
+                    let mut bytes = heapless::Vec::<u8, CAP>::new();
+                    let mut shape = PayloadShape::NONE;
+                    let mut payload = PayloadMut::new(bytes.as_mut_view(), &mut shape);
+                    if payload.set(old, raw).is_err() {
+                        continue;
+                    }
+                    let fits = new.map_or(0, <[u8]>::len) + raw.map_or(0, <[u8]>::len) <= CAP;
+                    assert_eq!(
+                        payload.set_data(new).is_ok(),
+                        fits,
+                        "{old:?} {raw:?} {new:?}"
+                    );
+                    let data = if fits { new } else { old };
+                    assert_eq!(payload.data(), data, "{old:?} {raw:?} {new:?}");
+                    assert_eq!(payload.raw(), raw, "{old:?} {raw:?} {new:?}");
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,8 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use heapless::string::StringView;
+
 /// Room for any address [`push_ip`] writes (at most 39 bytes: eight hex groups).
 pub(crate) const IP_TEXT_LEN: usize = 45;
 
@@ -17,6 +19,11 @@ pub(crate) fn push_decimal<const N: usize>(
     out: &mut heapless::String<N>,
     n: u64,
 ) -> Result<(), Full> {
+    decimal(out.as_mut_view(), n)
+}
+
+/// [`push_decimal`] into any capacity: one copy of the code for every `N`.
+fn decimal(out: &mut StringView, n: u64) -> Result<(), Full> {
     // u64::MAX has 20 digits.
     let mut digits = [0u8; 20];
     let mut at = digits.len();
@@ -54,7 +61,7 @@ pub(crate) fn parse_u16(s: &[u8]) -> Option<u16> {
 }
 
 /// Appends `n` in lowercase hexadecimal without leading zeros, as `{n:x}` formats it.
-fn push_hex<const N: usize>(out: &mut heapless::String<N>, n: u16) -> Result<(), Full> {
+fn push_hex(out: &mut StringView, n: u16) -> Result<(), Full> {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut started = false;
     for shift in [12u16, 8, 4, 0] {
@@ -69,8 +76,8 @@ fn push_hex<const N: usize>(out: &mut heapless::String<N>, n: u16) -> Result<(),
 }
 
 /// Appends ASCII bytes.
-fn push_ascii<const N: usize>(out: &mut heapless::String<N>, ascii: &[u8]) -> Result<(), Full> {
-    if out.len().saturating_add(ascii.len()) > N {
+fn push_ascii(out: &mut StringView, ascii: &[u8]) -> Result<(), Full> {
+    if out.len().saturating_add(ascii.len()) > out.capacity() {
         return Err(Full);
     }
     for &b in ascii {
@@ -86,23 +93,24 @@ pub(crate) fn push_ip<const N: usize>(
     out: &mut heapless::String<N>,
     ip: IpAddr,
 ) -> Result<(), Full> {
+    let out = out.as_mut_view();
     match ip {
         IpAddr::V4(v4) => push_ipv4(out, v4),
         IpAddr::V6(v6) => push_ipv6(out, v6),
     }
 }
 
-fn push_ipv4<const N: usize>(out: &mut heapless::String<N>, ip: Ipv4Addr) -> Result<(), Full> {
+fn push_ipv4(out: &mut StringView, ip: Ipv4Addr) -> Result<(), Full> {
     for (i, octet) in ip.octets().into_iter().enumerate() {
         if i > 0 {
             out.push('.').map_err(|_| Full)?;
         }
-        push_decimal(out, u64::from(octet))?;
+        decimal(out, u64::from(octet))?;
     }
     Ok(())
 }
 
-fn push_ipv6<const N: usize>(out: &mut heapless::String<N>, ip: Ipv6Addr) -> Result<(), Full> {
+fn push_ipv6(out: &mut StringView, ip: Ipv6Addr) -> Result<(), Full> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         push_ascii(out, b"::ffff:")?;
         return push_ipv4(out, v4);
@@ -124,7 +132,7 @@ fn push_ipv6<const N: usize>(out: &mut heapless::String<N>, ip: Ipv6Addr) -> Res
             len = 0;
         }
     }
-    let groups = |out: &mut heapless::String<N>, part: &[u16]| -> Result<(), Full> {
+    let groups = |out: &mut StringView, part: &[u16]| -> Result<(), Full> {
         for (i, &segment) in part.iter().enumerate() {
             if i > 0 {
                 out.push(':').map_err(|_| Full)?;

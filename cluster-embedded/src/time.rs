@@ -8,7 +8,8 @@ use smoltcp::time::Instant as NetInstant;
 /// before smoltcp's epoch count as the epoch.
 #[must_use]
 pub fn core_instant(now: NetInstant) -> Instant {
-    Instant::from_millis(u64::try_from(now.total_millis()).unwrap_or(0))
+    // Divided unsigned: a signed 64-bit division would link its own helper on a Cortex-M.
+    Instant::from_millis(u64::try_from(now.total_micros()).map_or(0, |us| us / 1000))
 }
 
 /// The smoltcp instant for a core deadline (saturating far in the future).
@@ -28,6 +29,11 @@ mod tests {
             Instant::from_millis(1)
         );
         assert_eq!(core_instant(NetInstant::from_millis(-5)), Instant::ZERO);
+        assert_eq!(core_instant(NetInstant::from_micros(-999)), Instant::ZERO);
+        assert_eq!(
+            core_instant(NetInstant::from_micros(i64::MAX)),
+            Instant::from_millis(i64::MAX as u64 / 1000)
+        );
         assert_eq!(
             net_instant(Instant::from_millis(1_500)),
             NetInstant::from_millis(1_500)

@@ -16,6 +16,7 @@ use super::Core;
 use super::answered::{QueryKey, Recalled};
 use super::event_queue::Header;
 use super::outbox::{Channel, Direct, DirectBody};
+use crate::compact::compact;
 use crate::error::AnswerError;
 use crate::event::{Payload, ReplyToken, Ruid};
 use crate::identity::Sid;
@@ -213,7 +214,8 @@ impl Held<'_> {
     /// Forgets the held queries whose timeout passed, counting each as expired.
     pub(crate) fn expire(&mut self, now: Instant) {
         let before = self.entries.len();
-        self.entries.retain(|q| q.deadline > now);
+        let kept = compact(self.entries, |q| q.deadline > now);
+        self.entries.truncate(kept);
         let gone = before.saturating_sub(self.entries.len());
         let stats = &mut self.state.stats;
         stats.expired = stats.expired.saturating_add(gone as u64);

@@ -2,6 +2,7 @@
 //! of 3"), never encoded frames, and the pool of payloads, each stored once and shared by
 //! every target of a send. [`send`](super::send) chooses routes and encodes from them.
 
+use crate::compact::compact;
 use crate::event::{Payload, Ruid};
 use crate::identity::Sid;
 use crate::protocol::{ConnSlot, Protocol, ProtocolList, ProtocolSet};
@@ -332,13 +333,24 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
 
     /// Drops the queued direct sends to `sid`, releasing their payloads.
     pub(crate) fn forget<const DATA: usize>(&mut self, sid: &Sid, pool: &mut PayloadPool<DATA>) {
-        self.directs.retain(|d| {
-            let keep = d.to != *sid;
+        self.forget_directs(pool, &|d| d.to == *sid);
+    }
+
+    /// Drops the queued direct sends `forgotten` picks, releasing their payloads (one copy
+    /// of the walk for every choice).
+    fn forget_directs<const DATA: usize>(
+        &mut self,
+        pool: &mut PayloadPool<DATA>,
+        forgotten: &dyn Fn(&Direct) -> bool,
+    ) {
+        let kept = compact(&mut self.directs, |d| {
+            let keep = !forgotten(d);
             if !keep && let Some(p) = d.payload {
                 pool.release(p);
             }
             keep
         });
+        self.directs.truncate(kept);
     }
 
     /// Drops every queued frame of query slot `slot`.
@@ -347,13 +359,7 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
         slot: u8,
         pool: &mut PayloadPool<DATA>,
     ) {
-        self.directs.retain(|d| {
-            let keep = d.body != DirectBody::Query { slot };
-            if !keep && let Some(p) = d.payload {
-                pool.release(p);
-            }
-            keep
-        });
+        self.forget_directs(pool, &|d| d.body == DirectBody::Query { slot });
         let mut kept = heapless::Deque::<Broadcast, BROADCAST_QUEUE>::new();
         while let Some(b) = self.broadcasts.pop_front() {
             if let Broadcast::Query { slot: s, payload } = b

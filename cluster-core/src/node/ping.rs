@@ -3,6 +3,7 @@
 
 use super::Core;
 use super::outbox::{Broadcast, PING_MAX};
+use crate::compact::compact;
 use crate::identity::Sid;
 use crate::policy::Policy;
 use crate::service::Seen;
@@ -38,7 +39,8 @@ impl PingBatch {
 
     /// Removes `sid`; an emptied batch is cancelled (Q13).
     pub(crate) fn remove(&mut self, sid: &[u8]) {
-        self.sids.retain(|s| s.as_bytes() != sid);
+        let kept = compact(&mut self.sids, |s| s.as_bytes() != sid);
+        self.sids.truncate(kept);
         if self.sids.is_empty() {
             self.deadline = None;
         }

@@ -138,6 +138,9 @@ impl<const N: usize> Registry<N> {
 
     /// The unix-socket path `sid` advertised.
     pub(crate) fn unix_path(&self, sid: &[u8]) -> Option<&UnixPath> {
+        if UNIX_PATHS == 0 {
+            return None;
+        }
         self.unix_paths
             .iter()
             .find(|(s, _)| s.as_bytes() == sid)
@@ -245,7 +248,10 @@ impl<const N: usize> Registry<N> {
                 entry.index -= 1;
             }
         }
-        self.unix_paths.retain(|(s, _)| *s != sid);
+        // Without the feature `unix` the table has no room: no code for it.
+        if UNIX_PATHS != 0 {
+            self.unix_paths.retain(|(s, _)| *s != sid);
+        }
         Some(removed)
     }
 

@@ -65,6 +65,12 @@ impl ResolverSet<'_> {
     /// Whether `pred` holds for at least one member: the tags in order, then hid, sid, the
     /// address as text and `localhost`.
     fn any_member(&self, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
+        self.any_member_dyn(&mut pred)
+    }
+
+    /// [`any_member`](Self::any_member) through a trait object: one copy of the walk over
+    /// the members (the address written as text among them) for every predicate.
+    fn any_member_dyn(&self, pred: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         if self.tags.iter().any(|tag| pred(tag.as_bytes())) || pred(self.hid) || pred(self.sid) {
             return true;
         }
@@ -366,8 +372,9 @@ fn compare(comparison: Comparison, item: &Element<'_>, member: &[u8]) -> bool {
     match (comparison, item.as_str()) {
         (Comparison::Equal, Some(text)) => text.as_bytes() == member,
         (Comparison::Equal, None) => substituted_eq(item, member),
-        (Comparison::Match, Some(pattern)) => glob_match(pattern.as_bytes(), member),
-        (Comparison::Match, None) => glob(item.chars().map(u32::from), CodePoints(member)),
+        // One matcher for both: a plain item's chars are its text's (`glob_match`'s pattern
+        // read as UTF-8), so the glob is instantiated once.
+        (Comparison::Match, _) => glob(item.chars().map(u32::from), CodePoints(member)),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use core::fmt;
 
+use crate::compact::compact;
 use crate::identity::{MAX_TAGS, Tag, TagList};
 use crate::wire::tcl_list::{self, Element, TclError};
 
@@ -345,7 +346,8 @@ fn append(tags: &mut TagList, tag: Operand<'_>) -> Result<(), TagError> {
 /// `remove`: removes every occurrence of `tag`.
 fn remove(tags: &mut TagList, tag: Operand<'_>) {
     if let Some(tag) = tag.to_tag() {
-        tags.retain(|t| *t != tag);
+        let kept = compact(tags, |t| *t != tag);
+        tags.truncate(kept);
     }
 }
 

@@ -12,6 +12,8 @@ use core::fmt;
 use heapless::{Vec, VecView};
 
 use super::{DecodeError, FOOTER, Frame, HEADER, MAX_FRAME_LEN, varint};
+use crate::compact::compact;
+use crate::stats::bump;
 
 /// The smallest buffer a [`Reassembler`] or [`StreamTable`] accepts (checked at compile time):
 /// a header and the longest length varint, the most a partial frame can hold before its
@@ -73,6 +75,8 @@ pub struct ReassemblerStats {
 }
 
 impl ReassemblerStats {
+    // Out of line: a 64-bit saturating add at every discard site otherwise.
+    #[inline(never)]
     fn discard(&mut self, bytes: usize) {
         self.garbage_bytes = self.garbage_bytes.saturating_add(bytes as u64);
     }
@@ -461,7 +465,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         if stored.is_none() {
             // Not reachable: a slot was freed above and the tail is shorter than `N`.
             let stats = &mut self.stats.reassembly;
-            stats.overflows = stats.overflows.saturating_add(1);
+            bump(&mut stats.overflows);
             stats.discard(tail.len());
         }
     }
@@ -531,7 +535,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             return false;
         }
         let stats = &mut self.stats.reassembly;
-        stats.frames = stats.frames.saturating_add(1);
+        bump(&mut stats.frames);
         true
     }
 
@@ -547,7 +551,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             if let Some(buf) = self.buffers.get_mut(entry.slot) {
                 buf.clear();
             }
-            self.stats.evicted = self.stats.evicted.saturating_add(1);
+            bump(&mut self.stats.evicted);
         }
     }
 
@@ -558,7 +562,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
         let idle_ms = self.idle_ms;
         let buffers = &mut self.buffers;
         let mut dropped: usize = 0;
-        self.entries.retain(|entry| {
+        let kept = compact(&mut self.entries, |entry| {
             let live = now_ms < entry.last_ms.saturating_add(idle_ms);
             if !live {
                 if let Some(buf) = buffers.get_mut(entry.slot) {
@@ -568,6 +572,7 @@ impl<K: Copy + Eq, const SENDERS: usize, const N: usize> StreamTable<K, SENDERS,
             }
             live
         });
+        self.entries.truncate(kept);
         self.stats.expired = self.stats.expired.saturating_add(dropped as u64);
         dropped
     }
@@ -764,8 +769,8 @@ fn scan(
                     Err(error) => Err(error),
                 };
                 match outcome {
-                    Ok(()) => stats.frames = stats.frames.saturating_add(1),
-                    Err(_) => stats.errors = stats.errors.saturating_add(1),
+                    Ok(()) => bump(&mut stats.frames),
+                    Err(_) => bump(&mut stats.errors),
                 }
                 at = at.saturating_add(total);
             }
@@ -774,7 +779,7 @@ fn scan(
                     return at;
                 }
                 // It could never be completed in the buffer: drop its header and resync.
-                stats.overflows = stats.overflows.saturating_add(1);
+                bump(&mut stats.overflows);
                 stats.discard(HEADER.len());
                 at = at.saturating_add(HEADER.len());
             }
@@ -817,14 +822,14 @@ fn feed(
                 return;
             }
             // Not reachable: a waiting partial frame always fits. Drop it rather than stall.
-            stats.overflows = stats.overflows.saturating_add(1);
+            bump(&mut stats.overflows);
             stats.discard(buf.len());
             buf.clear();
             break;
         };
         if buf.extend_from_slice(head).is_err() {
             // Not reachable: `take <= room`.
-            stats.overflows = stats.overflows.saturating_add(1);
+            bump(&mut stats.overflows);
             stats.discard(buf.len());
             buf.clear();
             break;
@@ -837,7 +842,7 @@ fn feed(
     let tail = chunk.get(used..).unwrap_or_default();
     if buf.extend_from_slice(tail).is_err() {
         // Not reachable: `scan` leaves at most `capacity` bytes.
-        stats.overflows = stats.overflows.saturating_add(1);
+        bump(&mut stats.overflows);
         stats.discard(tail.len());
     }
 }

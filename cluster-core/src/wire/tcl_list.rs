@@ -258,7 +258,11 @@ impl<'a> Element<'a> {
     #[inline(never)]
     fn substitute_into(&self, out: &mut Sink<'_>) -> fmt::Result {
         let mut rest = self.raw;
-        while let Some((literal, escape)) = rest.split_once('\\') {
+        // Found byte by byte (a backslash is ASCII): `str::split_once` would link `core`'s
+        // char searcher and `memchr`.
+        while let Some(at) = rest.bytes().position(|b| b == b'\\') {
+            let literal = rest.get(..at).unwrap_or("");
+            let escape = rest.get(at.saturating_add(1)..).unwrap_or("");
             fmt::Write::write_str(out, literal)?;
             let (c, used) = backslash(escape);
             fmt::Write::write_char(out, c)?;
@@ -880,28 +884,29 @@ impl<W: fmt::Write + ?Sized> fmt::Write for Emit<'_, W> {
 fn write_escaped<W: fmt::Write + ?Sized>(out: &mut W, s: &str, braces: bool) -> fmt::Result {
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b']' => "\\]",
-            b'[' => "\\[",
-            b'$' => "\\$",
-            b';' => "\\;",
-            b' ' => "\\ ",
-            b'\\' => "\\\\",
-            b'"' => "\\\"",
-            b'{' if braces => "\\{",
-            b'}' if braces => "\\}",
-            0x0c => "\\f",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x0b => "\\v",
-            _ => continue,
+        let Some(letter) = escape_letter(b).filter(|_| braces || !matches!(b, b'{' | b'}')) else {
+            continue;
         };
         out.write_str(s.get(start..i).unwrap_or(""))?;
-        out.write_str(escape)?;
+        out.write_char('\\')?;
+        out.write_char(char::from(letter))?;
         start = i.saturating_add(1);
     }
     out.write_str(s.get(start..).unwrap_or(""))
+}
+
+/// The letter that follows the backslash when `b` is written escaped: the character itself,
+/// or `f n r t v` for the white space that has a name; `None` for a byte written as is.
+const fn escape_letter(b: u8) -> Option<u8> {
+    Some(match b {
+        b']' | b'[' | b'$' | b';' | b' ' | b'\\' | b'"' | b'{' | b'}' => b,
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        0x0b => b'v',
+        _ => return None,
+    })
 }
 
 /// Writes an element in `form`; `body` writes its text into the given writer.
