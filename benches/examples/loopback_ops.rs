@@ -4,6 +4,8 @@
 //!
 //! * `events`: N broadcast events in batches of 200 from one node, each delivered to the
 //!   other node's event stream as `Event::Message` (as `one_way/broadcast_event`);
+//! * `events_queued`: the same events sent with `Handle::send_queued` (as
+//!   `one_way/queued_event`);
 //! * `query`: N queries to one service answered over TCP (as `round_trip/query`);
 //! * `udp`: N datagrams sent and received by bare tokio sockets (as `one_way/udp`);
 //! * `echo`: N bare tokio UDP echo round trips (as `round_trip/udp_echo`);
@@ -13,7 +15,7 @@
 //! * `multicast`: N datagrams to the group, received by the other of two multicast sockets
 //!   set up as the nodes' are, the sender's own echo dropped by the kernel: the kernel's
 //!   share of an event, without any protocol code;
-//! * `smol_events`, `smol_query`, `smol_udp`, `smol_echo`: the same four paths with the smol
+//! * `smol_events`, `smol_events_queued`, `smol_query`, `smol_udp`, `smol_echo`: the same five paths with the smol
 //!   adapter and async-io sockets, on a `LocalExecutor` inside `block_on` (as the smol side
 //!   of the loopback bench).
 
@@ -56,7 +58,7 @@ fn main() {
     runtime.block_on(async {
         let start = Instant::now();
         match path.as_str() {
-            "events" | "query" => nodes(&path, n).await,
+            "events" | "events_queued" | "query" => nodes(&path, n).await,
             "udp" | "multicast" => one_way(&path, n).await,
             "echo" => echo(n).await,
             "tcp_echo" => tcp_echo(n).await,
@@ -92,7 +94,11 @@ async fn nodes(path: &str, n: u64) {
             let spec = SendSpec::new(Selector::none(), "event")
                 .channel(7)
                 .broadcast(true);
-            asker.send(spec).await.expect("send");
+            if path == "events_queued" {
+                asker.send_queued(spec).await.expect("send");
+            } else {
+                asker.send(spec).await.expect("send");
+            }
         }
         let mut got = 0;
         while got < BATCH {

@@ -18,13 +18,13 @@ fn options() -> Options {
         .hid("02:00:00:00:00:bf")
 }
 
-/// Runs `path` (`events`, `query`, `udp` or `echo`) `n` times and prints its rate.
+/// Runs `path` (`events`, `events_queued`, `query`, `udp` or `echo`) `n` times and prints its rate.
 pub(crate) fn run(path: &str, n: u64) {
     let ex = LocalExecutor::new();
     smol::block_on(ex.run(async {
         let start = Instant::now();
         match path {
-            "events" | "query" => nodes(&ex, path, n).await,
+            "events" | "events_queued" | "query" => nodes(&ex, path, n).await,
             "udp" => one_way(n).await,
             "echo" => echo(&ex, n).await,
             _ => panic!("unknown path smol_{path:?}"),
@@ -64,7 +64,11 @@ async fn nodes(ex: &LocalExecutor<'_>, path: &str, n: u64) {
             let spec = SendSpec::new(Selector::none(), "event")
                 .channel(7)
                 .broadcast(true);
-            asker.send(spec).await.expect("send");
+            if path == "events_queued" {
+                asker.send_queued(spec).await.expect("send");
+            } else {
+                asker.send(spec).await.expect("send");
+            }
         }
         let mut got = 0;
         while got < BATCH {
