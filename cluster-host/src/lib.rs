@@ -122,6 +122,7 @@ pub mod policy;
 pub mod prelude;
 pub mod query;
 mod query_inbox;
+pub mod ready;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod recv_batch;
 pub mod request;
