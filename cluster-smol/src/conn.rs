@@ -396,7 +396,6 @@ async fn run<S: Stream>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read as _;
     use std::net::{Ipv4Addr, TcpListener};
 
     /// A handle on a connected loopback stream (no task: the test plays the task's part
@@ -488,7 +487,6 @@ mod tests {
 
     #[test]
     fn the_driver_reads_a_connection_when_the_reactor_lists_it_and_sees_its_end() {
-        use std::io::Write as _;
         let (mut handle, _rx, mut peer) = connected();
         let ready = Arc::clone(&handle.ready);
         let mut reader = handle.take_reader().expect("connected");
