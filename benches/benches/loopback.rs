@@ -7,7 +7,8 @@
 //!   a typed one (`Handle::query_typed`: a struct postcard-encoded in `raw`, answered by the
 //!   `TypedAnswer` policy with another, decoded by the asker);
 //! * `one_way/udp` vs `one_way/broadcast_event`: a batch of datagrams received, vs a batch of
-//!   broadcast events (one datagram each) delivered as `Event::Message`.
+//!   broadcast events (one datagram each) delivered as `Event::Message`; `one_way/queued_event`
+//!   sends the same events with `Handle::send_queued` (no wait for each send's verdict).
 //!
 //! Before criterion runs, p50 and p99 of 2,000 round trips of each kind are printed.
 //!
@@ -250,14 +251,25 @@ async fn udp_batches(sender: &UdpSocket, receiver: &UdpSocket, to: SocketAddr, b
     }
 }
 
+/// How each event is sent: [`Handle::send`] (waits for the node's verdict) or
+/// [`Handle::send_queued`] (returns once queued).
+#[derive(Clone, Copy)]
+enum Sending {
+    Verdict,
+    Queued,
+}
+
 /// `batches` batches of `BATCH` broadcast events, each batch sent then all delivered.
-async fn event_batches(asker: &Handle, delivered: &mut Events, batches: u64) {
+async fn event_batches(asker: &Handle, delivered: &mut Events, batches: u64, sending: Sending) {
     for _ in 0..batches {
         for _ in 0..BATCH {
             let spec = SendSpec::new(Selector::none(), "event")
                 .channel(7)
                 .broadcast(true);
-            asker.send(spec).await.expect("send");
+            match sending {
+                Sending::Verdict => asker.send(spec).await.expect("send"),
+                Sending::Queued => asker.send_queued(spec).await.expect("send"),
+            }
         }
         let mut got = 0;
         tokio::time::timeout(PATIENCE, async {
@@ -304,31 +316,36 @@ fn one_way(c: &mut Criterion) {
             .expect("task")
         });
     });
-    group.bench_function("broadcast_event", |b| {
-        b.iter_custom(|batches| {
-            let asker = asker.clone();
-            let mut events = delivered.take().expect("events");
-            let (elapsed, events) = rt
-                .block_on(rt.spawn(async move {
+    for (name, sending) in [
+        ("broadcast_event", Sending::Verdict),
+        ("queued_event", Sending::Queued),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|batches| {
+                let asker = asker.clone();
+                let mut events = delivered.take().expect("events");
+                let (elapsed, events) = rt
+                    .block_on(rt.spawn(async move {
+                        let start = Instant::now();
+                        event_batches(&asker, &mut events, batches, sending).await;
+                        (start.elapsed(), events)
+                    }))
+                    .expect("task");
+                delivered = Some(events);
+                elapsed
+            });
+        });
+        group.bench_function(format!("{name}_from_root"), |b| {
+            b.iter_custom(|batches| {
+                let events = delivered.as_mut().expect("events");
+                rt.block_on(async {
                     let start = Instant::now();
-                    event_batches(&asker, &mut events, batches).await;
-                    (start.elapsed(), events)
-                }))
-                .expect("task");
-            delivered = Some(events);
-            elapsed
+                    event_batches(&asker, events, batches, sending).await;
+                    start.elapsed()
+                })
+            });
         });
-    });
-    group.bench_function("broadcast_event_from_root", |b| {
-        b.iter_custom(|batches| {
-            let events = delivered.as_mut().expect("events");
-            rt.block_on(async {
-                let start = Instant::now();
-                event_batches(&asker, events, batches).await;
-                start.elapsed()
-            })
-        });
-    });
+    }
     group.finish();
 }
 

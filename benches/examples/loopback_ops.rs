@@ -4,7 +4,11 @@
 //!
 //! * `events`: N broadcast events in batches of 200 from one node, each delivered to the
 //!   other node's event stream as `Event::Message` (as `one_way/broadcast_event`);
+//! * `events_queued`: the same events sent with `Handle::send_queued` (as
+//!   `one_way/queued_event`);
 //! * `query`: N queries to one service answered over TCP (as `round_trip/query`);
+//! * `query_tail`: the same, each timed, printing p50 and p99 with and without the round
+//!   trips during which the thread was switched out (Linux);
 //! * `udp`: N datagrams sent and received by bare tokio sockets (as `one_way/udp`);
 //! * `echo`: N bare tokio UDP echo round trips (as `round_trip/udp_echo`);
 //! * `tcp_echo`: N bare tokio TCP echo round trips of 74 bytes (a query's size) on one
@@ -13,9 +17,9 @@
 //! * `multicast`: N datagrams to the group, received by the other of two multicast sockets
 //!   set up as the nodes' are, the sender's own echo dropped by the kernel: the kernel's
 //!   share of an event, without any protocol code;
-//! * `smol_events`, `smol_query`, `smol_udp`, `smol_echo`: the same four paths with the smol
-//!   adapter and async-io sockets, on a `LocalExecutor` inside `block_on` (as the smol side
-//!   of the loopback bench).
+//! * `smol_events`, `smol_events_queued`, `smol_query`, `smol_query_tail`, `smol_udp`,
+//!   `smol_echo`: the same paths with the smol adapter and async-io sockets, on a
+//!   `LocalExecutor` inside `block_on` (as the smol side of the loopback bench).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -26,6 +30,8 @@ use tokio::net::UdpSocket;
 
 #[path = "loopback_ops/smol_side.rs"]
 mod smol_side;
+#[path = "loopback_ops/tail.rs"]
+mod tail;
 
 /// Events sent before their delivery is awaited.
 const BATCH: u64 = 200;
@@ -56,7 +62,7 @@ fn main() {
     runtime.block_on(async {
         let start = Instant::now();
         match path.as_str() {
-            "events" | "query" => nodes(&path, n).await,
+            "events" | "events_queued" | "query" | "query_tail" => nodes(&path, n).await,
             "udp" | "multicast" => one_way(&path, n).await,
             "echo" => echo(n).await,
             "tcp_echo" => tcp_echo(n).await,
@@ -79,6 +85,21 @@ async fn nodes(path: &str, n: u64) {
             break;
         }
     }
+    if path == "query_tail" {
+        let mut samples = Vec::new();
+        for _ in 0..n {
+            samples.push(
+                tail::sample(async {
+                    let spec = QuerySpec::new(Selector::service(answerer.sid()), "ping");
+                    let outcome = asker.query(spec).await.expect("query").collect().await;
+                    assert_eq!(outcome.responses.len(), 1, "answered");
+                })
+                .await,
+            );
+        }
+        tail::report(path, &samples);
+        return;
+    }
     if path == "query" {
         for _ in 0..n {
             let spec = QuerySpec::new(Selector::service(answerer.sid()), "ping");
@@ -92,7 +113,11 @@ async fn nodes(path: &str, n: u64) {
             let spec = SendSpec::new(Selector::none(), "event")
                 .channel(7)
                 .broadcast(true);
-            asker.send(spec).await.expect("send");
+            if path == "events_queued" {
+                asker.send_queued(spec).await.expect("send");
+            } else {
+                asker.send(spec).await.expect("send");
+            }
         }
         let mut got = 0;
         while got < BATCH {

@@ -26,6 +26,9 @@ pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
 pub enum Command {
     /// [`Handle::send`](crate::Handle::send).
     Send(SendSpec, Reply<Result<(), CommandError>>),
+    /// [`Handle::send_queued`](crate::Handle::send_queued): no reply; a refusal is published
+    /// as [`Event::SendFailed`](crate::Event::SendFailed) and counted.
+    SendQueued(SendSpec),
     /// [`Handle::query`](crate::Handle::query).
     Query(QuerySpec, Reply<Result<QueryStream, CommandError>>),
     /// [`Handle::update_tags`](crate::Handle::update_tags).

@@ -1107,6 +1107,12 @@ impl<P: Policy, I: Io> Engine<P, I> {
             Command::Send(spec, reply) => {
                 let _ = reply.send(self.send(now, &spec, io));
             }
+            Command::SendQueued(spec) => {
+                if let Err(error) = self.send(now, &spec, io) {
+                    self.counters.queued_sends_refused += 1;
+                    self.publish(Event::SendFailed { error });
+                }
+            }
             Command::Query(spec, reply) => {
                 let _ = reply.send(self.query(now, &spec, io));
             }

@@ -197,6 +197,14 @@ pub enum Event {
         /// How many.
         count: u64,
     },
+    /// The node refused a send made with
+    /// [`Handle::send_queued`](crate::Handle::send_queued): the error
+    /// [`Handle::send`](crate::Handle::send) would have returned. Nothing was sent.
+    SendFailed {
+        /// Why ([`CommandError::Send`](crate::CommandError::Send) or
+        /// [`CommandError::Resolve`](crate::CommandError::Resolve)).
+        error: crate::CommandError,
+    },
 }
 
 /// News about one query.

@@ -157,6 +157,38 @@ impl Handle {
         self.ask(|r| Command::Send(spec, r)).await?
     }
 
+    /// Sends an event (type 6) to the selected services without waiting for the node's
+    /// verdict: returns once the send is in the handle's command queue, which the node
+    /// takes in order with the other commands (a later [`flush`](Self::flush) or
+    /// [`send`](Self::send) comes after it). When [`COMMAND_QUEUE`] commands are already
+    /// waiting it waits for room (backpressure), so a caller that sends faster than the
+    /// node can never grows the queue.
+    ///
+    /// What [`send`](Self::send) would have returned as an error (for example no service
+    /// matched, or bad resolver arguments) is published instead as [`Event::SendFailed`]
+    /// to the event subscriptions and counted in [`TransportStats::queued_sends_refused`]. Use
+    /// [`send`](Self::send) when the caller needs the verdict of each send; this one lets
+    /// a caller queue many sends while the node works through them, without a round trip
+    /// to the node's task per send.
+    ///
+    /// [`TransportStats::queued_sends_refused`]: crate::TransportStats::queued_sends_refused
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Closed`] when the node is no longer running (the send was not
+    /// queued).
+    pub async fn send_queued(&self, spec: SendSpec) -> Result<(), CommandError> {
+        match self.commands.try_send(Command::SendQueued(spec)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(command)) => self
+                .commands
+                .send(command)
+                .await
+                .map_err(|_| CommandError::Closed),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(CommandError::Closed),
+        }
+    }
+
     /// Starts a query; its answers arrive on the returned [`QueryStream`].
     ///
     /// # Errors

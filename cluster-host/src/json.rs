@@ -191,6 +191,9 @@ pub fn event_json(event: &Event) -> Value {
             "data": data_map_json(data),
         }),
         Event::Dropped { count } => json!({ "event": "dropped", "count": count }),
+        Event::SendFailed { error } => {
+            json!({ "event": "send_failed", "error": error.to_string() })
+        }
     }
 }
 
@@ -301,6 +304,7 @@ pub fn transport_counters(stats: &TransportStats) -> Vec<(&'static str, u64)> {
         stream_garbage_bytes,
         stream_decode_errors,
         events_lagged,
+        queued_sends_refused,
     } = *stats;
     vec![
         ("datagrams_sent", datagrams_sent),
@@ -324,6 +328,7 @@ pub fn transport_counters(stats: &TransportStats) -> Vec<(&'static str, u64)> {
         ("stream_garbage_bytes", stream_garbage_bytes),
         ("stream_decode_errors", stream_decode_errors),
         ("events_lagged", events_lagged),
+        ("queued_sends_refused", queued_sends_refused),
     ]
 }
 

@@ -67,7 +67,7 @@
 //! | direct sends in flight | one per service (the node's outbound table) | the node refuses the command | `sends_rejected` (node) |
 //! | a multicast datagram the socket cannot take | one held-back transmit | nothing more is sent until the socket is writable: a wait, not a loss | — |
 //! | news from connection tasks to the driver | [`IO_QUEUE`](conn::IO_QUEUE) (256) | the tasks wait (backpressure, no loss) | — |
-//! | handle commands | [`COMMAND_QUEUE`] (64) | the caller waits (backpressure, no loss) | — |
+//! | handle commands (sends queued with [`Handle::send_queued`] included) | [`COMMAND_QUEUE`] (64) | the caller waits (backpressure, no loss) | — (a queued send the node refuses: `queued_sends_refused`, and `Event::SendFailed`) |
 //! | each event subscriber | [`Options::event_buffer`] ([`EVENT_BUFFER`], 1024; the `cluster` command 16,384) unread events | its oldest events are dropped and it gets `Event::Dropped { count }` first | `events_lagged` (counted by the handle) |
 //! | a query's stream | one event per target, then `Done` (targets: at most [`SERVICES`]) | cannot overflow: the node sends nothing else for a query | — |
 //! | recent datagrams remembered to drop their copies from other paths (followed interfaces) | [`copies::CAPACITY`] (256) within [`copies::WINDOW_MS`] (1 s), [`copies::PATHS`] (8) addresses each | the oldest is forgotten (a later copy of it would reach the node) | `datagram_copies` (copies dropped) |
@@ -122,6 +122,7 @@ pub mod policy;
 pub mod prelude;
 pub mod query;
 mod query_inbox;
+pub mod ready;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod recv_batch;
 pub mod request;

@@ -100,6 +100,9 @@ pub struct TransportStats {
     /// `Event::Dropped`). Counted by the adapter's handle: always 0 in
     /// [`Engine::stats`](crate::Engine::stats).
     pub events_lagged: u64,
+    /// Sends made with [`Handle::send_queued`](crate::Handle::send_queued) that the node
+    /// refused (each published as `Event::SendFailed`).
+    pub queued_sends_refused: u64,
 }
 
 /// The longest frame reassembled from the chunks of one stream connection (header to

@@ -87,6 +87,7 @@ impl Cluster {
             tasks: Vec::new(),
             connect_timeout: sockets.options.connect_timeout,
             reopened: false,
+            ready: Arc::default(),
         };
         let driver = Inner::new(engine, smol_io, clock, io_rx);
         let span = tracing::debug_span!("cluster_node", sid = %handle.sid());

@@ -1,23 +1,33 @@
-//! One task per stream connection (`t` or `u`), on the driver's private task set: it connects
-//! (for outgoing connections), writes the frames the driver queues and reports each write's
-//! outcome, and forwards what it reads. Everything goes back to the driver as an
-//! [`IoEvent`]. A frame the socket takes whole at once, with nothing queued before it, the
-//! driver writes itself ([`ConnHandle::write`]): no task hop, copy or outcome report.
+//! Stream connections (`t` and `u`).
+//!
+//! The driver reads every connection itself: the handle of a connected stream holds a
+//! [`Reader`] (the non-blocking socket and a waker that puts the connection on the driver's
+//! [`Ready`] list when the reactor sees it readable), so the driver reads only the
+//! connections that have bytes and hands the bytes to the engine without a hop through
+//! another task, a channel or a copy into a message.
+//!
+//! One task per connection, on the driver's private task set, connects (outgoing
+//! connections) and writes the frames the driver queues, reporting each write's outcome as
+//! an [`IoEvent`]. A frame the socket takes whole at once, with nothing queued before it,
+//! the driver writes itself ([`ConnHandle::write`]): no task hop, copy or outcome report.
 
 use std::future::Future;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use async_executor::{Executor, Task};
 use async_io::{Async, Timer};
 use cluster_core::{ConnId, SendId};
-use cluster_host::conn::{IoEvent, Outbound, READ_CHUNK, Target, WRITE_QUEUE};
+use cluster_host::conn::{IoEvent, Outbound, Target, WRITE_QUEUE};
 use cluster_host::engine::Write;
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, future};
+pub(crate) use cluster_host::ready::Ready;
+use futures_lite::{AsyncWrite, AsyncWriteExt, FutureExt, future};
 
-/// A connected stream as the driver writes it directly: the non-blocking socket itself.
+/// A connected stream as the driver reads and writes it directly: the non-blocking socket
+/// itself.
 #[derive(Debug, Clone)]
 pub(crate) enum Direct {
     Tcp(Arc<Async<std::net::TcpStream>>),
@@ -34,19 +44,108 @@ impl Direct {
             Self::Unix(stream) => stream.get_ref().write(bytes),
         }
     }
+
+    /// Reads what the socket has now, without waiting (`WouldBlock` when empty).
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(stream) => stream.get_ref().read(buf),
+            #[cfg(unix)]
+            Self::Unix(stream) => stream.get_ref().read(buf),
+        }
+    }
+
+    /// `Ready` once the reactor saw the socket readable since the last registration, else
+    /// registers `cx` for it.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Self::Tcp(stream) => stream.poll_readable(cx),
+            #[cfg(unix)]
+            Self::Unix(stream) => stream.poll_readable(cx),
+        }
+    }
+}
+
+/// What the driver reads a connection with: its socket, its waker, and whether the socket
+/// may hold bytes (else the next read first waits for the reactor).
+#[derive(Debug)]
+pub(crate) struct Reader {
+    socket: Direct,
+    waker: Waker,
+    maybe_bytes: bool,
+}
+
+/// What one read of a connection gave.
+pub(crate) enum Read {
+    /// Nothing now: the connection's waker lists it again when it has bytes.
+    Pending,
+    /// The stream ended (end of file or an error).
+    Closed,
+    /// These many bytes, now in the buffer.
+    Bytes(usize),
+}
+
+impl Reader {
+    fn new(socket: Direct, id: ConnId, ready: &Arc<Ready>) -> Self {
+        Self {
+            socket,
+            waker: ready.waker(id),
+            maybe_bytes: true,
+        }
+    }
+
+    /// The connection was listed on [`Ready`] (the reactor saw it readable, or it is new):
+    /// takes the reactor's notice, so that it cannot make a later turn read the socket for
+    /// nothing, and lets the next read try the socket first.
+    pub(crate) fn listed(&mut self) {
+        let mut cx = Context::from_waker(&self.waker);
+        // Pending (registered) or not, the read tries the socket: an error shows there.
+        let _ = self.socket.poll_readable(&mut cx);
+        self.maybe_bytes = true;
+    }
+
+    /// Reads what the connection has into `buf`, without waiting. A read that did not fill
+    /// `buf` emptied the socket: the next one registers with the reactor without reading
+    /// first (the registration reports at once bytes that came in between), so no read
+    /// finds the socket empty on the common path.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Read {
+        let mut cx = Context::from_waker(&self.waker);
+        loop {
+            if !self.maybe_bytes {
+                match self.socket.poll_readable(&mut cx) {
+                    Poll::Pending => return Read::Pending,
+                    Poll::Ready(Err(_)) => return Read::Closed,
+                    Poll::Ready(Ok(())) => self.maybe_bytes = true,
+                }
+            }
+            match self.socket.try_read(buf) {
+                Ok(0) => return Read::Closed,
+                Ok(n) => {
+                    self.maybe_bytes = n == buf.len();
+                    return Read::Bytes(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.maybe_bytes = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Read::Closed,
+            }
+        }
+    }
 }
 
 /// Where an outgoing connection's task leaves its socket once connected.
 type Connected = Arc<Mutex<Option<Direct>>>;
 
-/// The driver's handle on a connection task. Dropping it closes the write queue: the task
-/// writes what is queued (reporting each outcome), shuts the connection down and stops
-/// reading.
+/// The driver's handle on a connection. Dropping it closes the write queue: the task
+/// writes what is queued (reporting each outcome) and shuts the connection down; the
+/// reader goes with the handle.
 #[derive(Debug)]
 pub(crate) struct ConnHandle {
+    id: ConnId,
     queue: Sender<Outbound>,
+    ready: Arc<Ready>,
     /// The socket, once connected, for direct writes.
     direct: Option<Direct>,
+    /// The reader, once connected (taken by the driver while it reads).
+    reader: Option<Reader>,
     /// Where an outgoing connection's task leaves its socket once connected.
     connected: Option<Connected>,
     /// Frames handed to the task whose outcome is not known yet: while there are any,
@@ -55,13 +154,35 @@ pub(crate) struct ConnHandle {
 }
 
 impl ConnHandle {
+    /// Takes over the socket an outgoing connection's task left, once connected.
+    fn adopt(&mut self) {
+        let Some(cell) = &self.connected else {
+            return;
+        };
+        let Some(direct) = cell.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return;
+        };
+        self.reader = Some(Reader::new(direct.clone(), self.id, &self.ready));
+        self.direct = Some(direct);
+        self.connected = None;
+    }
+
+    /// The reader, for the driver to read with; `None` before the connection is up.
+    pub(crate) fn take_reader(&mut self) -> Option<Reader> {
+        self.adopt();
+        self.reader.take()
+    }
+
+    /// Gives the reader back after a read.
+    pub(crate) fn put_reader(&mut self, reader: Reader) {
+        self.reader = Some(reader);
+    }
+
     /// Writes a frame at once when nothing is queued on the connection and the socket takes
     /// it whole, else queues (the rest of) it for the task, without waiting.
     pub(crate) fn write(&mut self, frame: &[u8], send: SendId) -> Write {
-        if self.direct.is_none()
-            && let Some(cell) = &self.connected
-        {
-            self.direct = cell.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if self.direct.is_none() {
+            self.adopt();
         }
         let mut written = 0;
         if self.pending == 0
@@ -94,10 +215,10 @@ impl ConnHandle {
     }
 }
 
-/// A stream both halves of which can be used at once (async-net's streams are `Clone`), and
-/// which the driver can write directly.
-pub(crate) trait Stream: AsyncRead + AsyncWrite + Clone + Unpin + Send + 'static {
-    /// The socket, for direct writes.
+/// A stream its task writes while the driver reads it (async-net's streams are `Clone`),
+/// and which the driver can write directly.
+pub(crate) trait Stream: AsyncWrite + Clone + Unpin + Send + 'static {
+    /// The socket, for direct reads and writes.
     fn direct(&self) -> Direct;
 }
 
@@ -155,20 +276,26 @@ async fn write_within<S: Stream>(
     within(timeout, write).await
 }
 
-/// Starts the task of an accepted connection.
+/// Starts the writer task of an accepted connection; the driver reads it from the start.
 pub(crate) fn accepted<S: Stream>(
     executor: &Executor<'static>,
     conn: ConnId,
     stream: S,
     timeout: Duration,
     io: Sender<IoEvent>,
+    ready: &Arc<Ready>,
 ) -> (ConnHandle, Task<()>) {
     let (queue, rx) = async_channel::bounded(WRITE_QUEUE);
-    let direct = Some(stream.direct());
+    let direct = stream.direct();
     let task = executor.spawn(run(conn, stream, timeout, rx, io));
+    // Bytes may be waiting already: the first read finds them.
+    ready.push(conn);
     let handle = ConnHandle {
+        id: conn,
         queue,
-        direct,
+        ready: Arc::clone(ready),
+        reader: Some(Reader::new(direct.clone(), conn, ready)),
+        direct: Some(direct),
         connected: None,
         pending: 0,
     };
@@ -182,12 +309,16 @@ pub(crate) fn connect(
     target: Target,
     timeout: Duration,
     io: Sender<IoEvent>,
+    ready: &Arc<Ready>,
 ) -> (ConnHandle, Task<()>) {
     let (queue, rx) = async_channel::bounded(WRITE_QUEUE);
     let connected = Connected::default();
     let cell = Arc::clone(&connected);
+    let listed = Arc::clone(ready);
+    // The driver writes on it directly and reads it from now on.
     let leave = move |direct: Direct| {
         *cell.lock().unwrap_or_else(PoisonError::into_inner) = Some(direct);
+        listed.push(conn);
     };
     let task = executor.spawn(async move {
         match target {
@@ -214,8 +345,11 @@ pub(crate) fn connect(
         }
     });
     let handle = ConnHandle {
+        id: conn,
         queue,
+        ready: Arc::clone(ready),
         direct: None,
+        reader: None,
         connected: Some(connected),
         pending: 0,
     };
@@ -231,62 +365,37 @@ async fn fail_all(conn: ConnId, rx: &Receiver<Outbound>, io: &Sender<IoEvent>) {
     let _ = io.send(IoEvent::Closed { conn }).await;
 }
 
-/// Reads and writes one connection until the driver drops its handle (or a write fails).
+/// Writes the frames queued on one connection until the driver drops its handle or a write
+/// fails.
 ///
 /// A write that does not complete within `timeout` (a peer that stopped reading) fails, and
-/// so does every frame queued after it. The end of the peer's stream is reported as
-/// [`IoEvent::Closed`]; the driver then drops its handle, which ends the writing half.
+/// so does every frame queued after it.
 async fn run<S: Stream>(
     conn: ConnId,
-    stream: S,
+    mut writer: S,
     timeout: Duration,
     rx: Receiver<Outbound>,
     io: Sender<IoEvent>,
 ) {
-    let mut reader = stream.clone();
-    let mut writer = stream;
-    let read_io = io.clone();
-    let reading = async move {
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                    if read_io.send(IoEvent::Read { conn, bytes }).await.is_err() {
-                        break;
-                    }
-                }
-            }
+    let result: io::Result<()> = async {
+        while let Ok(out) = rx.recv().await {
+            let written = write_within(timeout, &mut writer, &out.bytes).await;
+            let ok = written.is_ok();
+            let _ = io.send(IoEvent::written(conn, &out, ok)).await;
+            written?;
         }
-        let _ = read_io.send(IoEvent::Closed { conn }).await;
-        // Only the writing half ends the task.
-        std::future::pending::<()>().await;
-    };
-    let writing = async move {
-        let result: io::Result<()> = async {
-            while let Ok(out) = rx.recv().await {
-                let written = write_within(timeout, &mut writer, &out.bytes).await;
-                let ok = written.is_ok();
-                let _ = io.send(IoEvent::written(conn, &out, ok)).await;
-                written?;
-            }
-            // The driver dropped its handle: close our side.
-            writer.close().await
-        }
-        .await;
-        if result.is_err() {
-            fail_all(conn, &rx, &io).await;
-        }
-    };
-    // The reading half is dropped (stops reading) as soon as the writing half ends.
-    writing.or(reading).await;
+        // The driver dropped its handle: close our side.
+        writer.close().await
+    }
+    .await;
+    if result.is_err() {
+        fail_all(conn, &rx, &io).await;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read as _;
     use std::net::{Ipv4Addr, TcpListener};
 
     /// A handle on a connected loopback stream (no task: the test plays the task's part
@@ -298,13 +407,29 @@ mod tests {
         let (peer, _) = listener.accept().expect("accept");
         let stream = async_net::TcpStream::try_from(client).expect("async stream");
         let (queue, rx) = async_channel::bounded(WRITE_QUEUE);
+        let ready = Arc::new(Ready::default());
         let handle = ConnHandle {
+            id: ConnId(1),
             queue,
+            reader: Some(Reader::new(stream.direct(), ConnId(1), &ready)),
+            ready,
             direct: Some(stream.direct()),
             connected: None,
             pending: 0,
         };
         (handle, rx, peer)
+    }
+
+    /// Waits (at most 5 s) until the reactor lists connection 1 as readable.
+    fn listed(ready: &Ready) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut ids = Vec::new();
+        while ids.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never listed");
+            async_io::block_on(Timer::after(Duration::from_millis(1)));
+            ready.take(&mut ids, Waker::noop());
+        }
+        assert_eq!(ids, [ConnId(1)]);
     }
 
     fn read_exactly(peer: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
@@ -342,8 +467,11 @@ mod tests {
         let (queue, rx) = async_channel::bounded(WRITE_QUEUE);
         let cell = Connected::default();
         let mut handle = ConnHandle {
+            id: ConnId(2),
             queue,
+            ready: Arc::new(Ready::default()),
             direct: None,
+            reader: None,
             connected: Some(Arc::clone(&cell)),
             pending: 0,
         };
@@ -354,5 +482,31 @@ mod tests {
         *cell.lock().expect("cell") = connected_handle.direct.clone();
         assert_eq!(handle.write(b"later", SendId::UNTRACKED), Write::Written);
         assert_eq!(read_exactly(&mut peer, 5), b"later");
+        assert!(handle.take_reader().is_some(), "and reads it");
+    }
+
+    #[test]
+    fn the_driver_reads_a_connection_when_the_reactor_lists_it_and_sees_its_end() {
+        let (mut handle, _rx, mut peer) = connected();
+        let ready = Arc::clone(&handle.ready);
+        let mut reader = handle.take_reader().expect("connected");
+        let mut buf = [0u8; 16];
+        assert!(matches!(reader.read(&mut buf), Read::Pending));
+        peer.write_all(b"abc").expect("write");
+        listed(&ready);
+        reader.listed();
+        assert!(matches!(reader.read(&mut buf), Read::Bytes(3)));
+        assert_eq!(&buf[..3], b"abc");
+        // A short read emptied the socket: the next one waits for the reactor.
+        assert!(matches!(reader.read(&mut buf), Read::Pending));
+        peer.write_all(b"de").expect("write");
+        listed(&ready);
+        reader.listed();
+        assert!(matches!(reader.read(&mut buf), Read::Bytes(2)));
+        assert!(matches!(reader.read(&mut buf), Read::Pending));
+        drop(peer);
+        listed(&ready);
+        reader.listed();
+        assert!(matches!(reader.read(&mut buf), Read::Closed));
     }
 }

@@ -1,5 +1,7 @@
-//! The task that owns the node. Each source of input (commands, connection events,
-//! datagrams, new connections, the multicast socket becoming writable again) is polled with a
+//! The task that owns the node. Each source of input (commands, write outcomes and
+//! connection events from the connections' tasks, bytes on the `t` and `u` connections,
+//! which the task reads itself, datagrams, new connections, the multicast socket becoming
+//! writable again) is polled with a
 //! waker of its own ([`Wakeups`]), so a wake-up asks only the sources that have news, and the
 //! sources stay registered with the reactor across polls (no future is rebuilt per input, and
 //! the deadline's timer is re-armed only when the deadline moves). Each input goes to the
@@ -31,7 +33,7 @@ use cluster_host::wakeups::Wakeups;
 use cluster_host::{Engine, Flow, Io};
 use futures_lite::{FutureExt, Stream as _};
 
-use crate::conn::{self, ConnHandle, Stream};
+use crate::conn::{self, ConnHandle, Read, Ready, Stream};
 
 /// The clock: milliseconds since the join, on the monotonic clock.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +64,8 @@ pub(crate) struct SmolIo {
     pub(crate) connect_timeout: Duration,
     /// A listener was replaced: the driver must ask the new one for connections.
     pub(crate) reopened: bool,
+    /// The connections with bytes to read.
+    pub(crate) ready: Arc<Ready>,
 }
 
 impl std::fmt::Debug for SmolIo {
@@ -87,6 +91,7 @@ impl SmolIo {
             stream,
             self.connect_timeout,
             self.io_tx.clone(),
+            &self.ready,
         );
         self.keep(task);
         handle
@@ -108,6 +113,7 @@ impl Io for SmolIo {
             target,
             self.connect_timeout,
             self.io_tx.clone(),
+            &self.ready,
         );
         self.keep(task);
         handle
@@ -211,17 +217,21 @@ fn poll_nonblocking<T, R>(
 const BUDGET: usize = 64;
 
 /// The driver's sources of input, in the order a round asks them.
-const SOURCES: u8 = 7;
+const SOURCES: u8 = 8;
+/// Bytes on the stream connections.
+const CONNECTIONS: u8 = 2;
 /// The multicast socket's datagrams.
-const DATAGRAM: u8 = 2;
+const DATAGRAM: u8 = 3;
 /// The `t` listener's connections.
-const TCP_ACCEPT: u8 = 3;
+const TCP_ACCEPT: u8 = 4;
 /// The `u` listener's connections.
-const UNIX_ACCEPT: u8 = 4;
+const UNIX_ACCEPT: u8 = 5;
 /// The multicast socket's writability.
-const WRITABLE: u8 = 5;
+const WRITABLE: u8 = 6;
 /// The IPv6 multicast socket's datagrams.
-const DATAGRAM_V6: u8 = 6;
+const DATAGRAM_V6: u8 = 7;
+/// Reads of one connection in a round before the others get their turn.
+const READS: usize = 4;
 /// The two listeners' sources.
 const ACCEPTS: u8 = (1 << TCP_ACCEPT) | (1 << UNIX_ACCEPT);
 
@@ -242,13 +252,15 @@ pub(crate) struct Driver<P: Policy> {
     clock: Clock,
     /// Connection events (pinned: the receiver keeps its listener across polls).
     io_rx: Pin<Box<Receiver<IoEvent>>>,
-    /// The read buffer of datagrams.
+    /// The read buffer, of datagrams and of stream connections.
     datagram: Vec<u8>,
     /// Control messages of a read (the arriving interface).
     control: Vec<u8>,
     /// The multicast datagrams of the last batch read, while no arriving interface is read.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     batch: RecvBatch,
+    /// The connections to read this round (kept for its allocation).
+    readable: Vec<ConnId>,
     /// The wake-up for the engine's deadline, kept across turns (re-armed only when the
     /// deadline moves).
     timer: Timer,
@@ -282,6 +294,7 @@ impl<P: Policy> Driver<P> {
             control: vec![0; arrival::CONTROL_BUFFER],
             #[cfg(any(target_os = "linux", target_os = "android"))]
             batch: RecvBatch::new(),
+            readable: Vec::new(),
             timer: Timer::never(),
             armed: None,
             wakeups,
@@ -301,8 +314,9 @@ impl<P: Policy> Driver<P> {
     /// The loop, as one poll. Each source is polled with a waker of its own, which notes
     /// the source in [`Wakeups`] before waking the task, so a poll asks only the sources that
     /// woke it (every source on the first poll). Then rounds: each source that may have
-    /// something is asked for at most one input (commands, connection events, datagrams, new
-    /// connections, writability, IPv6 datagrams, in that order), handed to the engine (which
+    /// something is asked for at most one input (commands, connection events, bytes from
+    /// every connection that has some, datagrams, new connections, writability, IPv6
+    /// datagrams, in that order), handed to the engine (which
     /// drains after it) with the clock read once per round; a source that has nothing
     /// registered its waker and is left until it wakes the task. Once none is left the task
     /// sleeps until one wakes it or the deadline passes; after a budget of inputs it yields,
@@ -338,6 +352,7 @@ impl<P: Policy> Driver<P> {
                 let polled = match source {
                     0 => self.poll_command(cx, now),
                     1 => self.poll_io(cx, now),
+                    CONNECTIONS => self.poll_connections(cx, now),
                     DATAGRAM => self.poll_datagram(cx, now),
                     TCP_ACCEPT => self.poll_tcp_accept(cx, now),
                     UNIX_ACCEPT => self.poll_unix_accept(cx, now),
@@ -411,6 +426,61 @@ impl<P: Policy> Driver<P> {
             }
             // The driver holds a sender: the channel never closes.
             Poll::Ready(None) | Poll::Pending => Polled::Idle,
+        }
+    }
+
+    /// Reads every connection listed as having bytes (each up to [`READS`] times) and hands
+    /// the bytes to the engine, which cuts them into frames.
+    fn poll_connections(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
+        let mut readable = std::mem::take(&mut self.readable);
+        self.io.ready.take(&mut readable, cx.waker());
+        let polled = if readable.is_empty() {
+            Polled::Idle
+        } else {
+            for &id in &readable {
+                self.read_connection(now, id);
+            }
+            Polled::Handled
+        };
+        self.readable = readable;
+        polled
+    }
+
+    fn read_connection(&mut self, now: u64, id: ConnId) {
+        // Out of its handle while the engine, which keeps the handle, takes the frames.
+        let Some(mut reader) = self
+            .engine
+            .connection_mut(id)
+            .and_then(ConnHandle::take_reader)
+        else {
+            return; // closed meanwhile, or not connected yet (its task lists it then)
+        };
+        reader.listed();
+        let mut pending = false;
+        for _ in 0..READS {
+            match reader.read(&mut self.datagram) {
+                Read::Pending => {
+                    pending = true;
+                    break;
+                }
+                Read::Closed => {
+                    self.engine
+                        .handle_io(now, IoEvent::Closed { conn: id }, &mut self.io);
+                    return;
+                }
+                Read::Bytes(n) => {
+                    let bytes = self.datagram.get(..n).unwrap_or_default();
+                    self.engine.handle_read(now, id, bytes, &mut self.io);
+                }
+            }
+        }
+        if let Some(conn) = self.engine.connection_mut(id) {
+            conn.put_reader(reader);
+            // Still readable after its share of reads: its turn comes again next round.
+            // After a `Pending` its waker lists it when it has bytes.
+            if !pending {
+                self.io.ready.relist(id);
+            }
         }
     }
 

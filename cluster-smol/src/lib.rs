@@ -90,10 +90,12 @@
 //! (`async-io`'s reactor and timers, each source polled with a waker of its own and kept
 //! registered across inputs: `cluster_host::wakeups`) and the connection tasks.
 //!
-//! Each stream connection has a task of its own, run by a private `async-executor` inside
-//! the driver future (not smol's global executor), so the driver needs nothing from the
-//! executor that polls it. The task reads, and writes what the driver queues; a frame the
-//! socket takes whole at once, with nothing queued before it, the driver writes itself.
+//! The driver reads every stream connection itself, when the reactor reports it readable
+//! (`cluster_host::ready`). Each connection has a task of its own, run by a private
+//! `async-executor` inside the driver future (not smol's global executor), so the driver
+//! needs nothing from the executor that polls it. The task connects (outgoing connections)
+//! and writes what the driver queues; a frame the socket takes whole at once, with nothing
+//! queued before it, the driver writes itself.
 //!
 //! # Protocols
 //!

@@ -40,6 +40,7 @@ macro_rules! adapter_suite {
                 the_third_node_queries_the_other_two_which_answer,
                 a_refused_query_yields_an_error_event_then_done,
                 an_event_on_a_channel_reaches_its_subscriber_directly_and_by_broadcast,
+                queued_sends_arrive_in_order_and_a_refused_one_is_an_event_and_a_counter,
                 a_crashed_node_is_dropped_after_its_ttl,
                 dropping_the_last_handle_leaves_cleanly,
                 tag_edits_reach_the_other_nodes,

@@ -2,7 +2,8 @@
 //! [`adapter_suite!`](crate::adapter_suite) makes one `#[test]` of each per runtime.
 //!
 //! * [`loopback`]: discovery, leave, queries and refusals, events on channels, crashes,
-//!   tags, unix sockets, failover to multicast with the type-8 report, listener refresh.
+//!   queued sends, tags, unix sockets, failover to multicast with the type-8 report,
+//!   listener refresh.
 //! * [`data`]: per-node data published through the handles, read in `services()`, selected by.
 //! * [`held`]: queries held open and answered later through the handles.
 //! * [`typed`]: typed messages through the handles: queries, answers, bad answers, events.

@@ -16,12 +16,13 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use cluster_core::{ConnId, SendId};
 use cluster_host::conn::{IoEvent, Outbound, Target, WRITE_QUEUE};
 use cluster_host::engine::Write;
+pub(crate) use cluster_host::ready::Ready;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, tcp};
 #[cfg(unix)]
@@ -121,69 +122,6 @@ impl WriteHalf {
     }
 }
 
-/// The connections that have bytes to read, as their wakers report them, and the driver's
-/// waker. Shared by the driver and every connection's waker.
-#[derive(Debug, Default)]
-pub(crate) struct Ready {
-    ids: Mutex<Vec<ConnId>>,
-    driver: Mutex<Option<Waker>>,
-}
-
-impl Ready {
-    /// Puts `id` on the list and wakes the driver.
-    fn push(&self, id: ConnId) {
-        self.ids
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(id);
-        if let Some(driver) = &*self.driver.lock().unwrap_or_else(PoisonError::into_inner) {
-            driver.wake_by_ref();
-        }
-    }
-
-    /// Puts `id` back on the list without waking anyone: the driver, which stopped
-    /// reading it with bytes left, looks at the list again in its next round.
-    pub(crate) fn relist(&self, id: ConnId) {
-        self.ids
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(id);
-    }
-
-    /// Swaps the listed connections into `into` (emptied first) and remembers `waker` as the
-    /// driver's, for the next push.
-    pub(crate) fn take(&self, into: &mut Vec<ConnId>, waker: &Waker) {
-        {
-            let mut driver = self.driver.lock().unwrap_or_else(PoisonError::into_inner);
-            if !driver.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                *driver = Some(waker.clone());
-            }
-        }
-        into.clear();
-        std::mem::swap(
-            &mut *self.ids.lock().unwrap_or_else(PoisonError::into_inner),
-            into,
-        );
-    }
-}
-
-/// The waker a connection's read half is polled with: it lists the connection as ready.
-#[derive(Debug)]
-struct ConnWaker {
-    id: ConnId,
-    ready: Arc<Ready>,
-}
-
-impl Wake for ConnWaker {
-    fn wake(self: Arc<Self>) {
-        self.ready.push(self.id);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.ready.push(self.id);
-    }
-}
-
 /// What the driver reads a connection with: its read half and its waker.
 #[derive(Debug)]
 pub(crate) struct Reader {
@@ -205,10 +143,7 @@ impl Reader {
     fn new(half: ReadHalf, id: ConnId, ready: &Arc<Ready>) -> Self {
         Self {
             half,
-            waker: Waker::from(Arc::new(ConnWaker {
-                id,
-                ready: Arc::clone(ready),
-            })),
+            waker: ready.waker(id),
         }
     }
 

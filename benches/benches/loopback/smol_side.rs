@@ -163,14 +163,25 @@ async fn udp_batches(sender: &UdpSocket, receiver: &UdpSocket, to: SocketAddr, b
     }
 }
 
+/// How each event is sent: [`Handle::send`] (waits for the node's verdict) or
+/// [`Handle::send_queued`] (returns once queued).
+#[derive(Clone, Copy)]
+enum Sending {
+    Verdict,
+    Queued,
+}
+
 /// `batches` batches of `BATCH` broadcast events, each batch sent then all delivered.
-async fn event_batches(asker: &Handle, delivered: &mut Events, batches: u64) {
+async fn event_batches(asker: &Handle, delivered: &mut Events, batches: u64, sending: Sending) {
     for _ in 0..batches {
         for _ in 0..BATCH {
             let spec = SendSpec::new(Selector::none(), "event")
                 .channel(7)
                 .broadcast(true);
-            asker.send(spec).await.expect("send");
+            match sending {
+                Sending::Verdict => asker.send(spec).await.expect("send"),
+                Sending::Queued => asker.send_queued(spec).await.expect("send"),
+            }
         }
         let mut got = 0;
         patience("events delivered", async {
@@ -188,7 +199,8 @@ async fn event_batches(asker: &Handle, delivered: &mut Events, batches: u64) {
 }
 
 /// `smol_one_way/udp`, `smol_one_way/broadcast_event` (both sides in a task of the
-/// executor) and `smol_one_way/broadcast_event_from_root` (from the future `block_on` runs).
+/// executor) and `smol_one_way/broadcast_event_from_root` (from the future `block_on` runs);
+/// `queued_event` and `queued_event_from_root` the same with `Handle::send_queued`.
 pub(crate) fn one_way(c: &mut Criterion) {
     let ex = executor();
     let pair = run(ex, pair(ex));
@@ -215,32 +227,37 @@ pub(crate) fn one_way(c: &mut Criterion) {
             )
         });
     });
-    group.bench_function("broadcast_event", |b| {
-        b.iter_custom(|batches| {
-            let asker = asker.clone();
-            let mut events = delivered.take().expect("events");
-            let (elapsed, events) = run(
-                ex,
-                ex.spawn(async move {
+    for (name, sending) in [
+        ("broadcast_event", Sending::Verdict),
+        ("queued_event", Sending::Queued),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|batches| {
+                let asker = asker.clone();
+                let mut events = delivered.take().expect("events");
+                let (elapsed, events) = run(
+                    ex,
+                    ex.spawn(async move {
+                        let start = Instant::now();
+                        event_batches(&asker, &mut events, batches, sending).await;
+                        (start.elapsed(), events)
+                    }),
+                );
+                delivered = Some(events);
+                elapsed
+            });
+        });
+        group.bench_function(format!("{name}_from_root"), |b| {
+            b.iter_custom(|batches| {
+                let events = delivered.as_mut().expect("events");
+                run(ex, async {
                     let start = Instant::now();
-                    event_batches(&asker, &mut events, batches).await;
-                    (start.elapsed(), events)
-                }),
-            );
-            delivered = Some(events);
-            elapsed
+                    event_batches(&asker, events, batches, sending).await;
+                    start.elapsed()
+                })
+            });
         });
-    });
-    group.bench_function("broadcast_event_from_root", |b| {
-        b.iter_custom(|batches| {
-            let events = delivered.as_mut().expect("events");
-            run(ex, async {
-                let start = Instant::now();
-                event_batches(&asker, events, batches).await;
-                start.elapsed()
-            })
-        });
-    });
+    }
     group.finish();
     drop(pair.answerer);
 }

@@ -9,7 +9,7 @@ use cluster_smol::{Answer, Cluster, Event, Options, QuerySpec, Selector, SendSpe
 use smol::LocalExecutor;
 use smol::net::UdpSocket;
 
-use super::{BATCH, port};
+use super::{BATCH, port, tail};
 
 fn options() -> Options {
     Options::default()
@@ -18,13 +18,13 @@ fn options() -> Options {
         .hid("02:00:00:00:00:bf")
 }
 
-/// Runs `path` (`events`, `query`, `udp` or `echo`) `n` times and prints its rate.
+/// Runs `path` (`events`, `events_queued`, `query`, `query_tail`, `udp` or `echo`) `n` times and prints its rate.
 pub(crate) fn run(path: &str, n: u64) {
     let ex = LocalExecutor::new();
     smol::block_on(ex.run(async {
         let start = Instant::now();
         match path {
-            "events" | "query" => nodes(&ex, path, n).await,
+            "events" | "events_queued" | "query" | "query_tail" => nodes(&ex, path, n).await,
             "udp" => one_way(n).await,
             "echo" => echo(&ex, n).await,
             _ => panic!("unknown path smol_{path:?}"),
@@ -51,6 +51,21 @@ async fn nodes(ex: &LocalExecutor<'_>, path: &str, n: u64) {
             break;
         }
     }
+    if path == "query_tail" {
+        let mut samples = Vec::new();
+        for _ in 0..n {
+            samples.push(
+                tail::sample(async {
+                    let spec = QuerySpec::new(Selector::service(answerer.sid()), "ping");
+                    let outcome = asker.query(spec).await.expect("query").collect().await;
+                    assert_eq!(outcome.responses.len(), 1, "answered");
+                })
+                .await,
+            );
+        }
+        tail::report(&format!("smol_{path}"), &samples);
+        return;
+    }
     if path == "query" {
         for _ in 0..n {
             let spec = QuerySpec::new(Selector::service(answerer.sid()), "ping");
@@ -64,7 +79,11 @@ async fn nodes(ex: &LocalExecutor<'_>, path: &str, n: u64) {
             let spec = SendSpec::new(Selector::none(), "event")
                 .channel(7)
                 .broadcast(true);
-            asker.send(spec).await.expect("send");
+            if path == "events_queued" {
+                asker.send_queued(spec).await.expect("send");
+            } else {
+                asker.send(spec).await.expect("send");
+            }
         }
         let mut got = 0;
         while got < BATCH {

@@ -7,8 +7,9 @@ use crate::common::{
 };
 use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str};
 use cluster_core::{LostReason, Policy, Protocol, Refusal, Reply, Service};
+use cluster_host::COMMAND_QUEUE;
 use cluster_host::prelude::{
-    Answer, Event, Handle, QueryEvent, QuerySpec, Selector, SendSpec, TagEdit,
+    Answer, CommandError, Event, Handle, QueryEvent, QuerySpec, Selector, SendSpec, TagEdit,
 };
 
 pub async fn two_nodes_discover_each_other_and_a_leave_is_seen_at_once(rt: impl Runtime) {
@@ -149,6 +150,73 @@ pub async fn an_event_on_a_channel_reaches_its_subscriber_directly_and_by_broadc
     assert_eq!(data, "to everyone");
     listener.leave().await.unwrap();
     sender.leave().await.unwrap();
+}
+
+pub async fn queued_sends_arrive_in_order_and_a_refused_one_is_an_event_and_a_counter(
+    rt: impl Runtime,
+) {
+    // More than the command queue holds: the caller waits for room, and nothing is lost.
+    const SENT: usize = 2 * COMMAND_QUEUE + 1;
+    let port = fresh_port();
+    let listener = rt
+        .join(options(port).channel(5).unwrap().tag("sink").unwrap())
+        .await;
+    let mut events = listener.events();
+    let sender = rt.join(options(port)).await;
+    let mut sender_events = sender.events();
+    discovered(&mut sender_events, listener.sid()).await;
+    for n in 0..SENT {
+        let text = n.to_string();
+        let spec = SendSpec::new(Selector::none(), text.as_str())
+            .channel(5)
+            .broadcast(true);
+        within("room in the queue", sender.send_queued(spec))
+            .await
+            .unwrap();
+    }
+    for n in 0..SENT {
+        let data = wait_for(&mut events, |e| match e {
+            Event::Message { sid, payload, .. } if *sid == sender.sid() => {
+                Some(payload.data_lossy())
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!(data, n.to_string(), "in the order queued, none lost");
+    }
+    // Refused by the node: what `send` returns is published instead, and counted.
+    let nobody = || SendSpec::new(Selector::resolve(["nobody"]), "lost").channel(5);
+    within("room in the queue", sender.send_queued(nobody()))
+        .await
+        .unwrap();
+    let error = wait_for(&mut sender_events, |e| match e {
+        Event::SendFailed { error } => Some(error.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(matches!(error, CommandError::Send(_)), "{error:?}");
+    assert_eq!(sender.send(nobody()).await.unwrap_err(), error);
+    let (_, transport) = sender.stats().await.unwrap();
+    assert_eq!(
+        transport.queued_sends_refused, 1,
+        "the refused send() is not"
+    );
+    // A direct send queued before a flush is written when the flush returns.
+    let direct = SendSpec::new(Selector::resolve(["sink"]), "direct").channel(5);
+    sender.send_queued(direct).await.unwrap();
+    within("the flush", sender.flush()).await.unwrap();
+    let (_, transport) = sender.stats().await.unwrap();
+    assert!(transport.writes_ok >= 1, "the event went over t");
+    let data = wait_for(&mut events, |e| match e {
+        Event::Message { payload, .. } => Some(payload.data_lossy()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(data, "direct");
+    listener.leave().await.unwrap();
+    sender.leave().await.unwrap();
+    let late = SendSpec::new(Selector::none(), "late").broadcast(true);
+    assert_eq!(sender.send_queued(late).await, Err(CommandError::Closed));
 }
 
 pub async fn a_crashed_node_is_dropped_after_its_ttl(rt: impl Runtime) {
