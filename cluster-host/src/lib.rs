@@ -34,6 +34,7 @@
 //! | `handle` | [`Handle`], [`Events`], [`Driver`] (the driver task as a future) and [`front()`], which makes a handle and the driver's ends of its channels |
 //! | [`query`] | [`QueryStream`]: one query's answers as they come; [`QueryOutcome`]: folded into one result |
 //! | [`conn`] | what connection tasks and the driver tell each other ([`IoEvent`], [`Outbound`], [`Target`]) |
+//! | [`ready`], [`conn_read`] | the stream connections a driver reads itself: the list of those with bytes ([`Ready`](ready::Ready)) and one connection's turn of reads ([`read_turn`](conn_read::read_turn)) |
 //! | [`prelude`] | what an adapter re-exports for its users |
 //!
 //! (`shared/STYLE.md` lists the front half here as the target layout; this table is the
@@ -101,6 +102,7 @@ pub mod addrs;
 pub mod arrival;
 pub mod command;
 pub mod conn;
+pub mod conn_read;
 pub mod copies;
 mod duration;
 pub mod engine;

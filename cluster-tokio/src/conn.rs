@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use cluster_core::{ConnId, SendId};
 use cluster_host::conn::{IoEvent, Outbound, Target, WRITE_QUEUE};
+use cluster_host::conn_read::{ConnReader, Read, ReadableConn};
 use cluster_host::engine::Write;
 pub(crate) use cluster_host::ready::Ready;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
@@ -129,16 +130,6 @@ pub(crate) struct Reader {
     waker: Waker,
 }
 
-/// What one read of a connection gave.
-pub(crate) enum Read {
-    /// Nothing now: the connection's waker lists it again when it has bytes.
-    Pending,
-    /// The stream ended (end of file or an error).
-    Closed,
-    /// These many bytes, now in the buffer.
-    Bytes(usize),
-}
-
 impl Reader {
     fn new(half: ReadHalf, id: ConnId, ready: &Arc<Ready>) -> Self {
         Self {
@@ -146,9 +137,11 @@ impl Reader {
             waker: ready.waker(id),
         }
     }
+}
 
+impl ConnReader for Reader {
     /// Reads what the connection has into `buf`, without waiting.
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Read {
+    fn read(&mut self, buf: &mut [u8]) -> Read {
         let mut cx = Context::from_waker(&self.waker);
         match self.half.poll_read(&mut cx, buf) {
             Poll::Pending => Read::Pending,
@@ -184,6 +177,20 @@ pub(crate) struct ConnHandle {
     pending: usize,
 }
 
+impl ReadableConn for ConnHandle {
+    type Reader = Reader;
+
+    /// The read half, for the driver to read with; `None` before the connection is up.
+    fn take_reader(&mut self) -> Option<Reader> {
+        self.adopt();
+        self.reader.take()
+    }
+
+    fn put_reader(&mut self, reader: Reader) {
+        self.reader = Some(reader);
+    }
+}
+
 impl ConnHandle {
     /// Takes over the halves an outgoing connection's task left, once connected.
     fn adopt(&mut self) {
@@ -196,17 +203,6 @@ impl ConnHandle {
         self.direct = Some(connected.writer);
         self.reader = Some(Reader::new(connected.reader, self.id, &self.ready));
         self.connected = None;
-    }
-
-    /// The read half, for the driver to read with; `None` before the connection is up.
-    pub(crate) fn take_reader(&mut self) -> Option<Reader> {
-        self.adopt();
-        self.reader.take()
-    }
-
-    /// Gives the read half back after a read.
-    pub(crate) fn put_reader(&mut self, reader: Reader) {
-        self.reader = Some(reader);
     }
 
     /// Writes a direct send at once when nothing is queued on the connection and the socket

@@ -16,6 +16,7 @@ use std::time::Duration;
 use cluster_core::{ConnId, Policy, Protocol, SendId};
 use cluster_host::arrival;
 use cluster_host::conn::{IoEvent, Target};
+use cluster_host::conn_read;
 use cluster_host::engine::Write;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use cluster_host::recv_batch::RecvBatch;
@@ -32,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 use tracing::Instrument;
 
-use crate::conn::{self, ConnHandle, Read, Ready};
+use crate::conn::{self, ConnHandle, Ready};
 
 /// The clock: milliseconds since the node was created, on tokio's clock (so that paused-time
 /// tests work).
@@ -380,39 +381,16 @@ impl<P: Policy> Driver<P> {
     }
 
     fn read_connection(&mut self, now: u64, id: ConnId) {
-        // Out of its handle while the engine, which keeps the handle, takes the frames.
-        let Some(mut reader) = self
-            .engine
-            .connection_mut(id)
-            .and_then(ConnHandle::take_reader)
-        else {
-            return; // closed meanwhile, or not connected yet (its task lists it then)
-        };
-        let mut pending = false;
-        for _ in 0..READS {
-            match reader.read(&mut self.datagram) {
-                Read::Pending => {
-                    pending = true;
-                    break;
-                }
-                Read::Closed => {
-                    self.engine
-                        .handle_io(now, IoEvent::Closed { conn: id }, &mut self.io);
-                    return;
-                }
-                Read::Bytes(n) => {
-                    let bytes = self.datagram.get(..n).unwrap_or_default();
-                    self.engine.handle_read(now, id, bytes, &mut self.io);
-                }
-            }
-        }
-        if let Some(conn) = self.engine.connection_mut(id) {
-            conn.put_reader(reader);
-            // Still readable after its share of reads: its turn comes again next round.
-            // After a `Pending` its waker lists it when it has bytes.
-            if !pending {
-                self.io.ready.relist(id);
-            }
+        let more = conn_read::read_turn(
+            &mut self.engine,
+            &mut self.io,
+            id,
+            now,
+            &mut self.datagram,
+            READS,
+        );
+        if more {
+            self.io.ready.relist(id);
         }
     }
 
