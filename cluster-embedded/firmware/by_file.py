@@ -14,9 +14,7 @@ instantiations or an inlined helper's copies add up.
 Prints `bytes name`, largest first. Used to choose what to cut for the footprint goals
 (issue 14); `measure.sh` does not run it.
 """
-import json
 import re
-import subprocess
 import sys
 
 import by_source
@@ -59,24 +57,9 @@ def attribute(frames, functions):
 def main():
     symbolizer, elf = sys.argv[1], sys.argv[2]
     functions = "--functions" in sys.argv[3:]
-    addrs = sorted(
-        {int(m.group(1), 16) for m in map(by_source.INSN.match, sys.stdin) if m}
+    sizes = by_source.text_sizes(
+        symbolizer, elf, sys.stdin, lambda frames: attribute(frames, functions)
     )
-    # Each address runs to the next one (at most 4 bytes for the last).
-    lengths = [b - a for a, b in zip(addrs, addrs[1:])] + [4]
-    out = subprocess.run(
-        [symbolizer, "--obj=" + elf, "--inlining", "--output-style=JSON"],
-        input="".join(f"0x{a:x}\n" for a in addrs),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    sizes = {}
-    for line, length in zip(out.splitlines(), lengths):
-        if length <= 0 or length >= 4096:
-            continue
-        name = attribute(json.loads(line).get("Symbol", []), functions)
-        sizes[name] = sizes.get(name, 0) + length
     for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
         print(f"{size:7d}  {name}")
 

@@ -76,14 +76,10 @@ def attribute(frames):
     return groups[0] if groups else "?"
 
 
-def main():
-    symbolizer, elf = sys.argv[1], sys.argv[2]
-    addrs = []
-    for line in sys.stdin:
-        m = INSN.match(line)
-        if m:
-            addrs.append(int(m.group(1), 16))
-    addrs = sorted(set(addrs))
+def text_sizes(symbolizer, elf, disassembly, name_of):
+    """Bytes of .text per name: each instruction address of `disassembly` (objdump lines)
+    symbolized with its inlining chain, whose frames `name_of` turns into a name."""
+    addrs = sorted({int(m.group(1), 16) for m in map(INSN.match, disassembly) if m})
     # Each address runs to the next one (at most 4 bytes for the last).
     lengths = [b - a for a, b in zip(addrs, addrs[1:])] + [4]
     out = subprocess.run(
@@ -97,8 +93,14 @@ def main():
     for line, length in zip(out.splitlines(), lengths):
         if length <= 0 or length >= 4096:
             continue
-        name = attribute(json.loads(line).get("Symbol", []))
+        name = name_of(json.loads(line).get("Symbol", []))
         sizes[name] = sizes.get(name, 0) + length
+    return sizes
+
+
+def main():
+    symbolizer, elf = sys.argv[1], sys.argv[2]
+    sizes = text_sizes(symbolizer, elf, sys.stdin, attribute)
     for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
         print(f"{size:7d}  {name}")
     aead = sum(size for name, size in sizes.items() if name in AEAD)
