@@ -1,11 +1,14 @@
 //! The driver reading its stream connections itself: the turn each adapter's driver gives a
-//! connection that [`Ready`](crate::ready::Ready) listed. The sockets differ by runtime
+//! connection that [`Ready`] listed. The sockets differ by runtime
 //! ([`ConnReader`]); the turn, its share of reads and what the engine is told are the same.
+
+use std::task::Waker;
 
 use cluster_core::{ConnId, Policy};
 
 use crate::conn::IoEvent;
 use crate::engine::{Engine, Io};
+use crate::ready::Ready;
 
 /// What one read of a connection gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +23,7 @@ pub enum Read {
 
 /// How a driver reads one connection, without waiting.
 pub trait ConnReader {
-    /// The connection was listed on [`Ready`](crate::ready::Ready) and its turn begins.
+    /// The connection was listed on [`Ready`] and its turn begins.
     /// Nothing by default; a reader that remembers the socket was empty forgets it here.
     fn listed(&mut self) {}
 
@@ -39,6 +42,39 @@ pub trait ReadableConn {
 
     /// Gives the reader back after the turn.
     fn put_reader(&mut self, reader: Self::Reader);
+}
+
+/// An adapter's [`Io`] whose driver reads its stream connections itself: they are listed on
+/// its [`Ready`] as their wakers report bytes.
+pub trait ReadyIo: Io<Conn: ReadableConn> {
+    /// The list of the connections with bytes to read.
+    fn ready(&self) -> &Ready;
+}
+
+/// Reads every connection listed on the io's [`Ready`], each given its turn ([`read_turn`])
+/// and listed again when it may still hold bytes; `listed` is the driver's buffer for the
+/// list, `waker` the driver's (woken by the next listing). Returns true when any connection
+/// was listed.
+pub fn read_listed<P, I>(
+    engine: &mut Engine<P, I>,
+    io: &mut I,
+    listed: &mut Vec<ConnId>,
+    waker: &Waker,
+    now: u64,
+    buf: &mut [u8],
+    reads: usize,
+) -> bool
+where
+    P: Policy,
+    I: ReadyIo,
+{
+    io.ready().take(listed, waker);
+    for &id in listed.iter() {
+        if read_turn(engine, io, id, now, buf, reads) {
+            io.ready().relist(id);
+        }
+    }
+    !listed.is_empty()
 }
 
 /// Gives connection `id` its turn: up to `reads` reads into `buf`, each one's bytes handed

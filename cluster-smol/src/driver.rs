@@ -99,6 +99,12 @@ impl SmolIo {
     }
 }
 
+impl conn_read::ReadyIo for SmolIo {
+    fn ready(&self) -> &Ready {
+        &self.ready
+    }
+}
+
 impl Io for SmolIo {
     type Conn = ConnHandle;
 
@@ -433,31 +439,19 @@ impl<P: Policy> Driver<P> {
     /// Reads every connection listed as having bytes (each up to [`READS`] times) and hands
     /// the bytes to the engine, which cuts them into frames.
     fn poll_connections(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
-        let mut readable = std::mem::take(&mut self.readable);
-        self.io.ready.take(&mut readable, cx.waker());
-        let polled = if readable.is_empty() {
-            Polled::Idle
-        } else {
-            for &id in &readable {
-                self.read_connection(now, id);
-            }
-            Polled::Handled
-        };
-        self.readable = readable;
-        polled
-    }
-
-    fn read_connection(&mut self, now: u64, id: ConnId) {
-        let more = conn_read::read_turn(
+        let listed = conn_read::read_listed(
             &mut self.engine,
             &mut self.io,
-            id,
+            &mut self.readable,
+            cx.waker(),
             now,
             &mut self.datagram,
             READS,
         );
-        if more {
-            self.io.ready.relist(id);
+        if listed {
+            Polled::Handled
+        } else {
+            Polled::Idle
         }
     }
 
