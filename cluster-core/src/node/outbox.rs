@@ -63,7 +63,8 @@ impl<const DATA: usize> PayloadPool<DATA> {
     }
 
     /// Takes the free slot `index` (from [`vacant`](Self::vacant), filled since) for `refs`
-    /// users; a slot in use is left as it is.
+    /// users; a slot in use is left as it is. Out of line: one copy for its callers.
+    #[inline(never)]
     pub(crate) fn commit(&mut self, index: u8, refs: u32) {
         if let Some(slot) = self
             .slots
