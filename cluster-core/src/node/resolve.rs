@@ -348,10 +348,14 @@ fn list_matches(
     // `parse` validated the list; a syntax error cannot occur here, and would end the items.
     let items = || tcl_list::elements(list).map_while(Result::ok);
     let in_set = |item: &Element<'_>| set.any_member(|member| compare(comparison, item, member));
+    // `-has`, `-not` and `-some` are one walk that stops at the first item found in the set
+    // (`-not`, `-some`) or missing from it (`-has`); the answer is whether it stopped
+    // (`-some`) or not (`-has`, `-not`).
+    let walk = |stop_when_in_set: bool| items().any(|item| in_set(&item) == stop_when_in_set);
     match operation {
-        Operation::Has => items().all(|item| in_set(&item)),
-        Operation::Not => !items().any(|item| in_set(&item)),
-        Operation::Some => items().any(|item| in_set(&item)),
+        Operation::Has => !walk(false),
+        Operation::Not => !walk(true),
+        Operation::Some => walk(true),
         Operation::Exact => {
             let is_tag = |item: &Element<'_>| {
                 set.tags()
@@ -1072,6 +1076,34 @@ mod tests {
                 "pattern {:?} text {:?}",
                 std::string::String::from_utf8_lossy(&pattern),
                 std::string::String::from_utf8_lossy(&text)
+            );
+        }
+
+        #[test]
+        fn has_not_and_some_are_all_none_and_any_of_the_items(
+            items in proptest::collection::vec("[a-c*]{0,2}", 0..4),
+            tag_names in proptest::collection::vec("[a-c]{1,2}", 0..4),
+            glob in any::<bool>(),
+        ) {
+            let list = items.join(" ");
+            let tags = tags(&tag_names.iter().map(std::string::String::as_str).collect::<Vec<_>>());
+            let set = set(&tags);
+            let comparison = if glob { Comparison::Match } else { Comparison::Equal };
+            let found: Vec<bool> = tcl_list::elements(&list)
+                .map(Result::unwrap)
+                .map(|item| set.any_member(|member| compare(comparison, &item, member)))
+                .collect();
+            prop_assert_eq!(
+                list_matches(&list, Operation::Has, comparison, &set),
+                found.iter().all(|&f| f)
+            );
+            prop_assert_eq!(
+                list_matches(&list, Operation::Not, comparison, &set),
+                !found.iter().any(|&f| f)
+            );
+            prop_assert_eq!(
+                list_matches(&list, Operation::Some, comparison, &set),
+                found.iter().any(|&f| f)
             );
         }
 
