@@ -111,22 +111,12 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
             None => value.write_to(&mut inner).ok().map(|()| inner.as_str()),
         };
         if key.eq_str("t") {
-            let port = value_text
-                .and_then(|v| tcl_list::dict_get(v, "port").ok().flatten())
-                .and_then(|port| {
-                    let mut digits = heapless::String::<8>::new();
-                    port.write_to(&mut digits).ok()?;
-                    parse_u16(digits.as_bytes())
-                });
+            let mut digits = heapless::String::<8>::new();
+            let port = entry_text(value_text, "port", digits.as_mut_view()).and_then(parse_u16);
             props.tcp = Some(port);
         } else if key.eq_str("u") {
-            let path = value_text
-                .and_then(|v| tcl_list::dict_get(v, "path").ok().flatten())
-                .and_then(|path| {
-                    let mut text = heapless::String::<104>::new();
-                    path.write_to(&mut text).ok()?;
-                    UnixPath::new(text.as_bytes())
-                });
+            let mut text = heapless::String::<104>::new();
+            let path = entry_text(value_text, "path", text.as_mut_view()).and_then(UnixPath::new);
             props.unix = Some(path);
         } else {
             // Without `node-data` the data entry and digest are unknown keys, ignored.
@@ -135,6 +125,18 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
         }
     }
     Ok(props)
+}
+
+/// The value of `key` in the dict `dict`, substituted into `buf`; `None` when there is no
+/// dict or no such key, when the dict is malformed, or when the value does not fit `buf`.
+fn entry_text<'b>(
+    dict: Option<&str>,
+    key: &str,
+    buf: &'b mut heapless::string::StringView,
+) -> Option<&'b [u8]> {
+    let value = tcl_list::dict_get(dict?, key).ok().flatten()?;
+    value.write_to(buf).ok()?;
+    Some(buf.as_bytes())
 }
 
 #[cfg(feature = "node-data")]
