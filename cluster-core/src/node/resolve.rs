@@ -220,17 +220,25 @@ fn classify(index: usize, arg: &str) -> Result<Word<'_>, ResolveError> {
     let Some(option) = arg.strip_prefix('-') else {
         return Ok(Word::List(arg));
     };
-    Ok(match option.trim_start_matches('-') {
-        "equal" => Word::Compare(Comparison::Equal),
-        "match" => Word::Compare(Comparison::Match),
-        "has" | "all" => Word::Operate(Operation::Has),
-        "not" => Word::Operate(Operation::Not),
-        "some" => Word::Operate(Operation::Some),
-        "exact" => Word::Operate(Operation::Exact),
-        regex if regex.starts_with("regex") => {
-            return Err(ResolveError::RegexUnsupported { index });
-        }
-        _ => return Err(ResolveError::UnknownOption { index }),
+    let option = option.trim_start_matches('-');
+    // The options' names, looked up in one table (one comparison loop, not one per name).
+    const NAMES: [&str; 7] = ["equal", "match", "has", "all", "not", "some", "exact"];
+    let word = match NAMES.iter().position(|name| *name == option) {
+        Some(0) => Some(Word::Compare(Comparison::Equal)),
+        Some(1) => Some(Word::Compare(Comparison::Match)),
+        Some(2 | 3) => Some(Word::Operate(Operation::Has)),
+        Some(4) => Some(Word::Operate(Operation::Not)),
+        Some(5) => Some(Word::Operate(Operation::Some)),
+        Some(6) => Some(Word::Operate(Operation::Exact)),
+        _ => None,
+    };
+    if let Some(word) = word {
+        return Ok(word);
+    }
+    Err(if option.starts_with("regex") {
+        ResolveError::RegexUnsupported { index }
+    } else {
+        ResolveError::UnknownOption { index }
     })
 }
 
