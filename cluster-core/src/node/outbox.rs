@@ -292,10 +292,16 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
                     return true;
                 }
             }
-        } else if matches!(
-            broadcast,
-            Broadcast::Discovery { mark: None } | Broadcast::Disconnect { .. }
-        ) && self.broadcasts.iter().any(|b| *b == broadcast)
+        } else if self
+            .broadcasts
+            .iter()
+            .any(|queued| match (queued, &broadcast) {
+                // Only these two are absorbed (compared here, not through `PartialEq`, which
+                // would compare every kind).
+                (Broadcast::Discovery { mark: None }, Broadcast::Discovery { mark: None }) => true,
+                (Broadcast::Disconnect { known: a }, Broadcast::Disconnect { known: b }) => a == b,
+                _ => false,
+            })
         {
             return true;
         }
