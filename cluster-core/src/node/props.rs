@@ -108,7 +108,7 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
         // A value that does not fit is treated as props we cannot use.
         let value_text = match value.as_str() {
             Some(text) => Some(text),
-            None => value.write_to(&mut inner).ok().map(|()| inner.as_str()),
+            None => value.write_to(inner.as_mut_view()).ok().map(|()| inner.as_str()),
         };
         if key.eq_str("t") {
             let mut digits = heapless::String::<8>::new();
@@ -206,10 +206,10 @@ pub(crate) fn read_failed(data: &str) -> Result<ProtocolList, tcl_list::TclError
     let mut list = ProtocolList::EMPTY;
     if let Some(value) = tcl_list::dict_get(data, "protocols")? {
         let mut text = heapless::String::<32>::new();
-        if value.write_to(&mut text).is_ok() {
+        if value.write_to(text.as_mut_view()).is_ok() {
             for element in tcl_list::elements(&text).flatten() {
                 let mut letter = heapless::String::<4>::new();
-                if element.write_to(&mut letter).is_ok()
+                if element.write_to(letter.as_mut_view()).is_ok()
                     && let Some(p) = Protocol::from_letter(letter.as_bytes())
                 {
                     list.push(p);

@@ -268,7 +268,7 @@ impl Operand<'_> {
                 Some(text) => Tag::new(text.as_bytes()),
                 None => {
                     let mut buf = heapless::String::<{ Tag::MAX_LEN }>::new();
-                    element.write_to(&mut buf).ok()?;
+                    element.write_to(buf.as_mut_view()).ok()?;
                     Tag::new(buf.as_bytes())
                 }
             },
