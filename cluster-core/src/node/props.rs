@@ -6,7 +6,7 @@ use super::registry::Registry;
 use crate::protocol::{Protocol, ProtocolList};
 use crate::service::UnixPath;
 use crate::text::{parse_u16, push_decimal};
-use crate::wire::tcl_list::{self, ListWriter, Sink};
+use crate::wire::tcl_list::{self, ListWriter, Sink, Unsized};
 
 /// This node's own props: what it advertises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,13 +55,15 @@ pub(crate) fn write_props(
     out: &mut heapless::String<PROPS_TEXT_LEN>,
 ) -> core::fmt::Result {
     out.clear();
-    let mut list = ListWriter::new(Sink(out));
+    let mut out = Unsized(out.as_mut_view());
+    let mut list = ListWriter::new(Sink(&mut out));
     // Each protocol's props are written as a nested list into `inner`, then pushed as one
     // element (quoted as needed), without `core::fmt`'s formatting machinery.
     let mut inner = heapless::String::<PROPS_TEXT_LEN>::new();
     for protocol in order.iter() {
         inner.clear();
-        let mut nested = ListWriter::new(Sink(&mut inner));
+        let mut inner_view = Unsized(inner.as_mut_view());
+        let mut nested = ListWriter::new(Sink(&mut inner_view));
         match protocol {
             Protocol::Tcp => {
                 let Some(port) = props.tcp_port else {
@@ -108,7 +110,10 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
         // A value that does not fit is treated as props we cannot use.
         let value_text = match value.as_str() {
             Some(text) => Some(text),
-            None => value.write_to(inner.as_mut_view()).ok().map(|()| inner.as_str()),
+            None => value
+                .write_to(inner.as_mut_view())
+                .ok()
+                .map(|()| inner.as_str()),
         };
         if key.eq_str("t") {
             let mut digits = heapless::String::<8>::new();
@@ -192,12 +197,14 @@ pub(crate) fn write_failed(
     out: &mut heapless::String<32>,
 ) -> core::fmt::Result {
     let mut inner = heapless::String::<16>::new();
-    let mut list = ListWriter::new(Sink(&mut inner));
+    let mut inner_view = Unsized(inner.as_mut_view());
+    let mut list = ListWriter::new(Sink(&mut inner_view));
     for protocol in protocols {
         list.push(protocol.letter())?;
     }
     out.clear();
-    let mut outer = ListWriter::new(Sink(out));
+    let mut out = Unsized(out.as_mut_view());
+    let mut outer = ListWriter::new(Sink(&mut out));
     outer.push_dict_pair("protocols", &inner)
 }
 

@@ -718,9 +718,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             }
             Broadcast::Ping => {
                 // One `ListWriter` instantiation for the crate's writers (`Sink`): less code.
-                let mut list = crate::wire::tcl_list::ListWriter::new(crate::wire::tcl_list::Sink(
-                    &mut ping_text,
-                ));
+                let mut view = crate::wire::tcl_list::Unsized(ping_text.as_mut_view());
+                let mut list =
+                    crate::wire::tcl_list::ListWriter::new(crate::wire::tcl_list::Sink(&mut view));
                 for sid in &self.outbox.ping_sids {
                     if let Some(s) = sid.as_str() {
                         let _ = list.push(s);

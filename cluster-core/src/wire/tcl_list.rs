@@ -280,8 +280,8 @@ impl<'a> Element<'a> {
 }
 
 /// A writer that may be unsized (`W: ?Sized`), behind a sized one that can become a
-/// `dyn TextSink`.
-struct Unsized<'w, W: ?Sized>(&'w mut W);
+/// `dyn TextSink`. Over a `heapless::StringView`, one sink for strings of every capacity.
+pub(crate) struct Unsized<'w, W: ?Sized>(pub(crate) &'w mut W);
 
 impl<W: fmt::Write + ?Sized> fmt::Write for Unsized<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
