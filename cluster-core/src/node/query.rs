@@ -372,11 +372,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 }));
             }
             let (id, answered, missing) = (record.id, record.answered, record.missing);
-            self.queries.release(slot);
-            for service in self.registry.iter_mut() {
-                service.query_targets &= !bit;
-                service.query_answered &= !bit;
-            }
+            self.free_query_slot(slot);
             return Some(Event::Query(QueryEvent::Done {
                 id,
                 answered,
@@ -389,9 +385,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
 
     /// Frees a slot whose query never started.
     fn abandon_query(&mut self, slot: u8) {
-        let bit = 1u8 << slot;
         self.retry_end(slot);
-        self.queries.release(usize::from(slot));
+        self.free_query_slot(usize::from(slot));
+    }
+
+    /// Frees query slot `slot` and takes its bit off every service.
+    fn free_query_slot(&mut self, slot: usize) {
+        let bit = 1u8 << slot;
+        self.queries.release(slot);
         for service in self.registry.iter_mut() {
             service.query_targets &= !bit;
             service.query_answered &= !bit;
