@@ -128,13 +128,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             return Err(DatagramError::NotSubscribed(channel));
         }
         // A sid, hid or tags list too long to keep: one refusal for the three.
-        let tags = match msg.tags {
-            Some(list) => read_tags(list).map(Some),
-            None => Some(None),
-        };
-        let (Some(sid), Some(hid), Some(tags)) =
-            (Sid::new(sid.as_bytes()), Hid::new(hid.as_bytes()), tags)
-        else {
+        let mut tags = None;
+        let sid_hid = (Sid::new(sid.as_bytes()), Hid::new(hid.as_bytes()));
+        let tags_fit = msg.tags.is_none_or(|list| {
+            tags = read_tags(list);
+            tags.is_some()
+        });
+        let ((Some(sid), Some(hid)), true) = (sid_hid, tags_fit) else {
             bump(&mut self.stats.oversized);
             return Err(DatagramError::Oversized);
         };
