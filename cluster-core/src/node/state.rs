@@ -323,7 +323,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
     }
 
     pub(super) fn subscribed(&self, channel: u64) -> bool {
-        channel <= 2 || self.config.channels.contains(&channel)
+        channel <= 2 || self.config.channels.iter().any(|&c| c == channel)
     }
 
     pub(super) fn leave(&mut self, now: Instant) {
