@@ -108,7 +108,7 @@ pub(crate) fn unstuff(input: &[u8], out: &mut [u8]) -> Result<usize, UnstuffErro
         }
         let run = usize::from(code) - 1;
         let (bytes, after) = after.split_at_checked(run).ok_or(UnstuffError::Malformed)?;
-        if bytes.contains(&AVOID) {
+        if bytes.iter().any(|&b| b == AVOID) {
             return Err(UnstuffError::Malformed);
         }
         let end = written.checked_add(run).ok_or(UnstuffError::TooLong)?;
