@@ -460,11 +460,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 }
                 continue;
             }
-            let index = self
-                .outbox
-                .directs
-                .iter()
-                .position(|d| d.in_flight().is_none())?;
+            let index = self.next_unsent()?;
             if let Next::Frame(t) = self.transmit_direct(now, index, Some(buf)) {
                 return Some(t);
             }
@@ -479,18 +475,21 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             if !self.outbox.broadcasts.is_empty() {
                 return true;
             }
-            let Some(index) = self
-                .outbox
-                .directs
-                .iter()
-                .position(|d| d.in_flight().is_none())
-            else {
+            let Some(index) = self.next_unsent() else {
                 return false;
             };
             if let Next::Ready = self.transmit_direct(now, index, None) {
                 return true;
             }
         }
+    }
+
+    /// The first queued direct send with no frame in flight.
+    fn next_unsent(&self) -> Option<usize> {
+        self.outbox
+            .directs
+            .iter()
+            .position(|d| d.in_flight().is_none())
     }
 
     fn transmit_broadcast(&mut self, broadcast: &Broadcast, buf: &mut [u8]) -> Option<Transmit> {
