@@ -359,24 +359,24 @@ fn list_matches(
     // `-has`, `-not` and `-some` are one walk that stops at the first item found in the set
     // (`-not`, `-some`) or missing from it (`-has`); the answer is whether it stopped
     // (`-some`) or not (`-has`, `-not`).
-    let walk = |stop_when_in_set: bool| items().any(|item| in_set(&item) == stop_when_in_set);
-    match operation {
-        Operation::Has => !walk(false),
-        Operation::Not => !walk(true),
-        Operation::Some => walk(true),
+    let (stop_when_in_set, stopped_means) = match operation {
+        Operation::Has => (false, false),
+        Operation::Not => (true, false),
+        Operation::Some => (true, true),
         Operation::Exact => {
             let is_tag = |item: &Element<'_>| {
                 set.tags()
                     .iter()
                     .any(|tag| compare(comparison, item, tag.as_bytes()))
             };
-            items().all(|item| is_tag(&item))
+            return items().all(|item| is_tag(&item))
                 && set
                     .tags()
                     .iter()
-                    .all(|tag| items().any(|item| compare(comparison, &item, tag.as_bytes())))
+                    .all(|tag| items().any(|item| compare(comparison, &item, tag.as_bytes())));
         }
-    }
+    };
+    items().any(|item| in_set(&item) == stop_when_in_set) == stopped_means
 }
 
 /// Compares one list item with one member.
