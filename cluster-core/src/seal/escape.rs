@@ -95,6 +95,10 @@ pub(crate) enum UnstuffError {
 }
 
 /// Reads stuffed `input` back into `out` and returns the length written.
+#[expect(
+    clippy::manual_contains,
+    reason = "`<[u8]>::contains` links core's `memchr`, larger in flash than this walk"
+)]
 pub(crate) fn unstuff(input: &[u8], out: &mut [u8]) -> Result<usize, UnstuffError> {
     let mut written: usize = 0;
     let mut rest = input;
