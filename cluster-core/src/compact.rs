@@ -2,13 +2,17 @@
 //! order: a smaller loop than `heapless`'s `retain` (which carries a drop guard and two
 //! loops), for the node's lists of plain values.
 
-/// Moves the elements `keep` accepts to the front of `items`, in their order, and returns how
-/// many there are; the caller truncates its list to that length. Each element is tested once.
-pub(crate) fn compact<T>(items: &mut [T], mut keep: impl FnMut(&T) -> bool) -> usize {
+/// Copies the elements `keep` accepts to the front of `items`, in their order, and returns how
+/// many there are; the caller truncates its list to that length (the elements past it are left
+/// as they happen to be). Each element is tested once. A copy, not a swap: one move of an
+/// element instead of three, and less code for the node's larger records.
+pub(crate) fn compact<T: Copy>(items: &mut [T], mut keep: impl FnMut(&T) -> bool) -> usize {
     let mut kept = 0;
     for at in 0..items.len() {
-        if items.get(at).is_some_and(&mut keep) {
-            items.swap(kept, at);
+        if let Some(&item) = items.get(at).filter(|item| keep(item)) {
+            if let Some(slot) = items.get_mut(kept) {
+                *slot = item;
+            }
             kept += 1;
         }
     }

@@ -75,7 +75,17 @@ fn push_hex(out: &mut StringView, n: u16) -> Result<(), Full> {
     Ok(())
 }
 
-/// Appends ASCII bytes.
+/// Appends each byte as the char of the same value (`char::from`: ASCII as itself, the bytes
+/// from 0x80 as U+0080..U+00FF, two bytes of UTF-8 each), through the writers' one copy of the
+/// code.
+pub(crate) fn push_byte_chars<const N: usize>(
+    out: &mut heapless::String<N>,
+    bytes: &[u8],
+) -> Result<(), Full> {
+    push_ascii(out.as_mut_view(), bytes)
+}
+
+/// Appends bytes, each as the char of the same value (ASCII: as itself).
 fn push_ascii(out: &mut StringView, ascii: &[u8]) -> Result<(), Full> {
     if out.len().saturating_add(ascii.len()) > out.capacity() {
         return Err(Full);
@@ -190,6 +200,18 @@ mod tests {
     fn decimals_are_written_as_fmt_writes_them() {
         for n in [0, 1, 9, 10, 99, 100, 65_535, u64::from(u32::MAX), u64::MAX] {
             assert_eq!(decimal(n), n.to_string().as_str());
+        }
+    }
+
+    #[test]
+    fn every_byte_is_written_as_the_char_of_its_value() {
+        for b in 0..=u8::MAX {
+            let mut out = heapless::String::<8>::new();
+            push_byte_chars(&mut out, &[b'q', b, b'.']).unwrap();
+            let mut expected = std::string::String::from("q");
+            expected.push(char::from(b));
+            expected.push('.');
+            assert_eq!(out.as_str(), expected, "{b:#x}");
         }
     }
 

@@ -62,13 +62,11 @@ impl Instant {
 /// A duration in whole milliseconds, rounded up so that no timer fires early.
 #[must_use]
 pub(crate) fn millis_ceil(duration: Duration) -> u64 {
-    let ms = duration.as_millis();
-    let ceil = if duration.subsec_nanos().is_multiple_of(1_000_000) {
-        ms
-    } else {
-        ms.saturating_add(1)
-    };
-    u64::try_from(ceil).unwrap_or(u64::MAX)
+    // In 64 bits, saturating: the same value as `as_millis` (128 bits) rounded up and clamped
+    // to `u64::MAX`, without 128-bit arithmetic.
+    let nanos = duration.subsec_nanos();
+    let part = u64::from(nanos.div_ceil(1_000_000));
+    duration.as_secs().saturating_mul(1000).saturating_add(part)
 }
 
 /// Whole seconds of a millisecond count, rounded down, as the reference counts ages and the
@@ -88,6 +86,23 @@ mod tests {
         assert_eq!(millis_ceil(Duration::from_millis(5)), 5);
         assert_eq!(millis_ceil(Duration::from_micros(5_001)), 6);
         assert_eq!(millis_ceil(Duration::MAX), u64::MAX);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn milliseconds_are_the_128_bit_count_rounded_up_and_clamped(
+            secs in proptest::prop_oneof![
+                0..=u64::MAX,
+                0..=20_000_000_000_000_000u64,
+                18_446_744_073_709_551u64..=18_446_744_073_709_552u64,
+            ],
+            nanos in proptest::prop_oneof![0..1_000_000_000u32, 0..3u32, 999_999_998..1_000_000_000u32],
+        ) {
+            let duration = Duration::new(secs, nanos);
+            let ms = duration.as_millis() + u128::from(!nanos.is_multiple_of(1_000_000));
+            let expected = u64::try_from(ms).unwrap_or(u64::MAX);
+            proptest::prop_assert_eq!(millis_ceil(duration), expected);
+        }
     }
 
     #[test]

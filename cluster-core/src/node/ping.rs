@@ -122,7 +122,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         let within = millis_ceil(self.config.expected_when_pinged);
         for element in tcl_list::elements(data).flatten() {
             let mut sid = heapless::String::<{ Sid::MAX_LEN }>::new();
-            if element.write_to(&mut sid).is_ok() && sid.as_bytes() != self.sid.as_bytes() {
+            if element.write_to(sid.as_mut_view()).is_ok() && sid.as_bytes() != self.sid.as_bytes()
+            {
                 // Looked up by exact sid (spec 7.3), not by glob substring.
                 self.mark_expected(now, sid.as_bytes(), within);
             }

@@ -6,7 +6,7 @@ use super::registry::Registry;
 use crate::protocol::{Protocol, ProtocolList};
 use crate::service::UnixPath;
 use crate::text::{parse_u16, push_decimal};
-use crate::wire::tcl_list::{self, ListWriter, Sink};
+use crate::wire::tcl_list::{self, ListWriter, Sink, Unsized};
 
 /// This node's own props: what it advertises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,13 +55,15 @@ pub(crate) fn write_props(
     out: &mut heapless::String<PROPS_TEXT_LEN>,
 ) -> core::fmt::Result {
     out.clear();
-    let mut list = ListWriter::new(Sink(out));
+    let mut out = Unsized(out.as_mut_view());
+    let mut list = ListWriter::new(Sink(&mut out));
     // Each protocol's props are written as a nested list into `inner`, then pushed as one
     // element (quoted as needed), without `core::fmt`'s formatting machinery.
     let mut inner = heapless::String::<PROPS_TEXT_LEN>::new();
     for protocol in order.iter() {
         inner.clear();
-        let mut nested = ListWriter::new(Sink(&mut inner));
+        let mut inner_view = Unsized(inner.as_mut_view());
+        let mut nested = ListWriter::new(Sink(&mut inner_view));
         match protocol {
             Protocol::Tcp => {
                 let Some(port) = props.tcp_port else {
@@ -108,25 +110,18 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
         // A value that does not fit is treated as props we cannot use.
         let value_text = match value.as_str() {
             Some(text) => Some(text),
-            None => value.write_to(&mut inner).ok().map(|()| inner.as_str()),
+            None => value
+                .write_to(inner.as_mut_view())
+                .ok()
+                .map(|()| inner.as_str()),
         };
         if key.eq_str("t") {
-            let port = value_text
-                .and_then(|v| tcl_list::dict_get(v, "port").ok().flatten())
-                .and_then(|port| {
-                    let mut digits = heapless::String::<8>::new();
-                    port.write_to(&mut digits).ok()?;
-                    parse_u16(digits.as_bytes())
-                });
+            let mut digits = heapless::String::<8>::new();
+            let port = entry_text(value_text, "port", digits.as_mut_view()).and_then(parse_u16);
             props.tcp = Some(port);
         } else if key.eq_str("u") {
-            let path = value_text
-                .and_then(|v| tcl_list::dict_get(v, "path").ok().flatten())
-                .and_then(|path| {
-                    let mut text = heapless::String::<104>::new();
-                    path.write_to(&mut text).ok()?;
-                    UnixPath::new(text.as_bytes())
-                });
+            let mut text = heapless::String::<104>::new();
+            let path = entry_text(value_text, "path", text.as_mut_view()).and_then(UnixPath::new);
             props.unix = Some(path);
         } else {
             // Without `node-data` the data entry and digest are unknown keys, ignored.
@@ -135,6 +130,18 @@ pub(crate) fn read_props(data: &str) -> Result<ReceivedProps, tcl_list::TclError
         }
     }
     Ok(props)
+}
+
+/// The value of `key` in the dict `dict`, substituted into `buf`; `None` when there is no
+/// dict or no such key, when the dict is malformed, or when the value does not fit `buf`.
+fn entry_text<'b>(
+    dict: Option<&str>,
+    key: &str,
+    buf: &'b mut heapless::string::StringView,
+) -> Option<&'b [u8]> {
+    let value = tcl_list::dict_get(dict?, key).ok().flatten()?;
+    value.write_to(buf).ok()?;
+    Some(buf.as_bytes())
 }
 
 #[cfg(feature = "node-data")]
@@ -190,12 +197,14 @@ pub(crate) fn write_failed(
     out: &mut heapless::String<32>,
 ) -> core::fmt::Result {
     let mut inner = heapless::String::<16>::new();
-    let mut list = ListWriter::new(Sink(&mut inner));
+    let mut inner_view = Unsized(inner.as_mut_view());
+    let mut list = ListWriter::new(Sink(&mut inner_view));
     for protocol in protocols {
         list.push(protocol.letter())?;
     }
     out.clear();
-    let mut outer = ListWriter::new(Sink(out));
+    let mut out = Unsized(out.as_mut_view());
+    let mut outer = ListWriter::new(Sink(&mut out));
     outer.push_dict_pair("protocols", &inner)
 }
 
@@ -204,10 +213,10 @@ pub(crate) fn read_failed(data: &str) -> Result<ProtocolList, tcl_list::TclError
     let mut list = ProtocolList::EMPTY;
     if let Some(value) = tcl_list::dict_get(data, "protocols")? {
         let mut text = heapless::String::<32>::new();
-        if value.write_to(&mut text).is_ok() {
+        if value.write_to(text.as_mut_view()).is_ok() {
             for element in tcl_list::elements(&text).flatten() {
                 let mut letter = heapless::String::<4>::new();
-                if element.write_to(&mut letter).is_ok()
+                if element.write_to(letter.as_mut_view()).is_ok()
                     && let Some(p) = Protocol::from_letter(letter.as_bytes())
                 {
                     list.push(p);

@@ -13,7 +13,7 @@ use crate::event::{Event, Payload, QueryEvent, QueryId};
 use crate::identity::Sid;
 use crate::policy::{Outgoing, Policy, Verdict};
 use crate::stats::bump;
-use crate::text::push_decimal;
+use crate::text::{push_byte_chars, push_decimal};
 use crate::time::{Instant, millis_ceil};
 use crate::wire::{Message, MessageKind};
 
@@ -268,13 +268,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         loop {
             self.queries.counter = self.queries.counter.wrapping_add(1);
             let sid = self.sid.as_bytes();
-            let pick = |i: usize| char::from(sid.get(i).copied().unwrap_or(b'x'));
+            let pick = |i: usize| sid.get(i).copied().unwrap_or(b'x');
             let last = sid.len().saturating_sub(1);
-            // `q<s0><s2>#<slast>.<n>`: at most 4 + 2 + 20 bytes (a sid is ASCII).
+            // `q<s0><s2>#<slast>.<n>`: at most 6 + 20 bytes for an ASCII sid, each sid byte as
+            // the char of its value (12 + 20 bytes at most).
             let mut text = heapless::String::<32>::new();
-            for c in ['q', pick(0), pick(2), '#', pick(last), '.'] {
-                let _ = text.push(c);
-            }
+            let _ = push_byte_chars(&mut text, &[b'q', pick(0), pick(2), b'#', pick(last), b'.']);
             let _ = push_decimal(&mut text, self.queries.counter);
             if let Some(id) = QueryId::new(text.as_bytes())
                 && self.queries.find(id.as_bytes()).is_none()
@@ -373,11 +372,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 }));
             }
             let (id, answered, missing) = (record.id, record.answered, record.missing);
-            self.queries.release(slot);
-            for service in self.registry.iter_mut() {
-                service.query_targets &= !bit;
-                service.query_answered &= !bit;
-            }
+            self.free_query_slot(slot);
             return Some(Event::Query(QueryEvent::Done {
                 id,
                 answered,
@@ -390,9 +385,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
 
     /// Frees a slot whose query never started.
     fn abandon_query(&mut self, slot: u8) {
-        let bit = 1u8 << slot;
         self.retry_end(slot);
-        self.queries.release(usize::from(slot));
+        self.free_query_slot(usize::from(slot));
+    }
+
+    /// Frees query slot `slot` and takes its bit off every service.
+    fn free_query_slot(&mut self, slot: usize) {
+        let bit = 1u8 << slot;
+        self.queries.release(slot);
         for service in self.registry.iter_mut() {
             service.query_targets &= !bit;
             service.query_answered &= !bit;

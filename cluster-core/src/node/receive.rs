@@ -127,19 +127,16 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         if (channel == 1 || channel == 2) && !source.local {
             return Err(DatagramError::NotSubscribed(channel));
         }
-        let oversized = |stats: &mut crate::Stats| {
-            bump(&mut stats.oversized);
-            DatagramError::Oversized
-        };
-        let Some(sid) = Sid::new(sid.as_bytes()) else {
-            return Err(oversized(&mut self.stats));
-        };
-        let Some(hid) = Hid::new(hid.as_bytes()) else {
-            return Err(oversized(&mut self.stats));
-        };
-        let tags = match msg.tags {
-            Some(list) => Some(read_tags(list).ok_or_else(|| oversized(&mut self.stats))?),
-            None => None,
+        // A sid, hid or tags list too long to keep: one refusal for the three.
+        let mut tags = None;
+        let sid_hid = (Sid::new(sid.as_bytes()), Hid::new(hid.as_bytes()));
+        let tags_fit = msg.tags.is_none_or(|list| {
+            tags = read_tags(list);
+            tags.is_some()
+        });
+        let ((Some(sid), Some(hid)), true) = (sid_hid, tags_fit) else {
+            bump(&mut self.stats.oversized);
+            return Err(DatagramError::Oversized);
         };
         let parsed = parse_data(kind, msg.data)?;
         let index = self.registry.index_of(sid.as_bytes());
@@ -268,17 +265,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                     self.service_removed(now, &service, LostReason::Disconnected);
                 }
             }
-            (MessageKind::Heartbeat, Parsed::Props(props)) => {
-                self.apply_props(index, sid, props, false, msg);
-            }
-            (MessageKind::Discovery, parsed) => {
+            (MessageKind::Heartbeat | MessageKind::Discovery | MessageKind::Flush, parsed) => {
+                // A flush replaces the props; a discovery is answered, with props or without.
                 if let Parsed::Props(props) = parsed {
-                    self.apply_props(index, sid, props, false, msg);
+                    self.apply_props(index, sid, props, kind == MessageKind::Flush, msg);
                 }
-                self.answer_discovery(sid, msg);
-            }
-            (MessageKind::Flush, Parsed::Props(props)) => {
-                self.apply_props(index, sid, props, true, msg);
+                if kind == MessageKind::Discovery {
+                    self.answer_discovery(sid, msg);
+                }
             }
             (MessageKind::Ping, Parsed::Ping(data)) => self.handle_ping(now, data),
             (MessageKind::Query, _) => {

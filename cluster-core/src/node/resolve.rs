@@ -220,17 +220,25 @@ fn classify(index: usize, arg: &str) -> Result<Word<'_>, ResolveError> {
     let Some(option) = arg.strip_prefix('-') else {
         return Ok(Word::List(arg));
     };
-    Ok(match option.trim_start_matches('-') {
-        "equal" => Word::Compare(Comparison::Equal),
-        "match" => Word::Compare(Comparison::Match),
-        "has" | "all" => Word::Operate(Operation::Has),
-        "not" => Word::Operate(Operation::Not),
-        "some" => Word::Operate(Operation::Some),
-        "exact" => Word::Operate(Operation::Exact),
-        regex if regex.starts_with("regex") => {
-            return Err(ResolveError::RegexUnsupported { index });
-        }
-        _ => return Err(ResolveError::UnknownOption { index }),
+    let option = option.trim_start_matches('-');
+    // The options' names, looked up in one table (one comparison loop, not one per name).
+    const NAMES: [&str; 7] = ["equal", "match", "has", "all", "not", "some", "exact"];
+    let word = match NAMES.iter().position(|name| *name == option) {
+        Some(0) => Some(Word::Compare(Comparison::Equal)),
+        Some(1) => Some(Word::Compare(Comparison::Match)),
+        Some(2 | 3) => Some(Word::Operate(Operation::Has)),
+        Some(4) => Some(Word::Operate(Operation::Not)),
+        Some(5) => Some(Word::Operate(Operation::Some)),
+        Some(6) => Some(Word::Operate(Operation::Exact)),
+        _ => None,
+    };
+    if let Some(word) = word {
+        return Ok(word);
+    }
+    Err(if option.starts_with("regex") {
+        ResolveError::RegexUnsupported { index }
+    } else {
+        ResolveError::UnknownOption { index }
     })
 }
 
@@ -348,23 +356,27 @@ fn list_matches(
     // `parse` validated the list; a syntax error cannot occur here, and would end the items.
     let items = || tcl_list::elements(list).map_while(Result::ok);
     let in_set = |item: &Element<'_>| set.any_member(|member| compare(comparison, item, member));
-    match operation {
-        Operation::Has => items().all(|item| in_set(&item)),
-        Operation::Not => !items().any(|item| in_set(&item)),
-        Operation::Some => items().any(|item| in_set(&item)),
+    // `-has`, `-not` and `-some` are one walk that stops at the first item found in the set
+    // (`-not`, `-some`) or missing from it (`-has`); the answer is whether it stopped
+    // (`-some`) or not (`-has`, `-not`).
+    let (stop_when_in_set, stopped_means) = match operation {
+        Operation::Has => (false, false),
+        Operation::Not => (true, false),
+        Operation::Some => (true, true),
         Operation::Exact => {
             let is_tag = |item: &Element<'_>| {
                 set.tags()
                     .iter()
                     .any(|tag| compare(comparison, item, tag.as_bytes()))
             };
-            items().all(|item| is_tag(&item))
+            return items().all(|item| is_tag(&item))
                 && set
                     .tags()
                     .iter()
-                    .all(|tag| items().any(|item| compare(comparison, &item, tag.as_bytes())))
+                    .all(|tag| items().any(|item| compare(comparison, &item, tag.as_bytes())));
         }
-    }
+    };
+    items().any(|item| in_set(&item) == stop_when_in_set) == stopped_means
 }
 
 /// Compares one list item with one member.
@@ -1072,6 +1084,34 @@ mod tests {
                 "pattern {:?} text {:?}",
                 std::string::String::from_utf8_lossy(&pattern),
                 std::string::String::from_utf8_lossy(&text)
+            );
+        }
+
+        #[test]
+        fn has_not_and_some_are_all_none_and_any_of_the_items(
+            items in proptest::collection::vec("[a-c*]{0,2}", 0..4),
+            tag_names in proptest::collection::vec("[a-c]{1,2}", 0..4),
+            glob in any::<bool>(),
+        ) {
+            let list = items.join(" ");
+            let tags = tags(&tag_names.iter().map(std::string::String::as_str).collect::<Vec<_>>());
+            let set = set(&tags);
+            let comparison = if glob { Comparison::Match } else { Comparison::Equal };
+            let found: Vec<bool> = tcl_list::elements(&list)
+                .map(Result::unwrap)
+                .map(|item| set.any_member(|member| compare(comparison, &item, member)))
+                .collect();
+            prop_assert_eq!(
+                list_matches(&list, Operation::Has, comparison, &set),
+                found.iter().all(|&f| f)
+            );
+            prop_assert_eq!(
+                list_matches(&list, Operation::Not, comparison, &set),
+                !found.iter().any(|&f| f)
+            );
+            prop_assert_eq!(
+                list_matches(&list, Operation::Some, comparison, &set),
+                found.iter().any(|&f| f)
             );
         }
 

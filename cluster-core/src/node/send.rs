@@ -460,11 +460,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 }
                 continue;
             }
-            let index = self
-                .outbox
-                .directs
-                .iter()
-                .position(|d| d.in_flight().is_none())?;
+            let index = self.next_unsent()?;
             if let Next::Frame(t) = self.transmit_direct(now, index, Some(buf)) {
                 return Some(t);
             }
@@ -479,18 +475,21 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             if !self.outbox.broadcasts.is_empty() {
                 return true;
             }
-            let Some(index) = self
-                .outbox
-                .directs
-                .iter()
-                .position(|d| d.in_flight().is_none())
-            else {
+            let Some(index) = self.next_unsent() else {
                 return false;
             };
             if let Next::Ready = self.transmit_direct(now, index, None) {
                 return true;
             }
         }
+    }
+
+    /// The first queued direct send with no frame in flight.
+    fn next_unsent(&self) -> Option<usize> {
+        self.outbox
+            .directs
+            .iter()
+            .position(|d| d.in_flight().is_none())
     }
 
     fn transmit_broadcast(&mut self, broadcast: &Broadcast, buf: &mut [u8]) -> Option<Transmit> {
@@ -675,127 +674,83 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             .map_err(|e| e.unwrap_or(EncodeError::BufferTooSmall { required: 0 }))
     }
 
+    /// A broadcast's frame: each kind sets what differs from a plain frame (no filter, no
+    /// channel, `known`), and one call encodes it.
     fn encode_broadcast(
         &self,
         broadcast: &Broadcast,
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        let known = Some(self.registry.len() as u64);
-        let props = Some(Str::from(self.props_data_text()));
         let digest = self.data_digest();
-        let none = FilterOf::None;
-        let last = FilterPlacement::Last;
-        match broadcast {
+        let mut ping_text = heapless::String::<{ PING_MAX * 17 }>::new();
+        let mut extra = Extra {
+            known: Some(self.registry.len() as u64),
+            ..Extra::default()
+        };
+        let mut channel = 0;
+        let mut filter = FilterOf::None;
+        let mut placement = FilterPlacement::Last;
+        let props = Some(Str::from(self.props_data_text()));
+        let (kind, tags) = match broadcast {
             Broadcast::Heartbeat { props: p, tags } => {
                 // Spec 5.4: `data` only when props are queued, "" when only tags are; a node
                 // publishing data carries its version there instead (see `data.rs`).
-                let data = match (p, tags, &digest) {
+                extra.data = match (p, tags, &digest) {
                     (true, _, _) => props,
                     (false, _, Some(digest)) => Some(Str::from(digest.as_str())),
                     (false, true, None) => Some(Str::from("")),
                     (false, false, None) => None,
                 };
-                self.encode_frame(
-                    buf,
-                    MessageKind::Heartbeat,
-                    0,
-                    *tags,
-                    none,
-                    last,
-                    Extra {
-                        data,
-                        known,
-                        ..Extra::default()
-                    },
-                )
+                (MessageKind::Heartbeat, *tags)
             }
             Broadcast::Discovery { mark } => {
-                let (filter, placement) = match mark {
-                    Some(bit) => (FilterOf::Mark(*bit), FilterPlacement::First),
-                    None => (none, last),
-                };
-                self.encode_frame(
-                    buf,
-                    MessageKind::Discovery,
-                    0,
-                    true,
-                    filter,
-                    placement,
-                    Extra {
-                        data: props,
-                        known,
-                        ..Extra::default()
-                    },
-                )
+                if let Some(bit) = mark {
+                    filter = FilterOf::Mark(*bit);
+                    placement = FilterPlacement::First;
+                }
+                extra.data = props;
+                (MessageKind::Discovery, true)
             }
             Broadcast::Disconnect { known } => {
-                let known = Some(*known);
-                self.encode_frame(
-                    buf,
-                    MessageKind::Disconnect,
-                    0,
-                    true,
-                    none,
-                    last,
-                    Extra {
-                        known,
-                        ..Extra::default()
-                    },
-                )
+                extra.known = Some(*known);
+                (MessageKind::Disconnect, true)
             }
             Broadcast::Ping => {
-                let mut text = heapless::String::<{ PING_MAX * 17 }>::new();
                 // One `ListWriter` instantiation for the crate's writers (`Sink`): less code.
+                let mut view = crate::wire::tcl_list::Unsized(ping_text.as_mut_view());
                 let mut list =
-                    crate::wire::tcl_list::ListWriter::new(crate::wire::tcl_list::Sink(&mut text));
+                    crate::wire::tcl_list::ListWriter::new(crate::wire::tcl_list::Sink(&mut view));
                 for sid in &self.outbox.ping_sids {
                     if let Some(s) = sid.as_str() {
                         let _ = list.push(s);
                     }
                 }
-                let data = Some(Str::from(text.as_str()));
-                self.encode_frame(
-                    buf,
-                    MessageKind::Ping,
-                    0,
-                    false,
-                    none,
-                    last,
-                    Extra {
-                        data,
-                        known,
-                        ..Extra::default()
-                    },
-                )
+                extra.data = Some(Str::from(ping_text.as_str()));
+                (MessageKind::Ping, false)
             }
             Broadcast::Event {
-                channel,
+                channel: on,
                 ruid,
                 payload,
                 mark,
             } => {
                 let payload = self.payloads.get(*payload);
-                let filter = mark.map_or(FilterOf::None, FilterOf::Mark);
-                let first = FilterPlacement::First;
-                self.encode_frame(
-                    buf,
-                    MessageKind::Event,
-                    *channel,
-                    false,
-                    filter,
-                    first,
-                    Extra {
-                        ruid: ruid.as_ref().map(|r| Str::from_bytes(r.as_bytes())),
-                        data: payload.and_then(Payload::data).map(Str::from_bytes),
-                        raw: payload.and_then(Payload::raw),
-                        ..Extra::default()
-                    },
-                )
+                filter = mark.map_or(FilterOf::None, FilterOf::Mark);
+                placement = FilterPlacement::First;
+                channel = *on;
+                extra = Extra {
+                    ruid: ruid.as_ref().map(|r| Str::from_bytes(r.as_bytes())),
+                    data: payload.and_then(Payload::data).map(Str::from_bytes),
+                    raw: payload.and_then(Payload::raw),
+                    ..Extra::default()
+                };
+                (MessageKind::Event, false)
             }
             Broadcast::Query { slot, payload } => {
-                self.encode_query(buf, *slot, *payload, FilterOf::QueryTargets(*slot))
+                return self.encode_query(buf, *slot, *payload, FilterOf::QueryTargets(*slot));
             }
-        }
+        };
+        self.encode_frame(buf, kind, channel, tags, filter, placement, extra)
     }
 
     /// A query frame: `filter sid hid type=4 channel protocols ruid data keepalive=1`.
@@ -828,103 +783,78 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         )
     }
 
+    /// A direct send's frame, filtered to its target: each kind sets what differs, and one
+    /// call encodes it.
     fn encode_direct(
         &self,
         direct: &Direct,
         via: Protocol,
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        let known = Some(self.registry.len() as u64);
         let payload = direct.payload.and_then(|p| self.payloads.get(p));
-        let ruid = direct.ruid.as_ref().map(|r| Str::from_bytes(r.as_bytes()));
-        let keepalive = direct.keepalive;
-        let target = FilterOf::One(&direct.to);
-        let last = FilterPlacement::Last;
-        let channel = direct.channel.0;
-        match direct.body {
+        let mut failed_text = heapless::String::<32>::new();
+        let mut extra = Extra {
+            ruid: direct.ruid.as_ref().map(|r| Str::from_bytes(r.as_bytes())),
+            ..Extra::default()
+        };
+        let mut channel = direct.channel.0;
+        let mut tags = false;
+        let kind = match direct.body {
             DirectBody::DiscoveryAnswer => {
-                let data = Some(Str::from(self.props_data_text()));
-                self.encode_frame(
-                    buf,
-                    MessageKind::Heartbeat,
-                    0,
-                    true,
-                    target,
-                    last,
-                    Extra {
-                        ruid,
-                        keepalive,
-                        data,
-                        known,
-                        ..Extra::default()
-                    },
-                )
+                extra.keepalive = direct.keepalive;
+                extra.data = Some(Str::from(self.props_data_text()));
+                extra.known = Some(self.registry.len() as u64);
+                channel = 0;
+                tags = true;
+                MessageKind::Heartbeat
             }
             DirectBody::Response { error } => {
                 let text = Str::from_bytes(payload.and_then(Payload::data).unwrap_or_default());
-                let raw = payload.and_then(Payload::raw);
-                self.encode_frame(
-                    buf,
-                    MessageKind::Response,
-                    channel,
-                    false,
-                    target,
-                    last,
-                    Extra {
-                        ruid,
-                        keepalive,
-                        error: error.then_some(text),
-                        data: (!error).then_some(text),
-                        raw: raw.filter(|_| !error),
-                        known: None,
-                    },
-                )
+                extra.keepalive = direct.keepalive;
+                if error {
+                    extra.error = Some(text);
+                } else {
+                    extra.data = Some(text);
+                    extra.raw = payload.and_then(Payload::raw);
+                }
+                MessageKind::Response
             }
-            DirectBody::Event => self.encode_frame(
-                buf,
-                MessageKind::Event,
-                channel,
-                false,
-                target,
-                last,
-                Extra {
-                    ruid,
-                    data: payload.and_then(Payload::data).map(Str::from_bytes),
-                    raw: payload.and_then(Payload::raw),
-                    ..Extra::default()
-                },
-            ),
+            DirectBody::Event => {
+                extra.data = payload.and_then(Payload::data).map(Str::from_bytes);
+                extra.raw = payload.and_then(Payload::raw);
+                MessageKind::Event
+            }
             DirectBody::Query { slot } => {
                 // Direct: the cluster-level payload names every target (spec 3.4); the
                 // multicast fallback names only this one, so others do not answer twice.
                 let filter = if via == Protocol::Multicast {
-                    target
+                    FilterOf::One(&direct.to)
                 } else {
                     FilterOf::QueryTargets(slot)
                 };
                 let payload = direct.payload.ok_or(EncodeError::TooLarge)?;
-                self.encode_query(buf, slot, payload, filter)
+                return self.encode_query(buf, slot, payload, filter);
             }
             DirectBody::Failed { protocols } => {
-                let mut text = heapless::String::<32>::new();
-                if super::props::write_failed(protocols.iter(), &mut text).is_err() {
+                if super::props::write_failed(protocols.iter(), &mut failed_text).is_err() {
                     return Err(EncodeError::TooLarge);
                 }
-                let data = Some(Str::from(text.as_str()));
-                self.encode_frame(
-                    buf,
-                    MessageKind::Failed,
-                    0,
-                    false,
-                    target,
-                    last,
-                    Extra {
-                        data,
-                        ..Extra::default()
-                    },
-                )
+                extra.ruid = None;
+                extra.data = Some(Str::from(failed_text.as_str()));
+                channel = 0;
+                MessageKind::Failed
             }
-        }
+        };
+        let target = FilterOf::One(&direct.to);
+        self.encode_frame(
+            buf,
+            kind,
+            channel,
+            tags,
+            target,
+            FilterPlacement::Last,
+            extra,
+        )
     }
 }
 

@@ -322,8 +322,12 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         }
     }
 
+    #[expect(
+        clippy::manual_contains,
+        reason = "`slice::contains` unrolls its search for integers, larger in flash than this walk"
+    )]
     pub(super) fn subscribed(&self, channel: u64) -> bool {
-        channel <= 2 || self.config.channels.contains(&channel)
+        channel <= 2 || self.config.channels.iter().any(|&c| c == channel)
     }
 
     pub(super) fn leave(&mut self, now: Instant) {

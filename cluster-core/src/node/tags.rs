@@ -268,7 +268,7 @@ impl Operand<'_> {
                 Some(text) => Tag::new(text.as_bytes()),
                 None => {
                     let mut buf = heapless::String::<{ Tag::MAX_LEN }>::new();
-                    element.write_to(&mut buf).ok()?;
+                    element.write_to(buf.as_mut_view()).ok()?;
                     Tag::new(buf.as_bytes())
                 }
             },
@@ -306,28 +306,35 @@ pub(crate) fn apply(tags: &mut TagList, ops: &[TagOp<'_>]) -> Result<bool, TagEr
 
 /// Applies one operation to the working copy.
 fn apply_one(tags: &mut TagList, op: TagOp<'_>) -> Result<(), TagError> {
-    match op {
-        TagOp::Append(tag) => append(tags, Operand::Text(tag)),
+    // `map` and `mappend`, in both forms, take their operands here and run at one place each.
+    let (old, new) = match op {
+        TagOp::Append(tag) => return append(tags, Operand::Text(tag)),
         TagOp::Remove(tag) => {
             remove(tags, Operand::Text(tag));
-            Ok(())
+            return Ok(());
         }
-        TagOp::Map { old, new } => map(tags, Operand::Text(old), Operand::Text(new)),
-        TagOp::Mappend { old, new } => mappend(tags, Operand::Text(old), Operand::Text(new)),
-        TagOp::MapList(list) => {
+        TagOp::Replace(list) => {
+            return replace(tags, &mut list.iter().map(|&tag| Ok(Operand::Text(tag))));
+        }
+        TagOp::ReplaceList(list) => {
+            return replace(
+                tags,
+                &mut tcl_list::elements(list)
+                    .map(|element| element.map(Operand::Element).map_err(TagError::BadList)),
+            );
+        }
+        TagOp::Map { old, new } | TagOp::Mappend { old, new } => {
+            (Operand::Text(old), Operand::Text(new))
+        }
+        TagOp::MapList(list) | TagOp::MappendList(list) => {
             let (old, new) = pair(list)?;
-            map(tags, Operand::Element(old), Operand::Element(new))
+            (Operand::Element(old), Operand::Element(new))
         }
-        TagOp::MappendList(list) => {
-            let (old, new) = pair(list)?;
-            mappend(tags, Operand::Element(old), Operand::Element(new))
-        }
-        TagOp::Replace(list) => replace(tags, &mut list.iter().map(|&tag| Ok(Operand::Text(tag)))),
-        TagOp::ReplaceList(list) => replace(
-            tags,
-            &mut tcl_list::elements(list)
-                .map(|element| element.map(Operand::Element).map_err(TagError::BadList)),
-        ),
+    };
+    if matches!(op, TagOp::Map { .. } | TagOp::MapList(_)) {
+        map(tags, old, new)
+    } else {
+        mappend(tags, old, new)
     }
 }
 

@@ -95,6 +95,10 @@ pub(crate) enum UnstuffError {
 }
 
 /// Reads stuffed `input` back into `out` and returns the length written.
+#[expect(
+    clippy::manual_contains,
+    reason = "`<[u8]>::contains` links core's `memchr`, larger in flash than this walk"
+)]
 pub(crate) fn unstuff(input: &[u8], out: &mut [u8]) -> Result<usize, UnstuffError> {
     let mut written: usize = 0;
     let mut rest = input;
@@ -108,7 +112,7 @@ pub(crate) fn unstuff(input: &[u8], out: &mut [u8]) -> Result<usize, UnstuffErro
         }
         let run = usize::from(code) - 1;
         let (bytes, after) = after.split_at_checked(run).ok_or(UnstuffError::Malformed)?;
-        if bytes.contains(&AVOID) {
+        if bytes.iter().any(|&b| b == AVOID) {
             return Err(UnstuffError::Malformed);
         }
         let end = written.checked_add(run).ok_or(UnstuffError::TooLong)?;

@@ -306,6 +306,8 @@ impl<'a> List<'a> {
 
     /// The elements, in order.
     #[must_use]
+    // Out of line: one copy of the three representations' set-up for its several callers.
+    #[inline(never)]
     pub fn iter(&self) -> ListIter<'a> {
         ListIter(match self.0 {
             ListRepr::Wire { count, bytes } => IterRepr::Wire { left: count, bytes },

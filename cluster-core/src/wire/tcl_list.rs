@@ -280,8 +280,8 @@ impl<'a> Element<'a> {
 }
 
 /// A writer that may be unsized (`W: ?Sized`), behind a sized one that can become a
-/// `dyn TextSink`.
-struct Unsized<'w, W: ?Sized>(&'w mut W);
+/// `dyn TextSink`. Over a `heapless::StringView`, one sink for strings of every capacity.
+pub(crate) struct Unsized<'w, W: ?Sized>(pub(crate) &'w mut W);
 
 impl<W: fmt::Write + ?Sized> fmt::Write for Unsized<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -381,26 +381,27 @@ fn backslash(after: &str) -> (char, usize) {
     };
     let digits = after.get(1..).unwrap_or("");
     let simple = |c: char| (c, 1);
+    // The one-letter escapes, and the control characters they stand for.
+    const LETTERS: &[u8; 7] = b"abfnrtv";
+    const CONTROLS: &[u8; 7] = b"\x07\x08\x0c\n\r\t\x0b";
+    let letter = LETTERS.iter().position(|&l| char::from(l) == c);
+    if let Some(&control) = letter.and_then(|i| CONTROLS.get(i)) {
+        return simple(char::from(control));
+    }
     match c {
-        'a' => simple('\u{7}'),
-        'b' => simple('\u{8}'),
-        'f' => simple('\u{c}'),
-        'n' => simple('\n'),
-        'r' => simple('\r'),
-        't' => simple('\t'),
-        'v' => simple('\u{b}'),
-        'x' => match hex(digits, 2) {
-            (_, 0) => simple('x'),
-            (value, n) => (byte_char(value), n.saturating_add(1)),
-        },
-        'u' => match hex(digits, 4) {
-            (_, 0) => simple('u'),
-            (value, n) => (code_point(value), n.saturating_add(1)),
-        },
-        'U' => match hex(digits, 8) {
-            (_, 0) => simple('U'),
-            (value, n) => (code_point(value), n.saturating_add(1)),
-        },
+        'x' | 'u' | 'U' => {
+            let max = match c {
+                'x' => 2,
+                'u' => 4,
+                _ => 8,
+            };
+            match hex(digits, max) {
+                (_, 0) => simple(c),
+                // `\x` keeps the low 8 bits; `\u` and `\U` are code points.
+                (value, n) if c == 'x' => (byte_char(value), n.saturating_add(1)),
+                (value, n) => (code_point(value), n.saturating_add(1)),
+            }
+        }
         '\n' => {
             let run = digits
                 .bytes()

@@ -673,3 +673,91 @@ proptest! {
         }
     }
 }
+
+/// The backslash decoder as first written (a `match` arm for every escape), the model the
+/// table-driven one must equal.
+fn backslash_model(after: &str) -> (char, usize) {
+    let Some(c) = after.chars().next() else {
+        return ('\\', 0);
+    };
+    let digits = after.get(1..).unwrap_or("");
+    let simple = |c: char| (c, 1);
+    match c {
+        'a' => simple('\u{7}'),
+        'b' => simple('\u{8}'),
+        'f' => simple('\u{c}'),
+        'n' => simple('\n'),
+        'r' => simple('\r'),
+        't' => simple('\t'),
+        'v' => simple('\u{b}'),
+        'x' => match hex(digits, 2) {
+            (_, 0) => simple('x'),
+            (value, n) => (byte_char(value), n + 1),
+        },
+        'u' => match hex(digits, 4) {
+            (_, 0) => simple('u'),
+            (value, n) => (code_point(value), n + 1),
+        },
+        'U' => match hex(digits, 8) {
+            (_, 0) => simple('U'),
+            (value, n) => (code_point(value), n + 1),
+        },
+        '\n' => {
+            let run = digits
+                .bytes()
+                .take_while(|b| matches!(b, b' ' | b'\t'))
+                .count();
+            (' ', run + 1)
+        }
+        '0'..='7' => {
+            let mut value = octal_digit(c);
+            let mut used = 1;
+            let mut more = digits.chars();
+            if let Some(d) = more.next().filter(|d| matches!(d, '0'..='7')) {
+                value = (value * 8) | octal_digit(d);
+                used = 2;
+                if value < 0o40
+                    && let Some(d) = more.next().filter(|d| matches!(d, '0'..='7'))
+                {
+                    value = (value * 8) | octal_digit(d);
+                    used = 3;
+                }
+            }
+            (byte_char(value), used)
+        }
+        other => (other, other.len_utf8()),
+    }
+}
+
+#[test]
+fn every_backslash_sequence_decodes_as_the_model_does() {
+    let tails = [
+        "",
+        "0",
+        "41",
+        "7fz",
+        "D800",
+        "1F600",
+        "110000",
+        "ffffffffff",
+        "  \tx",
+        "g",
+    ];
+    let leads = (0u32..0x80)
+        .chain([0xe9, 0x3bb, 0x1f600])
+        .filter_map(char::from_u32);
+    for lead in leads {
+        for tail in tails {
+            let after = format!("{lead}{tail}");
+            assert_eq!(backslash(&after), backslash_model(&after), "{after:?}");
+        }
+    }
+    assert_eq!(backslash(""), backslash_model(""));
+}
+
+proptest! {
+    #[test]
+    fn any_backslash_sequence_decodes_as_the_model_does(after in any_string()) {
+        prop_assert_eq!(backslash(&after), backslash_model(&after));
+    }
+}
