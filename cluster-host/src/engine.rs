@@ -6,8 +6,8 @@
 //! outputs. Everything in that loop except the waiting is the same on every runtime, and is
 //! here, once:
 //!
-//! * the node (boxed), the connection table ([`Transports`]: bounded, newest connection
-//!   wins, idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//! * the node (boxed), the connection table ([`Transports`]: bounded, the connection a
+//!   service was last heard on, else the newest, wins; idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
 //! * the bounds of the crate docs' "Limits": an inbound connection is refused while the table
 //!   is full ([`accepted`](Engine::accepted) returns `None`), an outgoing one takes the place
 //!   of a connection no known service uses, and each connection's bytes are cut into frames
@@ -21,10 +21,10 @@
 //! * the drain itself: multicast datagrams go out through [`Io::send_datagram`] (non-blocking;
 //!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
 //!   transmits stops until the adapter saw the socket writable and called
-//!   [`resume`](Engine::resume)); direct sends are routed to the newest open connection or a
-//!   new one ([`Io::connect`]) and handed over without waiting ([`Io::write`]: queued, or
-//!   written at once by an adapter that can), a send that cannot be queued failing over at
-//!   once; events are translated ([`translate`]) and published to the handle's
+//!   [`resume`](Engine::resume)); direct sends are routed to the connection the service
+//!   was last heard on, else the newest open one, or a new one ([`Io::connect`]) and handed
+//!   over without waiting ([`Io::write`]: queued, or written at once by an adapter that
+//!   can), a send that cannot be queued failing over at once; events are translated ([`translate`]) and published to the handle's
 //!   subscriptions, query news goes to its query's [`QueryStream`](crate::QueryStream) (a
 //!   dropped stream cancels its query in the node), and a type-8 report about our own
 //!   protocol reopens its listener ([`Io::reopen_tcp`], [`Io::reopen_unix`]) and advertises
@@ -1509,8 +1509,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
     }
 
-    /// Queues a direct send on the connection to `sid` (newest wins), connecting when there
-    /// is none. False when it cannot even be queued (no endpoint, queue full): a failure.
+    /// Queues a direct send on the connection to `sid` ([`Transports::route`]), connecting
+    /// when there is none. False when it cannot even be queued (no endpoint, queue full): a failure.
     #[allow(clippy::too_many_arguments)]
     fn queue_direct(
         &mut self,

@@ -1,19 +1,21 @@
 //! Stream-connection bookkeeping for `t` and `u`, shared by the adapters: [`ConnId`]
 //! allocation, the connection table and its bound, which connection carries a send to a
-//! service (newest wins), idle timeouts (spec 1.2, 7.2 Q10), and each connection's frame
+//! service (the one it was last heard on, else the newest), idle timeouts (spec 1.2, 7.2 Q10), and each connection's frame
 //! reassembly buffer.
 //!
 //! The table is generic over `W`, the adapter's handle to a connection (typically the
 //! sender of the connection's write queue). Times are milliseconds on the adapter's clock.
 //!
-//! **Newest connection wins.** A service may be reachable over several connections at once:
-//! the one it opened to us, the one we opened to it, a newer one after it reconnected. A send
-//! to a service goes over the newest open connection known for that service and protocol (ids
-//! grow, so the highest id is the newest). Older ones are *superseded*: never chosen again,
-//! and closed once idle for [`SUPERSEDED_IDLE`] rather than the full idle timeout. They are not
-//! closed at once, because the peer may be writing on one of them at that very moment (both
-//! sides open a connection when they discover each other at the same time), and a close that
-//! races a write loses the write.
+//! **The connection last heard on wins, else the newest.** A service may be reachable over
+//! several connections at once: the one it opened to us, the one we opened to it, a newer one
+//! after it reconnected. A send to a service goes over the connection the node last received
+//! a frame from it on, while that one is open, so that both sides use one connection both
+//! ways; else over the newest open connection known for that service and protocol (ids grow,
+//! so the highest id is the newest). The others are *superseded*: not chosen while that
+//! holds, and closed once idle for [`SUPERSEDED_IDLE`] rather than the full idle timeout.
+//! They are not closed at once, because the peer may be writing on one of them at that very
+//! moment (both sides open a connection when they discover each other at the same time), and
+//! a close that races a write loses the write.
 //!
 //! **A bounded table.** It holds at most [`max_connections`](Transports::max_connections)
 //! connections, accepted and outgoing together (opening ones included). The engine refuses a
@@ -318,7 +320,8 @@ impl<W> Transports<W> {
     }
 
     /// Records that `id` leads to service `sid`. Of that service's connections over the same
-    /// protocol, every one but the newest is superseded.
+    /// protocol, every one but the newest is superseded (until a send chooses another:
+    /// [`route`](Self::route)).
     pub fn note_sid(&mut self, id: ConnId, sid: Sid) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -328,11 +331,8 @@ impl<W> Transports<W> {
         }
         conn.sid = Some(sid);
         let protocol = conn.protocol;
-        let newest = self.newest(&sid, protocol);
-        for (other, conn) in &mut self.conns {
-            if conn.sid == Some(sid) && conn.protocol == protocol {
-                conn.superseded = Some(*other) != newest;
-            }
+        if let Some(newest) = self.newest(&sid, protocol) {
+            self.supersede_all_but(newest, &sid, protocol);
         }
     }
 
@@ -350,19 +350,34 @@ impl<W> Transports<W> {
             .max()
     }
 
-    /// The connection a send to `sid` over `protocol` should use: the newest open one known
-    /// for that service. `hint` is the connection the node last saw from it
-    /// ([`cluster_core::Destination::Service`]'s `conn`); it is recorded against `sid` first.
+    /// The connection a send to `sid` over `protocol` should use: `hint`, the connection the
+    /// node last saw a frame from that service on ([`cluster_core::Destination::Service`]'s
+    /// `conn`), while it is open; else the newest open one known for that service. The
+    /// service's other connections over `protocol` are superseded.
+    ///
+    /// Answering on the connection the service's frames come on makes both sides of an
+    /// exchange use one connection in both directions (spec 1.2), so that each frame carries
+    /// the acknowledgement of the one before it. When both sides opened a connection at
+    /// once, the newest at each side is the one the other opened: sending on it, each side
+    /// would use one connection one way, and every frame would cost an acknowledgement
+    /// segment of its own.
     pub fn route(&mut self, sid: &Sid, protocol: Protocol, hint: Option<ConnId>) -> Option<ConnId> {
-        if let Some(hint) = hint
-            && self
-                .conns
-                .get(&hint)
-                .is_some_and(|c| c.protocol == protocol)
-        {
+        let hint = hint.filter(|hint| self.conns.get(hint).is_some_and(|c| c.protocol == protocol));
+        if let Some(hint) = hint {
             self.note_sid(hint, *sid);
         }
-        self.newest(sid, protocol)
+        let chosen = hint.or_else(|| self.newest(sid, protocol))?;
+        self.supersede_all_but(chosen, sid, protocol);
+        Some(chosen)
+    }
+
+    /// Marks every connection to `sid` over `protocol` but `chosen` superseded.
+    fn supersede_all_but(&mut self, chosen: ConnId, sid: &Sid, protocol: Protocol) {
+        for (id, conn) in &mut self.conns {
+            if conn.sid.as_ref() == Some(sid) && conn.protocol == protocol {
+                conn.superseded = *id != chosen;
+            }
+        }
     }
 
     /// When the next connection is due to close for idleness.
@@ -426,14 +441,37 @@ mod tests {
         let incoming = t.open(Protocol::Tcp, peer(), true, false, None, 0, |_| ());
         assert_eq!(t.route(&s, Protocol::Tcp, Some(incoming)), Some(incoming));
         let outgoing = t.open(Protocol::Tcp, peer(), true, true, Some(s), 0, |_| ());
-        assert_eq!(t.route(&s, Protocol::Tcp, Some(incoming)), Some(outgoing));
+        assert_eq!(t.route(&s, Protocol::Tcp, None), Some(outgoing));
         assert!(t.get(incoming).unwrap().superseded);
         assert!(!t.get(outgoing).unwrap().superseded);
         assert_eq!(t.next_deadline(), Some(10_000));
         assert_eq!(t.expired(10_000), vec![incoming]);
         t.remove(outgoing);
         assert_eq!(t.route(&s, Protocol::Tcp, None), Some(incoming));
+        assert!(!t.get(incoming).unwrap().superseded, "chosen again");
         assert_eq!(t.route(&s, Protocol::Unix, None), None);
+    }
+
+    #[test]
+    fn a_send_goes_over_the_connection_the_service_was_last_heard_on_while_it_is_open() {
+        let mut t = Transports::new(Duration::from_secs(120));
+        let s = sid("peer0001");
+        // Both sides connected at once: the older connection is ours, the newer the peer's,
+        // and the peer sends on ours.
+        let ours = t.open(Protocol::Tcp, peer(), true, true, Some(s), 0, |_| ());
+        let theirs = t.open(Protocol::Tcp, peer(), true, false, Some(s), 0, |_| ());
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(ours)), Some(ours));
+        assert!(t.get(theirs).unwrap().superseded, "idle, it closes sooner");
+        assert!(!t.get(ours).unwrap().superseded);
+        assert_eq!(t.evictable(), Some(theirs));
+        // The peer moved to the other one: so do we.
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(theirs)), Some(theirs));
+        assert!(t.get(ours).unwrap().superseded);
+        // A hint of another protocol, or one closed, is not taken.
+        assert_eq!(t.route(&s, Protocol::Unix, Some(theirs)), None);
+        t.remove(theirs);
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(theirs)), Some(ours));
+        assert!(!t.get(ours).unwrap().superseded);
     }
 
     #[test]
