@@ -216,7 +216,7 @@ mod tests {
         let cx = &mut Context::from_waker(&waker);
         let (sink, mut inbox) = inbox();
         assert!(inbox.poll_recv(cx).is_pending());
-        let sid = cluster_core::Sid::new(b"a").unwrap();
+        let sid = Sid::new(b"a").unwrap();
         sink.send(QueryEvent::Missing { sid }).unwrap();
         assert_eq!(wakes.wakes(), 1);
         sink.send(done()).unwrap();
@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn events_beyond_the_inline_slots_keep_their_order_however_pushes_and_pops_interleave() {
         let missing = |n: u8| QueryEvent::Missing {
-            sid: cluster_core::Sid::new(&[b'a' + n]).unwrap(),
+            sid: Sid::new(&[b'a' + n]).unwrap(),
         };
         let mut events = Events::default();
         let (mut pushed, mut popped) = (0, 0);
@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn a_query_the_driver_dropped_unanswered_is_closed() {
-        let cx = &mut Context::from_waker(std::task::Waker::noop());
+        let cx = &mut Context::from_waker(Waker::noop());
         let (sink, mut inbox) = inbox();
         assert!(inbox.poll_verdict(cx).is_pending());
         drop(sink);
