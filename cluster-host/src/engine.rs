@@ -6,8 +6,8 @@
 //! outputs. Everything in that loop except the waiting is the same on every runtime, and is
 //! here, once:
 //!
-//! * the node (boxed), the connection table ([`Transports`]: bounded, the connection a
-//!   service was last heard on, else the newest, wins; idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//! * the node (boxed), the connection table ([`Transports`]: bounded, the newest
+//!   connection wins, or the one a service was last heard on; idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
 //! * the bounds of the crate docs' "Limits": an inbound connection is refused while the table
 //!   is full ([`accepted`](Engine::accepted) returns `None`), an outgoing one takes the place
 //!   of a connection no known service uses, and each connection's bytes are cut into frames
@@ -21,8 +21,8 @@
 //! * the drain itself: multicast datagrams go out through [`Io::send_datagram`] (non-blocking;
 //!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
 //!   transmits stops until the adapter saw the socket writable and called
-//!   [`resume`](Engine::resume)); direct sends are routed to the connection the service
-//!   was last heard on, else the newest open one, or a new one ([`Io::connect`]) and handed
+//!   [`resume`](Engine::resume)); direct sends are routed to the newest open connection or the
+//!   one the service was last heard on ([`Transports::route`]), or a new one ([`Io::connect`]) and handed
 //!   over without waiting ([`Io::write`]: queued, or written at once by an adapter that
 //!   can), a send that cannot be queued failing over at once; events are translated ([`translate`]) and published to the handle's
 //!   subscriptions, query news goes to its query's [`QueryStream`](crate::QueryStream) (a
@@ -1523,7 +1523,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
         send: SendId,
         io: &mut I,
     ) -> bool {
-        let id = match self.transports.route(&sid, via, hint) {
+        // Of two nodes, the one with the smaller sid follows the other's choice of
+        // connection, so that both use the same one.
+        let follow = self.node.sid().as_bytes() < sid.as_bytes();
+        let id = match self.transports.route(&sid, via, hint, follow) {
             Some(id) => id,
             None => {
                 let (target, peer, local) = match endpoint {
