@@ -1,5 +1,6 @@
 //! [`Command`]: what a [`Handle`](crate::Handle) asks of the driver task, each with the
-//! one-shot channel its answer goes back on. The driver hands each to
+//! one-shot channel its answer goes back on (a query with its [`QueryStart`], which carries
+//! the verdict and then the query's news). The driver hands each to
 //! [`Engine::command`](crate::Engine::command).
 
 #[cfg(feature = "seal")]
@@ -9,7 +10,7 @@ use cluster_core::{HeldStats, ReplyToken, Sid, Stats};
 use crate::error::CommandError;
 use crate::held::{HeldAnswer, IncomingQueries};
 use crate::json::JoinedInfo;
-use crate::query::QueryStream;
+use crate::query::QueryStart;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
 use crate::{ServiceInfo, TransportStats};
 
@@ -30,7 +31,7 @@ pub enum Command {
     /// as [`Event::SendFailed`](crate::Event::SendFailed) and counted.
     SendQueued(SendSpec),
     /// [`Handle::query`](crate::Handle::query).
-    Query(QuerySpec, Reply<Result<QueryStream, CommandError>>),
+    Query(QuerySpec, QueryStart),
     /// [`Handle::update_tags`](crate::Handle::update_tags).
     Tags(Vec<TagEdit>, Reply<Result<bool, CommandError>>),
     /// [`Handle::tags`](crate::Handle::tags).

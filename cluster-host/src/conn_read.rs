@@ -51,10 +51,23 @@ pub trait ReadyIo: Io<Conn: ReadableConn> {
     fn ready(&self) -> &Ready;
 }
 
+/// What a driver's round over the listed connections did ([`read_listed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    /// No connection was listed.
+    None,
+    /// The listed connections were read until they had nothing more (or closed): each is
+    /// listed again, and the driver woken, when bytes arrive, so the driver need not ask
+    /// again before then.
+    Drained,
+    /// Some connection may still hold bytes after its share of reads: it is listed again
+    /// for the driver's next round.
+    More,
+}
+
 /// Reads every connection listed on the io's [`Ready`], each given its turn ([`read_turn`])
 /// and listed again when it may still hold bytes; `listed` is the driver's buffer for the
-/// list, `waker` the driver's (woken by the next listing). Returns true when any connection
-/// was listed.
+/// list, `waker` the driver's (woken by the next listing).
 pub fn read_listed<P, I>(
     engine: &mut Engine<P, I>,
     io: &mut I,
@@ -63,18 +76,24 @@ pub fn read_listed<P, I>(
     now: u64,
     buf: &mut [u8],
     reads: usize,
-) -> bool
+) -> Listed
 where
     P: Policy,
     I: ReadyIo,
 {
     io.ready().take(listed, waker);
+    let mut turn = if listed.is_empty() {
+        Listed::None
+    } else {
+        Listed::Drained
+    };
     for &id in listed.iter() {
         if read_turn(engine, io, id, now, buf, reads) {
             io.ready().relist(id);
+            turn = Listed::More;
         }
     }
-    !listed.is_empty()
+    turn
 }
 
 /// Gives connection `id` its turn: up to `reads` reads into `buf`, each one's bytes handed

@@ -6,8 +6,8 @@
 //! outputs. Everything in that loop except the waiting is the same on every runtime, and is
 //! here, once:
 //!
-//! * the node (boxed), the connection table ([`Transports`]: bounded, newest connection
-//!   wins, idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//! * the node (boxed), the connection table ([`Transports`]: bounded, the newest
+//!   connection wins, or the one a service was last heard on; idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
 //! * the bounds of the crate docs' "Limits": an inbound connection is refused while the table
 //!   is full ([`accepted`](Engine::accepted) returns `None`), an outgoing one takes the place
 //!   of a connection no known service uses, and each connection's bytes are cut into frames
@@ -21,13 +21,14 @@
 //! * the drain itself: multicast datagrams go out through [`Io::send_datagram`] (non-blocking;
 //!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
 //!   transmits stops until the adapter saw the socket writable and called
-//!   [`resume`](Engine::resume)); direct sends are routed to the newest open connection or a
-//!   new one ([`Io::connect`]) and handed over without waiting ([`Io::write`]: queued, or
-//!   written at once by an adapter that can), a send that cannot be queued failing over at
-//!   once; events are translated ([`translate`]) and published to the handle's
-//!   subscriptions, query news goes to its query's [`QueryStream`] (a dropped stream cancels
-//!   its query in the node), and a type-8 report about our own protocol reopens its
-//!   listener ([`Io::reopen_tcp`], [`Io::reopen_unix`]) and advertises it;
+//!   [`resume`](Engine::resume)); direct sends are routed to the newest open connection or the
+//!   one the service was last heard on ([`Transports::route`]), or a new one ([`Io::connect`]) and handed
+//!   over without waiting ([`Io::write`]: queued, or written at once by an adapter that
+//!   can), a send that cannot be queued failing over at once; events are translated ([`translate`]) and published to the handle's
+//!   subscriptions, query news goes to its query's [`QueryStream`](crate::QueryStream) (a
+//!   dropped stream cancels its query in the node), and a type-8 report about our own
+//!   protocol reopens its listener ([`Io::reopen_tcp`], [`Io::reopen_unix`]) and advertises
+//!   it;
 //! * the front half's other end: the engine takes the [`Handle`]'s commands
 //!   ([`poll_command`](Engine::poll_command) or [`next_command`](Engine::next_command)) and
 //!   answers each ([`command`](Engine::command)), `flush` once no direct send is in flight
@@ -96,8 +97,8 @@ use crate::metrics::QueryLatency;
 use crate::multicast::Membership;
 use crate::node_data::{DATA_FILTER, DataFilter, DataTable, WithData};
 use crate::options::Options;
-use crate::query::QueryStream;
-use crate::query_inbox::{self, QuerySink};
+use crate::query::QueryStart;
+use crate::query_inbox::QuerySink;
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
 use crate::seeds::{Seeds, own_entry};
 use crate::setup::Setup;
@@ -873,24 +874,30 @@ impl<P: Policy, I: Io> Engine<P, I> {
         result
     }
 
-    /// Command: starts a query, whose news arrives on the returned stream until its
-    /// [`QueryEvent::Done`]. Dropping the stream before then cancels the query in the node.
-    ///
-    /// # Errors
-    ///
-    /// [`CommandError::Query`] or [`CommandError::Resolve`]; no query was created.
-    pub fn query(
+    /// Command: starts a query and gives the verdict through `start`: the query's id and
+    /// targets, then its news until its [`QueryEvent::Done`], or why no query was created
+    /// ([`CommandError::Query`] or [`CommandError::Resolve`]). Dropping the asker's stream
+    /// before the end cancels the query in the node.
+    pub fn query(&mut self, now: u64, spec: &QuerySpec, start: QueryStart, io: &mut I) {
+        match self.start_query(now, spec) {
+            Ok((key, targets)) => {
+                if let Some(sink) = start.start(Ok((key, targets))) {
+                    self.queries.insert(key, sink);
+                }
+            }
+            Err(e) => {
+                start.start(Err(e));
+            }
+        }
+        self.drain(now, io);
+    }
+
+    /// The node's query for `spec`: its id and targets.
+    fn start_query(
         &mut self,
         now: u64,
         spec: &QuerySpec,
-        io: &mut I,
-    ) -> Result<QueryStream, CommandError> {
-        let result = self.start_query(now, spec);
-        self.drain(now, io);
-        result
-    }
-
-    fn start_query(&mut self, now: u64, spec: &QuerySpec) -> Result<QueryStream, CommandError> {
+    ) -> Result<(QueryId, Vec<Sid>), CommandError> {
         let narrowed = match self.narrow(&spec.to) {
             Ok(Some(to)) => Some(QuerySpec { to, ..spec.clone() }),
             Ok(None) => None,
@@ -902,15 +909,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
         let spec = narrowed.as_ref().unwrap_or(spec);
         let targets = spec.to.matching(&self.node)?;
         let key = spec.with_request(|request| self.node.query(at(now), request))??;
-        let id = String::from_utf8_lossy(key.as_bytes()).into_owned();
-        // Unbounded, but holds at most one event per target plus `Done`: the node sends
-        // nothing else for a query.
-        let (sink, events) = query_inbox::inbox();
-        self.queries.insert(key, sink);
         if self.query_latency.is_some() {
             self.query_started.insert(key, now);
         }
-        Ok(QueryStream::new(id, targets, events))
+        Ok((key, targets))
     }
 
     /// Command: edits this node's tags; returns whether they changed.
@@ -1113,9 +1115,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     self.publish(Event::SendFailed { error });
                 }
             }
-            Command::Query(spec, reply) => {
-                let _ = reply.send(self.query(now, &spec, io));
-            }
+            Command::Query(spec, start) => self.query(now, &spec, start, io),
             Command::Tags(edits, reply) => {
                 let _ = reply.send(self.update_tags(now, &edits, io));
             }
@@ -1509,8 +1509,8 @@ impl<P: Policy, I: Io> Engine<P, I> {
         }
     }
 
-    /// Queues a direct send on the connection to `sid` (newest wins), connecting when there
-    /// is none. False when it cannot even be queued (no endpoint, queue full): a failure.
+    /// Queues a direct send on the connection to `sid` ([`Transports::route`]), connecting
+    /// when there is none. False when it cannot even be queued (no endpoint, queue full): a failure.
     #[allow(clippy::too_many_arguments)]
     fn queue_direct(
         &mut self,
@@ -1523,7 +1523,10 @@ impl<P: Policy, I: Io> Engine<P, I> {
         send: SendId,
         io: &mut I,
     ) -> bool {
-        let id = match self.transports.route(&sid, via, hint) {
+        // Of two nodes, the one with the smaller sid follows the other's choice of
+        // connection, so that both use the same one.
+        let follow = self.node.sid().as_bytes() < sid.as_bytes();
+        let id = match self.transports.route(&sid, via, hint, follow) {
             Some(id) => id,
             None => {
                 let (target, peer, local) = match endpoint {
@@ -1794,7 +1797,9 @@ impl<P: Policy, I: Io> Engine<P, I> {
                     }
                     self.publish(event);
                 }
-                Some(Drained::Query(id, event)) if self.relays.get(&id_text(&id)).is_some() => {
+                Some(Drained::Query(id, event))
+                    if !self.relays.is_empty() && self.relays.get(&id_text(&id)).is_some() =>
+                {
                     self.relayed_answer(&id_text(&id), &event);
                 }
                 Some(Drained::Query(id, event)) => {

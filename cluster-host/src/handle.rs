@@ -17,7 +17,7 @@ use crate::error::CommandError;
 use crate::event::{Event, ServiceInfo};
 use crate::held::IncomingQueries;
 use crate::json::JoinedInfo;
-use crate::query::QueryStream;
+use crate::query::{QueryStart, QueryStream};
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit};
 use crate::transports::TransportStats;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -113,17 +113,22 @@ impl Handle {
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, CommandError> {
         let (tx, rx): (Reply<T>, _) = oneshot::channel();
-        // Without waiting when the queue has room (the common case), else in turn.
-        match self.commands.try_send(make(tx)) {
-            Ok(()) => {}
+        self.command(make(tx)).await?;
+        rx.await.map_err(|_| CommandError::Closed)
+    }
+
+    /// Queues `command` for the driver: without waiting when the queue has room (the common
+    /// case), else in turn.
+    async fn command(&self, command: Command) -> Result<(), CommandError> {
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(command)) => self
                 .commands
                 .send(command)
                 .await
-                .map_err(|_| CommandError::Closed)?,
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(CommandError::Closed),
+                .map_err(|_| CommandError::Closed),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(CommandError::Closed),
         }
-        rx.await.map_err(|_| CommandError::Closed)
     }
 
     /// A snapshot of the known services, in the order first heard from.
@@ -196,7 +201,10 @@ impl Handle {
     /// [`CommandError::Query`] (for example no service matched) or
     /// [`CommandError::Resolve`]; [`CommandError::Closed`].
     pub async fn query(&self, spec: QuerySpec) -> Result<QueryStream, CommandError> {
-        self.ask(|r| Command::Query(spec, r)).await?
+        // The verdict comes back on the query's own inbox: no reply channel is made.
+        let (start, pending) = QueryStart::new();
+        self.command(Command::Query(spec, start)).await?;
+        pending.started().await
     }
 
     /// Holds the queries that arrive from now on open for the application: each comes on the

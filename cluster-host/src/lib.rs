@@ -154,7 +154,7 @@ pub use options::{
     Options, OptionsError, Profile, parse_channels, parse_protocols, split_list, unix_socket_path,
 };
 pub use policy::Answer;
-pub use query::{QueryOutcome, QueryStream};
+pub use query::{QueryOutcome, QueryStart, QueryStream};
 pub use request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
 pub use seed::os_seed;
 pub use setup::{Setup, setup};

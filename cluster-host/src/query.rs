@@ -1,10 +1,11 @@
 //! [`QueryStream`]: the answers to one query, as they come, then a summary; and
 //! [`QueryOutcome`]: everything one query gathered, folded from its [`QueryEvent`]s.
 
-use cluster_core::Sid;
+use cluster_core::{QueryId, Sid};
 
+use crate::error::CommandError;
 use crate::event::{Payload, QueryEvent, QuerySummary};
-use crate::query_inbox::QueryInbox;
+use crate::query_inbox::{self, QueryInbox, QuerySink, Verdict};
 
 /// Everything a query gathered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -53,13 +54,72 @@ impl QueryOutcome {
     }
 }
 
+/// A query a handle asks the driver to start ([`Command::Query`](crate::Command::Query)):
+/// the engine gives its verdict and then the query's news through it
+/// ([`Engine::command`](crate::Engine::command)); the handle waits on the other end, which
+/// becomes the [`QueryStream`].
+#[derive(Debug)]
+pub struct QueryStart(QuerySink);
+
+impl QueryStart {
+    /// A query's two ends: this one, sent with the command, and the handle's.
+    pub(crate) fn new() -> (Self, PendingQuery) {
+        let (sink, inbox) = query_inbox::inbox();
+        (Self(sink), PendingQuery(inbox))
+    }
+
+    /// Gives the node's verdict; on success the sink stays for the query's news.
+    pub(crate) fn start(self, verdict: Verdict) -> Option<QuerySink> {
+        let started = verdict.is_ok();
+        self.0.start(verdict);
+        started.then_some(self.0)
+    }
+}
+
+/// The handle's end of a query being started: waits for the verdict.
+#[derive(Debug)]
+pub(crate) struct PendingQuery(QueryInbox);
+
+impl PendingQuery {
+    /// The query's stream once the node started it, or why it did not.
+    pub(crate) async fn started(mut self) -> Result<QueryStream, CommandError> {
+        let (id, targets) = self.0.verdict().await?;
+        Ok(QueryStream::new(&id, targets, self.0))
+    }
+}
+
+/// A query's id as its stream shows it: the node makes its ids of ASCII, kept as they are
+/// (no string is made per query); any other is kept as text.
+#[derive(Debug)]
+enum IdText {
+    Inline(QueryId),
+    Owned(String),
+}
+
+impl IdText {
+    fn of(id: &QueryId) -> Self {
+        if id.as_str().is_some() {
+            Self::Inline(*id)
+        } else {
+            Self::Owned(String::from_utf8_lossy(id.as_bytes()).into_owned())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Inline(id) => id.as_str().unwrap_or_default(),
+            Self::Owned(text) => text,
+        }
+    }
+}
+
 /// The answers to one query. [`next`](Self::next) yields each [`QueryEvent`] as it arrives
 /// and ends after [`QueryEvent::Done`]; [`collect`](Self::collect) waits for the end.
 ///
 /// Dropping the stream before the end cancels the query in the node.
 #[derive(Debug)]
 pub struct QueryStream {
-    id: String,
+    id: IdText,
     targets: Vec<Sid>,
     // Unbounded, but holds at most one event per target plus `Done`: the node sends nothing
     // else for a query.
@@ -68,9 +128,9 @@ pub struct QueryStream {
 }
 
 impl QueryStream {
-    pub(crate) fn new(id: String, targets: Vec<Sid>, events: QueryInbox) -> Self {
+    pub(crate) fn new(id: &QueryId, targets: Vec<Sid>, events: QueryInbox) -> Self {
         Self {
-            id,
+            id: IdText::of(id),
             targets,
             events,
             done: None,
@@ -80,7 +140,7 @@ impl QueryStream {
     /// The query id (the `ruid` the targets echo).
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.id
+        self.id.as_str()
     }
 
     /// The services asked, as the node selected them when the query started.

@@ -1,19 +1,22 @@
 //! Stream-connection bookkeeping for `t` and `u`, shared by the adapters: [`ConnId`]
 //! allocation, the connection table and its bound, which connection carries a send to a
-//! service (newest wins), idle timeouts (spec 1.2, 7.2 Q10), and each connection's frame
+//! service (the newest, or the one it was last heard on), idle timeouts (spec 1.2, 7.2 Q10), and each connection's frame
 //! reassembly buffer.
 //!
 //! The table is generic over `W`, the adapter's handle to a connection (typically the
 //! sender of the connection's write queue). Times are milliseconds on the adapter's clock.
 //!
-//! **Newest connection wins.** A service may be reachable over several connections at once:
-//! the one it opened to us, the one we opened to it, a newer one after it reconnected. A send
-//! to a service goes over the newest open connection known for that service and protocol (ids
-//! grow, so the highest id is the newest). Older ones are *superseded*: never chosen again,
-//! and closed once idle for [`SUPERSEDED_IDLE`] rather than the full idle timeout. They are not
-//! closed at once, because the peer may be writing on one of them at that very moment (both
-//! sides open a connection when they discover each other at the same time), and a close that
-//! races a write loses the write.
+//! **Newest connection wins, or the one last heard on.** A service may be reachable over
+//! several connections at once: the one it opened to us, the one we opened to it, a newer one
+//! after it reconnected. A send to a service goes over the newest open connection known for
+//! that service and protocol (ids grow, so the highest id is the newest); a node that
+//! follows (of two nodes, the one with the smaller sid) sends over the connection it last
+//! heard the service on instead, while that one is open, so that both use one connection
+//! both ways ([`Transports::route`]). The others are *superseded*: not chosen while that
+//! holds, and closed once idle for [`SUPERSEDED_IDLE`] rather than the full idle timeout.
+//! They are not closed at once, because the peer may be writing on one of them at that very
+//! moment (both sides open a connection when they discover each other at the same time), and
+//! a close that races a write loses the write.
 //!
 //! **A bounded table.** It holds at most [`max_connections`](Transports::max_connections)
 //! connections, accepted and outgoing together (opening ones included). The engine refuses a
@@ -318,7 +321,8 @@ impl<W> Transports<W> {
     }
 
     /// Records that `id` leads to service `sid`. Of that service's connections over the same
-    /// protocol, every one but the newest is superseded.
+    /// protocol, every one but the newest is superseded (until a send chooses another:
+    /// [`route`](Self::route)).
     pub fn note_sid(&mut self, id: ConnId, sid: Sid) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -328,11 +332,8 @@ impl<W> Transports<W> {
         }
         conn.sid = Some(sid);
         let protocol = conn.protocol;
-        let newest = self.newest(&sid, protocol);
-        for (other, conn) in &mut self.conns {
-            if conn.sid == Some(sid) && conn.protocol == protocol {
-                conn.superseded = Some(*other) != newest;
-            }
+        if let Some(newest) = self.newest(&sid, protocol) {
+            self.supersede_all_but(newest, &sid, protocol);
         }
     }
 
@@ -350,19 +351,45 @@ impl<W> Transports<W> {
             .max()
     }
 
-    /// The connection a send to `sid` over `protocol` should use: the newest open one known
-    /// for that service. `hint` is the connection the node last saw from it
-    /// ([`cluster_core::Destination::Service`]'s `conn`); it is recorded against `sid` first.
-    pub fn route(&mut self, sid: &Sid, protocol: Protocol, hint: Option<ConnId>) -> Option<ConnId> {
-        if let Some(hint) = hint
-            && self
-                .conns
-                .get(&hint)
-                .is_some_and(|c| c.protocol == protocol)
-        {
+    /// The connection a send to `sid` over `protocol` should use. `hint` is the connection
+    /// the node last heard that service on ([`cluster_core::Destination::Service`]'s
+    /// `conn`); it is recorded against `sid` first. With `follow`, `hint` is taken while it
+    /// is open; else, and without `follow`, the newest open connection known for that
+    /// service. The service's other connections over `protocol` are superseded.
+    ///
+    /// Of two nodes, one follows (the engine makes it the one with the smaller sid): it
+    /// answers on the connection the other's frames come on, and the other keeps to its
+    /// newest. Both then use one connection in both directions (spec 1.2), so that each
+    /// frame carries the acknowledgement of the one before it. When both sides opened a
+    /// connection at once, the newest at each side is the one the other opened: with both
+    /// sending on their newest, each connection carried frames one way and every frame cost
+    /// an acknowledgement segment of its own. With both following, two nodes sending to each
+    /// other at the same time could swap connections back and forth.
+    pub fn route(
+        &mut self,
+        sid: &Sid,
+        protocol: Protocol,
+        hint: Option<ConnId>,
+        follow: bool,
+    ) -> Option<ConnId> {
+        let hint = hint.filter(|hint| self.conns.get(hint).is_some_and(|c| c.protocol == protocol));
+        if let Some(hint) = hint {
             self.note_sid(hint, *sid);
         }
-        self.newest(sid, protocol)
+        let chosen = hint
+            .filter(|_| follow)
+            .or_else(|| self.newest(sid, protocol))?;
+        self.supersede_all_but(chosen, sid, protocol);
+        Some(chosen)
+    }
+
+    /// Marks every connection to `sid` over `protocol` but `chosen` superseded.
+    fn supersede_all_but(&mut self, chosen: ConnId, sid: &Sid, protocol: Protocol) {
+        for (id, conn) in &mut self.conns {
+            if conn.sid.as_ref() == Some(sid) && conn.protocol == protocol {
+                conn.superseded = *id != chosen;
+            }
+        }
     }
 
     /// When the next connection is due to close for idleness.
@@ -424,16 +451,52 @@ mod tests {
         let mut t = Transports::new(Duration::from_secs(120));
         let s = sid("peer0001");
         let incoming = t.open(Protocol::Tcp, peer(), true, false, None, 0, |_| ());
-        assert_eq!(t.route(&s, Protocol::Tcp, Some(incoming)), Some(incoming));
+        assert_eq!(
+            t.route(&s, Protocol::Tcp, Some(incoming), false),
+            Some(incoming)
+        );
         let outgoing = t.open(Protocol::Tcp, peer(), true, true, Some(s), 0, |_| ());
-        assert_eq!(t.route(&s, Protocol::Tcp, Some(incoming)), Some(outgoing));
+        assert_eq!(t.route(&s, Protocol::Tcp, None, false), Some(outgoing));
         assert!(t.get(incoming).unwrap().superseded);
         assert!(!t.get(outgoing).unwrap().superseded);
         assert_eq!(t.next_deadline(), Some(10_000));
         assert_eq!(t.expired(10_000), vec![incoming]);
         t.remove(outgoing);
-        assert_eq!(t.route(&s, Protocol::Tcp, None), Some(incoming));
-        assert_eq!(t.route(&s, Protocol::Unix, None), None);
+        assert_eq!(t.route(&s, Protocol::Tcp, None, false), Some(incoming));
+        assert!(!t.get(incoming).unwrap().superseded, "chosen again");
+        assert_eq!(t.route(&s, Protocol::Unix, None, false), None);
+    }
+
+    #[test]
+    fn a_node_that_does_not_follow_keeps_to_the_newest_connection() {
+        let mut t = Transports::new(Duration::from_secs(120));
+        let s = sid("peer0001");
+        let ours = t.open(Protocol::Tcp, peer(), true, true, Some(s), 0, |_| ());
+        let theirs = t.open(Protocol::Tcp, peer(), true, false, Some(s), 0, |_| ());
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(ours), false), Some(theirs));
+        assert!(t.get(ours).unwrap().superseded);
+    }
+
+    #[test]
+    fn a_following_node_sends_over_the_connection_it_last_heard_the_service_on() {
+        let mut t = Transports::new(Duration::from_secs(120));
+        let s = sid("peer0001");
+        // Both sides connected at once: the older connection is ours, the newer the peer's,
+        // and the peer sends on ours.
+        let ours = t.open(Protocol::Tcp, peer(), true, true, Some(s), 0, |_| ());
+        let theirs = t.open(Protocol::Tcp, peer(), true, false, Some(s), 0, |_| ());
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(ours), true), Some(ours));
+        assert!(t.get(theirs).unwrap().superseded, "idle, it closes sooner");
+        assert!(!t.get(ours).unwrap().superseded);
+        assert_eq!(t.evictable(), Some(theirs));
+        // The peer moved to the other one: so do we.
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(theirs), true), Some(theirs));
+        assert!(t.get(ours).unwrap().superseded);
+        // A hint of another protocol, or one closed, is not taken.
+        assert_eq!(t.route(&s, Protocol::Unix, Some(theirs), true), None);
+        t.remove(theirs);
+        assert_eq!(t.route(&s, Protocol::Tcp, Some(theirs), true), Some(ours));
+        assert!(!t.get(ours).unwrap().superseded);
     }
 
     #[test]
@@ -476,6 +539,6 @@ mod tests {
             None,
             "the newest connection of a known service"
         );
-        assert_eq!(t.route(&s, Protocol::Tcp, None), Some(newer));
+        assert_eq!(t.route(&s, Protocol::Tcp, None, false), Some(newer));
     }
 }

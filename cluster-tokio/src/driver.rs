@@ -16,7 +16,7 @@ use std::time::Duration;
 use cluster_core::{ConnId, Policy, Protocol, SendId};
 use cluster_host::arrival;
 use cluster_host::conn::{IoEvent, Target};
-use cluster_host::conn_read;
+use cluster_host::conn_read::{self, Listed};
 use cluster_host::engine::Write;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use cluster_host::recv_batch::RecvBatch;
@@ -196,6 +196,9 @@ enum Polled {
     Idle,
     /// One input was handled.
     Handled,
+    /// Inputs were handled and the source has nothing more now (it will wake the task): it
+    /// is not asked again until then.
+    HandledAll,
     /// The node left: the loop ends.
     Stop,
 }
@@ -271,8 +274,9 @@ impl<P: Policy> Driver<P> {
     /// connection that has some, datagrams, new connections, writability, IPv6 datagrams, in
     /// that order),
     /// handed to the engine (which drains after it) with the clock read once per round; a
-    /// source that has nothing registered its waker and is left until it wakes the task.
-    /// Once none is left the task sleeps until one wakes it or the deadline passes; after a
+    /// source that has nothing registered its waker and is left until it wakes the task (as
+    /// are the connections once every listed one was read dry, without a round to find
+    /// that). Once none is left the task sleeps until one wakes it or the deadline passes; after a
     /// budget of inputs it yields, noting the sources it did not finish. The clock is
     /// compared with the deadline directly at the start of every round, so timers never
     /// starve; the deadline is read again after the timers ran, before sleeping and before
@@ -316,6 +320,10 @@ impl<P: Policy> Driver<P> {
                 match polled {
                     Polled::Idle => live &= !(1 << source),
                     Polled::Handled => handled += 1,
+                    Polled::HandledAll => {
+                        handled += 1;
+                        live &= !(1 << source);
+                    }
                     Polled::Stop => return Poll::Ready(()),
                 }
             }
@@ -381,10 +389,10 @@ impl<P: Policy> Driver<P> {
             &mut self.datagram,
             READS,
         );
-        if listed {
-            Polled::Handled
-        } else {
-            Polled::Idle
+        match listed {
+            Listed::None => Polled::Idle,
+            Listed::Drained => Polled::HandledAll,
+            Listed::More => Polled::Handled,
         }
     }
 
