@@ -472,8 +472,11 @@ impl<'a> Field<'a> {
 
     /// Reads one field from the start of `body`, returning it and the bytes it took.
     ///
-    /// Out of line: one copy serves every parse path.
-    #[inline(never)]
+    /// Out of line on microcontrollers, where one copy serves every parse path (flash);
+    /// inlined into the message reader on hosts, where a decode is about a third faster
+    /// for it (no result moved through memory per field).
+    #[cfg_attr(target_os = "none", inline(never))]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     pub(crate) fn read(body: &'a [u8]) -> Result<(Self, usize), DecodeError> {
         let mut reader = Reader { rest: body };
         let raw_id = reader.varint()?;
