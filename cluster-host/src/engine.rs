@@ -7,7 +7,8 @@
 //! here, once:
 //!
 //! * the node (boxed), the connection table ([`Transports`]: bounded, the newest
-//!   connection wins, or the one a service was last heard on; idle timeouts), the host's addresses ([`LocalAddrs`]) and the transport counters;
+//!   connection wins, or the one a service was last heard on; idle timeouts), the host's
+//!   addresses ([`LocalAddrs`]) and the transport counters;
 //! * the bounds of the crate docs' "Limits": an inbound connection is refused while the table
 //!   is full ([`accepted`](Engine::accepted) returns `None`), an outgoing one takes the place
 //!   of a connection no known service uses, and each connection's bytes are cut into frames
@@ -21,10 +22,11 @@
 //! * the drain itself: multicast datagrams go out through [`Io::send_datagram`] (non-blocking;
 //!   a datagram the socket cannot take yet is kept in **one buffered slot**, and the drain of
 //!   transmits stops until the adapter saw the socket writable and called
-//!   [`resume`](Engine::resume)); direct sends are routed to the newest open connection or the
-//!   one the service was last heard on ([`Transports::route`]), or a new one ([`Io::connect`]) and handed
-//!   over without waiting ([`Io::write`]: queued, or written at once by an adapter that
-//!   can), a send that cannot be queued failing over at once; events are translated ([`translate`]) and published to the handle's
+//!   [`resume`](Engine::resume)); direct sends are routed to the newest open connection
+//!   or the one the service was last heard on ([`Transports::route`]), or a new one
+//!   ([`Io::connect`]) and handed over without waiting ([`Io::write`]: queued, or written
+//!   at once by an adapter that can), a send that cannot be queued failing over at once;
+//!   events are translated ([`translate`]) and published to the handle's
 //!   subscriptions, query news goes to its query's [`QueryStream`](crate::QueryStream) (a
 //!   dropped stream cancels its query in the node), and a type-8 report about our own
 //!   protocol reopens its listener ([`Io::reopen_tcp`], [`Io::reopen_unix`]) and advertises

@@ -1,7 +1,7 @@
 //! Stream-connection bookkeeping for `t` and `u`, shared by the adapters: [`ConnId`]
 //! allocation, the connection table and its bound, which connection carries a send to a
-//! service (the newest, or the one it was last heard on), idle timeouts (spec 1.2, 7.2 Q10), and each connection's frame
-//! reassembly buffer.
+//! service (the newest, or the one it was last heard on), idle timeouts (spec 1.2, 7.2
+//! Q10), and each connection's frame reassembly buffer.
 //!
 //! The table is generic over `W`, the adapter's handle to a connection (typically the
 //! sender of the connection's write queue). Times are milliseconds on the adapter's clock.
