@@ -448,6 +448,10 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
         self.start_as(config, hid, None, seed, now)
     }
 
+    // Out of line: inlined into a firmware's start-up, the configuration's constant fields
+    // were stored into the node one by one (after building the same configuration on the
+    // stack to validate it); here the node takes it with one copy (node image: -324 B).
+    #[inline(never)]
     fn start_as(
         &mut self,
         config: Config,
