@@ -280,8 +280,15 @@ mod earliest_tests {
 
     #[test]
     fn the_earlier_of_two_deadlines_either_of_which_may_be_unset() {
-        let values = [None, Some(0), Some(1), Some(7), Some(u64::MAX - 1), Some(u64::MAX)]
-            .map(|ms| ms.map(Instant::from_millis));
+        let values = [
+            None,
+            Some(0),
+            Some(1),
+            Some(7),
+            Some(u64::MAX - 1),
+            Some(u64::MAX),
+        ]
+        .map(|ms| ms.map(Instant::from_millis));
         for a in values {
             for b in values {
                 let expected = match (a, b) {
