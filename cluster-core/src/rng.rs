@@ -18,18 +18,19 @@ impl Rng {
 
     /// A generator whose whole sequence is determined by `seed`.
     pub(crate) fn new(seed: u64) -> Self {
-        // SplitMix64's first four outputs, in a loop: one call site of the step instead of
-        // four (smaller on a microcontroller; the same values).
+        // SplitMix64's first four outputs, from one copy of the step instead of four (smaller
+        // on a microcontroller; the same values), and without zeroing an array first (which
+        // linked compiler-builtins' `__aeabi_memclr8` on a Cortex-M).
         let mut split = seed;
-        let mut state = [0; 4];
-        for word in &mut state {
-            split = split.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = split;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            *word = z ^ (z >> 31);
+        Self {
+            state: core::array::from_fn(|_| {
+                split = split.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = split;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            }),
         }
-        Self { state }
     }
 
     /// The next 64 random bits.
