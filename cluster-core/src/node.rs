@@ -274,33 +274,6 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-#[cfg(test)]
-mod earliest_tests {
-    use super::{Instant, earliest};
-
-    #[test]
-    fn the_earlier_of_two_deadlines_either_of_which_may_be_unset() {
-        let values = [
-            None,
-            Some(0),
-            Some(1),
-            Some(7),
-            Some(u64::MAX - 1),
-            Some(u64::MAX),
-        ]
-        .map(|ms| ms.map(Instant::from_millis));
-        for a in values {
-            for b in values {
-                let expected = match (a, b) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                assert_eq!(earliest(a, b), expected, "{a:?} {b:?}");
-            }
-        }
-    }
-}
-
 /// A node sized for servers: 16,384 services and 64 KiB payloads. It is megabytes: keep it on
 /// the heap.
 pub type ServerNode<P = DefaultPolicy> = Node<P, 16_384, 65_536>;
@@ -1215,5 +1188,32 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
 
     fn sync_stream_stats(&mut self) {
         self.core.stats.stream_overflows = self.streams.stats().dropped_partials();
+    }
+}
+
+#[cfg(test)]
+mod earliest_tests {
+    use super::{Instant, earliest};
+
+    #[test]
+    fn the_earlier_of_two_deadlines_either_of_which_may_be_unset() {
+        let values = [
+            None,
+            Some(0),
+            Some(1),
+            Some(7),
+            Some(u64::MAX - 1),
+            Some(u64::MAX),
+        ]
+        .map(|ms| ms.map(Instant::from_millis));
+        for a in values {
+            for b in values {
+                let expected = match (a, b) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                assert_eq!(earliest(a, b), expected, "{a:?} {b:?}");
+            }
+        }
     }
 }
