@@ -138,7 +138,8 @@ fn bump(counter: &mut u64) {
 // `repr(C)`, fields in this order: `hold_until` (zero, 4-byte aligned, at offset 4 on a
 // 32-bit target) right before the counters, so that `new` zeroes both with one 4-byte-aligned
 // clear (`__aeabi_memclr4`, linked anyway) instead of the counters alone with an 8-byte-aligned
-// one, `__aeabi_memclr8`, 174 B of flash on a Cortex-M for this one call. The same 88 bytes.
+// one, `__aeabi_memclr8`, 174 B of flash on a Cortex-M for this one call. It pads the driver
+// from 80 to 88 bytes on such a target (4 before the 8-byte-aligned counters, 4 at the end).
 #[repr(C)]
 pub struct Driver<
     'a,
