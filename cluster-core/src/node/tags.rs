@@ -278,7 +278,8 @@ impl Operand<'_> {
     /// The operand as a tag that may be stored.
     fn to_new_tag(self) -> Result<Tag, TagError> {
         let tag = self.to_tag().ok_or(TagError::TooLong)?;
-        if tag.as_bytes().first() == Some(&b'-') {
+        // The first byte of the zero-padded array (0 for an empty tag), as `Config::validate`.
+        if tag.padded()[0] == b'-' {
             return Err(TagError::LeadingDash);
         }
         Ok(tag)
