@@ -280,9 +280,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 // A copy of a query answered lately gets the same answer, without the policy
                 // or the application ([`answered`](super::answered)).
                 match self.recall_answer(now, sid.as_bytes(), channel, msg) {
-                    Recall::New => {
-                        if !self.hold_query(now, held, route, msg) {
-                            self.answer_query(now, index, route, msg);
+                    Recall::New(query) => {
+                        if !self.hold_query(now, held, route, msg, query) {
+                            self.answer_query(now, index, route, msg, query);
                         }
                     }
                     Recall::Again(answer) => {
@@ -343,13 +343,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
 
     /// A query (type 4): the policy builds the answer, which goes back through the protocol
     /// (and connection) the query came in on, with `filter=[asker]` last; the answer is
-    /// remembered for copies of the query ([`answered`](super::answered)).
+    /// remembered for copies of the query ([`answered`](super::answered)) under `query`, its
+    /// key from [`recall_answer`](Self::recall_answer).
     fn answer_query(
         &mut self,
         now: Instant,
         index: usize,
         route: ResponseRoute,
         msg: &Message<'_>,
+        query: Option<QueryKey>,
     ) {
         if self.registry.at(index).is_none() {
             return;
@@ -370,7 +372,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         let Some(answer) = stored else {
             return;
         };
-        let query = QueryKey::of(route.asker.as_bytes(), route.channel, msg);
         self.remember_answer(now, route.asker.as_bytes(), query, answer);
         self.queue_recalled(route, answer);
     }
