@@ -139,7 +139,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             return Err(DatagramError::Oversized);
         };
         let parsed = parse_data(kind, msg.data)?;
-        let index = self.registry.index_of(sid.as_bytes());
+        let index = self.registry.find(sid.as_bytes());
         let known = index.and_then(|i| self.registry.at(i));
         if self.policy.on_service(known, msg) == Verdict::Reject {
             return Err(DatagramError::Rejected);
@@ -292,7 +292,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                     Recall::Forgotten => bump(&mut self.stats.copies_dropped),
                 }
             }
-            (MessageKind::Response, _) => self.handle_response(now, &sid, msg),
+            (MessageKind::Response, _) => self.handle_response(now, index, &sid, msg),
             (MessageKind::Event, _) => {
                 let accepted = self
                     .registry
