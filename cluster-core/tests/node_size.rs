@@ -3,8 +3,9 @@
 
 use cluster_core::{DefaultPolicy, Event, Node, Service};
 
-/// The figure the crate docs state, on 64-bit targets.
-const DOCUMENTED: usize = 21_376;
+/// The figure the crate docs state, on 64-bit targets (21,376 until the registry kept the
+/// index it found last, on hosts only: issue 18).
+const DOCUMENTED: usize = 21_384;
 /// The same node built with the `seal` feature (its key ring, replay table of 32 senders and
 /// a 1 KiB opening buffer come on top); the goal is for the default build.
 const DOCUMENTED_SEALED: usize = 24_144;

@@ -332,23 +332,13 @@ impl<W> Transports<W> {
         }
         conn.sid = Some(sid);
         let protocol = conn.protocol;
-        if let Some(newest) = self.newest(&sid, protocol) {
-            self.supersede_all_but(newest, &sid, protocol);
-        }
+        self.supersede_all_but(None, &sid, protocol);
     }
 
     /// True when no service is known for `id` yet.
     #[must_use]
     pub fn needs_sid(&self, id: ConnId) -> bool {
         self.conns.get(&id).is_some_and(|c| c.sid.is_none())
-    }
-
-    fn newest(&self, sid: &Sid, protocol: Protocol) -> Option<ConnId> {
-        self.conns
-            .iter()
-            .filter(|(_, c)| c.sid.as_ref() == Some(sid) && c.protocol == protocol)
-            .map(|(id, _)| *id)
-            .max()
     }
 
     /// The connection a send to `sid` over `protocol` should use. `hint` is the connection
@@ -376,20 +366,32 @@ impl<W> Transports<W> {
         if let Some(hint) = hint {
             self.note_sid(hint, *sid);
         }
-        let chosen = hint
-            .filter(|_| follow)
-            .or_else(|| self.newest(sid, protocol))?;
-        self.supersede_all_but(chosen, sid, protocol);
-        Some(chosen)
+        self.supersede_all_but(hint.filter(|_| follow), sid, protocol)
     }
 
-    /// Marks every connection to `sid` over `protocol` but `chosen` superseded.
-    fn supersede_all_but(&mut self, chosen: ConnId, sid: &Sid, protocol: Protocol) {
+    /// Marks every connection to `sid` over `protocol` superseded but one, and returns that
+    /// one: `keep` when given (and leading there), else the newest. One pass over the table,
+    /// as this runs at every direct send: the newest is the last one met (the table is
+    /// ordered by id, and ids grow), so it is found while the flags are set, not by a pass
+    /// of its own first.
+    fn supersede_all_but(
+        &mut self,
+        keep: Option<ConnId>,
+        sid: &Sid,
+        protocol: Protocol,
+    ) -> Option<ConnId> {
+        let mut kept = None;
         for (id, conn) in &mut self.conns {
             if conn.sid.as_ref() == Some(sid) && conn.protocol == protocol {
-                conn.superseded = *id != chosen;
+                conn.superseded = true;
+                if keep.is_none_or(|keep| keep == *id) {
+                    kept = Some((*id, conn));
+                }
             }
         }
+        let (id, conn) = kept?;
+        conn.superseded = false;
+        Some(id)
     }
 
     /// When the next connection is due to close for idleness.

@@ -238,18 +238,19 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
 {
     /// A query (type 4) while holding is on: held and reported as [`Event::QueryHeld`], or,
     /// when the table or the event queue is full, refused at once with [`BUSY`]. False when
-    /// holding is off: the policy answers.
+    /// holding is off: the policy answers. `query` is the query's key, from
+    /// [`recall_answer`](Self::recall_answer).
     pub(super) fn hold_query(
         &mut self,
         now: Instant,
         held: &mut Option<Held<'_>>,
         route: ResponseRoute,
         msg: &Message<'_>,
+        query: Option<QueryKey>,
     ) -> bool {
         let Some(held) = held.as_mut().filter(|h| h.state.on) else {
             return false;
         };
-        let query = QueryKey::of(route.asker.as_bytes(), route.channel, msg);
         if query.is_some() && held.entries.iter().any(|e| e.query == query) {
             // A copy of a query the application has not answered yet: the answer goes to
             // the asker once it is given, and is remembered for later copies.

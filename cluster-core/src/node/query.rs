@@ -283,8 +283,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         }
     }
 
-    /// A response (type 5) from `from`: hands it to the live query its `ruid` names.
-    pub(super) fn handle_response(&mut self, now: Instant, from: &Sid, msg: &Message<'_>) {
+    /// A response (type 5) from `from`, whose service is at `index` in the registry (found
+    /// once, by the receive pipeline): hands it to the live query its `ruid` names.
+    pub(super) fn handle_response(
+        &mut self,
+        now: Instant,
+        index: usize,
+        from: &Sid,
+        msg: &Message<'_>,
+    ) {
         let Some(ruid) = msg.ruid else {
             return;
         };
@@ -292,7 +299,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             return;
         };
         let bit = 1u8 << slot;
-        let Some(service) = self.registry.get_mut(from.as_bytes()) else {
+        let Some(service) = self.registry.at_mut(index) else {
             return;
         };
         // Only targets answer, and only once (spec 7.3: a second response is ignored).

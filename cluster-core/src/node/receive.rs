@@ -115,10 +115,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             Some(MessageKind::Unknown(_)) | None => return Err(DatagramError::Invalid),
             Some(kind) => kind,
         };
-        let (Some(sid), Some(hid), Some(protocols)) = (msg.sid, msg.hid, msg.protocols) else {
+        let (Some(sid), Some(hid), Some(letters)) = (msg.sid, msg.hid, msg.protocols) else {
             return Err(DatagramError::Invalid);
         };
-        if !protocols.contains(b"c") {
+        // Read once, for the check and for the service's record (a frame's list read twice,
+        // as letters and then as protocols, cost ~150 instructions more on a host).
+        let protocols = ProtocolList::from_letters(letters.iter());
+        if !protocols.contains(Protocol::Multicast) {
             return Err(DatagramError::Invalid);
         }
         if !self.config.remote && hid.as_bytes() != self.hid.as_bytes() {
@@ -139,7 +142,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             return Err(DatagramError::Oversized);
         };
         let parsed = parse_data(kind, msg.data)?;
-        let index = self.registry.index_of(sid.as_bytes());
+        let index = self.registry.find(sid.as_bytes());
         let known = index.and_then(|i| self.registry.at(i));
         if self.policy.on_service(known, msg) == Verdict::Reject {
             return Err(DatagramError::Rejected);
@@ -199,7 +202,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 _ => true,
             };
             let route_ok = addressed_to_us && from_its_address;
-            service.protocols = ProtocolList::from_letters(protocols.iter());
+            service.protocols = protocols;
             service.set_local(source.local);
             service.note_address(source.via, source.ip(), source.local);
             if let Some(tags) = tags {
@@ -280,9 +283,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 // A copy of a query answered lately gets the same answer, without the policy
                 // or the application ([`answered`](super::answered)).
                 match self.recall_answer(now, sid.as_bytes(), channel, msg) {
-                    Recall::New => {
-                        if !self.hold_query(now, held, route, msg) {
-                            self.answer_query(now, index, route, msg);
+                    Recall::New(query) => {
+                        if !self.hold_query(now, held, route, msg, query) {
+                            self.answer_query(now, index, route, msg, query);
                         }
                     }
                     Recall::Again(answer) => {
@@ -292,7 +295,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                     Recall::Forgotten => bump(&mut self.stats.copies_dropped),
                 }
             }
-            (MessageKind::Response, _) => self.handle_response(now, &sid, msg),
+            (MessageKind::Response, _) => self.handle_response(now, index, &sid, msg),
             (MessageKind::Event, _) => {
                 let accepted = self
                     .registry
@@ -343,13 +346,15 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
 
     /// A query (type 4): the policy builds the answer, which goes back through the protocol
     /// (and connection) the query came in on, with `filter=[asker]` last; the answer is
-    /// remembered for copies of the query ([`answered`](super::answered)).
+    /// remembered for copies of the query ([`answered`](super::answered)) under `query`, its
+    /// key from [`recall_answer`](Self::recall_answer).
     fn answer_query(
         &mut self,
         now: Instant,
         index: usize,
         route: ResponseRoute,
         msg: &Message<'_>,
+        query: Option<QueryKey>,
     ) {
         if self.registry.at(index).is_none() {
             return;
@@ -370,7 +375,6 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         let Some(answer) = stored else {
             return;
         };
-        let query = QueryKey::of(route.asker.as_bytes(), route.channel, msg);
         self.remember_answer(now, route.asker.as_bytes(), query, answer);
         self.queue_recalled(route, answer);
     }

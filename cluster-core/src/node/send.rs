@@ -534,7 +534,8 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         let Some(direct) = self.outbox.directs.get(index).copied() else {
             return Next::Empty;
         };
-        let Some(service) = self.registry.get(direct.to.as_bytes()) else {
+        let found = self.registry.find(direct.to.as_bytes());
+        let Some(service) = found.and_then(|at| self.registry.at(at)) else {
             self.drop_direct(index);
             return Next::Empty;
         };
