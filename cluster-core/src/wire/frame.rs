@@ -251,7 +251,7 @@ pub(crate) fn encode_body(
     // the header and length are one store, the footer another, without the general case's
     // varint arithmetic (a sixth of a heartbeat's encode). The body never moves here.
     #[cfg(not(target_os = "none"))]
-    if body < 0x80 && body_at == HEADER.len() + 1 {
+    if body < 0x80 && body_at == HEADER.len().wrapping_add(1) {
         let total = body_at.saturating_add(body).saturating_add(FOOTER.len());
         let frame = out.get_mut(..total).ok_or(OnePass::Full)?;
         if let Some(head) = frame.first_chunk_mut::<3>() {
