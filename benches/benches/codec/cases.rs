@@ -1,0 +1,146 @@
+//! The five frames of the codec bench, as `wire::Message`s and as the same information in a
+//! serde struct: shared by `benches/codec.rs` and `examples/codec_instructions.rs`, so the
+//! wall-clock and the instruction counts measure the same frames.
+
+use cluster_core::wire::{FilterPlacement, List, Message, MessageKind};
+use serde::{Deserialize, Serialize};
+
+/// The same information as a frame, as an application would write it without this codec.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Packet<'a> {
+    #[serde(borrow)]
+    filter: Option<Vec<&'a str>>,
+    sid: &'a str,
+    hid: &'a str,
+    kind: u8,
+    channel: u32,
+    #[serde(borrow)]
+    protocols: Vec<&'a str>,
+    ruid: Option<&'a str>,
+    data: Option<&'a str>,
+    known: Option<u32>,
+    #[serde(borrow)]
+    tags: Option<Vec<&'a str>>,
+    keepalive: Option<bool>,
+}
+
+const HID: &str = "00:11:22:33:44:55";
+const TC: [&str; 2] = ["t", "c"];
+
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
+    pub(crate) message: Message<'static>,
+    pub(crate) placement: FilterPlacement,
+    pub(crate) packet: Packet<'static>,
+}
+
+pub(crate) fn cases(kib: &'static str) -> Vec<Case> {
+    let base = |kind| Message {
+        sid: Some("AbCd1234".into()),
+        hid: Some(HID.into()),
+        kind: Some(kind),
+        channel: Some(0),
+        protocols: Some(List::from_items(&TC)),
+        ..Message::default()
+    };
+    let packet = |kind| Packet {
+        filter: None,
+        sid: "AbCd1234",
+        hid: HID,
+        kind,
+        channel: 0,
+        protocols: TC.to_vec(),
+        ruid: None,
+        data: None,
+        known: None,
+        tags: None,
+        keepalive: None,
+    };
+    static TAGS: [&str; 2] = ["web", "db"];
+    static TARGET: [&str; 1] = ["Zz998877"];
+    static ASKER: [&str; 1] = ["AbCd1234"];
+    vec![
+        Case {
+            name: "heartbeat",
+            message: Message {
+                known: Some(3),
+                ..base(MessageKind::Heartbeat)
+            },
+            placement: FilterPlacement::Last,
+            packet: Packet {
+                known: Some(3),
+                ..packet(1)
+            },
+        },
+        Case {
+            name: "join_discovery",
+            message: Message {
+                data: Some("t {port 40000}".into()),
+                known: Some(0),
+                tags: Some(List::from_items(&TAGS)),
+                ..base(MessageKind::Discovery)
+            },
+            placement: FilterPlacement::Last,
+            packet: Packet {
+                data: Some("t {port 40000}"),
+                known: Some(0),
+                tags: Some(TAGS.to_vec()),
+                ..packet(2)
+            },
+        },
+        Case {
+            name: "query",
+            message: Message {
+                filter: Some(List::from_items(&TARGET)),
+                ruid: Some("qAC#4".into()),
+                data: Some("status".into()),
+                keepalive: Some(true),
+                ..base(MessageKind::Query)
+            },
+            placement: FilterPlacement::First,
+            packet: Packet {
+                filter: Some(TARGET.to_vec()),
+                ruid: Some("qAC#4"),
+                data: Some("status"),
+                keepalive: Some(true),
+                ..packet(4)
+            },
+        },
+        Case {
+            name: "response",
+            message: Message {
+                sid: Some("Zz998877".into()),
+                ruid: Some("qAC#4".into()),
+                keepalive: Some(true),
+                data: Some("ok".into()),
+                filter: Some(List::from_items(&ASKER)),
+                ..base(MessageKind::Response)
+            },
+            placement: FilterPlacement::Last,
+            packet: Packet {
+                sid: "Zz998877",
+                ruid: Some("qAC#4"),
+                keepalive: Some(true),
+                data: Some("ok"),
+                filter: Some(ASKER.to_vec()),
+                ..packet(5)
+            },
+        },
+        Case {
+            name: "event_1k",
+            message: Message {
+                channel: Some(5),
+                data: Some(kib.into()),
+                filter: Some(List::from_items(&TARGET)),
+                ..base(MessageKind::Event)
+            },
+            placement: FilterPlacement::Last,
+            packet: Packet {
+                channel: 5,
+                data: Some(kib),
+                filter: Some(TARGET.to_vec()),
+                ..packet(6)
+            },
+        },
+    ]
+}
