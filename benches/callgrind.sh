@@ -4,6 +4,9 @@
 # Each path runs N and 2N times; the difference divided by N removes start-up costs.
 # Usage: benches/callgrind.sh [N [PATH...]]   (N default 20000; PATHs default to the list below)
 #   e.g. benches/callgrind.sh 5000 encode-response postcard-encode-response
+#   the four decodes of a frame, each codec with and without UTF-8 checks:
+#   benches/callgrind.sh 5000 decode-query postcard-borrowed-decode-query \
+#     cluster-text-decode-query postcard-decode-query
 #   (every path: benches/examples/codec_instructions.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,8 +2,9 @@
 //! serde struct: shared by `benches/codec.rs` and `examples/codec_instructions.rs`, so the
 //! wall-clock and the instruction counts measure the same frames.
 
-use cluster_core::wire::{FilterPlacement, List, Message, MessageKind};
+use cluster_core::wire::{FilterPlacement, List, Message, MessageKind, Str};
 use serde::{Deserialize, Serialize};
+use serde_bytes::Bytes;
 
 /// The same information as a frame, as an application would write it without this codec.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -22,6 +23,92 @@ pub(crate) struct Packet<'a> {
     #[serde(borrow)]
     tags: Option<Vec<&'a str>>,
     keepalive: Option<bool>,
+}
+
+/// The room of each list of [`PacketBytes`]: the bench's frames carry at most two items, so
+/// four leaves room. Kept small on purpose: the lists sit inline (16 bytes an item) and the
+/// decoded struct is moved out of the decoder, so a larger room costs postcard time for
+/// nothing on these frames (eight: 741 / 946 / 918 instructions for a heartbeat / query /
+/// 1 KiB event decode against 570 / 740 / 712 with four; BENCHMARKS.md).
+pub(crate) const LIST_CAPACITY: usize = 4;
+
+/// A list of [`PacketBytes`]: borrowed items in place, no heap.
+type Items<'a> = heapless::Vec<&'a Bytes, LIST_CAPACITY>;
+
+/// The same information as [`Packet`], decoded with the same work as `Message::parse`: every
+/// text field a borrowed byte slice (no UTF-8 check) and every list a fixed-capacity vector
+/// of borrowed slices (no allocation). Its postcard encoding is byte for byte [`Packet`]'s
+/// (`serde_bytes` writes a length and the bytes, as a `&str` is written; `heapless::Vec` a
+/// length and the items, as a `Vec` is).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PacketBytes<'a> {
+    #[serde(borrow)]
+    filter: Option<Items<'a>>,
+    #[serde(borrow)]
+    sid: &'a Bytes,
+    #[serde(borrow)]
+    hid: &'a Bytes,
+    kind: u8,
+    channel: u32,
+    #[serde(borrow)]
+    protocols: Items<'a>,
+    #[serde(borrow)]
+    ruid: Option<&'a Bytes>,
+    #[serde(borrow)]
+    data: Option<&'a Bytes>,
+    known: Option<u32>,
+    #[serde(borrow)]
+    tags: Option<Items<'a>>,
+    keepalive: Option<bool>,
+}
+
+impl<'a> Packet<'a> {
+    /// The same information as a [`PacketBytes`].
+    pub(crate) fn to_bytes(&self) -> PacketBytes<'a> {
+        let bytes = |text: &'a str| Bytes::new(text.as_bytes());
+        let items = |list: &Vec<&'a str>| list.iter().map(|item| bytes(item)).collect();
+        PacketBytes {
+            filter: self.filter.as_ref().map(items),
+            sid: bytes(self.sid),
+            hid: bytes(self.hid),
+            kind: self.kind,
+            channel: self.channel,
+            protocols: items(&self.protocols),
+            ruid: self.ruid.map(bytes),
+            data: self.data.map(bytes),
+            known: self.known,
+            tags: self.tags.as_ref().map(items),
+            keepalive: self.keepalive,
+        }
+    }
+}
+
+/// `Message::parse` and then what an application reading text pays: the UTF-8 check of every
+/// text field present (`Str::to_str`) and of every list item, as postcard's decode into
+/// [`Packet`] checks every `&str`. `None` for a frame that does not parse or holds a field
+/// that is not UTF-8. Raw bytes (`raw`) are not text and stay unchecked.
+pub(crate) fn parse_text(frame: &[u8]) -> Option<Message<'_>> {
+    let (message, _) = Message::parse(frame).ok()?;
+    let texts = [
+        message.hid,
+        message.sid,
+        message.ruid,
+        message.op,
+        message.data,
+        message.error,
+    ];
+    for text in texts.iter().flatten() {
+        text.to_str().ok()?;
+    }
+    for list in [message.protocols, message.tags, message.filter]
+        .iter()
+        .flatten()
+    {
+        for item in list.iter() {
+            Str::from_bytes(item).to_str().ok()?;
+        }
+    }
+    Some(message)
 }
 
 const HID: &str = "00:11:22:33:44:55";
