@@ -97,7 +97,7 @@
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
 //!   established service (see [`Node`], "Capacity and floods"). The default node takes
-//!   **21,384 bytes** on 64-bit targets (pinned by the
+//!   **21,352 bytes** on 64-bit targets (pinned by the
 //!   test `node_size`; 8 of them the registry's remembered index, which microcontrollers
 //!   do without), no heap; 256 more with the feature `node-data` (each service record
 //!   keeps the version of its data: 8 bytes more with alignment), 848 more with the feature

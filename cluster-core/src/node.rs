@@ -258,7 +258,7 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: u
     payloads: PayloadPool<DATA>,
     events: event_queue::EventQueue<DATA, EVENTS>,
     /// Services removed since the last `poll_event`, with why: at most every known service.
-    lost: heapless::Deque<(Sid, LostReason), SERVICES>,
+    lost: slots::Slots<(Sid, LostReason), SERVICES>,
     events_dropped: u32,
     stats: Stats,
 }
@@ -421,7 +421,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
                 outbox: Outbox::new(),
                 payloads: PayloadPool::new(),
                 events: event_queue::EventQueue::new(),
-                lost: heapless::Deque::new(),
+                lost: slots::Slots::new(),
                 events_dropped: 0,
                 stats: Stats::ZERO,
             },
