@@ -556,12 +556,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
             let sealing = seal.is_on();
             #[cfg(feature = "seal")]
             let outcome = match seal.admit(source.via, frame, &mut message, &mut core.stats) {
-                crate::seal::Admit::Frame => core.handle_frame(now, &source, &message, &mut held),
+                crate::seal::Admit::Frame => {
+                    core.handle_frame::<H>(now, &source, &message, &mut held)
+                }
                 crate::seal::Admit::OwnEcho => Ok(()),
                 crate::seal::Admit::Drop(e) => Err(e),
             };
             #[cfg(not(feature = "seal"))]
-            let outcome = core.handle_frame(now, &source, &message, &mut held);
+            let outcome = core.handle_frame::<H>(now, &source, &message, &mut held);
             #[cfg(all(feature = "heartbeat-fast-path", feature = "seal"))]
             let outcome = outcome.inspect(|()| {
                 if !sealing {
