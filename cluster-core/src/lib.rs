@@ -97,9 +97,9 @@
 //!   `SERVICES` services and carries payloads of at most `DATA` bytes. Every bounded container
 //!   has a documented policy when full and a counter in [`Stats`]; a flood never evicts an
 //!   established service (see [`Node`], "Capacity and floods"). The default node takes
-//!   **21,384 bytes** on 64-bit targets (pinned by the
-//!   test `node_size`; 8 of them the registry's remembered index, which microcontrollers
-//!   do without), no heap; 256 more with the feature `node-data` (each service record
+//!   **21,352 bytes** on 64-bit targets (pinned by the
+//!   test `node_size`; 8 of them the registry's remembered index and 384 its sorted sid
+//!   index, which microcontrollers do without), no heap; 256 more with the feature `node-data` (each service record
 //!   keeps the version of its data: 8 bytes more with alignment), 848 more with the feature
 //!   `loss-recovery` (the query retransmission table and the answer memory, which have no
 //!   capacity without it) and 1,088 more with the feature `unix` (832 with `node-data` too). [`ServerNode`] (16,384 services, 64 KiB payloads) is

@@ -258,7 +258,7 @@ struct Core<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: u
     payloads: PayloadPool<DATA>,
     events: event_queue::EventQueue<DATA, EVENTS>,
     /// Services removed since the last `poll_event`, with why: at most every known service.
-    lost: heapless::Deque<(Sid, LostReason), SERVICES>,
+    lost: slots::Slots<(Sid, LostReason), SERVICES>,
     events_dropped: u32,
     stats: Stats,
 }
@@ -421,7 +421,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
                 outbox: Outbox::new(),
                 payloads: PayloadPool::new(),
                 events: event_queue::EventQueue::new(),
-                lost: heapless::Deque::new(),
+                lost: slots::Slots::new(),
                 events_dropped: 0,
                 stats: Stats::ZERO,
             },
@@ -556,12 +556,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, H: HeldRoom, const EVE
             let sealing = seal.is_on();
             #[cfg(feature = "seal")]
             let outcome = match seal.admit(source.via, frame, &mut message, &mut core.stats) {
-                crate::seal::Admit::Frame => core.handle_frame(now, &source, &message, &mut held),
+                crate::seal::Admit::Frame => {
+                    core.handle_frame::<H>(now, &source, &message, &mut held)
+                }
                 crate::seal::Admit::OwnEcho => Ok(()),
                 crate::seal::Admit::Drop(e) => Err(e),
             };
             #[cfg(not(feature = "seal"))]
-            let outcome = core.handle_frame(now, &source, &message, &mut held);
+            let outcome = core.handle_frame::<H>(now, &source, &message, &mut held);
             #[cfg(all(feature = "heartbeat-fast-path", feature = "seal"))]
             let outcome = outcome.inspect(|()| {
                 if !sealing {

@@ -107,6 +107,9 @@ mod store {
     pub trait HeldStore {
         /// Nothing held.
         const EMPTY: Self;
+        /// False when there is never room ([`NoHeld`]): the receive path then leaves out
+        /// the code that holds a query.
+        const HOLDS: bool;
         /// The view the pipeline works on; `None` when there is no room at all.
         fn view(&mut self) -> Option<Held<'_>>;
         /// Turns holding on or off; false (and off) when there is no room at all.
@@ -123,6 +126,7 @@ mod store {
 
     impl HeldStore for NoHeld {
         const EMPTY: Self = Self;
+        const HOLDS: bool = false;
         fn view(&mut self) -> Option<Held<'_>> {
             None
         }
@@ -143,6 +147,7 @@ mod store {
 
     impl<const N: usize> HeldStore for HeldTable<N> {
         const EMPTY: Self = Self::new();
+        const HOLDS: bool = true;
         fn view(&mut self) -> Option<Held<'_>> {
             Some(Held {
                 entries: self.entries.as_mut_view(),

@@ -266,7 +266,7 @@ impl Direct {
 /// Everything queued for sending.
 #[derive(Debug)]
 pub(crate) struct Outbox<const SERVICES: usize> {
-    pub(super) broadcasts: heapless::Deque<Broadcast, BROADCAST_QUEUE>,
+    pub(super) broadcasts: super::slots::Slots<Broadcast, BROADCAST_QUEUE>,
     pub(super) directs: heapless::Vec<Direct, SERVICES>,
     pub(crate) ping_sids: heapless::Vec<Sid, PING_MAX>,
     next_send_id: u32,
@@ -276,7 +276,7 @@ pub(crate) struct Outbox<const SERVICES: usize> {
 impl<const SERVICES: usize> Outbox<SERVICES> {
     pub(crate) const fn new() -> Self {
         Self {
-            broadcasts: heapless::Deque::new(),
+            broadcasts: super::slots::Slots::new(),
             directs: heapless::Vec::new(),
             ping_sids: heapless::Vec::new(),
             next_send_id: 0,
@@ -308,7 +308,7 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
         {
             return true;
         }
-        self.broadcasts.push_back(broadcast).is_ok()
+        self.broadcasts.push(broadcast).is_ok()
     }
 
     /// True when a heartbeat carrying props is still queued.
@@ -370,17 +370,17 @@ impl<const SERVICES: usize> Outbox<SERVICES> {
         pool: &mut PayloadPool<DATA>,
     ) {
         self.forget_directs(pool, &|d| d.body == DirectBody::Query { slot });
-        let mut kept = heapless::Deque::<Broadcast, BROADCAST_QUEUE>::new();
-        while let Some(b) = self.broadcasts.pop_front() {
-            if let Broadcast::Query { slot: s, payload } = b
+        let mut at = 0;
+        while let Some(b) = self.broadcasts.get(at) {
+            if let &Broadcast::Query { slot: s, payload } = b
                 && s == slot
             {
                 pool.release(payload);
-                continue;
+                self.broadcasts.remove(at);
+            } else {
+                at += 1;
             }
-            let _ = kept.push_back(b);
         }
-        self.broadcasts = kept;
     }
 
     /// Drops everything queued (on leave).
@@ -423,7 +423,7 @@ mod tests {
             "one heartbeat absorbs the other"
         );
         assert_eq!(
-            outbox.broadcasts.front(),
+            outbox.broadcasts.get(0),
             Some(&Broadcast::Heartbeat {
                 props: true,
                 tags: true

@@ -2,7 +2,7 @@
 
 use super::answered::{QueryKey, Recall};
 use super::event_queue::Header;
-use super::held::{Held, ResponseRoute};
+use super::held::{Held, HeldStore, ResponseRoute};
 use super::props::{self, ReceivedProps};
 use super::{Core, Service, earliest};
 use crate::error::DatagramError;
@@ -28,8 +28,9 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
     Core<P, SERVICES, DATA, EVENTS>
 {
     /// One complete frame from `source`, as its fields (decoded once, as the frame was
-    /// validated).
-    pub(super) fn handle_frame(
+    /// validated). `S` is the node's room for held queries: with none at all
+    /// ([`NoHeld`](super::NoHeld)) the code that holds a query is not linked.
+    pub(super) fn handle_frame<S: HeldStore>(
         &mut self,
         now: Instant,
         source: &Source,
@@ -83,14 +84,14 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
         }
         // A changed payload is in the free slot: moved out, the slot stays free.
         let Some(payload) = vacant.filter(|_| changed).map(core::mem::take) else {
-            return self.accept(now, source, msg, channel, held);
+            return self.accept::<S>(now, source, msg, channel, held);
         };
         let rewritten = Message {
             data: payload.data().map(Str::from_bytes),
             raw: payload.raw(),
             ..*msg
         };
-        self.accept(now, source, &rewritten, channel, held)
+        self.accept::<S>(now, source, &rewritten, channel, held)
     }
 
     /// True when `filter` names this node's sid, hid or one of its tags (spec 5.8).
@@ -103,7 +104,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
     }
 
     /// Steps 6–8: validation, the service, and the per-type handling.
-    fn accept(
+    fn accept<S: HeldStore>(
         &mut self,
         now: Instant,
         source: &Source,
@@ -244,13 +245,13 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             self.ask_for_props(&sid);
         }
         bump(&mut self.stats.frames_accepted);
-        self.dispatch(now, source, index, sid, kind, channel, msg, parsed, held);
+        self.dispatch::<S>(now, source, index, sid, kind, channel, msg, parsed, held);
         Ok(())
     }
 
     /// Step 8: the per-type handling (spec 5.11).
     #[allow(clippy::too_many_arguments)]
-    fn dispatch(
+    fn dispatch<S: HeldStore>(
         &mut self,
         now: Instant,
         source: &Source,
@@ -284,7 +285,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
                 // or the application ([`answered`](super::answered)).
                 match self.recall_answer(now, sid.as_bytes(), channel, msg) {
                     Recall::New(query) => {
-                        if !self.hold_query(now, held, route, msg, query) {
+                        if !(S::HOLDS && self.hold_query(now, held, route, msg, query)) {
                             self.answer_query(now, index, route, msg, query);
                         }
                     }

@@ -10,10 +10,14 @@ use crate::service::{Seen, Service, UnixPath};
 use crate::time::Instant;
 
 /// The table of known services, at most `N`, in arrival order (iteration never depends on
-/// hashing). A second array keeps the services' indices sorted by sid, each with the sid's
-/// first eight bytes (all of a sid this project draws), so a frame's service is found by
-/// binary search over that compact array, reading records only where those bytes are equal:
-/// O(log n) per frame whatever the size, for 12 bytes per service beside the record itself.
+/// hashing). On hosts, and with the feature `large-registry`, a second array keeps the
+/// services' indices sorted by sid, each with the sid's first eight bytes (all of a sid this
+/// project draws), so a frame's service is found by binary search over that compact array,
+/// reading records only where those bytes are equal: O(log n) per frame whatever the size,
+/// for 12 bytes per service beside the record itself. On a microcontroller
+/// (`target_os = "none"`) without `large-registry` there is no index: a service is found by a
+/// walk over the records (the same answers; for a firmware's few dozen services the index
+/// cost more flash and RAM than the walk costs time).
 /// Adding and removing a service shift the sorted index (O(n) entries of 12 bytes); removing
 /// one also moves records ([`Slots`]: every later one, or with the feature `large-registry`
 /// those on the shorter side), which happens only when services come and go. A full
@@ -29,6 +33,7 @@ use crate::time::Instant;
 pub(crate) struct Registry<const N: usize> {
     services: Slots<Service, N>,
     /// Indices into `services`, sorted by the [`SidKey`] of their sids.
+    #[cfg(any(feature = "large-registry", not(target_os = "none")))]
     by_sid: heapless::Vec<SidEntry, N>,
     unix_paths: heapless::Vec<(Sid, UnixPath), UNIX_PATHS>,
     /// Beside each service, at the same index: its last periodic heartbeat that can be
@@ -104,6 +109,7 @@ impl<const N: usize> Registry<N> {
         const { assert!(N <= u16::MAX as usize, "at most 65,535 services") };
         Self {
             services: Slots::new(),
+            #[cfg(any(feature = "large-registry", not(target_os = "none")))]
             by_sid: heapless::Vec::new(),
             unix_paths: heapless::Vec::new(),
             #[cfg(feature = "heartbeat-fast-path")]
@@ -123,6 +129,7 @@ impl<const N: usize> Registry<N> {
     /// a binary search, and this one compares integers instead of calling `memcmp`. The
     /// search runs over the prefixes alone (a branch-free binary search); only the entries
     /// with an equal prefix, normally none or the one sought, are compared in full.
+    #[cfg(any(feature = "large-registry", not(target_os = "none")))]
     fn search(&self, sid: &[u8]) -> Result<usize, usize> {
         let key = SidKey::of(sid);
         let prefix = key.0;
@@ -172,6 +179,7 @@ impl<const N: usize> Registry<N> {
     /// Forgets every service.
     pub(crate) fn clear(&mut self) {
         self.services.clear();
+        #[cfg(any(feature = "large-registry", not(target_os = "none")))]
         self.by_sid.clear();
         self.unix_paths.clear();
         #[cfg(feature = "large-registry")]
@@ -187,9 +195,28 @@ impl<const N: usize> Registry<N> {
         self.services.is_full()
     }
 
+    /// The index of `sid`'s service.
     pub(crate) fn index_of(&self, sid: &[u8]) -> Option<usize> {
-        let found = self.search(sid).ok()?;
-        self.by_sid.get(found).map(|entry| usize::from(entry.index))
+        #[cfg(any(feature = "large-registry", not(target_os = "none")))]
+        {
+            let found = self.search(sid).ok()?;
+            self.by_sid.get(found).map(|entry| usize::from(entry.index))
+        }
+        #[cfg(not(any(feature = "large-registry", not(target_os = "none"))))]
+        self.walk(sid)
+    }
+
+    /// The index of `sid`'s service by a walk over the records: [`index_of`](Self::index_of)
+    /// where the registry keeps no sorted index (compiled for the tests too, which compare
+    /// the two).
+    #[cfg(any(test, not(any(feature = "large-registry", not(target_os = "none")))))]
+    fn walk(&self, sid: &[u8]) -> Option<usize> {
+        // The first byte (0 past a sid's end, as in its padded array) is compared first: a
+        // record whose first byte differs is passed over without a call.
+        let first = sid.first().copied().unwrap_or(0);
+        self.services
+            .iter()
+            .position(|s| s.sid.padded()[0] == first && s.sid.as_bytes() == sid)
     }
 
     /// The index of `sid`'s service, as [`index_of`](Self::index_of), trying first the index
@@ -240,8 +267,14 @@ impl<const N: usize> Registry<N> {
     /// Adds a service (whose sid is not known yet) and returns its index; `None` when the
     /// table is full.
     pub(crate) fn insert(&mut self, service: Service) -> Option<usize> {
+        #[cfg(any(feature = "large-registry", not(target_os = "none")))]
         let at = self.search(service.sid.as_bytes()).err()?;
+        #[cfg(not(any(feature = "large-registry", not(target_os = "none"))))]
+        if self.walk(service.sid.as_bytes()).is_some() {
+            return None;
+        }
         let index = self.services.len();
+        #[cfg(any(feature = "large-registry", not(target_os = "none")))]
         let entry = SidEntry::new(SidKey::of_sid(&service.sid), u16::try_from(index).ok()?);
         #[cfg(feature = "large-registry")]
         let standing = Standing::of(&service);
@@ -252,6 +285,7 @@ impl<const N: usize> Registry<N> {
         #[cfg(feature = "heartbeat-fast-path")]
         self.repeats.push(super::repeat::RepeatFrame::EMPTY).ok()?;
         // Cannot fail: both arrays have the same capacity and length.
+        #[cfg(any(feature = "large-registry", not(target_os = "none")))]
         self.by_sid.insert(at, entry).ok()?;
         Some(index)
     }
@@ -263,6 +297,7 @@ impl<const N: usize> Registry<N> {
         // Found while every index still points at its service.
         let removed = Removed::of(self.services.get(index)?);
         let sid = removed.sid;
+        #[cfg(any(feature = "large-registry", not(target_os = "none")))]
         if let Ok(at) = self.search(sid.as_bytes()) {
             self.by_sid.remove(at);
         }
@@ -274,6 +309,7 @@ impl<const N: usize> Registry<N> {
         let _ = self.services.remove(index);
         #[cfg(feature = "heartbeat-fast-path")]
         let _ = self.repeats.remove(index);
+        #[cfg(any(feature = "large-registry", not(target_os = "none")))]
         for entry in &mut self.by_sid {
             if usize::from(entry.index) > index {
                 entry.index -= 1;
@@ -445,6 +481,7 @@ impl<const N: usize> Registry<N> {
 
 /// A service in the sorted index: the first eight bytes of its sid's [`SidKey`] (as two
 /// words, so that an entry is 12 bytes on 32-bit targets) and its index.
+#[cfg(any(feature = "large-registry", not(target_os = "none")))]
 #[derive(Debug, Clone, Copy)]
 struct SidEntry {
     prefix_hi: u32,
@@ -452,6 +489,7 @@ struct SidEntry {
     index: u16,
 }
 
+#[cfg(any(feature = "large-registry", not(target_os = "none")))]
 impl SidEntry {
     fn new(key: SidKey, index: u16) -> Self {
         Self {
@@ -469,9 +507,19 @@ impl SidEntry {
 
 /// A sid as integers: its zero-padded bytes, big-endian, and its length, so that comparing
 /// two sids compares three integers. Equal keys mean equal sids (sids are at most 16 bytes).
+#[cfg(any(
+    feature = "large-registry",
+    feature = "heartbeat-fast-path",
+    not(target_os = "none")
+))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct SidKey(u64, u64, u8);
 
+#[cfg(any(
+    feature = "large-registry",
+    feature = "heartbeat-fast-path",
+    not(target_os = "none")
+))]
 impl SidKey {
     fn of(sid: &[u8]) -> Self {
         let mut bytes = [0u8; 16];
@@ -706,7 +754,11 @@ mod tests {
                 proptest::prop_assert_eq!(&order, &model);
                 for (at, sid) in model.iter().enumerate() {
                     proptest::prop_assert_eq!(registry.index_of(sid.as_bytes()), Some(at));
+                    // The walk a microcontroller's registry finds services with, without
+                    // the sorted index.
+                    proptest::prop_assert_eq!(registry.walk(sid.as_bytes()), Some(at));
                 }
+                proptest::prop_assert!(registry.walk(&bytes) == model.iter().position(|s| *s == sid));
                 // `find` (its remembered index gone stale by the inserts and removals) finds
                 // what `index_of` does, in the model's order and backwards.
                 for (at, sid) in model.iter().enumerate().chain(model.iter().enumerate().rev()) {

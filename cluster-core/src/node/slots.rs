@@ -35,6 +35,10 @@ impl<T, const N: usize> Slots<T, N> {
         self.items.is_full()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     pub(crate) fn clear(&mut self) {
         self.items.clear();
     }
@@ -54,6 +58,14 @@ impl<T, const N: usize> Slots<T, N> {
         return self.items.push_back(item);
         #[cfg(not(feature = "large-registry"))]
         return self.items.push(item);
+    }
+
+    /// Removes the earliest inserted item (the others move one position down).
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        #[cfg(feature = "large-registry")]
+        return self.items.pop_front();
+        #[cfg(not(feature = "large-registry"))]
+        return self.remove(0);
     }
 
     /// Every item in order, as two runs (the second empty without `large-registry`).

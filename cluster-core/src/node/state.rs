@@ -290,7 +290,7 @@ impl<P: Policy, const SERVICES: usize, const DATA: usize, const EVENTS: usize>
             self.policy.on_lost(&service.sid, reason);
             // Cannot overflow: it holds at most one entry per service the registry held, and
             // the driving contract drains events after every input.
-            if self.lost.push_back((service.sid, reason)).is_err() {
+            if self.lost.push((service.sid, reason)).is_err() {
                 self.events_dropped = self.events_dropped.saturating_add(1);
                 bump(&mut self.stats.events_dropped);
             }
