@@ -558,8 +558,87 @@ fn prefixed_len(len: usize) -> usize {
 }
 
 /// A cursor over a body being decoded.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     rest: &'a [u8],
+}
+
+/// The message reader's steps on hosts ([`Message::read_fields`](super::Message)): each
+/// field's value read straight into its slot of the message, with one-byte varints (ids,
+/// types, short lengths and counts) read inline, as the encoder writes them, and longer ones
+/// out of line. The same checks in the same order as [`Field::read`], which
+/// microcontrollers keep using (one reader in flash).
+#[cfg(not(target_os = "none"))]
+impl<'a> Reader<'a> {
+    /// A reader at the start of `body`.
+    #[inline(always)]
+    pub(crate) const fn new(body: &'a [u8]) -> Self {
+        Self { rest: body }
+    }
+
+    /// True when every byte was read.
+    #[inline(always)]
+    pub(crate) const fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// A varint, its one-byte form inline.
+    #[inline(always)]
+    pub(crate) fn next_varint(&mut self) -> Result<u64, DecodeError> {
+        if let Some((&byte, rest)) = self.rest.split_first()
+            && byte < 0x80
+        {
+            self.rest = rest;
+            return Ok(u64::from(byte));
+        }
+        self.long_varint()
+    }
+
+    /// A varint of two bytes or more, or the error of a truncated or overflowing one.
+    #[inline(never)]
+    fn long_varint(&mut self) -> Result<u64, DecodeError> {
+        self.varint()
+    }
+
+    /// A length-prefixed value of field `id`.
+    #[inline(always)]
+    pub(crate) fn next_prefixed(&mut self, id: FieldId) -> Result<&'a [u8], DecodeError> {
+        let len = self.next_varint()?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::LengthOverrun(id))?;
+        let (value, rest) = self
+            .rest
+            .split_at_checked(len)
+            .ok_or(DecodeError::LengthOverrun(id))?;
+        self.rest = rest;
+        Ok(value)
+    }
+
+    /// A string value of field `id`.
+    #[inline(always)]
+    pub(crate) fn next_str(&mut self, id: FieldId) -> Result<Str<'a>, DecodeError> {
+        self.next_prefixed(id).map(Str)
+    }
+
+    /// A boolean value of field `id`: any non-zero byte is true.
+    #[inline(always)]
+    pub(crate) fn next_bool(&mut self, id: FieldId) -> Result<bool, DecodeError> {
+        self.byte(id).map(|byte| byte != 0)
+    }
+
+    /// A list value of field `id`, every element's length checked.
+    #[inline(always)]
+    pub(crate) fn next_list(&mut self, id: FieldId) -> Result<List<'a>, DecodeError> {
+        let count = self.next_varint()?;
+        let counted = self.rest;
+        // Each element takes at least one byte, so this loop ends within the body.
+        let mut seen: usize = 0;
+        while (seen as u64) < count {
+            self.next_prefixed(id)?;
+            seen = seen.saturating_add(1);
+        }
+        let used = counted.len().saturating_sub(self.rest.len());
+        let bytes = counted.get(..used).unwrap_or_default();
+        Ok(List(ListRepr::Wire { count: seen, bytes }))
+    }
 }
 
 impl<'a> Reader<'a> {
