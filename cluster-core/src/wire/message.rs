@@ -194,7 +194,12 @@ impl<'a> Message<'a> {
     pub fn parse(input: &'a [u8]) -> Result<(Self, usize), DecodeError> {
         let (frame, used) = Frame::split(input)?;
         let mut message = Self::default();
+        #[cfg(target_os = "none")]
         message.read_fields(frame.body())?;
+        // The reader inlined on hosts, so that the message is built in registers and
+        // written once, into the result.
+        #[cfg(not(target_os = "none"))]
+        message.read_fields_inline(frame.body())?;
         Ok((message, used))
     }
 
@@ -225,6 +230,14 @@ impl<'a> Message<'a> {
     #[cfg(not(target_os = "none"))]
     #[inline(never)]
     pub(crate) fn read_fields(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
+        self.read_fields_inline(body)
+    }
+
+    /// The body of the hosts' [`read_fields`](Self::read_fields), inlined into
+    /// [`parse`](Self::parse).
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    fn read_fields_inline(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
         let mut reader = Reader::new(body);
         while !reader.is_empty() {
             let raw_id = reader.next_varint()?;
