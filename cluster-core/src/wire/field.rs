@@ -177,6 +177,8 @@ impl<'a> Str<'a> {
     /// # Errors
     ///
     /// The UTF-8 error when the bytes are not valid UTF-8.
+    // Inlined on hosts: the check is then one call (`from_utf8`), not two.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn to_str(&self) -> Result<&'a str, core::str::Utf8Error> {
         core::str::from_utf8(self.0)
     }
