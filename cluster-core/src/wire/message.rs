@@ -220,7 +220,7 @@ impl<'a> Message<'a> {
     /// [`read_fields`](Self::read_fields) on hosts: each value read straight into its field
     /// (no [`Field`] built and matched again by [`set`](Self::set)), one-byte varints inline.
     /// The same checks in the same order as the reader of microcontrollers
-    /// ([`read_fields_by_field`](Self::read_fields_by_field)), so the same frames are
+    /// (`read_fields_by_field`, compiled for tests too), so the same frames are
     /// accepted, with the same values, and the same errors are reported (a property test
     /// compares the two).
     ///
