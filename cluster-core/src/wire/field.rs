@@ -177,6 +177,8 @@ impl<'a> Str<'a> {
     /// # Errors
     ///
     /// The UTF-8 error when the bytes are not valid UTF-8.
+    // Inlined on hosts: the check is then one call (`from_utf8`), not two.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn to_str(&self) -> Result<&'a str, core::str::Utf8Error> {
         core::str::from_utf8(self.0)
     }
@@ -306,8 +308,11 @@ impl<'a> List<'a> {
 
     /// The elements, in order.
     #[must_use]
-    // Out of line: one copy of the three representations' set-up for its several callers.
-    #[inline(never)]
+    // Out of line on microcontrollers: one copy of the three representations' set-up for its
+    // several callers (flash). Inlined on hosts, with the iterator's steps, so that a loop
+    // over a decoded list keeps its position in registers.
+    #[cfg_attr(target_os = "none", inline(never))]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn iter(&self) -> ListIter<'a> {
         ListIter(match self.0 {
             ListRepr::Wire { count, bytes } => IterRepr::Wire { left: count, bytes },
@@ -389,6 +394,7 @@ impl fmt::Debug for SourceIter<'_> {
 impl<'a> Iterator for ListIter<'a> {
     type Item = &'a [u8];
 
+    #[cfg_attr(not(target_os = "none"), inline)]
     fn next(&mut self) -> Option<&'a [u8]> {
         match &mut self.0 {
             IterRepr::Items(items) => items.next().map(|item| item.as_bytes()),
@@ -558,8 +564,87 @@ fn prefixed_len(len: usize) -> usize {
 }
 
 /// A cursor over a body being decoded.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     rest: &'a [u8],
+}
+
+/// The message reader's steps on hosts ([`Message::read_fields`](super::Message)): each
+/// field's value read straight into its slot of the message, with one-byte varints (ids,
+/// types, short lengths and counts) read inline, as the encoder writes them, and longer ones
+/// out of line. The same checks in the same order as [`Field::read`], which
+/// microcontrollers keep using (one reader in flash).
+#[cfg(not(target_os = "none"))]
+impl<'a> Reader<'a> {
+    /// A reader at the start of `body`.
+    #[inline(always)]
+    pub(crate) const fn new(body: &'a [u8]) -> Self {
+        Self { rest: body }
+    }
+
+    /// True when every byte was read.
+    #[inline(always)]
+    pub(crate) const fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// A varint, its one-byte form inline.
+    #[inline(always)]
+    pub(crate) fn next_varint(&mut self) -> Result<u64, DecodeError> {
+        if let Some((&byte, rest)) = self.rest.split_first()
+            && byte < 0x80
+        {
+            self.rest = rest;
+            return Ok(u64::from(byte));
+        }
+        self.long_varint()
+    }
+
+    /// A varint of two bytes or more, or the error of a truncated or overflowing one.
+    #[inline(never)]
+    fn long_varint(&mut self) -> Result<u64, DecodeError> {
+        self.varint()
+    }
+
+    /// A length-prefixed value of field `id`.
+    #[inline(always)]
+    pub(crate) fn next_prefixed(&mut self, id: FieldId) -> Result<&'a [u8], DecodeError> {
+        let len = self.next_varint()?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::LengthOverrun(id))?;
+        let (value, rest) = self
+            .rest
+            .split_at_checked(len)
+            .ok_or(DecodeError::LengthOverrun(id))?;
+        self.rest = rest;
+        Ok(value)
+    }
+
+    /// A string value of field `id`.
+    #[inline(always)]
+    pub(crate) fn next_str(&mut self, id: FieldId) -> Result<Str<'a>, DecodeError> {
+        self.next_prefixed(id).map(Str)
+    }
+
+    /// A boolean value of field `id`: any non-zero byte is true.
+    #[inline(always)]
+    pub(crate) fn next_bool(&mut self, id: FieldId) -> Result<bool, DecodeError> {
+        self.byte(id).map(|byte| byte != 0)
+    }
+
+    /// A list value of field `id`, every element's length checked.
+    #[inline(always)]
+    pub(crate) fn next_list(&mut self, id: FieldId) -> Result<List<'a>, DecodeError> {
+        let count = self.next_varint()?;
+        let counted = self.rest;
+        // Each element takes at least one byte, so this loop ends within the body.
+        let mut seen: usize = 0;
+        while (seen as u64) < count {
+            self.next_prefixed(id)?;
+            seen = seen.saturating_add(1);
+        }
+        let used = counted.len().saturating_sub(self.rest.len());
+        let bytes = counted.get(..used).unwrap_or_default();
+        Ok(List(ListRepr::Wire { count: seen, bytes }))
+    }
 }
 
 impl<'a> Reader<'a> {

@@ -3,6 +3,8 @@
 use core::fmt;
 
 use super::field::CheckedWriter;
+#[cfg(not(target_os = "none"))]
+use super::field::Reader;
 use super::frame::{OnePass, encode_body};
 use super::{
     Compat, DecodeError, EncodeError, Field, FieldId, Frame, List, Str, Value,
@@ -192,7 +194,12 @@ impl<'a> Message<'a> {
     pub fn parse(input: &'a [u8]) -> Result<(Self, usize), DecodeError> {
         let (frame, used) = Frame::split(input)?;
         let mut message = Self::default();
+        #[cfg(target_os = "none")]
         message.read_fields(frame.body())?;
+        // The reader inlined on hosts, so that the message is built in registers and
+        // written once, into the result.
+        #[cfg(not(target_os = "none"))]
+        message.read_fields_inline(frame.body())?;
         Ok((message, used))
     }
 
@@ -204,8 +211,63 @@ impl<'a> Message<'a> {
     /// # Errors
     ///
     /// The first field error of the body, as [`Frame::parse`] reports it.
+    #[cfg(target_os = "none")]
     #[inline(never)]
     pub(crate) fn read_fields(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
+        self.read_fields_by_field(body)
+    }
+
+    /// [`read_fields`](Self::read_fields) on hosts: each value read straight into its field
+    /// (no [`Field`] built and matched again by [`set`](Self::set)), one-byte varints inline.
+    /// The same checks in the same order as the reader of microcontrollers
+    /// (`read_fields_by_field`, compiled for tests too), so the same frames are
+    /// accepted, with the same values, and the same errors are reported (a property test
+    /// compares the two).
+    ///
+    /// # Errors
+    ///
+    /// The first field error of the body, as [`Frame::parse`] reports it.
+    #[cfg(not(target_os = "none"))]
+    #[inline(never)]
+    pub(crate) fn read_fields(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
+        self.read_fields_inline(body)
+    }
+
+    /// The body of the hosts' [`read_fields`](Self::read_fields), inlined into
+    /// [`parse`](Self::parse).
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    fn read_fields_inline(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
+        let mut reader = Reader::new(body);
+        while !reader.is_empty() {
+            let raw_id = reader.next_varint()?;
+            match raw_id {
+                1 => self.kind = Some(MessageKind::from_type(reader.next_varint()?)),
+                2 => self.channel = Some(reader.next_varint()?),
+                3 => self.hid = Some(reader.next_str(FieldId::Hid)?),
+                4 => self.sid = Some(reader.next_str(FieldId::Sid)?),
+                5 => self.known = Some(reader.next_varint()?),
+                6 => self.timestamp = Some(reader.next_varint()?),
+                7 => self.protocols = Some(reader.next_list(FieldId::Protocols)?),
+                8 => self.ruid = Some(reader.next_str(FieldId::Ruid)?),
+                9 => self.op = Some(reader.next_str(FieldId::Op)?),
+                10 => self.data = Some(reader.next_str(FieldId::Data)?),
+                11 => self.raw = Some(reader.next_prefixed(FieldId::Raw)?),
+                12 => self.tags = Some(reader.next_list(FieldId::Tags)?),
+                13 => self.keepalive = Some(reader.next_bool(FieldId::Keepalive)?),
+                14 => self.filter = Some(reader.next_list(FieldId::Filter)?),
+                15 => self.error = Some(reader.next_str(FieldId::Error)?),
+                _ => return Err(DecodeError::UnknownField(raw_id)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The field-by-field reader: [`Field::read`], then [`set`](Self::set). The reader of
+    /// microcontrollers (one field reader in flash for every parse path), and the reference
+    /// the hosts' reader is tested against.
+    #[cfg(any(test, target_os = "none"))]
+    fn read_fields_by_field(&mut self, body: &'a [u8]) -> Result<(), DecodeError> {
         let mut rest = body;
         while !rest.is_empty() {
             let (field, taken) = Field::read(rest)?;
@@ -592,6 +654,134 @@ mod tests {
                 .unwrap();
                 assert_eq!(&direct[..len], &table[..len2], "kind {kind} {placement:?}");
             }
+        }
+    }
+
+    /// One field of a generated body: an id (sometimes outside 1–15, sometimes of more than
+    /// one byte) and a value of any kind, not necessarily the id's.
+    fn arb_field() -> impl proptest::strategy::Strategy<Value = std::vec::Vec<u8>> {
+        use proptest::prelude::*;
+        let varint = |value: u64| {
+            let mut out = [0u8; 10];
+            let len = crate::wire::varint::encode(value, &mut out).unwrap();
+            out[..len].to_vec()
+        };
+        let id = prop_oneof![8 => 1u64..=15, 1 => 0u64..=20, 1 => any::<u64>()];
+        let value = prop_oneof![
+            // A varint of any length.
+            any::<u64>().prop_map(move |v| varint(v >> (v % 64))),
+            // Length-prefixed bytes, sometimes with a wrong length.
+            (proptest::collection::vec(any::<u8>(), 0..20), 0u64..3).prop_map(move |(b, skew)| {
+                let mut out = varint((b.len() as u64).saturating_add(skew).saturating_sub(1));
+                out.extend(b);
+                out
+            }),
+            // A list: a count, then length-prefixed items, sometimes too few.
+            (
+                proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..6), 0..4),
+                0u64..3
+            )
+                .prop_map(move |(items, skew)| {
+                    let mut out =
+                        varint((items.len() as u64).saturating_add(skew).saturating_sub(1));
+                    for item in items {
+                        out.extend(varint(item.len() as u64));
+                        out.extend(item);
+                    }
+                    out
+                }),
+            // Anything.
+            proptest::collection::vec(any::<u8>(), 0..4),
+        ];
+        (id, value).prop_map(move |(id, value)| {
+            let mut out = varint(id);
+            out.extend(value);
+            out
+        })
+    }
+
+    proptest::proptest! {
+        /// The hosts' reader and the field-by-field reader of microcontrollers accept the
+        /// same bodies, with the same fields, and reject the others with the same error
+        /// (and the same fields read before it).
+        #[test]
+        fn hosts_reader_matches_the_field_reader(
+            fields in proptest::collection::vec(arb_field(), 0..8),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            truncate in proptest::prelude::any::<bool>(),
+        ) {
+            let mut body: std::vec::Vec<u8> = fields.concat();
+            if truncate && !body.is_empty() {
+                body.truncate(cut.index(body.len()));
+            }
+            let mut fast = Message::default();
+            let mut reference = Message::default();
+            let fast_result = fast.read_fields(&body);
+            let reference_result = reference.read_fields_by_field(&body);
+            proptest::prop_assert_eq!(fast_result, reference_result);
+            proptest::prop_assert_eq!(fast, reference);
+            for (a, b) in [
+                (fast.protocols, reference.protocols),
+                (fast.tags, reference.tags),
+                (fast.filter, reference.filter),
+            ] {
+                proptest::prop_assert_eq!(a.map(|l| l.len()), b.map(|l| l.len()));
+            }
+        }
+
+        /// Every message encodes and parses back to itself, on the hosts' reader.
+        #[test]
+        fn encoded_messages_parse_back(
+            kind in 0u64..12,
+            numbers in proptest::prelude::any::<[Option<u64>; 3]>(),
+            texts in proptest::prelude::any::<[Option<std::vec::Vec<u8>>; 6]>(),
+            lists in proptest::prelude::any::<[Option<std::vec::Vec<std::string::String>>; 3]>(),
+            keepalive in proptest::prelude::any::<Option<bool>>(),
+            first in proptest::prelude::any::<bool>(),
+        ) {
+            let items: std::vec::Vec<std::vec::Vec<&str>> = lists
+                .iter()
+                .map(|l| l.iter().flatten().map(std::string::String::as_str).collect())
+                .collect();
+            let list = |i: usize| lists[i].as_ref().map(|_| List::from_items(&items[i]));
+            let text = |i: usize| texts[i].as_deref().map(Str::from_bytes);
+            let message = Message {
+                kind: Some(MessageKind::from_type(kind)),
+                channel: numbers[0],
+                hid: text(0),
+                sid: text(1),
+                known: numbers[1],
+                timestamp: numbers[2],
+                protocols: list(0),
+                ruid: text(2),
+                op: text(3),
+                data: text(4),
+                raw: text(5).map(|s| s.as_bytes()),
+                tags: list(1),
+                keepalive,
+                filter: list(2),
+                error: None,
+            };
+            let placement = if first { FilterPlacement::First } else { FilterPlacement::Last };
+            let Ok(bytes) = message.encode_to_vec_unchecked(placement) else {
+                return Ok(());
+            };
+            let (parsed, used) = Message::parse(&bytes).unwrap();
+            proptest::prop_assert_eq!(used, bytes.len());
+            proptest::prop_assert_eq!(parsed, message);
+        }
+    }
+
+    impl Message<'_> {
+        /// The frame in a new vector, reserved varints allowed (the decoder reads them).
+        fn encode_to_vec_unchecked(
+            &self,
+            placement: FilterPlacement,
+        ) -> Result<std::vec::Vec<u8>, EncodeError> {
+            let mut out = std::vec![0u8; 1 << 16];
+            let len = self.encode_with(placement, Compat::Unchecked, &mut out)?;
+            out.truncate(len);
+            Ok(out)
         }
     }
 
