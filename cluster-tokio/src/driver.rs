@@ -378,14 +378,13 @@ impl<P: Policy> Driver<P> {
         }
     }
 
-    /// Polls the sleep, unless it was polled with this waker since it was last set and has
-    /// not fired (it holds the waker already, and wakes the task when it fires).
+    /// Polls the sleep, unless it was polled with this waker since it was last set (it
+    /// holds the waker already, and wakes the task when it fires).
     fn poll_sleep(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.sleep.is_elapsed()
-            && self
-                .sleep_waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
+        if self
+            .sleep_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
         {
             return Poll::Pending;
         }
