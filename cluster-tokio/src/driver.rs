@@ -225,13 +225,9 @@ pub(crate) struct Driver<P: Policy> {
     wakeups: Arc<Wakeups>,
     /// Each source's waker, in the order of the sources.
     wakers: Arc<[Waker]>,
-    /// The deadline `sleep` is set to: when [`Engine::handle_timers`] is next due, or an
-    /// earlier deadline that has since moved later (`None` before the first turn and once
-    /// the sleep fired).
+    /// The deadline `sleep` is set to: when [`Engine::handle_timers`] is next due (`None`
+    /// before the first turn).
     armed: Option<u64>,
-    /// The waker `sleep` holds: it was polled with it since it was last set, so polling it
-    /// again before it is set anew would register the same waker once more.
-    sleep_waker: Option<Waker>,
 }
 
 impl<P: Policy> Driver<P> {
@@ -255,7 +251,6 @@ impl<P: Policy> Driver<P> {
             readable: Vec::new(),
             sleep: Box::pin(tokio::time::sleep_until(clock.0)),
             armed: None,
-            sleep_waker: None,
             wakeups,
             wakers,
         }
@@ -295,7 +290,7 @@ impl<P: Policy> Driver<P> {
             let now = self.clock.ms();
             if self.armed.is_none_or(|due| due <= now) {
                 self.engine.handle_timers(now, &mut self.io);
-                self.arm(now);
+                self.arm();
             }
             self.engine.answer_flushes();
             // A datagram held back by any call: wait for writability too. A listener
@@ -338,17 +333,15 @@ impl<P: Policy> Driver<P> {
             }
             self.engine.answer_flushes();
             if live == 0 {
-                self.arm(now);
-                if self.poll_sleep(cx).is_ready() {
-                    // A fired sleep does not fire again: set it anew next round.
-                    self.armed = None;
+                self.arm();
+                if self.sleep.as_mut().poll(cx).is_ready() {
                     continue;
                 }
                 return Poll::Pending;
             }
             budget = budget.saturating_sub(handled);
             if budget == 0 {
-                self.arm(now);
+                self.arm();
                 // The sources not finished are asked first at the next poll.
                 self.wakeups.note(live);
                 cx.waker().wake_by_ref();
@@ -357,43 +350,14 @@ impl<P: Policy> Driver<P> {
         }
     }
 
-    /// Sets the sleep to the engine's deadline when it moved earlier, or when the sleep is
-    /// due (or fired) at `now`. A deadline that moved later keeps the sleep as it is: it
-    /// wakes the task once early (the round finds no timer due and sets the later one),
-    /// which is cheaper than moving it now, as a query moves the deadline at every round
-    /// trip (its retry, then back); as the smol driver does.
-    fn arm(&mut self, now: u64) {
+    /// Sets the sleep to the engine's deadline, when it moved.
+    fn arm(&mut self) {
         let deadline = self.engine.next_deadline();
-        let keep = match (self.armed, deadline) {
-            (Some(armed), Some(next)) => armed == next || (now < armed && armed < next),
-            (Some(armed), None) => now < armed,
-            (None, None) => self.sleep_waker.is_some(),
-            (None, Some(_)) => false,
-        };
-        if !keep {
+        if deadline != self.armed {
             let at = deadline.map_or_else(far_future, |ms| self.clock.at(ms));
             self.sleep.as_mut().reset(at);
             self.armed = deadline;
-            self.sleep_waker = None;
         }
-    }
-
-    /// Polls the sleep, unless it was polled with this waker since it was last set (it
-    /// holds the waker already, and wakes the task when it fires).
-    fn poll_sleep(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self
-            .sleep_waker
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            return Poll::Pending;
-        }
-        let polled = self.sleep.as_mut().poll(cx);
-        self.sleep_waker = match polled {
-            Poll::Pending => Some(cx.waker().clone()),
-            Poll::Ready(()) => None,
-        };
-        polled
     }
 
     fn poll_command(&mut self, cx: &mut Context<'_>, now: u64) -> Polled {
