@@ -100,7 +100,7 @@ use crate::multicast::Membership;
 use crate::node_data::{DATA_FILTER, DataFilter, DataTable, WithData};
 use crate::options::Options;
 use crate::query::QueryStart;
-use crate::query_inbox::QuerySink;
+use crate::query_inbox::{QuerySink, SidList};
 use crate::request::{QuerySpec, Selector, SendSpec, TagEdit, with_tag_ops};
 use crate::seeds::{Seeds, own_entry};
 use crate::setup::Setup;
@@ -899,7 +899,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
         &mut self,
         now: u64,
         spec: &QuerySpec,
-    ) -> Result<(QueryId, Vec<Sid>), CommandError> {
+    ) -> Result<(QueryId, SidList), CommandError> {
         let narrowed = match self.narrow(&spec.to) {
             Ok(Some(to)) => Some(QuerySpec { to, ..spec.clone() }),
             Ok(None) => None,
@@ -909,7 +909,7 @@ impl<P: Policy, I: Io> Engine<P, I> {
             Err(e) => return Err(e),
         };
         let spec = narrowed.as_ref().unwrap_or(spec);
-        let targets = spec.to.matching(&self.node)?;
+        let targets = spec.to.matching_list(&self.node)?;
         let key = spec.with_request(|request| self.node.query(at(now), request))??;
         if self.query_latency.is_some() {
             self.query_started.insert(key, now);

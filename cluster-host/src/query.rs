@@ -5,7 +5,7 @@ use cluster_core::{QueryId, Sid};
 
 use crate::error::CommandError;
 use crate::event::{Payload, QueryEvent, QuerySummary};
-use crate::query_inbox::{self, QueryInbox, QuerySink, Verdict};
+use crate::query_inbox::{self, QueryInbox, QuerySink, SidList, Verdict};
 
 /// Everything a query gathered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,7 +120,7 @@ impl IdText {
 #[derive(Debug)]
 pub struct QueryStream {
     id: IdText,
-    targets: Vec<Sid>,
+    targets: SidList,
     // Unbounded, but holds at most one event per target plus `Done`: the node sends nothing
     // else for a query.
     events: QueryInbox,
@@ -128,7 +128,7 @@ pub struct QueryStream {
 }
 
 impl QueryStream {
-    pub(crate) fn new(id: &QueryId, targets: Vec<Sid>, events: QueryInbox) -> Self {
+    pub(crate) fn new(id: &QueryId, targets: SidList, events: QueryInbox) -> Self {
         Self {
             id: IdText::of(id),
             targets,
@@ -146,7 +146,7 @@ impl QueryStream {
     /// The services asked, as the node selected them when the query started.
     #[must_use]
     pub fn targets(&self) -> &[Sid] {
-        &self.targets
+        self.targets.as_slice()
     }
 
     /// The summary, once [`QueryEvent::Done`] was yielded.
@@ -175,7 +175,7 @@ impl QueryStream {
             outcome.push(event);
         }
         if self.done.is_none() {
-            outcome.finish_without_done(&self.targets);
+            outcome.finish_without_done(self.targets.as_slice());
         }
         outcome
     }

@@ -21,7 +21,37 @@ use crate::event::QueryEvent;
 
 /// The node's verdict on a query a handle asked for: its id and targets, or why none was
 /// made.
-pub(crate) type Verdict = Result<(QueryId, Vec<Sid>), CommandError>;
+pub(crate) type Verdict = Result<(QueryId, SidList), CommandError>;
+
+/// A query's targets: one kept inline (a query to one service, the common case, makes no
+/// allocation for them), more in a `Vec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SidList {
+    One(Sid),
+    Many(Vec<Sid>),
+}
+
+impl SidList {
+    /// No sid.
+    pub(crate) const EMPTY: Self = Self::Many(Vec::new());
+
+    /// Adds `sid` at the end.
+    pub(crate) fn push(&mut self, sid: Sid) {
+        match self {
+            Self::Many(sids) if sids.is_empty() => *self = Self::One(sid),
+            Self::Many(sids) => sids.push(sid),
+            Self::One(first) => *self = Self::Many(vec![*first, sid]),
+        }
+    }
+
+    /// The sids, in order.
+    pub(crate) fn as_slice(&self) -> &[Sid] {
+        match self {
+            Self::One(sid) => std::slice::from_ref(sid),
+            Self::Many(sids) => sids,
+        }
+    }
+}
 
 /// Events in order: up to [`INLINE`] in place, the rest behind them on the heap.
 #[derive(Debug, Default)]
@@ -267,10 +297,13 @@ mod tests {
         assert!(inbox.poll_verdict(cx).is_pending());
         let id = QueryId::new(b"q1").unwrap();
         let sid = Sid::new(b"a").unwrap();
-        sink.start(Ok((id, vec![sid])));
+        sink.start(Ok((id, SidList::One(sid))));
         sink.send(done()).unwrap();
         assert_eq!(wakes.wakes(), 1);
-        assert_eq!(inbox.poll_verdict(cx), Poll::Ready(Ok((id, vec![sid]))));
+        assert_eq!(
+            inbox.poll_verdict(cx),
+            Poll::Ready(Ok((id, SidList::One(sid))))
+        );
         assert_eq!(inbox.poll_recv(cx), Poll::Ready(Some(done())));
     }
 

@@ -9,6 +9,8 @@ use cluster_core::{
     TagError, TagOp, Targets,
 };
 
+use crate::query_inbox::SidList;
+
 /// Which services a send or query goes to: a resolver's matches plus explicit sids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selector {
@@ -79,18 +81,37 @@ impl Selector {
         &self,
         node: &Node<P, S, D, H>,
     ) -> Result<Vec<Sid>, ResolveError> {
+        self.with_targets(|targets| selected(node, &targets).collect())
+    }
+
+    /// [`matching`](Self::matching), one sid kept without an allocation.
+    pub(crate) fn matching_list<P: Policy, const S: usize, const D: usize, H: HeldRoom>(
+        &self,
+        node: &Node<P, S, D, H>,
+    ) -> Result<SidList, ResolveError> {
         self.with_targets(|targets| {
-            node.services()
-                .filter(|s| {
-                    targets.services.contains(s.sid())
-                        || targets
-                            .resolver
-                            .is_some_and(|r| r.matches(&s.resolver_set()))
-                })
-                .map(|s| *s.sid())
-                .collect()
+            let mut list = SidList::EMPTY;
+            for sid in selected(node, &targets) {
+                list.push(sid);
+            }
+            list
         })
     }
+}
+
+/// The sids of the services `node` knows that `targets` selects, in table order.
+fn selected<'a, P: Policy, const S: usize, const D: usize, H: HeldRoom>(
+    node: &'a Node<P, S, D, H>,
+    targets: &'a Targets<'_>,
+) -> impl Iterator<Item = Sid> + 'a {
+    node.services()
+        .filter(|s| {
+            targets.services.contains(s.sid())
+                || targets
+                    .resolver
+                    .is_some_and(|r| r.matches(&s.resolver_set()))
+        })
+        .map(|s| *s.sid())
 }
 
 /// An event (type 6) to send.

@@ -302,10 +302,14 @@ impl<P: Policy> Driver<P> {
                 live |= ACCEPTS;
             }
             let mut handled = 0;
-            for (source, waker) in (0..SOURCES).zip(wakers.iter()) {
-                if live & (1 << source) == 0 {
-                    continue;
-                }
+            // The sources with their bit set, in order (a call clears only its own bit).
+            let mut asked = live;
+            while asked != 0 {
+                let source = u8::try_from(asked.trailing_zeros()).unwrap_or(SOURCES);
+                asked &= asked - 1;
+                let Some(waker) = wakers.get(usize::from(source)) else {
+                    break;
+                };
                 let cx = &mut Context::from_waker(waker);
                 let polled = match source {
                     0 => self.poll_command(cx, now),
