@@ -53,6 +53,16 @@ impl SidList {
     }
 }
 
+impl FromIterator<Sid> for SidList {
+    fn from_iter<I: IntoIterator<Item = Sid>>(sids: I) -> Self {
+        let mut list = Self::EMPTY;
+        for sid in sids {
+            list.push(sid);
+        }
+        list
+    }
+}
+
 /// Events in order: up to [`INLINE`] in place, the rest behind them on the heap.
 #[derive(Debug, Default)]
 struct Events {

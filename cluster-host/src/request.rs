@@ -89,13 +89,7 @@ impl Selector {
         &self,
         node: &Node<P, S, D, H>,
     ) -> Result<SidList, ResolveError> {
-        self.with_targets(|targets| {
-            let mut list = SidList::EMPTY;
-            for sid in selected(node, &targets) {
-                list.push(sid);
-            }
-            list
-        })
+        self.with_targets(|targets| selected(node, &targets).collect())
     }
 }
 
